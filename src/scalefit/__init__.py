@@ -1,0 +1,32 @@
+"""scalefit: scaling-law fits, equivalent-compute multipliers and uncertainty bands.
+
+The public API is imported lazily so that ``scalefit --help`` starts fast::
+
+    import scalefit
+    ladder = scalefit.read_ladder("data/ladders/muse.csv")
+    result = scalefit.analyze(ladder, law="saturating", bootstrap=1000, seed=0)
+    print(result.summary())
+    result.multipliers_frame()
+"""
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "read_ladder": "ladder", "Ladder": "ladder", "LadderError": "ladder",
+    "get_law": "laws", "LAWS": "laws", "SaturatingLaw": "laws", "PowerLaw": "laws",
+    "fit_law": "fitting", "fit_many": "fitting", "FitResult": "fitting",
+    "bootstrap_family": "uncertainty", "percentile_band": "uncertainty", "BootstrapFits": "uncertainty",
+    "multiplier_at": "efficiency", "Multiplier": "efficiency",
+    "analyze": "analysis", "Analysis": "analysis", "FamilyFit": "analysis",
+    "to_dict": "formatting", "to_json": "formatting", "to_csv": "formatting", "format_table": "formatting",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'scalefit' has no attribute {name!r}")

@@ -1,0 +1,187 @@
+"""The whole analysis of a ladder file: fit every ladder family, bootstrap it, compare the focus
+family with every other family. This is what ``scalefit fit`` runs.
+
+    >>> import scalefit
+    >>> result = scalefit.analyze("data/ladders/muse.csv", bootstrap=200)
+    >>> result.multipliers_frame()[["reference", "multiplier", "low", "high"]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .efficiency import Multiplier, multiplier_at
+from .fitting import FitResult, fit_law
+from .ladder import Ladder, check_fittable, read_ladder
+from .laws import Law, get_law
+from .uncertainty import BootstrapFits, bootstrap_family
+
+EXTRAPOLATION_WARNING_DECADES = 1.0
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    """A fitted family with its bootstrap draws (None without bootstrap) and parameter bands."""
+
+    fit: FitResult
+    draws: BootstrapFits | None
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def family(self) -> str:
+        return self.fit.family
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Fits, bands and multipliers of one ladder file (see :func:`analyze`)."""
+
+    ladder: Ladder
+    law: Law
+    focus: str
+    level: float
+    n_bootstrap: int
+    seed: int
+    fits: dict[str, FamilyFit]
+    multipliers: tuple[Multiplier, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def params_frame(self) -> pd.DataFrame:
+        """One row per (family, parameter): value, standard error, band."""
+        rows = []
+        for name, ff in self.fits.items():
+            for j, param in enumerate(self.law.param_names):
+                rows.append(dict(family=name, parameter=param, value=ff.fit.params[j],
+                                 stderr=ff.fit.stderr[j], low=ff.low[j], high=ff.high[j]))
+        return pd.DataFrame(rows)
+
+    def fits_frame(self) -> pd.DataFrame:
+        """One row per fitted family: runs, compute range, objective, fit quality, failed refits."""
+        rows = []
+        for name, ff in self.fits.items():
+            f = ff.fit
+            rows.append(dict(family=name, runs=f.n_runs, flops_min=f.flops_min, flops_max=f.flops_max,
+                             objective=f.objective, rmse_log=f.rmse_log,
+                             failed_refits=0 if ff.draws is None else ff.draws.n_failed,
+                             **{p: v for p, v in zip(self.law.param_names, f.params)}))
+        return pd.DataFrame(rows)
+
+    def multipliers_frame(self) -> pd.DataFrame:
+        """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`)."""
+        return pd.DataFrame([m.__dict__ for m in self.multipliers])
+
+    def predict(self, family: str, flops):
+        """Fitted loss (nats per token) of ``family`` at ``flops``."""
+        return self.fits[family].fit.predict(flops)
+
+    def invert(self, family: str, loss):
+        """Compute ``family`` needs to reach ``loss``; inf where unreachable."""
+        return self.fits[family].fit.invert(loss)
+
+    def summary(self) -> str:
+        from .formatting import format_table
+        return format_table(self)
+
+
+def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
+            level: float = 0.95, seed: int = 0, at_loss: Sequence[float] = (),
+            progress: Callable[[int], None] | None = None) -> Analysis:
+    """Fit each ladder family, bootstrap it over runs, and compute the focus family's multipliers.
+
+    ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
+    nats per token for ladder-vs-ladder comparisons; ``progress`` is called with the number of
+    resamples done after each chunk.
+    """
+    ladder = read_ladder(source)
+    law = get_law(law) if isinstance(law, str) else law
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    focus = check_fittable(ladder, law.n_params, law.name, focus)
+    warnings: list[str] = []
+    fits = {name: _fit_family(ladder, name, law, bootstrap, level, seed, progress, warnings)
+            for name in ladder.ladder_families()}
+    multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, warnings)
+    return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=bootstrap, seed=seed,
+                    fits=fits, multipliers=tuple(multipliers), warnings=tuple(warnings))
+
+
+def _fit_family(ladder, name, law, bootstrap, level, seed, progress, warnings) -> FamilyFit:
+    runs = ladder.family_runs(name)
+    flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
+    fit = fit_law(flops, loss, law, family=name)
+    warnings.extend(_fit_warnings(fit, flops, loss))
+    if bootstrap == 0:
+        nan = np.full(law.n_params, np.nan)
+        return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
+    draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress)
+    if draws.n_failed:
+        warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
+                        "(resamples with too few distinct compute values); bands use the rest")
+    low, high = draws.param_band(level)
+    return FamilyFit(fit=fit, draws=draws, low=low, high=high)
+
+
+def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
+    out = []
+    slope = np.polyfit(np.log10(flops), np.log(loss), 1)[0]
+    if slope > 0:
+        out.append(f"family '{fit.family}': loss rises with compute (log-loss slope {slope:+.3g} per "
+                   "decade); the fitted law is flat and its inversions are not meaningful")
+    if fit.law.name == "saturating" and fit.param("E") >= 0.999 * loss.min():
+        out.append(f"family '{fit.family}': the irreducible loss E sits at its bound (the smallest "
+                   "observed loss); the ladder does not show where the loss saturates")
+    return out
+
+
+def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, level: float,
+                     at_loss: Sequence[float], warnings: list[str]) -> list[Multiplier]:
+    focus_fit = fits[focus]
+    out: list[Multiplier] = []
+    others = [f for f in ladder.families if f != focus]
+    if at_loss and not any(f in fits for f in others):
+        warnings.append("--at-loss applies to comparisons between ladders; this file has no other ladder")
+    for other in others:
+        if other in fits:
+            ref = fits[other]
+            largest = _largest_run_loss(ladder, other)
+            targets = [("largest run", largest)] + [("at-loss", float(x)) for x in at_loss]
+            for where, target in targets:
+                out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, target, level, where,
+                                         reference_fit=ref.fit, reference_draws=ref.draws))
+        else:
+            run = ladder.family_runs(other).iloc[0]
+            out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, float(run["loss"]), level,
+                                     "reference run", reference_flops=float(run["flops"])))
+    warnings.extend(_multiplier_warnings(out))
+    return out
+
+
+def _largest_run_loss(ladder: Ladder, family: str) -> float:
+    """Loss of the family's largest-compute run (mean loss if several runs share that compute)."""
+    runs = ladder.family_runs(family)
+    top = runs["flops"].max()
+    return float(runs.loc[runs["flops"] == top, "loss"].mean())
+
+
+def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
+    out = []
+    for m in multipliers:
+        label = f"{m.focus} vs {m.reference} at loss {m.loss:.4g}"
+        if not np.isfinite(m.focus_flops):
+            out.append(f"{label}: unreachable for {m.focus} (at or below its fitted irreducible loss)")
+        elif m.extrapolation_decades > EXTRAPOLATION_WARNING_DECADES:
+            out.append(f"{label}: {m.focus}'s fit is extrapolated {m.extrapolation_decades:.1f} decades "
+                       "beyond its largest run")
+        if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
+            out.append(f"{label}: unreachable for {m.reference} (at or below its fitted irreducible loss)")
+        if m.n_draws and m.unreachable_fraction > 0:
+            out.append(f"{label}: the loss is unreachable in {m.unreachable_fraction:.1%} of bootstrap "
+                       "draws, so the band reaches 0 or infinity")
+    return out

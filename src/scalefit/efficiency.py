@@ -1,0 +1,126 @@
+"""Equivalent-compute multipliers: how much less compute the focus family needs for the same loss.
+
+For a target loss L*, the multiplier of the focus family F against a reference R is
+
+    m(L*) = C_R(L*) / C_F(L*),
+
+where C_F = F's fitted law inverted at L*, and C_R is the reference run's compute (a reference
+point, L* being its loss) or R's inverted law (another ladder). m > 1 means F reaches L* with m
+times less compute. When F cannot reach L* (L* at or below F's irreducible loss) C_F = inf and
+m = 0; when R cannot, m = inf. In the bootstrap each draw refits both families and computes m
+inside the draw; draws where either side is unreachable are counted in ``unreachable_fraction``
+(and give a band reaching 0 or infinity), draws where both are unreachable have no multiplier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fitting import FitResult
+from .uncertainty import BootstrapFits, percentile_band
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """One comparison of the focus family with a reference, at one target loss (nats per token)."""
+
+    focus: str
+    reference: str
+    reference_kind: str  # "point" (a single run) or "ladder"
+    where: str  # "reference run", "largest run" or "at-loss"
+    loss: float
+    reference_flops: float
+    reference_flops_low: float
+    reference_flops_high: float
+    focus_flops: float
+    focus_flops_low: float
+    focus_flops_high: float
+    multiplier: float
+    low: float
+    high: float
+    unreachable_fraction: float
+    n_draws: int
+    extrapolation_decades: float
+    reference_extrapolation_decades: float
+
+    @property
+    def reachable(self) -> bool:
+        return bool(np.isfinite(self.focus_flops) and np.isfinite(self.reference_flops))
+
+
+def compute_ratio(reference_flops, focus_flops):
+    """m = reference / focus with 0 when only the focus is unreachable, inf when only the reference
+    is, and NaN when both are (no multiplier exists)."""
+    reference_flops = np.asarray(reference_flops, dtype=float)
+    focus_flops = np.asarray(focus_flops, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = reference_flops / focus_flops
+    both = np.isinf(reference_flops) & np.isinf(focus_flops)
+    return np.where(both, np.nan, ratio)
+
+
+def extrapolation_decades(flops: float, flops_min: float, flops_max: float) -> float:
+    """Decades of compute outside a ladder's range: > 0 beyond its largest run, < 0 below its
+    smallest, 0 inside, inf when the loss is unreachable."""
+    if not np.isfinite(flops):
+        return float("inf")
+    if flops > flops_max:
+        return float(np.log10(flops / flops_max))
+    if flops < flops_min:
+        return float(np.log10(flops / flops_min))
+    return 0.0
+
+
+def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, reference: str, loss: float,
+                  level: float, where: str, reference_flops: float | None = None,
+                  reference_fit: FitResult | None = None,
+                  reference_draws: BootstrapFits | None = None) -> Multiplier:
+    """The multiplier of the focus family against one reference at target ``loss``.
+
+    Give ``reference_flops`` for a reference point, or ``reference_fit`` (and its draws) for a
+    reference ladder.
+    """
+    focus_flops = float(focus_fit.invert(loss))
+    if reference_fit is not None:
+        ref_flops = float(reference_fit.invert(loss))
+        ref_extra = extrapolation_decades(ref_flops, reference_fit.flops_min, reference_fit.flops_max)
+        kind = "ladder"
+    else:
+        ref_flops = float(reference_flops)
+        ref_extra = 0.0
+        kind = "point"
+    point = float(compute_ratio(ref_flops, focus_flops))
+    bands = _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level)
+    return Multiplier(
+        focus=focus_fit.family, reference=reference, reference_kind=kind, where=where, loss=float(loss),
+        reference_flops=ref_flops, focus_flops=focus_flops, multiplier=point,
+        extrapolation_decades=extrapolation_decades(focus_flops, focus_fit.flops_min, focus_fit.flops_max),
+        reference_extrapolation_decades=ref_extra, **bands)
+
+
+def _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level) -> dict:
+    nan = float("nan")
+    if focus_draws is None:
+        return dict(reference_flops_low=nan, reference_flops_high=nan, focus_flops_low=nan,
+                    focus_flops_high=nan, low=nan, high=nan, unreachable_fraction=nan, n_draws=0)
+    ok = focus_draws.ok.copy()
+    focus = np.full(ok.size, np.nan)
+    focus[ok] = focus_draws.law.invert(focus_draws.params[ok], loss)
+    if reference_draws is not None:
+        ok &= reference_draws.ok
+        ref = np.full(ok.size, np.nan)
+        ref[ok] = reference_draws.law.invert(reference_draws.params[ok], loss)
+        ref_low, ref_high = percentile_band(ref[ok], level)
+    else:
+        ref = np.full(ok.size, ref_flops)
+        ref_low = ref_high = ref_flops
+    focus, ref = focus[ok], ref[ok]
+    ratio = compute_ratio(ref, focus)
+    unreachable = np.isinf(focus) | np.isinf(ref)
+    low, high = percentile_band(ratio, level)
+    focus_low, focus_high = percentile_band(focus, level)
+    return dict(reference_flops_low=ref_low, reference_flops_high=ref_high, focus_flops_low=focus_low,
+                focus_flops_high=focus_high, low=low, high=high,
+                unreachable_fraction=float(unreachable.mean()) if ok.any() else nan, n_draws=int(ok.sum()))

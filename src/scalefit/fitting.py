@@ -1,0 +1,301 @@
+"""Global least-squares fits of compute laws, vectorized over bootstrap resamples.
+
+Objective (every law): the sum over runs of squared log-space residuals,
+
+    S = sum_i (ln L_i - ln L(C_i))^2,
+
+i.e. least squares on relative error. Compute is normalized internally, x = C / C_ref with C_ref the
+geometric mean of the family's compute, so that the coefficient is of order one; parameters are
+reported in the user's units (A_user = A_norm * C_ref^alpha).
+
+Saturating law L = E + A x^(-alpha), with 0 <= E < min L_i and alpha > 0. No starting values are
+needed: for each alpha on a log-spaced grid the problem is linear in (E, A), solved exactly in the
+relative-error weighting w_i = 1 / L_i (a first-order approximation of the log residual) with E
+held inside its bounds; the exact log objective is evaluated along that profile, and the two best
+local minima of the profile are polished with a bounded Levenberg-Marquardt on (E, ln A, alpha).
+Power law L = A x^(-alpha): ln L is linear in (ln A, alpha), solved in closed form.
+
+The engine works on arrays of shape (B, n): B resamples of n runs each, all solved at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .laws import Law, PowerLaw, SaturatingLaw
+
+ALPHA_GRID = np.geomspace(1e-3, 4.0, 160)
+ALPHA_BOUNDS = (1e-6, 10.0)
+E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
+LM_ITERATIONS = 200
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Fits of B resamples: user-unit parameters (B, p), objective (B,), and which succeeded."""
+
+    params: np.ndarray
+    objective: np.ndarray
+    ok: np.ndarray
+
+
+def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None = None) -> EngineResult:
+    """Fit ``law`` to each row of ``flops`` and ``loss`` (arrays of shape (B, n)).
+
+    A row fails (``ok`` False) when it has fewer distinct compute values than the law has
+    parameters, or when the fit is not finite.
+    """
+    flops = np.atleast_2d(np.asarray(flops, dtype=float))
+    loss = np.atleast_2d(np.asarray(loss, dtype=float))
+    log_c = np.log(flops)
+    log_ref = float(np.mean(log_c)) if c_ref is None else float(np.log(c_ref))
+    u = log_c - log_ref
+    y = np.log(loss)
+    if isinstance(law, SaturatingLaw):
+        theta, ssr = _fit_saturating(u, y)
+        params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
+    elif isinstance(law, PowerLaw):
+        theta, ssr = _fit_power(u, y)
+        params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
+    else:
+        raise TypeError(f"no fitting engine for law {law.name!r}")
+    ok = (_distinct_per_row(flops) >= law.n_params) & np.all(np.isfinite(params), axis=1) & np.isfinite(ssr)
+    return EngineResult(params=params, objective=ssr, ok=ok)
+
+
+def _distinct_per_row(values: np.ndarray) -> np.ndarray:
+    ordered = np.sort(values, axis=1)
+    return 1 + np.count_nonzero(np.diff(ordered, axis=1) > 0, axis=1)
+
+
+# ----- power law: closed form ---------------------------------------------------------------
+
+def _fit_power(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ordinary least squares of ln L = a - alpha u per row; returns (a, alpha) and the SSR."""
+    u_mean = u.mean(axis=1, keepdims=True)
+    y_mean = y.mean(axis=1, keepdims=True)
+    du, dy = u - u_mean, y - y_mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (du * dy).sum(axis=1) / (du * du).sum(axis=1)
+    alpha = -slope
+    a = y_mean[:, 0] + alpha * u_mean[:, 0]
+    resid = y - (a[:, None] - alpha[:, None] * u)
+    return np.column_stack([a, alpha]), (resid ** 2).sum(axis=1)
+
+
+# ----- saturating law: profile over alpha, then bounded Levenberg-Marquardt -----------------
+
+def _fit_saturating(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR."""
+    loss = np.exp(y)
+    e_max = loss.min(axis=1) * E_CEILING
+    profile_ssr, profile_E, profile_A = _alpha_profile(u, loss, y, e_max, ALPHA_GRID)
+    starts = _two_best_local_minima(profile_ssr)
+    rows = np.arange(u.shape[0])
+    best_theta, best_ssr = None, None
+    for column in starts.T:
+        theta0 = np.column_stack([profile_E[rows, column], np.log(profile_A[rows, column]),
+                                  ALPHA_GRID[column]])
+        theta, ssr = _levenberg_marquardt(u, y, theta0, e_max)
+        if best_theta is None:
+            best_theta, best_ssr = theta, ssr
+        else:
+            better = ssr < best_ssr
+            best_theta = np.where(better[:, None], theta, best_theta)
+            best_ssr = np.where(better, ssr, best_ssr)
+    return best_theta, best_ssr
+
+
+def _alpha_profile(u, loss, y, e_max, alphas):
+    """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, 0 <= E <= e_max.
+
+    Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G).
+    """
+    w2 = 1.0 / loss ** 2
+    f = np.exp(-alphas[None, :, None] * u[:, None, :])            # (B, G, n)
+    w2f = w2[:, None, :] * f
+    s11 = w2.sum(axis=1)[:, None]
+    s12 = w2f.sum(axis=2)
+    s22 = (w2f * f).sum(axis=2)
+    t1 = (w2 * loss).sum(axis=1)[:, None]
+    t2 = (w2f * loss[:, None, :]).sum(axis=2)
+    det = s11 * s22 - s12 ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = np.where(det > 1e-14 * s11 * s22, (s22 * t1 - s12 * t2) / det, 0.0)
+    E = np.clip(np.nan_to_num(E), 0.0, e_max[:, None])
+    A = np.maximum((t2 - E * s12) / s22, 1e-300)
+    pred = E[:, :, None] + A[:, :, None] * f
+    ssr = ((y[:, None, :] - np.log(pred)) ** 2).sum(axis=2)
+    return ssr, E, A
+
+
+def _two_best_local_minima(profile: np.ndarray) -> np.ndarray:
+    """Indices (B, 2) of the two lowest local minima of each row (the same one twice if only one)."""
+    padded = np.pad(profile, ((0, 0), (1, 1)), constant_values=np.inf)
+    is_min = (profile <= padded[:, :-2]) & (profile <= padded[:, 2:])
+    ranked = np.argsort(np.where(is_min, profile, np.inf), axis=1)[:, :2]
+    second_valid = np.take_along_axis(is_min, ranked[:, 1:2], axis=1)[:, 0]
+    ranked[:, 1] = np.where(second_valid, ranked[:, 1], ranked[:, 0])
+    return ranked
+
+
+def _saturating_residuals(u, y, theta):
+    """Residuals r = ln L - ln(E + exp(a - alpha u)) and their Jacobian in theta = (E, a, alpha)."""
+    E, a, alpha = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
+    g = np.exp(a - alpha * u)
+    pred = E + g
+    r = y - np.log(pred)
+    jac = -np.stack([1.0 / pred, g / pred, -g * u / pred], axis=-1)
+    return r, jac
+
+
+def _levenberg_marquardt(u, y, theta, e_max, iterations=LM_ITERATIONS):
+    """Minimize the log-space SSR for all rows at once, keeping 0 <= E <= e_max and alpha in bounds.
+
+    A bound on E that the gradient pushes against is held fixed (an active set), so rows whose
+    optimum has E = 0 converge like a two-parameter fit.
+    """
+    theta = theta.copy()
+    r, jac = _saturating_residuals(u, y, theta)
+    ssr = (r ** 2).sum(axis=1)
+    damping = np.full(u.shape[0], 1e-3)
+    active = np.ones(u.shape[0], dtype=bool)
+    eye = np.eye(3)
+    for _ in range(iterations):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        J, rr, th = jac[idx], r[idx], theta[idx]
+        jtj = np.einsum("bni,bnj->bij", J, J)
+        grad = np.einsum("bni,bn->bi", J, rr)
+        at_floor = (th[:, 0] <= 0.0) & (grad[:, 0] > 0)
+        at_ceiling = (th[:, 0] >= e_max[idx]) & (grad[:, 0] < 0)
+        frozen = at_floor | at_ceiling
+        diag = np.einsum("bii->bi", jtj)
+        h = jtj + damping[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+        h[frozen, 0, :] = 0.0
+        h[frozen, :, 0] = 0.0
+        h[frozen, 0, 0] = 1.0
+        rhs = -grad
+        rhs[frozen, 0] = 0.0
+        step = _solve_batched(h, rhs)
+        trial = th + step
+        trial[:, 0] = np.clip(trial[:, 0], 0.0, e_max[idx])
+        trial[:, 2] = np.clip(trial[:, 2], *ALPHA_BOUNDS)
+        r_new, jac_new = _saturating_residuals(u[idx], y[idx], trial)
+        ssr_new = (r_new ** 2).sum(axis=1)
+        better = np.isfinite(ssr_new) & (ssr_new < ssr[idx])
+        gain = np.where(better, ssr[idx] - ssr_new, 0.0)
+        keep = idx[better]
+        theta[keep], r[keep], jac[keep], ssr[keep] = trial[better], r_new[better], jac_new[better], ssr_new[better]
+        damping[idx] = np.where(better, np.maximum(damping[idx] * 0.3, 1e-12), damping[idx] * 10.0)
+        small_gain = better & (gain <= 1e-15 * np.maximum(ssr_new, 1e-300) + 1e-30)
+        stalled = ~better & (damping[idx] > 1e12)
+        active[idx[small_gain | stalled]] = False
+    return theta, ssr
+
+
+def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(h, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("bij,bj->bi", np.linalg.pinv(h), rhs)
+
+
+# ----- single fit with lmfit polish and report ------------------------------------------------
+
+@dataclass(frozen=True)
+class FitResult:
+    """A law fitted to one family.
+
+    ``params`` and ``stderr`` are in the user's units (compute as in the file, loss in nats).
+    ``objective`` is sum (ln L_i - ln L(C_i))^2; ``rmse_log`` = sqrt(objective / n).
+    """
+
+    family: str
+    law: Law
+    params: np.ndarray
+    stderr: np.ndarray
+    objective: float
+    rmse_log: float
+    n_runs: int
+    flops_min: float
+    flops_max: float
+    report: str = field(repr=False, default="")
+
+    def param(self, name: str) -> float:
+        return float(self.params[self.law.param_names.index(name)])
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.law.param_names, map(float, self.params)))
+
+    def predict(self, flops):
+        """Loss (nats per token) at the given compute."""
+        return self.law.predict(self.params, flops)
+
+    def invert(self, loss):
+        """Compute needed to reach the given loss; +inf where it is at or below the irreducible loss."""
+        return self.law.invert(self.params, loss)
+
+    @property
+    def decades(self) -> float:
+        """Decades of compute the ladder spans."""
+        return float(np.log10(self.flops_max / self.flops_min))
+
+
+def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
+    """Fit ``law`` to one family's runs: the vectorized engine finds the global optimum, lmfit
+    polishes it within bounds, computes standard errors and writes the fit report."""
+    flops = np.asarray(flops, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    engine = fit_many(flops[None, :], loss[None, :], law)
+    params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, engine.params[0],
+                                                           float(engine.objective[0]))
+    n = flops.size
+    return FitResult(family=family, law=law, params=params, stderr=stderr, objective=objective,
+                     rmse_log=float(np.sqrt(objective / n)), n_runs=n,
+                     flops_min=float(flops.min()), flops_max=float(flops.max()), report=report)
+
+
+def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective: float):
+    """Polish the engine's optimum with lmfit (least_squares, bounded) in normalized compute.
+
+    Returns user-unit parameters, their standard errors (NaN where not estimable), the objective
+    and lmfit's fit report. The engine's solution is kept if lmfit does not improve on it.
+    """
+    import lmfit
+
+    log_ref = float(np.mean(np.log(flops)))
+    u = np.log(flops) - log_ref
+    y = np.log(loss)
+    p = lmfit.Parameters()
+    if isinstance(law, SaturatingLaw):
+        E0, A0, alpha0 = start
+        e_max = float(loss.min() * E_CEILING)
+        p.add("E", value=min(max(E0, 0.0), e_max), min=0.0, max=e_max)
+        p.add("log_A_norm", value=float(np.log(A0) - alpha0 * log_ref))
+        p.add("alpha", value=float(alpha0), min=ALPHA_BOUNDS[0], max=ALPHA_BOUNDS[1])
+
+        def residual(pars):
+            v = pars.valuesdict()
+            return y - np.log(v["E"] + np.exp(v["log_A_norm"] - v["alpha"] * u))
+    else:
+        A0, alpha0 = start
+        p.add("log_A_norm", value=float(np.log(A0) - alpha0 * log_ref))
+        p.add("alpha", value=float(alpha0))
+
+        def residual(pars):
+            v = pars.valuesdict()
+            return y - (v["log_A_norm"] - v["alpha"] * u)
+    p.add("A", expr=f"exp(log_A_norm + alpha * {log_ref!r})")
+    p.add("log_C_ref", value=log_ref, vary=False)
+    result = lmfit.minimize(residual, p, method="least_squares")
+    objective = float(np.sum(result.residual ** 2))
+    if not np.isfinite(objective) or objective > start_objective * (1 + 1e-9) + 1e-24:
+        return start, np.full(law.n_params, np.nan), start_objective, "lmfit polish did not improve the global search"
+    values = np.array([result.params[name].value for name in law.param_names])
+    stderr = np.array([np.nan if result.params[name].stderr is None else result.params[name].stderr
+                       for name in law.param_names])
+    return values, stderr, objective, lmfit.fit_report(result)

@@ -1,0 +1,191 @@
+"""Render an :class:`~scalefit.analysis.Analysis` as a table, JSON or CSV.
+
+JSON numbers that are infinite are written as the string ``"inf"`` and missing values (no band
+without bootstrap) as ``null``, so the output is strict JSON.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+
+from . import __version__
+from .analysis import Analysis
+from .efficiency import Multiplier
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _clean(value):
+    """A JSON-safe scalar: floats stay floats, inf becomes "inf"/"-inf", NaN becomes None."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    return value
+
+
+def to_dict(result: Analysis) -> dict:
+    """The stable JSON structure documented in the README."""
+    ladder = result.ladder
+    families = []
+    for name, ff in result.fits.items():
+        f = ff.fit
+        families.append({
+            "family": name,
+            "runs": f.n_runs,
+            "flops_min": _clean(f.flops_min),
+            "flops_max": _clean(f.flops_max),
+            "objective": _clean(f.objective),
+            "rmse_log": _clean(f.rmse_log),
+            "failed_refits": 0 if ff.draws is None else ff.draws.n_failed,
+            "parameters": {
+                p: {"value": _clean(f.params[j]), "stderr": _clean(f.stderr[j]),
+                    "low": _clean(ff.low[j]), "high": _clean(ff.high[j])}
+                for j, p in enumerate(result.law.param_names)},
+        })
+    references = [
+        {"family": r.family, "run": r.run, "flops": _clean(r.flops), "loss": _clean(r.loss),
+         **({"perplexity": _clean(math.exp(r.loss))} if ladder.metric == "perplexity" else {})}
+        for r in ladder.runs[ladder.runs["family"].isin(ladder.reference_families())].itertuples()]
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "scalefit_version": __version__,
+        "source": ladder.source,
+        "metric": ladder.metric,
+        "law": {"name": result.law.name, "formula": result.law.formula,
+                "parameters": list(result.law.param_names)},
+        "objective": "sum of squared residuals of ln(loss)",
+        "focus": result.focus,
+        "bootstrap": {"resamples": result.n_bootstrap, "level": result.level, "seed": result.seed,
+                      "unit": "run", "interval": "percentile"},
+        "families": families,
+        "references": references,
+        "multipliers": [_multiplier_dict(m, ladder.metric) for m in result.multipliers],
+        "warnings": list(result.warnings),
+    }
+
+
+def _multiplier_dict(m: Multiplier, metric: str) -> dict:
+    out = {k: _clean(v) for k, v in m.__dict__.items()}
+    if metric == "perplexity":
+        out["perplexity"] = _clean(math.exp(m.loss))
+    return out
+
+
+def to_json(result: Analysis) -> str:
+    return json.dumps(to_dict(result), indent=2, allow_nan=False) + "\n"
+
+
+def to_csv(result: Analysis) -> str:
+    """One row per multiplier, with the same fields as the JSON ``multipliers`` entries."""
+    frame = result.multipliers_frame()
+    if result.ladder.metric == "perplexity" and len(frame):
+        frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"]))
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.10g")
+    return buffer.getvalue()
+
+
+# ----- table -----------------------------------------------------------------------------------
+
+def fmt(x: float, digits: int = 4) -> str:
+    """A number in `digits` significant figures, scientific outside [1e-3, 1e5)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e5:
+        return f"{x:.{digits}g}"
+    return f"{x:.{digits - 1}e}".replace("e+", "e")
+
+
+def fmt_multiplier(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    if x == 0:
+        return "0x"
+    return f"{x:.3g}x" if x < 100 else f"{x:.0f}x"
+
+
+def _band(low, high, formatter) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return ""
+    return f"[{formatter(low)}, {formatter(high)}]"
+
+
+def _align(rows: list[list[str]], indent: str = "  ") -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def format_table(result: Analysis) -> str:
+    """A table readable at a glance: fits with bands, then multipliers with bands."""
+    ladder = result.ladder
+    pct = f"{result.level:.0%}"
+    metric_note = "loss = ln(perplexity), nats/token" if ladder.metric == "perplexity" else "loss in nats/token"
+    lines = [f"scalefit {__version__}: {ladder.source}",
+             f"law: {result.law.name}, {result.law.formula}   ({metric_note}; compute C in the file's units)"]
+    if result.n_bootstrap:
+        lines.append(f"bands: {pct} percentile bootstrap over runs, {result.n_bootstrap} resamples, "
+                     f"seed {result.seed}")
+    else:
+        lines.append("bands: none (--bootstrap 0); parameter ± are standard errors")
+    lines += ["", "Fitted families"]
+    header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]
+    rows = [header]
+    for name, ff in result.fits.items():
+        f = ff.fit
+        row = [name, str(f.n_runs), f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
+        for j in range(result.law.n_params):
+            value = fmt(f.params[j])
+            extra = (_band(ff.low[j], ff.high[j], fmt) if result.n_bootstrap
+                     else (f"± {fmt(f.stderr[j], 2)}" if math.isfinite(f.stderr[j]) else ""))
+            row.append(f"{value} {extra}".strip())
+        row.append(fmt(f.rmse_log, 3))
+        rows.append(row)
+    lines.append(_align(rows))
+    if result.multipliers:
+        lines += ["", f"Equivalent-compute multipliers of {result.focus} "
+                      f"(reference compute / {result.focus} compute at the same loss; > 1: {result.focus} needs less)"]
+        metric_col = "perplexity" if ladder.metric == "perplexity" else "loss"
+        head = ["reference", "at", metric_col, "ref compute", f"{result.focus} compute", "multiplier"]
+        if result.n_bootstrap:
+            head += [f"{pct} band", "unreachable"]
+        head += ["beyond ladder"]
+        rows = [head]
+        for m in result.multipliers:
+            value = math.exp(m.loss) if ladder.metric == "perplexity" else m.loss
+            row = [m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
+                   fmt_multiplier(m.multiplier)]
+            if result.n_bootstrap:
+                row += [_band(m.low, m.high, fmt_multiplier), f"{m.unreachable_fraction:.1%}"]
+            row.append(_decades(m.extrapolation_decades))
+            rows.append(row)
+        lines.append(_align(rows))
+    else:
+        lines += ["", f"No other family to compare {result.focus} with."]
+    return "\n".join(lines) + "\n"
+
+
+def _decades(d: float) -> str:
+    if math.isinf(d):
+        return "unreachable"
+    if d == 0:
+        return "inside"
+    return f"{d:+.1f} dec"

@@ -1,0 +1,293 @@
+"""Reading and validating ladder files: every check on user input lives in this module.
+
+A ladder file is a tidy CSV, one row per training run. Lines whose first non-blank character is
+``#`` are comments (provenance). Columns:
+
+- ``family`` (required): the recipe a run belongs to.
+- compute: ``flops``, or ``params`` and ``tokens`` (then flops = 6 * params * tokens unless
+  ``flops`` is also given).
+- metric: ``loss`` (nats per token) or ``perplexity`` (loss = ln perplexity), not both.
+- ``run`` (optional): a name for the run.
+
+Other columns are kept but ignored, unless their name looks like a misspelling of a known one.
+A family with one run is a *reference point*; a family with enough runs to fit a law is a *ladder*.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KNOWN_COLUMNS = ("family", "run", "flops", "params", "tokens", "loss", "perplexity")
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+
+class LadderError(ValueError):
+    """Bad input: the message is one line naming the file, row and column, and what to do."""
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Validated training runs.
+
+    ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``line`` (the line of the
+    source file the run came from, for messages), plus ``params`` and ``tokens`` when given.
+    ``metric`` is the column the losses came from (``"loss"`` or ``"perplexity"``).
+    """
+
+    runs: pd.DataFrame
+    metric: str
+    source: str
+    header: tuple[str, ...] = ()
+
+    @property
+    def families(self) -> list[str]:
+        """Family names in the order they first appear in the file."""
+        return list(dict.fromkeys(self.runs["family"]))
+
+    def family_runs(self, family: str) -> pd.DataFrame:
+        return self.runs[self.runs["family"] == family]
+
+    def run_counts(self) -> dict[str, int]:
+        return {f: int((self.runs["family"] == f).sum()) for f in self.families}
+
+    def reference_families(self) -> list[str]:
+        """Families with a single run: reference points, not fitted."""
+        return [f for f, n in self.run_counts().items() if n == 1]
+
+    def ladder_families(self) -> list[str]:
+        """Families with more than one run: ladders, fitted with a law."""
+        return [f for f, n in self.run_counts().items() if n > 1]
+
+    def default_focus(self) -> str:
+        """The family with the most runs (the first in the file on a tie)."""
+        counts = self.run_counts()
+        return max(self.families, key=lambda f: counts[f])
+
+    def metric_to_loss(self, value: float) -> float:
+        """Convert a value in the file's metric to loss in nats per token."""
+        return math.log(value) if self.metric == "perplexity" else float(value)
+
+    def loss_to_metric(self, loss):
+        """Convert loss in nats per token to the file's metric."""
+        return np.exp(loss) if self.metric == "perplexity" else loss
+
+
+def read_ladder(source, name: str | None = None) -> Ladder:
+    """Read and validate a ladder from a CSV path or a pandas DataFrame.
+
+    Raises :class:`LadderError` with a one-line message on any problem.
+    """
+    if isinstance(source, Ladder):
+        return source
+    if isinstance(source, pd.DataFrame):
+        label = name or "<DataFrame>"
+        table = source.copy()
+        table.columns = [str(c).strip() for c in table.columns]
+        # DataFrame rows are reported 1-based, counting the header as row 1 like a CSV file.
+        lines = np.arange(2, len(table) + 2)
+        return _validate(table.astype(object), lines, label, header=())
+    path = Path(source)
+    label = name or str(source)
+    text = _read_text(path, label)
+    header, body, lines = _split_comments(text)
+    if not body:
+        raise LadderError(f"{label}: the file has no header row and no runs; "
+                          "add a header like 'family,flops,loss' and one row per run")
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(body))))
+    except csv.Error as exc:
+        raise LadderError(f"{label}: not readable as CSV ({exc}); save it as comma-separated text")
+    columns = [c.strip() for c in rows[0]]
+    if len(columns) < 2:
+        raise LadderError(f"{label}, line {lines[0]}: the header has {len(columns)} column(s) "
+                          f"({','.join(columns) or 'empty'}); expected comma-separated columns "
+                          "like 'family,flops,loss'")
+    data = rows[1:]
+    for row, line in zip(data, lines[1:]):
+        if len(row) != len(columns):
+            raise LadderError(f"{label}, line {line}: {len(row)} fields but the header has "
+                              f"{len(columns)}; check for a missing or extra comma")
+    table = pd.DataFrame(data, columns=columns, dtype=object)
+    return _validate(table, np.asarray(lines[1:], dtype=int), label, header=tuple(header))
+
+
+def _read_text(path: Path, label: str) -> str:
+    if not path.exists():
+        raise LadderError(f"{label}: no such file; check the path")
+    if path.is_dir():
+        raise LadderError(f"{label}: is a directory, not a CSV file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LadderError(f"{label}: cannot read the file ({exc.strerror or exc})")
+    if not raw.strip():
+        raise LadderError(f"{label}: the file is empty; a ladder needs a header row and one row per run")
+    if b"\x00" in raw[:65536]:
+        raise LadderError(f"{label}: is not CSV text (it contains binary data); "
+                          "export the ladder as a comma-separated text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LadderError(f"{label}: is not UTF-8 CSV text (byte {exc.start} cannot be decoded); "
+                          "save the file as UTF-8 comma-separated text")
+
+
+def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
+    """Separate '#' comment lines from CSV lines, remembering each CSV line's number."""
+    header, body, lines = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            header.append(stripped.lstrip("#").strip())
+            continue
+        body.append(line)
+        lines.append(number)
+    return header, body, lines
+
+
+def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple) -> Ladder:
+    columns = list(table.columns)
+    _check_column_names(columns, label)
+    if len(table) == 0:
+        raise LadderError(f"{label}: the header is there but no runs follow; add one row per run")
+    has = set(columns)
+    metric = "loss" if "loss" in has else "perplexity"
+
+    out = pd.DataFrame({"family": _text_column(table, "family", lines, label)})
+    out["run"] = (_text_column(table, "run", lines, label, required=False)
+                  if "run" in has else [f"{f}#{i + 1}" for i, f in enumerate(out["family"])])
+    if "params" in has and "tokens" in has:
+        out["params"] = _positive_column(table, "params", lines, label, "parameter count")
+        out["tokens"] = _positive_column(table, "tokens", lines, label, "token count")
+    if "flops" in has:
+        out["flops"] = _positive_column(table, "flops", lines, label, "training compute")
+    else:
+        out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
+    values = _number_column(table, metric, lines, label)
+    if metric == "perplexity":
+        bad = np.flatnonzero(values <= 1.0)
+        if bad.size:
+            i = bad[0]
+            raise LadderError(f"{label}, line {lines[i]}, column 'perplexity': {values[i]:g} is not "
+                              "above 1 (loss = ln perplexity must be positive); check the value")
+        out["loss"] = np.log(values)
+    else:
+        bad = np.flatnonzero(values <= 0.0)
+        if bad.size:
+            i = bad[0]
+            raise LadderError(f"{label}, line {lines[i]}, column 'loss': {values[i]:g} is not "
+                              "positive; loss must be in nats per token (> 0)")
+        out["loss"] = values
+    out["line"] = lines
+    return Ladder(runs=out.reset_index(drop=True), metric=metric, source=label, header=header)
+
+
+def _check_column_names(columns: list[str], label: str) -> None:
+    has = set(columns)
+    for column in columns:
+        if column not in KNOWN_COLUMNS:
+            close = difflib.get_close_matches(column.lower(), KNOWN_COLUMNS, n=1, cutoff=0.75)
+            if close and close[0] not in has:
+                raise LadderError(f"{label}, header: column '{column}' is not known; "
+                                  f"did you mean '{close[0]}'?")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise LadderError(f"{label}, header: column '{duplicated[0]}' appears more than once")
+    if "family" not in has:
+        raise LadderError(f"{label}, header: no 'family' column; add one naming the recipe of each run "
+                          f"(columns found: {', '.join(columns)})")
+    if "flops" not in has and not {"params", "tokens"} <= has:
+        missing = "tokens" if "params" in has else "params" if "tokens" in has else None
+        hint = (f"'{missing}' is missing to compute flops = 6 * params * tokens" if missing
+                else "add 'flops', or 'params' and 'tokens'")
+        raise LadderError(f"{label}, header: no compute column; {hint}")
+    if "loss" in has and "perplexity" in has:
+        raise LadderError(f"{label}, header: both 'loss' and 'perplexity' are given; keep one "
+                          "(loss = ln perplexity)")
+    if "loss" not in has and "perplexity" not in has:
+        raise LadderError(f"{label}, header: no metric column; add 'loss' (nats per token) "
+                          "or 'perplexity'")
+
+
+def _text_column(table, column, lines, label, required=True) -> list[str]:
+    values = []
+    for value, line in zip(table[column], lines):
+        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
+        if not text and required:
+            raise LadderError(f"{label}, line {line}, column '{column}': empty; every run needs a {column}")
+        values.append(text)
+    return values
+
+
+def _number_column(table, column, lines, label) -> np.ndarray:
+    out = np.empty(len(table))
+    for i, (value, line) in enumerate(zip(table[column], lines)):
+        text = str(value).strip() if value is not None else ""
+        try:
+            number = float(text) if isinstance(value, str) or value is None else float(value)
+        except (TypeError, ValueError):
+            shown = text if text else "an empty cell"
+            raise LadderError(f"{label}, line {line}, column '{column}': {shown!s} is not a number; "
+                              "write a plain number such as 3.2e21") from None
+        if not math.isfinite(number):
+            raise LadderError(f"{label}, line {line}, column '{column}': {text or number} is not a "
+                              "finite number; remove the run or give its measured value")
+        out[i] = number
+    return out
+
+
+def _positive_column(table, column, lines, label, what) -> np.ndarray:
+    values = _number_column(table, column, lines, label)
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        i = bad[0]
+        raise LadderError(f"{label}, line {lines[i]}, column '{column}': {values[i]:g} is not positive; "
+                          f"a {what} must be > 0")
+    return values
+
+
+def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | None) -> str:
+    """Check that every ladder family can be fitted and that the focus family exists.
+
+    Returns the focus family. A family needs more runs than the law has parameters (so that the
+    fit has residual degrees of freedom) and at least ``n_params`` distinct compute values.
+    """
+    counts = ladder.run_counts()
+    for family, n in counts.items():
+        if n == 1:
+            continue
+        rows = ladder.family_runs(family)
+        first_line = int(rows["line"].iloc[0])
+        if n <= n_params:
+            raise LadderError(
+                f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
+                f"the {law_name} law has {n_params} parameters and needs at least {n_params + 1} runs "
+                "(or exactly 1 run to serve as a reference point)")
+        distinct = np.unique(rows["flops"].to_numpy()).size
+        if distinct == 1:
+            raise LadderError(
+                f"{ladder.source}, line {first_line}, column 'flops': all {n} runs of family '{family}' "
+                "are at one compute value; a law needs runs at different compute")
+        if distinct < n_params:
+            raise LadderError(
+                f"{ladder.source}, line {first_line}, column 'flops': family '{family}' has only "
+                f"{distinct} distinct compute values; the {law_name} law needs at least {n_params}")
+    if focus is None:
+        focus = ladder.default_focus()
+    if focus not in counts:
+        raise LadderError(f"{ladder.source}: focus family '{focus}' is not in the file; "
+                          f"families are: {', '.join(ladder.families)}")
+    if counts[focus] == 1:
+        raise LadderError(f"{ladder.source}: focus family '{focus}' has a single run; the focus must be "
+                          "a ladder with enough runs to fit a law")
+    return focus

@@ -1,0 +1,110 @@
+"""Laws of loss against training compute, with closed-form inversion.
+
+Parameters are arrays whose last axis holds the law's parameters in the user's units (compute in
+the units of the ladder file, loss in nats per token), so every function here broadcasts over
+bootstrap resamples. Arithmetic goes through logarithms so that A * C^(-alpha) does not overflow
+for large compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Law:
+    """A law L(C) with named parameters; subclasses define predict and invert."""
+
+    name: str
+    formula: str
+    param_names: tuple[str, ...]
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_names)
+
+    def predict(self, params, flops):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def invert(self, params, loss):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def irreducible(self, params) -> np.ndarray:
+        """The loss approached as compute grows without bound."""
+        return np.zeros(np.shape(params)[:-1])
+
+
+@dataclass(frozen=True)
+class SaturatingLaw(Law):
+    """L(C) = E + A * C^(-alpha), with E >= 0 the irreducible loss."""
+
+    name: str = "saturating"
+    formula: str = "L(C) = E + A * C^(-alpha)"
+    param_names: tuple[str, ...] = ("E", "A", "alpha")
+
+    def predict(self, params, flops):
+        """L = E + exp(ln A - alpha ln C)."""
+        params = np.asarray(params, dtype=float)
+        E, A, alpha = (params[..., i, None] for i in range(3))
+        out = E + np.exp(np.log(A) - alpha * np.log(np.asarray(flops, dtype=float)))
+        return _squeeze_scalar(out, flops)
+
+    def invert(self, params, loss):
+        """C(L) = ((L - E) / A)^(-1/alpha); +inf where L <= E (the loss is unreachable)."""
+        params = np.asarray(params, dtype=float)
+        E, A, alpha = (params[..., i, None] for i in range(3))
+        loss = np.asarray(loss, dtype=float)
+        gap = loss - E
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_c = (np.log(A) - np.log(np.where(gap > 0, gap, 1.0))) / alpha
+            out = np.where(gap > 0, np.exp(log_c), np.inf)
+        return _squeeze_scalar(out, loss)
+
+    def irreducible(self, params) -> np.ndarray:
+        return np.asarray(params, dtype=float)[..., 0]
+
+
+@dataclass(frozen=True)
+class PowerLaw(Law):
+    """L(C) = A * C^(-alpha): no irreducible loss, every positive loss is reachable."""
+
+    name: str = "power"
+    formula: str = "L(C) = A * C^(-alpha)"
+    param_names: tuple[str, ...] = ("A", "alpha")
+
+    def predict(self, params, flops):
+        """L = exp(ln A - alpha ln C)."""
+        params = np.asarray(params, dtype=float)
+        A, alpha = (params[..., i, None] for i in range(2))
+        out = np.exp(np.log(A) - alpha * np.log(np.asarray(flops, dtype=float)))
+        return _squeeze_scalar(out, flops)
+
+    def invert(self, params, loss):
+        """C(L) = (L / A)^(-1/alpha); +inf when alpha <= 0 and L is below the fitted curve."""
+        params = np.asarray(params, dtype=float)
+        A, alpha = (params[..., i, None] for i in range(2))
+        loss = np.asarray(loss, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.exp((np.log(A) - np.log(loss)) / alpha)
+            out = np.where(alpha > 0, out, np.inf)
+        return _squeeze_scalar(out, loss)
+
+
+def _squeeze_scalar(out, like):
+    """Drop the broadcast axis when the compute/loss argument was a scalar."""
+    out = np.asarray(out)
+    if np.ndim(like) == 0:
+        out = out[..., 0]
+    return out[()] if out.ndim == 0 else out
+
+
+LAWS: dict[str, Law] = {"saturating": SaturatingLaw(), "power": PowerLaw()}
+
+
+def get_law(name: str) -> Law:
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise ValueError(f"unknown law '{name}'; choose one of: {', '.join(LAWS)}") from None
