@@ -31,7 +31,7 @@ OUT = Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv"
 # Assumed truth of the new recipe's ladder (made up; loss in nats/token of codebase text).
 TRUE_E, TRUE_ALPHA = 0.42, 0.13
 TRUE_REDUCIBLE_AT_1E20 = 0.62          # A * (1e20)^-alpha
-NOISE_SIGMA = 0.004                    # relative seed-to-seed noise on loss (0.4%)
+NOISE_SIGMA = 0.0025                   # relative seed-to-seed noise on loss (0.25%)
 LADDER_FLOPS = np.geomspace(1e19, 1e22, 10)
 
 # Reference models: training compute = 6 * active params * tokens, from the models' public reports.

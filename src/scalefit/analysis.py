@@ -171,17 +171,23 @@ def _largest_run_loss(ladder: Ladder, family: str) -> float:
 
 
 def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
+    """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
     for m in multipliers:
-        label = f"{m.focus} vs {m.reference} at loss {m.loss:.4g}"
+        issues = []
         if not np.isfinite(m.focus_flops):
-            out.append(f"{label}: unreachable for {m.focus} (at or below its fitted irreducible loss)")
+            issues.append(f"unreachable for {m.focus} (at or below its fitted irreducible loss)")
         elif m.extrapolation_decades > EXTRAPOLATION_WARNING_DECADES:
-            out.append(f"{label}: {m.focus}'s fit is extrapolated {m.extrapolation_decades:.1f} decades "
-                       "beyond its largest run")
+            issues.append(f"{m.focus}'s fit is extrapolated {m.extrapolation_decades:.1f} decades beyond its "
+                          "largest run")
         if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
-            out.append(f"{label}: unreachable for {m.reference} (at or below its fitted irreducible loss)")
+            issues.append(f"unreachable for {m.reference} (at or below its fitted irreducible loss)")
+        elif m.reference_extrapolation_decades > EXTRAPOLATION_WARNING_DECADES:
+            issues.append(f"{m.reference}'s fit is extrapolated {m.reference_extrapolation_decades:.1f} "
+                          "decades beyond its largest run")
         if m.n_draws and m.unreachable_fraction > 0:
-            out.append(f"{label}: the loss is unreachable in {m.unreachable_fraction:.1%} of bootstrap "
-                       "draws, so the band reaches 0 or infinity")
+            issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, so the band "
+                          "reaches 0 or infinity")
+        if issues:
+            out.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: " + "; ".join(issues))
     return out

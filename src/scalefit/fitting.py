@@ -20,6 +20,7 @@ The engine works on arrays of shape (B, n): B resamples of n runs each, all solv
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -291,7 +292,9 @@ def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective
             return y - (v["log_A_norm"] - v["alpha"] * u)
     p.add("A", expr=f"exp(log_A_norm + alpha * {log_ref!r})")
     p.add("log_C_ref", value=log_ref, vary=False)
-    result = lmfit.minimize(residual, p, method="least_squares")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # exact fits: lmfit divides by zero errors
+        result = lmfit.minimize(residual, p, method="least_squares")
     objective = float(np.sum(result.residual ** 2))
     if not np.isfinite(objective) or objective > start_objective * (1 + 1e-9) + 1e-24:
         return start, np.full(law.n_params, np.nan), start_objective, "lmfit polish did not improve the global search"

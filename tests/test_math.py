@@ -1,0 +1,199 @@
+"""Property tests of the laws, the fit engine and the multipliers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scalefit.analysis import analyze
+from scalefit.fitting import fit_law, fit_many
+from scalefit.laws import PowerLaw, SaturatingLaw
+
+SAT, POW = SaturatingLaw(), PowerLaw()
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def saturating_ladders(draw, noise=False):
+    """A ladder design and a true (E, A, alpha) over wide ranges, with visible curvature."""
+    c_min = 10.0 ** draw(st.floats(10, 23))
+    decades = draw(st.floats(2.0, 5.0))
+    n = draw(st.integers(5, 14))
+    alpha = draw(st.floats(0.05, 0.9))
+    E = draw(st.floats(0.0, 4.0))
+    reducible_at_min = draw(st.floats(0.3, 6.0))
+    flops = np.geomspace(c_min, c_min * 10 ** decades, n)
+    A = reducible_at_min * c_min ** alpha
+    # The reducible part must still be visible at the largest run, or E is not identifiable.
+    assume(reducible_at_min * 10 ** (-alpha * decades) > 0.02 * (E + 0.1))
+    truth = np.array([E, A, alpha])
+    loss = SAT.predict(truth, flops)
+    if noise:
+        sigma = draw(st.floats(0.002, 0.02))
+        seed = draw(st.integers(0, 2**31 - 1))
+        loss = loss * np.exp(np.random.default_rng(seed).normal(0, sigma, n))
+    return flops, loss, truth
+
+
+@FAST
+@given(saturating_ladders())
+def test_noiseless_saturating_ladder_is_recovered(case):
+    flops, loss, truth = case
+    fit = fit_law(flops, loss, SAT)
+    assert fit.objective < 1e-16
+    np.testing.assert_allclose(fit.predict(flops), loss, rtol=1e-7)
+    assert fit.param("alpha") == pytest.approx(truth[2], rel=1e-3)
+    assert fit.param("E") == pytest.approx(truth[0], abs=1e-3 * loss.max())
+    assert np.log(fit.param("A")) == pytest.approx(np.log(truth[1]), abs=2e-3 * max(1, abs(np.log(truth[1]))))
+
+
+@FAST
+@given(st.floats(10, 24), st.floats(1, 5), st.integers(3, 12), st.floats(-0.5, 1.5), st.floats(-3, 3))
+def test_noiseless_power_ladder_is_recovered(log_cmin, decades, n, alpha, log_a):
+    flops = np.geomspace(10 ** log_cmin, 10 ** (log_cmin + decades), n)
+    truth = np.array([np.exp(log_a) * 10 ** (log_cmin * alpha), alpha])
+    fit = fit_law(flops, POW.predict(truth, flops), POW)
+    assert fit.param("alpha") == pytest.approx(alpha, abs=1e-9)
+    assert fit.param("A") == pytest.approx(truth[0], rel=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 5), st.floats(-5, 5), st.floats(0.01, 2.0), st.floats(5, 30))
+def test_invert_undoes_predict(E, log_a, alpha, log10_c):
+    params = np.array([E, np.exp(log_a) * 10.0 ** (15 * alpha), alpha])
+    flops = 10.0 ** log10_c
+    loss = SAT.predict(params, flops)
+    assume(loss - E > 1e-9 * loss)  # otherwise the reducible part is lost to rounding
+    assert SAT.invert(params, loss) == pytest.approx(flops, rel=1e-6)
+    assert POW.invert(params[1:], POW.predict(params[1:], flops)) == pytest.approx(flops, rel=1e-9)
+
+
+@given(st.floats(0.1, 5), st.floats(0.0, 1.0))
+def test_loss_at_or_below_irreducible_is_unreachable(E, below):
+    params = np.array([E, 10.0, 0.2])
+    assert SAT.invert(params, E * (1 - below)) == np.inf
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(saturating_ladders(noise=True))
+def test_engine_is_no_worse_than_many_scipy_starts(case):
+    """The engine's optimum is at least as good as the best of a grid of bounded least_squares starts."""
+    from scipy.optimize import least_squares
+
+    flops, loss, _ = case
+    ours = fit_many(flops[None], loss[None], SAT)
+    u = np.log(flops) - np.log(flops).mean()
+    y = np.log(loss)
+    e_max = loss.min() * (1 - 1e-9)
+
+    def resid(t):
+        return y - np.log(t[0] + np.exp(t[1] - t[2] * u))
+
+    best = np.inf
+    for alpha0 in (0.02, 0.1, 0.3, 1.0):
+        for e_frac in (0.0, 0.5, 0.9):
+            E0 = e_frac * e_max
+            a0 = np.log(max(np.mean(loss) - E0, 1e-6))
+            res = least_squares(resid, [E0, a0, alpha0], bounds=([0, -np.inf, 1e-6], [e_max, np.inf, 10]),
+                                xtol=1e-15, ftol=1e-15, gtol=1e-15)
+            best = min(best, 2 * res.cost)
+    assert ours.objective[0] <= best * (1 + 1e-6) + 1e-15
+
+
+def _frame(families: dict[str, tuple[np.ndarray, np.ndarray]], metric="loss") -> pd.DataFrame:
+    rows = []
+    for name, (flops, loss) in families.items():
+        for c, l in zip(np.atleast_1d(flops), np.atleast_1d(loss)):
+            rows.append({"family": name, "flops": c, metric: l if metric == "loss" else np.exp(l)})
+    return pd.DataFrame(rows)
+
+
+@st.composite
+def comparisons(draw):
+    """A noisy focus ladder and a reference point placed 0 to 2 decades beyond it."""
+    flops, loss, truth = draw(saturating_ladders(noise=True))
+    beyond = draw(st.floats(0.0, 2.0))
+    saving = draw(st.floats(1.2, 15.0))
+    focus_needed = flops.max() * 10 ** beyond
+    ref_loss = float(SAT.predict(truth, focus_needed))
+    return flops, loss, focus_needed * saving, ref_loss
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comparisons(), st.floats(0.01, 1e3))
+def test_reference_compute_times_k_scales_multiplier_by_k(case, k):
+    flops, loss, ref_flops, ref_loss = case
+    base = analyze(_frame({"f": (flops, loss), "ref": (ref_flops, ref_loss)}), bootstrap=100, seed=3)
+    scaled = analyze(_frame({"f": (flops, loss), "ref": (ref_flops * k, ref_loss)}), bootstrap=100, seed=3)
+    m0, m1 = base.multipliers[0], scaled.multipliers[0]
+    for field in ("multiplier", "low", "high"):
+        a, b = getattr(m0, field), getattr(m1, field)
+        if np.isfinite(a) and a > 0:
+            assert b == pytest.approx(k * a, rel=1e-9)
+        else:
+            assert b == a
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comparisons(), st.sampled_from([1 / 8.64e19, 1e-15, 1e6]))
+def test_rescaling_compute_units_leaves_exponents_and_multipliers(case, unit):
+    """FLOPs vs PF-days: E and alpha and every multiplier and band are unchanged; A scales by unit^alpha."""
+    flops, loss, ref_flops, ref_loss = case
+    a = analyze(_frame({"f": (flops, loss), "ref": (ref_flops, ref_loss)}), bootstrap=100, seed=1)
+    b = analyze(_frame({"f": (flops * unit, loss), "ref": (ref_flops * unit, ref_loss)}), bootstrap=100, seed=1)
+    fa, fb = a.fits["f"].fit, b.fits["f"].fit
+    assert fb.param("alpha") == pytest.approx(fa.param("alpha"), rel=1e-5, abs=1e-8)
+    assert fb.param("E") == pytest.approx(fa.param("E"), rel=1e-5, abs=1e-8)
+    assert fb.param("A") == pytest.approx(fa.param("A") * unit ** fa.param("alpha"), rel=1e-4)
+    ma, mb = a.multipliers[0], b.multipliers[0]
+    for field in ("multiplier", "low", "high"):
+        assert getattr(mb, field) == pytest.approx(getattr(ma, field), rel=1e-4)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comparisons())
+def test_family_against_itself_has_multiplier_one(case):
+    flops, loss, _, _ = case
+    result = analyze(_frame({"f": (flops, loss), "g": (flops, loss)}), focus="f", bootstrap=50,
+                     at_loss=[float(loss.max()), float(loss.min())])
+    for m in result.multipliers:
+        assert m.multiplier == pytest.approx(1.0, rel=1e-9)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comparisons())
+def test_perplexity_and_loss_inputs_agree(case):
+    flops, loss, ref_flops, ref_loss = case
+    fams = {"f": (flops, loss), "ref": (ref_flops, ref_loss)}
+    a = analyze(_frame(fams, "loss"), bootstrap=100, seed=5)
+    b = analyze(_frame(fams, "perplexity"), bootstrap=100, seed=5)
+    np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-8)
+    ma, mb = a.multipliers[0], b.multipliers[0]
+    assert (mb.multiplier, mb.low, mb.high) == pytest.approx((ma.multiplier, ma.low, ma.high), rel=1e-8)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comparisons())
+def test_bands_contain_the_point_estimate(case):
+    flops, loss, ref_flops, ref_loss = case
+    result = analyze(_frame({"f": (flops, loss), "ref": (ref_flops, ref_loss)}), bootstrap=200, seed=0)
+    ff = result.fits["f"]
+    assert np.all(ff.low <= ff.fit.params * (1 + 1e-9) + 1e-12)
+    assert np.all(ff.fit.params <= ff.high * (1 + 1e-9) + 1e-12)
+    m = result.multipliers[0]
+    assert m.low <= m.multiplier <= m.high
+
+
+def test_same_seed_same_numbers_and_other_seed_differs():
+    rng = np.random.default_rng(0)
+    flops = np.geomspace(1e18, 1e21, 8)
+    loss = SAT.predict([1.5, 2e3, 0.2], flops) * np.exp(rng.normal(0, 0.01, 8))
+    frame = _frame({"f": (flops, loss), "ref": (3e22, 1.9)})
+    a, b = (analyze(frame, bootstrap=300, seed=7) for _ in range(2))
+    c = analyze(frame, bootstrap=300, seed=8)
+    assert a.multipliers_frame().equals(b.multipliers_frame())
+    assert a.params_frame().equals(b.params_frame())
+    assert not a.multipliers_frame().equals(c.multipliers_frame())
