@@ -1,6 +1,6 @@
 """Build data/ladders/muse.csv: a seeded RECONSTRUCTION of a published pretraining-efficiency chart.
 
-    python analyses/build_muse_ladder.py            # rewrites data/ladders/muse.csv
+    python analyses/build_muse_ladder.py [OUT.csv]   # default: rewrites data/ladders/muse.csv
 
 What is published (a 2026 frontier-lab report): a ladder of small models of a new recipe on
 "held-out codebase perplexity vs training FLOPs", and compute savings of 3.3x, 8.2x and 10.3x
@@ -18,6 +18,7 @@ construction; the file shows the analysis, not the lab's data.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,14 +84,19 @@ def write_csv(ladder_loss: np.ndarray, refs) -> str:
     return header + "\n".join(notes) + "\n" + "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def build() -> str:
+    """The file's text; the same every time (seeded)."""
     rng = np.random.default_rng(SEED)
     ladder_loss = simulate_ladder(rng)
     # Round the ladder as it will be written, so the references are placed on the file's own fit.
     ladder_loss = np.log(np.round(np.exp(ladder_loss), 6))
-    text = write_csv(ladder_loss, reference_rows(ladder_loss))
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
+    return write_csv(ladder_loss, reference_rows(ladder_loss))
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    out.write_text(build())
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
