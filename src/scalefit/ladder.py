@@ -101,10 +101,8 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     if not body:
         raise LadderError(f"{label}: the file has no header row and no runs; "
                           "add a header like 'family,flops,loss' and one row per run")
-    try:
-        rows = list(csv.reader(io.StringIO("\n".join(body))))
-    except csv.Error as exc:
-        raise LadderError(f"{label}: not readable as CSV ({exc}); save it as comma-separated text")
+    rows, row_lines = _parse_csv(body, lines, label)
+    lines = row_lines
     columns = [c.strip() for c in rows[0]]
     if len(columns) < 2:
         raise LadderError(f"{label}, line {lines[0]}: the header has {len(columns)} column(s) "
@@ -140,6 +138,22 @@ def _read_text(path: Path, label: str) -> str:
                           "save the file as UTF-8 comma-separated text")
 
 
+def _parse_csv(body: list[str], lines: list[int], label: str) -> tuple[list[list[str]], list[int]]:
+    """Parse CSV records, returning each record's first line number in the file (a quoted field
+    may span several lines)."""
+    reader = csv.reader(iter(body))
+    rows, row_lines, consumed = [], [], 0
+    try:
+        for row in reader:
+            rows.append(row)
+            row_lines.append(lines[consumed])
+            consumed = reader.line_num
+    except csv.Error as exc:
+        raise LadderError(f"{label}, line {lines[min(consumed, len(lines) - 1)]}: not readable as CSV "
+                          f"({exc}); save it as comma-separated text") from None
+    return rows, row_lines
+
+
 def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
     """Separate '#' comment lines from CSV lines, remembering each CSV line's number."""
     header, body, lines = [], [], []
@@ -173,6 +187,11 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
         out["flops"] = _positive_column(table, "flops", lines, label, "training compute")
     else:
         out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
+        bad = np.flatnonzero(~np.isfinite(out["flops"].to_numpy()))
+        if bad.size:
+            i = bad[0]
+            raise LadderError(f"{label}, line {lines[i]}, columns 'params' and 'tokens': 6 * params * tokens "
+                              "overflows; give compute in a 'flops' column in smaller units")
     values = _number_column(table, metric, lines, label)
     if metric == "perplexity":
         bad = np.flatnonzero(values <= 1.0)

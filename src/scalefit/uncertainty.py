@@ -48,6 +48,8 @@ class BootstrapFits:
 def family_rng(seed: int, family: str) -> np.random.Generator:
     """A generator that depends on the seed and the family's name only, so adding or reordering
     families never changes another family's resamples."""
+    if int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
     return np.random.default_rng([int(seed), zlib.crc32(family.encode("utf-8"))])
 
 

@@ -1,0 +1,706 @@
+"""Example tests of the ``scalefit`` command line.
+
+Ladders are built in ``tmp_path`` from a known law, loss = 1.5 + 200 * C^-0.15, with a tiny
+deterministic multiplicative noise, so the expected multipliers are known:
+
+- a reference run at compute 8e20 with the law's loss at 2e20: multiplier of the focus ~ 4;
+- a second ladder that needs 3x the compute for every loss: multiplier of the focus ~ 3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit import __version__
+from scalefit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "ladders" / "muse.csv"
+PUBLISHED = {"Llama-4-Maverick-Base": 10.3, "DeepSeek-V3.1-Base": 8.2, "Kimi-K2-Base": 3.3}
+BOOT = "200"  # small bootstrap: the whole file stays fast
+
+FLOPS = np.geomspace(1e18, 1e21, 8)
+NOISE = 1.0 + 0.002 * np.sin(np.arange(8) * 2.3)  # deterministic, +-0.2%
+REF_FLOPS, REF_AT = 8e20, 2e20  # reference run: the law's loss at 2e20, reached with 8e20 -> ~4x
+BASE_SHIFT = 3.0  # the 'base' ladder needs 3x the compute of 'new' for the same loss
+
+
+# ----- helpers -----------------------------------------------------------------------------------
+
+def law_loss(flops, shift=1.0):
+    return 1.5 + 200.0 * (np.asarray(flops, dtype=float) / shift) ** -0.15
+
+
+def ladder_rows(family, shift=1.0, noise=NOISE):
+    loss = law_loss(FLOPS, shift) * noise
+    return [(family, f"{family}-{i}", repr(float(c)), repr(float(l)))
+            for i, (c, l) in enumerate(zip(FLOPS, loss))]
+
+
+def reference_row(name="ref"):
+    return (name, name, repr(REF_FLOPS), repr(float(law_loss(REF_AT))))
+
+
+def write_csv(path, header, rows, comments=("# synthetic ladder: loss = 1.5 + 200 * C^-0.15",)):
+    lines = list(comments) + [",".join(header)] + [",".join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_ladder(tmp_path, name="ladder.csv", *, base=False, copy=False, reference=True):
+    rows = ladder_rows("new")
+    if base:
+        rows += ladder_rows("base", BASE_SHIFT, NOISE[::-1])
+    if copy:
+        rows += ladder_rows("new-copy")
+    if reference:
+        rows.append(reference_row())
+    return write_csv(tmp_path / name, ("family", "run", "flops", "loss"), rows)
+
+
+def run(*args):
+    """Invoke the CLI in-process; stdout and stderr are kept apart (click >= 8.2)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def no_crash(result):
+    """No exception other than click's normal exit, and no traceback text anywhere."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def assert_input_error(result, *fragments, line=None):
+    """Exit 2, nothing on stdout, exactly one stderr line 'scalefit: error: ...' with the fragments."""
+    no_crash(result)
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    message = lines[0]
+    assert message.startswith("scalefit: error: "), message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    if line is not None:
+        assert re.search(rf"\bline {line}\b", message), (line, message)
+    return message
+
+
+def strict_json(text):
+    """Parse JSON refusing NaN / Infinity constants."""
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def fit_json(path, *args):
+    result = run("fit", path, "--bootstrap", BOOT, "--format", "json", *args)
+    no_crash(result)
+    assert result.exit_code == 0, result.stderr
+    return strict_json(result.stdout)
+
+
+def multiplier(data, reference, where=None, loss=None):
+    rows = [m for m in data["multipliers"] if m["reference"] == reference
+            and (where is None or m["where"] == where)
+            and (loss is None or math.isclose(m["loss"], loss, rel_tol=1e-12))]
+    assert len(rows) == 1, (reference, where, loss, data["multipliers"])
+    return rows[0]
+
+
+# ----- help ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, expected", [
+    (["--help"], "fit"),
+    (["-h"], "fit"),
+    (["fit", "--help"], "--bootstrap"),
+])
+def test_help_exits_zero(args, expected):
+    result = run(*args)
+    no_crash(result)
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout
+    assert expected in result.stdout
+    assert result.stderr == ""
+
+
+def test_fit_help_lists_every_option():
+    out = run("fit", "--help").stdout
+    for option in ("--law", "--focus", "--bootstrap", "--level", "--seed", "--at-loss",
+                   "--at-perplexity", "--format", "--output"):
+        assert option in out
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+# ----- the demo ladder ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_json():
+    result = run("fit", DEMO, "--bootstrap", BOOT, "--format", "json")
+    no_crash(result)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_demo_table_shows_references_and_published_multipliers():
+    result = run("fit", DEMO, "--bootstrap", BOOT)
+    no_crash(result)
+    assert result.exit_code == 0
+    out = result.stdout
+    for name, published in PUBLISHED.items():
+        row = [line for line in out.splitlines() if line.strip().startswith(name)]
+        assert len(row) == 1, out
+        assert f"{published}x" in row[0].split(), row[0]
+    assert "95% band" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_json_structure(demo_json):
+    data = strict_json(demo_json)
+    assert data["focus"] == "muse"
+    assert data["metric"] == "perplexity"
+    assert data["law"]["name"] == "saturating"
+    assert data["bootstrap"]["resamples"] == int(BOOT)
+    assert [f["family"] for f in data["families"]] == ["muse"]
+    fam = data["families"][0]
+    assert fam["runs"] == 10
+    assert isinstance(fam["objective"], float) and fam["objective"] >= 0
+    assert set(fam["parameters"]) == {"E", "A", "alpha"}
+    for name, p in fam["parameters"].items():
+        assert {"value", "low", "high"} <= set(p), name
+        assert p["low"] <= p["value"] <= p["high"], (name, p)
+    keys = {"reference", "loss", "reference_flops", "focus_flops", "multiplier", "low", "high",
+            "unreachable_fraction", "extrapolation_decades"}
+    assert len(data["multipliers"]) == 3
+    for m in data["multipliers"]:
+        assert keys <= set(m), set(m) ^ keys
+        assert m["where"] == "reference run"
+        assert m["low"] <= m["multiplier"] <= m["high"], m
+        assert 0.0 <= m["unreachable_fraction"] <= 1.0
+        assert m["extrapolation_decades"] > 0  # the references are far beyond the muse ladder
+        assert math.isclose(m["multiplier"], m["reference_flops"] / m["focus_flops"], rel_tol=1e-9)
+        # perplexity files also report the target as a perplexity, = exp(loss)
+        assert math.isclose(m["perplexity"], math.exp(m["loss"]), rel_tol=1e-12)
+
+
+def test_demo_json_multipliers_round_to_published(demo_json):
+    data = strict_json(demo_json)
+    got = {m["reference"]: round(m["multiplier"], 1) for m in data["multipliers"]}
+    assert got == PUBLISHED
+
+
+def test_demo_json_reference_flops_match_file(demo_json):
+    data = strict_json(demo_json)
+    by_ref = {m["reference"]: m["reference_flops"] for m in data["multipliers"]}
+    assert by_ref == {"Llama-4-Maverick-Base": 2.2440e24, "DeepSeek-V3.1-Base": 3.4721e24,
+                      "Kimi-K2-Base": 2.9760e24}
+
+
+def test_demo_json_has_no_nan_text(demo_json):
+    strict_json(demo_json)  # raises on NaN / Infinity
+    assert "NaN" not in demo_json and "Infinity" not in demo_json
+
+
+def test_demo_csv_one_row_per_multiplier(demo_json):
+    result = run("fit", DEMO, "--bootstrap", BOOT, "--format", "csv")
+    no_crash(result)
+    assert result.exit_code == 0
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    data = strict_json(demo_json)
+    assert len(frame) == len(data["multipliers"]) == 3
+    assert list(frame["reference"]) == [m["reference"] for m in data["multipliers"]]
+    for col in ("multiplier", "low", "high", "loss", "perplexity"):
+        assert col in frame.columns
+    np.testing.assert_allclose(frame["multiplier"], [m["multiplier"] for m in data["multipliers"]],
+                               rtol=1e-8)
+    assert frame["multiplier"].round(1).tolist() == list(PUBLISHED.values())
+
+
+# ----- a synthetic ladder with known answers -----------------------------------------------------
+
+def test_known_law_gives_known_multipliers(tmp_path):
+    data = fit_json(make_ladder(tmp_path, base=True))
+    assert data["focus"] == "new"  # tie on run count: the first family in the file
+    assert [f["family"] for f in data["families"]] == ["new", "base"]
+    ref = multiplier(data, "ref", "reference run")
+    assert 3.5 < ref["multiplier"] < 4.6, ref
+    assert ref["reference_flops"] == REF_FLOPS
+    base = multiplier(data, "base", "largest run")
+    assert 2.6 < base["multiplier"] < 3.5, base
+    e = data["families"][0]["parameters"]["E"]["value"]
+    assert 1.4 < e < 1.6  # the law's irreducible loss is 1.5
+
+
+def test_table_and_csv_agree_with_json(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    data = fit_json(path)
+    csv_result = run("fit", path, "--bootstrap", BOOT, "--format", "csv")
+    frame = pd.read_csv(io.StringIO(csv_result.stdout))
+    assert len(frame) == len(data["multipliers"]) == 2
+    np.testing.assert_allclose(frame["multiplier"], [m["multiplier"] for m in data["multipliers"]],
+                               rtol=1e-8)
+    table = run("fit", path, "--bootstrap", BOOT).stdout
+    section = table.split("Equivalent-compute multipliers of new")[1]
+    for m in data["multipliers"]:
+        row = next(line for line in section.splitlines() if line.strip().startswith(m["reference"] + " "))
+        assert f"{m['multiplier']:.3g}x" in row
+
+
+# ----- --output ------------------------------------------------------------------------------------
+
+def test_output_writes_file_and_nothing_on_stdout(tmp_path):
+    path = make_ladder(tmp_path)
+    out = tmp_path / "result.json"
+    result = run("fit", path, "--bootstrap", BOOT, "--format", "json", "--output", out)
+    no_crash(result)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert strict_json(out.read_text(encoding="utf-8")) == fit_json(path)
+    assert not list(tmp_path.glob(".scalefit-*"))  # no temporary file left behind
+
+
+def test_output_short_option_and_overwrite(tmp_path):
+    path = make_ladder(tmp_path)
+    out = tmp_path / "result.csv"
+    out.write_text("old content\n", encoding="utf-8")
+    result = run("fit", path, "--bootstrap", BOOT, "--format", "csv", "-o", out)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    frame = pd.read_csv(out)
+    assert list(frame["reference"]) == ["ref"]
+
+
+def test_output_to_missing_directory(tmp_path):
+    path = make_ladder(tmp_path)  # a clean ladder: no warnings
+    target = tmp_path / "no-such-dir" / "result.json"
+    message = assert_input_error(run("fit", path, "--bootstrap", BOOT, "-o", target),
+                                 "--output", "does not exist")
+    assert str(target.parent) in message
+    assert not target.parent.exists()
+
+
+def test_output_to_a_directory_fails_cleanly(tmp_path):
+    path = make_ladder(tmp_path)
+    target = tmp_path / "adir"
+    target.mkdir()
+    assert_input_error(run("fit", path, "--bootstrap", BOOT, "-o", target), "--output", str(target))
+    assert list(target.iterdir()) == []
+    assert not list(tmp_path.glob(".scalefit-*"))
+
+
+def test_output_to_missing_directory_is_one_line_even_with_warnings(tmp_path):
+    # the demo ladder emits extrapolation warnings; a bad --output must still give one line only
+    target = tmp_path / "no-such-dir" / "result.json"
+    assert_input_error(run("fit", DEMO, "--bootstrap", "20", "-o", target), "does not exist")
+
+
+@pytest.mark.parametrize("case", ["missing-ladder", "bad-value", "missing-focus", "bad-at-loss"])
+def test_existing_output_untouched_when_the_command_fails(tmp_path, case):
+    good = make_ladder(tmp_path)
+    out = tmp_path / "result.json"
+    before = b'{"previous": "result"}\n'
+    out.write_bytes(before)
+    args = {
+        "missing-ladder": [tmp_path / "absent.csv"],
+        "bad-value": [write_csv(tmp_path / "bad.csv", ("family", "flops", "loss"),
+                                [("a", "1e18", "3.0"), ("a", "1e19", "oops")])],
+        "missing-focus": [good, "--focus", "nobody"],
+        "bad-at-loss": [good, "--at-loss", "-1"],
+    }[case]
+    result = run("fit", *args, "--bootstrap", BOOT, "--format", "json", "-o", out)
+    assert_input_error(result)
+    assert out.read_bytes() == before
+    assert not list(tmp_path.glob(".scalefit-*"))
+
+
+# ----- seeds and bootstrap -------------------------------------------------------------------------
+
+def test_same_seed_gives_identical_json(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    a = run("fit", path, "--bootstrap", BOOT, "--format", "json", "--seed", "7")
+    b = run("fit", path, "--bootstrap", BOOT, "--format", "json", "--seed", "7")
+    assert a.exit_code == b.exit_code == 0
+    assert a.stdout_bytes == b.stdout_bytes
+    assert strict_json(a.stdout)["bootstrap"]["seed"] == 7
+
+
+def test_different_seed_gives_different_bands(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    a = fit_json(path, "--seed", "1")
+    b = fit_json(path, "--seed", "2")
+    # the point estimates do not depend on the seed ...
+    assert [m["multiplier"] for m in a["multipliers"]] == [m["multiplier"] for m in b["multipliers"]]
+    # ... the bands do
+    bands_a = [(m["low"], m["high"]) for m in a["multipliers"]]
+    bands_b = [(m["low"], m["high"]) for m in b["multipliers"]]
+    assert bands_a != bands_b
+    pa = a["families"][0]["parameters"]["alpha"]
+    pb = b["families"][0]["parameters"]["alpha"]
+    assert (pa["low"], pa["high"]) != (pb["low"], pb["high"])
+
+
+def test_level_narrows_bands(tmp_path):
+    path = make_ladder(tmp_path)
+    wide = multiplier(fit_json(path, "--level", "0.95"), "ref")
+    narrow = multiplier(fit_json(path, "--level", "0.5"), "ref")
+    assert wide["low"] <= narrow["low"] <= narrow["high"] <= wide["high"]
+    assert (narrow["high"] - narrow["low"]) < (wide["high"] - wide["low"])
+
+
+def test_bootstrap_zero_table_has_no_band(tmp_path):
+    path = make_ladder(tmp_path)
+    result = run("fit", path, "--bootstrap", "0")
+    no_crash(result)
+    assert result.exit_code == 0
+    assert "band" not in result.stdout.split("bands: none")[1]  # no band column after the header line
+    assert "bands: none" in result.stdout
+    assert "[" not in result.stdout  # bands are printed as [low, high]
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("ref "))
+    assert "x" in row
+
+
+def test_bootstrap_zero_json_has_null_bands(tmp_path):
+    data = fit_json(make_ladder(tmp_path), "--bootstrap", "0")  # later option wins
+    assert data["bootstrap"]["resamples"] == 0
+    for fam in data["families"]:
+        for p in fam["parameters"].values():
+            assert p["low"] is None and p["high"] is None
+            assert isinstance(p["value"], float)
+    m = multiplier(data, "ref")
+    assert m["low"] is None and m["high"] is None
+    assert isinstance(m["multiplier"], float) and 3.5 < m["multiplier"] < 4.6
+
+
+def test_negative_seed_is_handled(tmp_path):
+    result = run("fit", make_ladder(tmp_path), "--bootstrap", "20", "--seed", "-1")
+    no_crash(result)
+    assert result.exit_code in (0, 2)
+
+
+def test_bootstrap_zero_table_numbers_use_the_table_style(tmp_path):
+    out = run("fit", make_ladder(tmp_path), "--bootstrap", "0").stdout
+    assert "e+" not in out, out
+
+
+# ----- --focus ---------------------------------------------------------------------------------------
+
+def test_focus_missing_family_lists_families(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    message = assert_input_error(run("fit", path, "--focus", "nobody", "--bootstrap", BOOT),
+                                 str(path), "'nobody'")
+    assert "new, base, ref" in message
+
+
+def test_focus_on_a_reference_point_is_an_error(tmp_path):
+    path = make_ladder(tmp_path)
+    assert_input_error(run("fit", path, "--focus", "ref", "--bootstrap", BOOT), str(path), "'ref'",
+                       "single run")
+
+
+def test_focus_selects_the_other_ladder(tmp_path):
+    data = fit_json(make_ladder(tmp_path, base=True), "--focus", "base")
+    assert data["focus"] == "base"
+    m = multiplier(data, "new", "largest run")
+    assert 1 / 3.5 < m["multiplier"] < 1 / 2.6  # base needs ~3x more compute than new
+
+
+# ----- bad input files -----------------------------------------------------------------------------
+
+HEAD = "# comment line 1\n# comment line 2\nfamily,run,flops,loss\n"  # runs start on line 4
+GOOD_RUNS = "".join(f"a,a{i},1e{18 + i},{3.0 - 0.1 * i}\n" for i in range(5))  # lines 4..8
+
+BAD_FILES = [
+    # id, content, fragments expected in the message, line number (or None), extra args
+    ("empty", b"", ["empty"], None, []),
+    ("whitespace-only", b"  \n\n \t\n", ["empty"], None, []),
+    ("comments-only", b"# just a comment\n", ["no header"], None, []),
+    ("binary", b"family,flops,loss\n\x00\x01\x02\xff\xfe\x00", ["binary"], None, []),
+    ("not-utf8", "family,flops,loss\nm\xfcnchen,1e18,3.0\n".encode("latin-1"), ["UTF-8"], None, []),
+    ("header-only", HEAD, ["no runs"], None, []),
+    ("no-family-column", "# c\nrecipe,flops,loss\na,1e18,3\n", ["'family'"], None, []),
+    ("misspelled-flops", "# c\nfamily,flop,loss\na,1e18,3\n", ["'flop'", "did you mean 'flops'"], None, []),
+    ("misspelled-perplexity", "# c\nfamily,flops,perplexty\na,1e18,30\n",
+     ["'perplexty'", "did you mean 'perplexity'"], None, []),
+    ("no-compute-column", "# c\nfamily,loss\na,3\n", ["compute"], None, []),
+    ("params-without-tokens", "# c\nfamily,params,loss\na,1e9,3\n", ["'tokens'"], None, []),
+    ("no-metric-column", "# c\nfamily,flops\na,1e18\n", ["'loss'", "'perplexity'"], None, []),
+    ("loss-and-perplexity", "# c\nfamily,flops,loss,perplexity\na,1e18,3,20\n",
+     ["'loss'", "'perplexity'"], None, []),
+    ("duplicate-column", "# c\nfamily,flops,loss,loss\na,1e18,3,3\n", ["'loss'", "more than once"], None, []),
+    ("one-column", "# c\nfamily\na\n", ["header"], 2, []),
+    ("non-numeric-loss", HEAD + GOOD_RUNS + "a,a9,1e23,abc\n", ["'loss'", "abc"], 9, []),
+    ("empty-loss", HEAD + "a,a0,1e18,\n" + GOOD_RUNS, ["'loss'", "empty"], 4, []),
+    ("nan-loss", HEAD + GOOD_RUNS + "a,a9,1e23,nan\n", ["'loss'", "nan", "finite"], 9, []),
+    ("inf-flops", HEAD + "a,a0,inf,3.0\n" + GOOD_RUNS, ["'flops'", "inf", "finite"], 4, []),
+    ("overflowing-flops", HEAD + GOOD_RUNS + "a,a9,1e400,2.0\n", ["'flops'", "finite"], 9, []),
+    ("zero-flops", HEAD + GOOD_RUNS + "a,a9,0,2.0\n", ["'flops'", "positive"], 9, []),
+    ("negative-flops", HEAD + "a,a0,-1e18,3.0\n" + GOOD_RUNS, ["'flops'", "positive"], 4, []),
+    ("zero-loss", HEAD + GOOD_RUNS + "a,a9,1e23,0\n", ["'loss'", "positive"], 9, []),
+    ("negative-params", "# c\nfamily,params,tokens,loss\na,1e9,2e10,3\na,-1e9,2e10,3\n",
+     ["'params'", "positive"], 4, []),
+    ("perplexity-one", "# c\nfamily,flops,perplexity\na,1e18,20\na,1e19,1\n", ["'perplexity'", "above 1"], 4, []),
+    ("perplexity-below-one", "# c\nfamily,flops,perplexity\na,1e18,0.5\n", ["'perplexity'", "above 1"], 3, []),
+    ("empty-family", HEAD + GOOD_RUNS + ",a9,1e23,2.0\n", ["'family'", "empty"], 9, []),
+    ("too-many-fields", HEAD + GOOD_RUNS + "a,a9,1e23,2.0,extra\n", ["5 fields", "header has 4"], 9, []),
+    ("too-few-fields", HEAD + "a,a0,1e18\n" + GOOD_RUNS, ["3 fields", "header has 4"], 4, []),
+    ("too-few-runs-saturating", HEAD + "r,r,1e22,2.0\n" + "".join(GOOD_RUNS.splitlines(True)[:3]),
+     ["family 'a' has 3 runs", "at least 4"], 5, []),
+    ("too-few-runs-power", HEAD + "r,r,1e22,2.0\n" + "".join(GOOD_RUNS.splitlines(True)[:2]),
+     ["family 'a' has 2 runs", "at least 3"], 5, ["--law", "power"]),
+    ("one-compute-value", HEAD + "r,r,1e22,2.0\n" + "".join(f"a,a{i},1e19,{3 - 0.1 * i}\n" for i in range(5)),
+     ["'flops'", "one compute value"], 5, []),
+    ("two-compute-values-saturating",
+     HEAD + "".join(f"a,a{i},1e{18 + i % 2},{3 - 0.1 * i}\n" for i in range(5)),
+     ["'flops'", "2 distinct"], 4, []),
+    ("only-reference-points", HEAD + "a,a,1e18,3\nb,b,1e19,2.9\n", ["single run"], None, []),
+]
+
+
+@pytest.mark.parametrize("name, content, fragments, line, extra", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_input_file(tmp_path, name, content, fragments, line, extra):
+    path = tmp_path / f"{name}.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    before = path.read_bytes()
+    result = run("fit", path, "--bootstrap", "20", *extra)
+    assert_input_error(result, str(path), *fragments, line=line)
+    assert path.read_bytes() == before
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.csv"
+    assert_input_error(run("fit", path), str(path), "no such file")
+
+
+def test_directory_instead_of_file(tmp_path):
+    assert_input_error(run("fit", tmp_path), str(tmp_path), "directory")
+
+
+def test_line_numbers_count_comment_and_blank_lines(tmp_path):
+    text = ("# provenance\n"            # 1
+            "family,run,flops,loss\n"   # 2
+            "a,a0,1e18,3.0\n"           # 3
+            "# a comment between runs\n"  # 4
+            "\n"                        # 5
+            "a,a1,1e19,2.9\n"           # 6
+            "   # indented comment\n"   # 7
+            "a,a2,1e20,two\n")          # 8
+    path = tmp_path / "lines.csv"
+    path.write_text(text, encoding="utf-8")
+    assert_input_error(run("fit", path), str(path), "'loss'", "two", line=8)
+
+
+def test_crlf_and_bom_are_read(tmp_path):
+    path = make_ladder(tmp_path)
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    a = multiplier(fit_json(path), "ref")["multiplier"]
+    b = multiplier(fit_json(crlf), "ref")["multiplier"]
+    assert a == b
+
+
+def test_line_number_after_a_quoted_multiline_field(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('family,run,flops,loss\na,"run\nzero",1e18,3.0\na,a1,1e19,abc\n', encoding="utf-8")
+    assert_input_error(run("fit", path), str(path), "abc", line=4)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_params_times_tokens_overflow_is_an_input_error(tmp_path):
+    path = write_csv(tmp_path / "overflow.csv", ("family", "params", "tokens", "loss"),
+                     [("a", "1e9", "2e10", "3.0"), ("a", "1e10", "2e11", "2.8"),
+                      ("a", "1e11", "2e12", "2.6"), ("a", "1e200", "2e200", "2.5"),
+                      ("r", "1e12", "1e13", "2.4")])
+    # line 1 is the comment, line 2 the header: the 1e200 row is line 6
+    assert_input_error(run("fit", path, "--bootstrap", "0"), str(path), line=6)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--at-loss", "0"], "--at-loss"),
+    (["--at-loss", "-2"], "--at-loss"),
+    (["--at-loss", "nan"], "--at-loss"),
+    (["--at-loss", "inf"], "--at-loss"),
+    (["--at-perplexity", "1"], "--at-perplexity"),
+    (["--at-perplexity", "0.5"], "--at-perplexity"),
+])
+def test_bad_targets(tmp_path, args, fragment):
+    assert_input_error(run("fit", make_ladder(tmp_path, base=True), "--bootstrap", "20", *args), fragment)
+
+
+@pytest.mark.parametrize("args", [
+    ["--law", "linear"], ["--format", "xml"], ["--bootstrap", "-1"], ["--level", "1"], ["--level", "0"],
+    ["--seed", "abc"],
+])
+def test_bad_option_values_exit_2(tmp_path, args):
+    result = run("fit", make_ladder(tmp_path), *args)
+    no_crash(result)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert args[0] in result.stderr
+
+
+# ----- inputs are read-only ------------------------------------------------------------------------
+
+def test_input_files_are_not_modified(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    demo_copy = tmp_path / "muse.csv"
+    shutil.copyfile(DEMO, demo_copy)
+    before = {p: p.read_bytes() for p in (path, demo_copy, DEMO)}
+    for fmt in ("table", "json", "csv"):
+        assert run("fit", path, "--bootstrap", "50", "--format", fmt, "--at-loss", "1.7").exit_code == 0
+        assert run("fit", demo_copy, "--bootstrap", "50", "--format", fmt,
+                   "-o", tmp_path / f"out.{fmt}").exit_code == 0
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["ladder.csv", "muse.csv", "out.table", "out.json", "out.csv"])
+
+
+# ----- warnings ------------------------------------------------------------------------------------
+
+def test_rising_loss_warns_but_succeeds(tmp_path):
+    rows = [("up", f"up-{i}", repr(float(c)), repr(2.0 + 0.05 * i)) for i, c in enumerate(FLOPS)]
+    rows.append(reference_row())
+    path = write_csv(tmp_path / "rising.csv", ("family", "run", "flops", "loss"), rows)
+    result = run("fit", path, "--bootstrap", BOOT, "--format", "json")
+    no_crash(result)
+    assert result.exit_code == 0
+    data = strict_json(result.stdout)
+    warnings = result.stderr.splitlines()
+    assert warnings and all(w.startswith("scalefit: warning: ") for w in warnings), warnings
+    assert any("'up'" in w and "rises with compute" in w for w in warnings)
+    assert any("rises with compute" in w for w in data["warnings"])
+
+
+def test_clean_ladder_has_no_warnings(tmp_path):
+    result = run("fit", make_ladder(tmp_path, base=True), "--bootstrap", BOOT)
+    assert result.exit_code == 0
+    assert result.stderr == ""
+
+
+# ----- params and tokens -----------------------------------------------------------------------------
+
+def test_params_and_tokens_equal_flops(tmp_path):
+    def split(c):  # params and tokens with 20 tokens per parameter, flops = 6 * params * tokens
+        p = math.sqrt(c / 120.0)
+        return p, 20.0 * p
+
+    flops_rows, pt_rows = [], []
+    for family, run_name, c, loss in ladder_rows("new") + [reference_row()]:
+        p, t = split(float(c))
+        flops_rows.append((family, run_name, repr(6.0 * p * t), loss))
+        pt_rows.append((family, run_name, repr(p), repr(t), loss))
+    a = write_csv(tmp_path / "flops.csv", ("family", "run", "flops", "loss"), flops_rows)
+    b = write_csv(tmp_path / "pt.csv", ("family", "run", "params", "tokens", "loss"), pt_rows)
+    ma = multiplier(fit_json(a), "ref")
+    mb = multiplier(fit_json(b), "ref")
+    for key in ("multiplier", "low", "high", "reference_flops", "focus_flops"):
+        assert math.isclose(ma[key], mb[key], rel_tol=1e-9), key
+    assert 3.5 < mb["multiplier"] < 4.6
+
+
+def test_perplexity_file_matches_loss_file(tmp_path):
+    loss_path = make_ladder(tmp_path)
+    rows = [(f, r, c, repr(math.exp(float(l)))) for f, r, c, l in ladder_rows("new") + [reference_row()]]
+    ppl_path = write_csv(tmp_path / "ppl.csv", ("family", "run", "flops", "perplexity"), rows)
+    a, b = fit_json(loss_path), fit_json(ppl_path)
+    assert b["metric"] == "perplexity"
+    assert math.isclose(multiplier(a, "ref")["multiplier"], multiplier(b, "ref")["multiplier"], rel_tol=1e-6)
+
+
+# ----- --at-loss between ladders -------------------------------------------------------------------
+
+def test_at_loss_adds_ladder_rows(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    data = fit_json(path, "--at-loss", "1.7", "--at-loss", "1.75")
+    at = [m for m in data["multipliers"] if m["where"] == "at-loss"]
+    assert sorted(m["loss"] for m in at) == [1.7, 1.75]
+    assert all(m["reference"] == "base" for m in at)  # reference points get no at-loss rows
+    for m in at:
+        assert 2.6 < m["multiplier"] < 3.5, m
+        assert m["low"] <= m["multiplier"] <= m["high"]
+    assert len(data["multipliers"]) == 4  # base largest run, 2 x base at-loss, ref reference run
+    frame = pd.read_csv(io.StringIO(run("fit", path, "--bootstrap", BOOT, "--format", "csv",
+                                        "--at-loss", "1.7", "--at-loss", "1.75").stdout))
+    assert (frame["where"] == "at-loss").sum() == 2
+    assert len(frame) == 4
+
+
+def test_at_perplexity_is_at_loss_of_its_log(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    by_loss = multiplier(fit_json(path, "--at-loss", repr(math.log(5.5))), "base", "at-loss")
+    by_ppl = multiplier(fit_json(path, "--at-perplexity", "5.5"), "base", "at-loss")
+    assert math.isclose(by_loss["multiplier"], by_ppl["multiplier"], rel_tol=1e-12)
+    assert math.isclose(by_ppl["loss"], math.log(5.5), rel_tol=1e-12)
+
+
+def test_family_against_its_own_copy_is_one(tmp_path):
+    path = make_ladder(tmp_path, copy=True, reference=False)
+    data = fit_json(path, "--focus", "new", "--at-loss", "1.7", "--at-loss", "1.8")
+    rows = [m for m in data["multipliers"] if m["reference"] == "new-copy"]
+    assert sorted(m["where"] for m in rows) == ["at-loss", "at-loss", "largest run"]
+    for m in rows:
+        assert math.isclose(m["multiplier"], 1.0, rel_tol=1e-9), m
+        assert m["low"] <= 1.0 <= m["high"], m
+
+
+def test_at_loss_without_a_second_ladder_warns(tmp_path):
+    result = run("fit", make_ladder(tmp_path), "--bootstrap", BOOT, "--at-loss", "1.7")
+    assert result.exit_code == 0
+    assert "--at-loss applies to comparisons between ladders" in result.stderr
+    assert "at-loss" not in result.stdout
+
+
+def test_unreachable_target_is_reported_not_nan(tmp_path):
+    # 1.0 is below both ladders' irreducible loss (~1.5): no multiplier exists, written as null
+    result = run("fit", make_ladder(tmp_path, base=True), "--bootstrap", BOOT, "--format", "json",
+                 "--at-loss", "1.0")
+    assert result.exit_code == 0
+    data = strict_json(result.stdout)
+    m = multiplier(data, "base", "at-loss")
+    assert m["focus_flops"] == "inf" and m["reference_flops"] == "inf"
+    assert m["multiplier"] is None
+    assert "unreachable" in result.stderr
+
+
+# ----- the installed entry point -------------------------------------------------------------------
+
+def _entry_point():
+    exe = Path(sys.executable).parent / "scalefit"
+    if not exe.exists():
+        pytest.skip("the scalefit console script is not installed next to this interpreter")
+    return str(exe)
+
+
+def test_entry_point_error_has_no_traceback(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("family,flops,loss\na,1e18,x\n", encoding="utf-8")
+    proc = subprocess.run([_entry_point(), "fit", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"scalefit: error: {path}, line 2, column 'loss': x is not a "
+                                        "number; write a plain number such as 3.2e21"]
+
+
+def test_entry_point_help():
+    proc = subprocess.run([_entry_point(), "fit", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "LADDER.csv" in proc.stdout
