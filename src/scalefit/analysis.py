@@ -47,6 +47,7 @@ class Analysis:
     level: float
     n_bootstrap: int
     seed: int
+    band_method: str
     fits: dict[str, FamilyFit]
     multipliers: tuple[Multiplier, ...]
     warnings: tuple[str, ...] = field(default=())
@@ -88,15 +89,23 @@ class Analysis:
         return format_table(self)
 
 
+BAND_METHODS = ("profile", "percentile")
+
+
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] = (),
-            progress: Callable[[int], None] | None = None) -> Analysis:
-    """Fit each ladder family, bootstrap it over runs, and compute the focus family's multipliers.
+            progress: Callable[[int], None] | None = None, band_method: str = "profile") -> Analysis:
+    """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
-    nats per token for ladder-vs-ladder comparisons; ``progress`` is called with the number of
-    resamples done after each chunk.
+    nats per token for ladder-vs-ladder comparisons. ``band_method`` "profile" gives profile-
+    likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
+    bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
+    ``progress`` is then called with the number of resamples done after each chunk.
+    ``bootstrap=0`` gives no bands at all.
     """
+    if band_method not in BAND_METHODS:
+        raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
     ladder = read_ladder(source)
     law = get_law(law) if isinstance(law, str) else law
     if not 0.0 < level < 1.0:
@@ -105,21 +114,28 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     focus = check_fittable(ladder, law.n_params, law.name, focus)
     warnings: list[str] = []
-    fits = {name: _fit_family(ladder, name, law, bootstrap, level, seed, progress, warnings)
+    method = None if bootstrap == 0 else band_method
+    n_resamples = bootstrap if method == "percentile" else 0
+    fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings)
             for name in ladder.ladder_families()}
-    multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, warnings)
-    return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=bootstrap, seed=seed,
-                    fits=fits, multipliers=tuple(multipliers), warnings=tuple(warnings))
+    multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
+    return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
+                    band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
+                    warnings=tuple(warnings))
 
 
-def _fit_family(ladder, name, law, bootstrap, level, seed, progress, warnings) -> FamilyFit:
+def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings) -> FamilyFit:
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
     fit = fit_law(flops, loss, law, family=name)
     warnings.extend(_fit_warnings(fit, flops, loss))
-    if bootstrap == 0:
+    if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
+    if method == "profile":
+        from .profile import parameter_bands
+        low, high = parameter_bands(fit, level)
+        return FamilyFit(fit=fit, draws=None, low=low, high=high)
     draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress)
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
@@ -141,7 +157,7 @@ def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
 
 
 def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, level: float,
-                     at_loss: Sequence[float], warnings: list[str]) -> list[Multiplier]:
+                     at_loss: Sequence[float], method: str | None, warnings: list[str]) -> list[Multiplier]:
     focus_fit = fits[focus]
     out: list[Multiplier] = []
     others = [f for f in ladder.families if f != focus]
@@ -154,11 +170,13 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
             targets = [("largest run", largest)] + [("at-loss", float(x)) for x in at_loss]
             for where, target in targets:
                 out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, target, level, where,
-                                         reference_fit=ref.fit, reference_draws=ref.draws))
+                                         reference_fit=ref.fit, reference_draws=ref.draws,
+                                         band_method=method or "none"))
         else:
             run = ladder.family_runs(other).iloc[0]
             out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, float(run["loss"]), level,
-                                     "reference run", reference_flops=float(run["flops"])))
+                                     "reference run", reference_flops=float(run["flops"]),
+                                     band_method=method or "none"))
     warnings.extend(_multiplier_warnings(out))
     return out
 

@@ -34,8 +34,10 @@ def main():
 @click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True,
               help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha.")
 @click.option("--focus", default=None, help="Family compared against all others [default: the family with most runs].")
+@click.option("--band-method", type=click.Choice(["profile", "percentile"]), default="profile", show_default=True,
+              help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Resamples of runs for bands; 0 fits without bands.")
+              help="Resamples of runs for percentile bands; 0 fits without any bands.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Band coverage.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the bootstrap.")
@@ -45,7 +47,7 @@ def main():
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
-def fit(ladder_csv, law, focus, bootstrap, level, seed, at_loss, at_perplexity, fmt, output):
+def fit(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, fmt, output):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
@@ -63,10 +65,10 @@ def fit(ladder_csv, law, focus, bootstrap, level, seed, at_loss, at_perplexity, 
     _check_output_path(output)
     try:
         ladder = read_ladder(ladder_csv)
-        n_fitted = len(ladder.ladder_families())
-        with _progress(bootstrap * n_fitted, "bootstrap") as tick:
+        n_resamples = bootstrap * len(ladder.ladder_families()) if band_method == "percentile" else 0
+        with _progress(n_resamples, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
-                             at_loss=targets, progress=tick)
+                             at_loss=targets, progress=tick, band_method=band_method)
     except LadderError as exc:
         raise InputError(str(exc)) from None
     for warning in result.warnings:

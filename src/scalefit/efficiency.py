@@ -76,11 +76,12 @@ def extrapolation_decades(flops: float, flops_min: float, flops_max: float) -> f
 def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, reference: str, loss: float,
                   level: float, where: str, reference_flops: float | None = None,
                   reference_fit: FitResult | None = None,
-                  reference_draws: BootstrapFits | None = None) -> Multiplier:
+                  reference_draws: BootstrapFits | None = None, band_method: str = "percentile") -> Multiplier:
     """The multiplier of the focus family against one reference at target ``loss``.
 
     Give ``reference_flops`` for a reference point, or ``reference_fit`` (and its draws) for a
-    reference ladder.
+    reference ladder. ``band_method`` is "profile" (profile-likelihood bands, see
+    :mod:`scalefit.profile`) or "percentile" (bootstrap draws).
     """
     focus_flops = float(focus_fit.invert(loss))
     if reference_fit is not None:
@@ -92,12 +93,35 @@ def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, refer
         ref_extra = 0.0
         kind = "point"
     point = float(compute_ratio(ref_flops, focus_flops))
-    bands = _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level)
+    if band_method == "profile":
+        bands = _profile_bands(focus_fit, reference_fit, ref_flops, loss, level)
+    else:
+        bands = _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level)
     return Multiplier(
         focus=focus_fit.family, reference=reference, reference_kind=kind, where=where, loss=float(loss),
         reference_flops=ref_flops, focus_flops=focus_flops, multiplier=point,
         extrapolation_decades=extrapolation_decades(focus_flops, focus_fit.flops_min, focus_fit.flops_max),
         reference_extrapolation_decades=ref_extra, **bands)
+
+
+def _profile_bands(focus_fit: FitResult, reference_fit: FitResult | None, ref_flops: float, loss: float,
+                   level: float) -> dict:
+    """Profile-t bands of the inverted compute and of the multiplier (no resampling)."""
+    from .profile import compute_deviance, interval_from_deviance, ratio_interval
+
+    focus_dev = compute_deviance(focus_fit, loss, level)
+    focus_lo, focus_hi = (10.0 ** x for x in interval_from_deviance(focus_dev, level))
+    if reference_fit is None:
+        ref_lo = ref_hi = ref_flops
+        low, high = float(compute_ratio(ref_flops, focus_hi)), float(compute_ratio(ref_flops, focus_lo))
+    else:
+        ref_dev = compute_deviance(reference_fit, loss, level)
+        ref_lo, ref_hi = (10.0 ** x for x in interval_from_deviance(ref_dev, level))
+        low, high = (10.0 ** x for x in ratio_interval(ref_dev, focus_dev, level))
+    nan = float("nan")
+    return dict(reference_flops_low=float(ref_lo), reference_flops_high=float(ref_hi),
+                focus_flops_low=float(focus_lo), focus_flops_high=float(focus_hi),
+                low=float(low), high=float(high), unreachable_fraction=nan, n_draws=0)
 
 
 def _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level) -> dict:

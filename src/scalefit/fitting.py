@@ -55,7 +55,7 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
     u = log_c - log_ref
     y = np.log(loss)
     if isinstance(law, SaturatingLaw):
-        theta, ssr = _fit_saturating(u, y)
+        theta, ssr = fit_saturating_rows(u, y)
         params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
     elif isinstance(law, PowerLaw):
         theta, ssr = _fit_power(u, y)
@@ -64,6 +64,17 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
         raise TypeError(f"no fitting engine for law {law.name!r}")
     ok = (_distinct_per_row(flops) >= law.n_params) & np.all(np.isfinite(params), axis=1) & np.isfinite(ssr)
     return EngineResult(params=params, objective=ssr, ok=ok)
+
+
+def unreachable_ssr(flops, loss, target_loss: float) -> float:
+    """Best log-space SSR of the saturating law with E >= target_loss, i.e. among fits for which
+    the target loss is unreachable; inf when the target is at or above the smallest loss."""
+    flops, loss = np.asarray(flops, dtype=float), np.asarray(loss, dtype=float)
+    if target_loss >= loss.min() * E_CEILING:
+        return float("inf")
+    log_c = np.log(flops)
+    _, ssr = fit_saturating_rows((log_c - log_c.mean())[None], np.log(loss)[None], e_min=target_loss)
+    return float(ssr[0])
 
 
 def _distinct_per_row(values: np.ndarray) -> np.ndarray:
@@ -88,18 +99,21 @@ def _fit_power(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----- saturating law: profile over alpha, then bounded Levenberg-Marquardt -----------------
 
-def _fit_saturating(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR."""
+def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None) -> tuple[np.ndarray, np.ndarray]:
+    """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR, with
+    e_min <= E <= e_max (default: just below the row's smallest loss)."""
     loss = np.exp(y)
-    e_max = loss.min(axis=1) * E_CEILING
-    profile_ssr, profile_E, profile_A = _alpha_profile(u, loss, y, e_max, ALPHA_GRID)
-    starts = _two_best_local_minima(profile_ssr)
+    ceiling = loss.min(axis=1) * E_CEILING
+    e_max = ceiling if e_max is None else np.minimum(np.broadcast_to(np.asarray(e_max, float), ceiling.shape), ceiling)
+    e_min = np.minimum(np.broadcast_to(np.asarray(e_min, dtype=float), e_max.shape), e_max)
+    profile_ssr, profile_E, profile_A = linear_profile_over_alpha(u, loss, y, e_min, e_max, ALPHA_GRID)
+    starts = two_best_local_minima(profile_ssr)
     rows = np.arange(u.shape[0])
     best_theta, best_ssr = None, None
     for column in starts.T:
         theta0 = np.column_stack([profile_E[rows, column], np.log(profile_A[rows, column]),
                                   ALPHA_GRID[column]])
-        theta, ssr = _levenberg_marquardt(u, y, theta0, e_max)
+        theta, ssr = saturating_lm(u, y, theta0, e_min, e_max)
         if best_theta is None:
             best_theta, best_ssr = theta, ssr
         else:
@@ -109,8 +123,8 @@ def _fit_saturating(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return best_theta, best_ssr
 
 
-def _alpha_profile(u, loss, y, e_max, alphas):
-    """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, 0 <= E <= e_max.
+def linear_profile_over_alpha(u, loss, y, e_min, e_max, alphas):
+    """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, e_min <= E <= e_max.
 
     Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G).
     """
@@ -125,14 +139,14 @@ def _alpha_profile(u, loss, y, e_max, alphas):
     det = s11 * s22 - s12 ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         E = np.where(det > 1e-14 * s11 * s22, (s22 * t1 - s12 * t2) / det, 0.0)
-    E = np.clip(np.nan_to_num(E), 0.0, e_max[:, None])
+    E = np.clip(np.nan_to_num(E), e_min[:, None], e_max[:, None])
     A = np.maximum((t2 - E * s12) / s22, 1e-300)
     pred = E[:, :, None] + A[:, :, None] * f
     ssr = ((y[:, None, :] - np.log(pred)) ** 2).sum(axis=2)
     return ssr, E, A
 
 
-def _two_best_local_minima(profile: np.ndarray) -> np.ndarray:
+def two_best_local_minima(profile: np.ndarray) -> np.ndarray:
     """Indices (B, 2) of the two lowest local minima of each row (the same one twice if only one)."""
     padded = np.pad(profile, ((0, 0), (1, 1)), constant_values=np.inf)
     is_min = (profile <= padded[:, :-2]) & (profile <= padded[:, 2:])
@@ -152,18 +166,32 @@ def _saturating_residuals(u, y, theta):
     return r, jac
 
 
-def _levenberg_marquardt(u, y, theta, e_max, iterations=LM_ITERATIONS):
-    """Minimize the log-space SSR for all rows at once, keeping 0 <= E <= e_max and alpha in bounds.
+def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=None, alpha_hi=None):
+    """Minimize the log-space SSR of the saturating law for all rows at once, with
+    e_min <= E <= e_max and alpha_lo <= alpha <= alpha_hi (default ALPHA_BOUNDS)."""
+    alpha_lo = np.full_like(e_min, ALPHA_BOUNDS[0]) if alpha_lo is None else alpha_lo
+    alpha_hi = np.full_like(e_max, ALPHA_BOUNDS[1]) if alpha_hi is None else alpha_hi
+    lower = np.column_stack([e_min, np.full_like(e_min, -np.inf), alpha_lo])
+    upper = np.column_stack([e_max, np.full_like(e_max, np.inf), alpha_hi])
+    return bounded_least_squares(lambda th, rows: _saturating_residuals(u[rows], y[rows], th),
+                                 theta, lower, upper, iterations)
 
-    A bound on E that the gradient pushes against is held fixed (an active set), so rows whose
-    optimum has E = 0 converge like a two-parameter fit.
+
+def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS):
+    """Levenberg-Marquardt on many independent problems at once, within box bounds.
+
+    ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, n, p) for the given
+    rows; ``theta``, ``lower``, ``upper`` are (B, p). A parameter at a bound that the gradient
+    pushes against is held fixed for that step (an active set), so a problem whose optimum sits on
+    a bound converges like the smaller problem. Returns the parameters and the SSR per row.
     """
-    theta = theta.copy()
-    r, jac = _saturating_residuals(u, y, theta)
+    theta = np.clip(theta.copy(), lower, upper)
+    rows_all = np.arange(theta.shape[0])
+    r, jac = residuals(theta, rows_all)
     ssr = (r ** 2).sum(axis=1)
-    damping = np.full(u.shape[0], 1e-3)
-    active = np.ones(u.shape[0], dtype=bool)
-    eye = np.eye(3)
+    damping = np.full(theta.shape[0], 1e-3)
+    active = np.isfinite(ssr)
+    eye = np.eye(theta.shape[1])
     for _ in range(iterations):
         if not active.any():
             break
@@ -171,21 +199,14 @@ def _levenberg_marquardt(u, y, theta, e_max, iterations=LM_ITERATIONS):
         J, rr, th = jac[idx], r[idx], theta[idx]
         jtj = np.einsum("bni,bnj->bij", J, J)
         grad = np.einsum("bni,bn->bi", J, rr)
-        at_floor = (th[:, 0] <= 0.0) & (grad[:, 0] > 0)
-        at_ceiling = (th[:, 0] >= e_max[idx]) & (grad[:, 0] < 0)
-        frozen = at_floor | at_ceiling
+        frozen = ((th <= lower[idx]) & (grad > 0)) | ((th >= upper[idx]) & (grad < 0))
         diag = np.einsum("bii->bi", jtj)
         h = jtj + damping[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-        h[frozen, 0, :] = 0.0
-        h[frozen, :, 0] = 0.0
-        h[frozen, 0, 0] = 1.0
-        rhs = -grad
-        rhs[frozen, 0] = 0.0
-        step = _solve_batched(h, rhs)
-        trial = th + step
-        trial[:, 0] = np.clip(trial[:, 0], 0.0, e_max[idx])
-        trial[:, 2] = np.clip(trial[:, 2], *ALPHA_BOUNDS)
-        r_new, jac_new = _saturating_residuals(u[idx], y[idx], trial)
+        keep_mask = ~frozen
+        h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
+        rhs = np.where(frozen, 0.0, -grad)
+        trial = np.clip(th + _solve_batched(h, rhs), lower[idx], upper[idx])
+        r_new, jac_new = residuals(trial, idx)
         ssr_new = (r_new ** 2).sum(axis=1)
         better = np.isfinite(ssr_new) & (ssr_new < ssr[idx])
         gain = np.where(better, ssr[idx] - ssr_new, 0.0)
@@ -225,6 +246,8 @@ class FitResult:
     flops_min: float
     flops_max: float
     report: str = field(repr=False, default="")
+    flops: np.ndarray = field(repr=False, default=None)
+    loss: np.ndarray = field(repr=False, default=None)
 
     def param(self, name: str) -> float:
         return float(self.params[self.law.param_names.index(name)])
@@ -246,18 +269,25 @@ class FitResult:
         return float(np.log10(self.flops_max / self.flops_min))
 
 
-def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
+def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> FitResult:
     """Fit ``law`` to one family's runs: the vectorized engine finds the global optimum, lmfit
-    polishes it within bounds, computes standard errors and writes the fit report."""
+    polishes it within bounds, computes standard errors and writes the fit report.
+
+    ``polish=False`` keeps the engine's optimum and skips lmfit (no standard errors, no report):
+    for simulation studies that fit thousands of ladders.
+    """
     flops = np.asarray(flops, dtype=float)
     loss = np.asarray(loss, dtype=float)
     engine = fit_many(flops[None, :], loss[None, :], law)
-    params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, engine.params[0],
-                                                           float(engine.objective[0]))
+    params, objective = engine.params[0], float(engine.objective[0])
+    stderr, report = np.full(law.n_params, np.nan), ""
+    if polish:
+        params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, params, objective)
     n = flops.size
     return FitResult(family=family, law=law, params=params, stderr=stderr, objective=objective,
                      rmse_log=float(np.sqrt(objective / n)), n_runs=n,
-                     flops_min=float(flops.min()), flops_max=float(flops.max()), report=report)
+                     flops_min=float(flops.min()), flops_max=float(flops.max()), report=report,
+                     flops=flops, loss=loss)
 
 
 def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective: float):

@@ -67,8 +67,8 @@ def to_dict(result: Analysis) -> dict:
                 "parameters": list(result.law.param_names)},
         "objective": "sum of squared residuals of ln(loss)",
         "focus": result.focus,
-        "bootstrap": {"resamples": result.n_bootstrap, "level": result.level, "seed": result.seed,
-                      "unit": "run", "interval": "percentile"},
+        "bands": {"method": result.band_method, "level": result.level},
+        "bootstrap": {"resamples": result.n_bootstrap, "seed": result.seed, "unit": "run"},
         "families": families,
         "references": references,
         "multipliers": [_multiplier_dict(m, ladder.metric) for m in result.multipliers],
@@ -141,11 +141,14 @@ def format_table(result: Analysis) -> str:
     metric_note = "loss = ln(perplexity), nats/token" if ladder.metric == "perplexity" else "loss in nats/token"
     lines = [f"scalefit {__version__}: {ladder.source}",
              f"law: {result.law.name}, {result.law.formula}   ({metric_note}; compute C in the file's units)"]
-    if result.n_bootstrap:
+    if result.band_method == "percentile":
         lines.append(f"bands: {pct} percentile bootstrap over runs, {result.n_bootstrap} resamples, "
                      f"seed {result.seed}")
+    elif result.band_method == "profile":
+        lines.append(f"bands: {pct} profile likelihood (F-calibrated), see README 'Honest bands'")
     else:
         lines.append("bands: none (--bootstrap 0); parameter ± are standard errors")
+    has_bands = result.band_method != "none"
     lines += ["", "Fitted families"]
     header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]
     rows = [header]
@@ -154,7 +157,7 @@ def format_table(result: Analysis) -> str:
         row = [name, str(f.n_runs), f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
         for j in range(result.law.n_params):
             value = fmt(f.params[j])
-            extra = (_band(ff.low[j], ff.high[j], fmt) if result.n_bootstrap
+            extra = (_band(ff.low[j], ff.high[j], fmt) if has_bands
                      else (f"± {fmt(f.stderr[j], 2)}" if math.isfinite(f.stderr[j]) else ""))
             row.append(f"{value} {extra}".strip())
         row.append(fmt(f.rmse_log, 3))
@@ -165,16 +168,20 @@ def format_table(result: Analysis) -> str:
                       f"(reference compute / {result.focus} compute at the same loss; > 1: {result.focus} needs less)"]
         metric_col = "perplexity" if ladder.metric == "perplexity" else "loss"
         head = ["reference", "at", metric_col, "ref compute", f"{result.focus} compute", "multiplier"]
-        if result.n_bootstrap:
-            head += [f"{pct} band", "unreachable"]
+        if has_bands:
+            head += [f"{pct} band"]
+        if result.band_method == "percentile":
+            head += ["unreachable"]
         head += ["beyond ladder"]
         rows = [head]
         for m in result.multipliers:
             value = math.exp(m.loss) if ladder.metric == "perplexity" else m.loss
             row = [m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
                    fmt_multiplier(m.multiplier)]
-            if result.n_bootstrap:
-                row += [_band(m.low, m.high, fmt_multiplier), f"{m.unreachable_fraction:.1%}"]
+            if has_bands:
+                row += [_band(m.low, m.high, fmt_multiplier)]
+            if result.band_method == "percentile":
+                row += [f"{m.unreachable_fraction:.1%}"]
             row.append(_decades(m.extrapolation_decades))
             rows.append(row)
         lines.append(_align(rows))

@@ -1,0 +1,340 @@
+"""Profile-likelihood bands for a fitted family, calibrated with the F distribution.
+
+For a quantity q of the fit (a parameter, or the log compute ln C* needed to reach a loss L*), the
+profile objective is S(q) = min of the log-space SSR over the other parameters with q held fixed.
+With Gaussian errors in ln L the band at level 1 - a is
+
+    { q : (S(q) - S_min) / s^2 <= F_{1, n-p}(1 - a) },   s^2 = S_min / (n - p),
+
+the profile-t interval of nonlinear regression (Bates and Watts 1988, ch. 6). It follows the
+curvature of the law instead of assuming a symmetric error, and stays exact for a law that is
+linear in its parameters.
+
+Every profile is computed on grids without starting values. Holding q fixed and alpha on a grid
+leaves one parameter that enters the law linearly (E or A); it is solved by weighted least squares
+and polished by Gauss-Newton steps on the exact log objective. The minimum over the alpha grid is
+refined by a parabola in ln alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .fitting import (ALPHA_BOUNDS, E_CEILING, FitResult, bounded_least_squares, fit_saturating_rows,
+                      linear_profile_over_alpha, saturating_lm, two_best_local_minima, unreachable_ssr)
+from .laws import PowerLaw, SaturatingLaw
+
+PROFILE_ALPHAS = np.geomspace(1e-3, 4.0, 90)
+GN_STEPS = 4
+DECADES_BELOW = 4.0    # ln C* grid: from this many decades below the smallest run ...
+DECADES_ABOVE = 10.0   # ... to this many above the largest run
+PROBE_FIRST_STEP = 0.002      # decades: first probe step away from the point estimate ...
+PROBE_DOUBLINGS = 14          # ... doubled this many times (out to ~16 decades)
+COARSE_STEP_DECADES = 0.25    # probe grid when the point estimate is unreachable
+FINE_POINTS = 121             # points across the region where the band lies
+MAX_RATIO_POINTS = 20001
+
+
+@dataclass(frozen=True)
+class Deviance:
+    """Profile deviance D(q) = (S(q) - S_min) / s^2 of a quantity on a grid, and at q = +inf.
+
+    ``grid`` holds log10 compute for inverted compute; ``at_infinity`` is the deviance of the
+    loss being unreachable (inf when the law cannot make it unreachable).
+    """
+
+    grid: np.ndarray
+    values: np.ndarray
+    at_infinity: float
+    dof: int
+    touches_top: bool = False  # the grid ends at the search limit: the band may go on beyond it
+
+
+def threshold(level: float, dof: int) -> float:
+    """F_{1, dof} quantile at ``level``: the deviance bound of a profile-t band."""
+    return float(stats.f.ppf(level, 1, max(dof, 1)))
+
+
+def interval_from_deviance(dev: Deviance, level: float, dof: int | None = None) -> tuple[float, float]:
+    """Ends (in the grid's units) of {q : D(q) <= threshold}; +inf when unreachable is inside."""
+    limit = threshold(level, dev.dof if dof is None else dof)
+    inside = dev.values <= limit
+    if not inside.any():
+        # only an unreachable loss is consistent with the data, or the profile is degenerate
+        best = float(dev.grid[int(np.argmin(dev.values))])
+        low = high = float("inf") if dev.at_infinity <= limit else best
+    else:
+        first, last = np.flatnonzero(inside)[[0, -1]]
+        low = _crossing(dev.grid, dev.values, first, first - 1, limit)
+        high = _crossing(dev.grid, dev.values, last, last + 1, limit)
+    if dev.at_infinity <= limit:
+        high = float("inf")
+    return low, high
+
+
+def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> tuple[float, float]:
+    """Band of log10(numerator / denominator) for two independent families' inverted compute.
+
+    The profile deviance of the difference r is min over c of D_den(c) + D_num(c + r) (D_num
+    interpolated linearly); the threshold uses the smaller of the two residual degrees of freedom.
+    Returns -inf for a band reaching a ratio of 0 (the denominator's family may be unable to reach
+    the loss), +inf for a band reaching infinity.
+    """
+    dof = min(numerator.dof, denominator.dof)
+    limit = threshold(level, dof)
+    step = min(np.min(np.diff(numerator.grid)), np.min(np.diff(denominator.grid)))
+    span_lo = numerator.grid[0] - denominator.grid[-1]
+    span_hi = numerator.grid[-1] - denominator.grid[0]
+    step = max(step, (span_hi - span_lo) / (MAX_RATIO_POINTS - 1))
+    r = np.arange(span_lo, span_hi + step / 2, step)
+    num_at = np.interp(denominator.grid[None, :] + r[:, None], numerator.grid, numerator.values,
+                       left=np.inf, right=np.inf)
+    combined = np.min(num_at + denominator.values[None, :], axis=1)
+    at_inf = numerator.at_infinity + float(np.min(denominator.values))
+    low, high = interval_from_deviance(Deviance(grid=r, values=combined, at_infinity=at_inf, dof=dof), level)
+    den_unreachable = denominator.at_infinity + float(np.min(numerator.values)) <= limit
+    if den_unreachable or (denominator.touches_top and denominator.values[-1] <= limit):
+        low = -float("inf")
+    if numerator.touches_top and numerator.values[-1] <= limit:
+        high = float("inf")
+    return low, high
+
+
+def _crossing(grid, values, inside_i, outside_i, limit) -> float:
+    """Linear interpolation of where the deviance crosses ``limit`` between two grid points."""
+    if outside_i < 0:
+        return -float("inf")
+    if outside_i >= grid.size:
+        return float("inf")
+    d_in, d_out = values[inside_i], values[outside_i]
+    if not np.isfinite(d_out) or d_out == d_in:
+        return float(grid[inside_i])
+    t = (limit - d_in) / (d_out - d_in)
+    return float(grid[inside_i] + t * (grid[outside_i] - grid[inside_i]))
+
+
+# ----- the family's data in normalized form -----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Data:
+    u: np.ndarray        # ln C - ln c_ref
+    y: np.ndarray        # ln L
+    loss: np.ndarray
+    log_ref: float
+    e_max: float
+
+    @classmethod
+    def of(cls, flops, loss) -> "_Data":
+        log_c = np.log(np.asarray(flops, dtype=float))
+        loss = np.asarray(loss, dtype=float)
+        log_ref = float(log_c.mean())
+        return cls(u=log_c - log_ref, y=np.log(loss), loss=loss, log_ref=log_ref,
+                   e_max=float(loss.min() * E_CEILING))
+
+
+def _solve_linear_parameter(d: _Data, a, b, lo, hi):
+    """min over t in [lo, hi] of sum (y - ln(a + b t))^2, batched over leading axes of a and b.
+
+    Weighted least squares (w = 1/L) gives the start; Gauss-Newton steps on the exact log
+    objective polish it. Returns (SSR, t), both of the leading shape. Used on alpha grids to find
+    starting points; the profiles are then polished by Levenberg-Marquardt.
+    """
+    w2 = 1.0 / d.loss ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (w2 * b * (d.loss - a)).sum(-1) / (w2 * b * b).sum(-1)
+    t = np.clip(np.nan_to_num(t, nan=0.0), lo, hi)
+    for _ in range(GN_STEPS):
+        p = np.maximum(a + b * t[..., None], 1e-300)
+        r = d.y - np.log(p)
+        jb = b / p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = (r * jb).sum(-1) / (jb * jb).sum(-1)
+        t = np.clip(t + np.nan_to_num(step), lo, hi)
+    p = a + b * t[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ssr = ((d.y - np.log(p)) ** 2).sum(-1)
+    return np.where(np.all(p > 0, axis=-1), ssr, np.inf), t
+
+
+def _polish_two_starts(grid_ssr, grid_t, residuals, lower, upper):
+    """From the two best local minima over the alpha grid (axis 1), polish theta = (t, alpha) by
+    bounded Levenberg-Marquardt and keep the lower SSR per row."""
+    rows = np.arange(grid_ssr.shape[0])
+    best = np.full(rows.size, np.inf)
+    for column in two_best_local_minima(grid_ssr).T:
+        theta0 = np.column_stack([grid_t[rows, column], PROFILE_ALPHAS[column]])
+        _, ssr = bounded_least_squares(residuals, theta0, lower, upper)
+        best = np.minimum(best, ssr)
+    return best
+
+
+# ----- saturating law ---------------------------------------------------------------------------
+
+def _saturating_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
+    """S(v) with v = ln C* - ln c_ref: the law through (C*, L*) is L = E + (L* - E) (x/x*)^-alpha,
+    with 0 <= E < min(L*, min L); minimized over (E, alpha)."""
+    e_hi = min(d.e_max, target_loss * E_CEILING)
+    g = np.exp(-PROFILE_ALPHAS[None, :, None] * (d.u - v[:, None, None]))      # (K, G, n)
+    grid_ssr, grid_E = _solve_linear_parameter(d, target_loss * g, 1.0 - g, 0.0, e_hi)
+
+    def residuals(theta, rows):
+        E, alpha = theta[:, 0:1], theta[:, 1:2]
+        z = d.u - v[rows][:, None]
+        gz = np.exp(-alpha * z)
+        p = E + (target_loss - E) * gz
+        jac = -np.stack([(1.0 - gz) / p, -(target_loss - E) * gz * z / p], axis=-1)
+        return d.y - np.log(p), jac
+
+    k = v.size
+    lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
+    upper = np.column_stack([np.full(k, e_hi), np.full(k, ALPHA_BOUNDS[1])])
+    return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper)
+
+
+def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: float, first_step: float,
+                      s_min: float, dof: int, level: float = 0.99, at_inf_ssr: float = float("inf"),
+                      coarse_step: float | None = None) -> Deviance:
+    """Profile deviance of one quantity, on a grid fitted to where its band lies.
+
+    ``ssr_of(grid)`` gives the profile SSR on a grid of the quantity. Probes outward from the point
+    estimate ``center`` in doubling steps (from ``first_step``), or on a coarse grid when there is
+    no finite estimate, to find where the deviance is below 1.5 times the threshold of a band at
+    ``level`` (or 0.99 if higher); then evaluates FINE_POINTS points across that region, so narrow
+    and wide bands are resolved alike. The search stays within [edge_lo, edge_hi].
+    """
+    if center is not None and np.isfinite(center) and edge_lo <= center <= edge_hi:
+        offsets = first_step * 2.0 ** np.arange(PROBE_DOUBLINGS)
+        probe = np.concatenate([center - offsets[::-1], [center], center + offsets])
+        probe = np.unique(np.clip(probe, edge_lo, edge_hi))
+    else:
+        step = coarse_step or (edge_hi - edge_lo) / 60
+        probe = np.arange(edge_lo, edge_hi + step / 2, step)
+    probe_ssr = ssr_of(probe)
+    s_min = min(s_min, float(np.min(probe_ssr)), at_inf_ssr)
+    scale = max(s_min, 1e-300) / max(dof, 1)
+    near = np.flatnonzero((probe_ssr - s_min) / scale <= 1.5 * threshold(max(level, 0.99), dof))
+    if near.size == 0:
+        grid, ssr = probe, probe_ssr
+    else:
+        lo = probe[max(near[0] - 1, 0)]
+        hi = probe[min(near[-1] + 1, probe.size - 1)]
+        grid = np.linspace(lo, hi, FINE_POINTS)
+        ssr = ssr_of(grid)
+        s_min = min(s_min, float(np.min(ssr)))
+        scale = max(s_min, 1e-300) / max(dof, 1)
+    return Deviance(grid=grid, values=(ssr - s_min) / scale, at_infinity=(at_inf_ssr - s_min) / scale,
+                    dof=dof, touches_top=bool(grid[-1] >= edge_hi - 1e-12))
+
+
+def compute_deviance(fit: FitResult, target_loss: float, level: float = 0.99) -> Deviance:
+    """Profile deviance of log10 of the compute the family needs to reach ``target_loss``, searched
+    from DECADES_BELOW below the smallest run to DECADES_ABOVE above the largest."""
+    d = _Data.of(fit.flops, fit.loss)
+    at_inf = unreachable_ssr(fit.flops, fit.loss, target_loss) if isinstance(fit.law, SaturatingLaw) else float("inf")
+    c_hat = float(fit.invert(target_loss))
+    return adaptive_deviance(
+        _log_compute_profile_function(fit, d, target_loss),
+        center=np.log10(c_hat) if np.isfinite(c_hat) else None,
+        edge_lo=np.log10(fit.flops_min) - DECADES_BELOW,
+        edge_hi=np.log10(fit.flops_max) + DECADES_ABOVE,
+        first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=d.u.size - fit.law.n_params, level=level,
+        at_inf_ssr=at_inf, coarse_step=COARSE_STEP_DECADES)
+
+
+def _log_compute_profile_function(fit: FitResult, d: _Data, target_loss: float):
+    """A function from log10 C* (array) to the profile SSR with the law through (C*, L*)."""
+    def ssr_of(grid10):
+        v = np.asarray(grid10) * np.log(10) - d.log_ref
+        if isinstance(fit.law, SaturatingLaw):
+            return _saturating_log_compute_profile(d, target_loss, v)
+        return _power_log_compute_profile(d, target_loss, v)
+    return ssr_of
+
+
+def _power_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
+    """S(v) for ln L = ln L* - alpha (u - v): least squares in alpha alone, in closed form."""
+    z = d.u[None, :] - v[:, None]
+    target = d.y[None, :] - np.log(target_loss)
+    alpha = -(z * target).sum(-1) / (z * z).sum(-1)
+    return ((target + alpha[:, None] * z) ** 2).sum(-1)
+
+
+# ----- parameters -------------------------------------------------------------------------------
+
+def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance]:
+    """Profile deviance of each saturating-law parameter: E, ln A (user units) and ln alpha."""
+    d = _Data.of(fit.flops, fit.loss)
+    dof = d.u.size - fit.law.n_params
+    E_hat, A_hat, alpha_hat = fit.params
+    n = d.u.size
+
+    def rows(k):
+        return np.broadcast_to(d.u, (k, n)), np.broadcast_to(d.y, (k, n))
+
+    def ssr_E(grid):
+        return fit_saturating_rows(*rows(grid.size), e_min=grid, e_max=grid)[1]
+
+    def ssr_ln_alpha(grid):
+        alphas = np.exp(grid)
+        _, E0, A0 = linear_profile_over_alpha(d.u[None], d.loss[None], d.y[None], np.zeros(1),
+                                              np.full(1, d.e_max), alphas)
+        theta0 = np.column_stack([E0[0], np.log(A0[0]), alphas])
+        return saturating_lm(*rows(grid.size), theta0, np.zeros(grid.size), np.full(grid.size, d.e_max),
+                             alpha_lo=alphas, alpha_hi=alphas)[1]
+
+    common = dict(s_min=fit.objective, dof=dof, level=level)
+    return [
+        adaptive_deviance(ssr_E, E_hat, 0.0, d.e_max, 1e-4 * d.e_max, **common),
+        adaptive_deviance(lambda g: _saturating_ln_A_profile(d, g), np.log(A_hat), np.log(A_hat) - 60,
+                          np.log(A_hat) + 60, 1e-3, **common),
+        adaptive_deviance(ssr_ln_alpha, np.log(alpha_hat), np.log(ALPHA_BOUNDS[0]), np.log(ALPHA_BOUNDS[1]),
+                          1e-3, **common),
+    ]
+
+
+def parameter_bands(fit: FitResult, level: float, deviances: list[Deviance] | None = None):
+    """Profile-t bands of each parameter, in the user's units: arrays (low, high)."""
+    if isinstance(fit.law, PowerLaw):
+        d = _Data.of(fit.flops, fit.loss)
+        return _power_parameter_bands(fit, d, level, d.u.size - fit.law.n_params)
+    deviances = parameter_deviances(fit, level) if deviances is None else deviances
+    bands = [interval_from_deviance(dev, level) for dev in deviances]
+    low = np.array([b[0] for b in bands])
+    high = np.array([b[1] for b in bands])
+    low[1:], high[1:] = np.exp(low[1:]), np.exp(high[1:])  # A and alpha were profiled in logs
+    return low, high
+
+
+def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
+    """S(ln A_user): with A fixed in user units the law is E + exp(ln A - alpha ln C), minimized
+    over (E, alpha)."""
+    log_c = d.u + d.log_ref
+    g = np.exp(ln_a[:, None, None] - PROFILE_ALPHAS[None, :, None] * log_c)       # (K, G, n)
+    grid_ssr, grid_E = _solve_linear_parameter(d, g, np.ones_like(g), 0.0, d.e_max)
+
+    def residuals(theta, rows):
+        E, alpha = theta[:, 0:1], theta[:, 1:2]
+        gz = np.exp(ln_a[rows][:, None] - alpha * log_c)
+        p = E + gz
+        return d.y - np.log(p), -np.stack([np.ones_like(p) / p, -gz * log_c / p], axis=-1)
+
+    k = ln_a.size
+    lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
+    upper = np.column_stack([np.full(k, d.e_max), np.full(k, ALPHA_BOUNDS[1])])
+    return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper)
+
+
+def _power_parameter_bands(fit: FitResult, d: _Data, level: float, dof: int):
+    """Exact t intervals of ordinary least squares on ln L = ln A_user - alpha ln C."""
+    x = d.u + d.log_ref
+    X = np.column_stack([np.ones_like(x), -x])
+    s2 = fit.objective / max(dof, 1)
+    cov = s2 * np.linalg.inv(X.T @ X)
+    t = stats.t.ppf(0.5 + level / 2, max(dof, 1))
+    ln_a, alpha = np.log(fit.params[0]), fit.params[1]
+    half = t * np.sqrt(np.diag(cov))
+    return (np.array([np.exp(ln_a - half[0]), alpha - half[1]]),
+            np.array([np.exp(ln_a + half[0]), alpha + half[1]]))

@@ -1,0 +1,125 @@
+"""Synthetic ladders from a stated truth, written in the same CSV format as real ones.
+
+The truth (law, parameters, run compute, noise, references, seed) is written into the file's
+``#`` header as one JSON line, ``# truth: {...}``, so a simulated file explains itself and
+:func:`read_truth` recovers it exactly.
+
+Noise is log-normal: L_observed = L_true * exp(N(0, sigma^2)), sigma the relative noise.
+A reference placed at true multiplier m, d decades beyond the ladder, is a single run at compute
+m * C_F with the focus law's true loss at C_F = (largest run) * 10^d: the focus family reaches the
+reference's loss with exactly m times less compute. A second ladder at multiplier m has the focus
+law with compute scaled by m, L_G(C) = L_F(C / m), at the same run compute (m at every loss).
+References are noiseless unless ``reference_noise`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .laws import get_law
+
+TRUTH_PREFIX = "truth: "
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """A reference point at true multiplier ``multiplier``, ``beyond`` decades past the ladder."""
+
+    name: str
+    multiplier: float
+    beyond: float = 1.0
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """What a simulated ladder file is drawn from. Parameters are in user units (loss in nats)."""
+
+    params: tuple[float, ...]
+    flops: tuple[float, ...]
+    noise: float = 0.01
+    law: str = "saturating"
+    seed: int = 0
+    family: str = "focus"
+    references: tuple[ReferenceSpec, ...] = ()
+    second_ladder: float | None = None   # true multiplier of a second ladder 'other', if any
+    reference_noise: float = 0.0
+    repeats: int = 1                     # runs (seeds) per compute value
+
+    def __post_init__(self):
+        law = get_law(self.law)
+        if len(self.params) != law.n_params:
+            raise ValueError(f"the {self.law} law takes {law.n_params} parameters {law.param_names}, "
+                             f"got {len(self.params)}")
+        if len(self.flops) < 2 or min(self.flops) <= 0:
+            raise ValueError("a ladder needs at least 2 runs at positive compute")
+        if not self.noise >= 0:
+            raise ValueError("noise must be >= 0")
+
+    def true_loss(self, flops):
+        return get_law(self.law).predict(np.asarray(self.params, dtype=float), flops)
+
+    def reference_truth(self, ref: ReferenceSpec) -> tuple[float, float]:
+        """(compute, true loss) of a reference point."""
+        focus_flops = max(self.flops) * 10.0 ** ref.beyond
+        return ref.multiplier * focus_flops, float(self.true_loss(focus_flops))
+
+    def to_json(self) -> str:
+        out = asdict(self)
+        out["params"] = dict(zip(get_law(self.law).param_names, self.params))
+        return json.dumps(out, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "SimulationSpec":
+        raw = json.loads(text)
+        names = get_law(raw["law"]).param_names
+        raw["params"] = tuple(float(raw["params"][n]) for n in names)
+        raw["flops"] = tuple(float(c) for c in raw["flops"])
+        raw["references"] = tuple(ReferenceSpec(**r) for r in raw["references"])
+        return cls(**raw)
+
+
+def simulate(spec: SimulationSpec) -> pd.DataFrame:
+    """Draw one ladder (and its references) from ``spec``: a DataFrame with family, run, flops, loss."""
+    rng = np.random.default_rng(spec.seed)
+    flops = np.repeat(np.asarray(spec.flops, dtype=float), spec.repeats)
+    rows = _ladder_rows(spec.family, flops, spec.true_loss(flops), spec.noise, rng)
+    if spec.second_ladder is not None:
+        rows += _ladder_rows("other", flops, spec.true_loss(flops / spec.second_ladder), spec.noise, rng)
+    for ref in spec.references:
+        c, loss = spec.reference_truth(ref)
+        loss *= math.exp(rng.normal(0.0, spec.reference_noise)) if spec.reference_noise else 1.0
+        rows.append({"family": ref.name, "run": ref.name, "flops": c, "loss": loss})
+    return pd.DataFrame(rows)
+
+
+def _ladder_rows(family, flops, clean, noise, rng) -> list[dict]:
+    noisy = clean * np.exp(rng.normal(0.0, noise, flops.size))
+    return [{"family": family, "run": f"{family}-{i + 1:02d}", "flops": c, "loss": l}
+            for i, (c, l) in enumerate(zip(flops, noisy))]
+
+
+def simulated_csv(spec: SimulationSpec) -> str:
+    """The CSV text of one simulated ladder, with the truth in its header."""
+    frame = simulate(spec)
+    lines = ["# SIMULATED ladder (made up by scalefit simulate, not measurements).",
+             f"# law {spec.law}: {get_law(spec.law).formula}; log-normal relative noise {spec.noise:g}; "
+             f"seed {spec.seed}",
+             f"# {TRUTH_PREFIX}{spec.to_json()}",
+             "family,run,flops,loss"]
+    lines += [f"{r.family},{r.run},{r.flops!r},{r.loss!r}" for r in frame.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def read_truth(path) -> SimulationSpec:
+    """The truth written into a simulated file's header."""
+    for line in Path(path).read_text().splitlines():
+        stripped = line.lstrip("#").strip()
+        if line.startswith("#") and stripped.startswith(TRUTH_PREFIX):
+            return SimulationSpec.from_json(stripped[len(TRUTH_PREFIX):])
+    raise ValueError(f"{path}: no '# {TRUTH_PREFIX}...' line; not a file written by scalefit simulate")
