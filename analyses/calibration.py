@@ -1,6 +1,6 @@
 """Calibration study: do scalefit's bands cover the truth as often as they claim?
 
-    python analyses/calibration.py                 # full study: 400 ladders per cell, ~25 min on 2 cores
+    python analyses/calibration.py                 # full study: 400 ladders per cell, ~45 min on 2 cores
     python analyses/calibration.py --ladders 40    # a quick look
 
 Simulates ladders with known truth (scalefit.simulate), fits each, and records whether the bands
@@ -10,7 +10,9 @@ Cells (each with --ladders simulated ladders):
 - reference point: runs n in {5, 8, 12} x relative noise in {0.3%, 1%, 3%} x reference placed
   {0, 1, 2} decades beyond the largest run (27 cells);
 - second ladder: n x noise (9 cells); the multiplier is taken at the loss of the second ladder's
-  largest run.
+  largest run;
+- just outside that grid: 4 runs (noise x beyond, 9 cells) and a reference 3 decades beyond
+  (n x noise, 9 cells), to show where the bands stop being checked.
 Within a cell, each ladder draws the rest of its design uniformly: span 2 to 4 decades of compute,
 exponent alpha 0.05 to 0.35, true multiplier 1.2x to 15x (log-uniform), and an irreducible loss
 E that is 50% to 85% of the loss at the largest run. Runs are log-spaced. Seeded: the same command
@@ -50,9 +52,14 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def cells() -> list[dict]:
-    out = [dict(comparison="reference", runs=n, noise=s, beyond=b)
+    """The design grid of the issue, then designs just outside it (4 runs; 3 decades beyond)."""
+    out = [dict(grid="inside", comparison="reference", runs=n, noise=s, beyond=b)
            for n, s, b in itertools.product(RUNS, NOISES, BEYONDS)]
-    out += [dict(comparison="ladder", runs=n, noise=s, beyond=float("nan"))
+    out += [dict(grid="inside", comparison="ladder", runs=n, noise=s, beyond=float("nan"))
+            for n, s in itertools.product(RUNS, NOISES)]
+    out += [dict(grid="outside", comparison="reference", runs=4, noise=s, beyond=b)
+            for s, b in itertools.product(NOISES, BEYONDS)]
+    out += [dict(grid="outside", comparison="reference", runs=n, noise=s, beyond=3.0)
             for n, s in itertools.product(RUNS, NOISES)]
     return out
 
@@ -160,7 +167,7 @@ def run_cell(args) -> pd.DataFrame:
 
 
 def summarize(raw: pd.DataFrame) -> pd.DataFrame:
-    keys = ["comparison", "runs", "noise", "beyond", "method", "quantity", "level"]
+    keys = ["grid", "comparison", "runs", "noise", "beyond", "method", "quantity", "level"]
     grouped = raw.groupby(keys, dropna=False)
     return grouped.agg(ladders=("covered", "size"), coverage=("covered", "mean"),
                        median_log10_width=("log10_width", "median"),
@@ -168,34 +175,50 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(summary: pd.DataFrame, n_ladders: int) -> str:
+    lines = [f"# Calibration of scalefit's bands ({n_ladders} simulated ladders per cell)", "",
+             "Made by `python analyses/calibration.py` (seeded). Coverage: share of simulated ladders whose "
+             "band contains the true value. Width: median over ladders of high/low of the 95% multiplier "
+             "band (inf when most bands reach 0 or infinity). Within each cell, the span (2-4 decades), "
+             "alpha (0.05-0.35), true multiplier (1.2x-15x) and E (50-85% of the loss at the largest run) "
+             "are drawn at random per ladder.", ""]
+    for grid, title in (("inside", "95% multiplier bands on the design grid of the issue"),
+                        ("outside", "95% multiplier bands just outside that grid (4 runs, or 3 decades beyond)")):
+        lines += [f"## {title}", ""] + _cell_table(summary[summary.grid == grid]) + [""]
+    lines += ["## Coverage by quantity and nominal level (design grid, all cells pooled)", ""]
+    inside = summary[summary.grid == "inside"]
+    pooled = inside.groupby(["method", "quantity", "level"]).apply(
+        lambda g: np.average(g.coverage, weights=g.ladders), include_groups=False).unstack("level")
+    lines.append("| method | quantity | " + " | ".join(f"{c:.0%}" for c in pooled.columns) + " |")
+    lines.append("|---|---|" + "---|" * len(pooled.columns))
+    for (method, quantity), row in pooled.iterrows():
+        lines.append(f"| {method} | {quantity} | " + " | ".join(f"{v:.1%}" for v in row) + " |")
+    lines += ["", "## Range of per-cell coverage of 95% multiplier bands", ""]
+    m95 = summary[(summary.quantity == "multiplier") & (summary.level == 0.95)]
+    lines.append("| grid | comparison | method | lowest | highest |")
+    lines.append("|---|---|---|---|---|")
+    for (grid, comparison, method), g in m95.groupby(["grid", "comparison", "method"]):
+        lines.append(f"| {grid} | {comparison} | {method} | {g.coverage.min():.1%} | {g.coverage.max():.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_table(summary: pd.DataFrame) -> list[str]:
     m95 = summary[(summary.quantity == "multiplier") & (summary.level == 0.95)].copy()
     m95["beyond"] = m95["beyond"].fillna(-1.0)   # ladder comparisons have no 'beyond'
     wide = m95.pivot_table(index=["comparison", "runs", "noise", "beyond"], columns="method",
                            values=["coverage", "median_log10_width"]).reset_index()
     wide = wide.sort_values([("comparison", ""), ("runs", ""), ("noise", ""), ("beyond", "")],
                             ascending=[False, True, True, True])
-    lines = [f"# Calibration of 95% multiplier bands ({n_ladders} simulated ladders per cell)", "",
-             "Made by `python analyses/calibration.py`. Width: median of high/low of the band "
-             "(inf when the band reaches 0 or infinity).", ""]
     methods = sorted(m95.method.unique())
     head = ["comparison", "runs", "noise", "ref beyond"] + [f"{m} coverage" for m in methods] + \
         [f"{m} width" for m in methods]
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "---|" * len(head))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in wide.iterrows():
         beyond = "-" if r[("beyond", "")] < 0 else f"{r[('beyond', '')]:.0f} dec"
         cov = [f"{r[('coverage', m)]:.1%}" for m in methods]
         width = [_factor(r[("median_log10_width", m)]) for m in methods]
         lines.append(f"| {r[('comparison', '')]} | {r[('runs', '')]} | {r[('noise', '')]:.1%} | {beyond} | "
                      + " | ".join(cov + width) + " |")
-    lines += ["", "## Coverage by quantity and nominal level (all cells pooled)", ""]
-    pooled = summary.groupby(["method", "quantity", "level"]).apply(
-        lambda g: np.average(g.coverage, weights=g.ladders), include_groups=False).unstack("level")
-    lines.append("| method | quantity | " + " | ".join(f"{c:.0%}" for c in pooled.columns) + " |")
-    lines.append("|---|---|" + "---|" * len(pooled.columns))
-    for (method, quantity), row in pooled.iterrows():
-        lines.append(f"| {method} | {quantity} | " + " | ".join(f"{v:.1%}" for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _factor(log10_width: float) -> str:

@@ -124,3 +124,122 @@ def _emit(text: str, output: str | None) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+
+
+# ----- shared option parsing for simulate and plan -------------------------------------------------
+
+DEFAULT_PARAMS = "E=1.8,A=1000,alpha=0.15"
+
+
+def _parse_flops(text: str) -> tuple[float, ...]:
+    """'1e19:1e22:8' (8 log-spaced runs) or '1e19,3e19,1e20'."""
+    import numpy as np
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            values = np.geomspace(float(start), float(stop), int(count))
+        else:
+            values = np.array([float(x) for x in text.split(",") if x.strip()])
+    except ValueError:
+        raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (log-spaced) or a comma-separated list") from None
+    if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise InputError(f"--flops {text}: need at least 2 positive, finite compute values")
+    return tuple(float(v) for v in values)
+
+
+def _parse_params(text: str, law_name: str) -> tuple[float, ...]:
+    """'E=1.8,A=1000,alpha=0.15' -> values in the law's parameter order."""
+    from .laws import get_law
+    law = get_law(law_name)
+    try:
+        given = {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise InputError(f"--params {text}: write NAME=VALUE pairs, e.g. {DEFAULT_PARAMS}") from None
+    missing = [p for p in law.param_names if p not in given]
+    unknown = [k for k in given if k not in law.param_names]
+    if missing or unknown:
+        raise InputError(f"--params {text}: the {law_name} law needs {', '.join(law.param_names)}"
+                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    values = tuple(given[p] for p in law.param_names)
+    if any(v <= 0 for p, v in zip(law.param_names, values) if p != "E") or given.get("E", 0) < 0:
+        raise InputError(f"--params {text}: A and alpha must be > 0 and E >= 0")
+    return values
+
+
+def _parse_reference(text: str, index: int):
+    """'NAME=MULT@BEYOND', 'MULT@BEYOND' or 'MULT' (1 decade beyond)."""
+    from .simulate import ReferenceSpec
+    name, _, rest = text.rpartition("=")
+    mult, _, beyond = rest.partition("@")
+    try:
+        spec = ReferenceSpec(name=name or f"ref{index}", multiplier=float(mult), beyond=float(beyond or 1.0))
+    except ValueError:
+        raise InputError(f"--reference {text}: write MULTIPLIER@DECADES_BEYOND, e.g. 4@1 or big=4@1") from None
+    if not spec.multiplier > 0:
+        raise InputError(f"--reference {text}: the multiplier must be > 0")
+    return spec
+
+
+def _law_options(f):
+    f = click.option("--noise", type=click.FloatRange(min=0), default=0.01, show_default=True,
+                     help="Relative seed-to-seed noise on loss (log-normal sigma).")(f)
+    f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
+                     help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
+    f = click.option("--params", "params_text", default=DEFAULT_PARAMS, show_default=True,
+                     help="True parameters, NAME=VALUE (user units, loss in nats).")(f)
+    f = click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True)(f)
+    return f
+
+
+@main.command()
+@_law_options
+@click.option("--reference", "references", multiple=True,
+              help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1); repeatable.")
+@click.option("--second-ladder", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Add a ladder 'other' needing this many times more compute at every loss.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per compute value.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--output", "-o", default=None, help="Write the CSV here instead of stdout.")
+def simulate(law, params_text, flops_text, noise, references, second_ladder, repeats, seed, output):
+    """Write a synthetic ladder CSV drawn from a stated truth (written into its header)."""
+    from .simulate import SimulationSpec, simulated_csv
+
+    _check_output_path(output)
+    spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
+                          law=law, seed=seed, references=tuple(_parse_reference(r, i + 1) for i, r in enumerate(references)),
+                          second_ladder=second_ladder, repeats=repeats)
+    _emit(simulated_csv(spec), output)
+
+
+@main.command()
+@_law_options
+@click.option("--multiplier", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="Assumed true multiplier against the reference.")
+@click.option("--beyond", type=float, default=1.0, show_default=True,
+              help="Decades beyond the largest run where the focus reaches the reference's loss.")
+@click.option("--claim", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The claim to support, e.g. 2 for '2x less compute' [default: 1, the band excludes 1x].")
+@click.option("--simulations", type=click.IntRange(min=20), default=200, show_default=True)
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--extra-run", "extra_runs", type=float, multiple=True,
+              help="Candidate extra run compute; repeatable [default: at the largest run and 0.25-1.5 decades beyond].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--output", "-o", default=None)
+def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulations, level, extra_runs, seed,
+         fmt, output):
+    """Predict by simulation how wide the multiplier band of a planned ladder will be, and which
+    extra run would narrow it most."""
+    from .formatting import format_plan, plan_to_csv, plan_to_json
+    from .planning import DEFAULT_EXTRA_DECADES, plan_ladder
+    from .simulate import SimulationSpec
+
+    _check_output_path(output)
+    spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
+                          law=law, seed=seed)
+    n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
+    with _progress(simulations * n_designs, "simulating") as tick:
+        result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
+                             simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick)
+    render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
+    _emit(render(result), output)

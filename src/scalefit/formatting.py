@@ -196,3 +196,58 @@ def _decades(d: float) -> str:
     if d == 0:
         return "inside"
     return f"{d:+.1f} dec"
+
+
+# ----- plan --------------------------------------------------------------------------------------
+
+def plan_to_dict(plan) -> dict:
+    spec = plan.spec
+    from .laws import get_law
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "scalefit_version": __version__,
+        "truth": {"law": spec.law, "params": dict(zip(get_law(spec.law).param_names, map(float, spec.params))),
+                  "noise": spec.noise, "flops": list(spec.flops)},
+        "multiplier": plan.multiplier, "beyond": plan.beyond, "claim": plan.claim, "level": plan.level,
+        "simulations": plan.simulations, "band_method": "profile",
+        "designs": [{k: _clean(v) for k, v in o.__dict__.items()} for o in plan.outcomes],
+        "best_extra_run": None if plan.best_extra is None else plan.best_extra.design,
+    }
+
+
+def plan_to_json(plan) -> str:
+    return json.dumps(plan_to_dict(plan), indent=2, allow_nan=False) + "\n"
+
+
+def plan_to_csv(plan) -> str:
+    buffer = io.StringIO()
+    plan.frame().to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue()
+
+
+def format_plan(plan) -> str:
+    from .laws import get_law
+    spec = plan.spec
+    params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
+    pct = f"{plan.level:.0%}"
+    lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
+             f"{spec.law} law {params}; noise {spec.noise:.2%}",
+             f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
+             f"{plan.beyond:g} decade(s) beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
+             f"{plan.simulations} simulated ladders per design, {pct} profile bands", ""]
+    rows = [["design", "total compute", "median band", "median width", "unbounded",
+             f"band > {fmt_multiplier(plan.claim)}", "coverage"]]
+    for o in plan.outcomes:
+        rows.append([o.design, fmt(o.total_flops, 3), _band(o.median_low, o.median_high, fmt_multiplier),
+                     fmt_multiplier(o.median_width), f"{o.unbounded_share:.0%}", f"{o.claim_supported_share:.0%}",
+                     f"{o.coverage:.0%}"])
+    lines.append(_align(rows))
+    proposed, best = plan.proposed, plan.best_extra
+    lines.append("")
+    lines.append(f"With the proposed ladder, {proposed.claim_supported_share:.0%} of simulated experiments give a "
+                 f"{pct} band above {fmt_multiplier(plan.claim)}.")
+    if best is not None:
+        lines.append(f"The extra run that narrows the band most: {best.design} (median width "
+                     f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
+                     f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}).")
+    return "\n".join(lines) + "\n"

@@ -53,8 +53,13 @@ class Deviance:
     touches_top: bool = False  # the grid ends at the search limit: the band may go on beyond it
 
 
+CHI2_DOF = -1  # marks a deviance already on the chi-square scale (threshold chi2_1)
+
+
 def threshold(level: float, dof: int) -> float:
-    """F_{1, dof} quantile at ``level``: the deviance bound of a profile-t band."""
+    """F_{1, dof} quantile at ``level``: the deviance bound of a profile-t band (chi2_1 for CHI2_DOF)."""
+    if dof == CHI2_DOF:
+        return float(stats.chi2.ppf(level, 1))
     return float(stats.f.ppf(level, 1, max(dof, 1)))
 
 
@@ -78,29 +83,36 @@ def interval_from_deviance(dev: Deviance, level: float, dof: int | None = None) 
 def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> tuple[float, float]:
     """Band of log10(numerator / denominator) for two independent families' inverted compute.
 
-    The profile deviance of the difference r is min over c of D_den(c) + D_num(c + r) (D_num
-    interpolated linearly); the threshold uses the smaller of the two residual degrees of freedom.
-    Returns -inf for a band reaching a ratio of 0 (the denominator's family may be unable to reach
-    the loss), +inf for a band reaching infinity.
+    Each family's deviance is first put on the chi-square scale through its own F distribution,
+    chi2_1^-1(F_{1,dof}(D)), which leaves each family's own band unchanged; the profile deviance of
+    the difference r is then min over c of D_den(c) + D_num(c + r) (D_num interpolated linearly),
+    compared with chi2_1(level). Returns -inf for a band reaching a ratio of 0 (the denominator's
+    family may be unable to reach the loss), +inf for a band reaching infinity.
     """
-    dof = min(numerator.dof, denominator.dof)
-    limit = threshold(level, dof)
-    step = min(np.min(np.diff(numerator.grid)), np.min(np.diff(denominator.grid)))
-    span_lo = numerator.grid[0] - denominator.grid[-1]
-    span_hi = numerator.grid[-1] - denominator.grid[0]
+    num, den = _on_chi2_scale(numerator), _on_chi2_scale(denominator)
+    limit = float(stats.chi2.ppf(level, 1))
+    step = min(np.min(np.diff(num.grid)), np.min(np.diff(den.grid)))
+    span_lo, span_hi = num.grid[0] - den.grid[-1], num.grid[-1] - den.grid[0]
     step = max(step, (span_hi - span_lo) / (MAX_RATIO_POINTS - 1))
     r = np.arange(span_lo, span_hi + step / 2, step)
-    num_at = np.interp(denominator.grid[None, :] + r[:, None], numerator.grid, numerator.values,
-                       left=np.inf, right=np.inf)
-    combined = np.min(num_at + denominator.values[None, :], axis=1)
-    at_inf = numerator.at_infinity + float(np.min(denominator.values))
-    low, high = interval_from_deviance(Deviance(grid=r, values=combined, at_infinity=at_inf, dof=dof), level)
-    den_unreachable = denominator.at_infinity + float(np.min(numerator.values)) <= limit
-    if den_unreachable or (denominator.touches_top and denominator.values[-1] <= limit):
+    num_at = np.interp(den.grid[None, :] + r[:, None], num.grid, num.values, left=np.inf, right=np.inf)
+    combined = Deviance(grid=r, values=np.min(num_at + den.values[None, :], axis=1),
+                        at_infinity=num.at_infinity + float(np.min(den.values)), dof=CHI2_DOF)
+    low, high = interval_from_deviance(combined, level)
+    if den.at_infinity + float(np.min(num.values)) <= limit or (den.touches_top and den.values[-1] <= limit):
         low = -float("inf")
-    if numerator.touches_top and numerator.values[-1] <= limit:
+    if num.touches_top and num.values[-1] <= limit:
         high = float("inf")
     return low, high
+
+
+def _on_chi2_scale(dev: Deviance) -> Deviance:
+    """The same deviance mapped through chi2_1^-1(F_{1,dof}(D)) (survival functions, for accuracy)."""
+    def convert(values):
+        values = np.maximum(np.asarray(values, dtype=float), 0.0)
+        return stats.chi2.isf(stats.f.sf(values, 1, max(dev.dof, 1)), 1)
+    return Deviance(grid=dev.grid, values=convert(dev.values), at_infinity=float(convert(dev.at_infinity)),
+                    dof=CHI2_DOF, touches_top=dev.touches_top)
 
 
 def _crossing(grid, values, inside_i, outside_i, limit) -> float:

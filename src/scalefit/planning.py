@@ -1,0 +1,121 @@
+"""Plan a ladder before training it: how wide will the multiplier band be, and which extra run
+narrows it most?
+
+Simulates the proposed ladder many times from an assumed truth (law, parameters, noise), places a
+reference at the assumed true multiplier, fits each simulated ladder and computes its band with the
+default (profile) method. Each candidate extra run is evaluated on the same simulated noise
+(common random numbers: the existing runs keep their draws, the extra run gets a new one), so
+differences between candidates are not simulation noise.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .efficiency import compute_ratio
+from .fitting import fit_law
+from .laws import get_law
+from .profile import compute_deviance, interval_from_deviance
+from .simulate import SimulationSpec, simulate
+
+DEFAULT_EXTRA_DECADES = (0.0, 0.25, 0.5, 1.0, 1.5)
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    """What the simulations predict for one ladder design."""
+
+    design: str
+    extra_flops: float           # compute of the added run (nan for the proposed ladder)
+    total_flops: float           # compute of all runs of the design
+    median_low: float
+    median_high: float
+    median_width: float          # median of high/low (inf when most bands are unbounded)
+    unbounded_share: float       # share of simulations whose band reaches 0 or infinity
+    claim_supported_share: float  # share whose band's lower end exceeds the claim
+    coverage: float              # share of bands containing the true multiplier
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: SimulationSpec
+    multiplier: float
+    beyond: float
+    claim: float
+    level: float
+    simulations: int
+    outcomes: tuple[DesignOutcome, ...]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([o.__dict__ for o in self.outcomes])
+
+    @property
+    def proposed(self) -> DesignOutcome:
+        return self.outcomes[0]
+
+    @property
+    def best_extra(self) -> DesignOutcome | None:
+        """The candidate extra run with the narrowest median band (None without candidates)."""
+        extras = self.outcomes[1:]
+        if not extras:
+            return None
+        return min(extras, key=lambda o: (o.median_width, -o.claim_supported_share))
+
+
+def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: float = 1.0,
+                level: float = 0.95, simulations: int = 200, seed: int = 0,
+                extra_runs: Sequence[float] | None = None,
+                progress: Callable[[int], None] | None = None) -> Plan:
+    """Predict the multiplier band of the ladder ``spec.flops`` against a reference at true
+    ``multiplier``, ``beyond`` decades past its largest run, and of the ladder plus each extra run
+    (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it)."""
+    if simulations < 20:
+        raise ValueError("simulations must be at least 20")
+    top = max(spec.flops)
+    extras = [top * 10 ** d for d in DEFAULT_EXTRA_DECADES] if extra_runs is None else list(extra_runs)
+    focus_flops = top * 10 ** beyond
+    ref_flops = multiplier * focus_flops
+    target = float(spec.true_loss(focus_flops))
+    designs = [("proposed ladder", float("nan"), tuple(spec.flops))]
+    designs += [(_extra_run_name(c, top), float(c), tuple(spec.flops) + (float(c),)) for c in extras]
+    seeds = [int(s) for s in np.random.default_rng([seed, zlib.crc32(b"plan")]).integers(0, 2**31, simulations)]
+    outcomes = []
+    for name, extra, flops in designs:
+        bands = []
+        for s in seeds:
+            bands.append(_simulated_band(replace(spec, flops=flops, seed=s, references=()), target, ref_flops, level))
+            if progress is not None:
+                progress(1)
+        outcomes.append(_summarize(name, extra, sum(flops), np.array(bands), multiplier, claim))
+    return Plan(spec=spec, multiplier=multiplier, beyond=beyond, claim=claim, level=level,
+                simulations=simulations, outcomes=tuple(outcomes))
+
+
+def _extra_run_name(flops: float, top: float) -> str:
+    decades = np.log10(flops / top)
+    where = "a second run at the largest compute" if abs(decades) < 1e-9 else f"{decades:+.2g} decades"
+    return f"+ run at {flops:.3g} ({where})"
+
+
+def _simulated_band(spec: SimulationSpec, target: float, ref_flops: float, level: float) -> tuple[float, float]:
+    frame = simulate(spec)
+    fit = fit_law(frame["flops"].to_numpy(), frame["loss"].to_numpy(), get_law(spec.law), polish=False)
+    lo, hi = interval_from_deviance(compute_deviance(fit, target, level), level)
+    return float(compute_ratio(ref_flops, 10.0 ** hi)), float(compute_ratio(ref_flops, 10.0 ** lo))
+
+
+def _summarize(name, extra, total, bands: np.ndarray, multiplier: float, claim: float) -> DesignOutcome:
+    low, high = bands[:, 0], bands[:, 1]
+    unbounded = (low <= 0) | ~np.isfinite(high)
+    with np.errstate(divide="ignore"):
+        width = np.where(unbounded, np.inf, high / np.where(low > 0, low, 1.0))
+    return DesignOutcome(design=name, extra_flops=extra, total_flops=float(total),
+                         median_low=float(np.median(low)), median_high=float(np.median(high)),
+                         median_width=float(np.median(width)), unbounded_share=float(unbounded.mean()),
+                         claim_supported_share=float((low > claim).mean()),
+                         coverage=float(((low <= multiplier) & (multiplier <= high)).mean()))

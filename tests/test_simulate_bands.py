@@ -1,0 +1,166 @@
+"""The simulator, the honesty of the bands, and ladder planning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scalefit.analysis import analyze
+from scalefit.cli import main
+from scalefit.fitting import fit_law
+from scalefit.ladder import read_ladder
+from scalefit.laws import SaturatingLaw
+from scalefit.planning import plan_ladder
+from scalefit.simulate import ReferenceSpec, SimulationSpec, read_truth, simulate, simulated_csv
+
+SAT = SaturatingLaw()
+
+
+@st.composite
+def specs(draw, noise=None):
+    alpha = draw(st.floats(0.05, 0.5))
+    c_min = 10.0 ** draw(st.floats(15, 22))
+    decades = draw(st.floats(2, 4))
+    n = draw(st.integers(5, 12))
+    E = draw(st.floats(0.5, 3.0))
+    A = draw(st.floats(0.3, 3.0)) * c_min ** alpha
+    refs = tuple(ReferenceSpec(f"r{i}", draw(st.floats(1.2, 15)), draw(st.floats(0, 2)))
+                 for i in range(draw(st.integers(0, 2))))
+    return SimulationSpec(params=(E, A, alpha), flops=tuple(np.geomspace(c_min, c_min * 10 ** decades, n)),
+                          noise=draw(st.floats(0.001, 0.03)) if noise is None else noise,
+                          seed=draw(st.integers(0, 2**31 - 1)), references=refs,
+                          second_ladder=draw(st.none() | st.floats(1.2, 15)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(specs())
+def test_header_truth_round_trips(tmp_path_factory, spec):
+    path = tmp_path_factory.mktemp("sim") / "ladder.csv"
+    path.write_text(simulated_csv(spec))
+    assert read_truth(path) == spec
+    ladder = read_ladder(path)  # the file is a valid ladder
+    assert len(ladder.runs) == len(spec.flops) * (2 if spec.second_ladder else 1) + len(spec.references)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs(noise=0.0))
+def test_noiseless_files_are_fit_exactly(tmp_path_factory, spec):
+    path = tmp_path_factory.mktemp("sim") / "ladder.csv"
+    path.write_text(simulated_csv(spec))
+    result = analyze(path, focus="focus", bootstrap=0)
+    fit = result.fits["focus"].fit
+    assert fit.objective < 1e-18
+    assert fit.param("alpha") == pytest.approx(spec.params[2], rel=1e-4)
+    for m in result.multipliers:
+        truth = spec.second_ladder if m.reference == "other" else \
+            next(r.multiplier for r in spec.references if r.name == m.reference)
+        assert m.multiplier == pytest.approx(truth, rel=1e-4)
+
+
+def test_same_seed_same_file_and_noise_is_lognormal():
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 4000)),
+                          noise=0.02, seed=11)
+    assert simulated_csv(spec) == simulated_csv(spec)
+    frame = simulate(spec)
+    log_ratio = np.log(frame.loss.to_numpy() / spec.true_loss(frame.flops.to_numpy()))
+    assert abs(log_ratio.mean()) < 4 * 0.02 / np.sqrt(4000)
+    assert log_ratio.std() == pytest.approx(0.02, rel=0.05)
+
+
+def test_reference_sits_at_its_true_multiplier():
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21), noise=0.0,
+                          references=(ReferenceSpec("big", 6.0, 1.5),))
+    c_ref, loss = spec.reference_truth(spec.references[0])
+    focus_needs = SAT.invert(np.array(spec.params), loss)
+    assert c_ref / focus_needs == pytest.approx(6.0, rel=1e-9)
+    assert focus_needs == pytest.approx(1e21 * 10 ** 1.5, rel=1e-9)
+
+
+def _coverage(method: str, n_ladders: int, level: float = 0.95) -> float:
+    """Share of simulated ladders (8 runs over 3 decades, 1% noise, alpha 0.2, reference 1 decade
+    beyond at 4x) whose multiplier band contains the true 4x."""
+    hits = 0
+    for k in range(n_ladders):
+        spec = SimulationSpec(params=(1.8, 1.2 * 1e19 ** 0.2, 0.2), flops=tuple(np.geomspace(1e19, 1e22, 8)),
+                              noise=0.01, seed=1000 + k, references=(ReferenceSpec("ref", 4.0, 1.0),))
+        result = analyze(simulate(spec), focus="focus", band_method=method, bootstrap=300, seed=k, level=level)
+        m = result.multipliers[0]
+        hits += m.low <= 4.0 <= m.high
+    return hits / n_ladders
+
+
+def test_profile_bands_cover_the_truth():
+    """Regression guard on the default band method: 200 ladders of one easy design."""
+    assert _coverage("profile", 200) >= 0.90
+
+
+def test_profile_band_contains_point_and_narrows_with_level():
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
+                          seed=5, references=(ReferenceSpec("ref", 3.0, 1.0),), second_ladder=2.0)
+    frame = simulate(spec)
+    wide, narrow = (analyze(frame, focus="focus", level=lv) for lv in (0.95, 0.8))
+    for mw, mn in zip(wide.multipliers, narrow.multipliers):
+        assert mw.low <= mn.low <= mn.multiplier <= mn.high <= mw.high
+    for fw, fn in zip(wide.fits.values(), narrow.fits.values()):
+        assert np.all(fw.low <= fn.low) and np.all(fn.high <= fw.high)
+        assert np.all(fn.low <= fn.fit.params) and np.all(fn.fit.params <= fn.high)
+
+
+def test_profile_interval_matches_exact_t_interval_for_the_power_law():
+    """For a law linear in its parameters the profile-t band is the exact t interval."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    flops = np.geomspace(1e18, 1e21, 7)
+    loss = 50 * flops ** -0.05 * np.exp(rng.normal(0, 0.01, 7))
+    fit = fit_law(flops, loss, __import__("scalefit").get_law("power"))
+    from scalefit.profile import compute_deviance, interval_from_deviance
+    target = 50 * 1e22 ** -0.05
+    lo, hi = interval_from_deviance(compute_deviance(fit, target, 0.95), 0.95)
+    # delta-free check: the log10 C* band is {v : t^2 <= F_{1,5}} -> solve by brute force
+    x = np.log(flops)
+    grid = np.linspace(np.log10(fit.invert(target)) - 3, np.log10(fit.invert(target)) + 3, 20001)
+    z = x[None, :] - grid[:, None] * np.log(10)
+    r = np.log(loss)[None, :] - np.log(target)
+    a = -(z * r).sum(1) / (z * z).sum(1)
+    s = ((r + a[:, None] * z) ** 2).sum(1)
+    inside = grid[(s - fit.objective) / (fit.objective / 5) <= stats.f.ppf(0.95, 1, 5)]
+    assert lo == pytest.approx(inside.min(), abs=2e-3)
+    assert hi == pytest.approx(inside.max(), abs=2e-3)
+
+
+def test_plan_ranks_designs_and_a_longer_ladder_narrows_the_band():
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e21, 6)), noise=0.01)
+    plan = plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=40, seed=1,
+                       extra_runs=[1e21, 1e22])
+    assert [o.design.split(" (")[0] for o in plan.outcomes] == ["proposed ladder", "+ run at 1e+21", "+ run at 1e+22"]
+    proposed, _, far = plan.outcomes
+    assert far.median_width < proposed.median_width
+    assert plan.best_extra is far
+    assert 0 <= proposed.claim_supported_share <= far.claim_supported_share <= 1
+
+
+def test_simulate_and_plan_commands(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "sim.csv"
+    r = runner.invoke(main, ["simulate", "--reference", "big=4@1", "--flops", "1e19:1e22:6", "--seed", "2",
+                             "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert read_truth(out).references[0].multiplier == 4.0
+    r = runner.invoke(main, ["fit", str(out), "--format", "json"])
+    assert r.exit_code == 0
+    m = json.loads(r.stdout)["multipliers"][0]
+    assert m["low"] <= 4.0 <= m["high"]
+    r = runner.invoke(main, ["plan", "--simulations", "20", "--extra-run", "1e22", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert len(data["designs"]) == 2 and data["best_extra_run"].startswith("+ run at 1e+22")
+    r = runner.invoke(main, ["simulate", "--params", "E=1,A=2"])
+    assert r.exit_code == 2 and "alpha" in r.stderr
+    r = runner.invoke(main, ["simulate", "--flops", "1e19:abc:3"])
+    assert r.exit_code == 2 and "START:STOP:COUNT" in r.stderr
