@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,25 @@ def test_simulate_and_plan_commands(tmp_path):
     assert r.exit_code == 2 and "alpha" in r.stderr
     r = runner.invoke(main, ["simulate", "--flops", "1e19:abc:3"])
     assert r.exit_code == 2 and "START:STOP:COUNT" in r.stderr
+
+
+def test_designs_outside_the_calibration_are_flagged():
+    """A 4-run ladder extrapolated 3 decades is outside the checked designs: flagged in the
+    result, the JSON, the table and a warning; the demo ladder is inside."""
+    from scalefit.formatting import format_table, to_dict
+
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 4)), noise=0.005,
+                          seed=3, references=(ReferenceSpec("far", 3.0, 3.0), ReferenceSpec("near", 3.0, 0.5)))
+    result = analyze(simulate(spec), focus="focus")
+    flags = {m.reference: m.band_checked for m in result.multipliers}
+    assert flags == {"far": False, "near": False}  # 4 runs: every band is unchecked
+    assert any("4 runs" in w and "is extrapolated" in w for w in result.warnings if "far" in w)
+    assert all(m["band_checked"] is False for m in to_dict(result)["multipliers"])
+    assert "design outside what the calibration study checked" in format_table(result)
+
+    spec8 = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.005,
+                           seed=3, references=(ReferenceSpec("far", 3.0, 3.0), ReferenceSpec("near", 3.0, 0.5)))
+    flags8 = {m.reference: m.band_checked for m in analyze(simulate(spec8), focus="focus").multipliers}
+    assert flags8 == {"far": False, "near": True}
+    demo = analyze(Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv")
+    assert all(m.band_checked for m in demo.multipliers)

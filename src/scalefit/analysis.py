@@ -8,7 +8,7 @@ family with every other family. This is what ``scalefit fit`` runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -177,8 +177,46 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
             out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, float(run["loss"]), level,
                                      "reference run", reference_flops=float(run["flops"]),
                                      band_method=method or "none"))
+    if method is not None:
+        out = [_mark_checked(m, fits, warnings) for m in out]
     warnings.extend(_multiplier_warnings(out))
     return out
+
+
+# The designs on which analyses/calibration.py verified the bands (see README, "Honest bands").
+CHECKED_MIN_RUNS = 5
+CHECKED_MIN_SPAN_DECADES = 2.0
+CHECKED_MAX_EXTRAPOLATION_DECADES = 2.0
+CHECKED_MAX_NOISE = 0.04  # the grid went to 3% relative noise; estimates scatter above it
+
+
+def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
+    """Why a band computed from this family's fit lies outside the calibration study's designs."""
+    reasons = []
+    if fit.n_runs < CHECKED_MIN_RUNS:
+        reasons.append(f"'{fit.family}' has {fit.n_runs} runs (checked: {CHECKED_MIN_RUNS} or more)")
+    if fit.decades < CHECKED_MIN_SPAN_DECADES - 1e-9:
+        reasons.append(f"'{fit.family}' spans {fit.decades:.1f} decades of compute "
+                       f"(checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
+    if np.isfinite(extrapolation) and extrapolation > CHECKED_MAX_EXTRAPOLATION_DECADES + 1e-9:
+        reasons.append(f"'{fit.family}' is extrapolated {extrapolation:.1f} decades "
+                       f"(checked: up to {CHECKED_MAX_EXTRAPOLATION_DECADES:g})")
+    dof = fit.n_runs - fit.law.n_params
+    noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
+    if noise > CHECKED_MAX_NOISE:
+        reasons.append(f"'{fit.family}' scatters {noise:.1%} around its fit (checked: up to 3%)")
+    return reasons
+
+
+def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]) -> Multiplier:
+    reasons = unchecked_reasons(fits[m.focus].fit, m.extrapolation_decades)
+    if m.reference_kind == "ladder":
+        reasons += unchecked_reasons(fits[m.reference].fit, m.reference_extrapolation_decades)
+    if not reasons:
+        return m
+    warnings.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: the band was not checked by the "
+                    f"calibration study: {'; '.join(reasons)}")
+    return replace(m, band_checked=False)
 
 
 def _largest_run_loss(ladder: Ladder, family: str) -> float:

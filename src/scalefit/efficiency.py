@@ -44,6 +44,7 @@ class Multiplier:
     n_draws: int
     extrapolation_decades: float
     reference_extrapolation_decades: float
+    band_checked: bool = True  # the design lies inside what analyses/calibration.py verified
 
     @property
     def reachable(self) -> bool:

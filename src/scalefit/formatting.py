@@ -179,12 +179,14 @@ def format_table(result: Analysis) -> str:
             row = [m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
                    fmt_multiplier(m.multiplier)]
             if has_bands:
-                row += [_band(m.low, m.high, fmt_multiplier)]
+                row += [_band(m.low, m.high, fmt_multiplier) + ("" if m.band_checked else " *")]
             if result.band_method == "percentile":
                 row += [f"{m.unreachable_fraction:.1%}"]
             row.append(_decades(m.extrapolation_decades))
             rows.append(row)
         lines.append(_align(rows))
+        if not all(m.band_checked for m in result.multipliers):
+            lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     else:
         lines += ["", f"No other family to compare {result.focus} with."]
     return "\n".join(lines) + "\n"
