@@ -16,7 +16,7 @@ import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, fit_law
-from .ladder import Ladder, check_fittable, read_ladder
+from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .uncertainty import BootstrapFits, bootstrap_family
 
@@ -89,12 +89,12 @@ class Analysis:
         return format_table(self)
 
 
-BAND_METHODS = ("profile", "percentile")
+BAND_METHODS = ("auto", "profile", "percentile")
 
 
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] = (),
-            progress: Callable[[int], None] | None = None, band_method: str = "profile") -> Analysis:
+            progress: Callable[[int], None] | None = None, band_method: str = "auto") -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
@@ -102,7 +102,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
-    ``bootstrap=0`` gives no bands at all.
+    ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
+    "percentile" for the two-variable chinchilla law.
     """
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
@@ -113,6 +114,11 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     focus = check_fittable(ladder, law.n_params, law.name, focus)
+    if band_method == "auto":
+        band_method = "percentile" if law.name == "chinchilla" else "profile"
+    if band_method == "profile" and law.name == "chinchilla":
+        raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
+                          "--band-method percentile (bootstrap over runs)")
     warnings: list[str] = []
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
@@ -127,6 +133,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
 def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings) -> FamilyFit:
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
+    if law.name == "chinchilla":
+        return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings)
     fit = fit_law(flops, loss, law, family=name)
     warnings.extend(_fit_warnings(fit, flops, loss))
     if method is None:
@@ -140,6 +148,23 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
                         "(resamples with too few distinct compute values); bands use the rest")
+    low, high = draws.param_band(level)
+    return FamilyFit(fit=fit, draws=draws, low=low, high=high)
+
+
+def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings) -> FamilyFit:
+    """L(N, D) fits get bootstrap percentile bands (profile bands are for the compute laws)."""
+    from .chinchilla import bootstrap_chinchilla, fit_chinchilla
+
+    fit = fit_chinchilla(runs["params"].to_numpy(), runs["tokens"].to_numpy(), runs["loss"].to_numpy(),
+                         family=name, delta=law.huber_delta, k=law.flops_per_param_token)
+    if method is None:
+        nan = np.full(law.n_params, np.nan)
+        return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
+    draws = bootstrap_chinchilla(fit, bootstrap, seed, progress, delta=law.huber_delta)
+    if draws.n_failed:
+        warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
+                        "(resamples that cannot identify both exponents); bands use the rest")
     low, high = draws.param_band(level)
     return FamilyFit(fit=fit, draws=draws, low=low, high=high)
 

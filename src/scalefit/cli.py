@@ -31,11 +31,19 @@ def main():
 
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True,
-              help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha.")
+@click.option("--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating",
+              show_default=True,
+              help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha; chinchilla: L = E + A/N^alpha + B/D^beta "
+                   "(needs params and tokens columns).")
 @click.option("--focus", default=None, help="Family compared against all others [default: the family with most runs].")
-@click.option("--band-method", type=click.Choice(["profile", "percentile"]), default="profile", show_default=True,
-              help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs.")
+@click.option("--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto",
+              show_default=True,
+              help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
+                   "auto: profile for compute laws, percentile for chinchilla.")
+@click.option("--huber-delta", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
+@click.option("--flops-per-param-token", "k", type=click.FloatRange(min=0, min_open=True), default=6.0,
+              show_default=True, help="C = k N D for the chinchilla law's compute-optimal frontier.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Resamples of runs for percentile bands; 0 fits without any bands.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
@@ -47,7 +55,7 @@ def main():
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
-def fit(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, fmt, output):
+def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, fmt, output):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
@@ -65,9 +73,11 @@ def fit(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, at
     _check_output_path(output)
     try:
         ladder = read_ladder(ladder_csv)
-        n_resamples = bootstrap * len(ladder.ladder_families()) if band_method == "percentile" else 0
+        law_obj = _law_from_options(law, huber_delta, k)
+        resampling = band_method == "percentile" or (band_method == "auto" and law == "chinchilla")
+        n_resamples = bootstrap * len(ladder.ladder_families()) if resampling else 0
         with _progress(n_resamples, "bootstrap") as tick:
-            result = analyze(ladder, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
+            result = analyze(ladder, law=law_obj, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
                              at_loss=targets, progress=tick, band_method=band_method)
     except LadderError as exc:
         raise InputError(str(exc)) from None
@@ -75,6 +85,14 @@ def fit(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, at
         click.echo(f"scalefit: warning: {warning}", err=True)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
+
+
+def _law_from_options(name: str, huber_delta: float, k: float):
+    from .laws import get_law
+    if name == "chinchilla":
+        from .chinchilla import ChinchillaLaw
+        return ChinchillaLaw(flops_per_param_token=k, huber_delta=huber_delta)
+    return get_law(name)
 
 
 def _perplexity_to_loss(p: float) -> float:
@@ -243,3 +261,42 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
                              simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick)
     render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
     _emit(render(result), output)
+
+
+@main.command()
+@click.argument("ladder_csv", metavar="LADDER.csv")
+@click.option("--flops", "budgets", type=float, multiple=True, required=True,
+              help="Compute budget to allocate (in the file's units); repeatable.")
+@click.option("--focus", default=None, help="Only this family [default: every family with enough runs].")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--huber-delta", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--flops-per-param-token", "k", type=click.FloatRange(min=0, min_open=True), default=6.0,
+              show_default=True, help="C = k N D.")
+@click.option("--budget-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help="IsoFLOP analysis: runs within this many decades of compute form one budget.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", default=None)
+def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output):
+    """Compute-optimal allocation N_opt(C), D_opt(C) from L(N, D) = E + A/N^alpha + B/D^beta, with bands,
+    and the IsoFLOP (parabola) analysis when runs group into compute budgets."""
+    from .allocation import optimal_report
+    from .formatting import format_optimal, optimal_to_json
+    from .ladder import LadderError, read_ladder
+
+    _check_output_path(output)
+    for c in budgets:
+        if not (c > 0 and c < float("inf")):
+            raise InputError(f"--flops {c:g}: a compute budget must be a positive number")
+    try:
+        ladder = read_ladder(ladder_csv)
+        with _progress(bootstrap * len(ladder.ladder_families()), "bootstrap") as tick:
+            report = optimal_report(ladder, budgets, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
+                                    law=_law_from_options("chinchilla", huber_delta, k),
+                                    budget_tolerance=budget_tolerance, progress=tick)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"scalefit: warning: {warning}", err=True)
+    _emit(format_optimal(report) if fmt == "table" else optimal_to_json(report), output)

@@ -177,28 +177,40 @@ def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=
                                  theta, lower, upper, iterations)
 
 
-def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS):
+def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None):
     """Levenberg-Marquardt on many independent problems at once, within box bounds.
+
+    Minimizes sum_i rho(r_i) per row, with rho(r) = r^2 (least squares) or, given ``huber_delta``,
+    twice the Huber loss (r^2 inside delta, 2 delta |r| - delta^2 beyond), using the iteratively
+    reweighted Gauss-Newton matrix J^T W J with W = psi(r) / r.
 
     ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, n, p) for the given
     rows; ``theta``, ``lower``, ``upper`` are (B, p). A parameter at a bound that the gradient
     pushes against is held fixed for that step (an active set), so a problem whose optimum sits on
-    a bound converges like the smaller problem. Returns the parameters and the SSR per row.
+    a bound converges like the smaller problem. Returns the parameters and the objective per row.
     """
+    def objective_terms(r):
+        if huber_delta is None:
+            return (r ** 2).sum(axis=1), np.ones_like(r)
+        a = np.abs(r)
+        inside = a <= huber_delta
+        rho = np.where(inside, r * r, 2 * huber_delta * a - huber_delta ** 2)
+        return rho.sum(axis=1), np.where(inside, 1.0, huber_delta / np.maximum(a, 1e-300))
+
     theta = np.clip(theta.copy(), lower, upper)
     rows_all = np.arange(theta.shape[0])
     r, jac = residuals(theta, rows_all)
-    ssr = (r ** 2).sum(axis=1)
+    obj, weight = objective_terms(r)
     damping = np.full(theta.shape[0], 1e-3)
-    active = np.isfinite(ssr)
+    active = np.isfinite(obj)
     eye = np.eye(theta.shape[1])
     for _ in range(iterations):
         if not active.any():
             break
         idx = np.flatnonzero(active)
-        J, rr, th = jac[idx], r[idx], theta[idx]
-        jtj = np.einsum("bni,bnj->bij", J, J)
-        grad = np.einsum("bni,bn->bi", J, rr)
+        J, rr, th, w = jac[idx], r[idx], theta[idx], weight[idx]
+        jtj = np.einsum("bni,bn,bnj->bij", J, w, J)
+        grad = np.einsum("bni,bn->bi", J, w * rr)
         frozen = ((th <= lower[idx]) & (grad > 0)) | ((th >= upper[idx]) & (grad < 0))
         diag = np.einsum("bii->bi", jtj)
         h = jtj + damping[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
@@ -207,16 +219,17 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         rhs = np.where(frozen, 0.0, -grad)
         trial = np.clip(th + _solve_batched(h, rhs), lower[idx], upper[idx])
         r_new, jac_new = residuals(trial, idx)
-        ssr_new = (r_new ** 2).sum(axis=1)
-        better = np.isfinite(ssr_new) & (ssr_new < ssr[idx])
-        gain = np.where(better, ssr[idx] - ssr_new, 0.0)
+        obj_new, weight_new = objective_terms(r_new)
+        better = np.isfinite(obj_new) & (obj_new < obj[idx])
+        gain = np.where(better, obj[idx] - obj_new, 0.0)
         keep = idx[better]
-        theta[keep], r[keep], jac[keep], ssr[keep] = trial[better], r_new[better], jac_new[better], ssr_new[better]
+        theta[keep], r[keep], jac[keep] = trial[better], r_new[better], jac_new[better]
+        obj[keep], weight[keep] = obj_new[better], weight_new[better]
         damping[idx] = np.where(better, np.maximum(damping[idx] * 0.3, 1e-12), damping[idx] * 10.0)
-        small_gain = better & (gain <= 1e-15 * np.maximum(ssr_new, 1e-300) + 1e-30)
+        small_gain = better & (gain <= 1e-15 * np.maximum(obj_new, 1e-300) + 1e-30)
         stalled = ~better & (damping[idx] > 1e12)
         active[idx[small_gain | stalled]] = False
-    return theta, ssr
+    return theta, obj
 
 
 def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -248,6 +261,8 @@ class FitResult:
     report: str = field(repr=False, default="")
     flops: np.ndarray = field(repr=False, default=None)
     loss: np.ndarray = field(repr=False, default=None)
+    model_params: np.ndarray = field(repr=False, default=None)  # N, for two-variable laws
+    tokens: np.ndarray = field(repr=False, default=None)        # D, for two-variable laws
 
     def param(self, name: str) -> float:
         return float(self.params[self.law.param_names.index(name)])

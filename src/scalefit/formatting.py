@@ -253,3 +253,65 @@ def format_plan(plan) -> str:
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
                      f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}).")
     return "\n".join(lines) + "\n"
+
+
+# ----- compute-optimal allocation -------------------------------------------------------------------
+
+def optimal_to_dict(report) -> dict:
+    result = report.analysis
+    fams = []
+    for fa in report.families:
+        entry = {"family": fa.family,
+                 "parameters": to_dict(result)["families"][list(result.fits).index(fa.family)]["parameters"],
+                 "allocations": [dict(flops=c, **{q: {"value": _clean(v), "low": _clean(lo), "high": _clean(hi)}
+                                                  for q, (v, lo, hi) in quantities.items()})
+                                 for c, quantities in fa.at.items()]}
+        iso = fa.isoflop
+        entry["isoflop"] = None if iso is None else {
+            "a": _clean(iso.a), "a_low": _clean(iso.a_band[0]), "a_high": _clean(iso.a_band[1]), "b": _clean(iso.b),
+            "budgets": [{k: _clean(v) for k, v in row.items()} for row in iso.budgets.to_dict("records")],
+            "skipped": list(iso.skipped),
+            "at": [{"flops": c, "n_opt": _clean(iso.n_opt(c)), "d_opt": _clean(iso.d_opt(c))} for c in report.budgets]}
+        fams.append(entry)
+    law = result.law
+    return {"schema": JSON_SCHEMA_VERSION, "scalefit_version": __version__, "source": result.ladder.source,
+            "law": {"name": law.name, "formula": law.formula, "huber_delta": law.huber_delta,
+                    "flops_per_param_token": law.flops_per_param_token},
+            "bands": {"method": result.band_method, "level": result.level, "resamples": result.n_bootstrap,
+                      "seed": result.seed},
+            "families": fams, "warnings": list(report.warnings)}
+
+
+def optimal_to_json(report) -> str:
+    return json.dumps(optimal_to_dict(report), indent=2, allow_nan=False) + "\n"
+
+
+def format_optimal(report) -> str:
+    result = report.analysis
+    law = result.law
+    pct = f"{result.level:.0%}"
+    bands = (f"{pct} percentile bootstrap bands, {result.n_bootstrap} resamples, seed {result.seed}"
+             if result.n_bootstrap else "no bands (--bootstrap 0)")
+    lines = [f"scalefit {__version__} optimal: {result.ladder.source}",
+             f"law: {law.formula}, Huber delta {law.huber_delta:g} on ln-loss residuals; "
+             f"C = {law.flops_per_param_token:g} N D; {bands}"]
+    for fa in report.families:
+        fit = result.fits[fa.family].fit
+        first = next(iter(fa.at.values()))
+        a, b = first["a"], first["b"]
+        params = "  ".join(f"{n}={fmt(v)}" for n, v in zip(law.param_names, fit.params))
+        lines += ["", f"family {fa.family} ({fit.n_runs} runs): {params}",
+                  f"  N_opt ∝ C^a, a = {fmt(a[0], 3)} {_band(a[1], a[2], lambda x: fmt(x, 3))};  "
+                  f"D_opt ∝ C^b, b = {fmt(b[0], 3)} {_band(b[1], b[2], lambda x: fmt(x, 3))}"]
+        rows = [["compute", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss on frontier"]]
+        for c, q in fa.at.items():
+            rows.append([fmt(c, 3)] + [f"{fmt(q[name][0], 3)} {_band(q[name][1], q[name][2], lambda x: fmt(x, 3))}".strip()
+                                       for name in ("n_opt", "d_opt", "tokens_per_param", "loss")])
+        lines.append(_align(rows))
+        iso = fa.isoflop
+        if iso is not None:
+            lines.append(f"  IsoFLOP (Approach 2): {len(iso.budgets)} budgets, a = {fmt(iso.a, 3)} "
+                         f"{_band(iso.a_band[0], iso.a_band[1], lambda x: fmt(x, 3))}, b = {fmt(iso.b, 3)}; "
+                         + "; ".join(f"at {fmt(c, 3)}: N_opt {fmt(iso.n_opt(c), 3)}, D_opt {fmt(iso.d_opt(c), 3)}"
+                                     for c in report.budgets))
+    return "\n".join(lines) + "\n"

@@ -282,11 +282,18 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
     fit has residual degrees of freedom) and at least ``n_params`` distinct compute values.
     """
     counts = ladder.run_counts()
+    two_variable = law_name == "chinchilla"
+    if two_variable and not {"params", "tokens"} <= set(ladder.runs.columns):
+        raise LadderError(f"{ladder.source}, header: the chinchilla law L(N, D) needs 'params' and 'tokens' "
+                          "columns; add them, or use --law saturating for a law of compute")
     for family, n in counts.items():
         if n == 1:
             continue
         rows = ladder.family_runs(family)
         first_line = int(rows["line"].iloc[0])
+        if two_variable:
+            _check_two_variable_family(ladder, family, rows, n, n_params, first_line)
+            continue
         if n <= n_params:
             raise LadderError(
                 f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
@@ -310,3 +317,24 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         raise LadderError(f"{ladder.source}: focus family '{focus}' has a single run; the focus must be "
                           "a ladder with enough runs to fit a law")
     return focus
+
+
+def _check_two_variable_family(ladder: Ladder, family: str, rows: pd.DataFrame, n: int, n_params: int,
+                               first_line: int) -> None:
+    """A two-variable family needs > n_params runs, 3+ distinct N and D, and D not a power of N."""
+    from .chinchilla import COLLINEAR_R2, collinearity
+
+    if n <= n_params:
+        raise LadderError(
+            f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
+            f"the chinchilla law has {n_params} parameters and needs at least {n_params + 1} runs")
+    for column in ("params", "tokens"):
+        if np.unique(rows[column].to_numpy()).size < 3:
+            raise LadderError(
+                f"{ladder.source}, line {first_line}, column '{column}': family '{family}' has fewer than 3 "
+                f"distinct {column} values; L(N, D) needs runs that vary both parameters and tokens")
+    if collinearity(rows["params"].to_numpy(), rows["tokens"].to_numpy())[0] >= COLLINEAR_R2:
+        raise LadderError(
+            f"{ladder.source}, line {first_line}, columns 'params' and 'tokens': in family '{family}' tokens "
+            "are a fixed power of parameters (collinear), so the exponents of N and D cannot both be "
+            "identified; add runs with other tokens-per-parameter ratios, or use --law saturating")

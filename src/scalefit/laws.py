@@ -103,8 +103,15 @@ def _squeeze_scalar(out, like):
 LAWS: dict[str, Law] = {"saturating": SaturatingLaw(), "power": PowerLaw()}
 
 
+LAW_NAMES = ("saturating", "power", "chinchilla")
+
+
 def get_law(name: str) -> Law:
+    """A law by name; the two-variable 'chinchilla' law lives in :mod:`scalefit.chinchilla`."""
+    if name == "chinchilla":
+        from .chinchilla import ChinchillaLaw
+        return ChinchillaLaw()
     try:
         return LAWS[name]
     except KeyError:
-        raise ValueError(f"unknown law '{name}'; choose one of: {', '.join(LAWS)}") from None
+        raise ValueError(f"unknown law '{name}'; choose one of: {', '.join(LAW_NAMES)}") from None

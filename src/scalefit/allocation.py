@@ -1,0 +1,56 @@
+"""Compute-optimal allocation of a budget between parameters N and tokens D.
+
+Two estimates per family: the parametric one (Approach 3) from the fitted
+L(N, D) = E + A/N^alpha + B/D^beta with C = k N D (see :func:`scalefit.chinchilla.allocation`), with
+bootstrap bands; and, when the runs group into compute budgets, the IsoFLOP one (Approach 2, see
+:mod:`scalefit.isoflop`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .analysis import Analysis, analyze
+from .chinchilla import ChinchillaLaw, allocation_with_bands
+from .isoflop import IsoflopResult, isoflop_analysis
+
+
+@dataclass(frozen=True)
+class FamilyAllocation:
+    family: str
+    at: dict[float, dict[str, tuple[float, float, float]]]  # budget -> quantity -> (value, low, high)
+    isoflop: IsoflopResult | None
+
+
+@dataclass(frozen=True)
+class OptimalReport:
+    analysis: Analysis
+    budgets: tuple[float, ...]
+    families: tuple[FamilyAllocation, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def optimal_report(source, budgets: Sequence[float], focus: str | None = None, bootstrap: int = 1000,
+                   level: float = 0.95, seed: int = 0, law: ChinchillaLaw | None = None,
+                   budget_tolerance: float = 0.05,
+                   progress: Callable[[int], None] | None = None) -> OptimalReport:
+    """Fit L(N, D) to each family (or only ``focus``) and allocate each budget."""
+    law = law or ChinchillaLaw()
+    result = analyze(source, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
+                     progress=progress, band_method="percentile" if bootstrap else "auto")
+    names = [focus] if focus else list(result.fits)
+    families = []
+    warnings = list(result.warnings)
+    for name in names:
+        ff = result.fits[name]
+        at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
+        iso = isoflop_analysis(ff.fit.model_params, ff.fit.tokens, ff.fit.loss, k=law.flops_per_param_token,
+                               tolerance=budget_tolerance, n_resamples=max(bootstrap, 200), level=level,
+                               seed=seed, family=name)
+        if iso is None:
+            warnings.append(f"family '{name}': no IsoFLOP analysis: fewer than 2 compute budgets with "
+                            f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades)")
+        families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
+    return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
+                         warnings=tuple(warnings))
