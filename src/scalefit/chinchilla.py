@@ -5,7 +5,7 @@ Objective, as in Hoffmann et al. and Besiroglu et al. 2024: the *sum* over runs 
 
 Optimizer: variable projection instead of the papers' 4,500-point grid of L-BFGS starts. N and D
 are normalized by their geometric means. For fixed exponents (alpha, beta) the law is linear in
-(E, A, B) >= 0; on a 48 x 48 log grid of exponents those are solved exactly by non-negative
+(E, A, B) >= 0; on a 64 x 64 log grid of exponents (0.001 to 2.5) those are solved exactly by non-negative
 weighted least squares (weights 1/L, the first-order form of the log residual), the exact Huber
 objective is evaluated at each grid point, and the best grid points are polished with L-BFGS-B on
 all five parameters (analytic gradient). Parameters are reported in the user's units
@@ -28,10 +28,10 @@ from .laws import Law
 
 HUBER_DELTA = 1e-3
 FLOPS_PER_PARAM_TOKEN = 6.0
-EXPONENT_GRID = np.geomspace(0.02, 2.5, 48)
-COARSE_EXPONENT_GRID = np.geomspace(0.02, 2.5, 16)
+EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
+COARSE_EXPONENT_GRID = np.geomspace(1e-3, 2.5, 20)
 EXPONENT_BOUNDS = (1e-3, 5.0)
-POLISH_STARTS = 3
+POLISH_STARTS = 8
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,13 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     data = _Normalized.of(np.asarray(n_params, float), np.asarray(tokens, float), np.asarray(loss, float))
     starts = np.array(_grid_starts(data, delta))
     theta, obj = _polish_many(data.u[None], data.v[None], data.y[None], starts, np.zeros(len(starts), int), delta)
-    best = int(np.argmin(obj))
-    return data.to_user(theta[best]), float(obj[best])
+    # The Huber loss has kinks at |r| = delta where local methods can stall in flat valleys, each
+    # at a different place: L-BFGS-B also runs from every grid start and every LM result, and the
+    # lowest objective wins. (Bootstrap refits use the batched LM alone, for speed.)
+    candidates = [(float(o), t) for o, t in zip(obj, theta)]
+    candidates += [polish_lbfgs(data, t, delta)[::-1] for t in np.concatenate([starts, theta])]
+    best_obj, best_theta = min(candidates, key=lambda c: c[0])
+    return data.to_user(best_theta), float(best_obj)
 
 
 def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: np.ndarray,
@@ -199,12 +204,29 @@ def _grid_starts(data: _Normalized, delta: float, grid=EXPONENT_GRID, count=POLI
     with np.errstate(divide="ignore", invalid="ignore"):
         obj = huber(data.y - np.log(np.maximum(pred, 1e-300)), delta).sum(axis=1)
     obj = np.where(np.isfinite(obj), obj, np.inf)
-    order = np.argsort(obj)[:count]
+    order = _best_local_minima(obj.reshape(grid.size, grid.size), count)
     starts = []
     for g in order:
         E, A, B = np.maximum(coef[g], 1e-12)
         starts.append(np.array([coef[g, 0], np.log(A), np.log(B), alphas[g], betas[g]]))
     return starts
+
+
+def _best_local_minima(surface: np.ndarray, count: int) -> np.ndarray:
+    """Flat indices of the ``count`` lowest local minima of a 2-D grid (8-neighbourhood), so the
+    polish starts in different basins; topped up with the next-lowest points if there are fewer."""
+    padded = np.pad(surface, 1, constant_values=np.inf)
+    is_min = np.ones_like(surface, dtype=bool)
+    rows, cols = surface.shape
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di or dj:
+                is_min &= surface <= padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
+    flat = surface.ravel()
+    minima = np.flatnonzero(is_min.ravel())
+    minima = minima[np.argsort(flat[minima])][:count]
+    rest = [i for i in np.argsort(flat) if i not in set(minima)][:count - minima.size]
+    return np.concatenate([minima, np.asarray(rest, dtype=int)]).astype(int)
 
 
 def _nonnegative_least_squares_3(basis: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""L(N, D): recovery, allocation, IsoFLOP, units, validation, CLI, and the real Chinchilla runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scalefit.analysis import analyze
+from scalefit.chinchilla import ChinchillaLaw, _Normalized, allocation, fit_chinchilla_params, polish_lbfgs
+from scalefit.cli import main
+from scalefit.isoflop import isoflop_analysis
+from scalefit.ladder import LadderError
+
+LAW = ChinchillaLaw()
+ROOT = Path(__file__).resolve().parent.parent
+CHINCHILLA = ROOT.parent / "shared" / "reference-data" / "chinchilla" / "svg_extracted_data.csv"
+SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def design(n_sizes=6, ratios=(5, 20, 80), n_min=1e7, n_max=1e9):
+    """Runs at every (size, tokens-per-parameter ratio) pair: N and D vary independently."""
+    n = np.repeat(np.geomspace(n_min, n_max, n_sizes), len(ratios))
+    d = n * np.tile(np.asarray(ratios, float), n_sizes)
+    return n, d
+
+
+@st.composite
+def truths(draw):
+    E = draw(st.floats(0.5, 3.0))
+    alpha = draw(st.floats(0.1, 0.8))
+    beta = draw(st.floats(0.1, 0.8))
+    A = draw(st.floats(0.2, 3.0)) * 1e8 ** alpha   # reducible term of order 1 at N = 1e8
+    B = draw(st.floats(0.2, 3.0)) * 2e9 ** beta
+    return np.array([E, A, B, alpha, beta])
+
+
+@SLOW
+@given(truths())
+def test_noiseless_surface_is_recovered(truth):
+    n, d = design()
+    loss = LAW.predict_nd(truth, n, d)
+    # each term must move the loss visibly across the design, or it is not identifiable
+    assume(np.ptp(truth[1] * n ** -truth[3]) > 0.02 and np.ptp(truth[2] * d ** -truth[4]) > 0.02)
+    params, objective = fit_chinchilla_params(n, d, loss)
+    assert objective < 1e-12
+    np.testing.assert_allclose(LAW.predict_nd(params, n, d), loss, rtol=1e-5)
+    assert params[3] == pytest.approx(truth[3], rel=2e-2)
+    assert params[4] == pytest.approx(truth[4], rel=2e-2)
+    assert params[0] == pytest.approx(truth[0], abs=2e-2 * loss.max())
+
+
+@settings(max_examples=100, deadline=None)
+@given(truths(), st.floats(18, 26))
+def test_frontier_minimizes_loss_at_fixed_compute(truth, log10_c):
+    c = 10.0 ** log10_c
+    opt = allocation(truth, c)
+    assert opt["n_opt"] * opt["d_opt"] * 6 == pytest.approx(c, rel=1e-9)
+    assert opt["a"] + opt["b"] == pytest.approx(1.0, abs=1e-12)
+    n = opt["n_opt"] * np.geomspace(0.01, 100, 401)
+    other = LAW.predict_nd(truth, n, c / (6 * n))
+    assert np.all(other >= opt["loss"] * (1 - 1e-12))
+    assert LAW.predict(truth, c) == pytest.approx(opt["loss"], rel=1e-9)     # frontier as a compute law
+    assert LAW.invert(truth, opt["loss"]) == pytest.approx(c, rel=1e-6)
+
+
+@SLOW
+@given(truths(), st.floats(1e-3, 1e3), st.floats(1e-3, 1e3))
+def test_rescaling_units_of_n_or_d_changes_only_a_or_b(truth, s_n, s_d):
+    n, d = design()
+    rng = np.random.default_rng(0)
+    loss = LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.003, n.size))
+    p, obj = fit_chinchilla_params(n, d, loss)
+    q, obj_q = fit_chinchilla_params(n * s_n, d * s_d, loss)
+    assert obj_q == pytest.approx(obj, rel=1e-4, abs=1e-12)
+    np.testing.assert_allclose(q[[0, 3, 4]], p[[0, 3, 4]], rtol=1e-3, atol=1e-6)
+    assert q[1] == pytest.approx(p[1] * s_n ** p[3], rel=1e-2)
+    assert q[2] == pytest.approx(p[2] * s_d ** p[4], rel=1e-2)
+
+
+@SLOW
+@given(truths(), st.integers(0, 2**31 - 1))
+def test_engine_is_no_worse_than_the_papers_lbfgs(truth, seed):
+    """Our optimum vs the papers' procedure (slow path): L-BFGS-B from a grid of initializations over
+    all five parameters, here 162 of them (E, ln A, ln B, alpha, beta), independent of our starts."""
+    import itertools
+    n, d = design()
+    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(seed).normal(0, 0.01, n.size))
+    _, ours = fit_chinchilla_params(n, d, loss)
+    data = _Normalized.of(n, d, loss)
+    grid = itertools.product([0.5, 1.5], [-2.0, 0.0, 2.0], [-2.0, 0.0, 2.0], [0.2, 0.5, 1.0], [0.2, 0.5, 1.0])
+    slow = min(polish_lbfgs(data, np.array(theta), 1e-3)[1] for theta in grid)
+    assert ours <= slow * (1 + 1e-6) + 1e-12
+
+
+def _frame(families):
+    rows = []
+    for name, (n, d, loss) in families.items():
+        rows += [{"family": name, "params": a, "tokens": b, "loss": c} for a, b, c in zip(n, d, loss)]
+    return pd.DataFrame(rows)
+
+
+def test_multiplier_between_two_surfaces_is_taken_on_the_frontier():
+    """Family 'new' is 'old' with both N and D 'worth' more: L_new(N, D) = L_old(sN, sD), so along
+    the frontier new needs s^2 less compute at every loss."""
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(7)
+    s = 2.0
+    rng = np.random.default_rng(1)
+    old = LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.002, n.size))
+    new = LAW.predict_nd(truth, s * n, s * d) * np.exp(rng.normal(0, 0.002, n.size))
+    result = analyze(_frame({"new": (n, d, new), "old": (n, d, old)}), law="chinchilla", focus="new",
+                     bootstrap=200, at_loss=[3.0])
+    for m in result.multipliers:
+        assert m.multiplier == pytest.approx(s * s, rel=0.1)
+        assert m.low <= s * s <= m.high
+
+
+def test_collinear_params_and_tokens_are_rejected():
+    n = np.geomspace(1e7, 1e9, 8)
+    d = 20 * n
+    loss = LAW.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d)
+    with pytest.raises(LadderError, match="collinear"):
+        analyze(_frame({"f": (n, d, loss)}), law="chinchilla", bootstrap=0)
+
+
+def test_chinchilla_law_needs_params_and_tokens():
+    frame = pd.DataFrame({"family": ["f"] * 7, "flops": np.geomspace(1e18, 1e21, 7), "loss": np.linspace(3, 2, 7)})
+    with pytest.raises(LadderError, match="'params' and 'tokens'"):
+        analyze(frame, law="chinchilla", bootstrap=0)
+
+
+def test_isoflop_recovers_the_allocation_exponent():
+    """Noiseless IsoFLOP profiles of a known surface give a = beta / (alpha + beta)."""
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n_all, d_all = [], []
+    for c in np.geomspace(1e19, 1e22, 6):
+        center = allocation(truth, c)["n_opt"]
+        n = center * np.geomspace(0.3, 3.0, 9)
+        n_all.append(n)
+        d_all.append(c / (6 * n))
+    n, d = np.concatenate(n_all), np.concatenate(d_all)
+    iso = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=100)
+    assert len(iso.budgets) == 6
+    # parabolas in ln N are an approximation, so a is close but not exact
+    assert iso.a == pytest.approx(0.36 / (0.34 + 0.36), abs=0.01)
+    assert iso.a + iso.b == pytest.approx(1.0)
+
+
+def test_optimal_and_fit_commands(tmp_path):
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(6)
+    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(2).normal(0, 0.003, n.size))
+    path = tmp_path / "nd.csv"
+    _frame({"f": (n, d, loss)}).to_csv(path, index=False)
+    runner = CliRunner()
+    r = runner.invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "100", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    alloc = data["families"][0]["allocations"][0]
+    assert alloc["a"]["value"] + alloc["b"]["value"] == pytest.approx(1.0)
+    assert alloc["n_opt"]["low"] <= alloc["n_opt"]["value"] <= alloc["n_opt"]["high"]
+    assert alloc["n_opt"]["value"] * alloc["d_opt"]["value"] * 6 == pytest.approx(1e22, rel=1e-9)
+    r = runner.invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "tokens/param" in r.stdout
+    r = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--band-method", "profile"])
+    assert r.exit_code == 2 and "percentile" in r.stderr
+    flops_only = tmp_path / "flops.csv"
+    flops_only.write_text("family,flops,loss\n" + "".join(f"f,{c},{l}\n" for c, l in zip(6 * n * d, loss)))
+    r = runner.invoke(main, ["optimal", str(flops_only), "--flops", "1e22"])
+    assert r.exit_code == 2 and "'params' and 'tokens'" in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared reference data not present")
+def test_real_chinchilla_runs_match_the_published_replication():
+    """Besiroglu et al. 2024 on the same 240 runs: E 1.8172, A 482.01, B 2085.43, alpha 0.3478,
+    beta 0.3658 (s.e. 0.03, 124.58, 1293.23, 0.02, 0.02); plain Huber optimum A 477.84, B 2143.86."""
+    raw = pd.read_csv(CHINCHILLA).sort_values("loss").iloc[:-5]
+    n = raw["Model Size"].to_numpy()
+    d = raw["Training FLOP"].to_numpy() / (6 * n)
+    params, objective = fit_chinchilla_params(n, d, raw["loss"].to_numpy())
+    published = np.array([1.8172, 482.01, 2085.43, 0.3478, 0.3658])
+    se = np.array([0.03, 124.58, 1293.23, 0.02, 0.02])
+    assert np.all(np.abs(params - published) < se)
+    np.testing.assert_allclose(params, [1.8172, 477.84, 2143.86, 0.3473, 0.3672], rtol=2e-3)
+    assert allocation(params, 1e24)["a"] == pytest.approx(0.5126, abs=0.02)
+    published_objective = (lambda r: np.where(np.abs(r) <= 1e-3, r * r / 2, 1e-3 * (np.abs(r) - 5e-4)).sum())(
+        np.log(raw["loss"].to_numpy()) - np.log(LAW.predict_nd(published, n, d)))
+    assert objective <= published_objective
