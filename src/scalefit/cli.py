@@ -10,6 +10,7 @@ import tempfile
 import click
 
 from . import __version__
+from .outputs import publish_file
 
 EXIT_BAD_INPUT = 2
 
@@ -136,7 +137,7 @@ def _emit(text: str, output: str | None) -> None:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".scalefit-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(tmp, output)
+        publish_file(tmp, output)
     except OSError as exc:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -300,3 +301,114 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
     for warning in report.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
     _emit(format_optimal(report) if fmt == "table" else optimal_to_json(report), output)
+
+
+def _analysis_options(f):
+    """Options shared by fit-like commands (plot, report)."""
+    for option in reversed([
+        click.option("--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating",
+                     show_default=True),
+        click.option("--focus", default=None),
+        click.option("--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto",
+                     show_default=True),
+        click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True),
+        click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                     show_default=True),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--at-loss", "at_loss", type=float, multiple=True),
+    ]):
+        f = option(f)
+    return f
+
+
+def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss):
+    from .analysis import analyze
+    from .ladder import LadderError, read_ladder
+    try:
+        ladder = read_ladder(ladder_csv)
+        resampling = band_method == "percentile" or (band_method == "auto" and law == "chinchilla")
+        with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
+            result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
+                             level=level, seed=seed, at_loss=at_loss, progress=tick)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    for warning in result.warnings:
+        click.echo(f"scalefit: warning: {warning}", err=True)
+    return result
+
+
+def _limits(text: str | None, name: str):
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--{name} {text}: write LOW,HIGH, e.g. 1e19,1e25") from None
+    if not low < high:
+        raise InputError(f"--{name} {text}: LOW must be below HIGH")
+    return low, high
+
+
+@main.command()
+@click.argument("ladder_csv", metavar="LADDER.csv")
+@click.option("--output", "-o", required=True, help="Figure file: .png, .svg or .pdf.")
+@click.option("--kind", type=click.Choice(["multipliers", "residuals", "multiplier-curve", "distribution", "contours"]),
+              default="multipliers", show_default=True)
+@_analysis_options
+@click.option("--title", default=None)
+@click.option("--xlabel", default=None)
+@click.option("--ylabel", default=None)
+@click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
+@click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis.")
+@click.option("--width", type=click.FloatRange(min=1), default=3.4, show_default=True, help="Inches.")
+@click.option("--height", type=click.FloatRange(min=1), default=2.6, show_default=True, help="Inches.")
+@click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True)
+def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, title, xlabel, ylabel,
+         xlim, ylim, width, height, dpi):
+    """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
+    if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
+    _check_output_path(output)
+    options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
+                          ylim=_limits(ylim, "ylim"), width=width, height=height)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss)
+    from .plots import FIGURES, FigureOptions, save_figure
+    options = FigureOptions(**options_kwargs)
+    try:
+        figure = FIGURES[kind](result, options=options)
+        save_figure(figure, output, options, dpi=dpi)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    click.echo(f"scalefit: wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("ladder_csv", metavar="LADDER.csv")
+@click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
+@_analysis_options
+def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss):
+    """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
+    extension = os.path.splitext(output)[1].lower()
+    if extension not in (".html", ".md"):
+        raise InputError(f"--output {output}: the report's file name must end in .html or .md")
+    _check_output_path(output)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss)
+    from .report import render_report
+    command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
+        f"scalefit report {ladder_csv} -o {output}"
+    text, assets = render_report(result, command, markdown=extension == ".md", output=output)
+    for path, data in assets.items():
+        _emit_bytes(data, path)
+    _emit(text, output)
+    click.echo(f"scalefit: wrote {output}", err=True)
+
+
+def _emit_bytes(data: bytes, path: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".scalefit-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    publish_file(tmp, path)
+
+

@@ -188,27 +188,29 @@ def _polish_two_starts(grid_ssr, grid_t, residuals, lower, upper):
 def _saturating_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
     """S(v) with v = ln C* - ln c_ref: the law through (C*, L*) is L = E + (L* - E) (x/x*)^-alpha,
     with 0 <= E < min(L*, min L); minimized over (E, alpha)."""
-    e_hi = min(d.e_max, target_loss * E_CEILING)
+    target = np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape)   # one L* per v, or shared
+    e_hi = np.minimum(d.e_max, target * E_CEILING)
     g = np.exp(-PROFILE_ALPHAS[None, :, None] * (d.u - v[:, None, None]))      # (K, G, n)
-    grid_ssr, grid_E = _solve_linear_parameter(d, target_loss * g, 1.0 - g, 0.0, e_hi)
+    grid_ssr, grid_E = _solve_linear_parameter(d, target[:, None, None] * g, 1.0 - g, 0.0, e_hi[:, None])
 
     def residuals(theta, rows):
         E, alpha = theta[:, 0:1], theta[:, 1:2]
         z = d.u - v[rows][:, None]
         gz = np.exp(-alpha * z)
-        p = E + (target_loss - E) * gz
-        jac = -np.stack([(1.0 - gz) / p, -(target_loss - E) * gz * z / p], axis=-1)
+        t = target[rows][:, None]
+        p = E + (t - E) * gz
+        jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=-1)
         return d.y - np.log(p), jac
 
     k = v.size
     lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
-    upper = np.column_stack([np.full(k, e_hi), np.full(k, ALPHA_BOUNDS[1])])
+    upper = np.column_stack([e_hi, np.full(k, ALPHA_BOUNDS[1])])
     return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper)
 
 
 def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: float, first_step: float,
                       s_min: float, dof: int, level: float = 0.99, at_inf_ssr: float = float("inf"),
-                      coarse_step: float | None = None) -> Deviance:
+                      coarse_step: float | None = None, fine_points: int = FINE_POINTS) -> Deviance:
     """Profile deviance of one quantity, on a grid fitted to where its band lies.
 
     ``ssr_of(grid)`` gives the profile SSR on a grid of the quantity. Probes outward from the point
@@ -233,7 +235,7 @@ def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: flo
     else:
         lo = probe[max(near[0] - 1, 0)]
         hi = probe[min(near[-1] + 1, probe.size - 1)]
-        grid = np.linspace(lo, hi, FINE_POINTS)
+        grid = np.linspace(lo, hi, fine_points)
         ssr = ssr_of(grid)
         s_min = min(s_min, float(np.min(ssr)))
         scale = max(s_min, 1e-300) / max(dof, 1)
@@ -269,7 +271,7 @@ def _log_compute_profile_function(fit: FitResult, d: _Data, target_loss: float):
 def _power_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
     """S(v) for ln L = ln L* - alpha (u - v): least squares in alpha alone, in closed form."""
     z = d.u[None, :] - v[:, None]
-    target = d.y[None, :] - np.log(target_loss)
+    target = d.y[None, :] - np.log(np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape))[:, None]
     alpha = -(z * target).sum(-1) / (z * z).sum(-1)
     return ((target + alpha[:, None] * z) ** 2).sum(-1)
 
@@ -350,3 +352,26 @@ def _power_parameter_bands(fit: FitResult, d: _Data, level: float, dof: int):
     half = t * np.sqrt(np.diag(cov))
     return (np.array([np.exp(ln_a - half[0]), alpha - half[1]]),
             np.array([np.exp(ln_a + half[0]), alpha + half[1]]))
+
+
+def loss_band(fit: FitResult, flops: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise profile band of the fitted loss at each compute: the losses L0 for which the best
+    law through (C, L0) has deviance below the threshold."""
+    d = _Data.of(fit.flops, fit.loss)
+    dof = d.u.size - fit.law.n_params
+    low, high = np.full(len(flops), np.nan), np.full(len(flops), np.nan)
+    for i, c in enumerate(np.asarray(flops, dtype=float)):
+        v = np.log(c) - d.log_ref
+        fitted = float(fit.predict(c))
+
+        def ssr_of(grid, v=v):
+            vs = np.full(np.shape(grid), v)
+            if isinstance(fit.law, SaturatingLaw):
+                return _saturating_log_compute_profile(d, np.exp(grid), vs)
+            return _power_log_compute_profile(d, np.exp(grid), vs)
+
+        dev = adaptive_deviance(ssr_of, np.log(fitted), np.log(fitted) - 5.0, np.log(fitted) + 3.0, 1e-4,
+                                s_min=fit.objective, dof=dof, level=level, fine_points=41)
+        lo, hi = interval_from_deviance(dev, level)
+        low[i], high[i] = np.exp(lo), np.exp(hi)
+    return low, high

@@ -1,0 +1,364 @@
+"""Figures as plotnine objects (restyle them in a notebook; save with :func:`save_figure`).
+
+plotnine is imported only here, so the command line starts fast. Colours are the Okabe-Ito
+palette (safe for colour-blind readers) and every family also gets its own marker shape and line
+type, so figures read in grayscale. Default size fits a paper column (3.4 x 2.6 inches, 8 pt).
+
+Curve bands are pointwise bands of the fitted loss at each compute, from the same method as the
+multiplier bands: profile likelihood (a point (C, L) is inside when the profile deviance of the
+law passing through it is below the threshold) or bootstrap percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .analysis import Analysis
+from .formatting import fmt_multiplier
+
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+SHAPES = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINETYPES = ["solid", "dashdot", "dotted", "dashed"]
+COLUMN_SIZE = (3.4, 2.6)
+CURVE_POINTS = 200
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    title: str | None = None
+    xlabel: str | None = None
+    ylabel: str | None = None
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    width: float = COLUMN_SIZE[0]
+    height: float = COLUMN_SIZE[1]
+    base_size: float = 8.0
+
+
+def _p9():
+    import plotnine
+    return plotnine
+
+
+def _metric(result: Analysis, loss):
+    return np.exp(loss) if result.ladder.metric == "perplexity" else loss
+
+
+def _metric_label(result: Analysis) -> str:
+    return "perplexity" if result.ladder.metric == "perplexity" else "loss (nats/token)"
+
+
+def _styles(result: Analysis) -> dict[str, tuple[str, str, str]]:
+    families = result.ladder.families
+    focus_first = [result.focus] + [f for f in families if f != result.focus]
+    return {f: (OKABE_ITO[i % len(OKABE_ITO)], SHAPES[i % len(SHAPES)], LINETYPES[i % len(LINETYPES)])
+            for i, f in enumerate(focus_first)}
+
+
+def _compute_grid(result: Analysis) -> np.ndarray:
+    lo = result.ladder.runs["flops"].min()
+    hi = max([result.ladder.runs["flops"].max()] + [m.focus_flops for m in result.multipliers
+                                                    if np.isfinite(m.focus_flops)])
+    return np.geomspace(lo / 2, hi * 2, CURVE_POINTS)
+
+
+def curve_frame(result: Analysis) -> pd.DataFrame:
+    """Fitted curve and pointwise band of every fitted family on a shared compute grid; ``part``
+    says whether a point is inside the family's runs or extrapolated below or above them."""
+    grid = _compute_grid(result)
+    frames = []
+    for name, ff in result.fits.items():
+        fit = ff.fit
+        low, high = _curve_band(result, name, grid)
+        part = np.where(grid < fit.flops_min, "below", np.where(grid > fit.flops_max, "above", "fitted"))
+        frame = pd.DataFrame({"family": name, "flops": grid, "loss": fit.predict(grid), "low": low,
+                              "high": high, "part": part})
+        # repeat each boundary point in both parts so that the solid and dashed lines meet
+        edges = frame[(frame.part == "fitted")].iloc[[0, -1]]
+        frames += [frame, edges.assign(part=["below", "above"])]
+    out = pd.concat(frames, ignore_index=True).sort_values(["family", "part", "flops"])
+    out["extrapolated"] = np.where(out.part == "fitted", "fitted range", "extrapolated")
+    return out.reset_index(drop=True)
+
+
+def _curve_band(result: Analysis, family: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ff = result.fits[family]
+    nan = np.full(grid.size, np.nan)
+    if result.band_method == "percentile" and ff.draws is not None:
+        pred = ff.draws.law.predict(ff.draws.params[ff.draws.ok], grid)
+        return np.percentile(pred, 100 * (1 - result.level) / 2, axis=0), \
+            np.percentile(pred, 100 * (1 + result.level) / 2, axis=0)
+    if result.band_method != "profile":
+        return nan, nan
+    from .profile import loss_band
+
+    # the band is smooth in log compute: compute it on every 4th point and interpolate
+    coarse = grid[::4] if grid.size > 8 else grid
+    low, high = loss_band(ff.fit, coarse, result.level)
+    x, xc = np.log(grid), np.log(coarse)
+    return np.interp(x, xc, low), np.interp(x, xc, high)
+
+
+def _theme(options: FigureOptions):
+    p9 = _p9()
+    return (p9.theme_bw(base_size=options.base_size)
+            + p9.theme(figure_size=(options.width, options.height), legend_position="bottom",
+                       legend_title=p9.element_blank(), legend_key_size=8,
+                       panel_grid_minor=p9.element_blank(), legend_box_margin=0))
+
+
+def _labels(options: FigureOptions, xlabel: str, ylabel: str):
+    p9 = _p9()
+    out = p9.labs(x=options.xlabel or xlabel, y=options.ylabel or ylabel)
+    return out + p9.ggtitle(options.title) if options.title else out
+
+
+def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):
+    """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
+    points labelled, and for each multiplier a horizontal arrow from the focus curve to the
+    reference at the same loss, labelled like "10.3x [7.2x, 14x]"."""
+    p9 = _p9()
+    styles = _styles(result)
+    runs = result.ladder.runs.assign(value=lambda r: _metric(result, r["loss"]))
+    ladders = runs[runs["family"].isin(list(result.fits))]
+    refs = runs[runs["family"].isin(result.ladder.reference_families())]
+    curves = curve_frame(result)
+    for col in ("loss", "low", "high"):
+        curves[col] = _metric(result, curves[col])
+    colours = {f: styles[f][0] for f in result.fits}
+    shapes = {f: styles[f][1] for f in result.fits}
+    y_all = pd.concat([curves["loss"], runs["value"]])
+    gap = 0.055 * float(y_all.max() - y_all.min())
+    plot = (p9.ggplot()
+            + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
+                             data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
+            + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
+                                  group="family + part"), data=curves, size=0.6)
+            + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
+                            size=1.5, fill="white", stroke=0.6)
+            + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
+            + p9.scale_shape_manual(values=shapes, name=" ")
+            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
+            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result)))
+    x_max = runs["flops"].max()
+    if len(refs):
+        labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 1.6)
+        plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
+                              colour="#333333")
+        plot += p9.geom_segment(p9.aes(x="flops", xend="x", y="value", yend="y"), data=labels,
+                                size=0.2, colour="#777777")
+        plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
+                             ha="left", va="center", colour="#333333")
+        x_max = x_max * 10 ** 3.3  # room for the labels on the right
+    arrows = _arrow_frame(result)
+    if len(arrows):
+        arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap)
+        arrows["label_x"] = arrows["x"] / 1.4
+        plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
+                                arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
+        plot += p9.geom_segment(p9.aes(x="label_x", xend="x", y="label_y", yend="y"), data=arrows,
+                                size=0.2, colour="#777777")
+        plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
+                             size=options.base_size - 2, ha="right", va="center", colour="#333333")
+    x_min = runs["flops"].min() / (30 if len(arrows) else 2)
+    plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
+    if options.ylim:
+        plot += p9.coord_cartesian(ylim=options.ylim)
+    return plot
+
+
+def _spread(values: np.ndarray, gap: float) -> np.ndarray:
+    """Label positions near ``values`` but at least ``gap`` apart (order kept), centred on them."""
+    order = np.argsort(values)
+    placed = np.array(values, dtype=float)[order]
+    for i in range(1, placed.size):
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    placed += (np.asarray(values, dtype=float)[order] - placed).mean()
+    out = np.empty_like(placed)
+    out[order] = placed
+    return out
+
+
+def _arrow_frame(result: Analysis) -> pd.DataFrame:
+    """One arrow per multiplier at a reference's loss or another ladder's largest run."""
+    rows = []
+    for m in result.multipliers:
+        if not (np.isfinite(m.focus_flops) and np.isfinite(m.reference_flops)) or m.where == "at-loss":
+            continue
+        band = "" if math.isnan(m.low) else f" [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]"
+        rows.append(dict(x=m.focus_flops, xend=m.reference_flops, y=float(_metric(result, m.loss)),
+                         label=f"{fmt_multiplier(m.multiplier)}{band}"))
+    return pd.DataFrame(rows)
+
+
+def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
+    """ln L - ln L_fit against compute, one panel per fitted family."""
+    p9 = _p9()
+    rows = []
+    for name, ff in result.fits.items():
+        fit = ff.fit
+        fitted = (fit.law.predict_nd(fit.params, fit.model_params, fit.tokens) if fit.model_params is not None
+                  else fit.predict(fit.flops))
+        rows.append(pd.DataFrame({"family": name, "flops": fit.flops,
+                                  "residual": np.log(fit.loss) - np.log(fitted)}))
+    frame = pd.concat(rows, ignore_index=True)
+    return (p9.ggplot(frame, p9.aes("flops", "residual"))
+            + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
+            + p9.geom_point(size=1.2, colour=OKABE_ITO[0]) + p9.facet_wrap("~family")
+            + p9.scale_x_log10() + _theme(options)
+            + _labels(options, "training compute (FLOPs)", "residual of ln loss"))
+
+
+def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int = 24):
+    """The multiplier against another ladder as a function of the target loss, with its band."""
+    from .efficiency import multiplier_at
+
+    p9 = _p9()
+    rows = []
+    focus = result.fits[result.focus]
+    for name, ff in result.fits.items():
+        if name == result.focus:
+            continue
+        lo = max(focus.fit.loss.min(), ff.fit.loss.min())
+        hi = min(focus.fit.loss.max(), ff.fit.loss.max())
+        if not lo < hi:
+            lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
+        for target in np.linspace(lo, hi, points):
+            m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
+                              reference_fit=ff.fit, reference_draws=ff.draws,
+                              band_method=result.band_method)
+            rows.append(dict(reference=name, value=float(_metric(result, target)), multiplier=m.multiplier,
+                             low=m.low, high=m.high))
+    if not rows:
+        raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
+    frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
+    frame["low"] = frame["low"].where(frame["low"] > 0)
+    return (p9.ggplot(frame, p9.aes("value", "multiplier"))
+            + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
+            + p9.geom_line(colour=OKABE_ITO[0], size=0.7) + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
+            + p9.facet_wrap("~reference") + p9.scale_y_log10() + _theme(options)
+            + _labels(options, _metric_label(result), f"{result.focus}'s compute multiplier"))
+
+
+def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions()):
+    """Bootstrap distribution of each multiplier (percentile bands), or its profile confidence
+    curve (profile bands): the deviance against the multiplier, with the band's threshold."""
+    p9 = _p9()
+    frames = []
+    if result.band_method == "percentile":
+        from .efficiency import compute_ratio
+        focus = result.fits[result.focus]
+        for m in result.multipliers:
+            draws = focus.draws
+            f = focus.fit.law.invert(draws.params[draws.ok], m.loss)
+            if m.reference_kind == "ladder":
+                other = result.fits[m.reference].draws
+                r = other.law.invert(other.params[draws.ok & other.ok[:draws.ok.size]], m.loss)
+                f = f[: r.size]
+            else:
+                r = np.full(f.size, m.reference_flops)
+            ratio = compute_ratio(r, f)
+            frames.append(pd.DataFrame({"comparison": f"vs {m.reference} ({m.where})", "multiplier": ratio}))
+        frame = pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna()
+        frame = frame[frame["multiplier"] > 0]
+        return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
+                + p9.facet_wrap("~comparison", scales="free") + p9.scale_x_log10() + _theme(options)
+                + _labels(options, "multiplier (bootstrap draws)", "draws"))
+    from .profile import compute_deviance, threshold
+    focus = result.fits[result.focus]
+    for m in result.multipliers:
+        if m.reference_kind != "point":
+            continue
+        dev = compute_deviance(focus.fit, m.loss, result.level)
+        frames.append(pd.DataFrame({"comparison": f"vs {m.reference}",
+                                    "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
+    if not frames:
+        raise ValueError("no reference point: the profile confidence curve is drawn for reference points")
+    frame = pd.concat(frames, ignore_index=True)
+    limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_params)
+    frame = frame[frame["deviance"] <= 3 * limit]
+    return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
+            + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
+            + p9.facet_wrap("~comparison", scales="free_x") + p9.scale_x_log10() + _theme(options)
+            + _labels(options, "multiplier", f"profile deviance ({result.level:.0%} band below dashed line)"))
+
+
+def contours_figure(result: Analysis, family: str | None = None, options: FigureOptions = FigureOptions()):
+    """Loss contours of L(N, D) over (N, D), the compute-optimal frontier, and IsoFLOP lines."""
+    from .chinchilla import allocation
+
+    p9 = _p9()
+    if result.law.name != "chinchilla":
+        raise ValueError("contours need a two-variable law: use --law chinchilla")
+    family = family or result.focus
+    fit = result.fits[family].fit
+    n = np.geomspace(fit.model_params.min() / 3, fit.model_params.max() * 3, 80)
+    d = np.geomspace(fit.tokens.min() / 3, fit.tokens.max() * 3, 80)
+    nn, dd = np.meshgrid(n, d)
+    grid = pd.DataFrame({"params": nn.ravel(), "tokens": dd.ravel(),
+                         "loss": fit.law.predict_nd(fit.params, nn.ravel(), dd.ravel())})
+    k = fit.law.flops_per_param_token
+    budgets = np.geomspace(fit.flops.min(), fit.flops.max() * 10, 60)
+    alloc = allocation(fit.params, budgets, k)
+    frontier = pd.DataFrame({"params": alloc["n_opt"], "tokens": alloc["d_opt"]})
+    frontier = frontier[(frontier.params.between(n[0], n[-1])) & (frontier.tokens.between(d[0], d[-1]))]
+    iso = []
+    for c in np.geomspace(fit.flops.min(), fit.flops.max(), 4):
+        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}"}))
+    iso = pd.concat(iso)
+    iso = iso[iso.tokens.between(d[0], d[-1])]
+    runs = pd.DataFrame({"params": fit.model_params, "tokens": fit.tokens})
+    contours = _iso_loss_lines(fit.params, n, d, np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)))
+    return (p9.ggplot(grid, p9.aes("params", "tokens"))
+            + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
+            + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
+            + p9.geom_line(p9.aes(group="budget"), data=iso, colour="#444444", linetype="dotted", size=0.4)
+            + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
+            + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
+            + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis")
+            + _theme(options) + _labels(options, "parameters N", "tokens D"))
+
+
+def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFrame:
+    """Lines of constant loss: D = (B / (L - E - A N^-alpha))^(1/beta) where that is positive."""
+    E, A, B, alpha, beta = params
+    frames = []
+    for level in levels:
+        rest = level - E - A * n ** -alpha
+        ok = rest > 0
+        tokens = (B / rest[ok]) ** (1.0 / beta)
+        keep = (tokens >= d[0]) & (tokens <= d[-1])
+        frames.append(pd.DataFrame({"params": n[ok][keep], "tokens": tokens[keep], "level": f"{level:.3f}"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
+           "multiplier-curve": multiplier_curve_figure, "distribution": distribution_figure,
+           "contours": contours_figure}
+
+
+def save_figure(plot, path: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> None:
+    """Write a figure (.png, .svg or .pdf) whole or not at all: to a temporary file, then renamed."""
+    import warnings
+
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"{path}: the figure's file name must end in .png, .svg or .pdf")
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".scalefit-", suffix=extension)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plot.save(tmp, width=options.width, height=options.height, dpi=dpi, verbose=False)
+        from .outputs import publish_file
+        publish_file(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

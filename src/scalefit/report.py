@@ -1,0 +1,128 @@
+"""A shareable report of an analysis: one self-contained HTML file (figures embedded as PNG data)
+or Markdown with the figures written beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+
+from . import __version__
+from .analysis import Analysis
+from .formatting import _band, fmt, fmt_multiplier
+
+
+def _figure_png(result: Analysis, kind: str) -> bytes | None:
+    """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
+    from .plots import FIGURES, FigureOptions, save_figure
+
+    options = FigureOptions(width=5.0, height=3.6)
+    try:
+        figure = FIGURES[kind](result, options=options)
+    except ValueError:
+        return None
+    fd, tmp = tempfile.mkstemp(suffix=".png")
+    os.close(fd)
+    try:
+        save_figure(figure, tmp, options, dpi=150)
+        with open(tmp, "rb") as handle:
+            return handle.read()
+    finally:
+        os.unlink(tmp)
+
+
+def _figures(result: Analysis) -> list[tuple[str, str, bytes]]:
+    kinds = [("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
+             ("multiplier-curve", "Multiplier against target loss"), ("distribution", "Multiplier uncertainty")]
+    if result.law.name == "chinchilla":
+        kinds.append(("contours", "Loss over (N, D), compute-optimal frontier and IsoFLOP lines"))
+    out = []
+    for kind, title in kinds:
+        png = _figure_png(result, kind)
+        if png is not None:
+            out.append((kind, title, png))
+    return out
+
+
+def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
+    pct = f"{result.level:.0%}"
+    data = [["family", "runs", "kind", "compute range"]]
+    for family, n in result.ladder.run_counts().items():
+        runs = result.ladder.family_runs(family)
+        data.append([family, str(n), "ladder" if n > 1 else "reference point",
+                     f"{fmt(runs['flops'].min(), 3)} .. {fmt(runs['flops'].max(), 3)}"])
+    fits = [["family"] + [f"{p} [{pct} band]" for p in result.law.param_names] + ["objective", "rmse(ln L)"]]
+    for name, ff in result.fits.items():
+        fits.append([name] + [f"{fmt(v)} {_band(lo, hi, fmt)}".strip()
+                              for v, lo, hi in zip(ff.fit.params, ff.low, ff.high)]
+                    + [fmt(ff.fit.objective), fmt(ff.fit.rmse_log, 3)])
+    metric = result.ladder.metric
+    mult = [["reference", "at", metric, "reference compute", f"{result.focus} compute", "multiplier",
+             f"{pct} band", "beyond ladder (decades)", "band checked"]]
+    for m in result.multipliers:
+        value = float(result.ladder.loss_to_metric(m.loss))
+        mult.append([m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
+                     fmt_multiplier(m.multiplier), _band(m.low, m.high, fmt_multiplier),
+                     f"{m.extrapolation_decades:+.2f}", "yes" if m.band_checked else "no"])
+    return [("Data", data), ("Fitted laws", fits), (f"Equivalent-compute multipliers of {result.focus}", mult)]
+
+
+def render_report(result: Analysis, command: str, markdown: bool = False,
+                  output: str = "report.html") -> tuple[str, dict[str, bytes]]:
+    """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
+    figures = _figures(result)
+    tables = _tables(result)
+    band = {"profile": "profile likelihood (F-calibrated)", "percentile":
+            f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
+            "none": "none"}[result.band_method]
+    intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}",
+             f"Bands: {result.level:.0%} {band}", f"Command: {command}", f"scalefit {__version__}"]
+    provenance = list(result.ladder.header)
+    if markdown:
+        return _markdown(result, intro, provenance, tables, figures, output)
+    return _html(result, intro, provenance, tables, figures), {}
+
+
+def _markdown(result, intro, provenance, tables, figures, output):
+    stem = os.path.splitext(output)[0]
+    lines = [f"# scalefit report: {os.path.basename(result.ladder.source)}", ""] + [f"- {x}" for x in intro]
+    if provenance:
+        lines += ["", "## Provenance (file header)", ""] + [f"> {x}" for x in provenance]
+    for title, rows in tables:
+        lines += ["", f"## {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    assets = {}
+    lines += ["", "## Figures"]
+    for kind, title, png in figures:
+        path = f"{stem}-{kind}.png"
+        assets[path] = png
+        lines += ["", f"### {title}", "", f"![{title}]({os.path.basename(path)})"]
+    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in result.warnings] or ["None."])
+    return "\n".join(lines) + "\n", assets
+
+
+def _html(result, intro, provenance, tables, figures) -> str:
+    esc = html.escape
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+             f"<title>scalefit report: {esc(os.path.basename(result.ladder.source))}</title>",
+             "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ccc;"
+             "padding:.25em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+             "blockquote{color:#555;margin:.2em 1em}.warn{color:#8a3b00}</style></head><body>",
+             f"<h1>scalefit report: {esc(os.path.basename(result.ladder.source))}</h1><ul>"]
+    parts += [f"<li>{esc(x)}</li>" for x in intro] + ["</ul>"]
+    if provenance:
+        parts += ["<h2>Provenance (file header)</h2>"] + [f"<blockquote>{esc(x)}</blockquote>" for x in provenance]
+    for title, rows in tables:
+        parts.append(f"<h2>{esc(title)}</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows[1:]]
+        parts.append("</table>")
+    parts.append("<h2>Figures</h2>")
+    for _, title, png in figures:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h3>{esc(title)}</h3><img alt='{esc(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Warnings</h2>")
+    parts += ([f"<p class='warn'>{esc(w)}</p>" for w in result.warnings] or ["<p>None.</p>"])
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

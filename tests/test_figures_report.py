@@ -1,0 +1,152 @@
+"""Figures and reports: produced for every example ladder, numbers agree with the JSON, errors are clean."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scalefit.analysis import analyze
+from scalefit.cli import main
+from scalefit.formatting import fmt, fmt_multiplier
+from scalefit.plots import FIGURES, FigureOptions, multiplier_figure, save_figure
+
+ROOT = Path(__file__).resolve().parent.parent
+LADDERS = sorted((ROOT / "data" / "ladders").glob("*.csv"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def two_ladders(tmp_path) -> Path:
+    flops = np.geomspace(1e18, 1e21, 7)
+    noise = np.exp(np.random.default_rng(4).normal(0, 0.004, (2, flops.size)))
+    old = (1.8 + 300 * flops ** -0.15) * noise[0]
+    new = (1.8 + 300 * (flops * 3) ** -0.15) * noise[1]
+    rows = [("old", c, l) for c, l in zip(flops, old)] + [("new", c, l) for c, l in zip(flops, new)]
+    rows.append(("big", 1e23, 1.8 + 300 * (1e23 / 5) ** -0.15))
+    path = tmp_path / "two.csv"
+    pd.DataFrame(rows, columns=["family", "flops", "loss"]).to_csv(path, index=False)
+    return path
+
+
+def chinchilla_ladder(tmp_path) -> Path:
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    loss = 1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36
+    path = tmp_path / "nd.csv"
+    pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": loss}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("ladder", LADDERS, ids=[p.name for p in LADDERS])
+def test_main_figure_for_every_example_ladder(tmp_path, ladder):
+    for suffix in (".png", ".svg", ".pdf"):
+        out = tmp_path / f"fig{suffix}"
+        r = CliRunner().invoke(main, ["plot", str(ladder), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        assert out.stat().st_size > 1000
+    assert (tmp_path / "fig.png").read_bytes().startswith(PNG_MAGIC)
+    assert b"<svg" in (tmp_path / "fig.svg").read_bytes()[:2000]
+    assert (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_every_figure_kind(tmp_path):
+    result = analyze(two_ladders(tmp_path), focus="new", at_loss=[2.5])
+    for kind in ("multipliers", "residuals", "multiplier-curve", "distribution"):
+        save_figure(FIGURES[kind](result), str(tmp_path / f"{kind}.png"))
+        assert (tmp_path / f"{kind}.png").read_bytes().startswith(PNG_MAGIC)
+    percentile = analyze(two_ladders(tmp_path), focus="new", band_method="percentile", bootstrap=200)
+    save_figure(FIGURES["distribution"](percentile), str(tmp_path / "hist.png"))
+    nd = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=100)
+    save_figure(FIGURES["contours"](nd), str(tmp_path / "contours.png"))
+    assert (tmp_path / "contours.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="chinchilla"):
+        FIGURES["contours"](result)
+
+
+def test_main_figure_draws_one_arrow_per_multiplier_with_its_label(tmp_path):
+    result = analyze(two_ladders(tmp_path), focus="new")
+    plot = multiplier_figure(result, FigureOptions(title="T"))
+    texts = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
+    labels = set(texts[-1]._data["label"])
+    for m in result.multipliers:
+        assert f"{fmt_multiplier(m.multiplier)} [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]" in labels
+    # the plot is a plotnine object a notebook user can restyle
+    import plotnine
+    assert isinstance(plot + plotnine.theme_classic(), plotnine.ggplot)
+
+
+def test_curve_band_contains_the_fit_and_widens_when_extrapolated(tmp_path):
+    from scalefit.plots import curve_frame
+    curves = curve_frame(analyze(two_ladders(tmp_path), focus="new"))
+    c = curves[curves.family == "new"].dropna()
+    assert np.all(c.low <= c.loss + 1e-9) and np.all(c.loss <= c.high + 1e-9)
+    inside = (c.high - c.low)[c.part == "fitted"].median()
+    beyond = (c.high - c.low)[c.part == "above"].max()
+    assert beyond > 2 * inside
+
+
+@pytest.mark.parametrize("suffix", [".html", ".md"])
+def test_report_contains_the_numbers_of_the_json(tmp_path, suffix):
+    ladder = two_ladders(tmp_path)
+    out = tmp_path / f"report{suffix}"
+    runner = CliRunner()
+    r = runner.invoke(main, ["report", str(ladder), "--focus", "new", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    data = json.loads(runner.invoke(main, ["fit", str(ladder), "--focus", "new", "--format", "json"]).stdout)
+    for fam in data["families"]:
+        for p in fam["parameters"].values():
+            assert fmt(p["value"]) in text and fmt(p["low"]) in text and fmt(p["high"]) in text
+    for m in data["multipliers"]:
+        assert fmt_multiplier(m["multiplier"]) in text
+        assert f"[{fmt_multiplier(m['low'])}, {fmt_multiplier(m['high'])}]" in text
+    assert "scalefit report" in text and "Command: scalefit" in text and "0.1.0" in text
+    for warning in data["warnings"]:
+        assert warning.split(":")[0] in text
+    if suffix == ".html":
+        assert text.count("data:image/png;base64,") >= 3  # self-contained: figures embedded
+        assert not re.search(r"src=['\"](?!data:)", text)
+    else:
+        for image in re.findall(r"\]\(([^)]+\.png)\)", text):
+            assert (tmp_path / image).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_bad_paths_give_one_clear_error(tmp_path):
+    runner = CliRunner()
+    ladder = two_ladders(tmp_path)
+    cases = [
+        (["plot", str(ladder), "-o", str(tmp_path / "missing" / "f.png")], "does not exist"),
+        (["plot", str(ladder), "-o", str(tmp_path / "f.gif")], ".png, .svg or .pdf"),
+        (["plot", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "f.png")], "no such file"),
+        (["report", str(ladder), "-o", str(tmp_path / "r.txt")], ".html or .md"),
+        (["report", str(ladder), "-o", str(tmp_path / "missing" / "r.html")], "does not exist"),
+        (["plot", str(ladder), "--kind", "contours", "-o", str(tmp_path / "c.png")], "chinchilla"),
+        (["plot", str(ladder), "--xlim", "5,1", "-o", str(tmp_path / "c.png")], "LOW must be below HIGH"),
+    ]
+    for args, fragment in cases:
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        lines = [x for x in r.stderr.splitlines() if x.startswith("scalefit: error")]
+        assert len(lines) == 1 and fragment in lines[0], (args, r.stderr)
+        assert "Traceback" not in r.output
+
+
+def test_unwritable_output_directory_is_a_clear_error(tmp_path):
+    import os
+    runner = CliRunner()
+    ladder = two_ladders(tmp_path)
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        if os.access(readonly, os.W_OK):  # root ignores directory permissions
+            pytest.skip("running as root: cannot make an unwritable directory")
+        r = runner.invoke(main, ["plot", str(ladder), "-o", str(readonly / "f.png")])
+        assert r.exit_code == 2 and "not writable" in r.stderr
+    finally:
+        readonly.chmod(0o700)
