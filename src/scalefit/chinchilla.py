@@ -7,8 +7,9 @@ Optimizer: variable projection instead of the papers' 4,500-point grid of L-BFGS
 are normalized by their geometric means. For fixed exponents (alpha, beta) the law is linear in
 (E, A, B) >= 0; on a 64 x 64 log grid of exponents (0.001 to 2.5) those are solved exactly by non-negative
 weighted least squares (weights 1/L, the first-order form of the log residual), the exact Huber
-objective is evaluated at each grid point, and the best grid points are polished with L-BFGS-B on
-all five parameters (analytic gradient). Parameters are reported in the user's units
+objective is evaluated at each grid point, and the lowest local minima of that grid are polished on
+all five parameters by a batched bounded Levenberg-Marquardt with Huber reweighting and by L-BFGS-B
+(analytic gradient); the lowest objective wins. Bootstrap refits use the batched LM alone. Parameters are reported in the user's units
 (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
 
 Along the compute-optimal frontier (C = k N D, k = 6 by default) the law is a saturating law of
@@ -174,12 +175,14 @@ def _polish_many(u, v, y, theta0, owner, delta):
     u, v, y = u[owner], v[owner], y[owner]
 
     def residuals(theta, rows):
-        E, la, lb, alpha, beta = (theta[:, i:i + 1] for i in range(5))
-        g1 = np.exp(la - alpha * u[rows])
-        g2 = np.exp(lb - beta * v[rows])
-        pred = E + g1 + g2
-        jac = -np.stack([np.ones_like(g1), g1, g2, -g1 * u[rows], -g2 * v[rows]], axis=-1) / pred[..., None]
-        return y[rows] - np.log(pred), jac
+        # a trial step may overflow: its objective is then inf and the step is rejected
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            E, la, lb, alpha, beta = (theta[:, i:i + 1] for i in range(5))
+            g1 = np.exp(la - alpha * u[rows])
+            g2 = np.exp(lb - beta * v[rows])
+            pred = E + g1 + g2
+            jac = -np.stack([np.ones_like(g1), g1, g2, -g1 * u[rows], -g2 * v[rows]], axis=-1) / pred[..., None]
+            return y[rows] - np.log(pred), jac
 
     k = theta0.shape[0]
     lower = np.tile([0.0, -np.inf, -np.inf, EXPONENT_BOUNDS[0], EXPONENT_BOUNDS[0]], (k, 1))
@@ -255,16 +258,20 @@ def _nonnegative_least_squares_3(basis: np.ndarray, target: np.ndarray) -> np.nd
 
 
 def _objective_and_gradient(theta, data: _Normalized, delta: float):
+    """Sum of Huber losses and its gradient; inf (rejected by the line search) on overflow."""
     E, la, lb, alpha, beta = theta
-    g1 = np.exp(la - alpha * data.u)
-    g2 = np.exp(lb - beta * data.v)
-    pred = E + g1 + g2
-    r = data.y - np.log(pred)
-    psi = np.clip(r, -delta, delta)
-    obj = huber(r, delta).sum()
-    # d r / d theta = -(d pred / d theta) / pred
-    dpred = np.stack([np.ones_like(g1), g1, g2, -g1 * data.u, -g2 * data.v])
-    grad = -(psi / pred) @ dpred.T
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        g1 = np.exp(la - alpha * data.u)
+        g2 = np.exp(lb - beta * data.v)
+        pred = E + g1 + g2
+        r = data.y - np.log(pred)
+        psi = np.clip(r, -delta, delta)
+        obj = huber(r, delta).sum()
+        # d r / d theta = -(d pred / d theta) / pred
+        dpred = np.stack([np.ones_like(g1), g1, g2, -g1 * data.u, -g2 * data.v])
+        grad = -(psi / pred) @ dpred.T
+    if not np.isfinite(obj) or not np.all(np.isfinite(grad)):
+        return np.inf, np.zeros_like(theta)
     return obj, grad
 
 
