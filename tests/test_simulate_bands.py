@@ -168,22 +168,29 @@ def test_simulate_and_plan_commands(tmp_path):
 
 
 def test_designs_outside_the_calibration_are_flagged():
-    """A 4-run ladder extrapolated 3 decades is outside the checked designs: flagged in the
-    result, the JSON, the table and a warning; the demo ladder is inside."""
+    """Bands from designs the calibration study did not cover (extrapolated beyond 3 decades, a
+    ladder spanning under 2 decades) and all percentile bands are flagged in the result, the JSON,
+    the table and a warning; the demo ladder's bands are inside."""
     from scalefit.formatting import format_table, to_dict
 
-    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 4)), noise=0.005,
-                          seed=3, references=(ReferenceSpec("far", 3.0, 3.0), ReferenceSpec("near", 3.0, 0.5)))
+    refs = (ReferenceSpec("far", 3.0, 4.0), ReferenceSpec("near", 3.0, 0.5))
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.005,
+                          seed=3, references=refs)
     result = analyze(simulate(spec), focus="focus")
-    flags = {m.reference: m.band_checked for m in result.multipliers}
-    assert flags == {"far": False, "near": False}  # 4 runs: every band is unchecked
-    assert any("4 runs" in w and "is extrapolated" in w for w in result.warnings if "far" in w)
-    assert all(m["band_checked"] is False for m in to_dict(result)["multipliers"])
+    assert {m.reference: m.band_checked for m in result.multipliers} == {"far": False, "near": True}
+    assert any("not checked" in w and "is extrapolated" in w for w in result.warnings if "far" in w)
+    assert [m["band_checked"] for m in to_dict(result)["multipliers"]] == [False, True]
     assert "design outside what the calibration study checked" in format_table(result)
 
-    spec8 = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.005,
-                           seed=3, references=(ReferenceSpec("far", 3.0, 3.0), ReferenceSpec("near", 3.0, 0.5)))
-    flags8 = {m.reference: m.band_checked for m in analyze(simulate(spec8), focus="focus").multipliers}
-    assert flags8 == {"far": False, "near": True}
+    short = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e21, 1e22, 8)), noise=0.005,
+                           seed=3, references=refs[1:])
+    result = analyze(simulate(short), focus="focus")
+    assert not result.multipliers[0].band_checked
+    assert any("spans 1.0 decades" in w for w in result.warnings)
+
+    percentile = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=100)
+    assert not any(m.band_checked for m in percentile.multipliers)
+    assert any("not calibrated" in w for w in percentile.warnings)
+
     demo = analyze(Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv")
     assert all(m.band_checked for m in demo.multipliers)
