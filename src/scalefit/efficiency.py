@@ -119,10 +119,23 @@ def _profile_bands(focus_fit: FitResult, reference_fit: FitResult | None, ref_fl
         ref_dev = compute_deviance(reference_fit, loss, level)
         ref_lo, ref_hi = (10.0 ** x for x in interval_from_deviance(ref_dev, level))
         low, high = (10.0 ** x for x in ratio_interval(ref_dev, focus_dev, level))
+    # The profile's minimum can sit a hair from the point fit's optimum (optimizer tolerance); a
+    # band always contains its own point estimate.
+    focus_point = float(focus_fit.invert(loss))
+    ref_point = ref_flops if reference_fit is None else float(reference_fit.invert(loss))
+    point = float(compute_ratio(ref_point, focus_point))
     nan = float("nan")
-    return dict(reference_flops_low=float(ref_lo), reference_flops_high=float(ref_hi),
-                focus_flops_low=float(focus_lo), focus_flops_high=float(focus_hi),
-                low=float(low), high=float(high), unreachable_fraction=nan, n_draws=0)
+    return dict(reference_flops_low=float(min(ref_lo, ref_point)), reference_flops_high=float(max(ref_hi, ref_point)),
+                focus_flops_low=float(min(focus_lo, focus_point)), focus_flops_high=float(max(focus_hi, focus_point)),
+                low=float(_fmin(low, point)), high=float(_fmax(high, point)), unreachable_fraction=nan, n_draws=0)
+
+
+def _fmin(a: float, b: float) -> float:
+    return a if np.isnan(b) else min(a, b)
+
+
+def _fmax(a: float, b: float) -> float:
+    return a if np.isnan(b) else max(a, b)
 
 
 def _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level) -> dict:

@@ -319,7 +319,8 @@ def parameter_bands(fit: FitResult, level: float, deviances: list[Deviance] | No
     low = np.array([b[0] for b in bands])
     high = np.array([b[1] for b in bands])
     low[1:], high[1:] = np.exp(low[1:]), np.exp(high[1:])  # A and alpha were profiled in logs
-    return low, high
+    # a band always contains its point estimate (the profile's minimum can sit a hair away from it)
+    return np.minimum(low, fit.params), np.maximum(high, fit.params)
 
 
 def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
