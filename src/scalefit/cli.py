@@ -63,27 +63,15 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     """
     import math
 
-    from .analysis import analyze
     from .formatting import format_table, to_csv, to_json
-    from .ladder import LadderError, read_ladder
 
     targets = list(at_loss) + [_perplexity_to_loss(p) for p in at_perplexity]
     for t in targets:
         if not (math.isfinite(t) and t > 0):
             raise InputError(f"--at-loss {t:g}: a target loss must be a positive number (nats/token)")
     _check_output_path(output)
-    try:
-        ladder = read_ladder(ladder_csv)
-        law_obj = _law_from_options(law, huber_delta, k)
-        resampling = band_method == "percentile" or (band_method == "auto" and law == "chinchilla")
-        n_resamples = bootstrap * len(ladder.ladder_families()) if resampling else 0
-        with _progress(n_resamples, "bootstrap") as tick:
-            result = analyze(ladder, law=law_obj, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
-                             at_loss=targets, progress=tick, band_method=band_method)
-    except LadderError as exc:
-        raise InputError(str(exc)) from None
-    for warning in result.warnings:
-        click.echo(f"scalefit: warning: {warning}", err=True)
+    result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
+                           level, seed, targets)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
 
@@ -322,11 +310,13 @@ def _analysis_options(f):
 
 
 def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss):
+    """Read, analyze (with a progress bar while resampling) and print warnings; bad data -> exit 2."""
     from .analysis import analyze
     from .ladder import LadderError, read_ladder
+    law_name = getattr(law, "name", law)
     try:
         ladder = read_ladder(ladder_csv)
-        resampling = band_method == "percentile" or (band_method == "auto" and law == "chinchilla")
+        resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
         with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
                              level=level, seed=seed, at_loss=at_loss, progress=tick)
