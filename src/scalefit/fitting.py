@@ -13,6 +13,8 @@ needed: for each alpha on a log-spaced grid the problem is linear in (E, A), sol
 relative-error weighting w_i = 1 / L_i (a first-order approximation of the log residual) with E
 held inside its bounds; the exact log objective is evaluated along that profile, and the two best
 local minima of the profile are polished with a bounded Levenberg-Marquardt on (E, ln A, alpha).
+The grid reaches down to alpha = 1e-6; for nearly flat ladders the best law on the face E = 0
+(a power law, in closed form; the face is E = e_min when a profile bounds E) is polished as well.
 Power law L = A x^(-alpha): ln L is linear in (ln A, alpha), solved in closed form.
 
 The engine works on arrays of shape (B, n): B resamples of n runs each, all solved at once.
@@ -27,7 +29,9 @@ import numpy as np
 
 from .laws import Law, PowerLaw, SaturatingLaw
 
-ALPHA_GRID = np.geomspace(1e-3, 4.0, 160)
+# 160 exponents from 1e-3 to 4, and 12 below down to the bound 1e-6: a nearly flat ladder's optimum
+# can sit there, where E and A trade off (the law is then close to a power law with a tiny exponent)
+ALPHA_GRID = np.concatenate([np.geomspace(1e-6, 1e-3, 12, endpoint=False), np.geomspace(1e-3, 4.0, 160)])
 ALPHA_BOUNDS = (1e-6, 10.0)
 E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
 LM_ITERATIONS = 200
@@ -107,43 +111,79 @@ def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None) -> 
     e_max = ceiling if e_max is None else np.minimum(np.broadcast_to(np.asarray(e_max, float), ceiling.shape), ceiling)
     e_min = np.minimum(np.broadcast_to(np.asarray(e_min, dtype=float), e_max.shape), e_max)
     profile_ssr, profile_E, profile_A = linear_profile_over_alpha(u, loss, y, e_min, e_max, ALPHA_GRID)
-    starts = two_best_local_minima(profile_ssr)
-    rows = np.arange(u.shape[0])
-    best_theta, best_ssr = None, None
-    for column in starts.T:
-        theta0 = np.column_stack([profile_E[rows, column], np.log(profile_A[rows, column]),
-                                  ALPHA_GRID[column]])
-        theta, ssr = saturating_lm(u, y, theta0, e_min, e_max)
-        if best_theta is None:
-            best_theta, best_ssr = theta, ssr
-        else:
-            better = ssr < best_ssr
-            best_theta = np.where(better[:, None], theta, best_theta)
-            best_ssr = np.where(better, ssr, best_ssr)
+    starts = two_best_local_minima(profile_ssr)                        # (B, 2)
+    # both starts of every row are polished in one batched call: rows [0, B) and [B, 2B)
+    B = u.shape[0]
+    rows = np.arange(B)
+    theta0 = np.concatenate([np.column_stack([profile_E[rows, c], np.log(profile_A[rows, c]), ALPHA_GRID[c]])
+                             for c in starts.T])
+    both = np.concatenate([rows, rows])
+    theta, ssr = saturating_lm(u[both], y[both], theta0, e_min[both], e_max[both])
+    second_better = ssr[B:] < ssr[:B]
+    best_theta = np.where(second_better[:, None], theta[B:], theta[:B])
+    best_ssr = np.where(second_better, ssr[B:], ssr[:B])
+    # Nearly flat ladders: the optimum can sit at E = e_min with a tiny exponent, at the end of a
+    # valley along which E and A trade off and LM crawls. The best law on that face (closed form)
+    # is polished too, for rows where it is competitive with the grid's best.
+    face = _power_law_face_start(u, loss, e_min)
+    face_ssr = ((y - np.log(face[:, :1] + np.exp(face[:, 1:2] - face[:, 2:3] * u))) ** 2).sum(axis=1)
+    near = np.flatnonzero(face_ssr <= 1.5 * profile_ssr.min(axis=1) + 1e-300)
+    if near.size:
+        theta_f, ssr_f = saturating_lm(u[near], y[near], face[near], e_min[near], e_max[near])
+        better = ssr_f < best_ssr[near]
+        best_theta[near[better]], best_ssr[near[better]] = theta_f[better], ssr_f[better]
     return best_theta, best_ssr
+
+
+def _power_law_face_start(u, loss, e_min):
+    """(E, ln A, alpha) with E = e_min and ln(L - e_min) = ln A - alpha u by least squares, alpha
+    clipped into its bounds. For e_min = 0 this is the exact optimum of the pure power law."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(np.maximum(loss - e_min[:, None], 1e-300))
+        theta, _ = _fit_power(u, z)
+    alpha = np.clip(np.nan_to_num(theta[:, 1], nan=ALPHA_BOUNDS[0]), ALPHA_BOUNDS[0], ALPHA_BOUNDS[1])
+    a = np.nan_to_num(theta[:, 0], nan=0.0, posinf=0.0, neginf=0.0)
+    return np.column_stack([e_min, a, alpha])
+
+
+PROFILE_BLOCK = 1 << 18  # elements of a (resamples, alphas, runs) block: keeps the profile in cache
 
 
 def linear_profile_over_alpha(u, loss, y, e_min, e_max, alphas):
     """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, e_min <= E <= e_max.
 
-    Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G).
+    Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G). Work and
+    memory are linear in the number of runs: the alphas are taken in blocks of bounded size.
     """
+    B, n = u.shape
+    ssr = np.empty((B, alphas.size))
+    E = np.empty_like(ssr)
+    A = np.empty_like(ssr)
+    step = max(1, PROFILE_BLOCK // max(1, B * n))
+    for lo in range(0, alphas.size, step):
+        block = slice(lo, lo + step)
+        ssr[:, block], E[:, block], A[:, block] = _profile_block(u, loss, y, e_min, e_max, alphas[block])
+    return ssr, E, A
+
+
+def _profile_block(u, loss, y, e_min, e_max, alphas):
     w2 = 1.0 / loss ** 2
-    f = np.exp(-alphas[None, :, None] * u[:, None, :])            # (B, G, n)
-    w2f = w2[:, None, :] * f
+    f = np.exp(-alphas[None, :, None] * u[:, None, :])            # (B, g, n)
     s11 = w2.sum(axis=1)[:, None]
-    s12 = w2f.sum(axis=2)
-    s22 = (w2f * f).sum(axis=2)
+    s12 = np.einsum("bgn,bn->bg", f, w2)
+    s22 = np.einsum("bgn,bgn,bn->bg", f, f, w2)
     t1 = (w2 * loss).sum(axis=1)[:, None]
-    t2 = (w2f * loss[:, None, :]).sum(axis=2)
+    t2 = np.einsum("bgn,bn->bg", f, w2 * loss)
     det = s11 * s22 - s12 ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         E = np.where(det > 1e-14 * s11 * s22, (s22 * t1 - s12 * t2) / det, 0.0)
     E = np.clip(np.nan_to_num(E), e_min[:, None], e_max[:, None])
     A = np.maximum((t2 - E * s12) / s22, 1e-300)
-    pred = E[:, :, None] + A[:, :, None] * f
-    ssr = ((y[:, None, :] - np.log(pred)) ** 2).sum(axis=2)
-    return ssr, E, A
+    f *= A[:, :, None]
+    f += E[:, :, None]
+    r = np.log(f, out=f)
+    r -= y[:, None, :]
+    return np.einsum("bgn,bgn->bg", r, r), E, A
 
 
 def two_best_local_minima(profile: np.ndarray) -> np.ndarray:
@@ -209,8 +249,9 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
             break
         idx = np.flatnonzero(active)
         J, rr, th, w = jac[idx], r[idx], theta[idx], weight[idx]
-        jtj = np.einsum("bni,bn,bnj->bij", J, w, J)
-        grad = np.einsum("bni,bn->bi", J, w * rr)
+        jw_t = (J * w[:, :, None]).transpose(0, 2, 1)                # (b, p, n): batched BLAS products
+        jtj = jw_t @ J
+        grad = (jw_t @ rr[:, :, None])[:, :, 0]
         frozen = ((th <= lower[idx]) & (grad > 0)) | ((th >= upper[idx]) & (grad < 0))
         diag = np.einsum("bii->bi", jtj)
         h = jtj + damping[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
@@ -218,6 +259,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
         rhs = np.where(frozen, 0.0, -grad)
         trial = np.clip(th + _solve_batched(h, rhs), lower[idx], upper[idx])
+        tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
         better = np.isfinite(obj_new) & (obj_new < obj[idx])
@@ -227,16 +269,25 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         obj[keep], weight[keep] = obj_new[better], weight_new[better]
         damping[idx] = np.where(better, np.maximum(damping[idx] * 0.3, 1e-12), damping[idx] * 10.0)
         small_gain = better & (gain <= 1e-15 * np.maximum(obj_new, 1e-300) + 1e-30)
-        stalled = ~better & (damping[idx] > 1e12)
+        # a rejected step that moves no parameter beyond rounding: more damping only shrinks it
+        stalled = ~better & ((damping[idx] > 1e12) | tiny_step)
         active[idx[small_gain | stalled]] = False
     return theta, obj
 
 
 def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve h x = rhs per row; a singular row falls back to the pseudo-inverse on its own, so a
+    row's step never depends on which other rows share the batch."""
     try:
         return np.linalg.solve(h, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return np.einsum("bij,bj->bi", np.linalg.pinv(h), rhs)
+        out = np.empty_like(rhs)
+        for i in range(h.shape[0]):
+            try:
+                out[i] = np.linalg.solve(h[i], rhs[i])
+            except np.linalg.LinAlgError:
+                out[i] = np.linalg.pinv(h[i]) @ rhs[i]
+        return out
 
 
 # ----- single fit with lmfit polish and report ------------------------------------------------
