@@ -34,11 +34,12 @@ class OptimalReport:
 def optimal_report(source, budgets: Sequence[float], focus: str | None = None, bootstrap: int = 1000,
                    level: float = 0.95, seed: int = 0, law: ChinchillaLaw | None = None,
                    budget_tolerance: float = 0.05,
-                   progress: Callable[[int], None] | None = None) -> OptimalReport:
-    """Fit L(N, D) to each family (or only ``focus``) and allocate each budget."""
+                   progress: Callable[[int], None] | None = None, workers: int | None = None) -> OptimalReport:
+    """Fit L(N, D) to each family (or only ``focus``) and allocate each budget (``workers``: see
+    :func:`scalefit.analyze`)."""
     law = law or ChinchillaLaw()
     result = analyze(source, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
-                     progress=progress, band_method="percentile" if bootstrap else "auto")
+                     progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
     names = [focus] if focus else list(result.fits)
     families = []
     warnings = list(result.warnings)

@@ -94,7 +94,8 @@ BAND_METHODS = ("auto", "profile", "percentile")
 
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] = (),
-            progress: Callable[[int], None] | None = None, band_method: str = "auto") -> Analysis:
+            progress: Callable[[int], None] | None = None, band_method: str = "auto",
+            workers: int | None = None) -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
@@ -103,7 +104,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
     ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
-    "percentile" for the two-variable chinchilla law.
+    "percentile" for the two-variable chinchilla law. ``workers`` processes share the resamples
+    (default: all cores when that pays); results are the same for any number of workers.
     """
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
@@ -113,6 +115,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         raise ValueError(f"level must be between 0 and 1, got {level}")
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     focus = check_fittable(ladder, law.n_params, law.name, focus)
     if band_method == "auto":
         band_method = "percentile" if law.name == "chinchilla" else "profile"
@@ -122,7 +126,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     warnings: list[str] = []
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
-    fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings)
+    fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
             for name in ladder.ladder_families()}
     multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
@@ -130,11 +134,11 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
                     warnings=tuple(warnings))
 
 
-def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings) -> FamilyFit:
+def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
     if law.name == "chinchilla":
-        return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings)
+        return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers)
     fit = fit_law(flops, loss, law, family=name)
     warnings.extend(_fit_warnings(fit, flops, loss))
     if method is None:
@@ -144,7 +148,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
         from .profile import parameter_bands
         low, high = parameter_bands(fit, level)
         return FamilyFit(fit=fit, draws=None, low=low, high=high)
-    draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress)
+    draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress, workers)
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
                         "(resamples with too few distinct compute values); bands use the rest")
@@ -152,7 +156,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
     return FamilyFit(fit=fit, draws=draws, low=low, high=high)
 
 
-def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings) -> FamilyFit:
+def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
     """L(N, D) fits get bootstrap percentile bands (profile bands are for the compute laws)."""
     from .chinchilla import bootstrap_chinchilla, fit_chinchilla
 
@@ -161,7 +165,7 @@ def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, prog
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
-    draws = bootstrap_chinchilla(fit, bootstrap, seed, progress, delta=law.huber_delta)
+    draws = bootstrap_chinchilla(fit, bootstrap, seed, progress, delta=law.huber_delta, workers=workers)
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
                         "(resamples that cannot identify both exponents); bands use the rest")

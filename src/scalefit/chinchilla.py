@@ -5,11 +5,14 @@ Objective, as in Hoffmann et al. and Besiroglu et al. 2024: the *sum* over runs 
 
 Optimizer: variable projection instead of the papers' 4,500-point grid of L-BFGS starts. N and D
 are normalized by their geometric means. For fixed exponents (alpha, beta) the law is linear in
-(E, A, B) >= 0; on a 64 x 64 log grid of exponents (0.001 to 2.5) those are solved exactly by non-negative
-weighted least squares (weights 1/L, the first-order form of the log residual), the exact Huber
-objective is evaluated at each grid point, and the lowest local minima of that grid are polished on
-all five parameters by a batched bounded Levenberg-Marquardt with Huber reweighting and by L-BFGS-B
-(analytic gradient); the lowest objective wins. Bootstrap refits use the batched LM alone. Parameters are reported in the user's units
+(E, A, B) >= 0; on a 64 x 64 log grid of exponents (0.001 to 2.5) those are solved exactly by
+non-negative weighted least squares (weights 1/L, the first-order form of the log residual; the
+normal equations of the whole grid come from a few matrix products), and the exact Huber objective
+is evaluated at every grid point (in single precision: it only ranks the points). From 8 grid points
+in different basins a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
+parameters, and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from its two best
+results; the lowest objective wins. Bootstrap refits use the batched LM alone, from the full-data
+optimum and each resample's best point on a coarse grid. Parameters are reported in the user's units
 (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
 
 Along the compute-optimal frontier (C = k N D, k = 6 by default) the law is a saturating law of
@@ -33,6 +36,8 @@ EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
 COARSE_EXPONENT_GRID = np.geomspace(1e-3, 2.5, 20)
 EXPONENT_BOUNDS = (1e-3, 5.0)
 POLISH_STARTS = 8
+POINT_FIT_LM_ITERATIONS = 60
+LBFGS_FINISHES = 2
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,13 @@ def allocation(params, flops, k: float = FLOPS_PER_PARAM_TOKEN):
 # ----- fitting --------------------------------------------------------------------------------
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss: r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond."""
+    """Huber loss: r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond; as m (|r| - m / 2)
+    with m = min(|r|, delta)."""
     a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    m = np.minimum(a, delta)
+    a -= 0.5 * m
+    a *= m
+    return a
 
 
 @dataclass(frozen=True)
@@ -138,12 +147,12 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     """Global minimum of sum Huber_delta(ln L - ln L(N, D)): user-unit parameters and the objective."""
     data = _Normalized.of(np.asarray(n_params, float), np.asarray(tokens, float), np.asarray(loss, float))
     starts = np.array(_grid_starts(data, delta))
-    theta, obj = _polish_many(data.u[None], data.v[None], data.y[None], starts, np.zeros(len(starts), int), delta)
-    # The Huber loss has kinks at |r| = delta where local methods can stall in flat valleys, each
-    # at a different place: L-BFGS-B also runs from every grid start and every LM result, and the
-    # lowest objective wins. (Bootstrap refits use the batched LM alone, for speed.)
-    candidates = [(float(o), t) for o, t in zip(obj, theta)]
-    candidates += [polish_lbfgs(data, t, delta)[::-1] for t in np.concatenate([starts, theta])]
+    theta, obj = _polish_many(data.u[None], data.v[None], data.y[None], starts, np.zeros(len(starts), int), delta,
+                              iterations=POINT_FIT_LM_ITERATIONS)
+    # Levenberg-Marquardt with Huber reweighting converges slowly near the kinks at |r| = delta, and
+    # nearby basins differ little: L-BFGS-B (the papers' optimizer) finishes from the two best results.
+    candidates = [(float(obj[i]), theta[i]) for i in range(len(obj))]
+    candidates += [polish_lbfgs(data, theta[i], delta)[::-1] for i in np.argsort(obj, kind="stable")[:LBFGS_FINISHES]]
     best_obj, best_theta = min(candidates, key=lambda c: c[0])
     return data.to_user(best_theta), float(best_obj)
 
@@ -159,8 +168,10 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
     u, v, y = full.u[index], full.v[index], full.y[index]
     E, A, B, alpha, beta = start
     theta_full = np.array([E, np.log(A) - alpha * full.log_n_ref, np.log(B) - beta * full.log_d_ref, alpha, beta])
-    coarse = np.array([_grid_starts(_Normalized(u[i], v[i], y[i], full.log_n_ref, full.log_d_ref), delta,
-                                    grid=COARSE_EXPONENT_GRID, count=1)[0] for i in range(len(index))])
+    coef, obj = grid_profile(u, v, y, COARSE_EXPONENT_GRID, delta)
+    best = np.argmin(obj.reshape(len(index), -1), axis=1)
+    coarse = np.array([_start_at(coef[i].reshape(-1, 3)[best[i]], COARSE_EXPONENT_GRID, best[i])
+                       for i in range(len(index))])
     starts = np.concatenate([np.broadcast_to(theta_full, coarse.shape), coarse])
     owner = np.concatenate([np.arange(len(index)), np.arange(len(index))])
     theta, obj = _polish_many(u, v, y, starts, owner, delta)
@@ -170,7 +181,7 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
     return params, obj[rows]
 
 
-def _polish_many(u, v, y, theta0, owner, delta):
+def _polish_many(u, v, y, theta0, owner, delta, iterations=500):
     """Minimize sum Huber(r) from each start; start i belongs to data row owner[i]."""
     u, v, y = u[owner], v[owner], y[owner]
 
@@ -187,73 +198,148 @@ def _polish_many(u, v, y, theta0, owner, delta):
     k = theta0.shape[0]
     lower = np.tile([0.0, -np.inf, -np.inf, EXPONENT_BOUNDS[0], EXPONENT_BOUNDS[0]], (k, 1))
     upper = np.tile([np.inf, np.inf, np.inf, EXPONENT_BOUNDS[1], EXPONENT_BOUNDS[1]], (k, 1))
-    theta, twice_huber = bounded_least_squares(residuals, theta0, lower, upper, iterations=500,
+    theta, twice_huber = bounded_least_squares(residuals, theta0, lower, upper, iterations=iterations,
                                                huber_delta=delta)
     return theta, twice_huber / 2.0
 
 
 def _grid_starts(data: _Normalized, delta: float, grid=EXPONENT_GRID, count=POLISH_STARTS) -> list[np.ndarray]:
-    """Best ``count`` points of the exponent grid, with (E, A, B) >= 0 solved exactly."""
-    alphas, betas = np.meshgrid(grid, grid, indexing="ij")
-    alphas, betas = alphas.ravel(), betas.ravel()
-    loss = np.exp(data.y)
+    """Best ``count`` local minima of the exponent grid, with (E, A, B) >= 0 solved exactly."""
+    coef, obj = grid_profile(data.u[None], data.v[None], data.y[None], grid, delta)
+    order = _best_local_minima(obj[0], count)
+    return [_start_at(coef[0].reshape(-1, 3)[g], grid, g) for g in order]
+
+
+def _start_at(coef: np.ndarray, grid: np.ndarray, flat: int) -> np.ndarray:
+    """Normalized parameters (E, ln A, ln B, alpha, beta) at flat index ``flat`` of the grid."""
+    i, j = divmod(int(flat), grid.size)
+    A, B = np.maximum(coef[1:], 1e-12)
+    return np.array([coef[0], np.log(A), np.log(B), grid[i], grid[j]])
+
+
+GRID_BLOCK = 1 << 20  # elements of a (rows, grid points, runs) block of the exact objective
+
+
+def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float,
+                 run_weights: np.ndarray | None = None):
+    """The variable-projection profile on an exponent grid, for B rows (resamples) at once.
+
+    For each (alpha_i, beta_j) the law is linear in c = (E, A, B): c >= 0 minimizes the weighted
+    least squares sum_k w_k^2 (L_k - E - A f_ik - B g_jk)^2, w = 1/L, f_ik = exp(-alpha_i u_k),
+    g_jk = exp(-beta_j v_k). Its normal equations need only sums that separate over i and j, plus
+    one matrix product for sum w^2 f_ik g_jk, so the whole grid costs O((Ga + Gb) n + Ga Gb n)
+    flops in BLAS. The exact objective sum Huber_delta(ln L - ln(E + A f + B g)) is then evaluated
+    at every grid point. Returns c (B, Ga, Gb, 3) and the objective (B, Ga, Gb).
+    """
+    loss = np.exp(y)
     w = 1.0 / loss
-    f1 = np.exp(-alphas[:, None] * data.u)                       # (G, n)
-    f2 = np.exp(-betas[:, None] * data.v)
-    basis = np.stack([np.ones_like(f1), f1, f2], axis=-1) * w[None, :, None]   # (G, n, 3)
-    target = loss * w                                            # = 1
-    coef = _nonnegative_least_squares_3(basis, target)
-    pred = coef[:, 0:1] + coef[:, 1:2] * f1 + coef[:, 2:3] * f2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        obj = huber(data.y - np.log(np.maximum(pred, 1e-300)), delta).sum(axis=1)
-    obj = np.where(np.isfinite(obj), obj, np.inf)
-    order = _best_local_minima(obj.reshape(grid.size, grid.size), count)
-    starts = []
-    for g in order:
-        E, A, B = np.maximum(coef[g], 1e-12)
-        starts.append(np.array([coef[g, 0], np.log(A), np.log(B), alphas[g], betas[g]]))
-    return starts
+    if run_weights is not None:          # IRLS: w_k = sqrt(psi(r_k) / r_k) / L_k at a previous fit
+        w = w * np.sqrt(run_weights)
+    w2 = w * w
+    f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, G, n)
+    g = np.exp(-grid[None, :, None] * v[:, None, :])
+    G = grid.size
+    gram = np.empty((u.shape[0], G, G, 3, 3))
+    gram[..., 0, 0] = w2.sum(axis=1)[:, None, None]
+    gram[..., 0, 1] = gram[..., 1, 0] = np.einsum("bin,bn->bi", f, w2)[:, :, None]
+    gram[..., 0, 2] = gram[..., 2, 0] = np.einsum("bjn,bn->bj", g, w2)[:, None, :]
+    gram[..., 1, 1] = np.einsum("bin,bin,bn->bi", f, f, w2)[:, :, None]
+    gram[..., 2, 2] = np.einsum("bjn,bjn,bn->bj", g, g, w2)[:, None, :]
+    gram[..., 1, 2] = gram[..., 2, 1] = np.matmul(f * w2[:, None, :], g.transpose(0, 2, 1))
+    rhs = np.empty((u.shape[0], G, G, 3))
+    rhs[..., 0] = w.sum(axis=1)[:, None, None]
+    rhs[..., 1] = np.einsum("bin,bn->bi", f, w)[:, :, None]
+    rhs[..., 2] = np.einsum("bjn,bn->bj", g, w)[:, None, :]
+    coef = _nonnegative_normal_equations_3(gram, rhs)
+    obj = np.empty(coef.shape[:-1])
+    rows_per_block = max(1, GRID_BLOCK // (G * G * u.shape[1]))
+    for lo in range(0, u.shape[0], rows_per_block):
+        b = slice(lo, lo + rows_per_block)
+        obj[b] = _grid_huber(coef[b], f[b], g[b], y[b], delta)
+    return coef, np.where(np.isfinite(obj), obj, np.inf)
+
+
+def _grid_huber(coef, f, g, y, delta):
+    """sum_k Huber(y_k - ln(E + A f_ik + B g_jk)) at every grid point (i, j), for a block of rows.
+
+    Evaluated in single precision: it only ranks grid points to choose where the polish starts
+    (which runs in double precision), and halves the cost of the largest array of the fit.
+    """
+    c = coef.astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pred = c[..., 1, None] * f.astype(np.float32)[:, :, None, :]           # (b, Ga, Gb, n)
+        pred += c[..., 2, None] * g.astype(np.float32)[:, None, :, :]
+        pred += c[..., 0, None]
+        np.maximum(pred, np.float32(1e-30), out=pred)
+        r = np.log(pred, out=pred)
+        np.subtract(y.astype(np.float32)[:, None, None, :], r, out=r)
+        return huber(r, np.float32(delta)).sum(axis=-1, dtype=np.float64)
 
 
 def _best_local_minima(surface: np.ndarray, count: int) -> np.ndarray:
-    """Flat indices of the ``count`` lowest local minima of a 2-D grid (8-neighbourhood), so the
-    polish starts in different basins; topped up with the next-lowest points if there are fewer."""
+    """Flat indices of up to ``count`` grid points in different basins, to start the polish from.
+
+    In order: the local minima of the 2-D grid (8-neighbourhood), lowest first; then the local
+    minima of the two 1-D profiles (the lowest point of each row, as a function of alpha, and of
+    each column, as a function of beta), which find valleys that run diagonally or along a flat
+    ridge; then the lowest remaining points. A point whose objective ties one already chosen (a
+    plateau: with B = 0, say, beta does not matter) is skipped.
+    """
+    flat = surface.ravel()
+    rows, cols = surface.shape
     padded = np.pad(surface, 1, constant_values=np.inf)
     is_min = np.ones_like(surface, dtype=bool)
-    rows, cols = surface.shape
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             if di or dj:
                 is_min &= surface <= padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
-    flat = surface.ravel()
-    minima = np.flatnonzero(is_min.ravel())
-    minima = minima[np.argsort(flat[minima])][:count]
-    rest = [i for i in np.argsort(flat) if i not in set(minima)][:count - minima.size]
-    return np.concatenate([minima, np.asarray(rest, dtype=int)]).astype(int)
+    by_value = lambda idx: np.asarray(idx, dtype=int)[np.argsort(flat[np.asarray(idx, dtype=int)], kind="stable")]
+    best_j = np.argmin(surface, axis=1)                                # lowest beta of each alpha
+    best_i = np.argmin(surface, axis=0)                                # lowest alpha of each beta
+    along_alpha = np.arange(rows) * cols + best_j
+    along_beta = best_i * cols + np.arange(cols)
+    candidates = [by_value(np.flatnonzero(is_min.ravel())),
+                  by_value(along_alpha[_local_minima_1d(flat[along_alpha])]),
+                  by_value(along_beta[_local_minima_1d(flat[along_beta])]),
+                  np.argsort(flat, kind="stable")]
+    chosen: list[int] = []
+    for index in np.concatenate(candidates):
+        value = flat[index]
+        if not np.isfinite(value) or any(abs(value - flat[k]) <= 1e-10 * abs(flat[k]) for k in chosen):
+            continue
+        chosen.append(int(index))
+        if len(chosen) == count:
+            break
+    return np.asarray(chosen, dtype=int)
 
 
-def _nonnegative_least_squares_3(basis: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """min ||basis c - target|| over c >= 0 for every grid point: (G, n, 3) -> (G, 3).
+def _local_minima_1d(values: np.ndarray) -> np.ndarray:
+    padded = np.pad(values, 1, constant_values=np.inf)
+    return np.flatnonzero((values <= padded[:-2]) & (values <= padded[2:]))
 
-    Solves every subset of active columns and keeps the best feasible one (exact for 3 unknowns).
+
+def _nonnegative_normal_equations_3(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """min c^T M c - 2 c^T t over c >= 0 (a least-squares problem in normal form) for every grid
+    point: M (..., 3, 3), t (..., 3) -> c (..., 3).
+
+    Solves every subset of free coefficients and keeps the best feasible one (exact for 3 unknowns).
     """
-    G = basis.shape[0]
-    best = np.zeros((G, 3))
-    best_ssr = np.full(G, (target ** 2).sum())
+    shape = rhs.shape[:-1]
+    best = np.zeros(shape + (3,))
+    best_value = np.zeros(shape)                                  # c = 0
     for size in (1, 2, 3):
         for cols in itertools.combinations(range(3), size):
-            X = basis[:, :, cols]                                  # (G, n, k)
-            xtx = np.einsum("gni,gnj->gij", X, X) + 1e-14 * np.eye(size)
-            xty = np.einsum("gni,n->gi", X, target)
-            c = np.linalg.solve(xtx, xty[..., None])[..., 0]
-            feasible = np.all(c >= 0, axis=1)
-            resid = np.einsum("gni,gi->gn", X, c) - target
-            ssr = (resid ** 2).sum(axis=1)
-            better = feasible & (ssr < best_ssr)
-            full = np.zeros((G, 3))
-            full[:, cols] = c
-            best = np.where(better[:, None], full, best)
-            best_ssr = np.where(better, ssr, best_ssr)
+            idx = np.array(cols)
+            m = gram[..., idx[:, None], idx[None, :]] + 1e-14 * np.eye(size) * (1 + np.abs(gram[..., idx, idx]))[..., None]
+            t = rhs[..., idx]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = np.linalg.solve(m, t[..., None])[..., 0]
+            value = -np.einsum("...i,...i->...", c, t)            # c^T M c - 2 c^T t at the solution
+            better = np.all(c >= 0, axis=-1) & np.isfinite(value) & (value < best_value)
+            full = np.zeros(shape + (3,))
+            full[..., idx] = c
+            best = np.where(better[..., None], full, best)
+            best_value = np.where(better, value, best_value)
     return best
 
 
@@ -306,24 +392,33 @@ def fit_chinchilla(n_params, tokens, loss, family: str = "", delta: float = HUBE
                      flops=flops, loss=loss, model_params=n_params, tokens=tokens)
 
 
-def bootstrap_chinchilla(fit, n_resamples: int, seed: int, progress=None, delta: float = HUBER_DELTA):
-    """Refit L(N, D) on resamples of the family's runs (all at once, in chunks for progress)."""
-    from .uncertainty import CHUNK, BootstrapFits, family_rng
+RESAMPLE_CHUNK = 125  # resamples per batched refit (fixed: results never depend on workers)
+
+
+def bootstrap_chinchilla(fit, n_resamples: int, seed: int, progress=None, delta: float = HUBER_DELTA,
+                         workers: int | None = None):
+    """Refit L(N, D) on resamples of the family's runs: batched, in fixed chunks shared by
+    ``workers`` processes (default: all cores when that pays); the same for any number of workers."""
+    from .uncertainty import BootstrapFits, family_rng, map_chunks, resolve_workers
 
     n = fit.n_runs
     index = family_rng(seed, fit.family).integers(0, n, size=(n_resamples, n))
-    params = np.full((n_resamples, 5), np.nan)
-    ok = np.zeros(n_resamples, dtype=bool)
-    for start in range(0, n_resamples, CHUNK):
-        rows = index[start:start + CHUNK]
-        p, obj = fit_chinchilla_resamples(fit.model_params, fit.tokens, fit.loss, rows, fit.params, delta)
-        good = np.all(np.isfinite(p), axis=1) & np.isfinite(obj) & _identifiable(fit.model_params[rows],
-                                                                                 fit.tokens[rows])
-        params[start:start + len(rows)] = np.where(good[:, None], p, np.nan)
-        ok[start:start + len(rows)] = good
-        if progress is not None:
-            progress(len(rows))
-    return BootstrapFits(family=fit.family, law=fit.law, params=params, ok=ok)
+    chunks = [(fit.model_params, fit.tokens, fit.loss, index[start:start + RESAMPLE_CHUNK], fit.params, delta)
+              for start in range(0, n_resamples, RESAMPLE_CHUNK)]
+    workers = resolve_workers(workers, seconds_estimate=4e-5 * n * n_resamples)
+    results = map_chunks(_refit_chunk, chunks, workers, progress, sizes=[len(c[3]) for c in chunks])
+    if not results:
+        return BootstrapFits(family=fit.family, law=fit.law, params=np.zeros((0, 5)), ok=np.zeros(0, bool))
+    params = np.concatenate([p for p, _ in results])
+    ok = np.concatenate([good for _, good in results])
+    return BootstrapFits(family=fit.family, law=fit.law, params=np.where(ok[:, None], params, np.nan), ok=ok)
+
+
+def _refit_chunk(chunk):
+    n_params, tokens, loss, rows, start, delta = chunk
+    p, obj = fit_chinchilla_resamples(n_params, tokens, loss, rows, start, delta)
+    good = np.all(np.isfinite(p), axis=1) & np.isfinite(obj) & _identifiable(n_params[rows], tokens[rows])
+    return p, good
 
 
 def _identifiable(n_params: np.ndarray, tokens: np.ndarray) -> np.ndarray:

@@ -54,9 +54,13 @@ def main():
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes sharing the bootstrap resamples [default: all cores when that pays]; "
+                   "results are the same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
-def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, fmt, output):
+def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, fmt, output,
+        workers):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
@@ -71,7 +75,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
             raise InputError(f"--at-loss {t:g}: a target loss must be a positive number (nats/token)")
     _check_output_path(output)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
-                           level, seed, targets)
+                           level, seed, targets, workers)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
 
@@ -265,9 +269,13 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
               show_default=True, help="C = k N D.")
 @click.option("--budget-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
               help="IsoFLOP analysis: runs within this many decades of compute form one budget.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes sharing the bootstrap resamples [default: all cores when that pays]; "
+                   "results are the same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None)
-def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output):
+def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output,
+            workers):
     """Compute-optimal allocation N_opt(C), D_opt(C) from L(N, D) = E + A/N^alpha + B/D^beta, with bands,
     and the IsoFLOP (parabola) analysis when runs group into compute budgets."""
     from .allocation import optimal_report
@@ -283,7 +291,7 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
         with _progress(bootstrap * len(ladder.ladder_families()), "bootstrap") as tick:
             report = optimal_report(ladder, budgets, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
                                     law=_law_from_options("chinchilla", huber_delta, k),
-                                    budget_tolerance=budget_tolerance, progress=tick)
+                                    budget_tolerance=budget_tolerance, progress=tick, workers=workers)
     except LadderError as exc:
         raise InputError(str(exc)) from None
     for warning in report.warnings:
@@ -304,12 +312,14 @@ def _analysis_options(f):
                      show_default=True),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--at-loss", "at_loss", type=float, multiple=True),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes sharing the bootstrap resamples [default: all cores when that pays]."),
     ]):
         f = option(f)
     return f
 
 
-def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss):
+def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None):
     """Read, analyze (with a progress bar while resampling) and print warnings; bad data -> exit 2."""
     from .analysis import analyze
     from .ladder import LadderError, read_ladder
@@ -319,7 +329,7 @@ def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, a
         resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
         with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
-                             level=level, seed=seed, at_loss=at_loss, progress=tick)
+                             level=level, seed=seed, at_loss=at_loss, progress=tick, workers=workers)
     except LadderError as exc:
         raise InputError(str(exc)) from None
     for warning in result.warnings:
@@ -353,15 +363,15 @@ def _limits(text: str | None, name: str):
 @click.option("--width", type=click.FloatRange(min=1), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=click.FloatRange(min=1), default=2.6, show_default=True, help="Inches.")
 @click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True)
-def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, title, xlabel, ylabel,
-         xlim, ylim, width, height, dpi):
+def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, workers, title, xlabel,
+         ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(output)
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width, height=height)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
     from .plots import FIGURES, FigureOptions, save_figure
     options = FigureOptions(**options_kwargs)
     try:
@@ -378,13 +388,13 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
 @_analysis_options
-def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss):
+def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, workers):
     """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
     extension = os.path.splitext(output)[1].lower()
     if extension not in (".html", ".md"):
         raise InputError(f"--output {output}: the report's file name must end in .html or .md")
     _check_output_path(output)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"

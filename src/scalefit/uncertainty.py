@@ -9,16 +9,69 @@ defined when some draws are infinite (an unreachable loss).
 
 from __future__ import annotations
 
+import os
 import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .fitting import fit_many
 from .laws import Law
 
-CHUNK = 250  # resamples fitted per engine call; also the progress granularity
+CHUNK = 1000  # resamples of a compute law fitted per engine call (fixed: results never depend on workers)
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def map_chunks(work: Callable, chunks: Sequence, workers: int = 1,
+               progress: Callable[[int], None] | None = None, sizes: Sequence[int] | None = None) -> list:
+    """``[work(c) for c in chunks]``, on up to ``workers`` processes.
+
+    The chunks are fixed by the caller, never by the number of workers, and every chunk is computed
+    by the same code either way, so the results are identical with 1 or N workers. ``progress`` is
+    called with ``sizes[i]`` when chunk i is done (in completion order); ``work`` must be a module-
+    level function (it is sent to the worker processes).
+    """
+    sizes = [1] * len(chunks) if sizes is None else list(sizes)
+    workers = max(1, min(int(workers), len(chunks)))
+    if workers == 1:
+        out = []
+        for chunk, size in zip(chunks, sizes):
+            out.append(work(chunk))
+            if progress is not None:
+                progress(size)
+        return out
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    out = [None] * len(chunks)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(work, chunk): i for i, chunk in enumerate(chunks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            out[i] = future.result()
+            if progress is not None:
+                progress(sizes[i])
+    return out
+
+
+def resolve_workers(workers: int | None, seconds_estimate: float) -> int:
+    """``workers`` if given; otherwise all cores when the work is estimated to take more than about
+    a second (below that, starting processes costs more than it saves), else 1."""
+    if workers is not None:
+        if int(workers) < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        return int(workers)
+    return available_cores() if seconds_estimate > 1.0 else 1
 
 
 @dataclass(frozen=True)
@@ -54,23 +107,32 @@ def family_rng(seed: int, family: str) -> np.random.Generator:
 
 
 def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family: str,
-                     progress: Callable[[int], None] | None = None) -> BootstrapFits:
-    """Refit ``law`` on ``n_resamples`` resamples (with replacement) of one family's runs."""
+                     progress: Callable[[int], None] | None = None, workers: int | None = None) -> BootstrapFits:
+    """Refit ``law`` on ``n_resamples`` resamples (with replacement) of one family's runs.
+
+    ``workers`` processes share the chunks of resamples (default: all cores when that pays); the
+    result is the same for any number of workers.
+    """
     flops = np.asarray(flops, dtype=float)
     loss = np.asarray(loss, dtype=float)
     n = flops.size
     index = family_rng(seed, family).integers(0, n, size=(n_resamples, n))
     c_ref = float(np.exp(np.mean(np.log(flops))))
-    params = np.full((n_resamples, law.n_params), np.nan)
-    ok = np.zeros(n_resamples, dtype=bool)
-    for start in range(0, n_resamples, CHUNK):
-        rows = index[start:start + CHUNK]
-        result = fit_many(flops[rows], loss[rows], law, c_ref=c_ref)
-        params[start:start + len(rows)] = np.where(result.ok[:, None], result.params, np.nan)
-        ok[start:start + len(rows)] = result.ok
-        if progress is not None:
-            progress(len(rows))
-    return BootstrapFits(family=family, law=law, params=params, ok=ok)
+    chunks = [(flops[rows], loss[rows], law, c_ref) for rows in _split(index, CHUNK)]
+    workers = resolve_workers(workers, seconds_estimate=1.5e-8 * n_resamples * n * 160)
+    results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(c[0]) for c in chunks])
+    ok = np.concatenate([r.ok for r in results]) if results else np.zeros(0, dtype=bool)
+    params = (np.concatenate([r.params for r in results]) if results else np.zeros((0, law.n_params)))
+    return BootstrapFits(family=family, law=law, params=np.where(ok[:, None], params, np.nan), ok=ok)
+
+
+def _fit_chunk(chunk):
+    flops, loss, law, c_ref = chunk
+    return fit_many(flops, loss, law, c_ref=c_ref)
+
+
+def _split(index: np.ndarray, size: int) -> list[np.ndarray]:
+    return [index[start:start + size] for start in range(0, index.shape[0], size)]
 
 
 def percentile_band(values, level: float) -> tuple[float, float]:
