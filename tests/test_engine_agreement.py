@@ -1,0 +1,211 @@
+"""The fast engines against slow reference paths, on random and on ill-conditioned ladders.
+
+Fast: the batched compute-law engine (alpha-grid profile + batched Levenberg-Marquardt, all rows at
+once) and the L(N, D) variable-projection fit. Slow: scipy's least_squares or L-BFGS-B from a grid
+of starting values, one ladder at a time, code paths that share nothing with the engines but the
+objective. "Agree" means the same optimum within tolerance: the engine's objective is never worse,
+and where both reach it, the fitted losses at the runs coincide.
+
+Ill-conditioned cases, where fitting tools most often fail: an exponent near 0 (the law is nearly
+flat, E and A trade off), E just below the smallest loss (the ladder barely shows saturation), and
+very few runs (3 or 4 for three parameters).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scalefit.chinchilla import (ChinchillaLaw, _Normalized, bootstrap_chinchilla, fit_chinchilla,
+                                 fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
+from scalefit.fitting import E_CEILING, fit_many
+from scalefit.laws import PowerLaw, SaturatingLaw
+from scalefit.uncertainty import bootstrap_family
+
+SAT, POW, CHIN = SaturatingLaw(), PowerLaw(), ChinchillaLaw()
+# SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand
+STRESS = int(os.environ.get("SCALEFIT_STRESS", "1"))
+AGREE = settings(max_examples=60 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def hard_saturating_ladders(draw):
+    """A noisy ladder of the saturating law: ordinary, exponent near 0, E near the smallest loss,
+    or very few runs."""
+    kind = draw(st.sampled_from(["ordinary", "exponent near 0", "E near smallest loss", "few runs"]))
+    c_min = 10.0 ** draw(st.floats(15, 23))
+    decades = draw(st.floats(1.0, 4.0))
+    n = draw(st.integers(3, 4)) if kind == "few runs" else draw(st.integers(5, 12))
+    alpha = draw(st.floats(0.005, 0.05)) if kind == "exponent near 0" else draw(st.floats(0.05, 1.0))
+    E = draw(st.floats(0.0, 4.0))
+    if kind == "E near smallest loss":        # reducible part 0.2% to 3% of the loss at the largest run
+        E = draw(st.floats(0.5, 4.0))
+        reducible_at_max = draw(st.floats(0.002, 0.03)) * E
+        reducible_at_min = reducible_at_max * 10 ** (alpha * decades)
+    else:
+        reducible_at_min = draw(st.floats(0.1, 5.0))
+    flops = np.geomspace(c_min, c_min * 10 ** decades, n)
+    truth = np.array([E, reducible_at_min * c_min ** alpha, alpha])
+    sigma = draw(st.sampled_from([0.0, 0.002, 0.01, 0.03]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    loss = SAT.predict(truth, flops) * np.exp(np.random.default_rng(seed).normal(0, sigma, n))
+    return flops, loss
+
+
+def reference_saturating_fit(flops, loss):
+    """Slow path: bounded least_squares on the log residuals from 4 x 4 x 3 starting values."""
+    from scipy.optimize import least_squares
+
+    u = np.log(flops) - np.log(flops).mean()
+    y = np.log(loss)
+    e_max = loss.min() * E_CEILING
+
+    def resid(t):
+        return y - np.log(t[0] + np.exp(t[1] - t[2] * u))
+
+    best = (np.inf, None)
+    for alpha0, e_frac, shift in itertools.product((0.01, 0.1, 0.4, 1.5), (0.0, 0.5, 0.9, 0.999), (-1, 0, 1)):
+        E0 = e_frac * e_max
+        a0 = np.log(max(np.mean(loss) - E0, 1e-9 * np.mean(loss))) + shift
+        res = least_squares(resid, [E0, a0, alpha0], bounds=([0, -np.inf, 1e-6], [e_max, np.inf, 10]),
+                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=5000)
+        if 2 * res.cost < best[0]:
+            best = (2 * res.cost, res.x)
+    E, a, alpha = best[1]
+    return best[0], np.exp(y - resid(best[1]))
+
+
+@AGREE
+@given(hard_saturating_ladders(), st.integers(0, 2**31 - 1))
+def test_saturating_engine_agrees_with_the_slow_path(ladder, seed):
+    flops, loss = ladder
+    # the engine fits this ladder inside a batch of other ladders, as in the bootstrap
+    rng = np.random.default_rng(seed)
+    others = rng.integers(0, flops.size, size=(7, flops.size))
+    batch_c = np.vstack([flops[None], flops[others]])
+    batch_l = np.vstack([loss[None], loss[others]])
+    engine = fit_many(batch_c, batch_l, SAT)
+    ours, params = float(engine.objective[0]), engine.params[0]
+    slow, slow_pred = reference_saturating_fit(flops, loss)
+    assert ours <= slow * (1 + 1e-6) + 1e-14
+    if ours >= slow * (1 - 1e-6) - 1e-14:      # both at the optimum: the same fitted curve
+        np.testing.assert_allclose(SAT.predict(params, flops), slow_pred, rtol=1e-3)
+    # and a row's optimum does not depend on the other rows of its batch (to rounding: the bootstrap's
+    # chunks are fixed, so that 1 or N workers give identical numbers, see below)
+    alone = fit_many(flops[None], loss[None], SAT)
+    assert alone.objective[0] == pytest.approx(ours, rel=1e-9, abs=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(10, 24), st.floats(0.5, 5), st.integers(2, 12), st.floats(-0.2, 1.5), st.integers(0, 2**31 - 1))
+def test_power_engine_agrees_with_polyfit(log_cmin, decades, n, alpha, seed):
+    flops = np.geomspace(10 ** log_cmin, 10 ** (log_cmin + decades), n)
+    loss = 3.0 * (flops / flops[0]) ** -alpha * np.exp(np.random.default_rng(seed).normal(0, 0.02, n))
+    engine = fit_many(flops[None], loss[None], POW)
+    slope, intercept = np.polyfit(np.log(flops), np.log(loss), 1)
+    assert engine.params[0, 1] == pytest.approx(-slope, rel=1e-8, abs=1e-10)
+    assert np.log(engine.params[0, 0]) == pytest.approx(intercept, rel=1e-8, abs=1e-8)
+
+
+# ----- L(N, D) ------------------------------------------------------------------------------------
+
+@st.composite
+def hard_chinchilla_ladders(draw):
+    """Noisy L(N, D) ladders: ordinary, one exponent near 0, E near the smallest loss, or 9 runs."""
+    kind = draw(st.sampled_from(["ordinary", "alpha near 0", "beta near 0", "E near smallest loss", "9 runs"]))
+    E = draw(st.floats(5.0, 10.0)) if kind == "E near smallest loss" else draw(st.floats(0.5, 3.0))
+    alpha = draw(st.floats(0.01, 0.06)) if kind == "alpha near 0" else draw(st.floats(0.1, 0.8))
+    beta = draw(st.floats(0.01, 0.06)) if kind == "beta near 0" else draw(st.floats(0.1, 0.8))
+    A = draw(st.floats(0.2, 3.0)) * 1e8 ** alpha   # reducible terms of order 1 in the middle of the design
+    B = draw(st.floats(0.2, 3.0)) * 2e9 ** beta
+    sizes, ratios = (3, (5, 40, 160)) if kind == "9 runs" else (6, (5, 20, 80))
+    n = np.repeat(np.geomspace(1e7, 1e9, sizes), len(ratios))
+    d = n * np.tile(np.asarray(ratios, float), sizes)
+    sigma = draw(st.sampled_from([0.003, 0.01, 0.02]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    loss = CHIN.predict_nd(np.array([E, A, B, alpha, beta]), n, d) * np.exp(
+        np.random.default_rng(seed).normal(0, sigma, n.size))
+    return n, d, loss
+
+
+def papers_procedure(n, d, loss):
+    """Slow path: L-BFGS-B from a 2 x 2 x 2 x 3 x 3 grid over (E, ln A, ln B, alpha, beta)."""
+    data = _Normalized.of(n, d, loss)
+    grid = itertools.product([0.5, 1.5], [-1.0, 1.0], [-1.0, 1.0], [0.1, 0.4, 1.0], [0.1, 0.4, 1.0])
+    return min(polish_lbfgs(data, np.array(theta), 1e-3)[1] for theta in grid)
+
+
+@settings(max_examples=10 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_chinchilla_ladders())
+def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
+    """(About a second per example: SCALEFIT_STRESS=20 for a stress run.)"""
+    n, d, loss = ladder
+    _, ours = fit_chinchilla_params(n, d, loss)
+    assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6) + 1e-12
+
+
+@settings(max_examples=4 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_chinchilla_ladders(), st.integers(0, 2**31 - 1))
+def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
+    """The batched refits of resamples (two starts each, LM only, no L-BFGS finish) against the full
+    point fit. They agree to rounding on most resamples; in the flat valleys of ill-conditioned
+    ladders either path can stop up to about 2e-4 (relative) above the other, so the tolerance is 1e-3."""
+    n, d, loss = ladder
+    start, _ = fit_chinchilla_params(n, d, loss)
+    index = np.random.default_rng(seed).integers(0, n.size, size=(6, n.size))
+    _, objectives = fit_chinchilla_resamples(n, d, loss, index, start)
+    for rows, obj in zip(index, objectives):
+        assume(len(set(n[rows])) >= 3 and len(set(d[rows])) >= 3)
+        _, full = fit_chinchilla_params(n[rows], d[rows], loss[rows])
+        assert obj <= full * (1 + 1e-3) + 1e-12
+
+
+# ----- workers ----------------------------------------------------------------------------------
+
+def test_compute_law_bootstrap_is_the_same_with_one_or_two_workers():
+    flops = np.geomspace(1e19, 1e22, 9)
+    loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops) * np.exp(np.random.default_rng(3).normal(0, 0.01, 9))
+    one = bootstrap_family(flops, loss, SAT, 2500, seed=11, family="f", workers=1)
+    two = bootstrap_family(flops, loss, SAT, 2500, seed=11, family="f", workers=2)
+    assert one.n_resamples == two.n_resamples == 2500
+    assert np.array_equal(one.ok, two.ok)
+    assert np.array_equal(one.params, two.params, equal_nan=True)
+
+
+def test_chinchilla_bootstrap_is_the_same_with_one_or_two_workers():
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    loss = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.37]), n, d) * np.exp(
+        np.random.default_rng(4).normal(0, 0.01, n.size))
+    fit = fit_chinchilla(n, d, loss, family="c")
+    ticks: list[int] = []
+    one = bootstrap_chinchilla(fit, 300, seed=5, workers=1)
+    two = bootstrap_chinchilla(fit, 300, seed=5, workers=2, progress=ticks.append)
+    assert sum(ticks) == 300                      # progress reported for every chunk
+    assert np.array_equal(one.ok, two.ok)
+    assert np.array_equal(one.params, two.params, equal_nan=True)
+
+
+def test_cli_output_is_the_same_with_one_or_two_workers(tmp_path):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops) * np.exp(np.random.default_rng(1).normal(0, 0.01, 8))
+    path = tmp_path / "ladder.csv"
+    pd.DataFrame({"family": ["f"] * 8 + ["ref"], "flops": list(flops) + [3e22],
+                  "loss": list(loss) + [1.95]}).to_csv(path, index=False)
+    runner = CliRunner()
+    outputs = [runner.invoke(main, ["fit", str(path), "--band-method", "percentile", "--bootstrap", "2500",
+                                    "--format", "json", "--workers", w]) for w in ("1", "2")]
+    assert all(r.exit_code == 0 for r in outputs), outputs[0].output
+    assert outputs[0].stdout == outputs[1].stdout
+    bad = runner.invoke(main, ["fit", str(path), "--workers", "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output
