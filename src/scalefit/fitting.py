@@ -103,13 +103,30 @@ def _fit_power(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----- saturating law: profile over alpha, then bounded Levenberg-Marquardt -----------------
 
+ROW_BLOCK = 1 << 20  # elements of a (rows, runs) block: many long rows are fitted a block at a time
+
+
+def _row_chunks(n_rows: int, n_runs: int) -> list[slice]:
+    step = max(1, ROW_BLOCK // max(1, n_runs))
+    return [slice(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
+
+
 def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None) -> tuple[np.ndarray, np.ndarray]:
     """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR, with
-    e_min <= E <= e_max (default: just below the row's smallest loss)."""
+    e_min <= E <= e_max (default: just below the row's smallest loss). Rows are taken in blocks of
+    bounded size, so that memory, and time per run, stay flat for long rows."""
     loss = np.exp(y)
     ceiling = loss.min(axis=1) * E_CEILING
     e_max = ceiling if e_max is None else np.minimum(np.broadcast_to(np.asarray(e_max, float), ceiling.shape), ceiling)
     e_min = np.minimum(np.broadcast_to(np.asarray(e_min, dtype=float), e_max.shape), e_max)
+    chunks = _row_chunks(*u.shape)
+    if len(chunks) > 1:
+        parts = [_fit_saturating_block(u[c], y[c], loss[c], e_min[c], e_max[c]) for c in chunks]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return _fit_saturating_block(u, y, loss, e_min, e_max)
+
+
+def _fit_saturating_block(u, y, loss, e_min, e_max):
     profile_ssr, profile_E, profile_A = linear_profile_over_alpha(u, loss, y, e_min, e_max, ALPHA_GRID)
     starts = two_best_local_minima(profile_ssr)                        # (B, 2)
     # both starts of every row are polished in one batched call: rows [0, B) and [B, 2B)
@@ -213,8 +230,13 @@ def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=
     alpha_hi = np.full_like(e_max, ALPHA_BOUNDS[1]) if alpha_hi is None else alpha_hi
     lower = np.column_stack([e_min, np.full_like(e_min, -np.inf), alpha_lo])
     upper = np.column_stack([e_max, np.full_like(e_max, np.inf), alpha_hi])
-    return bounded_least_squares(lambda th, rows: _saturating_residuals(u[rows], y[rows], th),
-                                 theta, lower, upper, iterations)
+    theta_out, ssr_out = np.empty_like(theta, dtype=float), np.empty(theta.shape[0])
+    for c in _row_chunks(*u.shape):
+        uc, yc = u[c], y[c]
+        theta_out[c], ssr_out[c] = bounded_least_squares(
+            lambda th, rows, uc=uc, yc=yc: _saturating_residuals(uc[rows], yc[rows], th),
+            theta[c], lower[c], upper[c], iterations)
+    return theta_out, ssr_out
 
 
 def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None):
