@@ -198,11 +198,16 @@ def _row_blocks(k: int, elements_per_row: int) -> list[slice]:
 
 
 def _grid_over_alphas(k: int, n_runs: int, solve_rows):
-    """Stack ``solve_rows(block) -> (ssr, t)`` (each (rows, alphas)) over memory-bounded row blocks."""
+    """Stack ``solve_rows(rows, alphas) -> (ssr, t)`` (each (rows, alphas)) over blocks of rows and of
+    PROFILE_ALPHAS that hold about BLOCK_ELEMENTS elements each, whatever the number of runs."""
     ssr = np.empty((k, PROFILE_ALPHAS.size))
     t = np.empty_like(ssr)
-    for block in _row_blocks(k, PROFILE_ALPHAS.size * n_runs):
-        ssr[block], t[block] = solve_rows(block)
+    per_block = max(1, BLOCK_ELEMENTS // max(1, n_runs))            # (row, alpha) pairs per block
+    alpha_step = min(PROFILE_ALPHAS.size, per_block)
+    for rows in _row_blocks(k, alpha_step * n_runs):
+        for lo in range(0, PROFILE_ALPHAS.size, alpha_step):
+            cols = slice(lo, lo + alpha_step)
+            ssr[rows, cols], t[rows, cols] = solve_rows(rows, PROFILE_ALPHAS[cols])
     return ssr, t
 
 
@@ -214,8 +219,8 @@ def _saturating_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray)
     target = np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape)   # one L* per v, or shared
     e_hi = np.minimum(d.e_max, target * E_CEILING)
 
-    def solve_rows(block):
-        g = np.exp(-PROFILE_ALPHAS[None, :, None] * (d.u - v[block, None, None]))   # (rows, G, n)
+    def solve_rows(block, alphas):
+        g = np.exp(-alphas[None, :, None] * (d.u - v[block, None, None]))           # (rows, G, n)
         return _solve_linear_parameter(d, target[block, None, None] * g, 1.0 - g, 0.0, e_hi[block, None])
 
     grid_ssr, grid_E = _grid_over_alphas(v.size, d.u.size, solve_rows)
@@ -355,8 +360,8 @@ def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
     over (E, alpha)."""
     log_c = d.u + d.log_ref
 
-    def solve_rows(block):
-        g = np.exp(ln_a[block, None, None] - PROFILE_ALPHAS[None, :, None] * log_c)   # (rows, G, n)
+    def solve_rows(block, alphas):
+        g = np.exp(ln_a[block, None, None] - alphas[None, :, None] * log_c)           # (rows, G, n)
         return _solve_linear_parameter(d, g, np.ones_like(g), 0.0, d.e_max)
 
     grid_ssr, grid_E = _grid_over_alphas(ln_a.size, d.u.size, solve_rows)
