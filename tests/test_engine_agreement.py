@@ -154,8 +154,10 @@ def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
 @given(hard_chinchilla_ladders(), st.integers(0, 2**31 - 1))
 def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
     """The batched refits of resamples (two starts each, LM only, no L-BFGS finish) against the full
-    point fit. They agree to rounding on most resamples; in the flat valleys of ill-conditioned
-    ladders either path can stop up to about 2e-4 (relative) above the other, so the tolerance is 1e-3."""
+    point fit. They agree to rounding on most resamples; on ill-conditioned ladders, whose valleys
+    are flat, either path can end in a basin slightly above the other's (the largest gap in a stress
+    run of 192 resamples: 1.04e-3 relative; more starts or an L-BFGS finish did not close it). The
+    tolerance is 3e-3: as a deviance, n * 3e-3 = 0.05 for 18 runs, against 3.84 for a 95% band."""
     n, d, loss = ladder
     start, _ = fit_chinchilla_params(n, d, loss)
     index = np.random.default_rng(seed).integers(0, n.size, size=(6, n.size))
@@ -163,7 +165,7 @@ def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
     for rows, obj in zip(index, objectives):
         assume(len(set(n[rows])) >= 3 and len(set(d[rows])) >= 3)
         _, full = fit_chinchilla_params(n[rows], d[rows], loss[rows])
-        assert obj <= full * (1 + 1e-3) + 1e-12
+        assert obj <= full * (1 + 3e-3) + 1e-12
 
 
 # ----- workers ----------------------------------------------------------------------------------
