@@ -136,13 +136,13 @@ def _profile_bands(fit, other_fit, ref_flops, target) -> dict:
 
 
 def _percentile_bands(fit, other_fit, ref_flops, target, seed, n_boot) -> dict:
-    draws = bootstrap_family(fit.flops, fit.loss, LAW, n_boot, seed, "focus")
+    draws = bootstrap_family(fit.flops, fit.loss, LAW, n_boot, seed, "focus", workers=1)  # already in a Pool
     focus = np.full(n_boot, np.nan)
     focus[draws.ok] = LAW.invert(draws.params[draws.ok], target)
     if other_fit is None:
         ref = np.full(n_boot, ref_flops)
     else:
-        other = bootstrap_family(other_fit.flops, other_fit.loss, LAW, n_boot, seed, "other")
+        other = bootstrap_family(other_fit.flops, other_fit.loss, LAW, n_boot, seed, "other", workers=1)
         ref = np.full(n_boot, np.nan)
         ref[other.ok] = LAW.invert(other.params[other.ok], target)
     ratio = compute_ratio(ref, focus)
