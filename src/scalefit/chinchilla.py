@@ -220,8 +220,7 @@ def _start_at(coef: np.ndarray, grid: np.ndarray, flat: int) -> np.ndarray:
 GRID_BLOCK = 1 << 20  # elements of a (rows, grid points, runs) block of the exact objective
 
 
-def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float,
-                 run_weights: np.ndarray | None = None):
+def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float):
     """The variable-projection profile on an exponent grid, for B rows (resamples) at once.
 
     For each (alpha_i, beta_j) the law is linear in c = (E, A, B): c >= 0 minimizes the weighted
@@ -233,8 +232,6 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     """
     loss = np.exp(y)
     w = 1.0 / loss
-    if run_weights is not None:          # IRLS: w_k = sqrt(psi(r_k) / r_k) / L_k at a previous fit
-        w = w * np.sqrt(run_weights)
     w2 = w * w
     f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, G, n)
     g = np.exp(-grid[None, :, None] * v[:, None, :])
