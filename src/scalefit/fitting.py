@@ -106,8 +106,10 @@ def _fit_power(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 ROW_BLOCK = 1 << 20  # elements of a (rows, runs) block: many long rows are fitted a block at a time
 
 
-def _row_chunks(n_rows: int, n_runs: int) -> list[slice]:
-    step = max(1, ROW_BLOCK // max(1, n_runs))
+def row_blocks(n_rows: int, elements_per_row: int) -> list[slice]:
+    """Slices of range(n_rows) whose blocks hold about ROW_BLOCK elements: memory and time per
+    element stay flat however long the rows are."""
+    step = max(1, ROW_BLOCK // max(1, elements_per_row))
     return [slice(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
 
 
@@ -119,7 +121,7 @@ def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None) -> 
     ceiling = loss.min(axis=1) * E_CEILING
     e_max = ceiling if e_max is None else np.minimum(np.broadcast_to(np.asarray(e_max, float), ceiling.shape), ceiling)
     e_min = np.minimum(np.broadcast_to(np.asarray(e_min, dtype=float), e_max.shape), e_max)
-    chunks = _row_chunks(*u.shape)
+    chunks = row_blocks(*u.shape)
     if len(chunks) > 1:
         parts = [_fit_saturating_block(u[c], y[c], loss[c], e_min[c], e_max[c]) for c in chunks]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -231,7 +233,7 @@ def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=
     lower = np.column_stack([e_min, np.full_like(e_min, -np.inf), alpha_lo])
     upper = np.column_stack([e_max, np.full_like(e_max, np.inf), alpha_hi])
     theta_out, ssr_out = np.empty_like(theta, dtype=float), np.empty(theta.shape[0])
-    for c in _row_chunks(*u.shape):
+    for c in row_blocks(*u.shape):
         uc, yc = u[c], y[c]
         theta_out[c], ssr_out[c] = bounded_least_squares(
             lambda th, rows, uc=uc, yc=yc: _saturating_residuals(uc[rows], yc[rows], th),

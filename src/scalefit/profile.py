@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .fitting import (ALPHA_BOUNDS, E_CEILING, FitResult, bounded_least_squares, fit_saturating_rows,
-                      linear_profile_over_alpha, saturating_lm, two_best_local_minima, unreachable_ssr)
+from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, bounded_least_squares, fit_saturating_rows,
+                      linear_profile_over_alpha, row_blocks, saturating_lm, two_best_local_minima,
+                      unreachable_ssr)
 from .laws import PowerLaw, SaturatingLaw
 
 PROFILE_ALPHAS = np.geomspace(1e-3, 4.0, 90)
@@ -177,7 +178,7 @@ def _polish_two_starts(grid_ssr, grid_t, residuals, lower, upper, n_runs: int):
     k = grid_ssr.shape[0]
     best = np.full(k, np.inf)
     starts = two_best_local_minima(grid_ssr)
-    for block in _row_blocks(k, 2 * n_runs):
+    for block in row_blocks(k, 2 * n_runs):
         rows = np.arange(k)[block]
         for column in starts[block].T:
             theta0 = np.column_stack([grid_t[rows, column], PROFILE_ALPHAS[column]])
@@ -187,24 +188,14 @@ def _polish_two_starts(grid_ssr, grid_t, residuals, lower, upper, n_runs: int):
     return best
 
 
-BLOCK_ELEMENTS = 1 << 20   # largest (rows, alphas, runs) array a profile builds at once
-
-
-def _row_blocks(k: int, elements_per_row: int) -> list[slice]:
-    """Slices of range(k) whose blocks hold about BLOCK_ELEMENTS elements: memory and time stay
-    linear in the number of runs."""
-    step = max(1, BLOCK_ELEMENTS // max(1, elements_per_row))
-    return [slice(lo, min(lo + step, k)) for lo in range(0, k, step)]
-
-
 def _grid_over_alphas(k: int, n_runs: int, solve_rows):
     """Stack ``solve_rows(rows, alphas) -> (ssr, t)`` (each (rows, alphas)) over blocks of rows and of
-    PROFILE_ALPHAS that hold about BLOCK_ELEMENTS elements each, whatever the number of runs."""
+    PROFILE_ALPHAS that hold about ROW_BLOCK elements each, whatever the number of runs."""
     ssr = np.empty((k, PROFILE_ALPHAS.size))
     t = np.empty_like(ssr)
-    per_block = max(1, BLOCK_ELEMENTS // max(1, n_runs))            # (row, alpha) pairs per block
+    per_block = max(1, ROW_BLOCK // max(1, n_runs))            # (row, alpha) pairs per block
     alpha_step = min(PROFILE_ALPHAS.size, per_block)
-    for rows in _row_blocks(k, alpha_step * n_runs):
+    for rows in row_blocks(k, alpha_step * n_runs):
         for lo in range(0, PROFILE_ALPHAS.size, alpha_step):
             cols = slice(lo, lo + alpha_step)
             ssr[rows, cols], t[rows, cols] = solve_rows(rows, PROFILE_ALPHAS[cols])
