@@ -188,11 +188,19 @@ def _polish_many(u, v, y, theta0, owner, delta, iterations=500):
     def residuals(theta, rows):
         # a trial step may overflow: its objective is then inf and the step is rejected
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            E, la, lb, alpha, beta = (theta[:, i:i + 1] for i in range(5))
-            g1 = np.exp(la - alpha * u[rows])
-            g2 = np.exp(lb - beta * v[rows])
-            pred = E + g1 + g2
-            jac = -np.stack([np.ones_like(g1), g1, g2, -g1 * u[rows], -g2 * v[rows]], axis=-1) / pred[..., None]
+            ur, vr = u[rows], v[rows]
+            g1 = np.exp(theta[:, 1:2] - theta[:, 3:4] * ur)
+            g2 = np.exp(theta[:, 2:3] - theta[:, 4:5] * vr)
+            pred = theta[:, 0:1] + g1 + g2
+            jac = np.empty(pred.shape + (5,))                  # -(d pred / d theta) / pred
+            jac[..., 0] = 1.0
+            jac[..., 1] = g1
+            jac[..., 2] = g2
+            np.multiply(g1, ur, out=jac[..., 3])
+            np.multiply(g2, vr, out=jac[..., 4])
+            jac[..., 3:] *= -1.0
+            jac /= pred[..., None]
+            np.negative(jac, out=jac)
             return y[rows] - np.log(pred), jac
 
     k = theta0.shape[0]
@@ -256,21 +264,46 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     return coef, np.where(np.isfinite(obj), obj, np.inf)
 
 
+HUBER_BLOCK = 1 << 16  # float32 elements per block of the grid objective: three such buffers stay in cache
+
+
 def _grid_huber(coef, f, g, y, delta):
     """sum_k Huber(y_k - ln(E + A f_ik + B g_jk)) at every grid point (i, j), for a block of rows.
 
     Evaluated in single precision: it only ranks grid points to choose where the polish starts
-    (which runs in double precision), and halves the cost of the largest array of the fit.
+    (which runs in double precision). The (row, alpha) pairs are taken a few at a time into three
+    reused buffers, so every pass over the data stays in cache and no large array is allocated.
     """
-    c = coef.astype(np.float32)
+    b, ga, gb, _ = coef.shape
+    n = f.shape[-1]
+    c = coef.astype(np.float32).reshape(b * ga, gb, 3)
+    f32 = f.astype(np.float32).reshape(b * ga, n)
+    g32, y32 = g.astype(np.float32), y.astype(np.float32)
+    owner = np.repeat(np.arange(b), ga)                                  # data row of each (row, alpha)
+    half, delta32, tiny = np.float32(0.5), np.float32(delta), np.float32(1e-30)
+    step = max(1, HUBER_BLOCK // (gb * n))
+    buffers = np.empty((3, step, gb, n), dtype=np.float32)
+    out = np.empty((b * ga, gb))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        pred = c[..., 1, None] * f.astype(np.float32)[:, :, None, :]           # (b, Ga, Gb, n)
-        pred += c[..., 2, None] * g.astype(np.float32)[:, None, :, :]
-        pred += c[..., 0, None]
-        np.maximum(pred, np.float32(1e-30), out=pred)
-        r = np.log(pred, out=pred)
-        np.subtract(y.astype(np.float32)[:, None, None, :], r, out=r)
-        return huber(r, np.float32(delta)).sum(axis=-1, dtype=np.float64)
+        for lo in range(0, b * ga, step):
+            k = min(step, b * ga - lo)
+            pred, m, scratch = buffers[0, :k], buffers[1, :k], buffers[2, :k]
+            block, rows = slice(lo, lo + k), owner[lo:lo + k]
+            np.multiply(c[block, :, 1, None], f32[block, None, :], out=pred)     # A f
+            np.multiply(c[block, :, 2, None], g32[rows], out=m)                  # B g
+            pred += m
+            pred += c[block, :, 0, None]
+            np.maximum(pred, tiny, out=pred)
+            r = np.log(pred, out=pred)
+            np.subtract(y32[rows, None, :], r, out=r)
+            # Huber as m (|r| - m / 2) with m = min(|r|, delta), the same arithmetic as huber()
+            np.abs(r, out=r)
+            np.minimum(r, delta32, out=m)
+            np.multiply(m, half, out=scratch)
+            r -= scratch
+            r *= m
+            r.sum(axis=-1, dtype=np.float64, out=out[block])
+    return out.reshape(b, ga, gb)
 
 
 def _best_local_minima(surface: np.ndarray, count: int) -> np.ndarray:
@@ -327,17 +360,32 @@ def _nonnegative_normal_equations_3(gram: np.ndarray, rhs: np.ndarray) -> np.nda
     for size in (1, 2, 3):
         for cols in itertools.combinations(range(3), size):
             idx = np.array(cols)
-            m = gram[..., idx[:, None], idx[None, :]] + 1e-14 * np.eye(size) * (1 + np.abs(gram[..., idx, idx]))[..., None]
-            t = rhs[..., idx]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                c = np.linalg.solve(m, t[..., None])[..., 0]
-            value = -np.einsum("...i,...i->...", c, t)            # c^T M c - 2 c^T t at the solution
+            c = _solve_subset(gram, rhs, idx)
+            value = -np.einsum("...i,...i->...", c, rhs[..., idx])  # c^T M c - 2 c^T t at the solution
             better = np.all(c >= 0, axis=-1) & np.isfinite(value) & (value < best_value)
             full = np.zeros(shape + (3,))
             full[..., idx] = c
             best = np.where(better[..., None], full, best)
             best_value = np.where(better, value, best_value)
     return best
+
+
+def _solve_subset(gram: np.ndarray, rhs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Solve M_SS c = t_S for the coefficients S = idx at every grid point, with a relative ridge of
+    1e-14 (1 + |M_ii|) on the diagonal; closed forms for one and two unknowns."""
+    ridge = 1e-14 * (1 + np.abs(gram[..., idx, idx]))
+    diag = gram[..., idx, idx] + ridge
+    t = rhs[..., idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if idx.size == 1:
+            return t / diag
+        if idx.size == 2:
+            off = gram[..., idx[0], idx[1]]
+            det = diag[..., 0] * diag[..., 1] - off * off
+            return np.stack([diag[..., 1] * t[..., 0] - off * t[..., 1],
+                             diag[..., 0] * t[..., 1] - off * t[..., 0]], axis=-1) / det[..., None]
+        m = gram[..., idx[:, None], idx[None, :]] + ridge[..., None] * np.eye(idx.size)
+        return np.linalg.solve(m, t[..., None])[..., 0]
 
 
 def _objective_and_gradient(theta, data: _Normalized, delta: float):

@@ -262,39 +262,43 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         return rho.sum(axis=1), np.where(inside, 1.0, huber_delta / np.maximum(a, 1e-300))
 
     theta = np.clip(theta.copy(), lower, upper)
-    rows_all = np.arange(theta.shape[0])
-    r, jac = residuals(theta, rows_all)
+    n_rows = theta.shape[0]
+    r, jac = residuals(theta, np.arange(n_rows))
     obj, weight = objective_terms(r)
-    damping = np.full(theta.shape[0], 1e-3)
+    damping = np.full(n_rows, 1e-3)
     active = np.isfinite(obj)
     eye = np.eye(theta.shape[1])
     for _ in range(iterations):
-        if not active.any():
-            break
         idx = np.flatnonzero(active)
-        J, rr, th, w = jac[idx], r[idx], theta[idx], weight[idx]
-        jw_t = (J * w[:, :, None]).transpose(0, 2, 1)                # (b, p, n): batched BLAS products
-        jtj = jw_t @ J
+        if idx.size == 0:
+            break
+        sel = slice(None) if idx.size == n_rows else idx      # a view while every row is active
+        J, rr, th, lo, hi, lam = jac[sel], r[sel], theta[sel], lower[sel], upper[sel], damping[sel]
+        jw_t = (J if huber_delta is None else J * weight[sel][:, :, None]).transpose(0, 2, 1)
+        jtj = jw_t @ J                                                 # batched BLAS products
         grad = (jw_t @ rr[:, :, None])[:, :, 0]
-        frozen = ((th <= lower[idx]) & (grad > 0)) | ((th >= upper[idx]) & (grad < 0))
+        frozen = ((th <= lo) & (grad > 0)) | ((th >= hi) & (grad < 0))
         diag = np.einsum("bii->bi", jtj)
-        h = jtj + damping[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-        keep_mask = ~frozen
-        h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
+        h = jtj + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+        if frozen.any():
+            keep_mask = ~frozen
+            h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
         rhs = np.where(frozen, 0.0, -grad)
-        trial = np.clip(th + _solve_batched(h, rhs), lower[idx], upper[idx])
+        trial = np.clip(th + _solve_batched(h, rhs), lo, hi)
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
-        better = np.isfinite(obj_new) & (obj_new < obj[idx])
-        gain = np.where(better, obj[idx] - obj_new, 0.0)
+        obj_old = obj[sel]
+        better = np.isfinite(obj_new) & (obj_new < obj_old)
+        gain = np.where(better, obj_old - obj_new, 0.0)
         keep = idx[better]
         theta[keep], r[keep], jac[keep] = trial[better], r_new[better], jac_new[better]
         obj[keep], weight[keep] = obj_new[better], weight_new[better]
-        damping[idx] = np.where(better, np.maximum(damping[idx] * 0.3, 1e-12), damping[idx] * 10.0)
+        lam = np.where(better, np.maximum(lam * 0.3, 1e-12), lam * 10.0)
+        damping[idx] = lam
         small_gain = better & (gain <= 1e-15 * np.maximum(obj_new, 1e-300) + 1e-30)
         # a rejected step that moves no parameter beyond rounding: more damping only shrinks it
-        stalled = ~better & ((damping[idx] > 1e12) | tiny_step)
+        stalled = ~better & ((lam > 1e12) | tiny_step)
         active[idx[small_gain | stalled]] = False
     return theta, obj
 
