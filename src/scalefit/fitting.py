@@ -35,6 +35,7 @@ ALPHA_GRID = np.concatenate([np.geomspace(1e-6, 1e-3, 12, endpoint=False), np.ge
 ALPHA_BOUNDS = (1e-6, 10.0)
 E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
 LM_ITERATIONS = 200
+FACE_ITERATIONS = 20
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _fit_saturating_block(u, y, loss, e_min, e_max):
     face_ssr = ((y - np.log(face[:, :1] + np.exp(face[:, 1:2] - face[:, 2:3] * u))) ** 2).sum(axis=1)
     near = np.flatnonzero(face_ssr <= 1.5 * profile_ssr.min(axis=1) + 1e-300)
     if near.size:
-        theta_f, ssr_f = saturating_lm(u[near], y[near], face[near], e_min[near], e_max[near])
+        theta_f, ssr_f = saturating_lm(u[near], y[near], face[near], e_min[near], e_max[near], FACE_ITERATIONS)
         better = ssr_f < best_ssr[near]
         best_theta[near[better]], best_ssr[near[better]] = theta_f[better], ssr_f[better]
     return best_theta, best_ssr
@@ -165,34 +166,61 @@ def _power_law_face_start(u, loss, e_min):
     return np.column_stack([e_min, a, alpha])
 
 
-PROFILE_BLOCK = 1 << 18  # elements of a (resamples, alphas, runs) block: keeps the profile in cache
+PROFILE_BLOCK = 1 << 18  # elements of a (resamples, alphas, runs) block: its two buffers stay in cache
 
 
 def linear_profile_over_alpha(u, loss, y, e_min, e_max, alphas):
     """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, e_min <= E <= e_max.
 
     Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G). Work and
-    memory are linear in the number of runs: the alphas are taken in blocks of bounded size.
+    memory are linear in the number of runs: rows and alphas are taken in blocks of about
+    PROFILE_BLOCK elements, computed in two reused buffers.
     """
     B, n = u.shape
     ssr = np.empty((B, alphas.size))
     E = np.empty_like(ssr)
     A = np.empty_like(ssr)
-    step = max(1, PROFILE_BLOCK // max(1, B * n))
-    for lo in range(0, alphas.size, step):
-        block = slice(lo, lo + step)
-        ssr[:, block], E[:, block], A[:, block] = _profile_block(u, loss, y, e_min, e_max, alphas[block])
+    w2 = 1.0 / loss ** 2
+    sums = _RowSums(w2=w2, w=w2 * loss, s11=w2.sum(axis=1), t1=(w2 * loss).sum(axis=1))
+    buffers = np.empty(2 * max(PROFILE_BLOCK, n))
+    rows_step = max(1, PROFILE_BLOCK // max(1, n))
+    for r0 in range(0, B, rows_step):
+        rows = slice(r0, min(r0 + rows_step, B))
+        b = rows.stop - rows.start
+        step = max(1, PROFILE_BLOCK // (b * n))
+        for lo in range(0, alphas.size, step):
+            cols = slice(lo, min(lo + step, alphas.size))
+            size = b * (cols.stop - cols.start) * n
+            work = (buffers[:size].reshape(b, -1, n), buffers[size:2 * size].reshape(b, -1, n))
+            ssr[rows, cols], E[rows, cols], A[rows, cols] = _profile_block(
+                u[rows], y[rows], sums.take(rows), e_min[rows], e_max[rows], alphas[cols], work)
     return ssr, E, A
 
 
-def _profile_block(u, loss, y, e_min, e_max, alphas):
-    w2 = 1.0 / loss ** 2
-    f = np.exp(-alphas[None, :, None] * u[:, None, :])            # (B, g, n)
-    s11 = w2.sum(axis=1)[:, None]
-    s12 = np.einsum("bgn,bn->bg", f, w2)
-    s22 = np.einsum("bgn,bgn,bn->bg", f, f, w2)
-    t1 = (w2 * loss).sum(axis=1)[:, None]
-    t2 = np.einsum("bgn,bn->bg", f, w2 * loss)
+@dataclass(frozen=True)
+class _RowSums:
+    """Per-row weights and sums of the weighted linear problem: w2 = 1/L^2, w = w2 L, s11 = sum w2,
+    t1 = sum w2 L."""
+
+    w2: np.ndarray
+    w: np.ndarray
+    s11: np.ndarray
+    t1: np.ndarray
+
+    def take(self, rows: slice) -> "_RowSums":
+        return _RowSums(self.w2[rows], self.w[rows], self.s11[rows], self.t1[rows])
+
+
+def _profile_block(u, y, sums: _RowSums, e_min, e_max, alphas, work):
+    """Profile SSR, E and A at ``alphas`` for a block of rows, with f = x^-alpha in ``work[0]``."""
+    f, scratch = work
+    np.multiply(-alphas[None, :, None], u[:, None, :], out=f)
+    np.exp(f, out=f)                                               # (b, g, n)
+    s11, t1 = sums.s11[:, None], sums.t1[:, None]
+    s12 = np.einsum("bgn,bn->bg", f, sums.w2)
+    t2 = np.einsum("bgn,bn->bg", f, sums.w)
+    np.multiply(f, f, out=scratch)
+    s22 = np.einsum("bgn,bn->bg", scratch, sums.w2)
     det = s11 * s22 - s12 ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         E = np.where(det > 1e-14 * s11 * s22, (s22 * t1 - s12 * t2) / det, 0.0)
@@ -284,8 +312,12 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
             keep_mask = ~frozen
             h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
         rhs = np.where(frozen, 0.0, -grad)
-        trial = np.clip(th + _solve_batched(h, rhs), lo, hi)
+        step = _solve_batched(h, rhs)
+        trial = np.clip(th + step, lo, hi)
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
+        # decrease of the objective that the local quadratic model predicts for the (unclipped) step:
+        # -2 g.d - d^T J^T W J d
+        predicted = -2.0 * np.einsum("bi,bi->b", grad, step) - np.einsum("bi,bij,bj->b", step, jtj, step)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
         obj_old = obj[sel]
@@ -294,12 +326,16 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         keep = idx[better]
         theta[keep], r[keep], jac[keep] = trial[better], r_new[better], jac_new[better]
         obj[keep], weight[keep] = obj_new[better], weight_new[better]
+        lam_before = lam
         lam = np.where(better, np.maximum(lam * 0.3, 1e-12), lam * 10.0)
         damping[idx] = lam
         small_gain = better & (gain <= 1e-15 * np.maximum(obj_new, 1e-300) + 1e-30)
+        # a nearly Gauss-Newton step that the model says cannot lower the objective beyond rounding:
+        # converged (without this, a converged row spends many rejected steps raising its damping)
+        model_done = (lam_before <= 1e-3) & (predicted <= 1e-15 * np.maximum(obj_old, 1e-300) + 1e-30)
         # a rejected step that moves no parameter beyond rounding: more damping only shrinks it
         stalled = ~better & ((lam > 1e12) | tiny_step)
-        active[idx[small_gain | stalled]] = False
+        active[idx[small_gain | stalled | model_done]] = False
     return theta, obj
 
 
