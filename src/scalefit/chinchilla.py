@@ -11,9 +11,10 @@ normal equations of the whole grid come from a few matrix products), and the exa
 is evaluated at every grid point (in single precision: it only ranks the points). From 8 grid points
 in different basins a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
 parameters, and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from its two best
-results; the lowest objective wins. Bootstrap refits use the batched LM alone, from the full-data
-optimum and each resample's best point on a coarse grid. Parameters are reported in the user's units
-(A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
+results; the lowest objective wins. Bootstrap refits use the same search (each resample's own grid
+and 8 basins, plus the full-data optimum as a ninth start), polished by the batched LM run to
+convergence instead of the L-BFGS finish; starts of one resample that meet in a basin are merged.
+Parameters are reported in the user's units (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
 
 Along the compute-optimal frontier (C = k N D, k = 6 by default) the law is a saturating law of
 compute, L_opt(C) = E + K (C/k)^-gamma with gamma = alpha beta / (alpha + beta), so multipliers
@@ -29,15 +30,16 @@ import numpy as np
 
 from .fitting import bounded_least_squares
 from .laws import Law
+from .threads import one_blas_thread
 
 HUBER_DELTA = 1e-3
 FLOPS_PER_PARAM_TOKEN = 6.0
 EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
-COARSE_EXPONENT_GRID = np.geomspace(1e-3, 2.5, 20)
 EXPONENT_BOUNDS = (1e-3, 5.0)
 POLISH_STARTS = 8
 POINT_FIT_LM_ITERATIONS = 60
-LBFGS_FINISHES = 2
+LBFGS_FINISHES = 3
+FINISH_WITHIN = 0.1  # relative objective above the best LM result within which basins are finished
 
 
 @dataclass(frozen=True)
@@ -150,35 +152,64 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     theta, obj = _polish_many(data.u[None], data.v[None], data.y[None], starts, np.zeros(len(starts), int), delta,
                               iterations=POINT_FIT_LM_ITERATIONS)
     # Levenberg-Marquardt with Huber reweighting converges slowly near the kinks at |r| = delta, and
-    # nearby basins differ little: L-BFGS-B (the papers' optimizer) finishes from the two best results.
+    # nearby basins differ little: L-BFGS-B (the papers' optimizer) finishes from the best result of
+    # each of the LBFGS_FINISHES lowest basins within FINISH_WITHIN of the best (a start still
+    # crawling at the LM cap can be the one in the global basin, behind several in a shallower one).
     candidates = [(float(obj[i]), theta[i]) for i in range(len(obj))]
-    candidates += [polish_lbfgs(data, theta[i], delta)[::-1] for i in np.argsort(obj, kind="stable")[:LBFGS_FINISHES]]
+    order = np.argsort(obj, kind="stable")
+    order = order[obj[order] <= obj[order[0]] * (1.0 + FINISH_WITHIN)]
+    finishes = _distinct_basins(theta[order], LBFGS_FINISHES)
+    candidates += [polish_lbfgs(data, t, delta)[::-1] for t in finishes]
     best_obj, best_theta = min(candidates, key=lambda c: c[0])
     return data.to_user(best_theta), float(best_obj)
 
 
+SAME_BASIN = 1e-2  # parameters all within this (relative) of each other: one basin, for choosing finishes
+
+
+def _distinct_basins(ranked: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first ``count`` rows of ``ranked`` (best first) that are not within SAME_BASIN of an
+    earlier chosen row in every parameter."""
+    chosen: list[np.ndarray] = []
+    for t in ranked:
+        if not any(np.all(np.abs(t - c) <= SAME_BASIN * (1.0 + np.abs(c))) for c in chosen):
+            chosen.append(t)
+            if len(chosen) == count:
+                break
+    return chosen
+
+
 def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: np.ndarray,
                              delta: float = HUBER_DELTA) -> tuple[np.ndarray, np.ndarray]:
-    """Refit every resample (rows of ``index`` into the runs) at once.
+    """Refit every resample (rows of ``index`` into the runs) at once, with the point fit's search.
 
-    Each resample is polished from two starts: the full-data optimum ``start`` (user units) and its
-    own best point on a coarse exponent grid. Returns user-unit parameters (B, 5) and objectives.
+    Each resample gets the starts the point fit would give it (its own exponent grid, best
+    ``POLISH_STARTS`` basins) plus the full-data optimum ``start`` (user units); all are polished
+    together by the batched Levenberg-Marquardt, run to convergence. Returns user-unit parameters
+    (B, 5) and objectives.
     """
     full = _Normalized.of(np.asarray(n_params, float), np.asarray(tokens, float), np.asarray(loss, float))
     u, v, y = full.u[index], full.v[index], full.y[index]
     E, A, B, alpha, beta = start
     theta_full = np.array([E, np.log(A) - alpha * full.log_n_ref, np.log(B) - beta * full.log_d_ref, alpha, beta])
-    coef, obj = grid_profile(u, v, y, COARSE_EXPONENT_GRID, delta)
-    best = np.argmin(obj.reshape(len(index), -1), axis=1)
-    coarse = np.array([_start_at(coef[i].reshape(-1, 3)[best[i]], COARSE_EXPONENT_GRID, best[i])
-                       for i in range(len(index))])
-    starts = np.concatenate([np.broadcast_to(theta_full, coarse.shape), coarse])
-    owner = np.concatenate([np.arange(len(index)), np.arange(len(index))])
+    coef, surface = grid_profile(u, v, y, EXPONENT_GRID, delta)
+    starts, owner = [np.tile(theta_full, (len(index), 1))], [np.arange(len(index))]
+    for i in range(len(index)):
+        picks = _best_local_minima(surface[i], POLISH_STARTS)
+        starts.append(np.array([_start_at(coef[i].reshape(-1, 3)[g], EXPONENT_GRID, g) for g in picks]).reshape(-1, 5))
+        owner.append(np.full(len(picks), i))
+    starts, owner = np.concatenate(starts), np.concatenate(owner)
     theta, obj = _polish_many(u, v, y, starts, owner, delta)
-    pick = np.where(obj[:len(index)] <= obj[len(index):], 0, 1)
-    rows = np.arange(len(index)) + pick * len(index)
-    params = np.array([full.to_user(t) for t in theta[rows]])
-    return params, obj[rows]
+    best = _lowest_per_owner(obj, owner, len(index))
+    params = np.array([full.to_user(t) for t in theta[best]]).reshape(-1, 5)
+    return params, obj[best]
+
+
+def _lowest_per_owner(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Index of the lowest value of each owner 0..count-1 (the first one on ties)."""
+    order = np.lexsort((np.arange(values.size), values, owner))
+    first = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
+    return order[first][:count]
 
 
 def _polish_many(u, v, y, theta0, owner, delta, iterations=500):
@@ -192,22 +223,19 @@ def _polish_many(u, v, y, theta0, owner, delta, iterations=500):
             g1 = np.exp(theta[:, 1:2] - theta[:, 3:4] * ur)
             g2 = np.exp(theta[:, 2:3] - theta[:, 4:5] * vr)
             pred = theta[:, 0:1] + g1 + g2
-            jac = np.empty(pred.shape + (5,))                  # -(d pred / d theta) / pred
-            jac[..., 0] = 1.0
-            jac[..., 1] = g1
-            jac[..., 2] = g2
-            np.multiply(g1, ur, out=jac[..., 3])
-            np.multiply(g2, vr, out=jac[..., 4])
-            jac[..., 3:] *= -1.0
-            jac /= pred[..., None]
-            np.negative(jac, out=jac)
+            jac = np.empty((pred.shape[0], 5, pred.shape[1]))  # dr/dtheta = -(d pred / d theta) / pred
+            np.divide(-1.0, pred, out=jac[:, 0])
+            np.multiply(g1, jac[:, 0], out=jac[:, 1])
+            np.multiply(g2, jac[:, 0], out=jac[:, 2])
+            np.multiply(jac[:, 1], -ur, out=jac[:, 3])
+            np.multiply(jac[:, 2], -vr, out=jac[:, 4])
             return y[rows] - np.log(pred), jac
 
     k = theta0.shape[0]
     lower = np.tile([0.0, -np.inf, -np.inf, EXPONENT_BOUNDS[0], EXPONENT_BOUNDS[0]], (k, 1))
     upper = np.tile([np.inf, np.inf, np.inf, EXPONENT_BOUNDS[1], EXPONENT_BOUNDS[1]], (k, 1))
     theta, twice_huber = bounded_least_squares(residuals, theta0, lower, upper, iterations=iterations,
-                                               huber_delta=delta)
+                                               huber_delta=delta, problem=owner)
     return theta, twice_huber / 2.0
 
 
@@ -228,6 +256,7 @@ def _start_at(coef: np.ndarray, grid: np.ndarray, flat: int) -> np.ndarray:
 GRID_BLOCK = 1 << 20  # elements of a (rows, grid points, runs) block of the exact objective
 
 
+@one_blas_thread
 def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float):
     """The variable-projection profile on an exponent grid, for B rows (resamples) at once.
 
@@ -244,18 +273,16 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, G, n)
     g = np.exp(-grid[None, :, None] * v[:, None, :])
     G = grid.size
-    gram = np.empty((u.shape[0], G, G, 3, 3))
-    gram[..., 0, 0] = w2.sum(axis=1)[:, None, None]
-    gram[..., 0, 1] = gram[..., 1, 0] = np.einsum("bin,bn->bi", f, w2)[:, :, None]
-    gram[..., 0, 2] = gram[..., 2, 0] = np.einsum("bjn,bn->bj", g, w2)[:, None, :]
-    gram[..., 1, 1] = np.einsum("bin,bin,bn->bi", f, f, w2)[:, :, None]
-    gram[..., 2, 2] = np.einsum("bjn,bjn,bn->bj", g, g, w2)[:, None, :]
-    gram[..., 1, 2] = gram[..., 2, 1] = np.matmul(f * w2[:, None, :], g.transpose(0, 2, 1))
-    rhs = np.empty((u.shape[0], G, G, 3))
-    rhs[..., 0] = w.sum(axis=1)[:, None, None]
-    rhs[..., 1] = np.einsum("bin,bn->bi", f, w)[:, :, None]
-    rhs[..., 2] = np.einsum("bjn,bn->bj", g, w)[:, None, :]
-    coef = _nonnegative_normal_equations_3(gram, rhs)
+    # the normal equations M c = t, each entry broadcastable to (B, Ga, Gb): i indexes alpha, j beta
+    m = _Gram(m00=w2.sum(axis=1)[:, None, None],
+              m01=np.einsum("bin,bn->bi", f, w2)[:, :, None],
+              m02=np.einsum("bjn,bn->bj", g, w2)[:, None, :],
+              m11=np.einsum("bin,bin,bn->bi", f, f, w2)[:, :, None],
+              m12=np.matmul(f * w2[:, None, :], g.transpose(0, 2, 1)),
+              m22=np.einsum("bjn,bjn,bn->bj", g, g, w2)[:, None, :])
+    t = (w.sum(axis=1)[:, None, None], np.einsum("bin,bn->bi", f, w)[:, :, None],
+         np.einsum("bjn,bn->bj", g, w)[:, None, :])
+    coef = _nonnegative_normal_equations_3(m, t, (u.shape[0], G, G))
     obj = np.empty(coef.shape[:-1])
     rows_per_block = max(1, GRID_BLOCK // (G * G * u.shape[1]))
     for lo in range(0, u.shape[0], rows_per_block):
@@ -348,44 +375,66 @@ def _local_minima_1d(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero((values <= padded[:-2]) & (values <= padded[2:]))
 
 
-def _nonnegative_normal_equations_3(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """min c^T M c - 2 c^T t over c >= 0 (a least-squares problem in normal form) for every grid
-    point: M (..., 3, 3), t (..., 3) -> c (..., 3).
+@dataclass(frozen=True)
+class _Gram:
+    """The six distinct entries of a symmetric 3 x 3 matrix M, each an array (broadcastable)."""
 
-    Solves every subset of free coefficients and keeps the best feasible one (exact for 3 unknowns).
+    m00: np.ndarray
+    m01: np.ndarray
+    m02: np.ndarray
+    m11: np.ndarray
+    m12: np.ndarray
+    m22: np.ndarray
+
+    def entry(self, i: int, j: int) -> np.ndarray:
+        i, j = min(i, j), max(i, j)
+        return getattr(self, f"m{i}{j}")
+
+
+def _nonnegative_normal_equations_3(m: _Gram, t: tuple, shape: tuple) -> np.ndarray:
+    """min c^T M c - 2 c^T t over c >= 0 (a least-squares problem in normal form) at every grid
+    point: entries of M and t broadcast to ``shape``; returns c (shape + (3,)).
+
+    Solves every subset S of free coefficients in closed form (M_SS c = t_S, with a relative ridge
+    of 1e-14 (1 + |M_ii|) on the diagonal) and keeps the best feasible one (exact for 3 unknowns).
     """
-    shape = rhs.shape[:-1]
+    diag = [m.entry(i, i) * (1 + 1e-14) + 1e-14 for i in range(3)]     # M_ii + 1e-14 (1 + |M_ii|)
     best = np.zeros(shape + (3,))
     best_value = np.zeros(shape)                                  # c = 0
-    for size in (1, 2, 3):
-        for cols in itertools.combinations(range(3), size):
-            idx = np.array(cols)
-            c = _solve_subset(gram, rhs, idx)
-            value = -np.einsum("...i,...i->...", c, rhs[..., idx])  # c^T M c - 2 c^T t at the solution
-            better = np.all(c >= 0, axis=-1) & np.isfinite(value) & (value < best_value)
-            full = np.zeros(shape + (3,))
-            full[..., idx] = c
-            best = np.where(better[..., None], full, best)
-            best_value = np.where(better, value, best_value)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for size in (1, 2, 3):
+            for idx in itertools.combinations(range(3), size):
+                c = _solve_subset(m, diag, t, idx)
+                value = -sum(c_k * t[i] for c_k, i in zip(c, idx))  # c^T M c - 2 c^T t at the solution
+                better = np.isfinite(value) & (value < best_value)
+                for c_k in c:
+                    better &= c_k >= 0
+                for c_k, i in zip(c, idx):
+                    best[..., i] = np.where(better, c_k, best[..., i])
+                for i in set(range(3)) - set(idx):
+                    best[..., i] = np.where(better, 0.0, best[..., i])
+                best_value = np.where(better, value, best_value)
     return best
 
 
-def _solve_subset(gram: np.ndarray, rhs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Solve M_SS c = t_S for the coefficients S = idx at every grid point, with a relative ridge of
-    1e-14 (1 + |M_ii|) on the diagonal; closed forms for one and two unknowns."""
-    ridge = 1e-14 * (1 + np.abs(gram[..., idx, idx]))
-    diag = gram[..., idx, idx] + ridge
-    t = rhs[..., idx]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if idx.size == 1:
-            return t / diag
-        if idx.size == 2:
-            off = gram[..., idx[0], idx[1]]
-            det = diag[..., 0] * diag[..., 1] - off * off
-            return np.stack([diag[..., 1] * t[..., 0] - off * t[..., 1],
-                             diag[..., 0] * t[..., 1] - off * t[..., 0]], axis=-1) / det[..., None]
-        m = gram[..., idx[:, None], idx[None, :]] + ridge[..., None] * np.eye(idx.size)
-        return np.linalg.solve(m, t[..., None])[..., 0]
+def _solve_subset(m: _Gram, diag: list, t: tuple, idx: tuple) -> list:
+    """Solve M_SS c = t_S (ridged diagonal ``diag``) for the coefficients S = idx, in closed form
+    (Cramer's rule); returns the coefficients of S in order."""
+    if len(idx) == 1:
+        (i,) = idx
+        return [t[i] / diag[i]]
+    if len(idx) == 2:
+        i, j = idx
+        off = m.entry(i, j)
+        det = diag[i] * diag[j] - off * off
+        return [(diag[j] * t[i] - off * t[j]) / det, (diag[i] * t[j] - off * t[i]) / det]
+    a, b, c, d, e, f = diag[0], m.m01, m.m02, diag[1], m.m12, diag[2]
+    adj00, adj01, adj02 = d * f - e * e, c * e - b * f, b * e - c * d
+    adj11, adj12, adj22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * adj00 + b * adj01 + c * adj02
+    return [(adj00 * t[0] + adj01 * t[1] + adj02 * t[2]) / det,
+            (adj01 * t[0] + adj11 * t[1] + adj12 * t[2]) / det,
+            (adj02 * t[0] + adj12 * t[1] + adj22 * t[2]) / det]
 
 
 def _objective_and_gradient(theta, data: _Normalized, delta: float):

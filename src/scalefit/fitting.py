@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .laws import Law, PowerLaw, SaturatingLaw
+from .threads import one_blas_thread
 
 # 160 exponents from 1e-3 to 4, and 12 below down to the bound 1e-6: a nearly flat ladder's optimum
 # can sit there, where E and A trade off (the law is then close to a power law with a tiny exponent)
 ALPHA_GRID = np.concatenate([np.geomspace(1e-6, 1e-3, 12, endpoint=False), np.geomspace(1e-3, 4.0, 160)])
 ALPHA_BOUNDS = (1e-6, 10.0)
 E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
-LM_ITERATIONS = 200
+LM_ITERATIONS = 1000
 FACE_ITERATIONS = 20
 
 
@@ -244,12 +245,15 @@ def two_best_local_minima(profile: np.ndarray) -> np.ndarray:
 
 
 def _saturating_residuals(u, y, theta):
-    """Residuals r = ln L - ln(E + exp(a - alpha u)) and their Jacobian in theta = (E, a, alpha)."""
-    E, a, alpha = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
-    g = np.exp(a - alpha * u)
-    pred = E + g
+    """Residuals r = ln L - ln(E + exp(a - alpha u)) (B, n) and their Jacobian in theta = (E, a, alpha),
+    laid out (B, 3, n)."""
+    g = np.exp(theta[:, 1:2] - theta[:, 2:3] * u)
+    pred = theta[:, 0:1] + g
     r = y - np.log(pred)
-    jac = -np.stack([1.0 / pred, g / pred, -g * u / pred], axis=-1)
+    jac = np.empty((u.shape[0], 3, u.shape[1]))
+    np.divide(-1.0, pred, out=jac[:, 0])                  # dr/dE = -1 / pred
+    np.multiply(g, jac[:, 0], out=jac[:, 1])               # dr/da = -g / pred
+    np.multiply(jac[:, 1], -u, out=jac[:, 2])              # dr/dalpha = g u / pred
     return r, jac
 
 
@@ -269,17 +273,28 @@ def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=
     return theta_out, ssr_out
 
 
-def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None):
+MERGE_TOLERANCE = 1e-4  # starts of one problem closer than this (relative, every parameter) share a basin
+MERGE_EVERY = 4         # iterations between checks for such twins
+
+
+@one_blas_thread
+def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None,
+                          problem=None):
     """Levenberg-Marquardt on many independent problems at once, within box bounds.
 
     Minimizes sum_i rho(r_i) per row, with rho(r) = r^2 (least squares) or, given ``huber_delta``,
     twice the Huber loss (r^2 inside delta, 2 delta |r| - delta^2 beyond), using the iteratively
     reweighted Gauss-Newton matrix J^T W J with W = psi(r) / r.
 
-    ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, n, p) for the given
+    ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, p, n) for the given
     rows; ``theta``, ``lower``, ``upper`` are (B, p). A parameter at a bound that the gradient
     pushes against is held fixed for that step (an active set), so a problem whose optimum sits on
     a bound converges like the smaller problem. Returns the parameters and the objective per row.
+
+    ``problem`` (B,) marks rows that are starts of the same problem (same data). Every MERGE_EVERY
+    iterations a start that has come within MERGE_TOLERANCE of a lower start of its problem stops
+    where it is: both are in one basin and the lower one goes on to its minimum. Such a row's
+    objective is then above its problem's best, so the lowest row of each problem is unaffected.
     """
     def objective_terms(r):
         if huber_delta is None:
@@ -292,19 +307,25 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
     theta = np.clip(theta.copy(), lower, upper)
     n_rows = theta.shape[0]
     r, jac = residuals(theta, np.arange(n_rows))
+    if jac.shape != (n_rows, theta.shape[1], r.shape[1]):
+        raise ValueError(f"Jacobian must be (rows, parameters, residuals) = {(n_rows, theta.shape[1], r.shape[1])}, "
+                         f"got {jac.shape}")
     obj, weight = objective_terms(r)
     damping = np.full(n_rows, 1e-3)
     active = np.isfinite(obj)
     eye = np.eye(theta.shape[1])
-    for _ in range(iterations):
+    twins = None if problem is None else _pairs_within(np.asarray(problem))
+    for iteration in range(iterations):
+        if twins is not None and iteration % MERGE_EVERY == MERGE_EVERY - 1:
+            active &= ~_merged_twins(theta, obj, active, twins)
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         sel = slice(None) if idx.size == n_rows else idx      # a view while every row is active
         J, rr, th, lo, hi, lam = jac[sel], r[sel], theta[sel], lower[sel], upper[sel], damping[sel]
-        jw_t = (J if huber_delta is None else J * weight[sel][:, :, None]).transpose(0, 2, 1)
-        jtj = jw_t @ J                                                 # batched BLAS products
-        grad = (jw_t @ rr[:, :, None])[:, :, 0]
+        jw = J if huber_delta is None else J * weight[sel][:, None, :]
+        jtj = jw @ J.transpose(0, 2, 1)                                # batched BLAS products
+        grad = (jw @ rr[:, :, None])[:, :, 0]
         frozen = ((th <= lo) & (grad > 0)) | ((th >= hi) & (grad < 0))
         diag = np.einsum("bii->bi", jtj)
         h = jtj + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
@@ -337,6 +358,38 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         stalled = ~better & ((lam > 1e12) | tiny_step)
         active[idx[small_gain | stalled | model_done]] = False
     return theta, obj
+
+
+def _pairs_within(problem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered pairs (i, j), i != j, of rows with the same problem label."""
+    order = np.argsort(problem, kind="stable")
+    labels = problem[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    sizes = np.diff(np.r_[starts, labels.size])
+    first, second = [], []
+    for size in np.unique(sizes):
+        if size < 2:
+            continue
+        groups = order[starts[sizes == size][:, None] + np.arange(size)]      # (groups, size)
+        i, j = np.nonzero(~np.eye(size, dtype=bool))
+        first.append(groups[:, i].ravel())
+        second.append(groups[:, j].ravel())
+    if not first:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(first), np.concatenate(second)
+
+
+def _merged_twins(theta, obj, active, twins) -> np.ndarray:
+    """Active rows i within MERGE_TOLERANCE of a row j of the same problem that is lower (or equal
+    and earlier), as a mask: row i stops and j carries on."""
+    i, j = twins
+    live = active[i]
+    i, j = i[live], j[live]
+    close = np.all(np.abs(theta[i] - theta[j]) <= MERGE_TOLERANCE * (1.0 + np.abs(theta[j])), axis=1)
+    lower = (obj[j] < obj[i]) | ((obj[j] == obj[i]) & (j < i))
+    mask = np.zeros(active.shape, dtype=bool)
+    mask[i[close & lower]] = True
+    return mask
 
 
 def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -222,7 +222,7 @@ def _saturating_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray)
         gz = np.exp(-alpha * z)
         t = target[rows][:, None]
         p = E + (t - E) * gz
-        jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=-1)
+        jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=1)       # (rows, 2, runs)
         return d.y - np.log(p), jac
 
     k = v.size
@@ -361,7 +361,7 @@ def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
         E, alpha = theta[:, 0:1], theta[:, 1:2]
         gz = np.exp(ln_a[rows][:, None] - alpha * log_c)
         p = E + gz
-        return d.y - np.log(p), -np.stack([np.ones_like(p) / p, -gz * log_c / p], axis=-1)
+        return d.y - np.log(p), -np.stack([np.ones_like(p) / p, -gz * log_c / p], axis=1)  # (rows, 2, runs)
 
     k = ln_a.size
     lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
