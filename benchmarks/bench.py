@@ -1,10 +1,11 @@
 """Speed of scalefit against baselines measured in the same run (ratios, not absolute times).
 
-    python benchmarks/bench.py            # about 5 minutes: the baselines are the slow part
-    python benchmarks/bench.py --quick    # about 1 minute: baselines on a subset, scaled up (says so)
+    python benchmarks/bench.py            # about 12 minutes: the baselines are the slow part
+    python benchmarks/bench.py --quick    # about 3 minutes: baselines on a subset, scaled up (says so)
 
 "Ours" is, as issue 6 defines it, `scalefit fit` end to end minus its start-up (the same command on a
-small ladder without resampling: Python, imports, reading, one small fit), best of several runs.
+small ladder without resampling: Python, imports, reading, one small fit), as the median difference
+over interleaved pairs of runs (start-up alone varies by about 0.1 s from run to run here).
 In-process times of the library calls are printed too, as a second, stricter view.
 
 Cases
@@ -48,6 +49,18 @@ def run_seconds(args: list[str], repeat: int = 5) -> float:
         subprocess.run(args, check=True, capture_output=True)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def paired_difference(startup: list[str], command: list[str], pairs: int = 11) -> tuple[float, float]:
+    """Time of ``command`` minus time of ``startup``: the median over ``pairs`` interleaved runs of
+    the two (startup, command, startup, ...), so that slow drifts of the machine cancel, and half the
+    interquartile range of the differences as their spread. Python start-up alone varies by about
+    0.1 s from run to run here, so a single difference of two timings cannot resolve tens of ms."""
+    differences = []
+    for _ in range(pairs):
+        differences.append(-run_seconds(startup, 1) + run_seconds(command, 1))
+    q1, median, q3 = np.percentile(differences, [25, 50, 75])
+    return float(median), float((q3 - q1) / 2)
 
 
 def best_seconds(call, repeat: int = 5) -> float:
@@ -125,14 +138,17 @@ def papers_grid_lbfgs(n, d, loss, max_starts: int | None = None) -> tuple[float,
 
 # ----- cases ----------------------------------------------------------------------------------------
 
-def saturating_bootstrap(tmp: Path, startup: float, quick: bool, rows: list, notes: list) -> None:
+def saturating_bootstrap(tmp: Path, startup: list[str], quick: bool, rows: list, notes: list) -> None:
     from scalefit.fitting import fit_law, fit_many
     from scalefit.laws import SaturatingLaw
     from scalefit.uncertainty import bootstrap_family, family_rng
 
     ladder = tmp / "ten.csv"
     flops, loss = write_ladder(ladder, 10)
-    ours = run_seconds(SCALEFIT + ["fit", str(ladder), "--band-method", "percentile", "--bootstrap", "1000"]) - startup
+    ours, spread = paired_difference(startup, SCALEFIT + ["fit", str(ladder), "--band-method", "percentile",
+                                                            "--bootstrap", "1000"])
+    notes.append(f"saturating bootstrap, scalefit fit minus start-up: {ours:.3f} s +- {spread:.3f} s "
+                 "(median of 11 interleaved pairs +- half the interquartile range)")
     index = family_rng(0, "f").integers(0, 10, size=(1000, 10))          # the CLI's resamples
     ours_obj = fit_many(flops[index], loss[index], SaturatingLaw()).objective
     in_process = best_seconds(lambda: bootstrap_family(flops, loss, SaturatingLaw(), 1000, 0, "f", workers=1))
@@ -165,8 +181,11 @@ def chinchilla_cases(tmp: Path, quick: bool, rows: list, notes: list) -> None:
     pick = np.linspace(0, len(n) - 1, 9).astype(int)
     pd.DataFrame({"family": "c", "params": n[pick], "tokens": d[pick], "loss": loss[pick]}).to_csv(small, index=False)
     fit_cmd = SCALEFIT + ["fit", "--law", "chinchilla"]
-    startup_nd = run_seconds(fit_cmd + [str(small), "--bootstrap", "0"], 9)
-    ours = run_seconds(fit_cmd + [str(path), "--bootstrap", "0"], 9) - startup_nd
+    startup_cmd = fit_cmd + [str(small), "--bootstrap", "0"]
+    startup_nd = run_seconds(startup_cmd, 5)
+    ours, spread = paired_difference(startup_cmd, fit_cmd + [str(path), "--bootstrap", "0"], 15)
+    notes.append(f"L(N, D) one fit, scalefit fit minus start-up: {ours * 1e3:.0f} ms +- {spread * 1e3:.0f} ms "
+                 "(median of 15 interleaved pairs +- half the interquartile range)")
     in_process = best_seconds(lambda: fit_chinchilla_params(n, d, loss))
     our_obj = fit_chinchilla_params(n, d, loss)[1]
     base_s, base_obj, used = papers_grid_lbfgs(n, d, loss, 450 if quick else None)
@@ -191,7 +210,7 @@ def chinchilla_cases(tmp: Path, quick: bool, rows: list, notes: list) -> None:
                  f"timed on one resample with {45 if quick else 450} of the 4,500 starts, scaled to 4,500 x 1,000")
 
 
-def scaling_cases(tmp: Path, startup: float, quick: bool, rows: list) -> None:
+def scaling_cases(tmp: Path, startup: list[str], quick: bool, rows: list) -> None:
     sizes = (100, 1_000, 10_000) if quick else (100, 1_000, 10_000, 100_000)
     for n_runs in sizes:
         rng = np.random.default_rng(1)
@@ -200,10 +219,11 @@ def scaling_cases(tmp: Path, startup: float, quick: bool, rows: list) -> None:
         path = tmp / f"runs{n_runs}.csv"
         pd.DataFrame({"family": ["f"] * n_runs + ["ref"], "flops": list(c) + [3e22],
                       "loss": list(l) + [1.95]}).to_csv(path, index=False)
-        fit_only = run_seconds(SCALEFIT + ["fit", str(path), "--bootstrap", "0"], 3) - startup
-        rows.append((f"saturating fit, {n_runs:,} runs (no bands)", fit_only, np.nan, f"{fit_only / n_runs * 1e6:.1f} us/run"))
+        fit_only, spread = paired_difference(startup, SCALEFIT + ["fit", str(path), "--bootstrap", "0"], 7)
+        rows.append((f"saturating fit, {n_runs:,} runs (no bands)", fit_only, np.nan,
+                     f"{fit_only / n_runs * 1e6:.1f} us/run (difference +- {spread:.3f} s)"))
         if n_runs <= (10_000 if quick else 100_000):
-            with_bands = run_seconds(SCALEFIT + ["fit", str(path)], 1) - startup
+            with_bands = run_seconds(SCALEFIT + ["fit", str(path)], 1) - run_seconds(startup, 3)
             rows.append((f"saturating fit, {n_runs:,} runs (profile bands)", with_bands, np.nan,
                          f"{with_bands / n_runs * 1e6:.1f} us/run"))
 
@@ -218,8 +238,9 @@ def main() -> None:
         tmp = Path(tmp)
         small = tmp / "small.csv"
         write_ladder(small, 4)
-        startup = run_seconds(SCALEFIT + ["fit", str(small), "--bootstrap", "0"], 9)
-        notes.insert(0, f"compute-law start-up subtracted: {startup:.2f} s (`scalefit fit` on a 4-run ladder, --bootstrap 0)")
+        startup = SCALEFIT + ["fit", str(small), "--bootstrap", "0"]
+        notes.insert(0, f"compute-law start-up subtracted: {run_seconds(startup, 5):.2f} s (best of 5; `scalefit fit` "
+                        "on a 4-run ladder, --bootstrap 0), paired with each timed command")
         rows.append(("scalefit --help", run_seconds(SCALEFIT + ["--help"]), np.nan, ""))
         saturating_bootstrap(tmp, startup, args.quick, rows, notes)
         if CHINCHILLA.exists():
