@@ -10,8 +10,9 @@ non-negative weighted least squares (weights 1/L, the first-order form of the lo
 normal equations of the whole grid come from a few matrix products), and the exact Huber objective
 is evaluated at every grid point (in single precision: it only ranks the points). From 8 grid points
 in different basins a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
-parameters, and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from its two best
-results; the lowest objective wins. Bootstrap refits use the same search (each resample's own grid
+parameters (capped at 60 iterations), and L-BFGS-B (analytic gradient, the papers' optimizer)
+finishes from the best result of each of up to 3 distinct basins within 10% of the lowest; the
+lowest objective wins. Bootstrap refits use the same search (each resample's own grid
 and 8 basins, plus the full-data optimum as a ninth start), polished by the batched LM run to
 convergence instead of the L-BFGS finish; starts of one resample that meet in a basin are merged.
 Parameters are reported in the user's units (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
