@@ -397,7 +397,9 @@ def _nonnegative_normal_equations_3(m: _Gram, t: tuple, shape: tuple) -> np.ndar
     point: entries of M and t broadcast to ``shape``; returns c (shape + (3,)).
 
     Solves every subset S of free coefficients in closed form (M_SS c = t_S, with a relative ridge
-    of 1e-14 (1 + |M_ii|) on the diagonal) and keeps the best feasible one (exact for 3 unknowns).
+    of 1e-14 (1 + |M_ii|) on the diagonal, plus one step of iterative refinement: Cramer's rule
+    alone loses accuracy on ill-conditioned grid points) and keeps the feasible one with the lowest
+    c^T M c - 2 c^T t, computed as such (exact for 3 unknowns).
     """
     diag = [m.entry(i, i) * (1 + 1e-14) + 1e-14 for i in range(3)]     # M_ii + 1e-14 (1 + |M_ii|)
     best = np.zeros(shape + (3,))
@@ -406,7 +408,13 @@ def _nonnegative_normal_equations_3(m: _Gram, t: tuple, shape: tuple) -> np.ndar
         for size in (1, 2, 3):
             for idx in itertools.combinations(range(3), size):
                 c = _solve_subset(m, diag, t, idx)
-                value = -sum(c_k * t[i] for c_k, i in zip(c, idx))  # c^T M c - 2 c^T t at the solution
+                if size > 1:
+                    residual = [0.0, 0.0, 0.0]
+                    for i, mc in zip(idx, _product(m, diag, c, idx)):
+                        residual[i] = t[i] - mc
+                    c = [c_k + d_k for c_k, d_k in zip(c, _solve_subset(m, diag, residual, idx))]
+                value = sum(c_a * c_b * m.entry(i, j) for c_a, i in zip(c, idx) for c_b, j in zip(c, idx)) \
+                    - 2.0 * sum(c_k * t[i] for c_k, i in zip(c, idx))
                 better = np.isfinite(value) & (value < best_value)
                 for c_k in c:
                     better &= c_k >= 0
@@ -416,6 +424,11 @@ def _nonnegative_normal_equations_3(m: _Gram, t: tuple, shape: tuple) -> np.ndar
                     best[..., i] = np.where(better, 0.0, best[..., i])
                 best_value = np.where(better, value, best_value)
     return best
+
+
+def _product(m: _Gram, diag: list, c: list, idx: tuple) -> list:
+    """M_SS c for the subset S = idx, with the ridged diagonal ``diag``."""
+    return [sum((diag[i] if i == j else m.entry(i, j)) * c_j for c_j, j in zip(c, idx)) for i in idx]
 
 
 def _solve_subset(m: _Gram, diag: list, t: tuple, idx: tuple) -> list:

@@ -322,7 +322,8 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         if idx.size == 0:
             break
         sel = slice(None) if idx.size == n_rows else idx      # a view while every row is active
-        J, rr, th, lo, hi, lam = jac[sel], r[sel], theta[sel], lower[sel], upper[sel], damping[sel]
+        J, rr, th, lo, hi = jac[sel], r[sel], theta[sel], lower[sel], upper[sel]
+        lam, obj_old = damping[sel].copy(), obj[sel].copy()     # copies: the state is updated below
         jw = J if huber_delta is None else J * weight[sel][:, None, :]
         jtj = jw @ J.transpose(0, 2, 1)                                # batched BLAS products
         grad = (jw @ rr[:, :, None])[:, :, 0]
@@ -341,7 +342,6 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         predicted = -2.0 * np.einsum("bi,bi->b", grad, step) - np.einsum("bi,bij,bj->b", step, jtj, step)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
-        obj_old = obj[sel]
         better = np.isfinite(obj_new) & (obj_new < obj_old)
         gain = np.where(better, obj_old - obj_new, 0.0)
         keep = idx[better]

@@ -11,18 +11,58 @@ the caller's setting is restored on return; cores are used by worker processes i
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from typing import Callable, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
 
 def one_blas_thread(func: F) -> F:
-    """Run ``func`` with BLAS limited to one thread."""
+    """Run ``func`` with BLAS limited to one thread.
+
+    The limit is process-wide, so nested and concurrent calls (threads) share it: the outermost
+    entry sets it and the last one out restores the caller's setting.
+    """
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with _controller().limit(limits=1, user_api="blas"):
+        _enter()
+        try:
             return func(*args, **kwargs)
+        finally:
+            _leave()
     return wrapper  # type: ignore[return-value]
+
+
+_lock = threading.Lock()
+_state = {"depth": 0, "limiter": None}
+
+
+def _reset_after_fork() -> None:
+    """A forked worker starts with no call in progress (another thread of the parent may have held
+    the lock at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    _state.update(depth=0, limiter=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _enter() -> None:
+    with _lock:
+        if _state["depth"] == 0:
+            _state["limiter"] = _controller().limit(limits=1, user_api="blas")
+        _state["depth"] += 1
+
+
+def _leave() -> None:
+    with _lock:
+        _state["depth"] -= 1
+        if _state["depth"] == 0:
+            _state["limiter"].restore_original_limits()
+            _state["limiter"] = None
 
 
 @functools.lru_cache(maxsize=1)
