@@ -6,6 +6,10 @@ multi-threaded BLAS only adds the cost of starting and waking its threads: one L
 with two. The heavy functions therefore run with BLAS limited to one thread (threadpoolctl), and
 the caller's setting is restored on return; cores are used by worker processes instead
 (:func:`scalefit.uncertainty.map_chunks`).
+
+Seen here (OpenBLAS 0.3.31, threadpoolctl 3.8): the limit takes effect for calls from the main
+thread and in worker processes; set from another thread it can be ignored by OpenBLAS, so an engine
+called from a thread may run with the caller's BLAS threads (same results, less steady timing).
 """
 
 from __future__ import annotations
