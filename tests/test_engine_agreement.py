@@ -26,7 +26,7 @@ from scalefit.chinchilla import (ChinchillaLaw, _Normalized, bootstrap_chinchill
                                  fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
 from scalefit.fitting import E_CEILING, fit_many
 from scalefit.laws import PowerLaw, SaturatingLaw
-from scalefit.uncertainty import bootstrap_family
+from scalefit.uncertainty import bootstrap_family, draw_counts
 
 SAT, POW, CHIN = SaturatingLaw(), PowerLaw(), ChinchillaLaw()
 # SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand
@@ -100,6 +100,41 @@ def test_saturating_engine_agrees_with_the_slow_path(ladder, seed):
     # chunks are fixed, so that 1 or N workers give identical numbers, see below)
     alone = fit_many(flops[None], loss[None], SAT)
     assert alone.objective[0] == pytest.approx(ours, rel=1e-9, abs=1e-14)
+
+
+@settings(max_examples=20 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_saturating_ladders(), st.integers(0, 2**31 - 1))
+def test_bootstrap_refits_by_counts_agree_with_the_slow_path(ladder, seed):
+    """The bootstrap fits a resample as the original runs weighted by how often each was drawn.
+    Each such refit must reach the slow path's optimum on the resample's rows written out, and
+    match the engine run on those rows."""
+    flops, loss = ladder
+    index = np.random.default_rng(seed).integers(0, flops.size, size=(4, flops.size))
+    by_counts = fit_many(flops, loss, SAT, counts=draw_counts(index, flops.size))
+    by_rows = fit_many(flops[index], loss[index], SAT)
+    np.testing.assert_array_equal(by_counts.ok, by_rows.ok)
+    np.testing.assert_allclose(by_counts.objective, by_rows.objective, rtol=1e-6, atol=1e-14)
+    for rows, ours, ok in zip(index, by_counts.objective, by_counts.ok):
+        if ok:
+            slow, _ = reference_saturating_fit(flops[rows], loss[rows])
+            assert ours <= slow * (1 + 1e-6) + 1e-14
+
+
+def test_counts_are_how_often_each_run_is_drawn():
+    index = np.array([[0, 0, 2], [1, 2, 2], [2, 2, 2]])
+    np.testing.assert_array_equal(draw_counts(index, 4), [[2, 0, 1, 0], [0, 1, 2, 0], [0, 0, 3, 0]])
+
+
+def test_power_law_by_counts_is_the_fit_of_the_repeated_rows():
+    flops = np.geomspace(1e18, 1e21, 7)
+    loss = POW.predict(np.array([50.0, 0.07]), flops) * np.exp(np.random.default_rng(2).normal(0, 0.02, 7))
+    index = np.random.default_rng(3).integers(0, 7, size=(50, 7))
+    by_counts = fit_many(flops, loss, POW, counts=draw_counts(index, 7))
+    by_rows = fit_many(flops[index], loss[index], POW)
+    np.testing.assert_array_equal(by_counts.ok, by_rows.ok)
+    ok = by_rows.ok
+    np.testing.assert_allclose(by_counts.params[ok], by_rows.params[ok], rtol=1e-9)
+    np.testing.assert_allclose(by_counts.objective[ok], by_rows.objective[ok], rtol=1e-7, atol=1e-15)
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scalefit.analysis import analyze
-from scalefit.fitting import fit_law, fit_many
+from scalefit.fitting import _step_within_bounds, fit_law, fit_many, lowest_local_minima
 from scalefit.laws import PowerLaw, SaturatingLaw
 
 SAT, POW = SaturatingLaw(), PowerLaw()
@@ -198,3 +198,40 @@ def test_same_seed_same_numbers_and_other_seed_differs():
     assert a.multipliers_frame().equals(b.multipliers_frame())
     assert a.params_frame().equals(b.params_frame())
     assert not a.multipliers_frame().equals(c.multipliers_frame())
+
+
+@FAST
+@given(st.integers(0, 2**31 - 1), st.integers(1, 5))
+def test_step_within_bounds_minimizes_the_model_on_the_face_it_reaches(seed, p):
+    """Where the Newton step h d = g would cross a bound, those parameters stop on it and the
+    others minimize the quadratic model 1/2 d'hd - g'd with them held there."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(p, p))
+    h = m @ m.T + 0.1 * np.eye(p)
+    g = rng.normal(size=p)
+    th = rng.normal(size=p)
+    lo, hi = th - rng.uniform(0, 2, p), th + rng.uniform(0, 2, p)
+    newton_step, step = (d[0] for d in _step_within_bounds(h[None], g[None], th[None], lo[None], hi[None]))
+    newton = np.linalg.solve(h, g)
+    np.testing.assert_allclose(newton_step, newton, rtol=1e-8, atol=1e-10)
+    crossed = (th + newton < lo) | (th + newton > hi)
+    expected = np.where(crossed, np.clip(th + newton, lo, hi) - th, 0.0)
+    free = ~crossed
+    if free.any():
+        rhs = g[free] - h[np.ix_(free, crossed)] @ expected[crossed]
+        expected[free] = np.linalg.solve(h[np.ix_(free, free)], rhs)
+    np.testing.assert_allclose(step, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(th[crossed] + step[crossed], np.clip(th + newton, lo, hi)[crossed], rtol=1e-12)
+
+
+@FAST
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=30), st.integers(1, 4))
+def test_lowest_local_minima_match_a_plain_scan(values, k):
+    profile = np.array(values, dtype=float) + np.arange(len(values)) * 1e-3   # no ties
+    columns, valid = lowest_local_minima(profile[None], k)
+    left = np.r_[np.inf, profile[:-1]]
+    right = np.r_[profile[1:], np.inf]
+    minima = sorted((v, i) for i, v in enumerate(profile) if v <= left[i] and v <= right[i])
+    expected = [i for _, i in minima[:k]]
+    assert list(columns[0][valid[0]]) == expected
+    assert np.all(columns[0][~valid[0]] == expected[0])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fitting import bounded_least_squares
+from .fitting import bounded_least_squares, lowest_per_owner
 from .laws import Law
 from .threads import one_blas_thread
 
@@ -201,16 +201,9 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
         owner.append(np.full(len(picks), i))
     starts, owner = np.concatenate(starts), np.concatenate(owner)
     theta, obj = _polish_many(u, v, y, starts, owner, delta)
-    best = _lowest_per_owner(obj, owner, len(index))
+    best = lowest_per_owner(obj, owner, len(index))
     params = np.array([full.to_user(t) for t in theta[best]]).reshape(-1, 5)
     return params, obj[best]
-
-
-def _lowest_per_owner(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """Index of the lowest value of each owner 0..count-1 (the first one on ties)."""
-    order = np.lexsort((np.arange(values.size), values, owner))
-    first = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
-    return order[first][:count]
 
 
 def _polish_many(u, v, y, theta0, owner, delta, iterations=500):

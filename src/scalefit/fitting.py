@@ -11,13 +11,16 @@ reported in the user's units (A_user = A_norm * C_ref^alpha).
 Saturating law L = E + A x^(-alpha), with 0 <= E < min L_i and alpha > 0. No starting values are
 needed: for each alpha on a log-spaced grid the problem is linear in (E, A), solved exactly in the
 relative-error weighting w_i = 1 / L_i (a first-order approximation of the log residual) with E
-held inside its bounds; the exact log objective is evaluated along that profile, and the two best
-local minima of the profile are polished with a bounded Levenberg-Marquardt on (E, ln A, alpha).
+held inside its bounds. Along that profile, the two lowest local minima of its weighted objective
+and the two lowest of the exact log objective (in single precision) are polished with a bounded
+Levenberg-Marquardt on (E, ln A, alpha), starts of one ladder that meet in a basin merged.
 The grid reaches down to alpha = 1e-6; for nearly flat ladders the best law on the face E = 0
 (a power law, in closed form; the face is E = e_min when a profile bounds E) is polished as well.
 Power law L = A x^(-alpha): ln L is linear in (ln A, alpha), solved in closed form.
 
-The engine works on arrays of shape (B, n): B resamples of n runs each, all solved at once.
+The engine works on arrays of shape (B, n): B ladders of n runs each, all solved at once. A
+bootstrap resample is the ladder's own runs, each counted as often as it was drawn: the objective
+becomes sum_i c_i r_i^2 and all resamples share the runs, so the grid work is matrix products.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ ALPHA_GRID = np.concatenate([np.geomspace(1e-6, 1e-3, 12, endpoint=False), np.ge
 ALPHA_BOUNDS = (1e-6, 10.0)
 E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
 LM_ITERATIONS = 1000
+START_DAMPING = 1e-6  # the grid's starts are close: LM begins nearly at Gauss-Newton (1e-3: 40% more steps)
+# Relative change of the objective that counts as rounding in the saturating polish. A residual
+# r = y - f computed from values of size |y| carries an error of about eps |y|, so sum r^2 is known
+# to about 2 eps |y| / |r| relative: 1e-13 for |y| ~ 1 and residuals of 0.5%, hence 1e-12
+# (parameters then sit within about 1e-6 relative of the minimum along the flattest direction)
+FLAT_RTOL = 1e-12
 FACE_ITERATIONS = 20
 
 
@@ -48,27 +57,35 @@ class EngineResult:
     ok: np.ndarray
 
 
-def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None = None) -> EngineResult:
+def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None = None,
+             counts: np.ndarray | None = None) -> EngineResult:
     """Fit ``law`` to each row of ``flops`` and ``loss`` (arrays of shape (B, n)).
+
+    With ``counts`` (B, n), ``flops`` and ``loss`` are one set of n runs (shape (n,)) and row b is
+    those runs with run i counted ``counts[b, i]`` times: exactly the fit of the rows that repeat
+    each run that often (a bootstrap resample), at the cost of n distinct runs.
 
     A row fails (``ok`` False) when it has fewer distinct compute values than the law has
     parameters, or when the fit is not finite.
     """
     flops = np.atleast_2d(np.asarray(flops, dtype=float))
     loss = np.atleast_2d(np.asarray(loss, dtype=float))
+    if counts is not None:
+        counts = np.asarray(counts, dtype=float)
+        if flops.shape[0] != 1 or counts.shape[1:] != flops.shape[1:]:
+            raise ValueError(f"counts must be (rows, {flops.shape[-1]}) for one set of runs, got {counts.shape}")
     log_c = np.log(flops)
     log_ref = float(np.mean(log_c)) if c_ref is None else float(np.log(c_ref))
-    u = log_c - log_ref
-    y = np.log(loss)
+    runs = Runs(log_c - log_ref, np.log(loss), counts)
     if isinstance(law, SaturatingLaw):
-        theta, ssr = fit_saturating_rows(u, y)
+        theta, ssr = fit_saturating_rows(runs.u, runs.y, counts=counts)
         params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
     elif isinstance(law, PowerLaw):
-        theta, ssr = _fit_power(u, y)
+        theta, ssr = _fit_power(runs.u, runs.y, counts)
         params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
     else:
         raise TypeError(f"no fitting engine for law {law.name!r}")
-    ok = (_distinct_per_row(flops) >= law.n_params) & np.all(np.isfinite(params), axis=1) & np.isfinite(ssr)
+    ok = (_distinct_per_row(flops, counts) >= law.n_params) & np.all(np.isfinite(params), axis=1) & np.isfinite(ssr)
     return EngineResult(params=params, objective=ssr, ok=ok)
 
 
@@ -83,29 +100,77 @@ def unreachable_ssr(flops, loss, target_loss: float) -> float:
     return float(ssr[0])
 
 
-def _distinct_per_row(values: np.ndarray) -> np.ndarray:
-    ordered = np.sort(values, axis=1)
-    return 1 + np.count_nonzero(np.diff(ordered, axis=1) > 0, axis=1)
+def _distinct_per_row(values: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Distinct values per row of ``values`` (B, n); with ``counts``, among the runs of the single
+    row of ``values`` that each row of counts draws."""
+    if counts is None:
+        ordered = np.sort(values, axis=1)
+        return 1 + np.count_nonzero(np.diff(ordered, axis=1) > 0, axis=1)
+    _, which = np.unique(values[0], return_inverse=True)
+    drawn = counts @ (which[:, None] == np.arange(which.max() + 1)) > 0      # (B, distinct values)
+    return drawn.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The runs of B least-squares problems: ``u`` = ln(C / C_ref) and ``y`` = ln L, each (B, n),
+    or (1, n) when all rows share them; ``counts`` (B, n), or None for all ones, multiplies each
+    run's squared residual. A bootstrap resample is the original runs with counts (how often each
+    run was drawn), so all resamples share u and y and the grid work is matrix products."""
+
+    u: np.ndarray
+    y: np.ndarray
+    counts: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.counts.shape[0] if self.counts is not None else self.u.shape[0]
+
+    @property
+    def shared(self) -> bool:
+        return self.u.shape[0] == 1
+
+    def take(self, rows) -> "Runs":
+        """The runs of the given rows (an index array or a slice)."""
+        counts = None if self.counts is None else self.counts[rows]
+        if self.shared:
+            return Runs(self.u, self.y, counts)
+        return Runs(self.u[rows], self.y[rows], counts)
+
+    def weights(self) -> np.ndarray:
+        return np.ones_like(self.u) if self.counts is None else self.counts
+
+    def smallest_loss(self) -> np.ndarray:
+        """Smallest loss of each row's runs (counted at least once)."""
+        loss = np.exp(self.y)
+        if self.counts is None:
+            return loss.min(axis=1)
+        return np.where(self.counts > 0, loss, np.inf).min(axis=1)
 
 
 # ----- power law: closed form ---------------------------------------------------------------
 
-def _fit_power(u: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ordinary least squares of ln L = a - alpha u per row; returns (a, alpha) and the SSR."""
-    u_mean = u.mean(axis=1, keepdims=True)
-    y_mean = y.mean(axis=1, keepdims=True)
+def _fit_power(u: np.ndarray, y: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares of ln L = a - alpha u per row, each run weighted by its count (default 1);
+    returns (a, alpha) and the weighted SSR. ``u`` may be one row shared by all rows of ``y``."""
+    c = np.ones_like(y) if counts is None else counts
+    total = c.sum(axis=1, keepdims=True)
+    u_mean = (c * u).sum(axis=1, keepdims=True) / total
+    y_mean = (c * y).sum(axis=1, keepdims=True) / total
     du, dy = u - u_mean, y - y_mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = (du * dy).sum(axis=1) / (du * du).sum(axis=1)
+        slope = (c * du * dy).sum(axis=1) / (c * du * du).sum(axis=1)
     alpha = -slope
     a = y_mean[:, 0] + alpha * u_mean[:, 0]
     resid = y - (a[:, None] - alpha[:, None] * u)
-    return np.column_stack([a, alpha]), (resid ** 2).sum(axis=1)
+    return np.column_stack([a, alpha]), (c * resid ** 2).sum(axis=1)
 
 
 # ----- saturating law: profile over alpha, then bounded Levenberg-Marquardt -----------------
 
 ROW_BLOCK = 1 << 20  # elements of a (rows, runs) block: many long rows are fitted a block at a time
+GRID_CANDIDATES = 4  # lowest local minima of the grid profile whose exact objective is compared
+FACE_MARGIN = 1.5    # the power-law face is polished when within this factor of the best objective
 
 
 def row_blocks(n_rows: int, elements_per_row: int) -> list[slice]:
@@ -115,53 +180,125 @@ def row_blocks(n_rows: int, elements_per_row: int) -> list[slice]:
     return [slice(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
 
 
-def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None) -> tuple[np.ndarray, np.ndarray]:
-    """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR, with
-    e_min <= E <= e_max (default: just below the row's smallest loss). Rows are taken in blocks of
-    bounded size, so that memory, and time per run, stay flat for long rows."""
-    loss = np.exp(y)
-    ceiling = loss.min(axis=1) * E_CEILING
+def fit_saturating_rows(u: np.ndarray, y: np.ndarray, e_min=0.0, e_max=None,
+                        counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return theta = (E, ln A_norm, alpha) per row and the log-space SSR sum_i c_i r_i^2, with
+    e_min <= E <= e_max (default: just below the row's smallest loss). ``u`` and ``y`` are (B, n),
+    or (1, n) shared by the B rows of ``counts``. Rows are taken in blocks of bounded size, so
+    that memory, and time per run, stay flat for long rows."""
+    runs = Runs(u, y, counts)
+    ceiling = runs.smallest_loss() * E_CEILING
     e_max = ceiling if e_max is None else np.minimum(np.broadcast_to(np.asarray(e_max, float), ceiling.shape), ceiling)
     e_min = np.minimum(np.broadcast_to(np.asarray(e_min, dtype=float), e_max.shape), e_max)
-    chunks = row_blocks(*u.shape)
+    chunks = row_blocks(runs.n_rows, u.shape[1])
     if len(chunks) > 1:
-        parts = [_fit_saturating_block(u[c], y[c], loss[c], e_min[c], e_max[c]) for c in chunks]
+        parts = [_fit_saturating_block(runs.take(c), e_min[c], e_max[c]) for c in chunks]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    return _fit_saturating_block(u, y, loss, e_min, e_max)
+    return _fit_saturating_block(runs, e_min, e_max)
 
 
-def _fit_saturating_block(u, y, loss, e_min, e_max):
-    profile_ssr, profile_E, profile_A = linear_profile_over_alpha(u, loss, y, e_min, e_max, ALPHA_GRID)
-    starts = two_best_local_minima(profile_ssr)                        # (B, 2)
-    # both starts of every row are polished in one batched call: rows [0, B) and [B, 2B)
-    B = u.shape[0]
-    rows = np.arange(B)
-    theta0 = np.concatenate([np.column_stack([profile_E[rows, c], np.log(profile_A[rows, c]), ALPHA_GRID[c]])
-                             for c in starts.T])
-    both = np.concatenate([rows, rows])
-    theta, ssr = saturating_lm(u[both], y[both], theta0, e_min[both], e_max[both])
-    second_better = ssr[B:] < ssr[:B]
-    best_theta = np.where(second_better[:, None], theta[B:], theta[:B])
-    best_ssr = np.where(second_better, ssr[B:], ssr[:B])
-    # Nearly flat ladders: the optimum can sit at E = e_min with a tiny exponent, at the end of a
-    # valley along which E and A trade off and LM crawls. The best law on that face (closed form)
-    # is polished too, for rows where it is competitive with the grid's best.
-    face = _power_law_face_start(u, loss, e_min)
-    face_ssr = ((y - np.log(face[:, :1] + np.exp(face[:, 1:2] - face[:, 2:3] * u))) ** 2).sum(axis=1)
-    near = np.flatnonzero(face_ssr <= 1.5 * profile_ssr.min(axis=1) + 1e-300)
+def _fit_saturating_block(runs: Runs, e_min, e_max):
+    E, A, Q = linear_profile_over_alpha(runs, e_min, e_max, ALPHA_GRID)
+    theta0, owner = _grid_starts(runs, E, A, Q, ALPHA_GRID)
+    theta, ssr = _saturating_lm(runs.take(owner), theta0, e_min[owner], e_max[owner], problem=owner)
+    best = lowest_per_owner(ssr, owner, runs.n_rows)
+    return _polish_power_law_face(runs, e_min, e_max, theta[best], ssr[best])
+
+
+def _grid_starts(runs: Runs, E, A, Q, alphas):
+    """Starts for the polish, taken along the grid profile (E, A)(alpha): the two lowest local
+    minima of Q (right when residuals are small) and the two lowest of the exact log-space SSR in
+    single precision (right when they are not; too coarse for nearly exact fits), each once.
+    Returns the starts (E, ln A, alpha), (k, 3), and the row each belongs to."""
+    by_q, valid_q = lowest_local_minima(Q, GRID_CANDIDATES // 2)
+    by_exact, valid_exact = lowest_local_minima(_exact_profile_single(runs, E, A, alphas), GRID_CANDIDATES // 2)
+    valid_exact &= np.all(by_exact[:, :, None] != by_q[:, None, :], axis=2)         # not already a start
+    valid_exact[:, 1] &= by_exact[:, 1] != by_exact[:, 0]
+    owner, which = np.nonzero(np.concatenate([valid_q, valid_exact], axis=1))
+    column = np.concatenate([by_q, by_exact], axis=1)[owner, which]
+    return np.column_stack([E[owner, column], np.log(A[owner, column]), alphas[column]]), owner
+
+
+def lowest_local_minima(profile: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns (B, k) of the k lowest local minima of each row of ``profile`` (B, G), lowest first,
+    and whether each is one (rows with fewer minima repeat their lowest, marked invalid)."""
+    is_min = np.ones(profile.shape, dtype=bool)
+    is_min[:, 1:] &= profile[:, 1:] <= profile[:, :-1]
+    is_min[:, :-1] &= profile[:, :-1] <= profile[:, 1:]
+    masked = np.where(is_min, profile, np.inf)
+    rows = np.arange(profile.shape[0])
+    columns = np.empty((profile.shape[0], k), dtype=np.intp)
+    valid = np.empty((profile.shape[0], k), dtype=bool)
+    for j in range(k):                       # k is small: k passes of argmin beat a sort
+        columns[:, j] = np.argmin(masked, axis=1)
+        valid[:, j] = np.isfinite(masked[rows, columns[:, j]])
+        masked[rows, columns[:, j]] = np.inf
+    valid[:, 0] = True
+    columns = np.where(valid, columns, columns[:, :1])
+    return columns, valid
+
+
+def _exact_profile_single(runs: Runs, E, A, alphas):
+    """The log-space SSR sum_i c_i (y_i - ln(E + A x_i^-alpha))^2 at every grid point (B, G), in
+    single precision (three times as fast, and enough to rank basins), in blocks of about
+    PROFILE_BLOCK elements."""
+    B, n = runs.n_rows, runs.u.shape[1]
+    single = np.float32
+    E, A = E.astype(single), A.astype(single)
+    y, weights = runs.y.astype(single), runs.weights().astype(single)
+    shared_f = np.exp(-alphas[:, None] * runs.u).astype(single) if runs.shared else None
+    out = np.empty(E.shape, dtype=single)
+    step = max(1, PROFILE_BLOCK // (alphas.size * n))
+    buffer = np.empty(step * alphas.size * n, dtype=single)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for lo in range(0, B, step):
+            rows = slice(lo, min(lo + step, B))
+            p = buffer[:(rows.stop - lo) * alphas.size * n].reshape(-1, alphas.size, n)
+            if shared_f is None:
+                np.multiply(-alphas.astype(single)[None, :, None], runs.u[rows, None, :].astype(single), out=p)
+                np.exp(p, out=p)
+                p *= A[rows, :, None]
+            else:
+                np.multiply(A[rows, :, None], shared_f, out=p)
+            p += E[rows, :, None]
+            np.log(p, out=p)
+            p -= _rows_of(y, rows)[:, None, :]
+            p *= p
+            out[rows] = np.einsum("bgn,bn->bg", p, _rows_of(weights, rows))
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _rows_of(values: np.ndarray, rows: slice) -> np.ndarray:
+    """``values[rows]``, or ``values`` itself when it is one row shared by all."""
+    return values if values.shape[0] == 1 else values[rows]
+
+
+def _polish_power_law_face(runs: Runs, e_min, e_max, best_theta, best_ssr):
+    """Nearly flat ladders: the optimum can sit at E = e_min with a tiny exponent, at the end of a
+    valley along which E and A trade off. The best power law on that face (closed form) is
+    polished too, for rows where it is a candidate: within FACE_MARGIN of the best objective and
+    either below it or with the objective rising into the interior (dS/dE >= 0, a minimum on the
+    face). Where the objective falls into the interior, the polish from the grid has followed it."""
+    face = _power_law_face_start(runs, e_min)
+    r, jac = _saturating_residuals(runs, face)
+    face_ssr = (r * r).sum(axis=1)
+    rises_inward = (jac[:, 0] * r).sum(axis=1) >= 0.0            # dS/dE = -2 sum r / pred * c
+    near = np.flatnonzero((face_ssr <= FACE_MARGIN * best_ssr + 1e-300) & (rises_inward | (face_ssr < best_ssr)))
+    best_theta, best_ssr = best_theta.copy(), best_ssr.copy()
     if near.size:
-        theta_f, ssr_f = saturating_lm(u[near], y[near], face[near], e_min[near], e_max[near], FACE_ITERATIONS)
+        theta_f, ssr_f = _saturating_lm(runs.take(near), face[near], e_min[near], e_max[near], FACE_ITERATIONS)
         better = ssr_f < best_ssr[near]
         best_theta[near[better]], best_ssr[near[better]] = theta_f[better], ssr_f[better]
     return best_theta, best_ssr
 
 
-def _power_law_face_start(u, loss, e_min):
-    """(E, ln A, alpha) with E = e_min and ln(L - e_min) = ln A - alpha u by least squares, alpha
-    clipped into its bounds. For e_min = 0 this is the exact optimum of the pure power law."""
+def _power_law_face_start(runs: Runs, e_min):
+    """(E, ln A, alpha) with E = e_min and ln(L - e_min) = ln A - alpha u by (count-weighted) least
+    squares, alpha clipped into its bounds. For e_min = 0 this is the exact optimum of the pure
+    power law."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(np.maximum(loss - e_min[:, None], 1e-300))
-        theta, _ = _fit_power(u, z)
+        z = np.log(np.maximum(np.exp(runs.y) - e_min[:, None], 1e-300))
+        theta, _ = _fit_power(runs.u, z, runs.counts)
     alpha = np.clip(np.nan_to_num(theta[:, 1], nan=ALPHA_BOUNDS[0]), ALPHA_BOUNDS[0], ALPHA_BOUNDS[1])
     a = np.nan_to_num(theta[:, 0], nan=0.0, posinf=0.0, neginf=0.0)
     return np.column_stack([e_min, a, alpha])
@@ -170,19 +307,56 @@ def _power_law_face_start(u, loss, e_min):
 PROFILE_BLOCK = 1 << 18  # elements of a (resamples, alphas, runs) block: its two buffers stay in cache
 
 
-def linear_profile_over_alpha(u, loss, y, e_min, e_max, alphas):
-    """For each alpha, (E, A) minimizing sum w^2 (L - E - A x^-alpha)^2 with w = 1/L, e_min <= E <= e_max.
+def linear_profile_over_alpha(runs: Runs, e_min, e_max, alphas):
+    """For each alpha, (E, A) minimizing the relative-error weighted least squares
 
-    Returns the exact log-space SSR at those (E, A), and E and A, each of shape (B, G). Work and
-    memory are linear in the number of runs: rows and alphas are taken in blocks of about
-    PROFILE_BLOCK elements, computed in two reused buffers.
+        Q = sum_i c_i (L_i - E - A f_i)^2 / L_i^2,   f_i = x_i^-alpha,   e_min <= E <= e_max,
+
+    the first-order approximation of the log-space SSR (ln L - ln P ~ (L - P) / L). With w2 = 1/L^2
+    and the sums s11 = sum c w2, s12 = sum c w2 f, s22 = sum c w2 f^2, t0 = sum c, t1 = sum c w2 L,
+    t2 = sum c w2 L f, it is closed form: E = (s22 t1 - s12 t2) / (s11 s22 - s12^2) clipped into
+    its bounds, A = (t2 - E s12) / s22 and Q = t0 - 2 E t1 + E^2 s11 - (t2 - E s12)^2 / s22.
+    Returns E, A and Q, each (B, G). Work and memory are linear in the number of runs.
     """
-    B, n = u.shape
-    ssr = np.empty((B, alphas.size))
-    E = np.empty_like(ssr)
-    A = np.empty_like(ssr)
-    w2 = 1.0 / loss ** 2
-    sums = _RowSums(w2=w2, w=w2 * loss, s11=w2.sum(axis=1), t1=(w2 * loss).sum(axis=1))
+    loss = np.exp(runs.y)
+    cw2 = runs.weights() / loss ** 2
+    s11 = cw2.sum(axis=1)[:, None] * np.ones((runs.n_rows, 1))
+    t1 = (cw2 * loss).sum(axis=1)[:, None] * np.ones((runs.n_rows, 1))
+    t0 = runs.weights().sum(axis=1)[:, None] * np.ones((runs.n_rows, 1))
+    s12, t2, s22 = _grid_sums(runs, cw2, cw2 * loss, alphas)
+    # in place: these (B, G) arrays are the bulk of the grid's work
+    s11_s22 = s11 * s22
+    det = s12 * s12
+    np.subtract(s11_s22, det, out=det)
+    E = s12 * t2
+    np.subtract(s22 * t1, E, out=E)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E /= det
+    E[~(det > 1e-14 * s11_s22) | ~np.isfinite(E)] = 0.0       # collinear columns: E = 0
+    np.clip(E, e_min[:, None], e_max[:, None], out=E)
+    residual_t2 = E * s12
+    np.subtract(t2, residual_t2, out=residual_t2)
+    np.maximum(residual_t2, 0.0, out=residual_t2)               # A >= 0: then A = 1e-300, the term ~ 0
+    A = residual_t2 / s22
+    Q = residual_t2 * A
+    np.maximum(A, 1e-300, out=A)
+    np.subtract(t0 + E * (E * s11 - 2.0 * t1), Q, out=Q)
+    return E, A, Q
+
+
+def _grid_sums(runs: Runs, cw2, cw, alphas):
+    """s12 = sum c w2 f, t2 = sum c w f and s22 = sum c w2 f^2 at every alpha, each (B, G), with
+    f = exp(-alpha u). Shared runs: matrix products with f over the n runs; otherwise f per row,
+    in blocks of about PROFILE_BLOCK elements computed in two reused buffers."""
+    B, n = runs.n_rows, runs.u.shape[1]
+    s12, t2, s22 = (np.empty((B, alphas.size)) for _ in range(3))
+    if runs.shared:
+        step = max(1, PROFILE_BLOCK // n)
+        for lo in range(0, alphas.size, step):
+            cols = slice(lo, min(lo + step, alphas.size))
+            f = np.exp(-alphas[cols, None] * runs.u)                   # (g, n)
+            s12[:, cols], t2[:, cols], s22[:, cols] = cw2 @ f.T, cw @ f.T, cw2 @ (f * f).T
+        return s12, t2, s22
     buffers = np.empty(2 * max(PROFILE_BLOCK, n))
     rows_step = max(1, PROFILE_BLOCK // max(1, n))
     for r0 in range(0, B, rows_step):
@@ -192,84 +366,70 @@ def linear_profile_over_alpha(u, loss, y, e_min, e_max, alphas):
         for lo in range(0, alphas.size, step):
             cols = slice(lo, min(lo + step, alphas.size))
             size = b * (cols.stop - cols.start) * n
-            work = (buffers[:size].reshape(b, -1, n), buffers[size:2 * size].reshape(b, -1, n))
-            ssr[rows, cols], E[rows, cols], A[rows, cols] = _profile_block(
-                u[rows], y[rows], sums.take(rows), e_min[rows], e_max[rows], alphas[cols], work)
-    return ssr, E, A
-
-
-@dataclass(frozen=True)
-class _RowSums:
-    """Per-row weights and sums of the weighted linear problem: w2 = 1/L^2, w = w2 L, s11 = sum w2,
-    t1 = sum w2 L."""
-
-    w2: np.ndarray
-    w: np.ndarray
-    s11: np.ndarray
-    t1: np.ndarray
-
-    def take(self, rows: slice) -> "_RowSums":
-        return _RowSums(self.w2[rows], self.w[rows], self.s11[rows], self.t1[rows])
-
-
-def _profile_block(u, y, sums: _RowSums, e_min, e_max, alphas, work):
-    """Profile SSR, E and A at ``alphas`` for a block of rows, with f = x^-alpha in ``work[0]``."""
-    f, scratch = work
-    np.multiply(-alphas[None, :, None], u[:, None, :], out=f)
-    np.exp(f, out=f)                                               # (b, g, n)
-    s11, t1 = sums.s11[:, None], sums.t1[:, None]
-    s12 = np.einsum("bgn,bn->bg", f, sums.w2)
-    t2 = np.einsum("bgn,bn->bg", f, sums.w)
-    np.multiply(f, f, out=scratch)
-    s22 = np.einsum("bgn,bn->bg", scratch, sums.w2)
-    det = s11 * s22 - s12 ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        E = np.where(det > 1e-14 * s11 * s22, (s22 * t1 - s12 * t2) / det, 0.0)
-    E = np.clip(np.nan_to_num(E), e_min[:, None], e_max[:, None])
-    A = np.maximum((t2 - E * s12) / s22, 1e-300)
-    f *= A[:, :, None]
-    f += E[:, :, None]
-    r = np.log(f, out=f)
-    r -= y[:, None, :]
-    return np.einsum("bgn,bgn->bg", r, r), E, A
+            f = buffers[:size].reshape(b, -1, n)
+            squared = buffers[size:2 * size].reshape(b, -1, n)
+            np.multiply(-alphas[None, cols, None], runs.u[rows, None, :], out=f)
+            np.exp(f, out=f)
+            np.multiply(f, f, out=squared)
+            s12[rows, cols] = np.einsum("bgn,bn->bg", f, cw2[rows])
+            t2[rows, cols] = np.einsum("bgn,bn->bg", f, cw[rows])
+            s22[rows, cols] = np.einsum("bgn,bn->bg", squared, cw2[rows])
+    return s12, t2, s22
 
 
 def two_best_local_minima(profile: np.ndarray) -> np.ndarray:
     """Indices (B, 2) of the two lowest local minima of each row (the same one twice if only one)."""
-    padded = np.pad(profile, ((0, 0), (1, 1)), constant_values=np.inf)
-    is_min = (profile <= padded[:, :-2]) & (profile <= padded[:, 2:])
-    ranked = np.argsort(np.where(is_min, profile, np.inf), axis=1)[:, :2]
-    second_valid = np.take_along_axis(is_min, ranked[:, 1:2], axis=1)[:, 0]
-    ranked[:, 1] = np.where(second_valid, ranked[:, 1], ranked[:, 0])
-    return ranked
+    columns, _ = lowest_local_minima(profile, 2)
+    return columns
 
 
-def _saturating_residuals(u, y, theta):
-    """Residuals r = ln L - ln(E + exp(a - alpha u)) (B, n) and their Jacobian in theta = (E, a, alpha),
-    laid out (B, 3, n)."""
-    g = np.exp(theta[:, 1:2] - theta[:, 2:3] * u)
-    pred = theta[:, 0:1] + g
-    r = y - np.log(pred)
-    jac = np.empty((u.shape[0], 3, u.shape[1]))
-    np.divide(-1.0, pred, out=jac[:, 0])                  # dr/dE = -1 / pred
-    np.multiply(g, jac[:, 0], out=jac[:, 1])               # dr/da = -g / pred
-    np.multiply(jac[:, 1], -u, out=jac[:, 2])              # dr/dalpha = g u / pred
+def lowest_per_owner(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Index of the lowest value of each owner 0..count-1 (the first one on ties)."""
+    order = np.lexsort((np.arange(values.size), values, owner))
+    first = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
+    return order[first][:count]
+
+
+def _saturating_residuals(runs: Runs, theta):
+    """Residuals r = sqrt(c) (ln L - ln(E + exp(a - alpha u))) (B, n) and their Jacobian in
+    theta = (E, a, alpha), laid out (B, 3, n)."""
+    u = runs.u
+    jac = np.empty((theta.shape[0], 3, u.shape[1]))
+    # a trial step may overflow: its objective is then inf or nan and the step is rejected
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        g = np.exp(theta[:, 1:2] - theta[:, 2:3] * u)
+        pred = theta[:, 0:1] + g
+        r = runs.y - np.log(pred)
+        if runs.counts is None:
+            np.divide(-1.0, pred, out=jac[:, 0])                  # dr/dE = -1 / pred
+        else:
+            root = np.sqrt(runs.counts)
+            r *= root
+            np.divide(-root, pred, out=jac[:, 0])
+        np.multiply(g, jac[:, 0], out=jac[:, 1])                  # dr/da = -g / pred
+        np.multiply(jac[:, 1], -u, out=jac[:, 2])                 # dr/dalpha = g u / pred
     return r, jac
 
 
 def saturating_lm(u, y, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=None, alpha_hi=None):
-    """Minimize the log-space SSR of the saturating law for all rows at once, with
-    e_min <= E <= e_max and alpha_lo <= alpha <= alpha_hi (default ALPHA_BOUNDS)."""
+    """Minimize the log-space SSR of the saturating law for all rows at once (rows of ``u`` and
+    ``y``, (B, n)), with e_min <= E <= e_max and alpha_lo <= alpha <= alpha_hi (default ALPHA_BOUNDS)."""
+    return _saturating_lm(Runs(u, y), theta, e_min, e_max, iterations, alpha_lo, alpha_hi)
+
+
+def _saturating_lm(runs: Runs, theta, e_min, e_max, iterations=LM_ITERATIONS, alpha_lo=None, alpha_hi=None,
+                   problem=None):
     alpha_lo = np.full_like(e_min, ALPHA_BOUNDS[0]) if alpha_lo is None else alpha_lo
     alpha_hi = np.full_like(e_max, ALPHA_BOUNDS[1]) if alpha_hi is None else alpha_hi
     lower = np.column_stack([e_min, np.full_like(e_min, -np.inf), alpha_lo])
     upper = np.column_stack([e_max, np.full_like(e_max, np.inf), alpha_hi])
     theta_out, ssr_out = np.empty_like(theta, dtype=float), np.empty(theta.shape[0])
-    for c in row_blocks(*u.shape):
-        uc, yc = u[c], y[c]
+    for c in row_blocks(theta.shape[0], runs.u.shape[1]):
+        block = runs.take(c)
         theta_out[c], ssr_out[c] = bounded_least_squares(
-            lambda th, rows, uc=uc, yc=yc: _saturating_residuals(uc[rows], yc[rows], th),
-            theta[c], lower[c], upper[c], iterations)
+            lambda th, rows, block=block: _saturating_residuals(block.take(rows), th),
+            theta[c], lower[c], upper[c], iterations, problem=None if problem is None else problem[c],
+            damping=START_DAMPING, flat_rtol=FLAT_RTOL)
     return theta_out, ssr_out
 
 
@@ -279,7 +439,7 @@ MERGE_EVERY = 4         # iterations between checks for such twins
 
 @one_blas_thread
 def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None,
-                          problem=None):
+                          problem=None, damping=1e-3, flat_rtol=1e-15):
     """Levenberg-Marquardt on many independent problems at once, within box bounds.
 
     Minimizes sum_i rho(r_i) per row, with rho(r) = r^2 (least squares) or, given ``huber_delta``,
@@ -289,7 +449,11 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
     ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, p, n) for the given
     rows; ``theta``, ``lower``, ``upper`` are (B, p). A parameter at a bound that the gradient
     pushes against is held fixed for that step (an active set), so a problem whose optimum sits on
-    a bound converges like the smaller problem. Returns the parameters and the objective per row.
+    a bound converges like the smaller problem; a step that would cross a bound stops on it and the
+    other parameters are re-solved there. The damping starts at ``damping`` (relative to the
+    diagonal of J^T W J) and follows Nielsen's rule. A row stops when a trial changes its objective
+    by at most ``flat_rtol`` (relative), when the model predicts no gain beyond rounding, or when
+    its step underflows. Returns the parameters and the objective per row.
 
     ``problem`` (B,) marks rows that are starts of the same problem (same data). Every MERGE_EVERY
     iterations a start that has come within MERGE_TOLERANCE of a lower start of its problem stops
@@ -311,7 +475,8 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         raise ValueError(f"Jacobian must be (rows, parameters, residuals) = {(n_rows, theta.shape[1], r.shape[1])}, "
                          f"got {jac.shape}")
     obj, weight = objective_terms(r)
-    damping = np.full(n_rows, 1e-3)
+    damping = np.full(n_rows, float(damping))
+    growth = np.full(n_rows, 2.0)
     active = np.isfinite(obj)
     eye = np.eye(theta.shape[1])
     twins = None if problem is None else _pairs_within(np.asarray(problem))
@@ -334,12 +499,17 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
             keep_mask = ~frozen
             h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
         rhs = np.where(frozen, 0.0, -grad)
-        step = _solve_batched(h, rhs)
-        trial = np.clip(th + step, lo, hi)
+        free_step, face_step = _step_within_bounds(h, rhs, th, lo, hi)
+        clipped_step = np.clip(th + free_step, lo, hi) - th
+        # decrease of the objective that the local quadratic model predicts for a step d:
+        # -2 g.d - d^T J^T W J d. Of the clipped step and the step re-solved on the face it reaches,
+        # the one the model prefers is taken.
+        face_gain = _model_decrease(grad, jtj, face_step)
+        use_face = face_gain > _model_decrease(grad, jtj, clipped_step)
+        trial = th + np.where(use_face[:, None], face_step, clipped_step)
+        np.clip(trial, lo, hi, out=trial)
+        predicted = np.where(use_face, face_gain, _model_decrease(grad, jtj, clipped_step))
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
-        # decrease of the objective that the local quadratic model predicts for the (unclipped) step:
-        # -2 g.d - d^T J^T W J d
-        predicted = -2.0 * np.einsum("bi,bi->b", grad, step) - np.einsum("bi,bij,bj->b", step, jtj, step)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
         better = np.isfinite(obj_new) & (obj_new < obj_old)
@@ -348,16 +518,53 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         theta[keep], r[keep], jac[keep] = trial[better], r_new[better], jac_new[better]
         obj[keep], weight[keep] = obj_new[better], weight_new[better]
         lam_before = lam
-        lam = np.where(better, np.maximum(lam * 0.3, 1e-12), lam * 10.0)
+        # Nielsen's update: after a step, the damping follows how well the model predicted the gain
+        # (rho = gain / predicted); after a rejection it grows by a factor that doubles each time
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.where(better, gain / predicted, 0.0)
+        shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * np.clip(rho, 0.0, 1.0) - 1.0) ** 3)
+        lam = np.where(better, np.maximum(lam * shrink, 1e-12), lam * growth[sel])
+        growth[idx] = np.where(better, 2.0, growth[sel] * 2.0)
         damping[idx] = lam
-        small_gain = better & (gain <= 1e-15 * np.maximum(obj_new, 1e-300) + 1e-30)
+        # a trial whose objective differs from the current one only at the level of rounding, lower or
+        # higher: at the minimum to working precision (without this, a converged row spends many
+        # rejected steps raising its damping until its step is below rounding)
+        flat = np.isfinite(obj_new) & (np.abs(obj_new - obj_old) <= flat_rtol * np.maximum(obj_old, 1e-300) + 1e-30)
         # a nearly Gauss-Newton step that the model says cannot lower the objective beyond rounding:
         # converged (without this, a converged row spends many rejected steps raising its damping)
-        model_done = (lam_before <= 1e-3) & (predicted <= 1e-15 * np.maximum(obj_old, 1e-300) + 1e-30)
+        model_done = (lam_before <= 1e-3) & (_model_decrease(grad, jtj, free_step)
+                                              <= 1e-15 * np.maximum(obj_old, 1e-300) + 1e-30)
         # a rejected step that moves no parameter beyond rounding: more damping only shrinks it
         stalled = ~better & ((lam > 1e12) | tiny_step)
-        active[idx[small_gain | stalled | model_done]] = False
+        active[idx[flat | stalled | model_done]] = False
     return theta, obj
+
+
+def _step_within_bounds(h: np.ndarray, rhs: np.ndarray, th, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """The solution d of h d = rhs, and the same where d would carry a parameter across a bound
+    but with that parameter set on the bound and the others re-solved with it held there: the
+    minimizer of the quadratic model on that face. (Clipping the full step instead leaves the other
+    parameters where the correlated, unclipped step put them, and LM can crawl along the bound.)"""
+    step = _solve_batched(h, rhs)
+    target = th + step
+    cross = (target < lo) | (target > hi)
+    rows = np.flatnonzero(cross.any(axis=1))
+    if rows.size == 0:
+        return step, step
+    c = cross[rows]
+    fixed = np.where(c, np.clip(target[rows], lo[rows], hi[rows]) - th[rows], 0.0)
+    hr = h[rows]
+    free = ~c
+    reduced = hr * free[:, :, None] * free[:, None, :] + c[:, :, None] * np.eye(h.shape[1])
+    rhs_r = np.where(c, fixed, rhs[rows] - (hr @ fixed[:, :, None])[:, :, 0])
+    face = step.copy()
+    face[rows] = _solve_batched(reduced, rhs_r)
+    return step, face
+
+
+def _model_decrease(grad: np.ndarray, jtj: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Decrease of the objective predicted by the Gauss-Newton model: -2 g.d - d^T J^T W J d."""
+    return -2.0 * np.einsum("bi,bi->b", grad, step) - np.einsum("bi,bij,bj->b", step, jtj, step)
 
 
 def _pairs_within(problem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

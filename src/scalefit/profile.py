@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, bounded_least_squares, fit_saturating_rows,
+from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, Runs, bounded_least_squares, fit_saturating_rows,
                       linear_profile_over_alpha, row_blocks, saturating_lm, two_best_local_minima,
                       unreachable_ssr)
 from .laws import PowerLaw, SaturatingLaw
@@ -312,12 +312,12 @@ def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance]:
         return np.broadcast_to(d.u, (k, n)), np.broadcast_to(d.y, (k, n))
 
     def ssr_E(grid):
-        return fit_saturating_rows(*rows(grid.size), e_min=grid, e_max=grid)[1]
+        # every row is the same ladder: shared runs, so the grid work is matrix products
+        return fit_saturating_rows(d.u[None], d.y[None], e_min=grid, e_max=grid, counts=np.ones((grid.size, n)))[1]
 
     def ssr_ln_alpha(grid):
         alphas = np.exp(grid)
-        _, E0, A0 = linear_profile_over_alpha(d.u[None], d.loss[None], d.y[None], np.zeros(1),
-                                              np.full(1, d.e_max), alphas)
+        E0, A0, _ = linear_profile_over_alpha(Runs(d.u[None], d.y[None]), np.zeros(1), np.full(1, d.e_max), alphas)
         theta0 = np.column_stack([E0[0], np.log(A0[0]), alphas])
         return saturating_lm(*rows(grid.size), theta0, np.zeros(grid.size), np.full(grid.size, d.e_max),
                              alpha_lo=alphas, alpha_hi=alphas)[1]

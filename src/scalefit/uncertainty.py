@@ -118,7 +118,7 @@ def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family:
     n = flops.size
     index = family_rng(seed, family).integers(0, n, size=(n_resamples, n))
     c_ref = float(np.exp(np.mean(np.log(flops))))
-    chunks = [(flops[rows], loss[rows], law, c_ref) for rows in _split(index, CHUNK)]
+    chunks = [(flops, loss, draw_counts(rows, n), law, c_ref) for rows in _split(index, CHUNK)]
     workers = resolve_workers(workers, seconds_estimate=1.5e-8 * n_resamples * n * 160)
     results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(c[0]) for c in chunks])
     ok = np.concatenate([r.ok for r in results]) if results else np.zeros(0, dtype=bool)
@@ -127,8 +127,16 @@ def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family:
 
 
 def _fit_chunk(chunk):
-    flops, loss, law, c_ref = chunk
-    return fit_many(flops, loss, law, c_ref=c_ref)
+    flops, loss, counts, law, c_ref = chunk
+    return fit_many(flops, loss, law, c_ref=c_ref, counts=counts)
+
+
+def draw_counts(index: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n runs is drawn in each resample: ``index`` (B, m) of run numbers gives
+    counts (B, n). A resample's fit depends only on these counts, so it is computed on n runs."""
+    rows = np.arange(index.shape[0])[:, None]
+    flat = np.bincount((rows * n + index).ravel(), minlength=index.shape[0] * n)
+    return flat.reshape(index.shape[0], n).astype(float)
 
 
 def _split(index: np.ndarray, size: int) -> list[np.ndarray]:
