@@ -217,9 +217,11 @@ def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
 def test_compute_law_bootstrap_is_the_same_with_one_or_two_workers():
     flops = np.geomspace(1e19, 1e22, 9)
     loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops) * np.exp(np.random.default_rng(3).normal(0, 0.01, 9))
-    one = bootstrap_family(flops, loss, SAT, 2500, seed=11, family="f", workers=1)
+    ticks: list[int] = []
+    one = bootstrap_family(flops, loss, SAT, 2500, seed=11, family="f", workers=1, progress=ticks.append)
     two = bootstrap_family(flops, loss, SAT, 2500, seed=11, family="f", workers=2)
     assert one.n_resamples == two.n_resamples == 2500
+    assert sorted(ticks) == [500, 1000, 1000]     # progress counts resamples, chunk by chunk
     assert np.array_equal(one.ok, two.ok)
     assert np.array_equal(one.params, two.params, equal_nan=True)
 

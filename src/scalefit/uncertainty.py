@@ -120,7 +120,7 @@ def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family:
     c_ref = float(np.exp(np.mean(np.log(flops))))
     chunks = [(flops, loss, draw_counts(rows, n), law, c_ref) for rows in _split(index, CHUNK)]
     workers = resolve_workers(workers, seconds_estimate=1.5e-8 * n_resamples * n * 160)
-    results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(c[0]) for c in chunks])
+    results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(counts) for _, _, counts, _, _ in chunks])
     ok = np.concatenate([r.ok for r in results]) if results else np.zeros(0, dtype=bool)
     params = (np.concatenate([r.params for r in results]) if results else np.zeros((0, law.n_params)))
     return BootstrapFits(family=family, law=law, params=np.where(ok[:, None], params, np.nan), ok=ok)
