@@ -1,6 +1,6 @@
 """Calibration study: do scalefit's bands cover the truth as often as they claim?
 
-    python analyses/calibration.py                 # full study: 400 ladders per cell, ~45 min on 2 cores
+    python analyses/calibration.py                 # full study: 400 ladders per cell, ~30 min on 2 cores
     python analyses/calibration.py --ladders 40    # a quick look
 
 Simulates ladders with known truth (scalefit.simulate), fits each, and records whether the bands

@@ -141,7 +141,7 @@ def papers_grid_lbfgs(n, d, loss, max_starts: int | None = None) -> tuple[float,
 def saturating_bootstrap(tmp: Path, startup: list[str], quick: bool, rows: list, notes: list) -> None:
     from scalefit.fitting import fit_law, fit_many
     from scalefit.laws import SaturatingLaw
-    from scalefit.uncertainty import bootstrap_family, family_rng
+    from scalefit.uncertainty import bootstrap_family, draw_counts, family_rng
 
     ladder = tmp / "ten.csv"
     flops, loss = write_ladder(ladder, 10)
@@ -150,7 +150,7 @@ def saturating_bootstrap(tmp: Path, startup: list[str], quick: bool, rows: list,
     notes.append(f"saturating bootstrap, scalefit fit minus start-up: {ours:.3f} s +- {spread:.3f} s "
                  "(median of 11 interleaved pairs +- half the interquartile range)")
     index = family_rng(0, "f").integers(0, 10, size=(1000, 10))          # the CLI's resamples
-    ours_obj = fit_many(flops[index], loss[index], SaturatingLaw()).objective
+    ours_obj = fit_many(flops, loss, SaturatingLaw(), counts=draw_counts(index, 10)).objective   # as the CLI fits them
     in_process = best_seconds(lambda: bootstrap_family(flops, loss, SaturatingLaw(), 1000, 0, "f", workers=1))
     u = np.log(flops) - np.log(flops).mean()
     n_base = 100 if quick else 1000
