@@ -240,31 +240,35 @@ def lowest_local_minima(profile: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 
 def _exact_profile_single(runs: Runs, E, A, alphas):
     """The log-space SSR sum_i c_i (y_i - ln(E + A x_i^-alpha))^2 at every grid point (B, G), in
-    single precision (three times as fast, and enough to rank basins), in blocks of about
-    PROFILE_BLOCK elements."""
+    single precision (three times as fast, and enough to rank basins), in blocks of rows and
+    alphas of about PROFILE_BLOCK elements, so that time and memory stay linear in the runs."""
     B, n = runs.n_rows, runs.u.shape[1]
     single = np.float32
     E, A = E.astype(single), A.astype(single)
-    y, weights = runs.y.astype(single), runs.weights().astype(single)
-    shared_f = np.exp(-alphas[:, None] * runs.u).astype(single) if runs.shared else None
+    u, y, weights = runs.u.astype(single), runs.y.astype(single), runs.weights().astype(single)
+    alphas_single = alphas.astype(single)
     out = np.empty(E.shape, dtype=single)
-    step = max(1, PROFILE_BLOCK // (alphas.size * n))
-    buffer = np.empty(step * alphas.size * n, dtype=single)
+    rows_step = max(1, PROFILE_BLOCK // (alphas.size * n))
+    alpha_step = max(1, min(alphas.size, PROFILE_BLOCK // n))
+    buffer = np.empty(rows_step * alpha_step * n, dtype=single)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for lo in range(0, B, step):
-            rows = slice(lo, min(lo + step, B))
-            p = buffer[:(rows.stop - lo) * alphas.size * n].reshape(-1, alphas.size, n)
-            if shared_f is None:
-                np.multiply(-alphas.astype(single)[None, :, None], runs.u[rows, None, :].astype(single), out=p)
-                np.exp(p, out=p)
-                p *= A[rows, :, None]
-            else:
-                np.multiply(A[rows, :, None], shared_f, out=p)
-            p += E[rows, :, None]
-            np.log(p, out=p)
-            p -= _rows_of(y, rows)[:, None, :]
-            p *= p
-            out[rows] = np.einsum("bgn,bn->bg", p, _rows_of(weights, rows))
+        for lo in range(0, alphas.size, alpha_step):
+            cols = slice(lo, min(lo + alpha_step, alphas.size))
+            f = np.exp(-alphas_single[cols, None] * u) if runs.shared else None          # (g, n)
+            for r0 in range(0, B, rows_step):
+                rows = slice(r0, min(r0 + rows_step, B))
+                p = buffer[:(rows.stop - r0) * (cols.stop - lo) * n].reshape(rows.stop - r0, -1, n)
+                if f is None:
+                    np.multiply(-alphas_single[None, cols, None], u[rows, None, :], out=p)
+                    np.exp(p, out=p)
+                    p *= A[rows, cols, None]
+                else:
+                    np.multiply(A[rows, cols, None], f, out=p)
+                p += E[rows, cols, None]
+                np.log(p, out=p)
+                p -= _rows_of(y, rows)[:, None, :]
+                p *= p
+                out[rows, cols] = np.einsum("bgn,bn->bg", p, _rows_of(weights, rows))
     return np.where(np.isfinite(out), out, np.inf)
 
 
