@@ -184,8 +184,8 @@ def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
     On most ladders the two agree to rounding, and ours is sometimes lower. On ladders with a long
     flat valley (an exponent near 0, where E and A trade off) the Huber objective, nearly an L1 sum
     here, has many shallow local minima along the valley, and our starts can stop in one of them: in
-    400 seeded random ladders of this strategy, 3 ended above the papers' procedure (largest gap a
-    deviance of 0.0105, against 3.84 for a 95% band) and 2 below. Bounded at a deviance of 0.02.
+    400 seeded random ladders of this strategy, 2 ended above the papers' procedure (largest gap a
+    deviance of 0.0047, against 3.84 for a 95% band) and 3 below. Bounded at a deviance of 0.02.
     (About a second per example: SCALEFIT_STRESS=20 for a stress run.)"""
     n, d, loss = ladder
     _, ours = fit_chinchilla_params(n, d, loss)
@@ -199,9 +199,9 @@ def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
     """The batched refits of resamples (the point fit's grid starts plus the full-data optimum, LM to
     convergence, no L-BFGS finish) against the full point fit of each resample. They agree to
     rounding on most resamples; on ill-conditioned ladders the two finishes can end a little apart:
-    on 1,136 resamples of 120 such 18-run ladders the largest gap was a deviance (n * relative gap,
-    exact for least squares, the scale for Huber) of 0.063, against 3.84 for a 95% band. Bounded
-    here at 0.1."""
+    on 1,109 resamples of 120 such 18-run ladders the largest gap was a deviance (n * relative gap,
+    exact for least squares, the scale for Huber) of 0.0004 (0.063 before LM stepped onto bounds),
+    against 3.84 for a 95% band. Bounded here at 0.01."""
     n, d, loss = ladder
     start, _ = fit_chinchilla_params(n, d, loss)
     index = np.random.default_rng(seed).integers(0, n.size, size=(6, n.size))
@@ -209,7 +209,7 @@ def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
     for rows, obj in zip(index, objectives):
         assume(len(set(n[rows])) >= 3 and len(set(d[rows])) >= 3)
         _, full = fit_chinchilla_params(n[rows], d[rows], loss[rows])
-        assert n.size * (obj - full) <= 0.1 * full + 1e-12   # an exact fit has full = 0
+        assert n.size * (obj - full) <= 0.01 * full + 1e-12   # an exact fit has full = 0
 
 
 # ----- workers ----------------------------------------------------------------------------------
