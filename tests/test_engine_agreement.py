@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from scalefit.chinchilla import (ChinchillaLaw, _Normalized, bootstrap_chinchilla, fit_chinchilla,
                                  fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
-from scalefit.fitting import E_CEILING, fit_many
+from scalefit.fitting import E_CEILING, _distinct_per_row, fit_many
 from scalefit.laws import PowerLaw, SaturatingLaw
 from scalefit.uncertainty import bootstrap_family, draw_counts
 
@@ -118,6 +118,18 @@ def test_bootstrap_refits_by_counts_agree_with_the_slow_path(ladder, seed):
         if ok:
             slow, _ = reference_saturating_fit(flops[rows], loss[rows])
             assert ours <= slow * (1 + 1e-6) + 1e-14
+
+
+def test_distinct_compute_values_of_resamples_are_counted_in_linear_memory():
+    """A refit fails when its resample draws fewer distinct compute values than the law has
+    parameters; counting them must not build a runs x values table (40 GB for these 200,000 runs)."""
+    flops = np.geomspace(1e18, 1e21, 200_000)
+    flops[1] = flops[0]                                  # two runs at the same compute
+    counts = np.zeros((3, flops.size))
+    counts[0, :2] = 1
+    counts[1, ::2] = 1
+    counts[2, :5] = [3, 2, 0, 0, 1]
+    np.testing.assert_array_equal(_distinct_per_row(flops[None], counts), [1, 100_000, 2])
 
 
 def test_counts_are_how_often_each_run_is_drawn():

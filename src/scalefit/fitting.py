@@ -106,8 +106,10 @@ def _distinct_per_row(values: np.ndarray, counts: np.ndarray | None = None) -> n
     if counts is None:
         ordered = np.sort(values, axis=1)
         return 1 + np.count_nonzero(np.diff(ordered, axis=1) > 0, axis=1)
-    _, which = np.unique(values[0], return_inverse=True)
-    drawn = counts @ (which[:, None] == np.arange(which.max() + 1)) > 0      # (B, distinct values)
+    order = np.argsort(values[0], kind="stable")
+    ordered = values[0][order]
+    group_starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    drawn = np.add.reduceat(counts[:, order], group_starts, axis=1) > 0        # (B, distinct values)
     return drawn.sum(axis=1)
 
 
@@ -124,16 +126,18 @@ class Runs:
 
     @property
     def n_rows(self) -> int:
-        return self.counts.shape[0] if self.counts is not None else self.u.shape[0]
+        return self.counts.shape[0] if self.shared else self.u.shape[0]
 
     @property
     def shared(self) -> bool:
-        return self.u.shape[0] == 1
+        """True when the rows are weightings (counts) of one set of runs. Only then is the grid
+        computed by matrix products: a ladder fitted alone takes the same path as in a batch."""
+        return self.counts is not None and self.u.shape[0] == 1
 
     def take(self, rows) -> "Runs":
         """The runs of the given rows (an index array or a slice)."""
         counts = None if self.counts is None else self.counts[rows]
-        if self.shared:
+        if self.u.shape[0] == 1:
             return Runs(self.u, self.y, counts)
         return Runs(self.u[rows], self.y[rows], counts)
 
@@ -169,7 +173,8 @@ def _fit_power(u: np.ndarray, y: np.ndarray, counts: np.ndarray | None = None) -
 # ----- saturating law: profile over alpha, then bounded Levenberg-Marquardt -----------------
 
 ROW_BLOCK = 1 << 20  # elements of a (rows, runs) block: many long rows are fitted a block at a time
-GRID_CANDIDATES = 4  # lowest local minima of the grid profile whose exact objective is compared
+GRID_CANDIDATES = 4  # starts from the grid: the two lowest local minima of each of its two profiles
+FLAT_PROFILE = 1e-3  # relative spread of the exact profile below which it is computed in double precision
 FACE_MARGIN = 1.5    # the power-law face is polished when within this factor of the best objective
 
 
@@ -208,10 +213,10 @@ def _fit_saturating_block(runs: Runs, e_min, e_max):
 def _grid_starts(runs: Runs, E, A, Q, alphas):
     """Starts for the polish, taken along the grid profile (E, A)(alpha): the two lowest local
     minima of Q (right when residuals are small) and the two lowest of the exact log-space SSR in
-    single precision (right when they are not; too coarse for nearly exact fits), each once.
+    single precision, double where it is nearly flat (right when residuals are not small), each once.
     Returns the starts (E, ln A, alpha), (k, 3), and the row each belongs to."""
     by_q, valid_q = lowest_local_minima(Q, GRID_CANDIDATES // 2)
-    by_exact, valid_exact = lowest_local_minima(_exact_profile_single(runs, E, A, alphas), GRID_CANDIDATES // 2)
+    by_exact, valid_exact = lowest_local_minima(_exact_profile(runs, E, A, alphas), GRID_CANDIDATES // 2)
     valid_exact &= np.all(by_exact[:, :, None] != by_q[:, None, :], axis=2)         # not already a start
     valid_exact[:, 1] &= by_exact[:, 1] != by_exact[:, 0]
     owner, which = np.nonzero(np.concatenate([valid_q, valid_exact], axis=1))
@@ -238,12 +243,24 @@ def lowest_local_minima(profile: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return columns, valid
 
 
-def _exact_profile_single(runs: Runs, E, A, alphas):
-    """The log-space SSR sum_i c_i (y_i - ln(E + A x_i^-alpha))^2 at every grid point (B, G), in
-    single precision (three times as fast, and enough to rank basins), in blocks of rows and
-    alphas of about PROFILE_BLOCK elements, so that time and memory stay linear in the runs."""
+def _exact_profile(runs: Runs, E, A, alphas):
+    """The log-space SSR sum_i c_i (y_i - ln(E + A x_i^-alpha))^2 at every grid point (B, G).
+
+    Computed in single precision (three times as fast, and enough to rank basins), except for rows
+    whose profile is so flat (relative spread below FLAT_PROFILE) that single-precision rounding
+    could hide a minimum: those are computed again in double precision."""
+    profile = _exact_profile_in(runs, E, A, alphas, np.float32).astype(float)
+    low = profile.min(axis=1)
+    flat = np.flatnonzero(~(profile.max(axis=1) - low > FLAT_PROFILE * low))
+    if flat.size:
+        profile[flat] = _exact_profile_in(runs.take(flat), E[flat], A[flat], alphas, np.float64)
+    return profile
+
+
+def _exact_profile_in(runs: Runs, E, A, alphas, single):
+    """The exact profile in the float type ``single``, in blocks of rows and alphas of about
+    PROFILE_BLOCK elements, so that time and memory stay linear in the runs."""
     B, n = runs.n_rows, runs.u.shape[1]
-    single = np.float32
     E, A = E.astype(single), A.astype(single)
     u, y, weights = runs.u.astype(single), runs.y.astype(single), runs.weights().astype(single)
     alphas_single = alphas.astype(single)
