@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scalefit.chinchilla import (ChinchillaLaw, _Normalized, bootstrap_chinchilla, fit_chinchilla,
-                                 fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
+from scalefit.chinchilla import (E_LEVELS, ChinchillaLaw, _Normalized, bootstrap_chinchilla, e_level_restarts,
+                                 fit_chinchilla, fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
 from scalefit.fitting import E_CEILING, _distinct_per_row, fit_many
 from scalefit.laws import PowerLaw, SaturatingLaw
 from scalefit.uncertainty import bootstrap_family, draw_counts
@@ -193,27 +193,68 @@ def papers_procedure(n, d, loss):
 def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
     """Our objective against L-BFGS from 72 starts, as a deviance gap n * (ours - papers) / papers.
 
-    On most ladders the two agree to rounding, and ours is sometimes lower. On ladders with a long
-    flat valley (an exponent near 0, where E and A trade off) the Huber objective, nearly an L1 sum
-    here, has many shallow local minima along the valley, and our starts can stop in one of them: in
-    400 seeded random ladders of this strategy, 2 ended above the papers' procedure (largest gap a
-    deviance of 0.0047, against 3.84 for a 95% band) and 3 below. Bounded at a deviance of 0.02.
-    (About a second per example: SCALEFIT_STRESS=20 for a stress run.)"""
+    On most ladders the two agree to rounding, and ours is sometimes lower. The Huber objective is
+    nearly an L1 sum here and has shallow local minima, most of them along the valley where E trades
+    off against the amplitudes (the restarts along E are for those), some in narrow basins between
+    grid exponents. On 1,000 seeded random ladders of this strategy (3 seeds), 5 ended above the
+    papers' procedure (largest gap a deviance of 0.028, against 3.84 for a 95% band; the others below
+    0.001) and 12 below; before the restarts along E, 9 ended above, by up to 0.045. Bounded at a
+    deviance of 0.05. (About a second per example: SCALEFIT_STRESS=20 for a stress run.)"""
     n, d, loss = ladder
     _, ours = fit_chinchilla_params(n, d, loss)
     papers = papers_procedure(n, d, loss)
-    assert n.size * (ours - papers) <= 0.02 * papers + 1e-12
+    assert n.size * (ours - papers) <= 0.05 * papers + 1e-12
+
+
+# Two ladders of that strategy (noisy, alpha near 0) on which the search without the restarts along
+# E stopped in a shallow minimum of the valley, above the papers' procedure (deviance gaps 0.045
+# and 0.0008; the second has its optimum on the floor E = 0). Losses as drawn, runs as designed.
+VALLEY_LADDERS = {
+    "E above 0": [7.7680710426899875, 5.935988804229566, 5.239978859800764, 6.647045576323378, 5.2749476864187095,
+                  4.5371694306835915, 5.641188833238056, 4.987956098815058, 4.1668830520921745, 4.88847243800369,
+                  4.345436333376754, 3.7569153876168406, 4.673030454035375, 3.8352977408853066, 3.3645436044038672,
+                  4.072788333660596, 3.590851856910604, 3.279110990821942],
+    "E = 0": [21.048522256668694, 11.617911851081038, 7.062320917342896, 14.206723663137664, 8.251720772544608,
+              5.333508102353543, 9.772798921312685, 6.120735886008062, 4.265809104480189, 7.056937107445464,
+              4.73328536695448, 3.5773901244556754, 5.373348678068526, 3.869475221999505, 3.140014726017557,
+              4.229742617910472, 3.325191688001838, 2.8698406610735923],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALLEY_LADDERS))
+def test_restarts_along_e_leave_shallow_minima_of_the_valley(name):
+    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    loss = np.array(VALLEY_LADDERS[name])
+    _, ours = fit_chinchilla_params(n, d, loss)
+    assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
+
+
+@given(st.floats(0.0, 5.0), st.floats(-5.0, 5.0), st.floats(-5.0, 5.0), st.floats(1e-3, 2.0),
+       st.floats(1e-3, 2.0), st.floats(0.01, 10.0))
+def test_e_level_restarts_keep_the_law_at_the_reference_point(E, log_a, log_b, alpha, beta, smallest):
+    """Each valid restart has E = level * smallest loss, the exponents kept, and the same prediction
+    E + A + B at N = N_ref, D = D_ref; a level at or above that prediction is not valid."""
+    theta = np.array([[E, log_a, log_b, alpha, beta]])
+    restarts, valid = e_level_restarts(theta, np.array([smallest]))
+    at_reference = E + np.exp(log_a) + np.exp(log_b)
+    for level, r, ok in zip(E_LEVELS, restarts[0], valid[0]):
+        assert ok == (level * smallest < at_reference)
+        if ok:
+            assert r[0] == level * smallest and r[3] == alpha and r[4] == beta
+            assert r[0] + np.exp(r[1]) + np.exp(r[2]) == pytest.approx(at_reference, rel=1e-12)
 
 
 @settings(max_examples=4 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hard_chinchilla_ladders(), st.integers(0, 2**31 - 1))
 def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
-    """The batched refits of resamples (the point fit's grid starts plus the full-data optimum, LM to
-    convergence, no L-BFGS finish) against the full point fit of each resample. They agree to
+    """The batched refits of resamples (the point fit's grid starts, the full-data optimum and the
+    restarts along E, LM to convergence, no L-BFGS finish) against the full point fit of each resample. They agree to
     rounding on most resamples; on ill-conditioned ladders the two finishes can end a little apart:
-    on 1,109 resamples of 120 such 18-run ladders the largest gap was a deviance (n * relative gap,
-    exact for least squares, the scale for Huber) of 0.0004 (0.063 before LM stepped onto bounds),
-    against 3.84 for a 95% band. Bounded here at 0.01."""
+    on 1,136 resamples of 120 such 18-run ladders the largest gap was a deviance (n * relative gap,
+    exact for least squares, the scale for Huber) of 0.0013, against 3.84 for a 95% band. (Without
+    the restarts along E in the refits, while the point fit had them, it was 0.49.) Bounded here at
+    0.01."""
     n, d, loss = ladder
     start, _ = fit_chinchilla_params(n, d, loss)
     index = np.random.default_rng(seed).integers(0, n.size, size=(6, n.size))

@@ -10,11 +10,13 @@ non-negative weighted least squares (weights 1/L, the first-order form of the lo
 normal equations of the whole grid come from a few matrix products), and the exact Huber objective
 is evaluated at every grid point (in single precision: it only ranks the points). From 8 grid points
 in different basins a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
-parameters (capped at 60 iterations), and L-BFGS-B (analytic gradient, the papers' optimizer)
-finishes from the best result of each of up to 3 distinct basins within 10% of the lowest; the
-lowest objective wins. Bootstrap refits use the same search (each resample's own grid
-and 8 basins, plus the full-data optimum as a ninth start), polished by the batched LM run to
-convergence instead of the L-BFGS finish; starts of one resample that meet in a basin are merged.
+parameters (capped at 60 iterations; after 20, three restarts from the best so far join it, at
+E = 0, 0.5 and 0.9 times the smallest loss with the amplitudes rescaled, along the valley where E
+trades off against A and B), and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from
+the best result of each of up to 3 distinct basins within 10% of the lowest; the lowest objective
+wins. Bootstrap refits use the same search (each resample's own grid and 8 basins, plus the
+full-data optimum as a ninth start, and the same restarts along E), polished by the batched LM run
+to convergence instead of the L-BFGS finish; starts of one resample that meet in a basin are merged.
 Parameters are reported in the user's units (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
 
 Along the compute-optimal frontier (C = k N D, k = 6 by default) the law is a saturating law of
@@ -39,6 +41,9 @@ EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
 EXPONENT_BOUNDS = (1e-3, 5.0)
 POLISH_STARTS = 8
 POINT_FIT_LM_ITERATIONS = 60
+RESAMPLE_LM_ITERATIONS = 500  # bootstrap refits: LM to convergence (no L-BFGS finish)
+E_LEVEL_AFTER = 20         # LM iterations of the point fit before the restarts along E (the rest after)
+E_LEVELS = (0.0, 0.5, 0.9)  # restarts at E = level * smallest loss, from the best start so far
 LBFGS_FINISHES = 3
 FINISH_WITHIN = 0.1  # relative objective above the best LM result within which basins are finished
 
@@ -150,8 +155,8 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     """Global minimum of sum Huber_delta(ln L - ln L(N, D)): user-unit parameters and the objective."""
     data = _Normalized.of(np.asarray(n_params, float), np.asarray(tokens, float), np.asarray(loss, float))
     starts = np.array(_grid_starts(data, delta))
-    theta, obj = _polish_many(data.u[None], data.v[None], data.y[None], starts, np.zeros(len(starts), int), delta,
-                              iterations=POINT_FIT_LM_ITERATIONS)
+    theta, obj, _ = _polish_with_e_levels(data.u[None], data.v[None], data.y[None], starts,
+                                          np.zeros(len(starts), int), delta, POINT_FIT_LM_ITERATIONS)
     # Levenberg-Marquardt with Huber reweighting converges slowly near the kinks at |r| = delta, and
     # nearby basins differ little: L-BFGS-B (the papers' optimizer) finishes from the best result of
     # each of the LBFGS_FINISHES lowest basins within FINISH_WITHIN of the best (a start still
@@ -163,6 +168,43 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     candidates += [polish_lbfgs(data, t, delta)[::-1] for t in finishes]
     best_obj, best_theta = min(candidates, key=lambda c: c[0])
     return data.to_user(best_theta), float(best_obj)
+
+
+def _polish_with_e_levels(u, v, y, theta, owner, delta, iterations):
+    """Batched LM from the starts (start i belongs to data row owner[i]); after E_LEVEL_AFTER
+    iterations each row's best start so far spawns its ``e_level_restarts``, and all go on together
+    for the remaining iterations. Returns parameters, objectives and the owner of every row."""
+    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=E_LEVEL_AFTER)
+    best = lowest_per_owner(obj, owner, u.shape[0])
+    restarts, valid = e_level_restarts(theta[best], np.exp(y.min(axis=1)))
+    rows, level = np.nonzero(valid)
+    theta = np.concatenate([theta, restarts[rows, level]])
+    owner = np.concatenate([owner, rows])
+    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=iterations - E_LEVEL_AFTER)
+    return theta, obj, owner
+
+
+def e_level_restarts(theta: np.ndarray, smallest_loss: np.ndarray, levels=E_LEVELS):
+    """Restarts along the valley where E trades off against the amplitudes, for rows of normalized
+    parameters ``theta`` (B, 5): E = level * smallest_loss, the exponents kept, and A, B scaled by
+    one factor so that the law still predicts E + A + B at the reference point (N_ref, D_ref).
+    Returns the restarts (B, k, 5) and which are valid (level below that prediction), (B, k).
+
+    With a nearly-L1 objective (Huber with a small delta on noisy runs) this valley holds shallow
+    local minima, and LM from the grid stops in the first it meets; E = 0 (a pure power law in
+    each variable) is often the floor of the valley when an exponent is near 0.
+    """
+    amplitude = np.exp(theta[:, 1]) + np.exp(theta[:, 2])
+    at_reference = theta[:, 0] + amplitude
+    e = np.asarray(levels, dtype=float)[None, :] * np.asarray(smallest_loss, dtype=float)[:, None]
+    valid = e < at_reference[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.log(np.where(valid, at_reference[:, None] - e, 1.0) / amplitude[:, None])
+    restarts = np.repeat(theta[:, None, :], len(levels), axis=1)
+    restarts[:, :, 0] = e
+    restarts[:, :, 1] += scale
+    restarts[:, :, 2] += scale
+    return restarts, valid & np.isfinite(scale)
 
 
 SAME_BASIN = 1e-2  # parameters all within this (relative) of each other: one basin, for choosing finishes
@@ -186,8 +228,9 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
 
     Each resample gets the starts the point fit would give it (its own exponent grid, best
     ``POLISH_STARTS`` basins) plus the full-data optimum ``start`` (user units); all are polished
-    together by the batched Levenberg-Marquardt, run to convergence. Returns user-unit parameters
-    (B, 5) and objectives.
+    together by the batched Levenberg-Marquardt, run to convergence, joined after E_LEVEL_AFTER
+    iterations by each resample's ``e_level_restarts``. Returns user-unit parameters (B, 5) and
+    objectives.
     """
     full = _Normalized.of(np.asarray(n_params, float), np.asarray(tokens, float), np.asarray(loss, float))
     u, v, y = full.u[index], full.v[index], full.y[index]
@@ -200,7 +243,7 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
         starts.append(np.array([_start_at(coef[i].reshape(-1, 3)[g], EXPONENT_GRID, g) for g in picks]).reshape(-1, 5))
         owner.append(np.full(len(picks), i))
     starts, owner = np.concatenate(starts), np.concatenate(owner)
-    theta, obj = _polish_many(u, v, y, starts, owner, delta)
+    theta, obj, owner = _polish_with_e_levels(u, v, y, starts, owner, delta, RESAMPLE_LM_ITERATIONS)
     best = lowest_per_owner(obj, owner, len(index))
     params = np.array([full.to_user(t) for t in theta[best]]).reshape(-1, 5)
     return params, obj[best]
