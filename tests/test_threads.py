@@ -85,3 +85,45 @@ def test_overlapping_calls_restore_the_callers_setting(monkeypatch):
     a.start(); b.start(); a.join(); b.join()
     assert seen == {"A": 1, "B": 1}
     assert blas.threads == 4
+
+
+# ----- block-parallel profile grids ------------------------------------------------------------
+
+def test_map_blocks_runs_blocks_at_once_on_threads_only_when_allowed_and_large():
+    """Large work on two allowed cores: two blocks run at the same time (they meet at a barrier,
+    which one thread alone would never pass). Small work, or one allowed core: all in this thread."""
+    from scalefit import threads
+
+    barrier = threading.Barrier(2, timeout=10)
+    with threads.core_limit(2):
+        threads.map_blocks(lambda block: barrier.wait(), [0, 1], elements=threads.THREADED_ELEMENTS + 1)
+    seen = []
+    for limit, elements in ((1, threads.THREADED_ELEMENTS + 1), (2, 10)):
+        with threads.core_limit(limit):
+            threads.map_blocks(lambda block: seen.append(threading.get_ident()), range(4), elements=elements)
+    assert set(seen) == {threading.get_ident()}
+
+
+def test_profile_bands_are_the_same_on_one_or_two_threads(monkeypatch):
+    """Profile bands of a long ladder (made long here by shrinking the block size: many blocks of
+    grid points and of polishes) are identical, to the bit, whatever the number of threads."""
+    import numpy as np
+
+    from scalefit import fitting, profile, threads
+    from scalefit.fitting import fit_law
+    from scalefit.laws import SaturatingLaw
+
+    monkeypatch.setattr(fitting, "ROW_BLOCK", 1 << 11)
+    monkeypatch.setattr(profile, "ROW_BLOCK", 1 << 11)
+    monkeypatch.setattr(threads, "THREADED_ELEMENTS", 0)
+    flops = np.geomspace(1e19, 1e22, 40)
+    law = SaturatingLaw()
+    loss = law.predict(np.array([1.7, 4e3, 0.17]), flops) * np.exp(np.random.default_rng(5).normal(0, 0.01, 40))
+    fit = fit_law(flops, loss, law)
+    results = []
+    for limit in (1, 2):
+        with threads.core_limit(limit):
+            low, high = profile.parameter_bands(fit, 0.95)
+            deviance = profile.compute_deviance(fit, 2.3, 0.95)
+        results.append(np.concatenate([low, high, deviance.grid, deviance.values]))
+    np.testing.assert_array_equal(results[0], results[1])

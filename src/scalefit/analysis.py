@@ -18,6 +18,7 @@ from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, fit_law
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
+from .threads import core_limit
 from .uncertainty import BootstrapFits, bootstrap_family
 
 EXTRAPOLATION_WARNING_DECADES = 1.0
@@ -104,8 +105,9 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
     ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
-    "percentile" for the two-variable chinchilla law. ``workers`` processes share the resamples
-    (default: all cores when that pays); results are the same for any number of workers.
+    "percentile" for the two-variable chinchilla law. ``workers`` processes share the resamples,
+    and as many threads the profile grids of long ladders (default: all cores when that pays);
+    results are the same for any number of workers.
     """
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
@@ -126,9 +128,10 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     warnings: list[str] = []
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
-    fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
-            for name in ladder.ladder_families()}
-    multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
+    with core_limit(workers):
+        fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
+                for name in ladder.ladder_families()}
+        multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings))

@@ -55,8 +55,9 @@ def main():
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes sharing the bootstrap resamples [default: all cores when that pays]; "
-                   "results are the same for any number.")
+              help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
+                   "profile grids of long ladders [default: all cores when that pays]; results are the "
+                   "same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
 def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, fmt, output,
@@ -270,8 +271,9 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
 @click.option("--budget-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
               help="IsoFLOP analysis: runs within this many decades of compute form one budget.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes sharing the bootstrap resamples [default: all cores when that pays]; "
-                   "results are the same for any number.")
+              help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
+                   "profile grids of long ladders [default: all cores when that pays]; results are the "
+                   "same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None)
 def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output,
@@ -313,7 +315,8 @@ def _analysis_options(f):
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--at-loss", "at_loss", type=float, multiple=True),
         click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Processes sharing the bootstrap resamples [default: all cores when that pays]."),
+                     help="Cores to use: processes sharing the bootstrap resamples, threads sharing "
+                          "the profile grids of long ladders [default: all cores when that pays]."),
     ]):
         f = option(f)
     return f
@@ -373,9 +376,11 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
                           ylim=_limits(ylim, "ylim"), width=width, height=height)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
     from .plots import FIGURES, FigureOptions, save_figure
+    from .threads import core_limit
     options = FigureOptions(**options_kwargs)
     try:
-        figure = FIGURES[kind](result, options=options)
+        with core_limit(workers):
+            figure = FIGURES[kind](result, options=options)
         save_figure(figure, output, options, dpi=dpi)
     except ValueError as exc:
         raise InputError(str(exc)) from None

@@ -27,6 +27,7 @@ from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, Runs, bound
                       linear_profile_over_alpha, row_blocks, saturating_lm, two_best_local_minima,
                       unreachable_ssr)
 from .laws import PowerLaw, SaturatingLaw
+from .threads import map_blocks
 
 PROFILE_ALPHAS = np.geomspace(1e-3, 4.0, 90)
 GN_STEPS = 1   # on the grid only (starting points); 4 steps gave the same bands to 1e-11 on 80 ladders
@@ -37,6 +38,7 @@ PROBE_DOUBLINGS = 14          # ... doubled this many times (out to ~16 decades)
 COARSE_STEP_DECADES = 0.25    # probe grid when the point estimate is unreachable
 FINE_POINTS = 121             # points across the region where the band lies
 MAX_RATIO_POINTS = 20001
+LM_PASSES = 20                # rough count of passes over the runs in one profile polish (to size its work)
 
 
 @dataclass(frozen=True)
@@ -174,31 +176,40 @@ def _solve_linear_parameter(d: _Data, a, b, lo, hi):
 
 def _polish_two_starts(grid_ssr, grid_t, residuals, lower, upper, n_runs: int):
     """From the two best local minima over the alpha grid (axis 1), polish theta = (t, alpha) by
-    bounded Levenberg-Marquardt and keep the lower SSR per row (rows taken in memory-bounded blocks)."""
+    bounded Levenberg-Marquardt and keep the lower SSR per row (rows taken in memory-bounded blocks,
+    shared by threads when they are many)."""
     k = grid_ssr.shape[0]
     best = np.full(k, np.inf)
     starts = two_best_local_minima(grid_ssr)
-    for block in row_blocks(k, 2 * n_runs):
+
+    def polish(block):
         rows = np.arange(k)[block]
         for column in starts[block].T:
             theta0 = np.column_stack([grid_t[rows, column], PROFILE_ALPHAS[column]])
             _, ssr = bounded_least_squares(lambda th, r, rows=rows: residuals(th, rows[r]), theta0,
                                            lower[block], upper[block])
             best[block] = np.minimum(best[block], ssr)
+
+    map_blocks(polish, row_blocks(k, 2 * n_runs), elements=2 * k * n_runs * LM_PASSES)
     return best
 
 
 def _grid_over_alphas(k: int, n_runs: int, solve_rows):
     """Stack ``solve_rows(rows, alphas) -> (ssr, t)`` (each (rows, alphas)) over blocks of rows and of
-    PROFILE_ALPHAS that hold about ROW_BLOCK elements each, whatever the number of runs."""
+    PROFILE_ALPHAS that hold about ROW_BLOCK elements each, whatever the number of runs; on long
+    ladders the blocks are shared by threads (the same numbers on any number of threads)."""
     ssr = np.empty((k, PROFILE_ALPHAS.size))
     t = np.empty_like(ssr)
     per_block = max(1, ROW_BLOCK // max(1, n_runs))            # (row, alpha) pairs per block
     alpha_step = min(PROFILE_ALPHAS.size, per_block)
-    for rows in row_blocks(k, alpha_step * n_runs):
-        for lo in range(0, PROFILE_ALPHAS.size, alpha_step):
-            cols = slice(lo, lo + alpha_step)
-            ssr[rows, cols], t[rows, cols] = solve_rows(rows, PROFILE_ALPHAS[cols])
+    blocks = [(rows, slice(lo, lo + alpha_step)) for rows in row_blocks(k, alpha_step * n_runs)
+              for lo in range(0, PROFILE_ALPHAS.size, alpha_step)]
+
+    def solve(block):
+        rows, cols = block
+        ssr[rows, cols], t[rows, cols] = solve_rows(rows, PROFILE_ALPHAS[cols])
+
+    map_blocks(solve, blocks, elements=k * PROFILE_ALPHAS.size * n_runs)
     return ssr, t
 
 

@@ -7,6 +7,11 @@ with two. The heavy functions therefore run with BLAS limited to one thread (thr
 the caller's setting is restored on return; cores are used by worker processes instead
 (:func:`scalefit.uncertainty.map_chunks`).
 
+Profile bands on long ladders are a different kind of work: large elementwise passes over blocks of
+(profile point, exponent, run), during which numpy releases the GIL. :func:`map_blocks` shares such
+blocks among threads (:func:`core_limit` caps them); each block is computed by the same code either
+way, so the results do not depend on the number of threads.
+
 Seen here (OpenBLAS 0.3.31, threadpoolctl 3.8): the limit takes effect for calls from the main
 thread and in worker processes; set from another thread it can be ignored by OpenBLAS, so an engine
 called from a thread may run with the caller's BLAS threads (same results, less steady timing).
@@ -14,10 +19,11 @@ called from a thread may run with the caller's BLAS threads (same results, less 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
@@ -76,3 +82,45 @@ def _controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+# ----- block-parallel work on threads ---------------------------------------------------------------
+
+THREADED_ELEMENTS = 1 << 22  # below about this many elements in all (tens of ms of work), one thread
+_cores = {"limit": None}
+
+
+@contextlib.contextmanager
+def core_limit(workers: int | None) -> Iterator[None]:
+    """Within the block, :func:`map_blocks` uses at most ``workers`` threads (None: all cores)."""
+    before = _cores["limit"]
+    _cores["limit"] = workers
+    try:
+        yield
+    finally:
+        _cores["limit"] = before
+
+
+def map_blocks(work: Callable[[object], None], blocks: Sequence, elements: int) -> None:
+    """Call ``work(block)`` for every block, on threads when the work is large (``elements`` in all
+    above THREADED_ELEMENTS) and more than one core may be used. The blocks must write disjoint
+    outputs; each is computed by the same code on any thread, so results do not depend on threads."""
+    threads = min(len(blocks), _allowed_cores()) if elements > THREADED_ELEMENTS else 1
+    if threads <= 1:
+        for block in blocks:
+            work(block)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in pool.map(work, blocks):   # re-raises the first exception of any block
+            pass
+
+
+def _allowed_cores() -> int:
+    if _cores["limit"] is not None:
+        return max(1, int(_cores["limit"]))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
