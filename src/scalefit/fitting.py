@@ -526,10 +526,11 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         # -2 g.d - d^T J^T W J d. Of the clipped step and the step re-solved on the face it reaches,
         # the one the model prefers is taken.
         face_gain = _model_decrease(grad, jtj, face_step)
-        use_face = face_gain > _model_decrease(grad, jtj, clipped_step)
+        clipped_gain = _model_decrease(grad, jtj, clipped_step)
+        use_face = face_gain > clipped_gain
         trial = th + np.where(use_face[:, None], face_step, clipped_step)
         np.clip(trial, lo, hi, out=trial)
-        predicted = np.where(use_face, face_gain, _model_decrease(grad, jtj, clipped_step))
+        predicted = np.where(use_face, face_gain, clipped_gain)
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
         r_new, jac_new = residuals(trial, idx)
         obj_new, weight_new = objective_terms(r_new)
