@@ -77,8 +77,11 @@ def _leave() -> None:
 
 @functools.lru_cache(maxsize=1)
 def _controller():
-    """The BLAS libraries loaded in this process, found once (finding them takes about 1 ms; numpy's
-    BLAS, the one the engines use, is loaded with numpy, before any engine runs)."""
+    """The BLAS libraries loaded in this process, found once (finding them takes about 1 ms). numpy's
+    BLAS, the one the engines use, is loaded with numpy, before any engine runs; scipy brings its
+    own (used by the L-BFGS-B finish and lmfit), loaded here first so that the limit covers it too
+    whichever is imported first (every path that runs an engine imports scipy anyway)."""
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
