@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy  # noqa: F401  (loads the BLAS that the engines use)
+import scipy.linalg  # noqa: F401  (loads scipy's BLAS, which the limit covers too: as in every engine path)
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from scalefit.threads import one_blas_thread

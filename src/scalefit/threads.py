@@ -121,8 +121,11 @@ def map_blocks(work: Callable[[object], None], blocks: Sequence, elements: int) 
 
 
 def _allowed_cores() -> int:
-    if _cores["limit"] is not None:
-        return max(1, int(_cores["limit"]))
+    return available_cores() if _cores["limit"] is None else max(1, int(_cores["limit"]))
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -9,7 +9,6 @@ defined when some draws are infinite (an unreachable loss).
 
 from __future__ import annotations
 
-import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -19,16 +18,9 @@ import numpy as np
 
 from .fitting import fit_many
 from .laws import Law
+from .threads import available_cores
 
 CHUNK = 1000  # resamples of a compute law fitted per engine call (fixed: results never depend on workers)
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def map_chunks(work: Callable, chunks: Sequence, workers: int = 1,
