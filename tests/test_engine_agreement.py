@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from scalefit.chinchilla import (E_LEVELS, ChinchillaLaw, _Normalized, bootstrap_chinchilla, e_level_restarts,
                                  fit_chinchilla, fit_chinchilla_params, fit_chinchilla_resamples, polish_lbfgs)
+from scalefit import fitting
 from scalefit.fitting import E_CEILING, _distinct_per_row, fit_many
 from scalefit.laws import PowerLaw, SaturatingLaw
 from scalefit.uncertainty import bootstrap_family, draw_counts
@@ -118,6 +120,21 @@ def test_bootstrap_refits_by_counts_agree_with_the_slow_path(ladder, seed):
         if ok:
             slow, _ = reference_saturating_fit(flops[rows], loss[rows])
             assert ours <= slow * (1 + 1e-6) + 1e-14
+
+
+@settings(max_examples=10 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_saturating_ladders(), st.integers(0, 2**31 - 1))
+def test_grid_taken_a_block_of_resamples_at_a_time_changes_no_fit(ladder, seed):
+    """The grid of a large bootstrap is computed a cache-sized block of resamples at a time; every
+    resample's fit is the one that a single pass over all resamples gives."""
+    flops, loss = ladder
+    counts = draw_counts(np.random.default_rng(seed).integers(0, flops.size, size=(500, flops.size)), flops.size)
+    blocked = fit_many(flops, loss, SAT, counts=counts)
+    assert len(fitting.row_blocks(500, fitting.ALPHA_GRID.size, fitting.GRID_BLOCK)) > 1
+    with mock.patch.object(fitting, "GRID_BLOCK", 10**9):
+        one_pass = fit_many(flops, loss, SAT, counts=counts)
+    np.testing.assert_array_equal(blocked.ok, one_pass.ok)
+    np.testing.assert_allclose(blocked.objective, one_pass.objective, rtol=1e-9, atol=1e-14)
 
 
 def test_distinct_compute_values_of_resamples_are_counted_in_linear_memory():
