@@ -542,7 +542,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
             h = h * keep_mask[:, :, None] * keep_mask[:, None, :] + frozen[:, :, None] * eye
         rhs = np.where(frozen, 0.0, -grad)
         free_step, face_step = _step_within_bounds(h, rhs, th, lo, hi)
-        clipped_step = np.clip(th + free_step, lo, hi) - th
+        clipped_step = within(th + free_step, lo, hi) - th
         # decrease of the objective that the local quadratic model predicts for a step d:
         # -2 g.d - d^T J^T W J d. Of the clipped step and the step re-solved on the face it reaches,
         # the one the model prefers is taken.
@@ -550,7 +550,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         clipped_gain = _model_decrease(grad, jtj, clipped_step)
         use_face = face_gain > clipped_gain
         trial = th + np.where(use_face[:, None], face_step, clipped_step)
-        np.clip(trial, lo, hi, out=trial)
+        within(trial, lo, hi, out=trial)
         predicted = np.where(use_face, face_gain, clipped_gain)
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
         r_new, jac_new = residuals(trial, idx)
@@ -565,7 +565,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         # (rho = gain / predicted); after a rejection it grows by a factor that doubles each time
         with np.errstate(divide="ignore", invalid="ignore"):
             rho = np.where(better, gain / predicted, 0.0)
-        shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * np.clip(rho, 0.0, 1.0) - 1.0) ** 3)
+        shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * within(rho, 0.0, 1.0) - 1.0) ** 3)
         lam = np.where(better, np.maximum(lam * shrink, 1e-12), lam * growth[sel])
         growth[idx] = np.where(better, 2.0, growth[sel] * 2.0)
         damping[idx] = lam
@@ -595,7 +595,7 @@ def _step_within_bounds(h: np.ndarray, rhs: np.ndarray, th, lo, hi) -> tuple[np.
     if rows.size == 0:
         return step, step
     c = cross[rows]
-    fixed = np.where(c, np.clip(target[rows], lo[rows], hi[rows]) - th[rows], 0.0)
+    fixed = np.where(c, within(target[rows], lo[rows], hi[rows]) - th[rows], 0.0)
     hr = h[rows]
     free = ~c
     reduced = hr * free[:, :, None] * free[:, None, :] + c[:, :, None] * np.eye(h.shape[1])
@@ -607,7 +607,15 @@ def _step_within_bounds(h: np.ndarray, rhs: np.ndarray, th, lo, hi) -> tuple[np.
 
 def _model_decrease(grad: np.ndarray, jtj: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Decrease of the objective predicted by the Gauss-Newton model: -2 g.d - d^T J^T W J d."""
-    return -2.0 * np.einsum("bi,bi->b", grad, step) - np.einsum("bi,bij,bj->b", step, jtj, step)
+    curvature = (jtj @ step[:, :, None])[:, :, 0]
+    curvature += 2.0 * grad
+    return -np.einsum("bi,bi->b", step, curvature)
+
+
+def within(x, lo, hi, out=None):
+    """x clipped into [lo, hi] elementwise (NaN stays NaN): np.clip without its per-call error-state
+    set-up, which costs more than the clipping on the LM's small arrays."""
+    return np.minimum(np.maximum(x, lo, out=out), hi, out=out)
 
 
 def _pairs_within(problem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
