@@ -312,6 +312,22 @@ def test_output_to_missing_directory_is_one_line_even_with_warnings(tmp_path):
     assert_input_error(run("fit", DEMO, "--bootstrap", "20", "-o", target), "does not exist")
 
 
+@pytest.mark.parametrize("command", ["fit", "optimal", "plot", "report"])
+@pytest.mark.parametrize("how", ["same path", "relative path", "symbolic link"])
+def test_output_never_replaces_the_input_ladder(tmp_path, monkeypatch, command, how):
+    name = {"fit": "ladder.csv", "optimal": "ladder.json", "plot": "ladder.png", "report": "ladder.md"}[command]
+    path = make_ladder(tmp_path, name)
+    before = path.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    target = {"same path": path, "relative path": Path(".") / ".." / tmp_path.name / name,
+              "symbolic link": tmp_path / ("link" + Path(name).suffix)}[how]
+    if how == "symbolic link":
+        target.symlink_to(path)
+    extra = ["--flops", "1e21"] if command == "optimal" else []
+    assert_input_error(run(command, path, *extra, "--bootstrap", "0", "-o", target), "is the input file")
+    assert path.read_bytes() == before
+
+
 @pytest.mark.parametrize("case", ["missing-ladder", "bad-value", "missing-focus", "bad-at-loss"])
 def test_existing_output_untouched_when_the_command_fails(tmp_path, case):
     good = make_ladder(tmp_path)

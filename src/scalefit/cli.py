@@ -74,7 +74,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     for t in targets:
         if not (math.isfinite(t) and t > 0):
             raise InputError(f"--at-loss {t:g}: a target loss must be a positive number (nats/token)")
-    _check_output_path(output)
+    _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
                            level, seed, targets, workers)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
@@ -106,10 +106,14 @@ def _progress(total: int, label: str):
         yield bar.update
 
 
-def _check_output_path(output: str | None) -> None:
-    """Fail before any work when ``--output`` cannot be written."""
+def _check_output_path(output: str | None, *inputs: str) -> None:
+    """Fail before any work when ``--output`` cannot be written, or would replace one of ``inputs``
+    (input files are never modified)."""
     if output is None:
         return
+    for path in inputs:
+        if _same_file(output, path):
+            raise InputError(f"--output {output}: is the input file {path}; write the result to another file")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise InputError(f"--output {output}: directory {directory} does not exist")
@@ -117,6 +121,14 @@ def _check_output_path(output: str | None) -> None:
         raise InputError(f"--output {output}: is a directory; give a file name")
     if not os.access(directory, os.W_OK):
         raise InputError(f"--output {output}: directory {directory} is not writable")
+
+
+def _same_file(a: str, b: str) -> bool:
+    """True when paths ``a`` and ``b`` name one existing file (through links or relative paths too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -284,7 +296,7 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
     from .formatting import format_optimal, optimal_to_json
     from .ladder import LadderError, read_ladder
 
-    _check_output_path(output)
+    _check_output_path(output, ladder_csv)
     for c in budgets:
         if not (c > 0 and c < float("inf")):
             raise InputError(f"--flops {c:g}: a compute budget must be a positive number")
@@ -371,7 +383,7 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
-    _check_output_path(output)
+    _check_output_path(output, ladder_csv)
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width, height=height)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
@@ -398,7 +410,7 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
     extension = os.path.splitext(output)[1].lower()
     if extension not in (".html", ".md"):
         raise InputError(f"--output {output}: the report's file name must end in .html or .md")
-    _check_output_path(output)
+    _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
