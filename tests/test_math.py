@@ -186,6 +186,18 @@ def test_bands_contain_the_point_estimate(case):
     assert np.all(ff.fit.params <= ff.high * (1 + 1e-7) + 1e-8)
     m = result.multipliers[0]
     assert m.low <= m.multiplier <= m.high
+    assert 0.0 <= ff.low[0] and ff.high[0] <= loss.min()          # E's band stays in E's domain
+
+
+@pytest.mark.parametrize("shape", ["power law (E = 0)", "loss rises with compute"])
+def test_band_of_e_stops_at_the_ends_of_its_domain(shape):
+    """0 <= E < smallest loss: a profile band of E that runs into an end stops there (it was -inf)."""
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(3).normal(0, 0.005, 8))
+    loss = (30 * flops ** -0.07 if shape.startswith("power") else 2.0 * (flops / 1e19) ** 0.01) * noise
+    ff = analyze(_frame({"f": (flops, loss)})).fits["f"]
+    assert ff.low[0] == 0.0
+    assert np.isfinite(ff.high[0]) and ff.high[0] <= loss.min()
 
 
 def test_same_seed_same_numbers_and_other_seed_differs():

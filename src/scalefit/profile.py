@@ -353,6 +353,8 @@ def parameter_bands(fit: FitResult, level: float, deviances: list[Deviance] | No
     low = np.array([b[0] for b in bands])
     high = np.array([b[1] for b in bands])
     low[1:], high[1:] = np.exp(low[1:]), np.exp(high[1:])  # A and alpha were profiled in logs
+    # E is searched on its whole domain, 0 <= E <= e_max: a band that runs into an end stops there
+    low[0], high[0] = max(low[0], 0.0), min(high[0], _Data.of(fit.flops, fit.loss).e_max)
     # a band always contains its point estimate (the profile's minimum can sit a hair away from it)
     return np.minimum(low, fit.params), np.maximum(high, fit.params)
 
