@@ -259,6 +259,9 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     from .simulate import SimulationSpec
 
     _check_output_path(output)
+    for c in extra_runs:
+        if not (0 < c < float("inf")):
+            raise InputError(f"--extra-run {c:g}: a run's compute must be a positive number (in the ladder's units)")
     spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
                           law=law, seed=seed)
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))

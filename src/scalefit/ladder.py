@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# The smallest loss (nats per token) accepted: a perplexity of 1.000001. The fits weight runs by
+# 1 / loss^2, which overflows for losses near 1e-154, and no training run comes near either.
+SMALLEST_LOSS = 1e-6
 KNOWN_COLUMNS = ("family", "run", "flops", "params", "tokens", "loss", "perplexity")
 FLOPS_PER_PARAM_TOKEN = 6.0
 
@@ -199,14 +202,21 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
             i = bad[0]
             raise LadderError(f"{label}, line {lines[i]}, column 'perplexity': {values[i]:g} is not "
                               "above 1 (loss = ln perplexity must be positive); check the value")
-        out["loss"] = np.log(values)
+        loss = np.log(values)
     else:
         bad = np.flatnonzero(values <= 0.0)
         if bad.size:
             i = bad[0]
             raise LadderError(f"{label}, line {lines[i]}, column 'loss': {values[i]:g} is not "
                               "positive; loss must be in nats per token (> 0)")
-        out["loss"] = values
+        loss = values
+    tiny = np.flatnonzero(loss < SMALLEST_LOSS)
+    if tiny.size:
+        i = tiny[0]
+        raise LadderError(f"{label}, line {lines[i]}, column '{metric}': {float(values[i])!r} means a loss of "
+                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}; a training run's loss is "
+                          "of order 1: check the value and its units")
+    out["loss"] = loss
     out["line"] = lines
     return Ladder(runs=out.reset_index(drop=True), metric=metric, source=label, header=header)
 
