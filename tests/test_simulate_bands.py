@@ -195,5 +195,16 @@ def test_designs_outside_the_calibration_are_flagged():
     assert not any(m.band_checked for m in percentile.multipliers)
     assert any("not calibrated" in w for w in percentile.warnings)
 
+    # a reference far below the ladder (its loss above the ladder's smallest-compute run): warned, unchecked
+    below = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.005,
+                           seed=3, references=(ReferenceSpec("small", 1.0, -4.5), ReferenceSpec("inside", 1.0, -2.0)))
+    result = analyze(simulate(below), focus="focus")
+    by_name = {m.reference: m for m in result.multipliers}
+    assert by_name["small"].extrapolation_decades < -1 and not by_name["small"].band_checked
+    assert by_name["inside"].extrapolation_decades == 0 and by_name["inside"].band_checked
+    assert any("below its smallest run" in w and "not checked" in w for w in result.warnings)
+    assert any("extrapolated" in w and "below its smallest run" in w and "not checked" not in w
+               for w in result.warnings)
+
     demo = analyze(Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv")
     assert all(m.band_checked for m in demo.multipliers)

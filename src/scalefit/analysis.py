@@ -229,6 +229,9 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
 CHECKED_MIN_RUNS = 4
 CHECKED_MIN_SPAN_DECADES = 2.0
 CHECKED_MAX_EXTRAPOLATION_DECADES = 3.0
+# The study placed every reference at or beyond the ladder's largest run; below the smallest run it
+# checked nothing, so only a short step below (the warning's threshold) keeps a band marked checked
+CHECKED_MAX_DECADES_BELOW = EXTRAPOLATION_WARNING_DECADES
 CHECKED_MAX_NOISE = 0.04  # the study went to 3% relative noise; estimates scatter above it
 
 
@@ -243,6 +246,9 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
     if np.isfinite(extrapolation) and extrapolation > CHECKED_MAX_EXTRAPOLATION_DECADES + 1e-9:
         reasons.append(f"'{fit.family}' is extrapolated {extrapolation:.1f} decades "
                        f"(checked: up to {CHECKED_MAX_EXTRAPOLATION_DECADES:g})")
+    if extrapolation < -CHECKED_MAX_DECADES_BELOW - 1e-9:
+        reasons.append(f"'{fit.family}' is extrapolated {-extrapolation:.1f} decades below its smallest run "
+                       "(the study's references were all at or beyond the largest run)")
     dof = fit.n_runs - fit.law.n_params
     noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
     if noise > CHECKED_MAX_NOISE:
@@ -268,6 +274,12 @@ def _largest_run_loss(ladder: Ladder, family: str) -> float:
     return float(runs.loc[runs["flops"] == top, "loss"].mean())
 
 
+def _extrapolated(decades: float) -> str:
+    """'extrapolated 1.3 decades beyond its largest run', or '... below its smallest run' (decades < 0)."""
+    where = "beyond its largest run" if decades > 0 else "below its smallest run"
+    return f"extrapolated {abs(decades):.1f} decades {where}"
+
+
 def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
     """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
@@ -275,14 +287,12 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
         issues = []
         if not np.isfinite(m.focus_flops):
             issues.append(f"unreachable for {m.focus} (at or below its fitted irreducible loss)")
-        elif m.extrapolation_decades > EXTRAPOLATION_WARNING_DECADES:
-            issues.append(f"{m.focus}'s fit is extrapolated {m.extrapolation_decades:.1f} decades beyond its "
-                          "largest run")
+        elif abs(m.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES:
+            issues.append(f"{m.focus}'s fit is {_extrapolated(m.extrapolation_decades)}")
         if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
             issues.append(f"unreachable for {m.reference} (at or below its fitted irreducible loss)")
-        elif m.reference_extrapolation_decades > EXTRAPOLATION_WARNING_DECADES:
-            issues.append(f"{m.reference}'s fit is extrapolated {m.reference_extrapolation_decades:.1f} "
-                          "decades beyond its largest run")
+        elif abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES:
+            issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")
         if m.n_draws and m.unreachable_fraction > 0:
             issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, so the band "
                           "reaches 0 or infinity")
