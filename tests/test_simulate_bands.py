@@ -163,6 +163,10 @@ def test_simulate_and_plan_commands(tmp_path):
     assert len(data["designs"]) == 2 and data["best_extra_run"].startswith("+ run at 1e+22")
     r = runner.invoke(main, ["simulate", "--params", "E=1,A=2"])
     assert r.exit_code == 2 and "alpha" in r.stderr
+    for clash in (["--reference", "focus=4@1"], ["--reference", "other=4@1", "--second-ladder", "2"],
+                  ["--reference", "a=4@1", "--reference", "a=2@1"]):
+        r = runner.invoke(main, ["simulate", *clash])
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "used twice" in r.stderr, r.stderr
     for bad in ("-5", "0"):
         r = runner.invoke(main, ["plan", "--simulations", "20", "--extra-run", bad])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--extra-run" in r.stderr, r.stderr

@@ -229,9 +229,12 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
     from .simulate import SimulationSpec, simulated_csv
 
     _check_output_path(output)
-    spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
-                          law=law, seed=seed, references=tuple(_parse_reference(r, i + 1) for i, r in enumerate(references)),
-                          second_ladder=second_ladder, repeats=repeats)
+    try:
+        spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
+                              law=law, seed=seed, second_ladder=second_ladder, repeats=repeats,
+                              references=tuple(_parse_reference(r, i + 1) for i, r in enumerate(references)))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     _emit(simulated_csv(spec), output)
 
 

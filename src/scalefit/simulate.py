@@ -60,6 +60,12 @@ class SimulationSpec:
             raise ValueError("a ladder needs at least 2 runs at positive compute")
         if not self.noise >= 0:
             raise ValueError("noise must be >= 0")
+        names = [self.family] + (["other"] if self.second_ladder is not None else []) + [r.name for r in self.references]
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if clash:
+            ladders = f"'{self.family}'" + (" and 'other'" if self.second_ladder is not None else "")
+            raise ValueError(f"family name '{clash[0]}' is used twice (ladders: {ladders}); give each reference "
+                             "a name of its own, as in --reference NAME=M@D")
 
     def true_loss(self, flops):
         return get_law(self.law).predict(np.asarray(self.params, dtype=float), flops)
