@@ -149,6 +149,16 @@ def test_version():
     assert __version__ in result.stdout
 
 
+def test_every_public_name_and_every_name_the_readme_uses_resolves():
+    import scalefit
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    used = set(re.findall(r"\bscalefit\.([A-Za-z_]\w*)\(", readme))
+    assert used, "the README shows no scalefit.name(...) call"
+    for name in sorted(set(scalefit.__all__) | used):
+        assert getattr(scalefit, name) is not None, name
+
+
 # ----- the demo ladder ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ _EXPORTS = {
     "multiplier_at": "efficiency", "Multiplier": "efficiency",
     "analyze": "analysis", "Analysis": "analysis", "FamilyFit": "analysis",
     "to_dict": "formatting", "to_json": "formatting", "to_csv": "formatting", "format_table": "formatting",
+    "ChinchillaLaw": "chinchilla", "fit_chinchilla": "chinchilla", "optimal_report": "allocation",
+    "SimulationSpec": "simulate", "ReferenceSpec": "simulate", "simulated_csv": "simulate", "read_truth": "simulate",
+    "plan_ladder": "planning",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
