@@ -149,6 +149,14 @@ def test_version():
     assert __version__ in result.stdout
 
 
+def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):
+    path = make_ladder(tmp_path, reference=False)
+    result = run("fit", path, "--bootstrap", "0", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert list(pd.read_csv(io.StringIO(result.stdout)).columns[:3]) == ["focus", "reference", "reference_kind"]
+    assert result.stdout.count("\n") == 1
+
+
 def test_every_public_name_and_every_name_the_readme_uses_resolves():
     import scalefit
 

@@ -8,7 +8,7 @@ family with every other family. This is what ``scalefit fit`` runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -74,8 +74,10 @@ class Analysis:
         return pd.DataFrame(rows)
 
     def multipliers_frame(self) -> pd.DataFrame:
-        """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`)."""
-        return pd.DataFrame([m.__dict__ for m in self.multipliers])
+        """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`); its columns are there
+        even when nothing was compared."""
+        columns = [f.name for f in fields(Multiplier)]
+        return pd.DataFrame([m.__dict__ for m in self.multipliers], columns=columns)
 
     def predict(self, family: str, flops):
         """Fitted loss (nats per token) of ``family`` at ``flops``."""
