@@ -149,6 +149,30 @@ def test_version():
     assert __version__ in result.stdout
 
 
+@pytest.mark.parametrize("rows, fragment", [
+    ("a,a1,1e19,3.2\na,a2,1e20,2.9\na,a3,1e21,2.7\na,a3,1e21,2.7\na,a4,1e22,2.6\n",
+     "lines 5 and 6: run 'a3' of family 'a' appears 2 times"),
+    ("a,a1,1e19,24.5\na,a2,1e20,18\na,a3,1e21,14\na,a4,1e22,10\n",
+     "line 3, column 'loss': 24.5 nats per token is implausibly high"),
+])
+def test_suspicious_but_valid_rows_are_fitted_with_a_warning(tmp_path, rows, fragment):
+    path = tmp_path / "suspicious.csv"
+    path.write_text("# c\nfamily,run,flops,loss\n" + rows)
+    result = run("fit", path, "--bootstrap", "0")
+    assert result.exit_code == 0, result.stderr
+    assert any(line.startswith("scalefit: warning: ") and fragment in line for line in result.stderr.splitlines()), \
+        result.stderr
+
+
+def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_path):
+    path = write_csv(tmp_path / "copied.csv", ("family", "flops", "loss"),
+                     [("a", "1e19", "3.2"), ("a", "1e20", "2.9"), ("a", "1e20", "2.9"), ("a", "1e21", "2.7"),
+                      ("a", "1e22", "2.6")])
+    result = run("fit", path, "--bootstrap", "0")
+    assert result.exit_code == 0 and "a copied line?" in result.stderr, result.stderr
+    assert "copied line" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
+
+
 def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):
     path = make_ladder(tmp_path, reference=False)
     result = run("fit", path, "--bootstrap", "0", "--format", "csv")
@@ -474,6 +498,11 @@ BAD_FILES = [
     ("misspelled-perplexity", "# c\nfamily,flops,perplexty\na,1e18,30\n",
      ["'perplexty'", "did you mean 'perplexity'"], None, []),
     ("no-compute-column", "# c\nfamily,loss\na,3\n", ["compute"], None, []),
+    ("compute-column-named-otherwise", "# c\nfamily,compute,loss\na,1e19,3\n",
+     ["no compute column", "found 'compute'", "rename it to 'flops'"], None, []),
+    ("metric-column-named-otherwise", "# c\nfamily,flops,train_loss\na,1e19,3\n",
+     ["no metric column", "found 'train_loss'"], None, []),
+    ("metric-column-named-ppl", "# c\nfamily,flops,ppl\na,1e19,30\n", ["found 'ppl'", "'perplexity'"], None, []),
     ("params-without-tokens", "# c\nfamily,params,loss\na,1e9,3\n", ["'tokens'"], None, []),
     ("no-metric-column", "# c\nfamily,flops\na,1e18\n", ["'loss'", "'perplexity'"], None, []),
     ("loss-and-perplexity", "# c\nfamily,flops,loss,perplexity\na,1e18,3,20\n",

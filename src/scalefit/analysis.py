@@ -127,7 +127,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if band_method == "profile" and law.name == "chinchilla":
         raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
                           "--band-method percentile (bootstrap over runs)")
-    warnings: list[str] = []
+    warnings: list[str] = list(ladder.warnings)
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
     with core_limit(workers):

@@ -49,6 +49,7 @@ class Ladder:
     metric: str
     source: str
     header: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()    # valid but suspicious input: repeated rows, implausible losses
 
     @property
     def families(self) -> list[str]:
@@ -218,7 +219,38 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
                           "of order 1: check the value and its units")
     out["loss"] = loss
     out["line"] = lines
-    return Ladder(runs=out.reset_index(drop=True), metric=metric, source=label, header=header)
+    out = out.reset_index(drop=True)
+    warnings = _repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
+    return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings))
+
+
+# Above this a 'loss' column is unlikely to hold nats per token: ln of a 256k-token vocabulary is 12.5
+LARGEST_PLAUSIBLE_LOSS = 20.0
+
+
+def _repeated_runs(runs: pd.DataFrame, label: str, named: bool) -> list[str]:
+    """A warning per run name given twice in one family, or per row repeating another row's
+    family, compute and loss exactly (a copied line counts that run twice in every fit)."""
+    keys = ["family", "run"] if named else ["family", "flops", "loss"]
+    repeated = runs[runs.duplicated(keys, keep=False)]
+    out = []
+    for _, group in repeated.groupby(keys, sort=False):
+        *first, last = (str(x) for x in group["line"])
+        family = group["family"].iloc[0]
+        what = (f"run '{group['run'].iloc[0]}' of family '{family}' appears {len(group)} times" if named
+                else f"the same compute and loss in family '{family}' (a copied line?)")
+        out.append(f"{label}, lines {', '.join(first)} and {last}: {what}; every row is fitted as a separate "
+                   "run, so delete the copies if they are one run")
+    return out
+
+
+def _implausible_losses(runs: pd.DataFrame, metric: str, label: str) -> list[str]:
+    top = int(np.argmax(runs["loss"].to_numpy()))
+    if metric != "loss" or runs["loss"].iloc[top] <= LARGEST_PLAUSIBLE_LOSS:
+        return []
+    return [f"{label}, line {runs['line'].iloc[top]}, column 'loss': {runs['loss'].iloc[top]:g} nats per token is "
+            f"implausibly high (above {LARGEST_PLAUSIBLE_LOSS:g}); if the column holds perplexities, name it "
+            "'perplexity'"]
 
 
 def _check_column_names(columns: list[str], label: str) -> None:
@@ -239,13 +271,26 @@ def _check_column_names(columns: list[str], label: str) -> None:
         missing = "tokens" if "params" in has else "params" if "tokens" in has else None
         hint = (f"'{missing}' is missing to compute flops = 6 * params * tokens" if missing
                 else "add 'flops', or 'params' and 'tokens'")
-        raise LadderError(f"{label}, header: no compute column; {hint}")
+        raise LadderError(f"{label}, header: no compute column; {hint}{_rename_hint(columns, 'flops')}")
     if "loss" in has and "perplexity" in has:
         raise LadderError(f"{label}, header: both 'loss' and 'perplexity' are given; keep one "
                           "(loss = ln perplexity)")
     if "loss" not in has and "perplexity" not in has:
         raise LadderError(f"{label}, header: no metric column; add 'loss' (nats per token) "
-                          "or 'perplexity'")
+                          f"or 'perplexity'{_rename_hint(columns, 'loss')}")
+
+
+# Words in column names that other tools use for our columns: a hint to rename, never a guess
+COLUMN_WORDS = {"flops": ("flop", "compute"), "loss": ("loss", "ppl", "perplex", "nll", "xent")}
+
+
+def _rename_hint(columns: list[str], wanted: str) -> str:
+    """' (found 'train_loss': rename it)' when a column's name suggests the missing ``wanted`` one."""
+    found = [c for c in columns if any(w in c.lower() for w in COLUMN_WORDS[wanted])]
+    if not found:
+        return ""
+    other = " or 'perplexity'" if wanted == "loss" else ""
+    return f" (found '{found[0]}': rename it to '{wanted}'{other})"
 
 
 def _text_column(table, column, lines, label, required=True) -> list[str]:
