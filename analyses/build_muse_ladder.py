@@ -70,7 +70,7 @@ def write_csv(ladder_loss: np.ndarray, refs) -> str:
 # (10.3x against Llama 4 Maverick, the lab's previous model). The report does not say which of 3.3x and
 # 8.2x belongs to which other model: we chose 8.2x for DeepSeek-V3.1 Base and 3.3x for Kimi-K2 Base.
 # Family 'muse': 10 small runs drawn from an assumed law L = {TRUE_E} + A*C^-{TRUE_ALPHA} (A*1e20^-alpha = {TRUE_REDUCIBLE_AT_1E20})
-# with {NOISE_SIGMA:.1%} log-normal seed-to-seed noise on the loss; the lab's ladder values are not public.
+# with {NOISE_SIGMA:.2%} log-normal seed-to-seed noise on the loss; the lab's ladder values are not public.
 # Reference models: compute = 6 * active params * tokens from public model reports; perplexity placed where
 # the muse ladder's fit (saturating law, log-space least squares) gives the published saving.
 """

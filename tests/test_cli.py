@@ -732,7 +732,7 @@ def test_family_against_its_own_copy_is_one(tmp_path):
 def test_at_loss_without_a_second_ladder_warns(tmp_path):
     result = run("fit", make_ladder(tmp_path), "--bootstrap", BOOT, "--at-loss", "1.7")
     assert result.exit_code == 0
-    assert "--at-loss applies to comparisons between ladders" in result.stderr
+    assert "--at-loss and --at-perplexity apply to comparisons between ladders" in result.stderr
     assert "at-loss" not in result.stdout
 
 

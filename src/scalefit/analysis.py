@@ -196,7 +196,8 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
     out: list[Multiplier] = []
     others = [f for f in ladder.families if f != focus]
     if at_loss and not any(f in fits for f in others):
-        warnings.append("--at-loss applies to comparisons between ladders; this file has no other ladder")
+        warnings.append("--at-loss and --at-perplexity apply to comparisons between ladders; this file has no "
+                        "other ladder")
     for other in others:
         if other in fits:
             ref = fits[other]

@@ -73,7 +73,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     targets = list(at_loss) + [_perplexity_to_loss(p) for p in at_perplexity]
     for t in targets:
         if not (math.isfinite(t) and t > 0):
-            raise InputError(f"--at-loss {t:g}: a target loss must be a positive number (nats/token)")
+            raise InputError(f"--at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
                            level, seed, targets, workers)
@@ -160,12 +160,15 @@ def _parse_flops(text: str) -> tuple[float, ...]:
     import numpy as np
     try:
         if ":" in text:
-            start, stop, count = text.split(":")
-            values = np.geomspace(float(start), float(stop), int(count))
+            start, stop, count = (float(x) for x in text.split(":"))
+            if not (0 < start < float("inf") and 0 < stop < float("inf") and count == int(count)):
+                raise ValueError
+            values = np.geomspace(start, stop, int(count))
         else:
             values = np.array([float(x) for x in text.split(",") if x.strip()])
     except ValueError:
-        raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (log-spaced) or a comma-separated list") from None
+        raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT) "
+                         "or a comma-separated list") from None
     if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InputError(f"--flops {text}: need at least 2 positive, finite compute values")
     return tuple(float(v) for v in values)
