@@ -264,29 +264,53 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             else:
                 r = np.full(f.size, m.reference_flops)
             ratio = compute_ratio(r, f)
-            frames.append(pd.DataFrame({"comparison": f"vs {m.reference} ({m.where})", "multiplier": ratio}))
-        frame = pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna()
+            frames.append(pd.DataFrame({"comparison": _comparison_label(m), "multiplier": ratio}))
+        frame = _in_table_order(pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna())
         frame = frame[frame["multiplier"] > 0]
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
-                + p9.facet_wrap("~comparison", scales="free") + p9.scale_x_log10() + _theme(options)
-                + _labels(options, "multiplier (bootstrap draws)", "draws"))
+                + _estimate_and_band(result) + p9.facet_wrap("~comparison", scales="free", ncol=1)
+                + p9.scale_x_log10() + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
     for m in result.multipliers:
         if m.reference_kind != "point":
             continue
         dev = compute_deviance(focus.fit, m.loss, result.level)
-        frames.append(pd.DataFrame({"comparison": f"vs {m.reference}",
+        frames.append(pd.DataFrame({"comparison": _comparison_label(m),
                                     "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
     if not frames:
         raise ValueError("no reference point: the profile confidence curve is drawn for reference points")
-    frame = pd.concat(frames, ignore_index=True)
+    frame = _in_table_order(pd.concat(frames, ignore_index=True))
     limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_params)
     frame = frame[frame["deviance"] <= 3 * limit]
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
-            + p9.facet_wrap("~comparison", scales="free_x") + p9.scale_x_log10() + _theme(options)
-            + _labels(options, "multiplier", f"profile deviance ({result.level:.0%} band below dashed line)"))
+            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
+            + _labels(options, "multiplier", "profile deviance")
+            + p9.labs(caption=f"the {result.level:.0%} band is where the curve is below the dashed line"))
+
+
+def _comparison_label(m) -> str:
+    """Facet title of one multiplier: 'vs NAME', plus where for comparisons between ladders."""
+    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.4g})"
+
+
+def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Facets in the order of the table's rows, not alphabetical."""
+    order = list(dict.fromkeys(frame["comparison"]))
+    return frame.assign(comparison=pd.Categorical(frame["comparison"], categories=order, ordered=True))
+
+
+def _estimate_and_band(result: Analysis):
+    """Vertical lines at each multiplier (solid) and its band's ends (dashed), per facet."""
+    p9 = _p9()
+    rows = [(_comparison_label(m), m.multiplier, m.low, m.high) for m in result.multipliers]
+    lines = pd.DataFrame(rows, columns=["comparison", "estimate", "low", "high"])
+    lines = _in_table_order(lines)
+    finite = lambda column: lines[np.isfinite(lines[column]) & (lines[column] > 0)]
+    return [p9.geom_vline(finite("estimate"), p9.aes(xintercept="estimate"), colour="#333333", size=0.5),
+            p9.geom_vline(finite("low"), p9.aes(xintercept="low"), colour="#333333", size=0.4, linetype="dashed"),
+            p9.geom_vline(finite("high"), p9.aes(xintercept="high"), colour="#333333", size=0.4, linetype="dashed")]
 
 
 def contours_figure(result: Analysis, family: str | None = None, options: FigureOptions = FigureOptions()):
