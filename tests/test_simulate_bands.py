@@ -167,6 +167,8 @@ def test_simulate_and_plan_commands(tmp_path):
                   ["--reference", "a=4@1", "--reference", "a=2@1"]):
         r = runner.invoke(main, ["simulate", *clash])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "used twice" in r.stderr, r.stderr
+    r = runner.invoke(main, ["plan", "--simulations", "20", "--noise", "0"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--noise" in r.stderr, r.stderr
     for bad in ("-5", "0"):
         r = runner.invoke(main, ["plan", "--simulations", "20", "--extra-run", bad])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--extra-run" in r.stderr, r.stderr

@@ -265,6 +265,9 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     from .simulate import SimulationSpec
 
     _check_output_path(output)
+    if not noise > 0:
+        raise InputError(f"--noise {noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
+                         "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
     for c in extra_runs:
         if not (0 < c < float("inf")):
             raise InputError(f"--extra-run {c:g}: a run's compute must be a positive number (in the ladder's units)")
