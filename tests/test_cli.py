@@ -173,6 +173,15 @@ def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_
     assert "copied line" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
 
 
+@pytest.mark.parametrize("command, output", [("plot", "x.png"), ("report", "x.html")])
+def test_plot_and_report_take_the_targets_fit_takes(tmp_path, command, output):
+    path = make_ladder(tmp_path)
+    assert "--at-perplexity" in run(command, "--help").stdout
+    assert_input_error(run(command, path, "-o", tmp_path / output, "--at-perplexity", "0.5"), "--at-perplexity 0.5")
+    assert_input_error(run(command, path, "-o", tmp_path / output, "--at-loss", "inf"), "--at-loss inf", "finite")
+    assert not (tmp_path / output).exists()
+
+
 def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):
     path = make_ladder(tmp_path, reference=False)
     result = run("fit", path, "--bootstrap", "0", "--format", "csv")

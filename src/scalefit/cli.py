@@ -66,14 +66,9 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
     """
-    import math
-
     from .formatting import format_table, to_csv, to_json
 
-    targets = list(at_loss) + [_perplexity_to_loss(p) for p in at_perplexity]
-    for t in targets:
-        if not (math.isfinite(t) and t > 0):
-            raise InputError(f"--at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
+    targets = _target_losses(at_loss, at_perplexity)
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
                            level, seed, targets, workers)
@@ -87,6 +82,15 @@ def _law_from_options(name: str, huber_delta: float, k: float):
         from .chinchilla import ChinchillaLaw
         return ChinchillaLaw(flops_per_param_token=k, huber_delta=huber_delta)
     return get_law(name)
+
+
+def _target_losses(at_loss, at_perplexity) -> list[float]:
+    """The --at-loss targets and the --at-perplexity ones as losses (nats/token), checked."""
+    import math
+    for t in at_loss:
+        if not (math.isfinite(t) and t > 0):
+            raise InputError(f"--at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
+    return list(at_loss) + [_perplexity_to_loss(p) for p in at_perplexity]
 
 
 def _perplexity_to_loss(p: float) -> float:
@@ -337,7 +341,10 @@ def _analysis_options(f):
         click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
                      show_default=True),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
-        click.option("--at-loss", "at_loss", type=float, multiple=True),
+        click.option("--at-loss", "at_loss", type=float, multiple=True,
+                     help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable."),
+        click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
+                     help="Extra target perplexity (converted to loss = ln perplexity); repeatable."),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Cores to use: processes sharing the bootstrap resamples, threads sharing "
                           "the profile grids of long ladders [default: all cores when that pays]."),
@@ -390,15 +397,16 @@ def _limits(text: str | None, name: str):
 @click.option("--width", type=click.FloatRange(min=1), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=click.FloatRange(min=1), default=2.6, show_default=True, help="Inches.")
 @click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True)
-def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, workers, title, xlabel,
-         ylabel, xlim, ylim, width, height, dpi):
+def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
+         title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(output, ladder_csv)
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width, height=height)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
+    targets = _target_losses(at_loss, at_perplexity)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import FIGURES, FigureOptions, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs)
@@ -417,13 +425,14 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
 @_analysis_options
-def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, workers):
+def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers):
     """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
     extension = os.path.splitext(output)[1].lower()
     if extension not in (".html", ".md"):
         raise InputError(f"--output {output}: the report's file name must end in .html or .md")
     _check_output_path(output, ladder_csv)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers)
+    targets = _target_losses(at_loss, at_perplexity)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"
