@@ -128,12 +128,18 @@ def test_bad_paths_give_one_clear_error(tmp_path):
         (["plot", str(ladder), "--kind", "contours", "-o", str(tmp_path / "c.png")], "chinchilla"),
         (["plot", str(ladder), "--xlim", "5,1", "-o", str(tmp_path / "c.png")], "LOW must be below HIGH"),
     ]
+    demo = Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv"
+    # figures that do not apply are refused before any fitting: no fit warnings, one line only
+    cases += [(["plot", str(demo), "--kind", "multiplier-curve", "-o", str(tmp_path / "m.png")], "two ladders"),
+              (["plot", str(demo), "--kind", "contours", "-o", str(tmp_path / "m.png")], "chinchilla")]
     for args, fragment in cases:
         r = runner.invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
         lines = [x for x in r.stderr.splitlines() if x.startswith("scalefit: error")]
         assert len(lines) == 1 and fragment in lines[0], (args, r.stderr)
         assert "Traceback" not in r.output
+        if args[1] == str(demo):
+            assert r.stderr.count("\n") == 1, r.stderr
 
 
 def test_unwritable_output_directory_is_a_clear_error(tmp_path):

@@ -406,6 +406,7 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width, height=height)
     targets = _target_losses(at_loss, at_perplexity)
+    _check_figure_applies(kind, ladder_csv, law)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import FIGURES, FigureOptions, save_figure
     from .threads import core_limit
@@ -419,6 +420,21 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     except OSError as exc:
         raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
     click.echo(f"scalefit: wrote {output}", err=True)
+
+
+def _check_figure_applies(kind: str, ladder_csv: str, law: str) -> None:
+    """Fail before fitting when the figure kind cannot be drawn for this law or file."""
+    if kind == "contours" and law != "chinchilla":
+        raise InputError(f"--kind contours: loss contours over (N, D) need --law chinchilla (this is --law {law})")
+    if kind == "multiplier-curve":
+        from .ladder import LadderError, read_ladder
+        try:
+            ladders = read_ladder(ladder_csv).ladder_families()
+        except LadderError as exc:
+            raise InputError(str(exc)) from None
+        if len(ladders) < 2:
+            raise InputError(f"{ladder_csv}: --kind multiplier-curve compares two ladders, and this file has "
+                             f"{len(ladders)} (the other families are single reference runs)")
 
 
 @main.command()
