@@ -65,7 +65,7 @@ def _compute_grid(result: Analysis) -> np.ndarray:
     lo = result.ladder.runs["flops"].min()
     hi = max([result.ladder.runs["flops"].max()] + [m.focus_flops for m in result.multipliers
                                                     if np.isfinite(m.focus_flops)])
-    return np.geomspace(lo / 2, hi * 2, CURVE_POINTS)
+    return np.geomspace(lo / 2, hi * 1.25, CURVE_POINTS)
 
 
 def curve_frame(result: Analysis) -> pd.DataFrame:
@@ -148,18 +148,18 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result)))
     x_max = runs["flops"].max()
     if len(refs):
-        labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 1.6)
+        labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
                               colour="#333333")
         plot += p9.geom_segment(p9.aes(x="flops", xend="x", y="value", yend="y"), data=labels,
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
                              ha="left", va="center", colour="#333333")
-        x_max = x_max * 10 ** 3.3  # room for the labels on the right
+        x_max = x_max * 10 ** 3.7  # room for the labels on the right
     arrows = _arrow_frame(result)
     if len(arrows):
         arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap)
-        arrows["label_x"] = arrows["x"] / 1.4
+        arrows["label_x"] = arrows["x"] / 4
         plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
                                 arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
         plot += p9.geom_segment(p9.aes(x="label_x", xend="x", y="label_y", yend="y"), data=arrows,
