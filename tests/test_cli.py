@@ -151,7 +151,7 @@ def test_version():
 
 @pytest.mark.parametrize("rows, fragment", [
     ("a,a1,1e19,3.2\na,a2,1e20,2.9\na,a3,1e21,2.7\na,a3,1e21,2.7\na,a4,1e22,2.6\n",
-     "lines 5 and 6: run 'a3' of family 'a' appears 2 times"),
+     "lines 5 and 6: run 'a3' of family 'a' appears 2 times at compute 1e+21"),
     ("a,a1,1e19,24.5\na,a2,1e20,18\na,a3,1e21,14\na,a4,1e22,10\n",
      "line 3, column 'loss': 24.5 nats per token is implausibly high"),
 ])
@@ -171,6 +171,14 @@ def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_
     result = run("fit", path, "--bootstrap", "0")
     assert result.exit_code == 0 and "a copied line?" in result.stderr, result.stderr
     assert "copied line" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
+
+
+def test_checkpoints_of_one_run_are_not_repeated_runs(tmp_path):
+    """Rows of one named run at different compute are its checkpoints, not copies."""
+    rows = [("a", f"a{i % 2}", f"1e{19 + i}", f"{3.2 - 0.15 * i:.2f}") for i in range(5)]
+    result = run("fit", write_csv(tmp_path / "checkpoints.csv", ("family", "run", "flops", "loss"), rows),
+                 "--bootstrap", "0")
+    assert result.exit_code == 0 and "appears" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("command, output", [("plot", "x.png"), ("report", "x.html")])

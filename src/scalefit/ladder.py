@@ -229,15 +229,17 @@ LARGEST_PLAUSIBLE_LOSS = 20.0
 
 
 def _repeated_runs(runs: pd.DataFrame, label: str, named: bool) -> list[str]:
-    """A warning per run name given twice in one family, or per row repeating another row's
-    family, compute and loss exactly (a copied line counts that run twice in every fit)."""
-    keys = ["family", "run"] if named else ["family", "flops", "loss"]
+    """A warning per run name given twice at one compute in one family (rows of one run at other
+    compute are its checkpoints), or, without run names, per row repeating another row's family,
+    compute and loss exactly: a copied line counts that run twice in every fit."""
+    keys = ["family", "run", "flops"] if named else ["family", "flops", "loss"]
     repeated = runs[runs.duplicated(keys, keep=False)]
     out = []
     for _, group in repeated.groupby(keys, sort=False):
         *first, last = (str(x) for x in group["line"])
         family = group["family"].iloc[0]
-        what = (f"run '{group['run'].iloc[0]}' of family '{family}' appears {len(group)} times" if named
+        what = (f"run '{group['run'].iloc[0]}' of family '{family}' appears {len(group)} times at compute "
+                f"{group['flops'].iloc[0]:.4g}" if named
                 else f"the same compute and loss in family '{family}' (a copied line?)")
         out.append(f"{label}, lines {', '.join(first)} and {last}: {what}; every row is fitted as a separate "
                    "run, so delete the copies if they are one run")
