@@ -151,7 +151,7 @@ def test_version():
 
 @pytest.mark.parametrize("rows, fragment", [
     ("a,a1,1e19,3.2\na,a2,1e20,2.9\na,a3,1e21,2.7\na,a3,1e21,2.7\na,a4,1e22,2.6\n",
-     "lines 5 and 6: run 'a3' of family 'a' appears 2 times at compute 1e+21"),
+     "2 rows repeat another row's run: lines 5, 6 (run 'a3' at compute 1e+21 in family 'a')"),
     ("a,a1,1e19,24.5\na,a2,1e20,18\na,a3,1e21,14\na,a4,1e22,10\n",
      "line 3, column 'loss': 24.5 nats per token is implausibly high"),
 ])
@@ -169,8 +169,17 @@ def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_
                      [("a", "1e19", "3.2"), ("a", "1e20", "2.9"), ("a", "1e20", "2.9"), ("a", "1e21", "2.7"),
                       ("a", "1e22", "2.6")])
     result = run("fit", path, "--bootstrap", "0")
-    assert result.exit_code == 0 and "a copied line?" in result.stderr, result.stderr
-    assert "copied line" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
+    assert result.exit_code == 0 and "lines 4, 5 (the same loss at compute 1e+20" in result.stderr, result.stderr
+    assert "repeat another row" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
+
+
+def test_repeated_rows_give_one_bounded_warning_and_blank_run_names_count_as_unnamed(tmp_path):
+    rows = [("a", "", f"{c:.6g}", f"{1.8 + 1000 * c ** -0.15:.6g}") for c in np.geomspace(1e19, 1e22, 400)]
+    result = run("fit", write_csv(tmp_path / "copied.csv", ("family", "run", "flops", "loss"), rows + rows),
+                 "--bootstrap", "0")
+    warnings = [w for w in result.stderr.splitlines() if "repeat another row" in w]
+    assert result.exit_code == 0 and len(warnings) == 1, result.stderr
+    assert "800 rows repeat" in warnings[0] and "and 397 more such groups" in warnings[0] and len(warnings[0]) < 600
 
 
 def test_checkpoints_of_one_run_are_not_repeated_runs(tmp_path):
@@ -178,7 +187,7 @@ def test_checkpoints_of_one_run_are_not_repeated_runs(tmp_path):
     rows = [("a", f"a{i % 2}", f"1e{19 + i}", f"{3.2 - 0.15 * i:.2f}") for i in range(5)]
     result = run("fit", write_csv(tmp_path / "checkpoints.csv", ("family", "run", "flops", "loss"), rows),
                  "--bootstrap", "0")
-    assert result.exit_code == 0 and "appears" not in result.stderr, result.stderr
+    assert result.exit_code == 0 and "repeat another row" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("command, output", [("plot", "x.png"), ("report", "x.html")])
@@ -188,6 +197,14 @@ def test_plot_and_report_take_the_targets_fit_takes(tmp_path, command, output):
     assert_input_error(run(command, path, "-o", tmp_path / output, "--at-perplexity", "0.5"), "--at-perplexity 0.5")
     assert_input_error(run(command, path, "-o", tmp_path / output, "--at-loss", "inf"), "--at-loss inf", "finite")
     assert not (tmp_path / output).exists()
+
+
+def test_report_compares_ladders_at_a_target_perplexity(tmp_path):
+    path = make_ladder(tmp_path, base=True)
+    out = tmp_path / "r.md"
+    result = run("report", path, "-o", out, "--bootstrap", "0", "--at-perplexity", "7.5")
+    assert result.exit_code == 0, result.stderr
+    assert f"{math.log(7.5):.4g}" in out.read_text()          # the target's loss, ln 7.5, has its row
 
 
 def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):

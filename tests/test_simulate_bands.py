@@ -172,8 +172,9 @@ def test_simulate_and_plan_commands(tmp_path):
     for bad in ("-5", "0"):
         r = runner.invoke(main, ["plan", "--simulations", "20", "--extra-run", bad])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--extra-run" in r.stderr, r.stderr
-    r = runner.invoke(main, ["simulate", "--flops", "1e19:abc:3"])
-    assert r.exit_code == 2 and "START:STOP:COUNT" in r.stderr
+    for flops in ("1e19:abc:3", "1e19:1e22:inf", "1e19:1e22:1e9", "-1e19:1e22:8", "1e19:1e22:2.5"):
+        r = runner.invoke(main, ["simulate", "--flops", flops])
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "START:STOP:COUNT" in r.stderr, (flops, r.stderr)
 
 
 def test_designs_outside_the_calibration_are_flagged():

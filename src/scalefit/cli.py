@@ -13,6 +13,7 @@ from . import __version__
 from .outputs import publish_file
 
 EXIT_BAD_INPUT = 2
+MAX_RUNS = 1_000_000  # runs a simulated ladder may have (--flops START:STOP:COUNT)
 
 
 class InputError(click.ClickException):
@@ -165,14 +166,15 @@ def _parse_flops(text: str) -> tuple[float, ...]:
     try:
         if ":" in text:
             start, stop, count = (float(x) for x in text.split(":"))
-            if not (0 < start < float("inf") and 0 < stop < float("inf") and count == int(count)):
+            if not (0 < start < float("inf") and 0 < stop < float("inf") and 2 <= count <= MAX_RUNS
+                    and count == int(count)):
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
             values = np.array([float(x) for x in text.split(",") if x.strip()])
     except ValueError:
-        raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT) "
-                         "or a comma-separated list") from None
+        raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
+                         f"from 2 to {MAX_RUNS:,}) or a comma-separated list") from None
     if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InputError(f"--flops {text}: need at least 2 positive, finite compute values")
     return tuple(float(v) for v in values)
@@ -213,7 +215,7 @@ def _parse_reference(text: str, index: int):
 
 def _law_options(f):
     f = click.option("--noise", type=click.FloatRange(min=0), default=0.01, show_default=True,
-                     help="Relative seed-to-seed noise on loss (log-normal sigma).")(f)
+                     help="Relative seed-to-seed noise on loss (log-normal sigma); plan needs it above 0.")(f)
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
     f = click.option("--params", "params_text", default=DEFAULT_PARAMS, show_default=True,
@@ -395,7 +397,8 @@ def _limits(text: str | None, name: str):
 @click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
 @click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis.")
 @click.option("--width", type=click.FloatRange(min=1), default=3.4, show_default=True, help="Inches.")
-@click.option("--height", type=click.FloatRange(min=1), default=2.6, show_default=True, help="Inches.")
+@click.option("--height", type=click.FloatRange(min=1), default=None,
+              help="Inches [default: 2.6, more for a distribution figure of many comparisons].")
 @click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
          title, xlabel, ylabel, xlim, ylim, width, height, dpi):
@@ -404,13 +407,13 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(output, ladder_csv)
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
-                          ylim=_limits(ylim, "ylim"), width=width, height=height)
+                          ylim=_limits(ylim, "ylim"), width=width)
     targets = _target_losses(at_loss, at_perplexity)
     _check_figure_applies(kind, ladder_csv, law)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
-    from .plots import FIGURES, FigureOptions, save_figure
+    from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
-    options = FigureOptions(**options_kwargs)
+    options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1]))
     try:
         with core_limit(workers):
             figure = FIGURES[kind](result, options=options)

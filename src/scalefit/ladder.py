@@ -228,22 +228,32 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
 LARGEST_PLAUSIBLE_LOSS = 20.0
 
 
+REPEATS_SHOWN = 3  # repeated groups named in the warning (the rest are counted)
+
+
 def _repeated_runs(runs: pd.DataFrame, label: str, named: bool) -> list[str]:
-    """A warning per run name given twice at one compute in one family (rows of one run at other
-    compute are its checkpoints), or, without run names, per row repeating another row's family,
-    compute and loss exactly: a copied line counts that run twice in every fit."""
-    keys = ["family", "run", "flops"] if named else ["family", "flops", "loss"]
-    repeated = runs[runs.duplicated(keys, keep=False)]
-    out = []
-    for _, group in repeated.groupby(keys, sort=False):
-        *first, last = (str(x) for x in group["line"])
-        family = group["family"].iloc[0]
-        what = (f"run '{group['run'].iloc[0]}' of family '{family}' appears {len(group)} times at compute "
-                f"{group['flops'].iloc[0]:.4g}" if named
-                else f"the same compute and loss in family '{family}' (a copied line?)")
-        out.append(f"{label}, lines {', '.join(first)} and {last}: {what}; every row is fitted as a separate "
-                   "run, so delete the copies if they are one run")
-    return out
+    """At most one warning: rows that repeat a named run at the same compute (rows of one run at
+    other compute are its checkpoints), or, for rows without a run name, that repeat another row's
+    family, compute and loss exactly. Either counts one run twice in every fit. Names the first
+    REPEATS_SHOWN groups and counts the rest, so its length is bounded however long the file."""
+    has_name = runs["run"].astype(str).str.strip() != "" if named else pd.Series(False, index=runs.index)
+    parts = [(runs[has_name], ["family", "run", "flops"]), (runs[~has_name], ["family", "flops", "loss"])]
+    repeated = [(rows[rows.duplicated(keys, keep=False)], keys) for rows, keys in parts]
+    n_rows = sum(len(rows) for rows, _ in repeated)
+    if n_rows == 0:
+        return []
+    n_groups = sum(int((~rows.duplicated(keys)).sum()) for rows, keys in repeated)
+    shown = []
+    for rows, keys in repeated:
+        for key in rows[keys].drop_duplicates().head(REPEATS_SHOWN - len(shown)).itertuples(index=False):
+            group = rows[(rows[keys] == pd.Series(key, index=keys)).all(axis=1)]
+            lines = [str(x) for x in group["line"][:4]] + (["..."] if len(group) > 4 else [])
+            what = f"run '{group['run'].iloc[0]}'" if "run" in keys else "the same loss"
+            shown.append(f"lines {', '.join(lines)} ({what} at compute {group['flops'].iloc[0]:.4g} in family "
+                         f"'{group['family'].iloc[0]}')")
+    more = f"; and {n_groups - len(shown)} more such groups" if n_groups > len(shown) else ""
+    return [f"{label}: {n_rows} rows repeat another row's run: {'; '.join(shown)}{more}. Every row is "
+            "fitted as a separate run, so delete the copies if they are one run"]
 
 
 def _implausible_losses(runs: pd.DataFrame, metric: str, label: str) -> list[str]:

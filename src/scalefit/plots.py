@@ -147,6 +147,8 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result)))
     x_max = runs["flops"].max()
+    arrows = _arrow_frame(result)
+    x_min = runs["flops"].min() / (30 if len(arrows) else 2)
     if len(refs):
         labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
@@ -155,8 +157,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
                              ha="left", va="center", colour="#333333")
-        x_max = x_max * 10 ** 3.7  # room for the labels on the right
-    arrows = _arrow_frame(result)
+        x_max = _room_for_labels(x_min, labels["x"].max(), labels["family"].str.len().max(), options)
     if len(arrows):
         arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap)
         arrows["label_x"] = arrows["x"] / 4
@@ -166,11 +167,24 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
                              size=options.base_size - 2, ha="right", va="center", colour="#333333")
-    x_min = runs["flops"].min() / (30 if len(arrows) else 2)
     plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)
     return plot
+
+
+CHAR_WIDTH = 0.55 / 72  # inches per character per point of font size (DejaVu Sans, measured on the demo)
+AXIS_MARGIN = 0.4       # inches of the figure's width taken by the y axis and its title
+
+
+def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOptions) -> float:
+    """Right end of a log compute axis starting at ``x_min`` that fits a label of ``chars``
+    characters starting at ``label_x``: the label spans a share of the panel's width, so of its
+    decades, s = chars * char width / panel width, and the axis needs R = (decades to the label
+    + a pad) / (1 - s) decades in all."""
+    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
+    decades = (np.log10(label_x / x_min) + 0.3) / max(1.0 - share, 0.25)
+    return float(x_min * 10 ** decades)
 
 
 def _spread(values: np.ndarray, gap: float) -> np.ndarray:
@@ -290,9 +304,20 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             + p9.labs(caption=f"the {result.level:.0%} band is where the curve is below the dashed line"))
 
 
+PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyond the axis labels
+
+
+def natural_height(kind: str, result: Analysis, height: float) -> float:
+    """``height``, or more for the distribution figure, whose panels are stacked one per comparison."""
+    if kind != "distribution":
+        return height
+    panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
+    return max(height, 0.8 + PANEL_HEIGHT * panels)
+
+
 def _comparison_label(m) -> str:
     """Facet title of one multiplier: 'vs NAME', plus where for comparisons between ladders."""
-    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.4g})"
+    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.6g})"
 
 
 def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,9 +15,9 @@ from .formatting import _band, fmt, fmt_multiplier
 
 def _figure_png(result: Analysis, kind: str) -> bytes | None:
     """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
-    from .plots import FIGURES, FigureOptions, save_figure
+    from .plots import FIGURES, FigureOptions, natural_height, save_figure
 
-    options = FigureOptions(width=5.0, height=3.6)
+    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6))
     try:
         figure = FIGURES[kind](result, options=options)
     except ValueError:
