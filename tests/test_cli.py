@@ -143,6 +143,18 @@ def test_fit_help_lists_every_option():
         assert option in out
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["fit", DEMO, "--level", "1"], "Invalid value for '--level'"),
+    (["fit", DEMO, "--law", "foo"], "Invalid value for '--law'"),
+    (["fit", DEMO, "--no-such-option"], "No such option"),
+    (["fit"], "Missing argument 'LADDER.csv'"),
+    (["fitt"], "No such command 'fitt'"),
+])
+def test_usage_errors_are_one_line_too(args, fragment):
+    message = assert_input_error(run(*args), fragment)
+    assert message.endswith("--help')"), message
+
+
 def test_version():
     result = run("--version")
     assert result.exit_code == 0
