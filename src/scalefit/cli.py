@@ -380,13 +380,14 @@ def _analysis_options(f):
     return f
 
 
-def _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None):
-    """Read, analyze (with a progress bar while resampling) and print warnings; bad data -> exit 2."""
+def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None):
+    """Read ``source`` (a path, or a Ladder already read), analyze (with a progress bar while
+    resampling) and print warnings; bad data -> exit 2."""
     from .analysis import analyze
     from .ladder import LadderError, read_ladder
     law_name = getattr(law, "name", law)
     try:
-        ladder = read_ladder(ladder_csv)
+        ladder = read_ladder(source)
         resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
         with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
@@ -434,8 +435,8 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width)
     targets = _target_losses(at_loss, at_perplexity)
-    _check_figure_applies(kind, ladder_csv, law)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
+    source = _check_figure_applies(kind, ladder_csv, law)
+    result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1]))
@@ -450,19 +451,22 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     click.echo(f"scalefit: wrote {output}", err=True)
 
 
-def _check_figure_applies(kind: str, ladder_csv: str, law: str) -> None:
-    """Fail before fitting when the figure kind cannot be drawn for this law or file."""
+def _check_figure_applies(kind: str, ladder_csv: str, law: str):
+    """Fail before fitting when the figure kind cannot be drawn for this law or file. Returns what
+    to analyze: the file, or the ladder when it had to be read for the check (read once)."""
     if kind == "contours" and law != "chinchilla":
         raise InputError(f"--kind contours: loss contours over (N, D) need --law chinchilla (this is --law {law})")
-    if kind == "multiplier-curve":
-        from .ladder import LadderError, read_ladder
-        try:
-            ladders = read_ladder(ladder_csv).ladder_families()
-        except LadderError as exc:
-            raise InputError(str(exc)) from None
-        if len(ladders) < 2:
-            raise InputError(f"{ladder_csv}: --kind multiplier-curve compares two ladders, and this file has "
-                             f"{len(ladders)} (the other families are single reference runs)")
+    if kind != "multiplier-curve":
+        return ladder_csv
+    from .ladder import LadderError, read_ladder
+    try:
+        ladder = read_ladder(ladder_csv)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    if len(ladder.ladder_families()) < 2:
+        raise InputError(f"{ladder_csv}: --kind multiplier-curve compares two ladders, and this file has "
+                         f"{len(ladder.ladder_families())} (the other families are single reference runs)")
+    return ladder
 
 
 @main.command()
