@@ -297,7 +297,8 @@ COLUMN_WORDS = {"flops": ("flop", "compute"), "loss": ("loss", "ppl", "perplex",
 
 
 def _rename_hint(columns: list[str], wanted: str) -> str:
-    """' (found 'train_loss': rename it)' when a column's name suggests the missing ``wanted`` one."""
+    """' (found 'train_loss': rename it to 'loss' or 'perplexity')' when a column's name suggests the
+    missing ``wanted`` one, else ''."""
     found = [c for c in columns if any(w in c.lower() for w in COLUMN_WORDS[wanted])]
     if not found:
         return ""
