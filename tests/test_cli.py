@@ -219,6 +219,14 @@ def test_report_compares_ladders_at_a_target_perplexity(tmp_path):
     assert f"{math.log(7.5):.4g}" in out.read_text()          # the target's loss, ln 7.5, has its row
 
 
+def test_dataframe_errors_say_how_lines_map_to_rows():
+    from scalefit import LadderError, analyze
+
+    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.9, -1.0, 2.5]})
+    with pytest.raises(LadderError, match=r"line 2 is its first row>, line 4, column 'loss'"):
+        analyze(frame)                                    # the bad value is frame.iloc[2]
+
+
 def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):
     path = make_ladder(tmp_path, reference=False)
     result = run("fit", path, "--bootstrap", "0", "--format", "csv")

@@ -92,10 +92,11 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     if isinstance(source, Ladder):
         return source
     if isinstance(source, pd.DataFrame):
-        label = name or "<DataFrame>"
+        # rows are numbered as the lines of the same table written as CSV (header on line 1), and the
+        # label says so, since a DataFrame has no lines
+        label = name or "<DataFrame: line 2 is its first row>"
         table = source.copy()
         table.columns = [str(c).strip() for c in table.columns]
-        # DataFrame rows are reported 1-based, counting the header as row 1 like a CSV file.
         lines = np.arange(2, len(table) + 2)
         return _validate(table.astype(object), lines, label, header=())
     path = Path(source)
