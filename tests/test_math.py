@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scalefit.analysis import analyze
+from scalefit.analysis import analyze, decades_past
 from scalefit.fitting import _step_within_bounds, fit_law, fit_many, lowest_local_minima
 from scalefit.laws import PowerLaw, SaturatingLaw
 
@@ -247,3 +247,13 @@ def test_lowest_local_minima_match_a_plain_scan(values, k):
     expected = [i for _, i in minima[:k]]
     assert list(columns[0][valid[0]]) == expected
     assert np.all(columns[0][~valid[0]] == expected[0])
+
+
+@FAST
+@given(st.floats(0.0, 10.0), st.sampled_from([1.0, 2.0, 3.0]))
+def test_decades_read_on_their_side_of_the_threshold(value, threshold):
+    """A span of 1.96 decades against 'checked: 2 or more' must not read '2.0'."""
+    assume(abs(value - threshold) >= 5e-4)
+    text = decades_past(value, threshold)
+    assert (float(text) > threshold) == (value > threshold) and float(text) != threshold
+    assert abs(float(text) - value) <= 0.05

@@ -244,13 +244,16 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
     if fit.n_runs < CHECKED_MIN_RUNS:
         reasons.append(f"'{fit.family}' has {fit.n_runs} runs (checked: {CHECKED_MIN_RUNS} or more)")
     if fit.decades < CHECKED_MIN_SPAN_DECADES - 1e-9:
-        reasons.append(f"'{fit.family}' spans {fit.decades:.1f} decades of compute "
+        span = decades_past(fit.decades, CHECKED_MIN_SPAN_DECADES)
+        reasons.append(f"'{fit.family}' spans {span} decades of compute "
                        f"(checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
     if np.isfinite(extrapolation) and extrapolation > CHECKED_MAX_EXTRAPOLATION_DECADES + 1e-9:
-        reasons.append(f"'{fit.family}' is extrapolated {extrapolation:.1f} decades "
+        beyond = decades_past(extrapolation, CHECKED_MAX_EXTRAPOLATION_DECADES)
+        reasons.append(f"'{fit.family}' is extrapolated {beyond} decades "
                        f"(checked: up to {CHECKED_MAX_EXTRAPOLATION_DECADES:g})")
     if extrapolation < -CHECKED_MAX_DECADES_BELOW - 1e-9:
-        reasons.append(f"'{fit.family}' is extrapolated {-extrapolation:.1f} decades below its smallest run "
+        below = decades_past(-extrapolation, CHECKED_MAX_DECADES_BELOW)
+        reasons.append(f"'{fit.family}' is extrapolated {below} decades below its smallest run "
                        "(the study's references were all at or beyond the largest run)")
     dof = fit.n_runs - fit.law.n_params
     noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
@@ -277,10 +280,20 @@ def _largest_run_loss(ladder: Ladder, family: str) -> float:
     return float(runs.loc[runs["flops"] == top, "loss"].mean())
 
 
+def decades_past(value: float, threshold: float) -> str:
+    """``value`` with one decimal, or as many more (up to 3) as it takes to read on the same side of
+    ``threshold`` as it is: a span of 1.96 decades against 'checked: 2 or more' reads 1.96, not 2.0."""
+    for digits in (1, 2, 3):
+        text = f"{value:.{digits}f}"
+        if (float(text) > threshold) == (value > threshold) and float(text) != threshold:
+            return text
+    return f"{value:.3f}"
+
+
 def _extrapolated(decades: float) -> str:
     """'extrapolated 1.3 decades beyond its largest run', or '... below its smallest run' (decades < 0)."""
     where = "beyond its largest run" if decades > 0 else "below its smallest run"
-    return f"extrapolated {abs(decades):.1f} decades {where}"
+    return f"extrapolated {decades_past(abs(decades), EXTRAPOLATION_WARNING_DECADES)} decades {where}"
 
 
 def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
