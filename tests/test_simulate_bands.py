@@ -144,6 +144,13 @@ def test_plan_ranks_designs_and_a_longer_ladder_narrows_the_band():
     assert far.median_width < proposed.median_width
     assert plan.best_extra is far
     assert 0 <= proposed.claim_supported_share <= far.claim_supported_share <= 1
+    # compute is weighed: what each extra run adds, and the cheapest whose band was always bounded
+    total = sum(spec.flops)
+    assert plan.added_compute(proposed) == 0
+    assert plan.added_compute(far) == pytest.approx(1e22 / total)
+    assert list(plan.frame()["added_compute"]) == pytest.approx([0.0, 1e21 / total, 1e22 / total])
+    bounded = [o for o in plan.outcomes[1:] if o.unbounded_share == 0]
+    assert plan.cheapest_always_bounded is (min(bounded, key=lambda o: o.total_flops) if bounded else None)
 
 
 def test_simulate_and_plan_commands(tmp_path):
@@ -161,6 +168,8 @@ def test_simulate_and_plan_commands(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert len(data["designs"]) == 2 and data["best_extra_run"].startswith("+ run at 1e+22")
+    assert data["designs"][0]["added_compute"] == 0 and data["designs"][1]["added_compute"] > 0
+    assert "cheapest_always_bounded_extra_run" in data
     r = runner.invoke(main, ["simulate", "--params", "E=1,A=2"])
     assert r.exit_code == 2 and "alpha" in r.stderr
     for clash in (["--reference", "focus=4@1"], ["--reference", "other=4@1", "--second-ladder", "2"],

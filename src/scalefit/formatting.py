@@ -212,8 +212,10 @@ def plan_to_dict(plan) -> dict:
                   "noise": spec.noise, "flops": list(spec.flops)},
         "multiplier": plan.multiplier, "beyond": plan.beyond, "claim": plan.claim, "level": plan.level,
         "simulations": plan.simulations, "band_method": "profile",
-        "designs": [{k: _clean(v) for k, v in o.__dict__.items()} for o in plan.outcomes],
+        "designs": [{k: _clean(v) for k, v in row.items()} for row in plan.frame().to_dict("records")],
         "best_extra_run": None if plan.best_extra is None else plan.best_extra.design,
+        "cheapest_always_bounded_extra_run": None if plan.cheapest_always_bounded is None
+        else plan.cheapest_always_bounded.design,
     }
 
 
@@ -229,29 +231,37 @@ def plan_to_csv(plan) -> str:
 
 def format_plan(plan) -> str:
     from .laws import get_law
+    from .planning import decades_phrase
     spec = plan.spec
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
     pct = f"{plan.level:.0%}"
     lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
              f"{spec.law} law {params}; noise {spec.noise:.2%}",
              f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
-             f"{plan.beyond:g} decade(s) beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
+             f"{decades_phrase(plan.beyond)} beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
              f"{plan.simulations} simulated ladders per design, {pct} profile bands", ""]
-    rows = [["design", "total compute", "median band", "median width", "unbounded",
+    rows = [["design", "total compute", "added", "median band", "median width", "unbounded",
              f"band > {fmt_multiplier(plan.claim)}", "coverage"]]
     for o in plan.outcomes:
-        rows.append([o.design, fmt(o.total_flops, 3), _band(o.median_low, o.median_high, fmt_multiplier),
+        added = "" if o is plan.proposed else f"+{plan.added_compute(o):.2g}x"
+        rows.append([o.design, fmt(o.total_flops, 3), added, _band(o.median_low, o.median_high, fmt_multiplier),
                      fmt_multiplier(o.median_width), f"{o.unbounded_share:.0%}", f"{o.claim_supported_share:.0%}",
                      f"{o.coverage:.0%}"])
     lines.append(_align(rows))
-    proposed, best = plan.proposed, plan.best_extra
+    lines.append("(added: the extra run's compute as a multiple of the proposed ladder's)")
+    proposed, best, bounded = plan.proposed, plan.best_extra, plan.cheapest_always_bounded
     lines.append("")
     lines.append(f"With the proposed ladder, {proposed.claim_supported_share:.0%} of simulated experiments give a "
                  f"{pct} band above {fmt_multiplier(plan.claim)}.")
     if best is not None:
         lines.append(f"The extra run that narrows the band most: {best.design} (median width "
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
-                     f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}).")
+                     f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}; it adds "
+                     f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
+    if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
+        lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "
+                     f"(median width {fmt_multiplier(bounded.median_width)}; it adds "
+                     f"{plan.added_compute(bounded):.2g}x the proposed ladder's compute).")
     return "\n".join(lines) + "\n"
 
 

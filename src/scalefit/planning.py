@@ -52,11 +52,27 @@ class Plan:
     outcomes: tuple[DesignOutcome, ...]
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([o.__dict__ for o in self.outcomes])
+        """One row per design; ``added_compute`` is the extra run's compute as a multiple of the
+        proposed ladder's (0 for the proposed ladder)."""
+        frame = pd.DataFrame([o.__dict__ for o in self.outcomes])
+        frame.insert(frame.columns.get_loc("total_flops") + 1, "added_compute",
+                     [self.added_compute(o) for o in self.outcomes])
+        return frame
 
     @property
     def proposed(self) -> DesignOutcome:
         return self.outcomes[0]
+
+    def added_compute(self, outcome: DesignOutcome) -> float:
+        """Compute a design adds to the proposed ladder, as a multiple of the proposed ladder's."""
+        return outcome.total_flops / self.proposed.total_flops - 1.0
+
+    @property
+    def cheapest_always_bounded(self) -> DesignOutcome | None:
+        """The cheapest candidate extra run whose band was bounded in every simulation (None if none
+        was): an unbounded band says nothing about the multiplier."""
+        bounded = [o for o in self.outcomes[1:] if o.unbounded_share == 0]
+        return min(bounded, key=lambda o: o.total_flops) if bounded else None
 
     @property
     def best_extra(self) -> DesignOutcome | None:
@@ -98,8 +114,14 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
 
 def _extra_run_name(flops: float, top: float) -> str:
     decades = np.log10(flops / top)
-    where = "a second run at the largest compute" if abs(decades) < 1e-9 else f"{decades:+.2g} decades"
+    where = "a second run at the largest compute" if abs(decades) < 1e-9 else decades_phrase(decades, sign=True)
     return f"+ run at {flops:.3g} ({where})"
+
+
+def decades_phrase(decades: float, sign: bool = False) -> str:
+    """'1 decade', '0.25 decades', '+1.5 decades' (two significant digits)."""
+    number = f"{decades:+.2g}" if sign else f"{decades:.2g}"
+    return f"{number} decade" if abs(float(number)) == 1 else f"{number} decades"
 
 
 def _simulated_band(spec: SimulationSpec, target: float, ref_flops: float, level: float) -> tuple[float, float]:
