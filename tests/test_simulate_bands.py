@@ -224,3 +224,45 @@ def test_designs_outside_the_calibration_are_flagged():
 
     demo = analyze(Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv")
     assert all(m.band_checked for m in demo.multipliers)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["saturating", "power"]))
+def test_ladders_profiled_together_get_the_bands_they_get_alone(seed, law):
+    """compute_deviances shares the array work of many ladders (plan, calibration): each band must
+    be the one its ladder gets alone, whatever ladders it is batched with (sizes mixed, targets
+    reachable or not, fits in any order)."""
+    from scalefit.fitting import fit_ladders
+    from scalefit.laws import get_law
+    from scalefit.profile import compute_deviance, compute_deviances, interval_from_deviance
+
+    rng = np.random.default_rng(seed)
+    fits, targets = [], []
+    for n in (5, 8, 5, 8, 5):
+        flops = np.geomspace(1e19, 10 ** rng.uniform(20.5, 23), n)
+        params = (1.8, 1000.0, rng.uniform(0.05, 0.4)) if law == "saturating" else (30.0, rng.uniform(0.02, 0.1))
+        spec = SimulationSpec(params=params, flops=tuple(flops), noise=rng.uniform(0.002, 0.03), law=law)
+        truth = spec.true_loss(flops)
+        losses = truth * np.exp(rng.normal(0.0, spec.noise, (2, n)))
+        fits += fit_ladders(flops, losses, get_law(law))
+        targets += [float(spec.true_loss(flops[-1] * 10 ** rng.uniform(-0.5, 2.0))), float(truth.min() * 0.98)]
+    together = compute_deviances(fits, targets, 0.95)
+    for fit, target, deviance in zip(fits, targets, together):
+        alone = compute_deviance(fit, target, 0.95)
+        np.testing.assert_allclose(interval_from_deviance(deviance, 0.95), interval_from_deviance(alone, 0.95),
+                                   rtol=1e-7, atol=1e-7)
+        assert deviance.at_infinity == pytest.approx(alone.at_infinity, rel=1e-7)
+
+
+def test_fit_ladders_is_fit_law_of_each_row():
+    from scalefit.fitting import fit_ladders
+
+    rng = np.random.default_rng(4)
+    flops = np.geomspace(1e19, 1e22, 7)
+    losses = (1.8 + 1000.0 * flops ** -0.15) * np.exp(rng.normal(0, 0.01, (6, 7)))
+    for together, loss in zip(fit_ladders(flops, losses, SAT), losses):
+        alone = fit_law(flops, loss, SAT, polish=False)
+        np.testing.assert_allclose(together.params, alone.params, rtol=1e-7)
+        assert together.objective == pytest.approx(alone.objective, rel=1e-9)
+        assert together.n_runs == 7 and together.flops_max == flops.max()
+

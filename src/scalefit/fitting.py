@@ -89,15 +89,17 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
     return EngineResult(params=params, objective=ssr, ok=ok)
 
 
-def unreachable_ssr(flops, loss, target_loss: float) -> float:
-    """Best log-space SSR of the saturating law with E >= target_loss, i.e. among fits for which
-    the target loss is unreachable; inf when the target is at or above the smallest loss."""
-    flops, loss = np.asarray(flops, dtype=float), np.asarray(loss, dtype=float)
-    if target_loss >= loss.min() * E_CEILING:
-        return float("inf")
-    log_c = np.log(flops)
-    _, ssr = fit_saturating_rows((log_c - log_c.mean())[None], np.log(loss)[None], e_min=target_loss)
-    return float(ssr[0])
+def unreachable_ssrs(flops: np.ndarray, loss: np.ndarray, target_loss: np.ndarray) -> np.ndarray:
+    """Best log-space SSR of the saturating law with E >= the target loss, i.e. among fits for which
+    the target is unreachable, for each row of ``flops`` and ``loss`` (B, n) and its target (B,),
+    fitted together; inf where the target is at or above the row's smallest loss."""
+    out = np.full(flops.shape[0], np.inf)
+    rows = np.flatnonzero(target_loss < loss.min(axis=1) * E_CEILING)
+    if rows.size:
+        log_c = np.log(flops[rows])
+        u = log_c - log_c.mean(axis=1, keepdims=True)
+        out[rows] = fit_saturating_rows(u, np.log(loss[rows]), e_min=target_loss[rows])[1]
+    return out
 
 
 def _distinct_per_row(values: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
@@ -720,6 +722,21 @@ def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> Fit
     stderr, report = np.full(law.n_params, np.nan), ""
     if polish:
         params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, params, objective)
+    return _fit_result(family, law, flops, loss, params, objective, stderr, report)
+
+
+def fit_ladders(flops, losses, law: Law) -> list[FitResult]:
+    """``fit_law(flops, loss, law, polish=False)`` of each row of ``losses`` (S, n), all at the
+    compute ``flops`` (n,): the S ladders of a simulation study, solved by the engine together."""
+    flops = np.asarray(flops, dtype=float)
+    losses = np.asarray(losses, dtype=float)
+    engine = fit_many(np.broadcast_to(flops, losses.shape), losses, law)
+    nan = np.full(law.n_params, np.nan)
+    return [_fit_result("", law, flops, loss, params, float(objective), nan, "")
+            for loss, params, objective in zip(losses, engine.params, engine.objective)]
+
+
+def _fit_result(family, law, flops, loss, params, objective, stderr, report) -> FitResult:
     n = flops.size
     return FitResult(family=family, law=law, params=params, stderr=stderr, objective=objective,
                      rmse_log=float(np.sqrt(objective / n)), n_runs=n,

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import compute_ratio
-from .fitting import fit_law
+from .fitting import fit_ladders
 from .laws import get_law
-from .profile import compute_deviance, interval_from_deviance
-from .simulate import SimulationSpec, simulate
+from .profile import compute_deviances, interval_from_deviance
+from .simulate import SimulationSpec, focus_ladder
 
 DEFAULT_EXTRA_DECADES = (0.0, 0.25, 0.5, 1.0, 1.5)
 
@@ -102,12 +102,10 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
     seeds = [int(s) for s in np.random.default_rng([seed, zlib.crc32(b"plan")]).integers(0, 2**31, simulations)]
     outcomes = []
     for name, extra, flops in designs:
-        bands = []
-        for s in seeds:
-            bands.append(_simulated_band(replace(spec, flops=flops, seed=s, references=()), target, ref_flops, level))
-            if progress is not None:
-                progress(1)
-        outcomes.append(_summarize(name, extra, sum(flops), np.array(bands), multiplier, claim))
+        bands = _simulated_bands(replace(spec, flops=flops, references=()), seeds, target, ref_flops, level)
+        if progress is not None:
+            progress(len(seeds))
+        outcomes.append(_summarize(name, extra, sum(flops), bands, multiplier, claim))
     return Plan(spec=spec, multiplier=multiplier, beyond=beyond, claim=claim, level=level,
                 simulations=simulations, outcomes=tuple(outcomes))
 
@@ -124,11 +122,15 @@ def decades_phrase(decades: float, sign: bool = False) -> str:
     return f"{number} decade" if abs(float(number)) == 1 else f"{number} decades"
 
 
-def _simulated_band(spec: SimulationSpec, target: float, ref_flops: float, level: float) -> tuple[float, float]:
-    frame = simulate(spec)
-    fit = fit_law(frame["flops"].to_numpy(), frame["loss"].to_numpy(), get_law(spec.law), polish=False)
-    lo, hi = interval_from_deviance(compute_deviance(fit, target, level), level)
-    return float(compute_ratio(ref_flops, 10.0 ** hi)), float(compute_ratio(ref_flops, 10.0 ** lo))
+def _simulated_bands(design: SimulationSpec, seeds: list[int], target: float, ref_flops: float,
+                     level: float) -> np.ndarray:
+    """The multiplier band (low, high) of the ladder ``design`` drawn with each seed, (seeds, 2):
+    all drawn ladders are fitted, and their compute profiles searched, together."""
+    ladders = [focus_ladder(replace(design, seed=s)) for s in seeds]
+    fits = fit_ladders(ladders[0][0], np.array([loss for _, loss in ladders]), get_law(design.law))
+    bands = [interval_from_deviance(deviance, level) for deviance in compute_deviances(fits, [target] * len(fits), level)]
+    lo, hi = np.array(bands).T
+    return np.column_stack([compute_ratio(ref_flops, 10.0 ** hi), compute_ratio(ref_flops, 10.0 ** lo)])
 
 
 def _summarize(name, extra, total, bands: np.ndarray, multiplier: float, claim: float) -> DesignOutcome:

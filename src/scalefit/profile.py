@@ -25,7 +25,7 @@ from scipy import stats
 
 from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, Runs, bounded_least_squares, fit_saturating_rows,
                       linear_profile_over_alpha, row_blocks, saturating_lm, two_best_local_minima,
-                      unreachable_ssr)
+                      unreachable_ssrs)
 from .laws import PowerLaw, SaturatingLaw
 from .threads import map_blocks
 
@@ -135,11 +135,14 @@ def _crossing(grid, values, inside_i, outside_i, limit) -> float:
 
 @dataclass(frozen=True)
 class _Data:
+    """One ladder in normalized form: u, y and loss (n,), log_ref and e_max scalars. ``stack``
+    puts S ladders of n runs each together: u, y and loss (S, n), log_ref and e_max (S,)."""
+
     u: np.ndarray        # ln C - ln c_ref
     y: np.ndarray        # ln L
     loss: np.ndarray
-    log_ref: float
-    e_max: float
+    log_ref: float | np.ndarray
+    e_max: float | np.ndarray
 
     @classmethod
     def of(cls, flops, loss) -> "_Data":
@@ -149,28 +152,40 @@ class _Data:
         return cls(u=log_c - log_ref, y=np.log(loss), loss=loss, log_ref=log_ref,
                    e_max=float(loss.min() * E_CEILING))
 
+    @classmethod
+    def stack(cls, ladders: "list[_Data]") -> "_Data":
+        return cls(*(np.array([getattr(d, name) for d in ladders]) for name in ("u", "y", "loss", "log_ref", "e_max")))
 
-def _solve_linear_parameter(d: _Data, a, b, lo, hi):
-    """min over t in [lo, hi] of sum (y - ln(a + b t))^2, batched over leading axes of a and b.
+    def rows(self, ladder: np.ndarray | None):
+        """Per-row views (rows, n) of u, y and loss, row k from ladder ``ladder[k]``; for a single
+        ladder (``ladder`` None) the (1, n) arrays, which broadcast over the rows."""
+        if ladder is None:
+            return self.u[None], self.y[None], self.loss[None]
+        return self.u[ladder], self.y[ladder], self.loss[ladder]
+
+
+def _solve_linear_parameter(y, loss, a, b, lo, hi):
+    """min over t in [lo, hi] of sum (y - ln(a + b t))^2, batched over leading axes of a and b
+    (``y`` = ln ``loss``, broadcast against them).
 
     Weighted least squares (w = 1/L) gives the start; Gauss-Newton steps on the exact log
     objective polish it. Returns (SSR, t), both of the leading shape. Used on alpha grids to find
     starting points; the profiles are then polished by Levenberg-Marquardt.
     """
-    w2 = 1.0 / d.loss ** 2
+    w2 = 1.0 / loss ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (w2 * b * (d.loss - a)).sum(-1) / (w2 * b * b).sum(-1)
+        t = (w2 * b * (loss - a)).sum(-1) / (w2 * b * b).sum(-1)
     t = np.clip(np.nan_to_num(t, nan=0.0), lo, hi)
     for _ in range(GN_STEPS):
         p = np.maximum(a + b * t[..., None], 1e-300)
-        r = d.y - np.log(p)
+        r = y - np.log(p)
         jb = b / p
         with np.errstate(divide="ignore", invalid="ignore"):
             step = (r * jb).sum(-1) / (jb * jb).sum(-1)
         t = np.clip(t + np.nan_to_num(step), lo, hi)
     p = a + b * t[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ssr = ((d.y - np.log(p)) ** 2).sum(-1)
+        ssr = ((y - np.log(p)) ** 2).sum(-1)
     return np.where(np.all(p > 0, axis=-1), ssr, np.inf), t
 
 
@@ -215,31 +230,80 @@ def _grid_over_alphas(k: int, n_runs: int, solve_rows):
 
 # ----- saturating law ---------------------------------------------------------------------------
 
-def _saturating_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
+def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None) -> np.ndarray:
     """S(v) with v = ln C* - ln c_ref: the law through (C*, L*) is L = E + (L* - E) (x/x*)^-alpha,
-    with 0 <= E < min(L*, min L); minimized over (E, alpha)."""
+    with 0 <= E < min(L*, min L); minimized over (E, alpha). With stacked ladders, row k of ``v``
+    (and of ``target_loss``) belongs to ladder ``ladder[k]``."""
     target = np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape)   # one L* per v, or shared
-    e_hi = np.minimum(d.e_max, target * E_CEILING)
+    e_hi = np.minimum(d.e_max if ladder is None else d.e_max[ladder], target * E_CEILING)
+
+    def data(rows):
+        return d.rows(None if ladder is None else ladder[rows])
 
     def solve_rows(block, alphas):
-        g = np.exp(-alphas[None, :, None] * (d.u - v[block, None, None]))           # (rows, G, n)
-        return _solve_linear_parameter(d, target[block, None, None] * g, 1.0 - g, 0.0, e_hi[block, None])
+        u, y, loss = data(block)
+        g = np.exp(-alphas[None, :, None] * (u[:, None, :] - v[block, None, None]))   # (rows, G, n)
+        return _solve_linear_parameter(y[:, None, :], loss[:, None, :], target[block, None, None] * g, 1.0 - g,
+                                       0.0, e_hi[block, None])
 
-    grid_ssr, grid_E = _grid_over_alphas(v.size, d.u.size, solve_rows)
+    n_runs = d.u.shape[-1]
+    grid_ssr, grid_E = _grid_over_alphas(v.size, n_runs, solve_rows)
 
     def residuals(theta, rows):
+        u, y, _ = data(rows)
         E, alpha = theta[:, 0:1], theta[:, 1:2]
-        z = d.u - v[rows][:, None]
+        z = u - v[rows][:, None]
         gz = np.exp(-alpha * z)
         t = target[rows][:, None]
         p = E + (t - E) * gz
         jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=1)       # (rows, 2, runs)
-        return d.y - np.log(p), jac
+        return y - np.log(p), jac
 
     k = v.size
     lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
     upper = np.column_stack([e_hi, np.full(k, ALPHA_BOUNDS[1])])
-    return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper, d.u.size)
+    return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper, n_runs)
+
+
+@dataclass(frozen=True)
+class Search:
+    """Where to look for one quantity's band; see ``adaptive_deviance`` for the fields."""
+
+    center: float | None
+    edge_lo: float
+    edge_hi: float
+    first_step: float
+    s_min: float
+    dof: int
+    level: float = 0.99
+    at_inf_ssr: float = float("inf")
+    coarse_step: float | None = None
+    fine_points: int = FINE_POINTS
+
+    def probe(self) -> np.ndarray:
+        """Doubling steps out from the point estimate, or a coarse grid when there is none."""
+        if self.center is not None and np.isfinite(self.center) and self.edge_lo <= self.center <= self.edge_hi:
+            offsets = self.first_step * 2.0 ** np.arange(PROBE_DOUBLINGS)
+            probe = np.concatenate([self.center - offsets[::-1], [self.center], self.center + offsets])
+            return np.unique(np.clip(probe, self.edge_lo, self.edge_hi))
+        step = self.coarse_step or (self.edge_hi - self.edge_lo) / 60
+        return np.arange(self.edge_lo, self.edge_hi + step / 2, step)
+
+    def fine_grid(self, probe: np.ndarray, probe_ssr: np.ndarray, s_min: float) -> np.ndarray | None:
+        """FINE_POINTS across where the probe's deviance is below 1.5 times the threshold of a band
+        at ``level`` (or 0.99 if higher); None when no probe point is (the probe is the grid)."""
+        scale = max(s_min, 1e-300) / max(self.dof, 1)
+        near = np.flatnonzero((probe_ssr - s_min) / scale <= 1.5 * threshold(max(self.level, 0.99), self.dof))
+        if near.size == 0:
+            return None
+        lo = probe[max(near[0] - 1, 0)]
+        hi = probe[min(near[-1] + 1, probe.size - 1)]
+        return np.linspace(lo, hi, self.fine_points)
+
+    def deviance(self, grid: np.ndarray, ssr: np.ndarray, s_min: float) -> Deviance:
+        scale = max(s_min, 1e-300) / max(self.dof, 1)
+        return Deviance(grid=grid, values=(ssr - s_min) / scale, at_infinity=(self.at_inf_ssr - s_min) / scale,
+                        dof=self.dof, touches_top=bool(grid[-1] >= self.edge_hi - 1e-12))
 
 
 def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: float, first_step: float,
@@ -253,59 +317,98 @@ def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: flo
     ``level`` (or 0.99 if higher); then evaluates FINE_POINTS points across that region, so narrow
     and wide bands are resolved alike. The search stays within [edge_lo, edge_hi].
     """
-    if center is not None and np.isfinite(center) and edge_lo <= center <= edge_hi:
-        offsets = first_step * 2.0 ** np.arange(PROBE_DOUBLINGS)
-        probe = np.concatenate([center - offsets[::-1], [center], center + offsets])
-        probe = np.unique(np.clip(probe, edge_lo, edge_hi))
-    else:
-        step = coarse_step or (edge_hi - edge_lo) / 60
-        probe = np.arange(edge_lo, edge_hi + step / 2, step)
-    probe_ssr = ssr_of(probe)
-    s_min = min(s_min, float(np.min(probe_ssr)), at_inf_ssr)
-    scale = max(s_min, 1e-300) / max(dof, 1)
-    near = np.flatnonzero((probe_ssr - s_min) / scale <= 1.5 * threshold(max(level, 0.99), dof))
-    if near.size == 0:
-        grid, ssr = probe, probe_ssr
-    else:
-        lo = probe[max(near[0] - 1, 0)]
-        hi = probe[min(near[-1] + 1, probe.size - 1)]
-        grid = np.linspace(lo, hi, fine_points)
-        ssr = ssr_of(grid)
-        s_min = min(s_min, float(np.min(ssr)))
-        scale = max(s_min, 1e-300) / max(dof, 1)
-    return Deviance(grid=grid, values=(ssr - s_min) / scale, at_infinity=(at_inf_ssr - s_min) / scale,
-                    dof=dof, touches_top=bool(grid[-1] >= edge_hi - 1e-12))
+    search = Search(center, edge_lo, edge_hi, first_step, s_min, dof, level, at_inf_ssr, coarse_step, fine_points)
+    return adaptive_deviances(lambda _, grid: ssr_of(grid), [search])[0]
+
+
+def adaptive_deviances(ssr_of, searches: list[Search]) -> list[Deviance]:
+    """``adaptive_deviance`` of several quantities at once. ``ssr_of(which, grid)`` gets the grid
+    points of all searches in one flat array, with the index of the search each belongs to, so
+    that one pass of array work serves them all (two passes: the probes, then the fine grids)."""
+    probes = [search.probe() for search in searches]
+    probe_ssr = _evaluate(ssr_of, probes, range(len(searches)))
+    s_mins = [min(search.s_min, float(np.min(ssr)), search.at_inf_ssr) for search, ssr in zip(searches, probe_ssr)]
+    grids = [search.fine_grid(probe, ssr, s_min)
+             for search, probe, ssr, s_min in zip(searches, probes, probe_ssr, s_mins)]
+    refined = [i for i, grid in enumerate(grids) if grid is not None]
+    fine_ssr = dict(zip(refined, _evaluate(ssr_of, [grids[i] for i in refined], refined)))
+    out = []
+    for i, search in enumerate(searches):
+        if i in fine_ssr:
+            out.append(search.deviance(grids[i], fine_ssr[i], min(s_mins[i], float(np.min(fine_ssr[i])))))
+        else:
+            out.append(search.deviance(probes[i], probe_ssr[i], s_mins[i]))
+    return out
+
+
+def _evaluate(ssr_of, grids: list[np.ndarray], owners) -> list[np.ndarray]:
+    """``ssr_of`` on the grids of the given searches in one call, split back per search."""
+    if not grids:
+        return []
+    which = np.repeat(np.asarray(list(owners), dtype=np.intp), [g.size for g in grids])
+    values = ssr_of(which, np.concatenate(grids))
+    return np.split(values, np.cumsum([g.size for g in grids])[:-1])
 
 
 def compute_deviance(fit: FitResult, target_loss: float, level: float = 0.99) -> Deviance:
     """Profile deviance of log10 of the compute the family needs to reach ``target_loss``, searched
     from DECADES_BELOW below the smallest run to DECADES_ABOVE above the largest."""
-    d = _Data.of(fit.flops, fit.loss)
-    at_inf = unreachable_ssr(fit.flops, fit.loss, target_loss) if isinstance(fit.law, SaturatingLaw) else float("inf")
-    c_hat = float(fit.invert(target_loss))
-    return adaptive_deviance(
-        _log_compute_profile_function(fit, d, target_loss),
-        center=np.log10(c_hat) if np.isfinite(c_hat) else None,
-        edge_lo=np.log10(fit.flops_min) - DECADES_BELOW,
-        edge_hi=np.log10(fit.flops_max) + DECADES_ABOVE,
-        first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=d.u.size - fit.law.n_params, level=level,
-        at_inf_ssr=at_inf, coarse_step=COARSE_STEP_DECADES)
+    return compute_deviances([fit], [target_loss], level)[0]
 
 
-def _log_compute_profile_function(fit: FitResult, d: _Data, target_loss: float):
-    """A function from log10 C* (array) to the profile SSR with the law through (C*, L*)."""
-    def ssr_of(grid10):
-        v = np.asarray(grid10) * np.log(10) - d.log_ref
-        if isinstance(fit.law, SaturatingLaw):
-            return _saturating_log_compute_profile(d, target_loss, v)
-        return _power_log_compute_profile(d, target_loss, v)
-    return ssr_of
+def compute_deviances(fits: list[FitResult], target_losses, level: float = 0.99) -> list[Deviance]:
+    """``compute_deviance`` of each fit at its target loss. Fits of one law with the same number of
+    runs (the ladders of a simulation study) are profiled together, which shares the array work
+    of their grids and polishes; each result is that of its fit alone up to rounding."""
+    target_losses = [float(t) for t in target_losses]
+    out: list[Deviance | None] = [None] * len(fits)
+    groups: dict[tuple, list[int]] = {}
+    for i, fit in enumerate(fits):
+        groups.setdefault((type(fit.law), fit.n_runs), []).append(i)
+    for members in groups.values():
+        for i, deviance in zip(members, _compute_deviances_of([fits[i] for i in members],
+                                                              [target_losses[i] for i in members], level)):
+            out[i] = deviance
+    return out
 
 
-def _power_log_compute_profile(d: _Data, target_loss: float, v: np.ndarray) -> np.ndarray:
-    """S(v) for ln L = ln L* - alpha (u - v): least squares in alpha alone, in closed form."""
-    z = d.u[None, :] - v[:, None]
-    target = d.y[None, :] - np.log(np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape))[:, None]
+def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: float) -> list[Deviance]:
+    """compute_deviance of fits of one law with the same number of runs, in one search."""
+    law = fits[0].law
+    single = len(fits) == 1
+    data = [_Data.of(fit.flops, fit.loss) for fit in fits]
+    d = data[0] if single else _Data.stack(data)
+    if isinstance(law, SaturatingLaw):
+        at_inf = unreachable_ssrs(np.array([fit.flops for fit in fits]), np.array([fit.loss for fit in fits]),
+                                  np.array(targets))
+    else:
+        at_inf = np.full(len(fits), np.inf)
+    searches = []
+    for fit, target, inf_ssr in zip(fits, targets, at_inf):
+        c_hat = float(fit.invert(target))
+        searches.append(Search(
+            center=np.log10(c_hat) if 0.0 < c_hat < np.inf else None,
+            edge_lo=np.log10(fit.flops_min) - DECADES_BELOW, edge_hi=np.log10(fit.flops_max) + DECADES_ABOVE,
+            first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=fit.n_runs - law.n_params, level=level,
+            at_inf_ssr=float(inf_ssr), coarse_step=COARSE_STEP_DECADES))
+    profile = _saturating_log_compute_profile if isinstance(law, SaturatingLaw) else _power_log_compute_profile
+    targets = np.array(targets)
+    log_ref = np.atleast_1d(d.log_ref)
+
+    def ssr_of(which, grid10):
+        ladder = None if single else which
+        v = np.asarray(grid10) * np.log(10) - (d.log_ref if single else log_ref[which])
+        return profile(d, targets[which], v, ladder)
+
+    return adaptive_deviances(ssr_of, searches)
+
+
+def _power_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None) -> np.ndarray:
+    """S(v) for ln L = ln L* - alpha (u - v): least squares in alpha alone, in closed form (row k
+    of ``v`` from ladder ``ladder[k]`` when ``d`` holds several)."""
+    u, y, _ = d.rows(ladder)
+    z = u - v[:, None]
+    target = y - np.log(np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape))[:, None]
     alpha = -(z * target).sum(-1) / (z * z).sum(-1)
     return ((target + alpha[:, None] * z) ** 2).sum(-1)
 
@@ -366,7 +469,7 @@ def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
 
     def solve_rows(block, alphas):
         g = np.exp(ln_a[block, None, None] - alphas[None, :, None] * log_c)           # (rows, G, n)
-        return _solve_linear_parameter(d, g, np.ones_like(g), 0.0, d.e_max)
+        return _solve_linear_parameter(d.y, d.loss, g, np.ones_like(g), 0.0, d.e_max)
 
     grid_ssr, grid_E = _grid_over_alphas(ln_a.size, d.u.size, solve_rows)
 

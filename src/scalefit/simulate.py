@@ -93,10 +93,10 @@ class SimulationSpec:
 def simulate(spec: SimulationSpec) -> pd.DataFrame:
     """Draw one ladder (and its references) from ``spec``: a DataFrame with family, run, flops, loss."""
     rng = np.random.default_rng(spec.seed)
-    flops = np.repeat(np.asarray(spec.flops, dtype=float), spec.repeats)
-    rows = _ladder_rows(spec.family, flops, spec.true_loss(flops), spec.noise, rng)
+    flops, loss = _draw_ladder(spec, rng)
+    rows = _ladder_rows(spec.family, flops, loss)
     if spec.second_ladder is not None:
-        rows += _ladder_rows("other", flops, spec.true_loss(flops / spec.second_ladder), spec.noise, rng)
+        rows += _ladder_rows("other", *_draw_ladder(spec, rng, spec.second_ladder))
     for ref in spec.references:
         c, loss = spec.reference_truth(ref)
         loss *= math.exp(rng.normal(0.0, spec.reference_noise)) if spec.reference_noise else 1.0
@@ -104,10 +104,21 @@ def simulate(spec: SimulationSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ladder_rows(family, flops, clean, noise, rng) -> list[dict]:
-    noisy = clean * np.exp(rng.normal(0.0, noise, flops.size))
+def focus_ladder(spec: SimulationSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(flops, loss) of the focus ladder exactly as ``simulate(spec)`` draws it, without the frame:
+    for simulation studies that draw thousands of ladders."""
+    return _draw_ladder(spec, np.random.default_rng(spec.seed))
+
+
+def _draw_ladder(spec: SimulationSpec, rng, multiplier: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A ladder that needs ``multiplier`` times the truth's compute: L = L_true(C / multiplier) exp(noise)."""
+    flops = np.repeat(np.asarray(spec.flops, dtype=float), spec.repeats)
+    return flops, spec.true_loss(flops / multiplier) * np.exp(rng.normal(0.0, spec.noise, flops.size))
+
+
+def _ladder_rows(family, flops, loss) -> list[dict]:
     return [{"family": family, "run": f"{family}-{i + 1:02d}", "flops": c, "loss": l}
-            for i, (c, l) in enumerate(zip(flops, noisy))]
+            for i, (c, l) in enumerate(zip(flops, loss))]
 
 
 def simulated_csv(spec: SimulationSpec) -> str:
