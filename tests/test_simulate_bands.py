@@ -266,3 +266,12 @@ def test_fit_ladders_is_fit_law_of_each_row():
         assert together.objective == pytest.approx(alone.objective, rel=1e-9)
         assert together.n_runs == 7 and together.flops_max == flops.max()
 
+
+def test_a_loss_neither_ladder_can_reach_has_no_band():
+    """Both fitted E's bands lie above the target: no ratio exists, so no band (it was [1x, 1x])."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
+                          second_ladder=2.0, seed=0)
+    result = analyze(simulate(spec), focus="focus", at_loss=[1.0])
+    m = result.multipliers[-1]
+    assert m.where == "at-loss" and np.isnan(m.multiplier)
+    assert np.isnan(m.low) and np.isnan(m.high)

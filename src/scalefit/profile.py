@@ -90,7 +90,8 @@ def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> 
     chi2_1^-1(F_{1,dof}(D)), which leaves each family's own band unchanged; the profile deviance of
     the difference r is then min over c of D_den(c) + D_num(c + r) (D_num interpolated linearly),
     compared with chi2_1(level). Returns -inf for a band reaching a ratio of 0 (the denominator's
-    family may be unable to reach the loss), +inf for a band reaching infinity.
+    family may be unable to reach the loss), +inf for a band reaching infinity, and (nan, nan) when
+    the data are consistent only with neither family reaching the loss (no ratio exists).
     """
     num, den = _on_chi2_scale(numerator), _on_chi2_scale(denominator)
     limit = float(stats.chi2.ppf(level, 1))
@@ -102,9 +103,15 @@ def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> 
     combined = Deviance(grid=r, values=np.min(num_at + den.values[None, :], axis=1),
                         at_infinity=num.at_infinity + float(np.min(den.values)), dof=CHI2_DOF)
     low, high = interval_from_deviance(combined, level)
-    if den.at_infinity + float(np.min(num.values)) <= limit or (den.touches_top and den.values[-1] <= limit):
+    reaches_zero = den.at_infinity + float(np.min(num.values)) <= limit or (den.touches_top and den.values[-1] <= limit)
+    reaches_infinity = combined.at_infinity <= limit or (num.touches_top and num.values[-1] <= limit)
+    if not np.any(combined.values <= limit):           # no finite ratio is consistent with the data
+        if not (reaches_zero or reaches_infinity):
+            return float("nan"), float("nan")
+        return -float("inf") if reaches_zero else float("inf"), float("inf") if reaches_infinity else -float("inf")
+    if reaches_zero:
         low = -float("inf")
-    if num.touches_top and num.values[-1] <= limit:
+    if reaches_infinity:
         high = float("inf")
     return low, high
 
