@@ -275,3 +275,18 @@ def test_a_loss_neither_ladder_can_reach_has_no_band():
     m = result.multipliers[-1]
     assert m.where == "at-loss" and np.isnan(m.multiplier)
     assert np.isnan(m.low) and np.isnan(m.high)
+
+
+def test_loss_band_points_searched_together_equal_each_alone():
+    from scalefit.profile import loss_band
+
+    rng = np.random.default_rng(3)
+    flops = np.geomspace(1e19, 1e22, 6)
+    for law in ("saturating", "power"):
+        loss = (1.8 + 1000 * flops ** -0.15) * np.exp(rng.normal(0, 0.01, 6))
+        fit = fit_law(flops, loss, __import__("scalefit").get_law(law))
+        points = np.geomspace(1e17, 1e25, 7)
+        low, high = loss_band(fit, points, 0.95)
+        alone = np.array([[b[0] for b in loss_band(fit, [c], 0.95)] for c in points])
+        np.testing.assert_allclose(np.column_stack([low, high]), alone, rtol=1e-9)
+        assert np.all(low <= fit.predict(points)) and np.all(fit.predict(points) <= high)

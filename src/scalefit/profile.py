@@ -507,22 +507,18 @@ def _power_parameter_bands(fit: FitResult, d: _Data, level: float, dof: int):
 
 def loss_band(fit: FitResult, flops: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise profile band of the fitted loss at each compute: the losses L0 for which the best
-    law through (C, L0) has deviance below the threshold."""
+    law through (C, L0) has deviance below the threshold. The points are searched together (one
+    pass of array work for all of them)."""
     d = _Data.of(fit.flops, fit.loss)
     dof = d.u.size - fit.law.n_params
-    low, high = np.full(len(flops), np.nan), np.full(len(flops), np.nan)
-    for i, c in enumerate(np.asarray(flops, dtype=float)):
-        v = np.log(c) - d.log_ref
-        fitted = float(fit.predict(c))
+    flops = np.asarray(flops, dtype=float)
+    v = np.log(flops) - d.log_ref
+    searches = [Search(np.log(fitted), np.log(fitted) - 5.0, np.log(fitted) + 3.0, 1e-4, s_min=fit.objective,
+                       dof=dof, level=level, fine_points=41) for fitted in np.asarray(fit.predict(flops), dtype=float)]
+    profile = _saturating_log_compute_profile if isinstance(fit.law, SaturatingLaw) else _power_log_compute_profile
 
-        def ssr_of(grid, v=v):
-            vs = np.full(np.shape(grid), v)
-            if isinstance(fit.law, SaturatingLaw):
-                return _saturating_log_compute_profile(d, np.exp(grid), vs)
-            return _power_log_compute_profile(d, np.exp(grid), vs)
+    def ssr_of(which, grid):
+        return profile(d, np.exp(grid), v[which])
 
-        dev = adaptive_deviance(ssr_of, np.log(fitted), np.log(fitted) - 5.0, np.log(fitted) + 3.0, 1e-4,
-                                s_min=fit.objective, dof=dof, level=level, fine_points=41)
-        lo, hi = interval_from_deviance(dev, level)
-        low[i], high[i] = np.exp(lo), np.exp(hi)
-    return low, high
+    bands = np.array([interval_from_deviance(dev, level) for dev in adaptive_deviances(ssr_of, searches)])
+    return np.exp(bands[:, 0]), np.exp(bands[:, 1])
