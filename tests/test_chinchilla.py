@@ -194,3 +194,28 @@ def test_real_chinchilla_runs_match_the_published_replication():
     published_objective = (lambda r: np.where(np.abs(r) <= 1e-3, r * r / 2, 1e-3 * (np.abs(r) - 5e-4)).sum())(
         np.log(raw["loss"].to_numpy()) - np.log(LAW.predict_nd(published, n, d)))
     assert objective <= published_objective
+
+
+def test_runs_spread_along_compute_are_no_isoflop_budget():
+    """Runs whose compute varies continuously chain together by small gaps; such a chain is not
+    one budget (one 'budget' of the Chinchilla runs spanned a decade) and is skipped, with the
+    reason; resamples give no band when there are none."""
+    from scalefit.isoflop import spread_groups
+
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    rng = np.random.default_rng(0)
+    n = 10 ** rng.uniform(7.5, 9.5, 120)
+    flops = 10 ** np.sort(rng.uniform(19, 21, 120))           # gaps well under 0.05 decades
+    d = flops / (6 * n)
+    assert spread_groups(6 * n * d, 0.05) >= 1
+    assert isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=50) is None
+
+    n_all, d_all = [], []
+    for c in np.geomspace(1e19, 1e22, 4):
+        grid = allocation(truth, c)["n_opt"] * np.geomspace(0.3, 3.0, 7)
+        n_all.append(grid)
+        d_all.append(c / (6 * grid))
+    n, d = np.concatenate(n_all), np.concatenate(d_all)
+    assert spread_groups(6 * n * d, 0.05) == 0
+    iso = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=0)
+    assert len(iso.budgets) == 4 and np.isnan(iso.a_band[0]) and np.isnan(iso.a_band[1])

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from .analysis import Analysis, analyze
 from .chinchilla import ChinchillaLaw, allocation_with_bands
-from .isoflop import IsoflopResult, isoflop_analysis
+from .isoflop import IsoflopResult, isoflop_analysis, spread_groups
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,16 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         ff = result.fits[name]
         at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
         iso = isoflop_analysis(ff.fit.model_params, ff.fit.tokens, ff.fit.loss, k=law.flops_per_param_token,
-                               tolerance=budget_tolerance, n_resamples=max(bootstrap, 200), level=level,
+                               tolerance=budget_tolerance, n_resamples=bootstrap, level=level,
                                seed=seed, family=name)
         if iso is None:
+            spread = spread_groups(law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens, budget_tolerance)
+            why = (f"; {spread} group(s) of runs spread along compute (not at one budget each)" if spread else "")
             warnings.append(f"family '{name}': no IsoFLOP analysis: fewer than 2 compute budgets with "
-                            f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades)")
+                            f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades{why})")
+        elif bootstrap and iso.draws_used < 0.95:
+            warnings.append(f"family '{name}': the IsoFLOP band of a uses {iso.draws_used:.0%} of the resamples "
+                            "(in the others some budget's parabola has no usable minimum): read it with care")
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))

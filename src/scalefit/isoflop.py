@@ -1,11 +1,16 @@
 """IsoFLOP analysis (Hoffmann et al. 2022, "Approach 2").
 
-Runs whose compute C = k N D agrees within ``tolerance`` decades form a budget. In each budget with
+Runs whose compute C = k N D agrees within ``tolerance`` decades form a budget: sorted by compute,
+runs closer than ``tolerance`` to the next are grouped, and a group that spans more than
+``tolerance`` (runs spread along compute, chained by small gaps) is no budget and is skipped. In each budget with
 at least MIN_RUNS runs at MIN_DISTINCT_N or more model sizes, a parabola is fitted by least squares
 to loss against x = ln N, L = c0 + c1 x + c2 x^2; where it opens upwards (c2 > 0) its minimum gives
 the budget's optimal size N*(C) = exp(-c1 / (2 c2)), and D*(C) = C / (k N*). Across budgets,
 ln N* = ln G + a ln C is fitted by least squares, so N_opt ∝ C^a and D_opt ∝ C^b with b = 1 - a.
-Bands: bootstrap over runs within each budget, refitting every parabola and the power law.
+Bands: bootstrap over runs within each budget, refitting every parabola and the power law; a
+resampled parabola counts only under the rule of the point estimate (opening upwards, minimum at
+most 0.5 in ln N beyond the sizes trained), and resamples where some budget breaks it are dropped
+(``draws_used`` says what share was kept). No resamples: no band.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class IsoflopResult:
     draws_a: np.ndarray
     draws_log_g: np.ndarray
     k: float
+    draws_used: float = float("nan")   # share of resamples in which every budget's parabola was usable
 
     def n_opt(self, flops: float) -> float:
         return float(np.exp(self.log_g + self.a * np.log(flops)))
@@ -66,6 +72,11 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         budget = float(np.exp(np.mean(np.log(flops[members]))))
+        span = float(np.log10(flops[members].max() / flops[members].min()))
+        if span > tolerance * (1 + 1e-9):
+            skipped.append(f"runs from {flops[members].min():.3g} to {flops[members].max():.3g}: spread over "
+                           f"{span:.2f} decades of compute (more than the tolerance {tolerance:g}), not one budget")
+            continue
         if members.size < MIN_RUNS or np.unique(n_params[members]).size < MIN_DISTINCT_N:
             skipped.append(f"budget {budget:.3g}: {members.size} runs at {np.unique(n_params[members]).size} sizes")
             continue
@@ -82,6 +93,7 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
         cb = _parabolas(x[resample], y[resample])
         with np.errstate(divide="ignore", invalid="ignore"):
             xb = np.where(cb[:, 2] > 0, -cb[:, 1] / (2 * cb[:, 2]), np.nan)
+        xb[~((x.min() - 0.5 <= xb) & (xb <= x.max() + 0.5))] = np.nan     # the point estimate's rule
         rows.append(dict(flops=budget, runs=int(members.size), n_opt=float(np.exp(x_opt)),
                          d_opt=float(budget / (k * np.exp(x_opt))),
                          loss_opt=float(c[0] + c[1] * x_opt + c[2] * x_opt ** 2)))
@@ -96,7 +108,16 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
     ok = np.all(np.isfinite(xb), axis=1)
     da, dg = _line(np.broadcast_to(log_c, xb.shape)[ok], xb[ok])
     return IsoflopResult(budgets=budgets, skipped=tuple(skipped), a=float(a[0]), b=float(1 - a[0]),
-                         a_band=percentile_band(da, level), log_g=float(log_g[0]), draws_a=da, draws_log_g=dg, k=k)
+                         a_band=percentile_band(da, level), log_g=float(log_g[0]), draws_a=da, draws_log_g=dg, k=k,
+                         draws_used=float(ok.mean()) if ok.size else float("nan"))
+
+
+def spread_groups(flops: np.ndarray, tolerance: float) -> int:
+    """How many groups of ``group_budgets`` span more than ``tolerance`` decades (no budget)."""
+    flops = np.asarray(flops, dtype=float)
+    labels = group_budgets(flops, tolerance)
+    return sum(np.log10(flops[labels == g].max() / flops[labels == g].min()) > tolerance * (1 + 1e-9)
+               for g in np.unique(labels))
 
 
 def _parabolas(x: np.ndarray, y: np.ndarray) -> np.ndarray:
