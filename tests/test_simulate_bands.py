@@ -172,6 +172,10 @@ def test_simulate_and_plan_commands(tmp_path):
     assert "cheapest_always_bounded_extra_run" in data
     r = runner.invoke(main, ["simulate", "--params", "E=1,A=2"])
     assert r.exit_code == 2 and "alpha" in r.stderr
+    r = runner.invoke(main, ["simulate", "--params", "E=abc,A=2,alpha=0.1"])
+    assert r.exit_code == 2 and "E='abc' is not a number" in r.stderr
+    r = runner.invoke(main, ["simulate", "--law", "power"])          # the default --params follow the law
+    assert r.exit_code == 0 and '"law":"power"' in r.stdout, r.stderr
     for clash in (["--reference", "focus=4@1"], ["--reference", "other=4@1", "--second-ladder", "2"],
                   ["--reference", "a=4@1", "--reference", "a=2@1"]):
         r = runner.invoke(main, ["simulate", *clash])

@@ -182,7 +182,7 @@ def _emit(text: str, output: str | None) -> None:
 
 # ----- shared option parsing for simulate and plan -------------------------------------------------
 
-DEFAULT_PARAMS = "E=1.8,A=1000,alpha=0.15"
+DEFAULT_PARAMS = {"saturating": "E=1.8,A=1000,alpha=0.15", "power": "A=30,alpha=0.05"}
 
 
 def _parse_flops(text: str) -> tuple[float, ...]:
@@ -205,14 +205,20 @@ def _parse_flops(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def _parse_params(text: str, law_name: str) -> tuple[float, ...]:
-    """'E=1.8,A=1000,alpha=0.15' -> values in the law's parameter order."""
+def _parse_params(text: str | None, law_name: str) -> tuple[float, ...]:
+    """'E=1.8,A=1000,alpha=0.15' -> values in the law's parameter order (None: the law's default)."""
     from .laws import get_law
     law = get_law(law_name)
-    try:
-        given = {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
-    except ValueError:
-        raise InputError(f"--params {text}: write NAME=VALUE pairs, e.g. {DEFAULT_PARAMS}") from None
+    text = DEFAULT_PARAMS[law_name] if text is None else text
+    given = {}
+    for item in (item for item in text.split(",") if item.strip()):
+        name, equals, value = item.partition("=")
+        if not equals:
+            raise InputError(f"--params {text}: write NAME=VALUE pairs, e.g. {DEFAULT_PARAMS[law_name]}")
+        try:
+            given[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--params {text}: {name.strip()}={value.strip()!r} is not a number") from None
     missing = [p for p in law.param_names if p not in given]
     unknown = [k for k in given if k not in law.param_names]
     if missing or unknown:
@@ -243,8 +249,9 @@ def _law_options(f):
                      help="Relative seed-to-seed noise on loss (log-normal sigma); plan needs it above 0.")(f)
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
-    f = click.option("--params", "params_text", default=DEFAULT_PARAMS, show_default=True,
-                     help="True parameters, NAME=VALUE (user units, loss in nats).")(f)
+    f = click.option("--params", "params_text", default=None,
+                     help=f"True parameters, NAME=VALUE (user units, loss in nats) [default: "
+                          f"{DEFAULT_PARAMS['saturating']}; with --law power: {DEFAULT_PARAMS['power']}].")(f)
     f = click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True)(f)
     return f
 
