@@ -219,3 +219,20 @@ def test_runs_spread_along_compute_are_no_isoflop_budget():
     assert spread_groups(6 * n * d, 0.05) == 0
     iso = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=0)
     assert len(iso.budgets) == 4 and np.isnan(iso.a_band[0]) and np.isnan(iso.a_band[1])
+
+
+def test_warnings_say_why_bands_are_starred_and_when_the_law_does_not_fit():
+    """L(N, D) multiplier bands are marked unchecked: a warning must say why. Runs scattering far
+    around the fitted law are warned about even with nothing to compare."""
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(5)
+    rng = np.random.default_rng(1)
+    frames = [pd.DataFrame({"family": name, "params": n, "tokens": d,
+                            "loss": LAW.predict_nd(truth, n / shift, d) * np.exp(rng.normal(0, 0.003, n.size))})
+              for name, shift in (("new", 1.0), ("old", 2.0))]
+    result = analyze(pd.concat(frames), law="chinchilla", bootstrap=40, focus="new")
+    assert not any(m.band_checked for m in result.multipliers)
+    assert any("did not check" in w for w in result.warnings)
+    noisy = frames[0].assign(loss=LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.3, n.size)))
+    assert any("scatter" in w for w in analyze(noisy, law="chinchilla", bootstrap=0).warnings)
+    assert not any("scatter" in w for w in analyze(frames[0], law="chinchilla", bootstrap=0).warnings)

@@ -294,3 +294,17 @@ def test_loss_band_points_searched_together_equal_each_alone():
         alone = np.array([[b[0] for b in loss_band(fit, [c], 0.95)] for c in points])
         np.testing.assert_allclose(np.column_stack([low, high]), alone, rtol=1e-9)
         assert np.all(low <= fit.predict(points)) and np.all(fit.predict(points) <= high)
+
+
+def test_unreachable_draws_warning_says_whether_the_band_reaches_zero_or_infinity():
+    from dataclasses import replace
+
+    from scalefit.analysis import _multiplier_warnings
+
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
+                          second_ladder=2.0, seed=0)
+    m = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=50).multipliers[0]
+    finite = replace(m, unreachable_fraction=0.01, low=1.5, high=3.0)
+    reaching = replace(m, unreachable_fraction=0.2, low=1.5, high=float("inf"))
+    assert "band stays finite" in _multiplier_warnings([finite])[0]
+    assert "reaches 0 or infinity" in _multiplier_warnings([reaching])[0]

@@ -167,6 +167,7 @@ def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, prog
 
     fit = fit_chinchilla(runs["params"].to_numpy(), runs["tokens"].to_numpy(), runs["loss"].to_numpy(),
                          family=name, delta=law.huber_delta, k=law.flops_per_param_token)
+    warnings.extend(_scatter_warnings(fit))
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
@@ -187,7 +188,19 @@ def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
     if fit.law.name == "saturating" and fit.param("E") >= 0.999 * loss.min():
         out.append(f"family '{fit.family}': the irreducible loss E sits at its bound (the smallest "
                    "observed loss); the ladder does not show where the loss saturates")
-    return out
+    return out + _scatter_warnings(fit)
+
+
+POOR_FIT_SCATTER = 0.10  # rms relative residual above which a law does not describe the runs (good fits: < 3%)
+
+
+def _scatter_warnings(fit: FitResult) -> list[str]:
+    """A warning when the runs scatter around the fitted law by more than POOR_FIT_SCATTER (rms of
+    the ln-loss residuals)."""
+    if fit.rmse_log <= POOR_FIT_SCATTER:
+        return []
+    return [f"family '{fit.family}': the runs scatter {fit.rmse_log:.0%} (rms of ln-loss residuals) around the "
+            f"fitted {fit.law.name} law; it does not describe them well (see 'scalefit plot --kind residuals')"]
 
 
 def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, level: float,
@@ -219,7 +232,9 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
                         "bands covered 83-99% of simulated truths (52-72% with 4 runs); the default profile "
                         "bands covered 93-98%")
         out = [replace(m, band_checked=False) for m in out]
-    elif method == "percentile":
+    elif method == "percentile" and out:
+        warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile "
+                        "bands only; the L(N, D) multiplier bands are bootstrap percentile bands it did not check")
         out = [replace(m, band_checked=False) for m in out]
     warnings.extend(_multiplier_warnings(out))
     return out
@@ -310,8 +325,10 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
         elif abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES:
             issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")
         if m.n_draws and m.unreachable_fraction > 0:
-            issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, so the band "
-                          "reaches 0 or infinity")
+            reaches = m.low == 0 or m.high == np.inf
+            issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, "
+                          + ("so the band reaches 0 or infinity" if reaches else "fewer than the band's tails "
+                             "(the band stays finite)"))
         if issues:
             out.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: " + "; ".join(issues))
     return out
