@@ -236,3 +236,17 @@ def test_warnings_say_why_bands_are_starred_and_when_the_law_does_not_fit():
     noisy = frames[0].assign(loss=LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.3, n.size)))
     assert any("scatter" in w for w in analyze(noisy, law="chinchilla", bootstrap=0).warnings)
     assert not any("scatter" in w for w in analyze(frames[0], law="chinchilla", bootstrap=0).warnings)
+
+
+def test_optimal_warns_of_budgets_far_from_the_runs():
+    """A budget 16 decades past the runs is usually params in millions or tokens in billions."""
+    from scalefit.allocation import optimal_report
+
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(5)
+    frame = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(truth, n, d)})
+    top = float((6 * n * d).max())
+    near = optimal_report(frame, [top * 100], bootstrap=0)
+    assert not any("extrapolated" in w for w in near.warnings)
+    far = optimal_report(frame, [top * 1e5, float((6 * n * d).min()) / 100], bootstrap=0)
+    assert sum("extrapolated" in w for w in far.warnings) == 2

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .analysis import Analysis, analyze
+import numpy as np
+
+from .analysis import EXTRAPOLATION_WARNING_DECADES, Analysis, analyze
 from .chinchilla import ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis, spread_groups
 
@@ -57,6 +59,26 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         elif bootstrap and iso.draws_used < 0.95:
             warnings.append(f"family '{name}': the IsoFLOP band of a uses {iso.draws_used:.0%} of the resamples "
                             "(in the others some budget's parabola has no usable minimum): read it with care")
+        warnings += _extrapolation_warnings(name, law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens,
+                                            budgets)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))
+
+
+ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned
+
+
+def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float]) -> list[str]:
+    """A warning for each budget more than ALLOCATION_WARNING_DECADES beyond the family's largest run,
+    or more than EXTRAPOLATION_WARNING_DECADES below its smallest (often a unit mistake in N or D)."""
+    out = []
+    top, bottom = np.log10(flops.max()), np.log10(flops.min())
+    for c in budgets:
+        beyond, below = np.log10(c) - top, bottom - np.log10(c)
+        if beyond > ALLOCATION_WARNING_DECADES or below > EXTRAPOLATION_WARNING_DECADES:
+            where = (f"{beyond:.1f} decades beyond its largest run" if beyond > 0
+                     else f"{below:.1f} decades below its smallest run")
+            out.append(f"family '{family}': the allocation at {c:.3g} is extrapolated {where} "
+                       f"(runs span {flops.min():.3g} to {flops.max():.3g}; check the units of params and tokens)")
+    return out
