@@ -297,14 +297,22 @@ def _check_column_names(columns: list[str], label: str) -> None:
 COLUMN_WORDS = {"flops": ("flop", "compute"), "loss": ("loss", "ppl", "perplex", "nll", "xent")}
 
 
+HINTS_SHOWN = 4  # candidate columns named in a rename hint
+
+
 def _rename_hint(columns: list[str], wanted: str) -> str:
     """' (found 'train_loss': rename it to 'loss' or 'perplexity')' when a column's name suggests the
-    missing ``wanted`` one, else ''."""
+    missing ``wanted`` one, else ''; with several candidates, ' (found 'a', 'b' and 2 more: rename
+    the one you mean to ...)', since guessing among them would be wrong."""
     found = [c for c in columns if any(w in c.lower() for w in COLUMN_WORDS[wanted])]
     if not found:
         return ""
     other = " or 'perplexity'" if wanted == "loss" else ""
-    return f" (found '{found[0]}': rename it to '{wanted}'{other})"
+    if len(found) == 1:
+        return f" (found '{found[0]}': rename it to '{wanted}'{other})"
+    shown = ", ".join(f"'{c}'" for c in found[:HINTS_SHOWN])
+    more = f" and {len(found) - HINTS_SHOWN} more" if len(found) > HINTS_SHOWN else ""
+    return f" (found {len(found)} candidates, {shown}{more}: rename the one you mean to '{wanted}'{other})"
 
 
 def _text_column(table, column, lines, label, required=True) -> list[str]:
