@@ -82,7 +82,8 @@ class PowerLaw(Law):
         return _squeeze_scalar(out, flops)
 
     def invert(self, params, loss):
-        """C(L) = (L / A)^(-1/alpha); +inf when alpha <= 0 and L is below the fitted curve."""
+        """C(L) = (L / A)^(-1/alpha); +inf for every L when alpha <= 0 (a flat or rising fit
+        reaches no lower loss; analyze warns of such ladders)."""
         params = np.asarray(params, dtype=float)
         A, alpha = (params[..., i, None] for i in range(2))
         loss = np.asarray(loss, dtype=float)
