@@ -825,3 +825,55 @@ def test_entry_point_help():
     proc = subprocess.run([_entry_point(), "fit", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert "LADDER.csv" in proc.stdout
+
+
+def test_python_api_checks_its_arguments_like_the_command():
+    """What the command refuses, the library refuses too, with a ValueError naming the value."""
+    import scalefit
+    from scalefit.efficiency import multiplier_at
+    from scalefit.planning import plan_ladder
+    from scalefit.simulate import SimulationSpec
+
+    muse = ROOT / "data" / "ladders" / "muse.csv"
+    with pytest.raises(ValueError, match=r"flops\[0\] = 0"):
+        scalefit.fit_law([0, 1e20, 1e21, 1e22, 1e23], [3.0, 2.9, 2.8, 2.7, 2.6], "saturating")
+    with pytest.raises(ValueError, match=r"loss\[1\] = nan"):
+        scalefit.fit_law([1e19, 1e20, 1e21, 1e22], [3.0, np.nan, 2.8, 2.7], "saturating")
+    with pytest.raises(ValueError, match="2 runs at 2 compute"):
+        scalefit.fit_law([1e19, 1e20], [3.0, 2.9], "power")
+    for bad in ([], [0.0], [-1e24], [float("inf")]):
+        with pytest.raises(ValueError, match="budget"):
+            scalefit.optimal_report(pd.DataFrame(), bad)
+    with pytest.raises(ValueError, match="at-loss 0"):
+        scalefit.analyze(muse, at_loss=[0.0])
+    with pytest.raises(ValueError, match="at-perplexity 0.5"):
+        scalefit.analyze(muse, at_perplexity=0.5)
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.0)
+    for kwargs, what in ((dict(), "noise 0"), (dict(multiplier=-3.0), "multiplier -3")):
+        with pytest.raises(ValueError, match=what):
+            plan_ladder(spec if what == "noise 0" else SimulationSpec(spec.params, spec.flops, noise=0.01),
+                        **{"multiplier": 3.0, "beyond": 1.0, **kwargs})
+    # the spec's seed is the plan's seed unless one is given
+    noisy = SimulationSpec(spec.params, spec.flops, noise=0.01, seed=7)
+    runs = dict(multiplier=3.0, beyond=1.0, simulations=20, extra_runs=[])
+    assert plan_ladder(noisy, **runs).frame().equals(plan_ladder(noisy, seed=7, **runs).frame())
+    # multiplier_at's default band is the profile band, as analyze's
+    result = scalefit.analyze(muse)
+    fit = result.fits["muse"].fit
+    m = result.multipliers[0]
+    alone = multiplier_at(fit, None, m.reference, m.loss, 0.95, m.where, reference_flops=m.reference_flops)
+    assert (alone.low, alone.high) == pytest.approx((m.low, m.high))
+
+
+def test_compute_units_that_overflow_A_are_one_clear_line(tmp_path):
+    """A steep ladder in compute units near 1e40 has A ~ C^alpha ~ e^736 in those units: refused
+    with a hint, not a traceback from lmfit or a silently wrong fit (tiny units: A subnormal)."""
+    for c0 in (1e40, 1e-40):
+        flops = np.geomspace(c0, 3 * c0, 5)
+        path = tmp_path / "steep.csv"
+        lines = ["# made up: E=1, alpha=8", "family,flops,loss"]
+        lines += [f"a,{float(c)!r},{float(1.0 + 0.5 * (c / c0) ** -8.0)!r}" for c in flops]
+        path.write_text("\n".join(lines) + "\n")
+        r = CliRunner().invoke(main, ["fit", str(path)])
+        assert r.exit_code == 2, r.output
+        assert r.stderr.count("\n") == 1 and "compute units" in r.stderr and "family 'a'" in r.stderr, r.stderr

@@ -40,6 +40,12 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
     """Fit L(N, D) to each family (or only ``focus``) and allocate each budget (``workers``: see
     :func:`scalefit.analyze`)."""
     law = law or ChinchillaLaw()
+    budgets = [float(c) for c in np.atleast_1d(np.asarray(budgets, dtype=float))]
+    if not budgets:
+        raise ValueError("budgets: give at least one compute budget to allocate")
+    for c in budgets:
+        if not 0 < c < np.inf:
+            raise ValueError(f"budget {c:g}: a compute budget must be a positive, finite number")
     result = analyze(source, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
                      progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
     names = [focus] if focus else list(result.fits)

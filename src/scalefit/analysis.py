@@ -96,13 +96,14 @@ BAND_METHODS = ("auto", "profile", "percentile")
 
 
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
-            level: float = 0.95, seed: int = 0, at_loss: Sequence[float] = (),
+            level: float = 0.95, seed: int = 0, at_loss: Sequence[float] | float = (),
             progress: Callable[[int], None] | None = None, band_method: str = "auto",
-            workers: int | None = None) -> Analysis:
+            workers: int | None = None, at_perplexity: Sequence[float] | float = ()) -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
-    nats per token for ladder-vs-ladder comparisons. ``band_method`` "profile" gives profile-
+    nats per token for ladder-vs-ladder comparisons (``at_perplexity`` the same as perplexities; a
+    single number is one target). ``band_method`` "profile" gives profile-
     likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
@@ -113,6 +114,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     """
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
+    at_loss = target_losses(at_loss, at_perplexity)
     ladder = read_ladder(source)
     law = get_law(law) if isinstance(law, str) else law
     if not 0.0 < level < 1.0:
@@ -139,12 +141,30 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
                     warnings=tuple(warnings))
 
 
+def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence[float] | float = ()) -> list[float]:
+    """The target losses (nats/token): ``at_loss`` as given and ``at_perplexity`` as ln(perplexity),
+    each a number or a sequence. ValueError, naming the value, for a loss that is not positive and
+    finite or a perplexity not above 1."""
+    losses = [float(t) for t in np.atleast_1d(np.asarray(at_loss, dtype=float))]
+    perplexities = [float(p) for p in np.atleast_1d(np.asarray(at_perplexity, dtype=float))]
+    for t in losses:
+        if not 0 < t < np.inf:
+            raise ValueError(f"at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
+    for p in perplexities:
+        if not 1 < p < np.inf:
+            raise ValueError(f"at-perplexity {p:g}: a perplexity must be a number above 1")
+    return losses + [float(np.log(p)) for p in perplexities]
+
+
 def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
     if law.name == "chinchilla":
         return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers)
-    fit = fit_law(flops, loss, law, family=name)
+    try:
+        fit = fit_law(flops, loss, law, family=name)
+    except ValueError as exc:        # the runs passed the ladder's checks: only the units are left
+        raise LadderError(f"{ladder.source}, family '{name}': {exc}") from None
     warnings.extend(_fit_warnings(fit, flops, loss))
     if method is None:
         nan = np.full(law.n_params, np.nan)

@@ -112,18 +112,11 @@ def _law_from_options(name: str, huber_delta: float, k: float):
 
 def _target_losses(at_loss, at_perplexity) -> list[float]:
     """The --at-loss targets and the --at-perplexity ones as losses (nats/token), checked."""
-    import math
-    for t in at_loss:
-        if not (math.isfinite(t) and t > 0):
-            raise InputError(f"--at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
-    return list(at_loss) + [_perplexity_to_loss(p) for p in at_perplexity]
-
-
-def _perplexity_to_loss(p: float) -> float:
-    import math
-    if not (math.isfinite(p) and p > 1):
-        raise InputError(f"--at-perplexity {p:g}: a perplexity must be a number above 1")
-    return math.log(p)
+    from .analysis import target_losses
+    try:
+        return target_losses(at_loss, at_perplexity)
+    except ValueError as exc:          # 'at-loss 0: ...' is --at-loss 0
+        raise InputError(f"--{exc}") from None
 
 
 @contextlib.contextmanager
@@ -303,18 +296,15 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     from .simulate import SimulationSpec
 
     _check_output_path(output)
-    if not noise > 0:
-        raise InputError(f"--noise {noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
-                         "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
-    for c in extra_runs:
-        if not (0 < c < float("inf")):
-            raise InputError(f"--extra-run {c:g}: a run's compute must be a positive number (in the ladder's units)")
     spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
                           law=law, seed=seed)
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
-    with _progress(simulations * n_designs, "simulating") as tick:
-        result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
-                             simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick)
+    try:
+        with _progress(simulations * n_designs, "simulating") as tick:
+            result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
+                                 simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick)
+    except ValueError as exc:     # the library's checks name the option: 'noise 0: ...' is --noise 0
+        raise InputError(f"--{str(exc).replace('extra run', 'extra-run')}") from None
     render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
     _emit(render(result), output)
 

@@ -77,12 +77,13 @@ def extrapolation_decades(flops: float, flops_min: float, flops_max: float) -> f
 def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, reference: str, loss: float,
                   level: float, where: str, reference_flops: float | None = None,
                   reference_fit: FitResult | None = None,
-                  reference_draws: BootstrapFits | None = None, band_method: str = "percentile") -> Multiplier:
+                  reference_draws: BootstrapFits | None = None, band_method: str = "profile") -> Multiplier:
     """The multiplier of the focus family against one reference at target ``loss``.
 
     Give ``reference_flops`` for a reference point, or ``reference_fit`` (and its draws) for a
     reference ladder. ``band_method`` is "profile" (profile-likelihood bands, see
-    :mod:`scalefit.profile`) or "percentile" (bootstrap draws).
+    :mod:`scalefit.profile`; the default, as in :func:`scalefit.analyze`), "percentile" (from the
+    bootstrap draws) or "none".
     """
     focus_flops = float(focus_fit.invert(loss))
     if reference_fit is not None:

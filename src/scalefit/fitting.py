@@ -66,7 +66,8 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
     each run that often (a bootstrap resample), at the cost of n distinct runs.
 
     A row fails (``ok`` False) when it has fewer distinct compute values than the law has
-    parameters, or when the fit is not finite.
+    parameters, when the fit is not finite, or when A in the user's compute units overflows or
+    underflows a float (A = A_norm C_ref^alpha: e.g. alpha = 8 with compute near 1e40).
     """
     flops = np.atleast_2d(np.asarray(flops, dtype=float))
     loss = np.atleast_2d(np.asarray(loss, dtype=float))
@@ -79,13 +80,17 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
     runs = Runs(log_c - log_ref, np.log(loss), counts)
     if isinstance(law, SaturatingLaw):
         theta, ssr = fit_saturating_rows(runs.u, runs.y, counts=counts)
-        params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
+        with np.errstate(over="ignore", under="ignore"):      # A beyond a float in these units: not ok, below
+            params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
     elif isinstance(law, PowerLaw):
         theta, ssr = _fit_power(runs.u, runs.y, counts)
-        params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
+        with np.errstate(over="ignore", under="ignore"):
+            params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
     else:
         raise TypeError(f"no fitting engine for law {law.name!r}")
-    ok = (_distinct_per_row(flops, counts) >= law.n_params) & np.all(np.isfinite(params), axis=1) & np.isfinite(ssr)
+    representable = params[:, law.param_names.index("A")] >= np.finfo(float).tiny     # A not subnormal
+    ok = ((_distinct_per_row(flops, counts) >= law.n_params) & np.all(np.isfinite(params), axis=1)
+          & np.isfinite(ssr) & representable)
     return EngineResult(params=params, objective=ssr, ok=ok)
 
 
@@ -713,16 +718,52 @@ def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> Fit
     polishes it within bounds, computes standard errors and writes the fit report.
 
     ``polish=False`` keeps the engine's optimum and skips lmfit (no standard errors, no report):
-    for simulation studies that fit thousands of ladders.
+    for simulation studies that fit thousands of ladders. ``law`` is a Law or its name. Runs that
+    cannot be fitted (not positive and finite, too few) raise ValueError saying which.
     """
-    flops = np.asarray(flops, dtype=float)
-    loss = np.asarray(loss, dtype=float)
+    if isinstance(law, str):
+        from .laws import get_law
+        law = get_law(law)
+    flops, loss = check_runs(flops, loss, law)
     engine = fit_many(flops[None, :], loss[None, :], law)
     params, objective = engine.params[0], float(engine.objective[0])
+    _check_representable(params, law, flops)
     stderr, report = np.full(law.n_params, np.nan), ""
     if polish:
         params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, params, objective)
     return _fit_result(family, law, flops, loss, params, objective, stderr, report)
+
+
+def _check_representable(params: np.ndarray, law: Law, flops: np.ndarray) -> None:
+    """ValueError when the fitted coefficient A, reported in the user's compute units
+    (A = A_norm C_ref^alpha), overflows or underflows a float: e.g. alpha = 8 with compute near 1e40."""
+    a = params[law.param_names.index("A")]
+    if np.isfinite(a) and a >= np.finfo(float).tiny:
+        return
+    alpha = params[law.param_names.index("alpha")]
+    scale = np.exp(np.mean(np.log(flops)))
+    raise ValueError(f"the fitted A (alpha = {alpha:.3g}) cannot be stored as a number in these compute units "
+                     f"(about {scale:.2g}): it is C^alpha in size; give compute in units nearer 1 (e.g. divide "
+                     "it by a power of 10; multipliers do not depend on the unit)")
+
+
+def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
+    """``flops`` and ``loss`` as float arrays, or ValueError: they must be 1-D of one length,
+    positive and finite, with more runs than the law has parameters and as many distinct compute
+    values as it has parameters (what :func:`scalefit.read_ladder` checks for a file)."""
+    flops, loss = np.asarray(flops, dtype=float), np.asarray(loss, dtype=float)
+    if flops.ndim != 1 or flops.shape != loss.shape:
+        raise ValueError(f"flops and loss must be 1-D arrays of one length, got shapes {flops.shape} and {loss.shape}")
+    for name, values in (("flops", flops), ("loss", loss)):
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            raise ValueError(f"{name}[{bad[0]}] = {values[bad[0]]:g}: must be a positive, finite number "
+                             f"({bad.size} such value(s))")
+    distinct = np.unique(flops).size
+    if flops.size <= law.n_params or distinct < law.n_params:
+        raise ValueError(f"{flops.size} runs at {distinct} compute value(s): the {law.name} law needs more runs "
+                         f"than its {law.n_params} parameters, at {law.n_params} or more compute values")
+    return flops, loss
 
 
 def fit_ladders(flops, losses, law: Law) -> list[FitResult]:

@@ -84,14 +84,15 @@ class Plan:
 
 
 def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: float = 1.0,
-                level: float = 0.95, simulations: int = 200, seed: int = 0,
+                level: float = 0.95, simulations: int = 200, seed: int | None = None,
                 extra_runs: Sequence[float] | None = None,
                 progress: Callable[[int], None] | None = None) -> Plan:
     """Predict the multiplier band of the ladder ``spec.flops`` against a reference at true
     ``multiplier``, ``beyond`` decades past its largest run, and of the ladder plus each extra run
-    (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it)."""
-    if simulations < 20:
-        raise ValueError("simulations must be at least 20")
+    (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it). The
+    simulations are seeded by ``seed`` (default: ``spec.seed``). Bad arguments raise ValueError."""
+    seed = spec.seed if seed is None else seed
+    _check_plan(spec, multiplier, claim, level, simulations, extra_runs)
     top = max(spec.flops)
     extras = [top * 10 ** d for d in DEFAULT_EXTRA_DECADES] if extra_runs is None else list(extra_runs)
     focus_flops = top * 10 ** beyond
@@ -108,6 +109,24 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
         outcomes.append(_summarize(name, extra, sum(flops), bands, multiplier, claim))
     return Plan(spec=spec, multiplier=multiplier, beyond=beyond, claim=claim, level=level,
                 simulations=simulations, outcomes=tuple(outcomes))
+
+
+def _check_plan(spec: SimulationSpec, multiplier, claim, level, simulations, extra_runs) -> None:
+    """One clear ValueError for arguments that would make the plan meaningless."""
+    if not spec.noise > 0:
+        raise ValueError(f"noise {spec.noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
+                         "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
+    if not 0 < multiplier < np.inf:
+        raise ValueError(f"multiplier {multiplier:g}: the true multiplier must be a positive number")
+    if not 0 < claim < np.inf:
+        raise ValueError(f"claim {claim:g}: the claimed multiplier must be a positive number")
+    if not 0 < level < 1:
+        raise ValueError(f"level {level:g}: must be between 0 and 1")
+    if simulations < 20:
+        raise ValueError(f"simulations {simulations}: must be at least 20")
+    for c in extra_runs or ():
+        if not 0 < c < np.inf:
+            raise ValueError(f"extra run {c:g}: a run's compute must be a positive number (in the ladder's units)")
 
 
 def _extra_run_name(flops: float, top: float) -> str:

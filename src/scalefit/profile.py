@@ -11,9 +11,10 @@ curvature of the law instead of assuming a symmetric error, and stays exact for 
 linear in its parameters.
 
 Every profile is computed on grids without starting values. Holding q fixed and alpha on a grid
-leaves one parameter that enters the law linearly (E or A); it is solved by weighted least squares
-and polished by Gauss-Newton steps on the exact log objective. The minimum over the alpha grid is
-refined by a parabola in ln alpha.
+(PROFILE_ALPHAS, 1e-3 to 4) leaves one parameter that enters the law linearly (E or A); it is
+solved by weighted least squares and one Gauss-Newton step on the exact log objective. From the
+two best local minima over the alpha grid, a bounded Levenberg-Marquardt polishes (that parameter,
+alpha) on the exact objective, alpha within its full bounds, and the lower result is the profile.
 """
 
 from __future__ import annotations
