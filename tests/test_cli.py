@@ -557,6 +557,8 @@ BAD_FILES = [
     ("metric-column-named-otherwise", "# c\nfamily,flops,train_loss\na,1e19,3\n",
      ["no metric column", "found 'train_loss'"], None, []),
     ("metric-column-named-ppl", "# c\nfamily,flops,ppl\na,1e19,30\n", ["found 'ppl'", "'perplexity'"], None, []),
+    ("several-metric-candidates", "# c\nfamily,flops,loss_de,loss_val\na,1e19,3,3\n",
+     ["found 2 candidates, 'loss_de', 'loss_val'", "the one you mean"], None, []),
     ("params-without-tokens", "# c\nfamily,params,loss\na,1e9,3\n", ["'tokens'"], None, []),
     ("no-metric-column", "# c\nfamily,flops\na,1e18\n", ["'loss'", "'perplexity'"], None, []),
     ("loss-and-perplexity", "# c\nfamily,flops,loss,perplexity\na,1e18,3,20\n",
