@@ -156,3 +156,29 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path):
         assert r.exit_code == 2 and "not writable" in r.stderr
     finally:
         readonly.chmod(0o700)
+
+
+def test_distribution_pairs_the_draws_of_one_resample_and_needs_something_to_compare(tmp_path):
+    """Each bootstrap multiplier is reference / focus compute of the same resample, also when some
+    refits failed (4-run ladders: resamples with under 3 distinct runs fail, at different draws
+    in each family). A file with one family has nothing to show."""
+    from scalefit.efficiency import compute_ratio
+    from scalefit.plots import distribution_figure
+    from scalefit.simulate import SimulationSpec, simulate
+
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01,
+                          second_ladder=2.0, seed=1)
+    result = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=200)
+    focus, other = result.fits["focus"].draws, result.fits["other"].draws
+    assert not focus.ok.all() and not other.ok.all() and (focus.ok != other.ok).any()
+    m = result.multipliers[0]
+    ok = focus.ok & other.ok
+    expected = compute_ratio(other.law.invert(other.params[ok], m.loss), focus.law.invert(focus.params[ok], m.loss))
+    expected = np.sort(expected[np.isfinite(expected) & (expected > 0)])
+    drawn = distribution_figure(result).data
+    np.testing.assert_allclose(np.sort(drawn["multiplier"].to_numpy()), expected)
+
+    single = tmp_path / "one.csv"
+    simulate(SimulationSpec(params=spec.params, flops=spec.flops, seed=1)).to_csv(single, index=False)
+    r = CliRunner().invoke(main, ["plot", str(single), "--kind", "distribution", "-o", str(tmp_path / "d.png")])
+    assert r.exit_code == 2 and "one family" in r.stderr

@@ -453,13 +453,18 @@ def _check_figure_applies(kind: str, ladder_csv: str, law: str):
     to analyze: the file, or the ladder when it had to be read for the check (read once)."""
     if kind == "contours" and law != "chinchilla":
         raise InputError(f"--kind contours: loss contours over (N, D) need --law chinchilla (this is --law {law})")
-    if kind != "multiplier-curve":
+    if kind not in ("multiplier-curve", "distribution"):
         return ladder_csv
     from .ladder import LadderError, read_ladder
     try:
         ladder = read_ladder(ladder_csv)
     except LadderError as exc:
         raise InputError(str(exc)) from None
+    if kind == "distribution":
+        if len(ladder.families) < 2:
+            raise InputError(f"{ladder_csv}: --kind distribution shows multipliers, and this file has one family "
+                             "(add a reference run or another ladder)")
+        return ladder
     if len(ladder.ladder_families()) < 2:
         raise InputError(f"{ladder_csv}: --kind multiplier-curve compares two ladders, and this file has "
                          f"{len(ladder.ladder_families())} (the other families are single reference runs)")

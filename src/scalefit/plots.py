@@ -267,17 +267,20 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     frames = []
     if result.band_method == "percentile":
         from .efficiency import compute_ratio
+        if not result.multipliers:
+            raise ValueError("nothing to compare: the distribution figure shows multipliers, and this file has "
+                             "one family")
         focus = result.fits[result.focus]
         for m in result.multipliers:
             draws = focus.draws
-            f = focus.fit.law.invert(draws.params[draws.ok], m.loss)
-            if m.reference_kind == "ladder":
+            ok = draws.ok.copy()
+            if m.reference_kind == "ladder":      # resample b of both families, as in the band
                 other = result.fits[m.reference].draws
-                r = other.law.invert(other.params[draws.ok & other.ok[:draws.ok.size]], m.loss)
-                f = f[: r.size]
+                ok &= other.ok
+                r = other.law.invert(other.params[ok], m.loss)
             else:
-                r = np.full(f.size, m.reference_flops)
-            ratio = compute_ratio(r, f)
+                r = np.full(int(ok.sum()), m.reference_flops)
+            ratio = compute_ratio(r, focus.fit.law.invert(draws.params[ok], m.loss))
             frames.append(pd.DataFrame({"comparison": _comparison_label(m), "multiplier": ratio}))
         frame = _in_table_order(pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna())
         frame = frame[frame["multiplier"] > 0]
