@@ -865,6 +865,10 @@ def test_python_api_checks_its_arguments_like_the_command():
     m = result.multipliers[0]
     alone = multiplier_at(fit, None, m.reference, m.loss, 0.95, m.where, reference_flops=m.reference_flops)
     assert (alone.low, alone.high) == pytest.approx((m.low, m.high))
+    # the DataFrame carries the perplexity column the table, JSON and CSV show for a perplexity ladder
+    frame = result.multipliers_frame()
+    assert list(frame.columns[4:6]) == ["loss", "perplexity"]
+    np.testing.assert_allclose(frame["perplexity"], np.exp(frame["loss"]))
 
 
 def test_compute_units_that_overflow_A_are_one_clear_line(tmp_path):

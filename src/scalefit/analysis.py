@@ -74,10 +74,14 @@ class Analysis:
         return pd.DataFrame(rows)
 
     def multipliers_frame(self) -> pd.DataFrame:
-        """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`); its columns are there
-        even when nothing was compared."""
+        """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`), with a ``perplexity``
+        column after ``loss`` when the ladder gave perplexities (as the table, JSON and CSV); its
+        columns are there even when nothing was compared."""
         columns = [f.name for f in fields(Multiplier)]
-        return pd.DataFrame([m.__dict__ for m in self.multipliers], columns=columns)
+        frame = pd.DataFrame([m.__dict__ for m in self.multipliers], columns=columns)
+        if self.ladder.metric == "perplexity" and len(frame):
+            frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"]))
+        return frame
 
     def predict(self, family: str, flops):
         """Fitted loss (nats per token) of ``family`` at ``flops``."""

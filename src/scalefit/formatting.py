@@ -90,8 +90,6 @@ def to_json(result: Analysis) -> str:
 def to_csv(result: Analysis) -> str:
     """One row per multiplier, with the same fields as the JSON ``multipliers`` entries."""
     frame = result.multipliers_frame()
-    if result.ladder.metric == "perplexity" and len(frame):
-        frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"]))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format="%.10g")
     return buffer.getvalue()
