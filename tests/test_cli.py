@@ -883,3 +883,17 @@ def test_compute_units_that_overflow_A_are_one_clear_line(tmp_path):
         r = CliRunner().invoke(main, ["fit", str(path)])
         assert r.exit_code == 2, r.output
         assert r.stderr.count("\n") == 1 and "compute units" in r.stderr and "family 'a'" in r.stderr, r.stderr
+
+
+def test_result_objects_print_short_in_a_notebook():
+    """Reprs were the whole dataclass (13,000+ characters, every bootstrap draw)."""
+    import scalefit
+    from scalefit.planning import plan_ladder
+    from scalefit.simulate import SimulationSpec
+
+    result = scalefit.analyze(ROOT / "data" / "ladders" / "muse.csv", band_method="percentile", bootstrap=200)
+    plan = plan_ladder(SimulationSpec((1.8, 1000.0, 0.15), (1e19, 1e20, 1e21, 1e22)), 3.0, 1.0, simulations=20,
+                       extra_runs=[])
+    for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan):
+        assert len(repr(obj)) < 300 and repr(obj).startswith("<"), repr(obj)
+    assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20

@@ -32,6 +32,21 @@ class OptimalReport:
     families: tuple[FamilyAllocation, ...]
     warnings: tuple[str, ...] = field(default=())
 
+    def __repr__(self) -> str:
+        return (f"<OptimalReport: {len(self.families)} famil{'y' if len(self.families) == 1 else 'ies'} "
+                f"({', '.join(f.family for f in self.families)}), budgets "
+                f"{', '.join(f'{c:.3g}' for c in self.budgets)}, {len(self.warnings)} warning(s); "
+                ".summary() prints the table>")
+
+    def summary(self) -> str:
+        """The table ``scalefit optimal`` prints."""
+        from .formatting import format_optimal
+        return format_optimal(self)
+
+    def to_json(self) -> str:
+        from .formatting import optimal_to_json
+        return optimal_to_json(self)
+
 
 def optimal_report(source, budgets: Sequence[float], focus: str | None = None, bootstrap: int = 1000,
                    level: float = 0.95, seed: int = 0, law: ChinchillaLaw | None = None,

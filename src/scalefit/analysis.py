@@ -37,6 +37,10 @@ class FamilyFit:
     def family(self) -> str:
         return self.fit.family
 
+    def __repr__(self) -> str:
+        draws = "" if self.draws is None else f", {self.draws.n_resamples} bootstrap refits"
+        return f"<FamilyFit '{self.family}': {self.fit.law.name} law, {self.fit.n_runs} runs{draws}>"
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -52,6 +56,13 @@ class Analysis:
     fits: dict[str, FamilyFit]
     multipliers: tuple[Multiplier, ...]
     warnings: tuple[str, ...] = field(default=())
+
+    def __repr__(self) -> str:
+        bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"
+        return (f"<Analysis of {self.ladder.source}: {self.law.name} law, focus '{self.focus}', "
+                f"{len(self.fits)} fitted famil{'y' if len(self.fits) == 1 else 'ies'}, "
+                f"{len(self.multipliers)} multiplier(s), {bands}, {len(self.warnings)} warning(s); "
+                ".summary() prints the table, .multipliers_frame() and .params_frame() give DataFrames>")
 
     def params_frame(self) -> pd.DataFrame:
         """One row per (family, parameter): value, standard error, band."""

@@ -51,6 +51,20 @@ class Plan:
     simulations: int
     outcomes: tuple[DesignOutcome, ...]
 
+    def __repr__(self) -> str:
+        return (f"<Plan: {len(self.spec.flops)}-run ladder, true multiplier {self.multiplier:g} reached "
+                f"{decades_phrase(self.beyond)} beyond it, {len(self.outcomes)} designs x {self.simulations} simulations; "
+                ".summary() prints the table, .frame() gives a DataFrame>")
+
+    def summary(self) -> str:
+        """The table ``scalefit plan`` prints."""
+        from .formatting import format_plan
+        return format_plan(self)
+
+    def to_json(self) -> str:
+        from .formatting import plan_to_json
+        return plan_to_json(self)
+
     def frame(self) -> pd.DataFrame:
         """One row per design; ``added_compute`` is the extra run's compute as a multiple of the
         proposed ladder's (0 for the proposed ladder)."""

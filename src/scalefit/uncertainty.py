@@ -79,6 +79,10 @@ class BootstrapFits:
     def n_resamples(self) -> int:
         return int(self.ok.size)
 
+    def __repr__(self) -> str:
+        return (f"<BootstrapFits '{self.family}': {self.law.name} law, {self.n_resamples} resamples, "
+                f"{self.n_failed} failed; .params is ({self.n_resamples}, {self.params.shape[1]})>")
+
     @property
     def n_failed(self) -> int:
         return int((~self.ok).sum())
