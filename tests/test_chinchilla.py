@@ -250,3 +250,4 @@ def test_optimal_warns_of_budgets_far_from_the_runs():
     assert not any("extrapolated" in w for w in near.warnings)
     far = optimal_report(frame, [top * 1e5, float((6 * n * d).min()) / 100], bootstrap=0)
     assert sum("extrapolated" in w for w in far.warnings) == 2
+    assert len(repr(far)) < 300 and "N_opt" in far.summary() and json.loads(far.to_json())
