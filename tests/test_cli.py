@@ -897,3 +897,13 @@ def test_result_objects_print_short_in_a_notebook():
     for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan):
         assert len(repr(obj)) < 300 and repr(obj).startswith("<"), repr(obj)
     assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20
+
+
+def test_few_resamples_are_warned_about():
+    import scalefit
+
+    muse = ROOT / "data" / "ladders" / "muse.csv"
+    few = scalefit.analyze(muse, band_method="percentile", bootstrap=20)
+    assert any("20 bootstrap resamples are few" in w for w in few.warnings)
+    enough = scalefit.analyze(muse, band_method="percentile", bootstrap=200)
+    assert not any("are few" in w for w in enough.warnings)

@@ -147,6 +147,10 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     warnings: list[str] = list(ladder.warnings)
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
+    if 0 < n_resamples < FEW_RESAMPLES:
+        warnings.append(f"{n_resamples} bootstrap resamples are few for {level:.0%} percentile bands: their ends "
+                        f"are the outermost {(1 - level) / 2:.1%} of the draws; use {FEW_RESAMPLES} or more "
+                        "(1000 by default)")
     with core_limit(workers):
         fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
                 for name in ladder.ladder_families()}
@@ -154,6 +158,9 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings))
+
+
+FEW_RESAMPLES = 200  # percentile bands from fewer resamples rest on a handful of draws in each tail
 
 
 def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence[float] | float = ()) -> list[float]:
