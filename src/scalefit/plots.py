@@ -145,10 +145,14 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
-            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result)))
+            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
+            + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     x_max = runs["flops"].max()
     arrows = _arrow_frame(result)
-    x_min = runs["flops"].min() / (30 if len(arrows) else 2)
+    x_min = runs["flops"].min() / 2
+    if len(arrows):
+        chars = int(arrows["label"].str.len().max())
+        x_min = min(x_min, _room_left_of_labels(float((arrows["x"] / 4).min()), chars, float(x_max) * 1.25, options))
     if len(refs):
         labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
@@ -185,6 +189,15 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
     share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
     decades = (np.log10(label_x / x_min) + 0.3) / max(1.0 - share, 0.25)
     return float(x_min * 10 ** decades)
+
+
+def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: FigureOptions) -> float:
+    """Left end of a log compute axis ending near ``x_max`` that fits a right-aligned label of
+    ``chars`` characters ending at ``label_x``: with s its share of the panel's width, the axis
+    start X solves lg label_x - s (lg x_max - lg X) - pad = lg X."""
+    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
+    share = min(share, 0.75)
+    return float(10 ** ((np.log10(label_x) - share * np.log10(x_max) - 0.3) / (1.0 - share)))
 
 
 def _spread(values: np.ndarray, gap: float) -> np.ndarray:
