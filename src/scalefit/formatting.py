@@ -294,6 +294,12 @@ def optimal_to_json(report) -> str:
     return json.dumps(optimal_to_dict(report), indent=2, allow_nan=False) + "\n"
 
 
+def _with_band(value_low_high) -> str:
+    """'0.514 [0.484, 0.556]', or '0.514' without a band (3 significant digits)."""
+    value, low, high = value_low_high
+    return f"{fmt(value, 3)} {_band(low, high, lambda x: fmt(x, 3))}".strip()
+
+
 def format_optimal(report) -> str:
     result = report.analysis
     law = result.law
@@ -309,17 +315,15 @@ def format_optimal(report) -> str:
         a, b = first["a"], first["b"]
         params = "  ".join(f"{n}={fmt(v)}" for n, v in zip(law.param_names, fit.params))
         lines += ["", f"family {fa.family} ({fit.n_runs} runs): {params}",
-                  f"  N_opt ∝ C^a, a = {fmt(a[0], 3)} {_band(a[1], a[2], lambda x: fmt(x, 3))};  "
-                  f"D_opt ∝ C^b, b = {fmt(b[0], 3)} {_band(b[1], b[2], lambda x: fmt(x, 3))}"]
+                  f"  N_opt ∝ C^a, a = {_with_band(a)};  D_opt ∝ C^b, b = {_with_band(b)}"]
         rows = [["compute", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss on frontier"]]
         for c, q in fa.at.items():
-            rows.append([fmt(c, 3)] + [f"{fmt(q[name][0], 3)} {_band(q[name][1], q[name][2], lambda x: fmt(x, 3))}".strip()
-                                       for name in ("n_opt", "d_opt", "tokens_per_param", "loss")])
+            rows.append([fmt(c, 3)] + [_with_band(q[name]) for name in ("n_opt", "d_opt", "tokens_per_param", "loss")])
         lines.append(_align(rows))
         iso = fa.isoflop
         if iso is not None:
-            lines.append(f"  IsoFLOP (Approach 2): {len(iso.budgets)} budgets, a = {fmt(iso.a, 3)} "
-                         f"{_band(iso.a_band[0], iso.a_band[1], lambda x: fmt(x, 3))}, b = {fmt(iso.b, 3)}; "
+            lines.append(f"  IsoFLOP (Approach 2): {len(iso.budgets)} budgets, a = {_with_band((iso.a, *iso.a_band))}, "
+                         f"b = {fmt(iso.b, 3)}; "
                          + "; ".join(f"at {fmt(c, 3)}: N_opt {fmt(iso.n_opt(c), 3)}, D_opt {fmt(iso.d_opt(c), 3)}"
                                      for c in report.budgets))
     return "\n".join(lines) + "\n"

@@ -333,7 +333,7 @@ def natural_height(kind: str, result: Analysis, height: float) -> float:
 
 def _comparison_label(m) -> str:
     """Facet title of one multiplier: 'vs NAME', plus where for comparisons between ladders."""
-    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.6g})"
+    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.4g})"
 
 
 def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
