@@ -251,3 +251,13 @@ def test_optimal_warns_of_budgets_far_from_the_runs():
     far = optimal_report(frame, [top * 1e5, float((6 * n * d).min()) / 100], bootstrap=0)
     assert sum("extrapolated" in w for w in far.warnings) == 2
     assert len(repr(far)) < 300 and "N_opt" in far.summary() and json.loads(far.to_json())
+
+
+def test_params_and_flops_without_tokens_give_tokens():
+    """Epoch's digitised Chinchilla table gives N and C: tokens are C / (6 N)."""
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(5)
+    with_tokens = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(truth, n, d)})
+    with_flops = pd.DataFrame({"family": "f", "params": n, "flops": 6 * n * d, "loss": LAW.predict_nd(truth, n, d)})
+    a, b = (analyze(frame, law="chinchilla", bootstrap=0) for frame in (with_tokens, with_flops))
+    np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-6)

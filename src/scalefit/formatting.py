@@ -144,8 +144,10 @@ def format_table(result: Analysis) -> str:
                      f"seed {result.seed}")
     elif result.band_method == "profile":
         lines.append(f"bands: {pct} profile likelihood (F-calibrated), see README 'Honest bands'")
-    else:
+    elif any(np.isfinite(ff.fit.stderr).any() for ff in result.fits.values()):
         lines.append("bands: none (--bootstrap 0); parameter ± are standard errors")
+    else:
+        lines.append("bands: none (--bootstrap 0)")
     has_bands = result.band_method != "none"
     lines += ["", "Fitted families"]
     header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]

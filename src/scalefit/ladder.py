@@ -5,7 +5,7 @@ A ladder file is a tidy CSV, one row per training run. Lines whose first non-bla
 
 - ``family`` (required): the recipe a run belongs to.
 - compute: ``flops``, or ``params`` and ``tokens`` (then flops = 6 * params * tokens unless
-  ``flops`` is also given).
+  ``flops`` is also given); ``params`` with ``flops`` and no ``tokens`` gives tokens = flops / (6 params).
 - metric: ``loss`` (nats per token) or ``perplexity`` (loss = ln perplexity), not both.
 - ``run`` (optional): a name for the run.
 
@@ -190,6 +190,9 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
         out["tokens"] = _positive_column(table, "tokens", lines, label, "token count")
     if "flops" in has:
         out["flops"] = _positive_column(table, "flops", lines, label, "training compute")
+        if "params" in has and "tokens" not in has:      # e.g. Epoch's Chinchilla table: N and C
+            out["params"] = _positive_column(table, "params", lines, label, "parameter count")
+            out["tokens"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["params"])
     else:
         out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         bad = np.flatnonzero(~np.isfinite(out["flops"].to_numpy()))
