@@ -182,3 +182,15 @@ def test_distribution_pairs_the_draws_of_one_resample_and_needs_something_to_com
     simulate(SimulationSpec(params=spec.params, flops=spec.flops, seed=1)).to_csv(single, index=False)
     r = CliRunner().invoke(main, ["plot", str(single), "--kind", "distribution", "-o", str(tmp_path / "d.png")])
     assert r.exit_code == 2 and "one family" in r.stderr
+
+
+def test_report_of_one_family_has_no_empty_multiplier_table(tmp_path):
+    from scalefit.simulate import SimulationSpec, simulate
+
+    ladder = tmp_path / "one.csv"
+    simulate(SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 6)), seed=3)).to_csv(
+        ladder, index=False)
+    out = tmp_path / "one.md"
+    assert CliRunner().invoke(main, ["report", str(ladder), "-o", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert "## Fitted laws" in text and "Equivalent-compute multipliers" not in text

@@ -10,7 +10,7 @@ import tempfile
 
 from . import __version__
 from .analysis import Analysis
-from .formatting import _band, fmt, fmt_multiplier
+from .formatting import _band, _decades, fmt, fmt_multiplier
 
 
 def _figure_png(result: Analysis, kind: str) -> bytes | None:
@@ -59,13 +59,16 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
                     + [fmt(ff.fit.objective), fmt(ff.fit.rmse_log, 3)])
     metric = result.ladder.metric
     mult = [["reference", "at", metric, "reference compute", f"{result.focus} compute", "multiplier",
-             f"{pct} band", "beyond ladder (decades)", "band checked"]]
+             f"{pct} band", "beyond ladder", "band checked"]]
     for m in result.multipliers:
         value = float(result.ladder.loss_to_metric(m.loss))
         mult.append([m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
                      fmt_multiplier(m.multiplier), _band(m.low, m.high, fmt_multiplier),
-                     f"{m.extrapolation_decades:+.2f}", "yes" if m.band_checked else "no"])
-    return [("Data", data), ("Fitted laws", fits), (f"Equivalent-compute multipliers of {result.focus}", mult)]
+                     _decades(m.extrapolation_decades), "yes" if m.band_checked else "no"])
+    tables = [("Data", data), ("Fitted laws", fits)]
+    if result.multipliers:            # one family: nothing to compare, no empty table
+        tables.append((f"Equivalent-compute multipliers of {result.focus}", mult))
+    return tables
 
 
 def render_report(result: Analysis, command: str, markdown: bool = False,
