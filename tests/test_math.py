@@ -256,4 +256,4 @@ def test_decades_read_on_their_side_of_the_threshold(value, threshold):
     assume(abs(value - threshold) >= 5e-4)
     text = decades_past(value, threshold)
     assert (float(text) > threshold) == (value > threshold) and float(text) != threshold
-    assert abs(float(text) - value) <= 0.05
+    assert abs(float(text) - value) <= 0.05 + 1e-9          # one decimal: off by at most half of 0.1

@@ -386,8 +386,11 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.geom_line(p9.aes(group="budget"), data=iso, colour="#444444", linetype="dotted", size=0.4)
             + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
             + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
-            + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis")
-            + _theme(options) + _labels(options, "parameters N", "tokens D"))
+            + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
+            + _theme(options) + _labels(options, "parameters N", "tokens D")
+            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
+            + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)\n"
+                              f"orange: compute-optimal frontier; dotted: C = {k:g} N D"))
 
 
 def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFrame:
