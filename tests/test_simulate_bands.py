@@ -202,6 +202,7 @@ def test_designs_outside_the_calibration_are_flagged():
     result = analyze(simulate(spec), focus="focus")
     assert {m.reference: m.band_checked for m in result.multipliers} == {"far": False, "near": True}
     assert any("not checked" in w and "is extrapolated" in w for w in result.warnings if "far" in w)
+    assert sum("far" in w and "extrapolated" in w for w in result.warnings) == 1      # said once, not twice
     assert [m["band_checked"] for m in to_dict(result)["multipliers"]] == [False, True]
     assert "design outside what the calibration study checked" in format_table(result)
 

@@ -353,6 +353,13 @@ def _extrapolated(decades: float) -> str:
     return f"extrapolated {decades_past(abs(decades), EXTRAPOLATION_WARNING_DECADES)} decades {where}"
 
 
+def _said_unchecked(m: Multiplier, extrapolation: float) -> bool:
+    """The profile band's 'not checked' warning already says how far this fit is extrapolated."""
+    beyond_study = (extrapolation > CHECKED_MAX_EXTRAPOLATION_DECADES + 1e-9
+                    or extrapolation < -CHECKED_MAX_DECADES_BELOW - 1e-9)
+    return m.n_draws == 0 and not m.band_checked and beyond_study and np.isfinite(extrapolation)
+
+
 def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
     """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
@@ -360,11 +367,13 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
         issues = []
         if not np.isfinite(m.focus_flops):
             issues.append(f"unreachable for {m.focus} (at or below its fitted irreducible loss)")
-        elif abs(m.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES:
+        elif (abs(m.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
+              and not _said_unchecked(m, m.extrapolation_decades)):
             issues.append(f"{m.focus}'s fit is {_extrapolated(m.extrapolation_decades)}")
         if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
             issues.append(f"unreachable for {m.reference} (at or below its fitted irreducible loss)")
-        elif abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES:
+        elif (abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
+              and not _said_unchecked(m, m.reference_extrapolation_decades)):
             issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")
         if m.n_draws and m.unreachable_fraction > 0:
             reaches = m.low == 0 or m.high == np.inf
