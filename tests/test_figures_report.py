@@ -194,3 +194,19 @@ def test_report_of_one_family_has_no_empty_multiplier_table(tmp_path):
     assert CliRunner().invoke(main, ["report", str(ladder), "-o", str(out)]).exit_code == 0
     text = out.read_text()
     assert "## Fitted laws" in text and "Equivalent-compute multipliers" not in text
+
+
+def test_report_of_an_nd_law_has_the_allocation(tmp_path):
+    from scalefit.chinchilla import ChinchillaLaw
+
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    path = tmp_path / "nd.csv"
+    pd.DataFrame({"family": "f", "params": n, "tokens": d,
+                  "loss": ChinchillaLaw().predict_nd(truth, n, d)}).to_csv(path, index=False)
+    out = tmp_path / "nd.md"
+    r = CliRunner().invoke(main, ["report", str(path), "--law", "chinchilla", "--bootstrap", "0", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "Compute-optimal allocation" in text and f"| f | {fmt(6 * (n * d).max(), 3)} | {fmt(0.36 / 0.70, 3)}" in text

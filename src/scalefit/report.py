@@ -66,9 +66,25 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
                      fmt_multiplier(m.multiplier), _band(m.low, m.high, fmt_multiplier),
                      _decades(m.extrapolation_decades), "yes" if m.band_checked else "no"])
     tables = [("Data", data), ("Fitted laws", fits)]
+    if result.law.name == "chinchilla":
+        tables.append(("Compute-optimal allocation (C = k N D), at each family's largest run", _allocations(result)))
     if result.multipliers:            # one family: nothing to compare, no empty table
         tables.append((f"Equivalent-compute multipliers of {result.focus}", mult))
     return tables
+
+
+def _allocations(result: Analysis) -> list[list[str]]:
+    """Exponents a (N_opt ∝ C^a) and b, and N_opt, D_opt and tokens per parameter at the compute of
+    each family's largest run, with bootstrap bands when there are draws (see ``scalefit optimal``)."""
+    from .chinchilla import allocation_with_bands
+
+    rows = [["family", "compute", "a", "b", "N_opt", "D_opt", "tokens/param"]]
+    for name, ff in result.fits.items():
+        at = allocation_with_bands(ff.fit, ff.draws, ff.fit.flops_max, result.level)
+        rows.append([name, fmt(ff.fit.flops_max, 3)] + [f"{fmt(v, 3)} {_band(lo, hi, lambda x: fmt(x, 3))}".strip()
+                                                       for v, lo, hi in (at[q] for q in ("a", "b", "n_opt", "d_opt",
+                                                                                        "tokens_per_param"))])
+    return rows
 
 
 def render_report(result: Analysis, command: str, markdown: bool = False,
