@@ -261,3 +261,14 @@ def test_params_and_flops_without_tokens_give_tokens():
     with_flops = pd.DataFrame({"family": "f", "params": n, "flops": 6 * n * d, "loss": LAW.predict_nd(truth, n, d)})
     a, b = (analyze(frame, law="chinchilla", bootstrap=0) for frame in (with_tokens, with_flops))
     np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-6)
+    # with k = 8 FLOPs per parameter-token the tokens are C / (8 N), as the law's C = k N D
+    law8 = ChinchillaLaw(flops_per_param_token=8.0)
+    eight = with_flops.assign(flops=8 * n * d)
+    c, e = (analyze(frame, law=law8, bootstrap=0) for frame in (with_tokens.assign(flops=8 * n * d), eight))
+    np.testing.assert_allclose(c.fits["f"].fit.params, e.fits["f"].fit.params, rtol=1e-6)
+    # a reference with no parameter count is fine for a law of compute, refused for L(N, D)
+    blank = pd.concat([with_flops, pd.DataFrame({"family": ["big"], "params": [None], "flops": [1e23],
+                                                 "loss": [1.9]})], ignore_index=True)
+    assert analyze(blank, bootstrap=0).multipliers[0].reference == "big"
+    with pytest.raises(LadderError, match="params"):
+        analyze(blank, law="chinchilla", bootstrap=0)

@@ -138,6 +138,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if law.name == "chinchilla":
+        ladder = ladder.with_tokens(law.flops_per_param_token)
     focus = check_fittable(ladder, law.n_params, law.name, focus)
     if band_method == "auto":
         band_method = "percentile" if law.name == "chinchilla" else "profile"

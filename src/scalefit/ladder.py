@@ -5,7 +5,8 @@ A ladder file is a tidy CSV, one row per training run. Lines whose first non-bla
 
 - ``family`` (required): the recipe a run belongs to.
 - compute: ``flops``, or ``params`` and ``tokens`` (then flops = 6 * params * tokens unless
-  ``flops`` is also given); ``params`` with ``flops`` and no ``tokens`` gives tokens = flops / (6 params).
+  ``flops`` is also given); ``params`` with ``flops`` and no ``tokens`` gives L(N, D) fits
+  tokens = flops / (k params), k the law's FLOPs per parameter-token (6 by default).
 - metric: ``loss`` (nats per token) or ``perplexity`` (loss = ln perplexity), not both.
 - ``run`` (optional): a name for the run.
 
@@ -19,7 +20,7 @@ import csv
 import difflib
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,16 @@ class Ladder:
     source: str
     header: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()    # valid but suspicious input: repeated rows, implausible losses
+    params_problem: str = ""          # why a 'params' column given with 'flops' (no 'tokens') is unusable
+
+    def with_tokens(self, k: float) -> "Ladder":
+        """The ladder with tokens D = C / (k N) where the file gave params N and flops C but no
+        tokens (Epoch's digitised Chinchilla table), k the law's FLOPs per parameter-token."""
+        if "tokens" in self.runs.columns or "params" not in self.runs.columns:
+            if self.params_problem and "tokens" not in self.runs.columns:
+                raise LadderError(self.params_problem + " (L(N, D) needs every run's parameter count)")
+            return self
+        return replace(self, runs=self.runs.assign(tokens=self.runs["flops"] / (k * self.runs["params"])))
 
     @property
     def families(self) -> list[str]:
@@ -188,11 +199,14 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
     if "params" in has and "tokens" in has:
         out["params"] = _positive_column(table, "params", lines, label, "parameter count")
         out["tokens"] = _positive_column(table, "tokens", lines, label, "token count")
+    params_problem = ""
     if "flops" in has:
         out["flops"] = _positive_column(table, "flops", lines, label, "training compute")
         if "params" in has and "tokens" not in has:      # e.g. Epoch's Chinchilla table: N and C
-            out["params"] = _positive_column(table, "params", lines, label, "parameter count")
-            out["tokens"] = out["flops"] / (FLOPS_PER_PARAM_TOKEN * out["params"])
+            try:        # only L(N, D) needs them (Ladder.with_tokens): a compute law ignores a blank
+                out["params"] = _positive_column(table, "params", lines, label, "parameter count")
+            except LadderError as exc:
+                params_problem = str(exc)
     else:
         out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
         bad = np.flatnonzero(~np.isfinite(out["flops"].to_numpy()))
@@ -225,7 +239,8 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
     out["line"] = lines
     out = out.reset_index(drop=True)
     warnings = _repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
-    return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings))
+    return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
+                  params_problem=params_problem)
 
 
 # Above this a 'loss' column is unlikely to hold nats per token: ln of a 256k-token vocabulary is 12.5
