@@ -196,30 +196,34 @@ def test_real_chinchilla_runs_match_the_published_replication():
     assert objective <= published_objective
 
 
-def test_runs_spread_along_compute_are_no_isoflop_budget():
-    """Runs whose compute varies continuously chain together by small gaps; such a chain is not
-    one budget (one 'budget' of the Chinchilla runs spanned a decade) and is skipped, with the
-    reason; resamples give no band when there are none."""
-    from scalefit.isoflop import spread_groups
+def test_budgets_never_span_more_than_the_tolerance():
+    """Runs spread along compute chain together by small gaps (one such 'budget' of the digitised
+    Chinchilla runs spanned a decade): chains are split at their widest gaps until no budget spans
+    more than the tolerance. A genuine IsoFLOP design keeps its budgets; no resamples, no band."""
+    from scalefit.isoflop import group_budgets
+
+    rng = np.random.default_rng(0)
+    flops = 10 ** rng.uniform(19, 21, 300)
+    for tolerance in (0.02, 0.05, 0.2):
+        labels = group_budgets(flops, tolerance)
+        spans = [np.log10(flops[labels == g].max() / flops[labels == g].min()) for g in np.unique(labels)]
+        assert max(spans) <= tolerance * (1 + 1e-9)
+        order = np.argsort(flops)
+        assert np.all(np.diff(labels[order]) >= 0)          # budgets are runs adjacent in compute
 
     truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
-    rng = np.random.default_rng(0)
-    n = 10 ** rng.uniform(7.5, 9.5, 120)
-    flops = 10 ** np.sort(rng.uniform(19, 21, 120))           # gaps well under 0.05 decades
-    d = flops / (6 * n)
-    assert spread_groups(6 * n * d, 0.05) >= 1
-    assert isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=50) is None
-
     n_all, d_all = [], []
     for c in np.geomspace(1e19, 1e22, 4):
         grid = allocation(truth, c)["n_opt"] * np.geomspace(0.3, 3.0, 7)
         n_all.append(grid)
         d_all.append(c / (6 * grid))
     n, d = np.concatenate(n_all), np.concatenate(d_all)
-    assert spread_groups(6 * n * d, 0.05) == 0
+    assert np.unique(group_budgets(6 * n * d, 0.05)).size == 4
     iso = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), n_resamples=0)
     assert len(iso.budgets) == 4 and np.isnan(iso.a_band[0]) and np.isnan(iso.a_band[1])
-
+    noisy = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.002, n.size)),
+                             n_resamples=200)
+    assert noisy.a_band[0] <= noisy.a <= noisy.a_band[1] and 0 < noisy.draws_used <= 1
 
 def test_warnings_say_why_bands_are_starred_and_when_the_law_does_not_fit():
     """L(N, D) multiplier bands are marked unchecked: a warning must say why. Runs scattering far

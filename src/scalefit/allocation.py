@@ -15,7 +15,7 @@ import numpy as np
 
 from .analysis import EXTRAPOLATION_WARNING_DECADES, Analysis, analyze
 from .chinchilla import ChinchillaLaw, allocation_with_bands
-from .isoflop import IsoflopResult, isoflop_analysis, spread_groups
+from .isoflop import IsoflopResult, isoflop_analysis
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,11 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                                tolerance=budget_tolerance, n_resamples=bootstrap, level=level,
                                seed=seed, family=name)
         if iso is None:
-            spread = spread_groups(law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens, budget_tolerance)
-            why = (f"; {spread} group(s) of runs spread along compute (not at one budget each)" if spread else "")
             warnings.append(f"family '{name}': no IsoFLOP analysis: fewer than 2 compute budgets with "
-                            f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades{why})")
+                            f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades)")
         elif bootstrap and iso.draws_used < 0.95:
-            warnings.append(f"family '{name}': the IsoFLOP band of a uses {iso.draws_used:.0%} of the resamples "
-                            "(in the others some budget's parabola has no usable minimum): read it with care")
+            warnings.append(f"family '{name}': {1 - iso.draws_used:.0%} of the resampled IsoFLOP parabolas have no "
+                            "usable minimum (too few runs per budget); read the band of a with care")
         warnings += _extrapolation_warnings(name, law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens,
                                             budgets)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))

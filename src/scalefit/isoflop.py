@@ -2,15 +2,17 @@
 
 Runs whose compute C = k N D agrees within ``tolerance`` decades form a budget: sorted by compute,
 runs closer than ``tolerance`` to the next are grouped, and a group that spans more than
-``tolerance`` (runs spread along compute, chained by small gaps) is no budget and is skipped. In each budget with
+``tolerance`` (runs spread along compute, chained by small gaps: one such chain of the digitised
+Chinchilla runs spanned a decade) is split at its widest gap until every part spans at most
+``tolerance``. In each budget with
 at least MIN_RUNS runs at MIN_DISTINCT_N or more model sizes, a parabola is fitted by least squares
 to loss against x = ln N, L = c0 + c1 x + c2 x^2; where it opens upwards (c2 > 0) its minimum gives
 the budget's optimal size N*(C) = exp(-c1 / (2 c2)), and D*(C) = C / (k N*). Across budgets,
 ln N* = ln G + a ln C is fitted by least squares, so N_opt ∝ C^a and D_opt ∝ C^b with b = 1 - a.
 Bands: bootstrap over runs within each budget, refitting every parabola and the power law; a
 resampled parabola counts only under the rule of the point estimate (opening upwards, minimum at
-most 0.5 in ln N beyond the sizes trained), and resamples where some budget breaks it are dropped
-(``draws_used`` says what share was kept). No resamples: no band.
+most 0.5 in ln N beyond the sizes trained), and each resample's power law goes through the budgets
+usable in it (``draws_used``: the share of resampled parabolas that were). No resamples: no band.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class IsoflopResult:
     draws_a: np.ndarray
     draws_log_g: np.ndarray
     k: float
-    draws_used: float = float("nan")   # share of resamples in which every budget's parabola was usable
+    draws_used: float = float("nan")   # share of the resampled budget parabolas that were usable
 
     def n_opt(self, flops: float) -> float:
         return float(np.exp(self.log_g + self.a * np.log(flops)))
@@ -51,12 +53,23 @@ class IsoflopResult:
 
 
 def group_budgets(flops: np.ndarray, tolerance: float) -> np.ndarray:
-    """Budget labels: sorted log10 compute values closer than ``tolerance`` decades chain together."""
-    order = np.argsort(flops)
+    """Budget labels, numbered by compute: sorted log10 compute values closer than ``tolerance``
+    decades chain together, and a chain spanning more than ``tolerance`` is split at its widest
+    gap, again and again, until no part does."""
+    order = np.argsort(flops, kind="stable")
     log_c = np.log10(flops[order])
-    labels_sorted = np.concatenate([[0], np.cumsum(np.diff(log_c) > tolerance)])
-    labels = np.empty_like(labels_sorted)
-    labels[order] = labels_sorted
+    pending = np.split(np.arange(log_c.size), np.flatnonzero(np.diff(log_c) > tolerance) + 1)
+    budgets = []
+    while pending:
+        group = pending.pop()
+        if log_c[group[-1]] - log_c[group[0]] <= tolerance * (1 + 1e-9):
+            budgets.append(group)
+            continue
+        cut = int(np.argmax(np.diff(log_c[group]))) + 1
+        pending += [group[:cut], group[cut:]]
+    labels = np.empty(log_c.size, dtype=int)
+    for label, group in enumerate(sorted(budgets, key=lambda g: g[0])):
+        labels[order[group]] = label
     return labels
 
 
@@ -72,11 +85,6 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         budget = float(np.exp(np.mean(np.log(flops[members]))))
-        span = float(np.log10(flops[members].max() / flops[members].min()))
-        if span > tolerance * (1 + 1e-9):
-            skipped.append(f"runs from {flops[members].min():.3g} to {flops[members].max():.3g}: spread over "
-                           f"{span:.2f} decades of compute (more than the tolerance {tolerance:g}), not one budget")
-            continue
         if members.size < MIN_RUNS or np.unique(n_params[members]).size < MIN_DISTINCT_N:
             skipped.append(f"budget {budget:.3g}: {members.size} runs at {np.unique(n_params[members]).size} sizes")
             continue
@@ -105,19 +113,13 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
     log_c = np.log(budgets["flops"].to_numpy())
     a, log_g = _line(log_c[None], np.log(budgets["n_opt"].to_numpy())[None])
     xb = np.column_stack(draws_x)                        # (B, budgets) of ln N*
-    ok = np.all(np.isfinite(xb), axis=1)
-    da, dg = _line(np.broadcast_to(log_c, xb.shape)[ok], xb[ok])
+    usable = np.isfinite(xb)
+    rows_ok = usable.sum(axis=1) >= 2                    # a line needs two budgets
+    da, dg = _line(np.broadcast_to(log_c, xb.shape)[rows_ok], np.where(usable, xb, 0.0)[rows_ok], usable[rows_ok])
     return IsoflopResult(budgets=budgets, skipped=tuple(skipped), a=float(a[0]), b=float(1 - a[0]),
                          a_band=percentile_band(da, level), log_g=float(log_g[0]), draws_a=da, draws_log_g=dg, k=k,
-                         draws_used=float(ok.mean()) if ok.size else float("nan"))
+                         draws_used=float(usable.mean()) if usable.size else float("nan"))
 
-
-def spread_groups(flops: np.ndarray, tolerance: float) -> int:
-    """How many groups of ``group_budgets`` span more than ``tolerance`` decades (no budget)."""
-    flops = np.asarray(flops, dtype=float)
-    labels = group_budgets(flops, tolerance)
-    return sum(np.log10(flops[labels == g].max() / flops[labels == g].min()) > tolerance * (1 + 1e-9)
-               for g in np.unique(labels))
 
 
 def _parabolas(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -136,8 +138,11 @@ def _parabolas(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.column_stack([c[:, 0] - c[:, 1] * m + c[:, 2] * m * m, c[:, 1] - 2 * c[:, 2] * m, c[:, 2]])
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Slope and intercept of y on x per row."""
-    xm, ym = x.mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)
-    slope = ((x - xm) * (y - ym)).sum(axis=1) / ((x - xm) ** 2).sum(axis=1)
+def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Slope and intercept of y on x per row, by least squares over the points where ``w`` (0/1
+    weights, default all) is set."""
+    w = np.ones_like(x) if w is None else w.astype(float)
+    total = w.sum(axis=1, keepdims=True)
+    xm, ym = (w * x).sum(axis=1, keepdims=True) / total, (w * y).sum(axis=1, keepdims=True) / total
+    slope = (w * (x - xm) * (y - ym)).sum(axis=1) / (w * (x - xm) ** 2).sum(axis=1)
     return slope, ym[:, 0] - slope * xm[:, 0]
