@@ -177,6 +177,9 @@ def test_distribution_pairs_the_draws_of_one_resample_and_needs_something_to_com
     expected = np.sort(expected[np.isfinite(expected) & (expected > 0)])
     drawn = distribution_figure(result).data
     np.testing.assert_allclose(np.sort(drawn["multiplier"].to_numpy()), expected)
+    # targets that agree to the 4 digits of the table still get a facet each
+    close = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=50, at_loss=[2.30001, 2.30004])
+    assert distribution_figure(close).data["comparison"].nunique() == len(close.multipliers) == 3
 
     single = tmp_path / "one.csv"
     simulate(SimulationSpec(params=spec.params, flops=spec.flops, seed=1)).to_csv(single, index=False)

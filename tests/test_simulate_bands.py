@@ -182,6 +182,9 @@ def test_simulate_and_plan_commands(tmp_path):
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "used twice" in r.stderr, r.stderr
     r = runner.invoke(main, ["plan", "--simulations", "20", "--noise", "0"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--noise" in r.stderr, r.stderr
+    for args, option in ((["--flops", "1e19:1e22:3"], "--flops"), (["--beyond", "nan"], "--beyond")):
+        r = runner.invoke(main, ["plan", "--simulations", "20", *args])
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1 and option in r.stderr, r.stderr
     for bad in ("-5", "0"):
         r = runner.invoke(main, ["plan", "--simulations", "20", "--extra-run", bad])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--extra-run" in r.stderr, r.stderr
@@ -291,6 +294,7 @@ def test_loss_band_points_searched_together_equal_each_alone():
         fit = fit_law(flops, loss, __import__("scalefit").get_law(law))
         points = np.geomspace(1e17, 1e25, 7)
         low, high = loss_band(fit, points, 0.95)
+        assert [a.size for a in loss_band(fit, np.array([]), 0.95)] == [0, 0]
         alone = np.array([[b[0] for b in loss_band(fit, [c], 0.95)] for c in points])
         np.testing.assert_allclose(np.column_stack([low, high]), alone, rtol=1e-9)
         assert np.all(low <= fit.predict(points)) and np.all(fit.predict(points) <= high)

@@ -106,7 +106,7 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
     (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it). The
     simulations are seeded by ``seed`` (default: ``spec.seed``). Bad arguments raise ValueError."""
     seed = spec.seed if seed is None else seed
-    _check_plan(spec, multiplier, claim, level, simulations, extra_runs)
+    _check_plan(spec, multiplier, beyond, claim, level, simulations, extra_runs)
     top = max(spec.flops)
     extras = [top * 10 ** d for d in DEFAULT_EXTRA_DECADES] if extra_runs is None else list(extra_runs)
     focus_flops = top * 10 ** beyond
@@ -125,11 +125,17 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
                 simulations=simulations, outcomes=tuple(outcomes))
 
 
-def _check_plan(spec: SimulationSpec, multiplier, claim, level, simulations, extra_runs) -> None:
+def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
     """One clear ValueError for arguments that would make the plan meaningless."""
     if not spec.noise > 0:
         raise ValueError(f"noise {spec.noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
                          "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
+    runs, n_params = len(spec.flops) * spec.repeats, get_law(spec.law).n_params
+    if runs <= n_params:
+        raise ValueError(f"flops: {runs} runs leave the {spec.law} law's {n_params} parameters no residual to "
+                         f"estimate noise from; plan {n_params + 1} or more")
+    if not np.isfinite(beyond):
+        raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades")
     if not 0 < multiplier < np.inf:
         raise ValueError(f"multiplier {multiplier:g}: the true multiplier must be a positive number")
     if not 0 < claim < np.inf:

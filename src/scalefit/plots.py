@@ -147,21 +147,16 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
-    x_max = runs["flops"].max()
     arrows = _arrow_frame(result)
-    x_min = runs["flops"].min() / 2
-    if len(arrows):
-        chars = int(arrows["label"].str.len().max())
-        x_min = min(x_min, _room_left_of_labels(float((arrows["x"] / 4).min()), chars, float(x_max) * 1.25, options))
+    labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5) if len(refs) else refs
+    x_min, x_max = _axis_room(runs["flops"], arrows, labels, options)
     if len(refs):
-        labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
                               colour="#333333")
         plot += p9.geom_segment(p9.aes(x="flops", xend="x", y="value", yend="y"), data=labels,
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
                              ha="left", va="center", colour="#333333")
-        x_max = _room_for_labels(x_min, labels["x"].max(), labels["family"].str.len().max(), options)
     if len(arrows):
         arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap)
         arrows["label_x"] = arrows["x"] / 4
@@ -189,6 +184,22 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
     share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
     decades = (np.log10(label_x / x_min) + 0.3) / max(1.0 - share, 0.25)
     return float(x_min * 10 ** decades)
+
+
+def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, options: FigureOptions):
+    """Ends of the compute axis that hold the runs and both kinds of labels: the arrows' labels
+    end at a quarter of the arrow's start (to the left), the reference names start at 2.5 times
+    the reference's compute (to the right). Each end depends on the other (a label's share of the
+    panel is a share of all its decades), so both are settled by a few rounds of fixed point."""
+    x_min, x_max = float(flops.min()) / 2, float(flops.max()) * 1.25
+    for _ in range(4):
+        if len(arrows):
+            chars = int(arrows["label"].str.len().max())
+            x_min = min(float(flops.min()) / 2, _room_left_of_labels(float((arrows["x"] / 4).min()), chars, x_max,
+                                                                      options))
+        if len(labels):
+            x_max = _room_for_labels(x_min, float(labels["x"].max()), int(labels["family"].str.len().max()), options)
+    return x_min, x_max
 
 
 def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: FigureOptions) -> float:
@@ -284,7 +295,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             raise ValueError("nothing to compare: the distribution figure shows multipliers, and this file has "
                              "one family")
         focus = result.fits[result.focus]
-        for m in result.multipliers:
+        for m, label in zip(result.multipliers, _comparison_labels(result.multipliers)):
             draws = focus.draws
             ok = draws.ok.copy()
             if m.reference_kind == "ladder":      # resample b of both families, as in the band
@@ -294,7 +305,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             else:
                 r = np.full(int(ok.sum()), m.reference_flops)
             ratio = compute_ratio(r, focus.fit.law.invert(draws.params[ok], m.loss))
-            frames.append(pd.DataFrame({"comparison": _comparison_label(m), "multiplier": ratio}))
+            frames.append(pd.DataFrame({"comparison": label, "multiplier": ratio}))
         frame = _in_table_order(pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna())
         frame = frame[frame["multiplier"] > 0]
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
@@ -302,11 +313,11 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                 + p9.scale_x_log10() + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
-    for m in result.multipliers:
+    for m, label in zip(result.multipliers, _comparison_labels(result.multipliers)):
         if m.reference_kind != "point":
             continue
         dev = compute_deviance(focus.fit, m.loss, result.level)
-        frames.append(pd.DataFrame({"comparison": _comparison_label(m),
+        frames.append(pd.DataFrame({"comparison": label,
                                     "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
     if not frames:
         raise ValueError("no reference point: the profile confidence curve is drawn for reference points")
@@ -331,9 +342,21 @@ def natural_height(kind: str, result: Analysis, height: float) -> float:
     return max(height, 0.8 + PANEL_HEIGHT * panels)
 
 
-def _comparison_label(m) -> str:
+def _comparison_label(m, digits: int = 4) -> str:
     """Facet title of one multiplier: 'vs NAME', plus where for comparisons between ladders."""
-    return f"vs {m.reference}" if m.reference_kind == "point" else f"vs {m.reference} ({m.where}, loss {m.loss:.4g})"
+    if m.reference_kind == "point":
+        return f"vs {m.reference}"
+    return f"vs {m.reference} ({m.where}, loss {m.loss:.{digits}g})"
+
+
+def _comparison_labels(multipliers) -> list[str]:
+    """Facet titles, one per multiplier and all distinct (they key the facets): the loss with 4
+    digits, as in the table, or more where two targets agree to 4."""
+    for digits in (4, 6, 8, 12, 17):
+        labels = [_comparison_label(m, digits) for m in multipliers]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{label} #{i + 1}" for i, label in enumerate(labels)]
 
 
 def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -345,7 +368,8 @@ def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
 def _estimate_and_band(result: Analysis):
     """Vertical lines at each multiplier (solid) and its band's ends (dashed), per facet."""
     p9 = _p9()
-    rows = [(_comparison_label(m), m.multiplier, m.low, m.high) for m in result.multipliers]
+    rows = [(label, m.multiplier, m.low, m.high)
+            for m, label in zip(result.multipliers, _comparison_labels(result.multipliers))]
     lines = pd.DataFrame(rows, columns=["comparison", "estimate", "low", "high"])
     lines = _in_table_order(lines)
     finite = lambda column: lines[np.isfinite(lines[column]) & (lines[column] > 0)]

@@ -92,7 +92,8 @@ def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> 
     the difference r is then min over c of D_den(c) + D_num(c + r) (D_num interpolated linearly),
     compared with chi2_1(level). Returns -inf for a band reaching a ratio of 0 (the denominator's
     family may be unable to reach the loss), +inf for a band reaching infinity, and (nan, nan) when
-    the data are consistent only with neither family reaching the loss (no ratio exists).
+    no ratio, finite, 0 or infinite, is consistent with the data (typically neither family reaches
+    the loss; also a degenerate profile, such as a law fitted to losses that rise with compute).
     """
     num, den = _on_chi2_scale(numerator), _on_chi2_scale(denominator)
     limit = float(stats.chi2.ppf(level, 1))
@@ -522,4 +523,5 @@ def loss_band(fit: FitResult, flops: np.ndarray, level: float) -> tuple[np.ndarr
         return profile(d, np.exp(grid), v[which])
 
     bands = np.array([interval_from_deviance(dev, level) for dev in adaptive_deviances(ssr_of, searches)])
+    bands = bands.reshape(-1, 2)                    # no points: two empty arrays
     return np.exp(bands[:, 0]), np.exp(bands[:, 1])
