@@ -53,7 +53,8 @@ class Plan:
 
     def __repr__(self) -> str:
         return (f"<Plan: {len(self.spec.flops)}-run ladder, true multiplier {self.multiplier:g} reached "
-                f"{decades_phrase(self.beyond)} beyond it, {len(self.outcomes)} designs x {self.simulations} simulations; "
+                f"{decades_phrase(self.beyond)} beyond it, {len(self.outcomes)} designs x {self.simulations} "
+                "simulations; "
                 ".summary() prints the table, .frame() gives a DataFrame>")
 
     def summary(self) -> str:
@@ -167,7 +168,8 @@ def _simulated_bands(design: SimulationSpec, seeds: list[int], target: float, re
     all drawn ladders are fitted, and their compute profiles searched, together."""
     ladders = [focus_ladder(replace(design, seed=s)) for s in seeds]
     fits = fit_ladders(ladders[0][0], np.array([loss for _, loss in ladders]), get_law(design.law))
-    bands = [interval_from_deviance(deviance, level) for deviance in compute_deviances(fits, [target] * len(fits), level)]
+    deviances = compute_deviances(fits, [target] * len(fits), level)
+    bands = [interval_from_deviance(deviance, level) for deviance in deviances]
     lo, hi = np.array(bands).T
     return np.column_stack([compute_ratio(ref_flops, 10.0 ** hi), compute_ratio(ref_flops, 10.0 ** lo)])
 
