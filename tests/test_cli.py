@@ -897,6 +897,12 @@ def test_result_objects_print_short_in_a_notebook():
     for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan):
         assert len(repr(obj)) < 300 and repr(obj).startswith("<"), repr(obj)
     assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20
+    # a DataFrame can be named for messages and outputs; a report can be rendered from Python
+    from scalefit.report import render_report
+
+    frame = pd.read_csv(ROOT / "data" / "ladders" / "muse.csv", comment="#")
+    named = scalefit.analyze(frame, name="muse runs", bootstrap=0)
+    assert named.ladder.source == "muse runs" and "muse runs" in render_report(named)[0]
 
 
 def test_few_resamples_are_warned_about():

@@ -113,13 +113,14 @@ BAND_METHODS = ("auto", "profile", "percentile")
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] | float = (),
             progress: Callable[[int], None] | None = None, band_method: str = "auto",
-            workers: int | None = None, at_perplexity: Sequence[float] | float = ()) -> Analysis:
+            workers: int | None = None, at_perplexity: Sequence[float] | float = (),
+            name: str | None = None) -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
-    ``source`` is a path, a DataFrame or a :class:`Ladder`; ``at_loss`` are extra target losses in
-    nats per token for ladder-vs-ladder comparisons (``at_perplexity`` the same as perplexities; a
-    single number is one target). ``band_method`` "profile" gives profile-
-    likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
+    ``source`` is a path, a DataFrame or a :class:`Ladder` (``name`` labels it in messages and
+    outputs); ``at_loss`` are extra target losses in nats per token for ladder-vs-ladder
+    comparisons (``at_perplexity`` the same as perplexities; a single number is one target).
+    ``band_method`` "profile" gives profile-likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
     ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
@@ -130,7 +131,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
     at_loss = target_losses(at_loss, at_perplexity)
-    ladder = read_ladder(source)
+    ladder = read_ladder(source, name=name)
     law = get_law(law) if isinstance(law, str) else law
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be between 0 and 1, got {level}")

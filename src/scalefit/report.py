@@ -87,7 +87,7 @@ def _allocations(result: Analysis) -> list[list[str]]:
     return rows
 
 
-def render_report(result: Analysis, command: str, markdown: bool = False,
+def render_report(result: Analysis, command: str = "(from Python)", markdown: bool = False,
                   output: str = "report.html") -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
     figures = _figures(result)
