@@ -913,3 +913,14 @@ def test_few_resamples_are_warned_about():
     assert any("20 bootstrap resamples are few" in w for w in few.warnings)
     enough = scalefit.analyze(muse, band_method="percentile", bootstrap=200)
     assert not any("are few" in w for w in enough.warnings)
+
+
+def test_analyze_names_a_bad_argument_type():
+    import scalefit
+
+    muse = ROOT / "data" / "ladders" / "muse.csv"
+    for kwargs in (dict(seed=None), dict(seed=-1), dict(bootstrap=100.5), dict(bootstrap=True)):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            scalefit.analyze(muse, **kwargs)
+    with pytest.raises(TypeError, match="CSV path, a pandas DataFrame or a Ladder"):
+        scalefit.analyze({"family": ["a"]})

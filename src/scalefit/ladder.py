@@ -20,6 +20,7 @@ import csv
 import difflib
 import io
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     """
     if isinstance(source, Ladder):
         return source
+    if not isinstance(source, (pd.DataFrame, str, os.PathLike)):
+        raise TypeError(f"a ladder is a CSV path, a pandas DataFrame or a Ladder, not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):
         # rows are numbered as the lines of the same table written as CSV (header on line 1), and the
         # label says so, since a DataFrame has no lines
