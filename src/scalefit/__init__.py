@@ -21,7 +21,8 @@ _EXPORTS = {
     "to_dict": "formatting", "to_json": "formatting", "to_csv": "formatting", "format_table": "formatting",
     "ChinchillaLaw": "chinchilla", "fit_chinchilla": "chinchilla", "optimal_report": "allocation",
     "SimulationSpec": "simulate", "ReferenceSpec": "simulate", "simulated_csv": "simulate", "read_truth": "simulate",
-    "plan_ladder": "planning",
+    "simulate": "simulate", "plan_ladder": "planning",
+    "FIGURES": "plots", "FigureOptions": "plots", "save_figure": "plots", "render_report": "report",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
