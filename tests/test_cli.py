@@ -896,6 +896,8 @@ def test_result_objects_print_short_in_a_notebook():
                        extra_runs=[])
     for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan):
         assert len(repr(obj)) < 300 and repr(obj).startswith("<"), repr(obj)
+    draws = result.fits["muse"].draws
+    np.testing.assert_allclose(result.params_frame()["bootstrap_se"], draws.params[draws.ok].std(axis=0, ddof=1))
     assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20
     # a DataFrame can be named for messages and outputs; a report can be rendered from Python
     from scalefit.report import render_report

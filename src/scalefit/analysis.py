@@ -65,12 +65,16 @@ class Analysis:
                 ".summary() prints the table, .multipliers_frame() and .params_frame() give DataFrames>")
 
     def params_frame(self) -> pd.DataFrame:
-        """One row per (family, parameter): value, standard error, band."""
+        """One row per (family, parameter): value, standard error (lmfit's, for the compute laws),
+        band, and the standard deviation of the bootstrap refits when there are any (the s.e. the
+        L(N, D) replication reports)."""
         rows = []
         for name, ff in self.fits.items():
+            spread = (np.full(self.law.n_params, np.nan) if ff.draws is None or not ff.draws.ok.any()
+                      else ff.draws.params[ff.draws.ok].std(axis=0, ddof=1))
             for j, param in enumerate(self.law.param_names):
                 rows.append(dict(family=name, parameter=param, value=ff.fit.params[j],
-                                 stderr=ff.fit.stderr[j], low=ff.low[j], high=ff.high[j]))
+                                 stderr=ff.fit.stderr[j], low=ff.low[j], high=ff.high[j], bootstrap_se=spread[j]))
         return pd.DataFrame(rows)
 
     def fits_frame(self) -> pd.DataFrame:
