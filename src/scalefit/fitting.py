@@ -88,9 +88,8 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
             params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
     else:
         raise TypeError(f"no fitting engine for law {law.name!r}")
-    representable = params[:, law.param_names.index("A")] >= np.finfo(float).tiny     # A not subnormal
     ok = ((_distinct_per_row(flops, counts) >= law.n_params) & np.all(np.isfinite(params), axis=1)
-          & np.isfinite(ssr) & representable)
+          & np.isfinite(ssr) & representable_a(params, law))
     return EngineResult(params=params, objective=ssr, ok=ok)
 
 
@@ -734,11 +733,16 @@ def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> Fit
     return _fit_result(family, law, flops, loss, params, objective, stderr, report)
 
 
+def representable_a(params: np.ndarray, law: Law) -> np.ndarray:
+    """Per row of ``params`` (B, p): A is a finite normal float (neither overflowed nor subnormal)."""
+    a = params[:, law.param_names.index("A")]
+    return np.isfinite(a) & (a >= np.finfo(float).tiny)
+
+
 def _check_representable(params: np.ndarray, law: Law, flops: np.ndarray) -> None:
     """ValueError when the fitted coefficient A, reported in the user's compute units
     (A = A_norm C_ref^alpha), overflows or underflows a float: e.g. alpha = 8 with compute near 1e40."""
-    a = params[law.param_names.index("A")]
-    if np.isfinite(a) and a >= np.finfo(float).tiny:
+    if representable_a(params[None], law)[0]:
         return
     alpha = params[law.param_names.index("alpha")]
     scale = np.exp(np.mean(np.log(flops)))

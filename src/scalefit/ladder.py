@@ -57,10 +57,12 @@ class Ladder:
     def with_tokens(self, k: float) -> "Ladder":
         """The ladder with tokens D = C / (k N) where the file gave params N and flops C but no
         tokens (Epoch's digitised Chinchilla table), k the law's FLOPs per parameter-token."""
-        if "tokens" in self.runs.columns or "params" not in self.runs.columns:
-            if self.params_problem and "tokens" not in self.runs.columns:
-                raise LadderError(self.params_problem + " (L(N, D) needs every run's parameter count)")
+        if "tokens" in self.runs.columns:
             return self
+        if self.params_problem:
+            raise LadderError(self.params_problem + " (L(N, D) needs every run's parameter count)")
+        if "params" not in self.runs.columns:
+            return self            # check_fittable says what L(N, D) needs
         return replace(self, runs=self.runs.assign(tokens=self.runs["flops"] / (k * self.runs["params"])))
 
     @property

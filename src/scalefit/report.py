@@ -10,7 +10,7 @@ import tempfile
 
 from . import __version__
 from .analysis import Analysis
-from .formatting import _band, _decades, fmt, fmt_multiplier
+from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier
 
 
 def _figure_png(result: Analysis, kind: str) -> bytes | None:
@@ -81,9 +81,8 @@ def _allocations(result: Analysis) -> list[list[str]]:
     rows = [["family", "compute", "a", "b", "N_opt", "D_opt", "tokens/param"]]
     for name, ff in result.fits.items():
         at = allocation_with_bands(ff.fit, ff.draws, ff.fit.flops_max, result.level)
-        rows.append([name, fmt(ff.fit.flops_max, 3)] + [f"{fmt(v, 3)} {_band(lo, hi, lambda x: fmt(x, 3))}".strip()
-                                                       for v, lo, hi in (at[q] for q in ("a", "b", "n_opt", "d_opt",
-                                                                                        "tokens_per_param"))])
+        rows.append([name, fmt(ff.fit.flops_max, 3)]
+                    + [_with_band(at[q]) for q in ("a", "b", "n_opt", "d_opt", "tokens_per_param")])
     return rows
 
 
