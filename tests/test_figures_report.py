@@ -80,6 +80,31 @@ def test_main_figure_draws_one_arrow_per_multiplier_with_its_label(tmp_path):
     assert isinstance(plot + plotnine.theme_classic(), plotnine.ggplot)
 
 
+def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):
+    from scalefit.plots import COLUMN_SIZE, INLINE_ARROWS, natural_height
+    frame = pd.read_csv(two_ladders(tmp_path))
+    extra = [(f"model-{k}", 10.0 ** (22.3 + 0.2 * k), 1.8 + 300 * (10.0 ** (22.3 + 0.2 * k) / 4) ** -0.15)
+             for k in range(INLINE_ARROWS)]
+    frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
+    result = analyze(frame, focus="new", name="many.csv")
+    shown = [m for m in result.multipliers if m.where != "at-loss"]
+    assert len(shown) > INLINE_ARROWS
+    plot = multiplier_figure(result)
+    key = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    lines = key.splitlines()
+    assert len(lines) == len(shown)
+    for k, (line, m) in enumerate(zip(lines, shown)):
+        assert line.startswith(f"{k + 1}   {fmt_multiplier(m.multiplier)} [{fmt_multiplier(m.low)}, "
+                               f"{fmt_multiplier(m.high)}]") and m.reference in line
+    texts = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
+    assert list(texts[-1]._data["label"]) == [str(k + 1) for k in range(len(shown))]
+    assert len(texts) == 1  # every reference is named in the key, none again on the plot
+    assert natural_height("multipliers", result, COLUMN_SIZE[1]) > COLUMN_SIZE[1]
+    assert natural_height("multipliers", analyze(two_ladders(tmp_path), focus="new"), 2.6) == 2.6
+    save_figure(plot, str(tmp_path / "keyed.png"))
+    assert (tmp_path / "keyed.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_curve_band_contains_the_fit_and_widens_when_extrapolated(tmp_path):
     from scalefit.plots import curve_frame
     curves = curve_frame(analyze(two_ladders(tmp_path), focus="new"))

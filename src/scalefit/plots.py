@@ -148,21 +148,30 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     arrows = _arrow_frame(result)
-    labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5) if len(refs) else refs
+    keyed = _keyed(arrows)
+    if keyed:   # numbers on the plot, each comparison in full in the caption
+        plot += p9.labs(caption=_arrow_key(arrows))
+        plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
+        refs_named = refs[~refs["family"].isin(arrows["reference"])]
+        arrows = arrows.assign(label=[str(i + 1) for i in range(len(arrows))])
+    else:
+        refs_named = refs
+    labels = refs_named.assign(y=_spread(refs_named["value"].to_numpy(), gap), x=refs_named["flops"] * 2.5)
     x_min, x_max = _axis_room(runs["flops"], arrows, labels, options)
     if len(refs):
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
                               colour="#333333")
+    if len(labels):
         plot += p9.geom_segment(p9.aes(x="flops", xend="x", y="value", yend="y"), data=labels,
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
                              ha="left", va="center", colour="#333333")
     if len(arrows):
-        arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap)
-        arrows["label_x"] = arrows["x"] / 4
+        arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap, centred=not keyed)
+        arrows["label_x"] = arrows["left"] / LABEL_OFFSET
         plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
                                 arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
-        plot += p9.geom_segment(p9.aes(x="label_x", xend="x", y="label_y", yend="y"), data=arrows,
+        plot += p9.geom_segment(p9.aes(x="label_x", xend="left", y="label_y", yend="y"), data=arrows,
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
                              size=options.base_size - 2, ha="right", va="center", colour="#333333")
@@ -188,15 +197,16 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
 
 def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, options: FigureOptions):
     """Ends of the compute axis that hold the runs and both kinds of labels: the arrows' labels
-    end at a quarter of the arrow's start (to the left), the reference names start at 2.5 times
-    the reference's compute (to the right). Each end depends on the other (a label's share of the
-    panel is a share of all its decades), so both are settled by a few rounds of fixed point."""
+    end at 1/LABEL_OFFSET of the arrow's left end (to the left: below a falling curve), the
+    reference names start at 2.5 times the reference's compute (to the right). Each end depends on
+    the other (a label's share of the panel is a share of all its decades), so both are settled by
+    a few rounds of fixed point."""
     x_min, x_max = float(flops.min()) / 2, float(flops.max()) * 1.25
     for _ in range(4):
         if len(arrows):
             chars = int(arrows["label"].str.len().max())
-            x_min = min(float(flops.min()) / 2, _room_left_of_labels(float((arrows["x"] / 4).min()), chars, x_max,
-                                                                      options))
+            label_end = float(arrows["left"].min()) / LABEL_OFFSET
+            x_min = min(float(flops.min()) / 2, _room_left_of_labels(label_end, chars, x_max, options))
         if len(labels):
             x_max = _room_for_labels(x_min, float(labels["x"].max()), int(labels["family"].str.len().max()), options)
     return x_min, x_max
@@ -211,28 +221,57 @@ def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: Figu
     return float(10 ** ((np.log10(label_x) - share * np.log10(x_max) - 0.3) / (1.0 - share)))
 
 
-def _spread(values: np.ndarray, gap: float) -> np.ndarray:
-    """Label positions near ``values`` but at least ``gap`` apart (order kept), centred on them."""
-    order = np.argsort(values)
-    placed = np.array(values, dtype=float)[order]
+def _spread(values: np.ndarray, gap: float, centred: bool = True) -> np.ndarray:
+    """Label positions near ``values`` but at least ``gap`` apart (order kept): centred on them, or
+    (``centred=False``) each at or below its value, as high as that allows."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return values
+    order = np.argsort(values, kind="stable")
+    placed = values[order]
     for i in range(1, placed.size):
         placed[i] = max(placed[i], placed[i - 1] + gap)
-    placed += (np.asarray(values, dtype=float)[order] - placed).mean()
+    placed += (values[order] - placed).mean() if centred else (values[order] - placed).min()
     out = np.empty_like(placed)
     out[order] = placed
     return out
 
 
 def _arrow_frame(result: Analysis) -> pd.DataFrame:
-    """One arrow per multiplier at a reference's loss or another ladder's largest run."""
+    """One arrow per multiplier at a reference's loss or another ladder's largest run, with its
+    label ("10.3x [7.17x, 14x]"), the reference's name and its facet-style title ("vs NAME")."""
     rows = []
     for m in result.multipliers:
-        if not (np.isfinite(m.focus_flops) and np.isfinite(m.reference_flops)) or m.where == "at-loss":
+        if not m.reachable or m.where == "at-loss":
             continue
         band = "" if math.isnan(m.low) else f" [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]"
-        rows.append(dict(x=m.focus_flops, xend=m.reference_flops, y=float(_metric(result, m.loss)),
-                         label=f"{fmt_multiplier(m.multiplier)}{band}"))
-    return pd.DataFrame(rows)
+        title = f"vs {m.reference}" + ("" if m.reference_kind == "point" else f" ({m.where})")
+        rows.append(dict(x=m.focus_flops, xend=m.reference_flops, left=min(m.focus_flops, m.reference_flops),
+                         y=float(_metric(result, m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
+                         reference=m.reference, title=title))
+    return pd.DataFrame(rows, columns=["x", "xend", "left", "y", "label", "reference", "title"])
+
+
+INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
+LABEL_OFFSET = 4.0  # an arrow's label ends at its left end / LABEL_OFFSET (in compute)
+
+
+def _keyed(arrows: pd.DataFrame) -> bool:
+    """Whether the arrows are numbered with a key below the plot instead of labelled in place:
+    beyond INLINE_ARROWS labels, the stacked labels and reference names cover the curves."""
+    return len(arrows) > INLINE_ARROWS
+
+
+def _arrow_key(arrows: pd.DataFrame) -> str:
+    """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME'."""
+    return "\n".join(f"{i + 1}   {label}   {title}"
+                     for i, (label, title) in enumerate(zip(arrows["label"], arrows["title"])))
+
+
+def keyed_lines(result: Analysis) -> int:
+    """Lines of the multipliers figure's caption key (0 when its arrows are labelled in place)."""
+    arrows = _arrow_frame(result)
+    return len(arrows) if _keyed(arrows) else 0
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
@@ -332,10 +371,14 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
 
 
 PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyond the axis labels
+KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption key (8 pt text)
 
 
 def natural_height(kind: str, result: Analysis, height: float) -> float:
-    """``height``, or more for the distribution figure, whose panels are stacked one per comparison."""
+    """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
+    and for a multipliers figure with a caption key, a line per arrow."""
+    if kind == "multipliers":
+        return height + KEY_LINE_HEIGHT * keyed_lines(result)
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
