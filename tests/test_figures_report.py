@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from scalefit.analysis import analyze
@@ -103,6 +105,39 @@ def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):
     assert natural_height("multipliers", analyze(two_ladders(tmp_path), focus="new"), 2.6) == 2.6
     save_figure(plot, str(tmp_path / "keyed.png"))
     assert (tmp_path / "keyed.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-10, 10), min_size=1, max_size=8), st.floats(0.01, 2), st.booleans())
+def test_spread_labels_keep_order_and_gap(values, gap, centred):
+    from scalefit.plots import _spread
+    values = np.array(values)
+    placed = _spread(values, gap, centred=centred)
+    order = np.argsort(values, kind="stable")
+    assert np.all(np.diff(placed[order]) >= gap * (1 - 1e-9))
+    if centred:
+        assert placed.mean() == pytest.approx(values.mean(), abs=1e-9)
+    else:   # at or below each value, and as high as that allows: one label sits at its value
+        assert np.all(placed <= values + 1e-9) and np.min(values - placed) == pytest.approx(0, abs=1e-9)
+
+
+def test_a_label_that_would_cover_the_runs_becomes_a_number(tmp_path):
+    """Three ladders of one law, runs every 0.1 decade, the focus between the others: left of the
+    arrows (below the focus's curve) lie the better ladder's runs, so the two arrows are numbered
+    and keyed though there are fewer than INLINE_ARROWS."""
+    from scalefit.plots import FigureOptions, _annotation_layout, natural_height
+    flops = np.geomspace(1e18, 1e22, 41)
+    noise = np.exp(np.random.default_rng(5).normal(0, 0.003, (3, flops.size)))
+    rows = [(name, c, (1.8 + 300 * (speed * c) ** -0.15) * e)
+            for name, speed, row in (("a", 1.0, 0), ("b", 1.3, 1), ("c", 10.0, 2))
+            for c, e in zip(flops, noise[row])]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), focus="b")
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    assert len(arrows) == 2 and keyed
+    assert natural_height("multipliers", result, 2.6) > 2.6
+    caption = multiplier_figure(result).labels
+    caption = caption.get("caption") if isinstance(caption, dict) else caption.caption
+    assert caption.splitlines()[0].startswith("1   ") and "vs c (largest run)" in caption
 
 
 def test_curve_band_contains_the_fit_and_widens_when_extrapolated(tmp_path):

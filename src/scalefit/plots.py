@@ -11,6 +11,7 @@ law passing through it is below the threshold) or bootstrap percentiles.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -133,8 +134,6 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         curves[col] = _metric(result, curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
-    y_all = pd.concat([curves["loss"], runs["value"]])
-    gap = 0.055 * float(y_all.max() - y_all.min())
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
@@ -147,17 +146,10 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
-    arrows = _arrow_frame(result)
-    keyed = _keyed(arrows)
+    arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
     if keyed:   # numbers on the plot, each comparison in full in the caption
         plot += p9.labs(caption=_arrow_key(arrows))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
-        refs_named = refs[~refs["family"].isin(arrows["reference"])]
-        arrows = arrows.assign(label=[str(i + 1) for i in range(len(arrows))])
-    else:
-        refs_named = refs
-    labels = refs_named.assign(y=_spread(refs_named["value"].to_numpy(), gap), x=refs_named["flops"] * 2.5)
-    x_min, x_max = _axis_room(runs["flops"], arrows, labels, options)
     if len(refs):
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
                               colour="#333333")
@@ -167,8 +159,6 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
                              ha="left", va="center", colour="#333333")
     if len(arrows):
-        arrows["label_y"] = _spread(arrows["y"].to_numpy(), gap, centred=not keyed)
-        arrows["label_x"] = arrows["left"] / LABEL_OFFSET
         plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
                                 arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
         plot += p9.geom_segment(p9.aes(x="label_x", xend="left", y="label_y", yend="y"), data=arrows,
@@ -183,6 +173,8 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
 
 CHAR_WIDTH = 0.55 / 72  # inches per character per point of font size (DejaVu Sans, measured on the demo)
 AXIS_MARGIN = 0.4       # inches of the figure's width taken by the y axis and its title
+MARKER_RADIUS = 0.03    # inches: half a run's marker (size 1.5), kept clear of labels
+MARKER_IN_GAPS = 0.3    # the same radius in label gaps (a gap is about a line of 6 pt text, 0.1 in)
 
 
 def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOptions) -> float:
@@ -197,7 +189,7 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
 
 def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, options: FigureOptions):
     """Ends of the compute axis that hold the runs and both kinds of labels: the arrows' labels
-    end at 1/LABEL_OFFSET of the arrow's left end (to the left: below a falling curve), the
+    end at ``label_x``, left of the arrow's left end (to the left: below a falling curve), the
     reference names start at 2.5 times the reference's compute (to the right). Each end depends on
     the other (a label's share of the panel is a share of all its decades), so both are settled by
     a few rounds of fixed point."""
@@ -205,7 +197,7 @@ def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, opt
     for _ in range(4):
         if len(arrows):
             chars = int(arrows["label"].str.len().max())
-            label_end = float(arrows["left"].min()) / LABEL_OFFSET
+            label_end = float(arrows["label_x"].min())
             x_min = min(float(flops.min()) / 2, _room_left_of_labels(label_end, chars, x_max, options))
         if len(labels):
             x_max = _room_for_labels(x_min, float(labels["x"].max()), int(labels["family"].str.len().max()), options)
@@ -253,25 +245,103 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
 
 
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
-LABEL_OFFSET = 4.0  # an arrow's label ends at its left end / LABEL_OFFSET (in compute)
+LABEL_OFFSETS = (4.0, 16.0)  # an arrow's label ends at its left end / offset (in compute), tried in turn
+LABEL_GAP = 0.055   # vertical distance of stacked labels, as a share of the plotted values' range
 
 
-def _keyed(arrows: pd.DataFrame) -> bool:
-    """Whether the arrows are numbered with a key below the plot instead of labelled in place:
-    beyond INLINE_ARROWS labels, the stacked labels and reference names cover the curves."""
-    return len(arrows) > INLINE_ARROWS
+def _annotation_layout(result: Analysis, options: FigureOptions):
+    """Where the multipliers figure's labels go: the arrows (with label_x, label_y), the reference
+    names to draw (with x, y), the compute axis's ends, and whether the arrows are keyed.
+
+    Arrows are labelled in place, their labels stacked left of the arrows (below a falling curve:
+    ending at each LABEL_OFFSETS share of the arrow's compute in turn, centred on the arrows or
+    else at or below them), and reference names right of the references, unless there are more
+    than INLINE_ARROWS arrows or every such placement has a label covering a run or a fitted
+    curve: then the arrows carry numbers, keyed in the caption, and the references they name are
+    not named again on the plot.
+    """
+    runs = result.ladder.runs.assign(value=lambda r: _metric(result, r["loss"]))
+    refs = runs[runs["family"].isin(result.ladder.reference_families())]
+    grid = _compute_grid(result)
+    lines = pd.DataFrame({"flops": np.tile(grid, len(result.fits)),
+                          "value": np.concatenate([_metric(result, ff.fit.predict(grid))
+                                                   for ff in result.fits.values()])})
+    shown = pd.concat([runs[["flops", "value"]], lines], ignore_index=True)
+    gap = LABEL_GAP * float(shown["value"].max() - shown["value"].min())
+    arrows = _arrow_frame(result)
+    if len(arrows) <= INLINE_ARROWS:
+        for offset, centred in itertools.product(LABEL_OFFSETS, (True, False)):
+            inline = _place_labels(arrows, refs, gap, runs["flops"], options, keyed=False, centred=centred,
+                                   offset=offset)
+            if not _labels_cover(*inline, shown, gap, options):
+                return (*inline, False)
+    keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, runs["flops"], options,
+                          keyed=True, centred=False)
+    return (*_clear_numbers(*keyed, shown, gap, options), True)
+
+
+def _place_labels(arrows, refs, gap, flops, options, keyed, centred, offset=LABEL_OFFSETS[0]):
+    """Arrow labels (keyed: numbers) left of each arrow, stacked ``gap`` apart, centred on the
+    arrows or at or below them; reference names right of the references; and the axis ends."""
+    labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
+    arrows = arrows.assign(label_y=_spread(arrows["y"].to_numpy(), gap, centred=centred),
+                           label_x=arrows["left"] / offset)
+    if keyed:
+        arrows = arrows.assign(key=arrows["label"], label=[str(i + 1) for i in range(len(arrows))])
+    return arrows, labels, _axis_room(flops, arrows, labels, options)
+
+
+KEY_NUMBER_STEPS = 8  # a keyed number moves down at most this many gaps to clear the runs and curves
+
+
+def _clear_numbers(arrows, labels, limits, shown, gap, options):
+    """Keyed numbers moved down, one gap at a time (top arrow first), until neither a run, a
+    fitted curve nor an earlier number is within half a gap of them (or KEY_NUMBER_STEPS)."""
+    arrows = arrows.copy()
+    placed = shown
+    for i in np.argsort(-arrows["y"].to_numpy(), kind="stable"):
+        one = arrows.iloc[[i]]
+        for _ in range(KEY_NUMBER_STEPS):
+            if not _labels_cover(one, labels.iloc[:0], limits, placed, gap, options):
+                break
+            one = one.assign(label_y=one["label_y"] - gap)
+        arrows.iloc[i, arrows.columns.get_loc("label_y")] = float(one["label_y"].iloc[0])
+        placed = pd.concat([placed, pd.DataFrame({"flops": one["label_x"], "value": one["label_y"]})],
+                           ignore_index=True)
+    return arrows, labels, limits
+
+
+def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
+    """Whether any label's box (its text's width as a share of the panel's decades, a stacking gap
+    high, widened by a marker's radius on every side) holds a point of ``shown`` (runs and fitted
+    curves, in compute and plotted value)."""
+    decades = np.log10(limits[1] / limits[0])
+    panel = max(options.width - AXIS_MARGIN, 1.0)
+    per_char = CHAR_WIDTH * (options.base_size - 2) / panel * decades
+    pad = MARKER_RADIUS / panel * decades
+    right_ends = np.log10(arrows["label_x"].to_numpy(dtype=float))
+    left_starts = np.log10(labels["x"].to_numpy(dtype=float))
+    boxes = np.concatenate([
+        np.column_stack([right_ends - per_char * arrows["label"].str.len().to_numpy(), right_ends,
+                         arrows["label_y"].to_numpy(dtype=float)]),
+        np.column_stack([left_starts, left_starts + per_char * labels["family"].str.len().to_numpy(),
+                         labels["y"].to_numpy(dtype=float)])]).reshape(-1, 3)
+    x, y = np.log10(shown["flops"].to_numpy(dtype=float)), shown["value"].to_numpy(dtype=float)
+    inside = ((x[None, :] >= boxes[:, :1] - pad) & (x[None, :] <= boxes[:, 1:2] + pad)
+              & (np.abs(y[None, :] - boxes[:, 2:3]) <= gap * (0.5 + MARKER_IN_GAPS)))
+    return bool(inside.any())
 
 
 def _arrow_key(arrows: pd.DataFrame) -> str:
     """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME'."""
-    return "\n".join(f"{i + 1}   {label}   {title}"
-                     for i, (label, title) in enumerate(zip(arrows["label"], arrows["title"])))
+    return "\n".join(f"{number}   {label}   {title}"
+                     for number, label, title in zip(arrows["label"], arrows["key"], arrows["title"]))
 
 
-def keyed_lines(result: Analysis) -> int:
+def keyed_lines(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
     """Lines of the multipliers figure's caption key (0 when its arrows are labelled in place)."""
-    arrows = _arrow_frame(result)
-    return len(arrows) if _keyed(arrows) else 0
+    arrows, _, _, keyed = _annotation_layout(result, options)
+    return len(arrows) if keyed else 0
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
