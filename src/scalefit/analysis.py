@@ -99,12 +99,21 @@ class Analysis:
         return frame
 
     def predict(self, family: str, flops):
-        """Fitted loss (nats per token) of ``family`` at ``flops``."""
-        return self.fits[family].fit.predict(flops)
+        """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute)."""
+        return self._fitted(family).fit.predict(_positive_finite(flops, "flops"))
 
     def invert(self, family: str, loss):
-        """Compute ``family`` needs to reach ``loss``; inf where unreachable."""
-        return self.fits[family].fit.invert(loss)
+        """Compute ``family`` needs to reach ``loss`` (positive, finite; nats per token); inf where
+        unreachable."""
+        return self._fitted(family).fit.invert(_positive_finite(loss, "loss"))
+
+    def _fitted(self, family: str) -> FamilyFit:
+        if family not in self.fits:
+            others = ", ".join(repr(f) for f in self.fits)
+            kind = "a reference point (one run), not a fitted ladder" if family in set(self.ladder.runs["family"]) \
+                else "not a family of this file"
+            raise ValueError(f"family {family!r} is {kind}; fitted families: {others}")
+        return self.fits[family]
 
     def summary(self) -> str:
         from .formatting import format_table
@@ -112,6 +121,15 @@ class Analysis:
 
 
 BAND_METHODS = ("auto", "profile", "percentile")
+
+
+def _positive_finite(values, name: str):
+    """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite."""
+    array = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(array) & (array > 0)).ravel())
+    if bad.size:
+        raise ValueError(f"{name} {array.ravel()[bad[0]]:g}: must be positive and finite")
+    return float(array) if array.ndim == 0 else array
 
 
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,
@@ -137,14 +155,17 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     at_loss = target_losses(at_loss, at_perplexity)
     ladder = read_ladder(source, name=name)
     law = get_law(law) if isinstance(law, str) else law
+    if not isinstance(law, Law):
+        raise ValueError(f"law must be a law's name ('saturating', 'power', 'chinchilla') or a Law, got {law!r}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1 (or None: all cores), got {workers!r}")
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
     focus = check_fittable(ladder, law.n_params, law.name, focus)
@@ -176,8 +197,7 @@ def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence
     """The target losses (nats/token): ``at_loss`` as given and ``at_perplexity`` as ln(perplexity),
     each a number or a sequence. ValueError, naming the value, for a loss that is not positive and
     finite or a perplexity not above 1."""
-    losses = [float(t) for t in np.atleast_1d(np.asarray(at_loss, dtype=float))]
-    perplexities = [float(p) for p in np.atleast_1d(np.asarray(at_perplexity, dtype=float))]
+    losses, perplexities = _flat_numbers(at_loss, "at_loss"), _flat_numbers(at_perplexity, "at_perplexity")
     for t in losses:
         if not 0 < t < np.inf:
             raise ValueError(f"at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
@@ -185,6 +205,17 @@ def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence
         if not 1 < p < np.inf:
             raise ValueError(f"at-perplexity {p:g}: a perplexity must be a number above 1")
     return losses + [float(np.log(p)) for p in perplexities]
+
+
+def _flat_numbers(values, name: str) -> list[float]:
+    """A number or a flat sequence of numbers, as a list of floats; ValueError otherwise."""
+    try:
+        array = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a sequence of numbers, got {values!r}") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a number or a flat sequence of numbers, got shape {array.shape}")
+    return [float(v) for v in array]
 
 
 def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:

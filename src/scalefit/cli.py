@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
-import tempfile
+import warnings
 
 import click
 
 from . import __version__
-from .outputs import publish_file
+from .outputs import is_stream, write_output
+
+MAX_INCHES = 25.0          # plotnine's limit on a figure's side
+MAX_RESAMPLES = 1_000_000  # bootstrap resamples: beyond this the arrays outgrow memory
+MAX_DECADES = 100          # of a figure's compute axis (--xlim)
+MAX_AXIS_VALUE = 1e100     # of a figure's loss axis (--ylim)
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (a range check lets nan through)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 EXIT_BAD_INPUT = 2
 MAX_RUNS = 1_000_000  # runs a simulated ladder may have (--flops START:STOP:COUNT)
@@ -30,6 +47,14 @@ class _OneLineErrors(click.Group):
     argument) on one line like every other error, instead of click's usage block."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # numpy's overflow and invalid-value notices from inside the fits (where a trial step or a
+        # grid point overflows and is discarded) are not the user's business: results are checked,
+        # and problems reported, in scalefit's own one-line messages
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, args, prog_name, complete_var, standalone_mode, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -67,13 +92,13 @@ def main():
               show_default=True,
               help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
                    "auto: profile for compute laws, percentile for chinchilla.")
-@click.option("--huber-delta", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+@click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
               help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
-@click.option("--flops-per-param-token", "k", type=click.FloatRange(min=0, min_open=True), default=6.0,
+@click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
               show_default=True, help="C = k N D for the chinchilla law's compute-optimal frontier.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True,
               help="Resamples of runs for percentile bands; 0 fits without any bands.")
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Band coverage.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--at-loss", "at_loss", type=float, multiple=True,
@@ -129,21 +154,25 @@ def _progress(total: int, label: str):
         yield bar.update
 
 
-def _check_output_path(output: str | None, *inputs: str) -> None:
+def _check_output_path(output: str | None, *inputs: str, option: str = "--output") -> None:
     """Fail before any work when ``--output`` cannot be written, or would replace one of ``inputs``
     (input files are never modified)."""
     if output is None:
         return
+    if not output.strip():
+        raise InputError(f"{option} is empty; give a file name")
     for path in inputs:
         if _same_file(output, path):
-            raise InputError(f"--output {output}: is the input file {path}; write the result to another file")
-    directory = os.path.dirname(os.path.abspath(output))
+            raise InputError(f"{option} {output}: is the input file {path}; write the result to another file")
+    if is_stream(output):      # /dev/null, /dev/stdout, a pipe: written in place
+        return
+    directory = os.path.dirname(os.path.realpath(output))
     if not os.path.isdir(directory):
-        raise InputError(f"--output {output}: directory {directory} does not exist")
+        raise InputError(f"{option} {output}: directory {directory} does not exist")
     if os.path.isdir(output):
-        raise InputError(f"--output {output}: is a directory; give a file name")
+        raise InputError(f"{option} {output}: is a directory; give a file name")
     if not os.access(directory, os.W_OK):
-        raise InputError(f"--output {output}: directory {directory} is not writable")
+        raise InputError(f"{option} {output}: directory {directory} is not writable")
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -159,18 +188,14 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    directory = os.path.dirname(os.path.abspath(output))
-    tmp = None
+    _emit_bytes(text.encode("utf-8"), output)
+
+
+def _emit_bytes(data: bytes, path: str) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".scalefit-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        publish_file(tmp, output)
+        write_output(path, data)
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+        raise InputError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
 
 
 # ----- shared option parsing for simulate and plan -------------------------------------------------
@@ -208,6 +233,8 @@ def _parse_params(text: str | None, law_name: str) -> tuple[float, ...]:
         name, equals, value = item.partition("=")
         if not equals:
             raise InputError(f"--params {text}: write NAME=VALUE pairs, e.g. {DEFAULT_PARAMS[law_name]}")
+        if name.strip() in given:
+            raise InputError(f"--params {text}: {name.strip()} is given twice")
         try:
             given[name.strip()] = float(value)
         except ValueError:
@@ -218,8 +245,9 @@ def _parse_params(text: str | None, law_name: str) -> tuple[float, ...]:
         raise InputError(f"--params {text}: the {law_name} law needs {', '.join(law.param_names)}"
                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     values = tuple(given[p] for p in law.param_names)
-    if any(v <= 0 for p, v in zip(law.param_names, values) if p != "E") or given.get("E", 0) < 0:
-        raise InputError(f"--params {text}: A and alpha must be > 0 and E >= 0")
+    if not all(math.isfinite(v) for v in values) or any(v <= 0 for p, v in zip(law.param_names, values) if p != "E") \
+            or given.get("E", 0) < 0:
+        raise InputError(f"--params {text}: need finite numbers, A and alpha > 0 and E >= 0")
     return values
 
 
@@ -232,13 +260,13 @@ def _parse_reference(text: str, index: int):
         spec = ReferenceSpec(name=name or f"ref{index}", multiplier=float(mult), beyond=float(beyond or 1.0))
     except ValueError:
         raise InputError(f"--reference {text}: write MULTIPLIER@DECADES_BEYOND, e.g. 4@1 or big=4@1") from None
-    if not spec.multiplier > 0:
-        raise InputError(f"--reference {text}: the multiplier must be > 0")
+    if not 0 < spec.multiplier < math.inf or not math.isfinite(spec.beyond):
+        raise InputError(f"--reference {text}: the multiplier must be a positive number and DECADES_BEYOND a number")
     return spec
 
 
 def _law_options(f):
-    f = click.option("--noise", type=click.FloatRange(min=0), default=0.01, show_default=True,
+    f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
                      help="Relative seed-to-seed noise on loss (log-normal sigma); plan needs it above 0.")(f)
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
@@ -253,7 +281,7 @@ def _law_options(f):
 @_law_options
 @click.option("--reference", "references", multiple=True,
               help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1); repeatable.")
-@click.option("--second-ladder", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--second-ladder", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Add a ladder 'other' needing this many times more compute at every loss.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per compute value.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
@@ -274,15 +302,15 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 
 @main.command()
 @_law_options
-@click.option("--multiplier", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+@click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
               help="Assumed true multiplier against the reference.")
-@click.option("--beyond", type=float, default=1.0, show_default=True,
+@click.option("--beyond", type=FiniteFloat(), default=1.0, show_default=True,
               help="Decades beyond the largest run where the focus reaches the reference's loss.")
-@click.option("--claim", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--claim", type=FiniteFloat(min=0, min_open=True), default=None,
               help="The claim to support, e.g. 2 for '2x less compute' [default: 1, the band excludes 1x].")
-@click.option("--simulations", type=click.IntRange(min=20), default=200, show_default=True)
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
-@click.option("--extra-run", "extra_runs", type=float, multiple=True,
+@click.option("--simulations", type=click.IntRange(min=20, max=100_000), default=200, show_default=True)
+@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--extra-run", "extra_runs", type=FiniteFloat(), multiple=True,
               help="Candidate extra run compute; repeatable [default: at the largest run and 0.25-1.5 decades beyond].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -296,8 +324,11 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     from .simulate import SimulationSpec
 
     _check_output_path(output)
-    spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
-                          law=law, seed=seed)
+    try:
+        spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
+                              law=law, seed=seed)
+    except ValueError as exc:     # 'noise 2: ...' is --noise 2
+        raise InputError(f"--{exc}") from None
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
     try:
         with _progress(simulations * n_designs, "simulating") as tick:
@@ -311,16 +342,16 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
 
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--flops", "budgets", type=float, multiple=True, required=True,
+@click.option("--flops", "budgets", type=FiniteFloat(), multiple=True, required=True,
               help="Compute budget to allocate (in the file's units); repeatable.")
 @click.option("--focus", default=None, help="Only this family [default: every family with enough runs].")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True)
+@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--huber-delta", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--flops-per-param-token", "k", type=click.FloatRange(min=0, min_open=True), default=6.0,
+@click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
               show_default=True, help="C = k N D.")
-@click.option("--budget-tolerance", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+@click.option("--budget-tolerance", type=FiniteFloat(min=0, min_open=True), default=0.05, show_default=True,
               help="IsoFLOP analysis: runs within this many decades of compute form one budget.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
@@ -361,8 +392,8 @@ def _analysis_options(f):
         click.option("--focus", default=None),
         click.option("--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto",
                      show_default=True),
-        click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True),
-        click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+        click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True),
+        click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95,
                      show_default=True),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--at-loss", "at_loss", type=float, multiple=True,
@@ -405,6 +436,11 @@ def _limits(text: str | None, name: str):
         raise InputError(f"--{name} {text}: write LOW,HIGH, e.g. 1e19,1e25") from None
     if not low < high:
         raise InputError(f"--{name} {text}: LOW must be below HIGH")
+    if name == "xlim" and not (0 < low and high < math.inf and math.log10(high / low) <= MAX_DECADES):
+        raise InputError(f"--xlim {text}: compute is on a log axis: give 0 < LOW < HIGH, at most "
+                         f"{MAX_DECADES} decades apart")
+    if name == "ylim" and not max(abs(low), abs(high)) <= MAX_AXIS_VALUE:
+        raise InputError(f"--ylim {text}: give finite limits within +-{MAX_AXIS_VALUE:g}")
     return low, high
 
 
@@ -419,10 +455,10 @@ def _limits(text: str | None, name: str):
 @click.option("--ylabel", default=None)
 @click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
 @click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis.")
-@click.option("--width", type=click.FloatRange(min=1), default=3.4, show_default=True, help="Inches.")
-@click.option("--height", type=click.FloatRange(min=1), default=None,
+@click.option("--width", type=FiniteFloat(min=1, max=MAX_INCHES), default=3.4, show_default=True, help="Inches.")
+@click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
               help="Inches [default: 2.6, more for a distribution figure of many comparisons].")
-@click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True)
+@click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
          title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
@@ -442,9 +478,17 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
             figure = FIGURES[kind](result, options=options)
         save_figure(figure, output, options, dpi=dpi)
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        if "ParseFatalException" in str(exc):      # matplotlib's math text, $...$ in a title or label
+            raise InputError(f"--title/--xlabel/--ylabel: cannot typeset the math between $ signs "
+                             f"({lines[-1].split(': ', 1)[-1]}); write \\$ for a dollar sign") from None
+        raise InputError(lines[0] if lines else "cannot draw this figure") from None
     except OSError as exc:
         raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - the plotting stack's own failures, as one line
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise InputError(f"cannot draw the {kind} figure ({type(exc).__name__}: {first}); try --xlim/--ylim, "
+                         "or compute in units nearer 1") from None
     click.echo(f"scalefit: wrote {output}", err=True)
 
 
@@ -481,6 +525,10 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
     if extension not in (".html", ".md"):
         raise InputError(f"--output {output}: the report's file name must end in .html or .md")
     _check_output_path(output, ladder_csv)
+    if extension == ".md":
+        from .report import markdown_figure_paths
+        for path in markdown_figure_paths(output):
+            _check_output_path(path, ladder_csv, option=f"--output {output}: its figure file")
     targets = _target_losses(at_loss, at_perplexity)
     result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .report import render_report
@@ -492,11 +540,5 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
     _emit(text, output)
     click.echo(f"scalefit: wrote {output}", err=True)
 
-
-def _emit_bytes(data: bytes, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".scalefit-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    publish_file(tmp, path)
 
 

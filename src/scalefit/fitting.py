@@ -755,7 +755,7 @@ def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
     """``flops`` and ``loss`` as float arrays, or ValueError: they must be 1-D of one length,
     positive and finite, with more runs than the law has parameters and as many distinct compute
     values as it has parameters (what :func:`scalefit.read_ladder` checks for a file)."""
-    flops, loss = np.asarray(flops, dtype=float), np.asarray(loss, dtype=float)
+    flops, loss = _real_numbers(flops, "flops"), _real_numbers(loss, "loss")
     if flops.ndim != 1 or flops.shape != loss.shape:
         raise ValueError(f"flops and loss must be 1-D arrays of one length, got shapes {flops.shape} and {loss.shape}")
     for name, values in (("flops", flops), ("loss", loss)):
@@ -763,11 +763,30 @@ def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
         if bad.size:
             raise ValueError(f"{name}[{bad[0]}] = {values[bad[0]]:g}: must be a positive, finite number "
                              f"({bad.size} such value(s))")
+    from .ladder import LARGEST_LOSS, SMALLEST_LOSS
+    odd = np.flatnonzero((loss < SMALLEST_LOSS) | (loss > LARGEST_LOSS))
+    if odd.size:
+        raise ValueError(f"loss[{odd[0]}] = {loss[odd[0]]:g}: a training run's loss is of order 1 nat per token "
+                         f"(allowed: {SMALLEST_LOSS:g} to {LARGEST_LOSS:g}); check the values and their units")
     distinct = np.unique(flops).size
     if flops.size <= law.n_params or distinct < law.n_params:
         raise ValueError(f"{flops.size} runs at {distinct} compute value(s): the {law.name} law needs more runs "
                          f"than its {law.n_params} parameters, at {law.n_params} or more compute values")
     return flops, loss
+
+
+def _real_numbers(values, name: str) -> np.ndarray:
+    """``values`` as a float array, or ValueError for what is not real numbers (complex, dates,
+    text): numpy would silently drop an imaginary part or count nanoseconds."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf":
+        try:
+            if array.dtype.kind != "O":
+                raise TypeError
+            array = np.array([float(v) for v in array.ravel()]).reshape(array.shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be real numbers, got {array.dtype} values") from None
+    return array.astype(float)
 
 
 def fit_ladders(flops, losses, law: Law) -> list[FitResult]:

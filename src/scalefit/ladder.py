@@ -21,6 +21,7 @@ import difflib
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +31,8 @@ import pandas as pd
 # The smallest loss (nats per token) accepted: a perplexity of 1.000001. The fits weight runs by
 # 1 / loss^2, which overflows for losses near 1e-154, and no training run comes near either.
 SMALLEST_LOSS = 1e-6
+LARGEST_LOSS = 1e4        # nats per token: far above any training run's loss
+MAX_COMPUTE_DECADES = 30  # between a file's smallest and largest compute
 KNOWN_COLUMNS = ("family", "run", "flops", "params", "tokens", "loss", "perplexity")
 FLOPS_PER_PARAM_TOKEN = 6.0
 
@@ -214,11 +217,12 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
                 params_problem = str(exc)
     else:
         out["flops"] = FLOPS_PER_PARAM_TOKEN * out["params"] * out["tokens"]
-        bad = np.flatnonzero(~np.isfinite(out["flops"].to_numpy()))
+        bad = np.flatnonzero(~(np.isfinite(out["flops"].to_numpy()) & (out["flops"].to_numpy() > 0)))
         if bad.size:
             i = bad[0]
             raise LadderError(f"{label}, line {lines[i]}, columns 'params' and 'tokens': 6 * params * tokens "
-                              "overflows; give compute in a 'flops' column in smaller units")
+                              "is not a positive float (it overflows or underflows); give compute in a 'flops' "
+                              "column in units nearer 1")
     values = _number_column(table, metric, lines, label)
     if metric == "perplexity":
         bad = np.flatnonzero(values <= 1.0)
@@ -234,6 +238,13 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
             raise LadderError(f"{label}, line {lines[i]}, column 'loss': {values[i]:g} is not "
                               "positive; loss must be in nats per token (> 0)")
         loss = values
+    huge = np.flatnonzero(loss > LARGEST_LOSS)
+    if huge.size:
+        i = huge[0]
+        raise LadderError(f"{label}, line {lines[i]}, column '{metric}': {float(values[i])!r} means a loss of "
+                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}; a training run's loss is "
+                          "of order 1: check the value and its units")
+    _check_compute_span(out["flops"].to_numpy(), lines, label)
     tiny = np.flatnonzero(loss < SMALLEST_LOSS)
     if tiny.size:
         i = tiny[0]
@@ -348,13 +359,18 @@ def _text_column(table, column, lines, label, required=True) -> list[str]:
     return values
 
 
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+
+
 def _number_column(table, column, lines, label) -> np.ndarray:
     out = np.empty(len(table))
     for i, (value, line) in enumerate(zip(table[column], lines)):
         text = str(value).strip() if value is not None else ""
         try:
+            if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(text):
+                raise ValueError(text)      # '1_000' and non-ASCII digits, which float() would take
             number = float(text) if isinstance(value, str) or value is None else float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             shown = text if text else "an empty cell"
             raise LadderError(f"{label}, line {line}, column '{column}': {shown!s} is not a number; "
                               "write a plain number such as 3.2e21") from None
@@ -363,6 +379,17 @@ def _number_column(table, column, lines, label) -> np.ndarray:
                               "finite number; remove the run or give its measured value")
         out[i] = number
     return out
+
+
+def _check_compute_span(flops: np.ndarray, lines, label) -> None:
+    """Refuse runs spread over more than MAX_COMPUTE_DECADES of compute: a unit mistake (real
+    ladders and their references span a few decades), and beyond the fit's numerical range."""
+    low, high = int(np.argmin(flops)), int(np.argmax(flops))
+    decades = math.log10(flops[high] / flops[low])
+    if decades > MAX_COMPUTE_DECADES:
+        raise LadderError(f"{label}, lines {lines[low]} and {lines[high]}, compute: {flops[low]:g} and "
+                          f"{flops[high]:g} are {decades:.0f} decades apart (more than {MAX_COMPUTE_DECADES}); "
+                          "check the units of each run's compute")
 
 
 def _positive_column(table, column, lines, label, what) -> np.ndarray:

@@ -21,7 +21,7 @@ from .efficiency import compute_ratio
 from .fitting import fit_ladders
 from .laws import get_law
 from .profile import compute_deviances, interval_from_deviance
-from .simulate import SimulationSpec, focus_ladder
+from .simulate import MAX_BEYOND, SimulationSpec, focus_ladder
 
 DEFAULT_EXTRA_DECADES = (0.0, 0.25, 0.5, 1.0, 1.5)
 
@@ -135,8 +135,12 @@ def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulati
     if runs <= n_params:
         raise ValueError(f"flops: {runs} runs leave the {spec.law} law's {n_params} parameters no residual to "
                          f"estimate noise from; plan {n_params + 1} or more")
-    if not np.isfinite(beyond):
-        raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades")
+    if len(set(spec.flops)) < n_params:
+        raise ValueError(f"flops: {len(set(spec.flops))} distinct compute value(s); the {spec.law} law needs "
+                         f"{n_params} or more to be fitted")
+    if not abs(beyond) <= MAX_BEYOND:
+        raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades "
+                         f"within +-{MAX_BEYOND:g}")
     if not 0 < multiplier < np.inf:
         raise ValueError(f"multiplier {multiplier:g}: the true multiplier must be a positive number")
     if not 0 < claim < np.inf:
@@ -145,9 +149,18 @@ def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulati
         raise ValueError(f"level {level:g}: must be between 0 and 1")
     if simulations < 20:
         raise ValueError(f"simulations {simulations}: must be at least 20")
+    top = max(spec.flops)
+    with np.errstate(all="ignore"):
+        reference = top * 10.0 ** beyond * multiplier
+    if not 0 < reference < np.inf:
+        raise ValueError(f"multiplier {multiplier:g}: the reference's compute ({reference:g}) is not a positive "
+                         "float; plan a smaller multiplier or a nearer reference")
     for c in extra_runs or ():
         if not 0 < c < np.inf:
             raise ValueError(f"extra run {c:g}: a run's compute must be a positive number (in the ladder's units)")
+        if abs(np.log10(c / top)) > MAX_BEYOND:
+            raise ValueError(f"extra run {c:g}: more than {MAX_BEYOND:g} decades from the ladder's largest run "
+                             f"({top:g}); give it in the ladder's units")
 
 
 def _extra_run_name(flops: float, top: float) -> str:

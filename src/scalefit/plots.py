@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -417,6 +416,9 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             frames.append(pd.DataFrame({"comparison": label, "multiplier": ratio}))
         frame = _in_table_order(pd.concat(frames, ignore_index=True).replace([np.inf, -np.inf], np.nan).dropna())
         frame = frame[frame["multiplier"] > 0]
+        if frame.empty:
+            raise ValueError("no multiplier has a finite positive value to show: every comparison is unreachable "
+                             "by one of its ladders")
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
                 + _estimate_and_band(result) + p9.facet_wrap("~comparison", scales="free", ncol=1)
                 + p9.scale_x_log10() + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
@@ -428,11 +430,12 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
         dev = compute_deviance(focus.fit, m.loss, result.level)
         frames.append(pd.DataFrame({"comparison": label,
                                     "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
-    if not frames:
-        raise ValueError("no reference point: the profile confidence curve is drawn for reference points")
-    frame = _in_table_order(pd.concat(frames, ignore_index=True))
     limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_params)
-    frame = frame[frame["deviance"] <= 3 * limit]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison", "deviance"])
+    frame = _in_table_order(frame[frame["deviance"] <= 3 * limit])
+    if frame.empty:
+        raise ValueError("no reachable reference point: the profile confidence curve is drawn for reference "
+                         "points the focus's law can reach")
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
@@ -548,22 +551,30 @@ FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
            "contours": contours_figure}
 
 
-def save_figure(plot, path: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> None:
-    """Write a figure (.png, .svg or .pdf) whole or not at all: to a temporary file, then renamed."""
-    import warnings
+FIXED_METADATA = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}, ".png": {}}
 
+
+def save_figure(plot, path: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> None:
+    """Write a figure (.png, .svg or .pdf) whole or not at all (rendered in memory, then written
+    to a temporary file renamed over ``path``)."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in (".png", ".svg", ".pdf"):
         raise ValueError(f"{path}: the figure's file name must end in .png, .svg or .pdf")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".scalefit-", suffix=extension)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            plot.save(tmp, width=options.width, height=options.height, dpi=dpi, verbose=False)
-        from .outputs import publish_file
-        publish_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .outputs import write_output
+    write_output(path, figure_bytes(plot, extension, options, dpi))
+
+
+def figure_bytes(plot, extension: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> bytes:
+    """The figure as a .png, .svg or .pdf file's bytes. The same figure gives the same bytes: no
+    creation date, and SVG element ids from a fixed salt."""
+    import io
+    import warnings
+
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
+        warnings.simplefilter("ignore")
+        plot.save(buffer, format=extension[1:], width=options.width, height=options.height, dpi=dpi,
+                  verbose=False, limitsize=False, metadata=FIXED_METADATA[extension])
+    return buffer.getvalue()

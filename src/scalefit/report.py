@@ -6,39 +6,40 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 
 from . import __version__
 from .analysis import Analysis
 from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier
 
 
+REPORT_FIGURES = (("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
+                  ("multiplier-curve", "Multiplier against target loss"), ("distribution", "Multiplier uncertainty"),
+                  ("contours", "Loss over (N, D), compute-optimal frontier and IsoFLOP lines"))
+
+
+def markdown_figure_paths(output: str) -> list[str]:
+    """The figure files a Markdown report ``output`` may write beside itself, 'STEM-KIND.png'."""
+    stem = os.path.splitext(output)[0]
+    return [f"{stem}-{kind}.png" for kind, _ in REPORT_FIGURES]
+
+
 def _figure_png(result: Analysis, kind: str) -> bytes | None:
     """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
-    from .plots import FIGURES, FigureOptions, natural_height, save_figure
+    from .plots import FIGURES, FigureOptions, figure_bytes, natural_height
 
     options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6))
     try:
         figure = FIGURES[kind](result, options=options)
     except ValueError:
         return None
-    fd, tmp = tempfile.mkstemp(suffix=".png")
-    os.close(fd)
-    try:
-        save_figure(figure, tmp, options, dpi=150)
-        with open(tmp, "rb") as handle:
-            return handle.read()
-    finally:
-        os.unlink(tmp)
+    return figure_bytes(figure, ".png", options, dpi=150)
 
 
 def _figures(result: Analysis) -> list[tuple[str, str, bytes]]:
-    kinds = [("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
-             ("multiplier-curve", "Multiplier against target loss"), ("distribution", "Multiplier uncertainty")]
-    if result.law.name == "chinchilla":
-        kinds.append(("contours", "Loss over (N, D), compute-optimal frontier and IsoFLOP lines"))
     out = []
-    for kind, title in kinds:
+    for kind, title in REPORT_FIGURES:
+        if kind == "contours" and result.law.name != "chinchilla":
+            continue
         png = _figure_png(result, kind)
         if png is not None:
             out.append((kind, title, png))
@@ -104,20 +105,32 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
 
 def _markdown(result, intro, provenance, tables, figures, output):
     stem = os.path.splitext(output)[0]
-    lines = [f"# scalefit report: {os.path.basename(result.ladder.source)}", ""] + [f"- {x}" for x in intro]
+    lines = [f"# scalefit report: {_md_text(os.path.basename(result.ladder.source))}", ""]
+    lines += [f"- {_md_text(x)}" for x in intro]
     if provenance:
-        lines += ["", "## Provenance (file header)", ""] + [f"> {x}" for x in provenance]
+        lines += ["", "## Provenance (file header)", ""] + [f"> {_md_text(x)}" for x in provenance]
     for title, rows in tables:
-        lines += ["", f"## {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        lines += ["", f"## {_md_text(title)}", "", "| " + " | ".join(map(_md_cell, rows[0])) + " |",
+                  "|" + "---|" * len(rows[0])]
+        lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows[1:]]
     assets = {}
     lines += ["", "## Figures"]
     for kind, title, png in figures:
-        path = f"{stem}-{kind}.png"
+        path = dict(zip((k for k, _ in REPORT_FIGURES), markdown_figure_paths(output)))[kind]
         assets[path] = png
-        lines += ["", f"### {title}", "", f"![{title}]({os.path.basename(path)})"]
-    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in result.warnings] or ["None."])
+        lines += ["", f"### {_md_text(title)}", "", f"![{_md_text(title)}]({os.path.basename(path)})"]
+    lines += ["", "## Warnings", ""] + ([f"- {_md_text(w)}" for w in result.warnings] or ["None."])
     return "\n".join(lines) + "\n", assets
+
+
+def _md_text(text) -> str:
+    """Text as Markdown shows it literally, not as HTML (a family may be named '<i>')."""
+    return html.escape(str(text), quote=False)
+
+
+def _md_cell(text) -> str:
+    """A table cell's text as Markdown shows it literally: also '|' escaped and newlines joined."""
+    return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _html(result, intro, provenance, tables, figures) -> str:

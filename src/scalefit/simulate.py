@@ -14,6 +14,8 @@ References are noiseless unless ``reference_noise`` is set.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -25,6 +27,8 @@ import pandas as pd
 from .laws import get_law
 
 TRUTH_PREFIX = "truth: "
+MAX_NOISE = 1.0     # standard deviation of ln loss: beyond this a draw is mostly noise
+MAX_BEYOND = 10.0   # decades between the ladder and a simulated reference
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,41 @@ class SimulationSpec:
         if len(self.params) != law.n_params:
             raise ValueError(f"the {self.law} law takes {law.n_params} parameters {law.param_names}, "
                              f"got {len(self.params)}")
-        if len(self.flops) < 2 or min(self.flops) <= 0:
-            raise ValueError("a ladder needs at least 2 runs at positive compute")
-        if not self.noise >= 0:
-            raise ValueError("noise must be >= 0")
+        values = dict(zip(law.param_names, self.params))
+        if not all(np.isfinite(v) for v in self.params) or values.get("E", 0.0) < 0 or \
+                any(v <= 0 for name, v in values.items() if name != "E"):
+            shown = ", ".join(f"{name}={v:g}" for name, v in values.items())
+            raise ValueError(f"params {shown}: need finite numbers, E >= 0 and the others > 0")
+        if len(self.flops) < 2 or not all(0 < c < np.inf for c in self.flops):
+            raise ValueError("a ladder needs at least 2 runs at positive, finite compute")
+        for name, value in (("noise", self.noise), ("reference noise", self.reference_noise)):
+            if not 0 <= value <= MAX_NOISE:
+                raise ValueError(f"{name} {value:g}: must be between 0 and {MAX_NOISE:g} (the standard deviation "
+                                 "of ln loss: 0.01 is 1%)")
+        if self.second_ladder is not None and not 0 < self.second_ladder < np.inf:
+            raise ValueError(f"second ladder {self.second_ladder:g}: its true multiplier must be a positive number")
+        for ref in self.references:
+            self._check_reference(ref)
         names = [self.family] + (["other"] if self.second_ladder is not None else []) + [r.name for r in self.references]
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
             ladders = f"'{self.family}'" + (" and 'other'" if self.second_ladder is not None else "")
             raise ValueError(f"family name '{clash[0]}' is used twice (ladders: {ladders}); give each reference "
                              "a name of its own, as in --reference NAME=M@D")
+
+    def _check_reference(self, ref: ReferenceSpec) -> None:
+        if not ref.name.strip() or ref.name.lstrip().startswith("#") or "\n" in ref.name or "\r" in ref.name:
+            raise ValueError(f"reference name {ref.name!r}: give a name on one line, not starting with '#'")
+        if not 0 < ref.multiplier < np.inf:
+            raise ValueError(f"reference {ref.name}: its true multiplier {ref.multiplier:g} must be a positive number")
+        if not abs(ref.beyond) <= MAX_BEYOND:
+            raise ValueError(f"reference {ref.name}: {ref.beyond:g} decades beyond the ladder; give a number of "
+                             f"decades within +-{MAX_BEYOND:g}")
+        with np.errstate(all="ignore"):
+            compute, loss = self.reference_truth(ref)
+        if not (0 < compute < np.inf and 0 < loss < np.inf):
+            raise ValueError(f"reference {ref.name}: its compute ({compute:g}) or true loss ({loss:g}) is not a "
+                             "positive float; place it nearer the ladder")
 
     def true_loss(self, flops):
         return get_law(self.law).predict(np.asarray(self.params, dtype=float), flops)
@@ -129,8 +158,10 @@ def simulated_csv(spec: SimulationSpec) -> str:
              f"seed {spec.seed}",
              f"# {TRUTH_PREFIX}{spec.to_json()}",
              "family,run,flops,loss"]
-    lines += [f"{r.family},{r.run},{r.flops!r},{r.loss!r}" for r in frame.itertuples()]
-    return "\n".join(lines) + "\n"
+    rows = io.StringIO()
+    csv.writer(rows, lineterminator="\n").writerows(
+        (r.family, r.run, repr(r.flops), repr(r.loss)) for r in frame.itertuples())
+    return "\n".join(lines) + "\n" + rows.getvalue()
 
 
 def read_truth(path) -> SimulationSpec:

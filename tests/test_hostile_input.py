@@ -1,0 +1,179 @@
+"""Hostile and odd input found by fuzzing the command line and the Python API: each gets one clear
+line (or a ValueError naming the value), never a traceback, a silent NaN or a replaced file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import scalefit
+from scalefit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "ladders" / "muse.csv"
+FLOPS = np.geomspace(1e18, 1e21, 6)
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_error_line(result, *fragments):
+    assert result.exit_code == 2, (result.exit_code, result.stderr, repr(result.exception))
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scalefit: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def ladder(tmp_path, rows=None, name="ladder.csv") -> Path:
+    rows = rows or [("a", c, 1.5 + 200 * c ** -0.15) for c in FLOPS] + [("ref", 4e21, 1.5 + 200 * 1e21 ** -0.15)]
+    path = tmp_path / name
+    pd.DataFrame(rows, columns=["family", "flops", "loss"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("args", [
+    ["fit", "{ladder}", "--level", "nan"],
+    ["fit", "{ladder}", "--huber-delta", "inf"],
+    ["fit", "{ladder}", "--bootstrap", "2000000"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--width", "1000"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--dpi", "100000"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--xlim", "1,inf"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--xlim", "0,1e25"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--ylim", "1e-300,1e300"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--title", "$\\undefinedcmd$"],
+    ["plan", "--simulations", "20", "--noise", "nan"],
+    ["plan", "--simulations", "20", "--noise", "5"],
+    ["plan", "--simulations", "20", "--beyond", "400"],
+    ["plan", "--simulations", "20", "--multiplier", "1e300"],
+    ["plan", "--simulations", "20", "--extra-run", "1e300"],
+    ["plan", "--simulations", "20", "--params", "E=nan,A=1000,alpha=0.15"],
+    ["plan", "--simulations", "20", "--params", "E=1.8,A=1000,alpha=0.15,E=2"],
+    ["plan", "--simulations", "20", "--flops", "1e19,1e19,1e19,1e19,1e19"],
+    ["simulate", "--params", "E=inf,A=1000,alpha=0.15"],
+    ["simulate", "--reference", "big=4@400"],
+    ["simulate", "--reference", "4@nan"],
+    ["simulate", "--reference", "#x=4@1"],
+    ["simulate", "--second-ladder", "inf"],
+    ["fit", "{ladder}", "-o", ""],
+])
+def test_option_values_that_are_not_numbers_a_run_can_have_get_one_line(tmp_path, args):
+    args = [a.format(ladder=ladder(tmp_path), tmp=tmp_path) for a in args]
+    one_error_line(run(*args))
+    assert not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("rows, fragment", [
+    ([("a", "1_000", 3.0)] * 5, "1_000 is not a number"),
+    ([("a", "\uff11e19", 3.0)] * 5, "is not a number"),
+    ([("a", 1e19 * (i + 1), 10.0 ** (300 + i)) for i in range(5)], "above 10000"),
+    ([("a", 1e-100, 3.0), ("a", 1e-99, 2.9), ("a", 1e-98, 2.8), ("a", 1e200, 2.0)], "decades apart"),
+])
+def test_implausible_numbers_in_a_file_are_refused(tmp_path, rows, fragment):
+    one_error_line(run("fit", ladder(tmp_path, rows)), fragment)
+
+
+def test_compute_from_params_and_tokens_that_underflows_is_refused(tmp_path):
+    path = tmp_path / "uf.csv"
+    path.write_text("family,params,tokens,loss\n" + "".join(f"a,1e-200,{i}e-200,{3 - i / 10}\n" for i in range(1, 6)))
+    one_error_line(run("fit", path), "line 2", "underflows")
+
+
+def test_a_markdown_report_never_replaces_its_input_with_a_figure(tmp_path):
+    source = tmp_path / "r-multipliers.png"
+    source.write_bytes(ladder(tmp_path).read_bytes())
+    before = source.read_bytes()
+    one_error_line(run("report", source, "-o", tmp_path / "r.md"), "is the input file")
+    assert source.read_bytes() == before and not (tmp_path / "r.md").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_output_to_a_pipe_or_device_writes_into_it_and_leaves_it_in_place(tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+    result = run("fit", ladder(tmp_path), "--bootstrap", "0", "--format", "json", "-o", pipe)
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert b'"multipliers"' in received[0]
+    if os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode):
+        assert run("fit", ladder(tmp_path), "--bootstrap", "0", "-o", "/dev/null").exit_code == 0
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_output_through_a_symbolic_link_writes_the_target(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert run("fit", ladder(tmp_path), "--bootstrap", "0", "--format", "json", "-o", link).exit_code == 0
+    assert link.is_symlink() and '"multipliers"' in target.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scalefit-")]
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".pdf", ".png"])
+def test_the_same_figure_command_writes_the_same_bytes(tmp_path, suffix):
+    path = ladder(tmp_path)
+    for name in ("a", "b"):
+        assert run("plot", path, "-o", tmp_path / f"{name}{suffix}").exit_code == 0
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
+def test_one_unreachable_reference_point_still_gives_a_report(tmp_path):
+    path = tmp_path / "unreachable.csv"
+    text = DEMO.read_text().split("\n")
+    path.write_text("\n".join(line for line in text if not line or line.startswith(("#", "family", "muse")))
+                    + "Super-Base,Super-Base,1e25,1.3\n")
+    assert run("report", path, "-o", tmp_path / "r.html").exit_code == 0
+    result = run("plot", path, "--kind", "distribution", "-o", tmp_path / "d.png")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    # the warning says why (unreachable), then the one error line
+    assert result.stderr.splitlines()[-1].startswith("scalefit: error: no reachable reference point")
+
+
+def test_simulated_reference_names_with_commas_and_quotes_read_back(tmp_path):
+    out = tmp_path / "sim.csv"
+    assert run("simulate", "--reference", "x,y=4@1", "--reference", '"q=3@1', "-o", out).exit_code == 0
+    data = scalefit.read_ladder(out).runs
+    assert {"x,y", '"q'} <= set(data["family"])
+
+
+def test_markdown_report_shows_names_literally(tmp_path):
+    rows = [("a|b <i>", c, 1.5 + 200 * c ** -0.15) for c in FLOPS] + [("ref", 4e21, 2.0)]
+    text, _ = scalefit.render_report(scalefit.analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]),
+                                                      bootstrap=0), markdown=True, output=str(tmp_path / "r.md"))
+    assert "a\\|b &lt;i&gt;" in text and "<i>" not in text
+
+
+def test_python_api_refuses_what_is_not_a_ladder_number():
+    result = scalefit.analyze(DEMO, bootstrap=0)
+    for call, fragment in [
+        (lambda: result.predict("muse", -1e20), "flops -1e+20"),
+        (lambda: result.predict("muse", [1e20, np.nan]), "flops nan"),
+        (lambda: result.invert("muse", 0.0), "loss 0"),
+        (lambda: result.invert("Kimi-K2-Base", 0.6), "reference point"),
+        (lambda: result.invert("nope", 0.6), "not a family"),
+        (lambda: scalefit.analyze(DEMO, law=None), "law must be"),
+        (lambda: scalefit.analyze(DEMO, workers="2"), "workers"),
+        (lambda: scalefit.analyze(DEMO, at_loss=[[1.0, 2.0]]), "flat sequence"),
+        (lambda: scalefit.fit_law(np.array([1, 2, 3, 4]) * (1e19 + 1j), [3, 2.9, 2.8, 2.7], "saturating"), "complex"),
+        (lambda: scalefit.fit_law(pd.to_datetime(["2020", "2021", "2022", "2023"]), [3, 2.9, 2.8, 2.7],
+                                  "saturating"), "datetime64"),
+        (lambda: scalefit.fit_law(FLOPS, 1e305 * np.ones(6), "saturating"), "of order 1"),
+    ]:
+        with pytest.raises(ValueError, match=None) as info:
+            call()
+        assert fragment in str(info.value), (fragment, str(info.value))
+    assert result.predict("muse", 1e22) == pytest.approx(float(result.fits["muse"].fit.predict(1e22)))
