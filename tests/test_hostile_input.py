@@ -65,6 +65,8 @@ def ladder(tmp_path, rows=None, name="ladder.csv") -> Path:
     ["simulate", "--reference", "#x=4@1"],
     ["simulate", "--second-ladder", "inf"],
     ["fit", "{ladder}", "-o", ""],
+    ["fit", "{ladder}", "--at-loss", "1e300"],
+    ["fit", "{ladder}", "--at-perplexity", "1.0000000000001"],
 ])
 def test_option_values_that_are_not_numbers_a_run_can_have_get_one_line(tmp_path, args):
     args = [a.format(ladder=ladder(tmp_path), tmp=tmp_path) for a in args]

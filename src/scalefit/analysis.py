@@ -16,7 +16,7 @@ import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, fit_law
-from .ladder import Ladder, LadderError, check_fittable, read_ladder
+from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .threads import core_limit
 from .uncertainty import BootstrapFits, bootstrap_family
@@ -204,7 +204,13 @@ def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence
     for p in perplexities:
         if not 1 < p < np.inf:
             raise ValueError(f"at-perplexity {p:g}: a perplexity must be a number above 1")
-    return losses + [float(np.log(p)) for p in perplexities]
+    targets = losses + [float(np.log(p)) for p in perplexities]
+    given = [f"at-loss {t:.15g}" for t in losses] + [f"at-perplexity {p:.15g}" for p in perplexities]
+    for t, given in zip(targets, given):
+        if not SMALLEST_LOSS <= t <= LARGEST_LOSS:
+            raise ValueError(f"{given}: a loss of {t:.3g} nats per token is outside what a training run can have "
+                             f"({SMALLEST_LOSS:g} to {LARGEST_LOSS:g}); check the value and its units")
+    return targets
 
 
 def _flat_numbers(values, name: str) -> list[float]:
