@@ -215,9 +215,10 @@ def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
     On most ladders the two agree to rounding, and ours is sometimes lower. The Huber objective is
     nearly an L1 sum here and has shallow local minima, most of them along the valley where E trades
     off against the amplitudes (the restarts along E are for those), some in narrow basins between
-    grid exponents. On 1,000 seeded random ladders of this strategy (3 seeds), 5 ended above the
-    papers' procedure (largest gap a deviance of 0.028, against 3.84 for a 95% band; the others below
-    0.001) and 12 below; before the restarts along E, 9 ended above, by up to 0.045. Bounded at a
+    grid exponents (the finer grids around the lowest grid minima are for those). On 1,000 seeded
+    random ladders of this strategy (3 seeds), 3 ended above the papers' procedure (largest gap a
+    deviance of 0.0009, against 3.84 for a 95% band) and 12 below; without the finer grids 5 ended
+    above, by up to 0.028, and without the restarts along E as well 9, by up to 0.045. Bounded at a
     deviance of 0.05. (About a second per example: SCALEFIT_STRESS=20 for a stress run.)"""
     n, d, loss = ladder
     _, ours = fit_chinchilla_params(n, d, loss)
@@ -245,6 +246,24 @@ def test_restarts_along_e_leave_shallow_minima_of_the_valley(name):
     n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
     d = n * np.tile([5.0, 20.0, 80.0], 6)
     loss = np.array(VALLEY_LADDERS[name])
+    _, ours = fit_chinchilla_params(n, d, loss)
+    assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
+
+
+# A ladder of that strategy (E near the smallest loss, 2% noise) whose optimum sits in a basin
+# narrower in beta than the exponent grid's step: polished from the nearest grid points, the search
+# stopped in a neighbouring basin 0.028 of deviance above the papers' procedure. Losses as drawn.
+NARROW_BASIN_LADDER = [57.49283695603892, 29.156998514869553, 18.6023065811689, 34.243580610709,
+                       20.233194808980706, 15.035370196215952, 23.28795080403836, 15.660712252835534,
+                       13.082804744961994, 16.895818481934253, 13.313174809391922, 11.978164880912018,
+                       13.94259889866245, 12.003469211513979, 11.24204378346988, 12.055035523051492,
+                       11.07384024229997, 10.72630487603613]
+
+
+def test_a_basin_narrower_than_the_exponent_grid_is_found_by_the_zoomed_grid():
+    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    loss = np.array(NARROW_BASIN_LADDER)
     _, ours = fit_chinchilla_params(n, d, loss)
     assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
 

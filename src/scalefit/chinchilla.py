@@ -9,7 +9,8 @@ are normalized by their geometric means. For fixed exponents (alpha, beta) the l
 non-negative weighted least squares (weights 1/L, the first-order form of the log residual; the
 normal equations of the whole grid come from a few matrix products), and the exact Huber objective
 is evaluated at every grid point (in single precision: it only ranks the points). From 8 grid points
-in different basins a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
+in different basins, and the best point of a 9 x 9 finer grid (one coarse step either side)
+around each of the 2 lowest of them, a batched bounded Levenberg-Marquardt with Huber reweighting polishes all five
 parameters (capped at 60 iterations; after 20, three restarts from the best so far join it, at
 E = 0, 0.5 and 0.9 times the smallest loss with the amplitudes rescaled, along the valley where E
 trades off against A and B), and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from
@@ -240,7 +241,8 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
     starts, owner = [np.tile(theta_full, (len(index), 1))], [np.arange(len(index))]
     for i in range(len(index)):
         picks = _best_local_minima(surface[i], POLISH_STARTS)
-        starts.append(np.array([_start_at(coef[i].reshape(-1, 3)[g], EXPONENT_GRID, g) for g in picks]).reshape(-1, 5))
+        starts.append(np.array([_start_at(coef[i].reshape(-1, 3)[g], EXPONENT_GRID, EXPONENT_GRID, g)
+                                for g in picks]).reshape(-1, 5))
         owner.append(np.full(len(picks), i))
     starts, owner = np.concatenate(starts), np.concatenate(owner)
     theta, obj, owner = _polish_with_e_levels(u, v, y, starts, owner, delta, RESAMPLE_LM_ITERATIONS)
@@ -277,25 +279,47 @@ def _polish_many(u, v, y, theta0, owner, delta, iterations=500):
 
 
 def _grid_starts(data: _Normalized, delta: float, grid=EXPONENT_GRID, count=POLISH_STARTS) -> list[np.ndarray]:
-    """Best ``count`` local minima of the exponent grid, with (E, A, B) >= 0 solved exactly."""
+    """Best ``count`` local minima of the exponent grid, with (E, A, B) >= 0 solved exactly, then
+    the best point of a finer grid around each of the ZOOMED lowest of them."""
     coef, obj = grid_profile(data.u[None], data.v[None], data.y[None], grid, delta)
     order = _best_local_minima(obj[0], count)
-    return [_start_at(coef[0].reshape(-1, 3)[g], grid, g) for g in order]
+    starts = [_start_at(coef[0].reshape(-1, 3)[g], grid, grid, g) for g in order]
+    return starts + [_zoomed_start(data, start[3], start[4], delta) for start in starts[:ZOOMED]]
 
 
-def _start_at(coef: np.ndarray, grid: np.ndarray, flat: int) -> np.ndarray:
+ZOOMED = 2       # coarse-grid minima refined on a finer grid (point fits)
+ZOOM_POINTS = 9  # per exponent, spanning one coarse grid step either side
+
+
+def _zoomed_start(data: _Normalized, alpha: float, beta: float, delta: float) -> np.ndarray:
+    """The lowest point of a ZOOM_POINTS x ZOOM_POINTS exponent grid spanning one coarse step
+    either side of (alpha, beta). With many runs and small noise a basin can be narrower than the
+    coarse grid's 13% steps in an exponent: its floor can be far below the nearest coarse point,
+    and the polish from that point then settles in a shallower neighbour."""
+    step = np.log(EXPONENT_GRID[1] / EXPONENT_GRID[0])
+    offsets = np.exp(np.linspace(-step, step, ZOOM_POINTS))
+    alphas = np.clip(alpha * offsets, *EXPONENT_BOUNDS)
+    betas = np.clip(beta * offsets, *EXPONENT_BOUNDS)
+    coef, obj = grid_profile(data.u[None], data.v[None], data.y[None], alphas, delta, betas=betas)
+    best = int(np.argmin(obj[0]))
+    return _start_at(coef[0].reshape(-1, 3)[best], alphas, betas, best)
+
+
+def _start_at(coef: np.ndarray, alphas: np.ndarray, betas: np.ndarray, flat: int) -> np.ndarray:
     """Normalized parameters (E, ln A, ln B, alpha, beta) at flat index ``flat`` of the grid."""
-    i, j = divmod(int(flat), grid.size)
+    i, j = divmod(int(flat), betas.size)
     A, B = np.maximum(coef[1:], 1e-12)
-    return np.array([coef[0], np.log(A), np.log(B), grid[i], grid[j]])
+    return np.array([coef[0], np.log(A), np.log(B), alphas[i], betas[j]])
 
 
 GRID_BLOCK = 1 << 20  # elements of a (rows, grid points, runs) block of the exact objective
 
 
 @one_blas_thread
-def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float):
-    """The variable-projection profile on an exponent grid, for B rows (resamples) at once.
+def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float,
+                 betas: np.ndarray | None = None):
+    """The variable-projection profile on an exponent grid (alpha in ``grid``, beta in ``betas``,
+    by default the same grid), for B rows (resamples) at once.
 
     For each (alpha_i, beta_j) the law is linear in c = (E, A, B): c >= 0 minimizes the weighted
     least squares sum_k w_k^2 (L_k - E - A f_ik - B g_jk)^2, w = 1/L, f_ik = exp(-alpha_i u_k),
@@ -307,9 +331,9 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     loss = np.exp(y)
     w = 1.0 / loss
     w2 = w * w
-    f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, G, n)
-    g = np.exp(-grid[None, :, None] * v[:, None, :])
-    G = grid.size
+    betas = grid if betas is None else betas
+    f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, Ga, n)
+    g = np.exp(-betas[None, :, None] * v[:, None, :])                # (B, Gb, n)
     # the normal equations M c = t, each entry broadcastable to (B, Ga, Gb): i indexes alpha, j beta
     m = _Gram(m00=w2.sum(axis=1)[:, None, None],
               m01=np.einsum("bin,bn->bi", f, w2)[:, :, None],
@@ -319,9 +343,9 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
               m22=np.einsum("bjn,bjn,bn->bj", g, g, w2)[:, None, :])
     t = (w.sum(axis=1)[:, None, None], np.einsum("bin,bn->bi", f, w)[:, :, None],
          np.einsum("bjn,bn->bj", g, w)[:, None, :])
-    coef = _nonnegative_normal_equations_3(m, t, (u.shape[0], G, G))
+    coef = _nonnegative_normal_equations_3(m, t, (u.shape[0], grid.size, betas.size))
     obj = np.empty(coef.shape[:-1])
-    rows_per_block = max(1, GRID_BLOCK // (G * G * u.shape[1]))
+    rows_per_block = max(1, GRID_BLOCK // (grid.size * betas.size * u.shape[1]))
     for lo in range(0, u.shape[0], rows_per_block):
         b = slice(lo, lo + rows_per_block)
         obj[b] = _grid_huber(coef[b], f[b], g[b], y[b], delta)
