@@ -472,7 +472,7 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
-    options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1]))
+    options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
     try:
         with core_limit(workers):
             figure = FIGURES[kind](result, options=options)

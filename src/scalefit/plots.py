@@ -447,11 +447,11 @@ PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyo
 KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption key (8 pt text)
 
 
-def natural_height(kind: str, result: Analysis, height: float) -> float:
+def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0]) -> float:
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
-    and for a multipliers figure with a caption key, a line per arrow."""
+    and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
-        return height + KEY_LINE_HEIGHT * keyed_lines(result)
+        return height + KEY_LINE_HEIGHT * keyed_lines(result, FigureOptions(width=width, height=height))
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")

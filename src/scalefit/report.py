@@ -27,7 +27,7 @@ def _figure_png(result: Analysis, kind: str) -> bytes | None:
     """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
     from .plots import FIGURES, FigureOptions, figure_bytes, natural_height
 
-    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6))
+    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6, width=5.0))
     try:
         figure = FIGURES[kind](result, options=options)
     except ValueError:
