@@ -260,6 +260,25 @@ NARROW_BASIN_LADDER = [57.49283695603892, 29.156998514869553, 18.6023065811689, 
                        11.07384024229997, 10.72630487603613]
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 9), st.integers(2, 9), st.integers(0, 2**31 - 1))
+def test_grid_profile_on_unequal_grids_is_each_points_own_solution(n_alpha, n_beta, seed):
+    """The exponent grid of alpha and of beta may differ in size (the zoomed grids): every point's
+    coefficients and objective equal those of a 1 x 1 grid at that point alone."""
+    from scalefit.chinchilla import grid_profile
+    rng = np.random.default_rng(seed)
+    n, d = np.repeat(np.geomspace(1e7, 1e9, 5), 3), np.tile([5.0, 20.0, 80.0], 5) * np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    loss = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d) * np.exp(rng.normal(0, 0.01, n.size))
+    data = _Normalized.of(n, d, loss)
+    alphas, betas = np.sort(rng.uniform(0.05, 1.0, n_alpha)), np.sort(rng.uniform(0.05, 1.0, n_beta))
+    coef, obj = grid_profile(data.u[None], data.v[None], data.y[None], alphas, 1e-3, betas=betas)
+    assert coef.shape == (1, n_alpha, n_beta, 3) and obj.shape == (1, n_alpha, n_beta)
+    for i, j in [(0, 0), (n_alpha - 1, n_beta - 1), (n_alpha // 2, n_beta - 1)]:
+        c1, o1 = grid_profile(data.u[None], data.v[None], data.y[None], alphas[i:i + 1], 1e-3, betas=betas[j:j + 1])
+        np.testing.assert_allclose(coef[0, i, j], c1[0, 0, 0], rtol=1e-9, atol=1e-12)
+        assert obj[0, i, j] == pytest.approx(o1[0, 0, 0], rel=1e-6, abs=1e-12)
+
+
 def test_a_basin_narrower_than_the_exponent_grid_is_found_by_the_zoomed_grid():
     n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
     d = n * np.tile([5.0, 20.0, 80.0], 6)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -64,6 +66,9 @@ def ladder(tmp_path, rows=None, name="ladder.csv") -> Path:
     ["simulate", "--reference", "4@nan"],
     ["simulate", "--reference", "#x=4@1"],
     ["simulate", "--second-ladder", "inf"],
+    ["simulate", "--flops", "1e-20:1e20:8", "--params", "E=1.8,A=2,alpha=0.05"],
+    ["simulate", "--params", "E=0,A=1,alpha=0.5", "--flops", "1e10:1e14:5"],
+    ["plot", "{ladder}", "-o", "{tmp}/f.png", "--width", "25", "--height", "25", "--dpi", "2400"],
     ["fit", "{ladder}", "-o", ""],
     ["fit", "{ladder}", "--at-loss", "1e300"],
     ["fit", "{ladder}", "--at-perplexity", "1.0000000000001"],
@@ -115,14 +120,31 @@ def test_output_to_a_pipe_or_device_writes_into_it_and_leaves_it_in_place(tmp_pa
         assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_output_through_a_symbolic_link_writes_the_target(tmp_path):
+def test_output_through_a_symbolic_link_writes_the_target_and_keeps_its_permissions(tmp_path):
     target = tmp_path / "real.json"
     target.write_text("old")
+    target.chmod(0o600)
     link = tmp_path / "link.json"
     link.symlink_to(target)
     assert run("fit", ladder(tmp_path), "--bootstrap", "0", "--format", "json", "-o", link).exit_code == 0
     assert link.is_symlink() and '"multipliers"' in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scalefit-")]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="needs /dev/stdout")
+def test_output_to_dev_stdout_appends_to_what_stdout_is(tmp_path):
+    """'-o /dev/stdout >> log' appends to log: the open descriptor is written, not the file behind
+    it truncated or replaced."""
+    log = tmp_path / "log.txt"
+    log.write_text("before\n")
+    with open(log, "a") as handle:
+        proc = subprocess.run([sys.executable, "-c", "from scalefit.cli import main; main()", "fit",
+                               str(ladder(tmp_path)), "--bootstrap", "0", "--format", "csv", "-o", "/dev/stdout"],
+                              stdout=handle, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert text.startswith("before\nfocus,reference,") and text.count("\n") >= 3
 
 
 @pytest.mark.parametrize("suffix", [".svg", ".pdf", ".png"])
@@ -173,9 +195,29 @@ def test_python_api_refuses_what_is_not_a_ladder_number():
         (lambda: scalefit.fit_law(np.array([1, 2, 3, 4]) * (1e19 + 1j), [3, 2.9, 2.8, 2.7], "saturating"), "complex"),
         (lambda: scalefit.fit_law(pd.to_datetime(["2020", "2021", "2022", "2023"]), [3, 2.9, 2.8, 2.7],
                                   "saturating"), "datetime64"),
-        (lambda: scalefit.fit_law(FLOPS, 1e305 * np.ones(6), "saturating"), "of order 1"),
+        (lambda: scalefit.fit_law(FLOPS, 1e305 * np.ones(6), "saturating"), "rescale the losses"),
     ]:
         with pytest.raises(ValueError, match=None) as info:
             call()
         assert fragment in str(info.value), (fragment, str(info.value))
     assert result.predict("muse", 1e22) == pytest.approx(float(result.fits["muse"].fit.predict(1e22)))
+
+
+def test_fit_law_takes_any_scale_of_loss_the_arithmetic_allows():
+    flops = np.geomspace(1e18, 1e22, 5)
+    small = scalefit.fit_law(flops, 1e-7 * (1.1 + 2 * (flops / 1e18) ** -0.3), "saturating")
+    assert small.params[0] == pytest.approx(1.1e-7, rel=1e-3)
+    with pytest.raises(ValueError, match="rescale"):
+        scalefit.fit_law(flops, np.full(5, 1e200), "saturating")
+
+
+def test_with_axis_limits_every_keyed_number_is_inside_them(tmp_path):
+    from scalefit.plots import FigureOptions, _annotation_layout
+    path = ladder(tmp_path, [("a", c, 1.5 + 200 * c ** -0.15) for c in FLOPS]
+                  + [(f"r{k}", 10.0 ** (20 + k / 2), 1.5 + 200 * (10.0 ** (19.5 + k / 2)) ** -0.15) for k in range(4)])
+    result = scalefit.analyze(path, bootstrap=0)
+    options = FigureOptions(xlim=(3e19, 3e21), ylim=(2.2, 2.6))
+    arrows, _, _, keyed = _annotation_layout(result, options)
+    assert keyed and len(arrows) == 4
+    assert np.all((arrows["label_x"] > 3e19) & (arrows["label_x"] < 3e21))
+    assert np.all((arrows["label_y"] > 2.2) & (arrows["label_y"] < 2.6))

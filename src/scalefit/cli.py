@@ -14,6 +14,7 @@ from . import __version__
 from .outputs import is_stream, write_output
 
 MAX_INCHES = 25.0          # plotnine's limit on a figure's side
+MAX_PIXELS = 200e6         # of a PNG figure: about 1 GB of memory to render
 MAX_RESAMPLES = 1_000_000  # bootstrap resamples: beyond this the arrays outgrow memory
 MAX_DECADES = 100          # of a figure's compute axis (--xlim)
 MAX_AXIS_VALUE = 1e100     # of a figure's loss axis (--ylim)
@@ -203,6 +204,15 @@ def _emit_bytes(data: bytes, path: str) -> None:
 DEFAULT_PARAMS = {"saturating": "E=1.8,A=1000,alpha=0.15", "power": "A=30,alpha=0.05"}
 
 
+SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder")
+
+
+def _as_option_error(exc: ValueError) -> str:
+    """A SimulationSpec message as the option's error: 'noise 2: ...' is '--noise 2: ...'."""
+    text = str(exc)
+    return f"--{text}" if text.startswith(SPEC_OPTIONS) else text
+
+
 def _parse_flops(text: str) -> tuple[float, ...]:
     """'1e19:1e22:8' (8 log-spaced runs) or '1e19,3e19,1e20'."""
     import numpy as np
@@ -296,7 +306,7 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
                               law=law, seed=seed, second_ladder=second_ladder, repeats=repeats,
                               references=tuple(_parse_reference(r, i + 1) for i, r in enumerate(references)))
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(_as_option_error(exc)) from None
     _emit(simulated_csv(spec), output)
 
 
@@ -327,8 +337,8 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     try:
         spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
                               law=law, seed=seed)
-    except ValueError as exc:     # 'noise 2: ...' is --noise 2
-        raise InputError(f"--{exc}") from None
+    except ValueError as exc:
+        raise InputError(_as_option_error(exc)) from None
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
     try:
         with _progress(simulations * n_designs, "simulating") as tick:
@@ -457,7 +467,8 @@ def _limits(text: str | None, name: str):
 @click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis.")
 @click.option("--width", type=FiniteFloat(min=1, max=MAX_INCHES), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
-              help="Inches [default: 2.6, more for a distribution figure of many comparisons].")
+              help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
+                   "multipliers figure with a key].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
          title, xlabel, ylabel, xlim, ylim, width, height, dpi):
@@ -465,6 +476,9 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(output, ladder_csv)
+    if width * (height or 1.0) * dpi ** 2 > MAX_PIXELS and output.lower().endswith(".png"):
+        raise InputError(f"--width {width:g} x --height {height or 1.0:g} inches at --dpi {dpi} is more than "
+                         f"{MAX_PIXELS / 1e6:.0f} million pixels; lower --dpi")
     options_kwargs = dict(title=title, xlabel=xlabel, ylabel=ylabel, xlim=_limits(xlim, "xlim"),
                           ylim=_limits(ylim, "ylim"), width=width)
     targets = _target_losses(at_loss, at_perplexity)
@@ -485,10 +499,10 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
         raise InputError(lines[0] if lines else "cannot draw this figure") from None
     except OSError as exc:
         raise InputError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
-    except Exception as exc:  # noqa: BLE001 - the plotting stack's own failures, as one line
+    except Exception as exc:  # noqa: BLE001 - a failure inside the plotting stack, as one line
         first = (str(exc).splitlines() or [""])[0][:200]
-        raise InputError(f"cannot draw the {kind} figure ({type(exc).__name__}: {first}); try --xlim/--ylim, "
-                         "or compute in units nearer 1") from None
+        raise InputError(f"cannot draw the {kind} figure ({type(exc).__name__}: {first}); if the axes span "
+                         "extreme values, --xlim/--ylim may help; otherwise please report it") from None
     click.echo(f"scalefit: wrote {output}", err=True)
 
 

@@ -763,16 +763,18 @@ def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
         if bad.size:
             raise ValueError(f"{name}[{bad[0]}] = {values[bad[0]]:g}: must be a positive, finite number "
                              f"({bad.size} such value(s))")
-    from .ladder import LARGEST_LOSS, SMALLEST_LOSS
-    odd = np.flatnonzero((loss < SMALLEST_LOSS) | (loss > LARGEST_LOSS))
+    odd = np.flatnonzero((loss < FLOAT_SAFE_LOSS[0]) | (loss > FLOAT_SAFE_LOSS[1]))
     if odd.size:
-        raise ValueError(f"loss[{odd[0]}] = {loss[odd[0]]:g}: a training run's loss is of order 1 nat per token "
-                         f"(allowed: {SMALLEST_LOSS:g} to {LARGEST_LOSS:g}); check the values and their units")
+        raise ValueError(f"loss[{odd[0]}] = {loss[odd[0]]:g}: too large or small for the fit's arithmetic "
+                         f"({FLOAT_SAFE_LOSS[0]:g} to {FLOAT_SAFE_LOSS[1]:g}); rescale the losses")
     distinct = np.unique(flops).size
     if flops.size <= law.n_params or distinct < law.n_params:
         raise ValueError(f"{flops.size} runs at {distinct} compute value(s): the {law.name} law needs more runs "
                          f"than its {law.n_params} parameters, at {law.n_params} or more compute values")
     return flops, loss
+
+
+FLOAT_SAFE_LOSS = (1e-150, 1e150)  # losses whose squares (the weights' normal equations) stay finite
 
 
 def _real_numbers(values, name: str) -> np.ndarray:

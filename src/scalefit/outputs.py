@@ -4,32 +4,57 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 
+OPEN_DESCRIPTOR = re.compile(r"/(?:dev/(?:std(in|out|err)|fd/(\d+))|proc/self/fd/(\d+))")
+STANDARD_STREAMS = {"in": 0, "out": 1, "err": 2}
+
+
+def open_descriptor(path: str) -> int | None:
+    """The file descriptor that ``path`` names (/dev/stdout, /dev/stderr, /dev/fd/N,
+    /proc/self/fd/N), or None. Such an output is written to that descriptor as it is open (a
+    shell's '>> log' appends), never reopened (which would truncate the file behind it) or
+    renamed over (which would replace it)."""
+    match = OPEN_DESCRIPTOR.fullmatch(os.path.abspath(path))
+    if not match:
+        return None
+    name, fd, proc_fd = match.groups()
+    return STANDARD_STREAMS[name] if name else int(fd or proc_fd)
+
 
 def is_stream(path: str) -> bool:
-    """Whether ``path`` (links followed) is an existing file that is not a regular file: a pipe,
-    a device such as /dev/null or /dev/stdout, a socket. Such a target is written in place."""
+    """Whether ``path`` is written in place: an open descriptor (see ``open_descriptor``), or an
+    existing file (links followed) that is neither regular nor a directory: a pipe, a device
+    such as /dev/null, a socket."""
+    if open_descriptor(path) is not None:
+        return True
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def write_output(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all: to a temporary file beside the target (links
-    followed, so a symbolic link is written through, not replaced), renamed over it when complete
-    (readers see the old file or the new one, never a part). A pipe or device is written in place.
-    Raises OSError when it cannot; no temporary file is left behind."""
+    followed, so a symbolic link is written through, not replaced) that takes the target's
+    permissions and is renamed over it when complete (readers see the old file or the new one,
+    never a part). An open descriptor, pipe or device is written in place. Raises OSError when it
+    cannot; no temporary file is left behind."""
+    fd = open_descriptor(path)
+    if fd is not None:
+        _write_all(fd, data)
+        return
     if is_stream(path):
         with open(path, "wb") as handle:
             handle.write(data)
         return
     target = os.path.realpath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".scalefit-", suffix=".tmp")
+    handle_fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".scalefit-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(handle_fd, "wb") as handle:
             handle.write(data)
         publish_file(tmp, target)
     finally:
@@ -37,10 +62,21 @@ def write_output(path: str, data: bytes) -> None:
             os.unlink(tmp)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def publish_file(tmp: str, path: str) -> None:
-    """Give a finished temporary file the usual permissions (0666 less the umask), then rename it
-    over ``path``: readers see the old file or the whole new one, never a part."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    """Give a finished temporary file the permissions of the file it replaces (or, for a new
+    file, 0666 less the umask), then rename it over ``path``: readers see the old file or the
+    whole new one, never a part."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     os.replace(tmp, path)

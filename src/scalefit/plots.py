@@ -252,7 +252,8 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     """Where the multipliers figure's labels go: the arrows (with label_x, label_y), the reference
     names to draw (with x, y), the compute axis's ends, and whether the arrows are keyed.
 
-    Arrows are labelled in place, their labels stacked left of the arrows (below a falling curve:
+    Arrows are labelled in place (unless the user chose the axes' limits: then always keyed, the
+    numbers inside the chosen window), their labels stacked left of the arrows (below a falling curve:
     ending at each LABEL_OFFSETS share of the arrow's compute in turn, centred on the arrows or
     else at or below them), and reference names right of the references, unless there are more
     than INLINE_ARROWS arrows or every such placement has a label covering a run or a fitted
@@ -266,9 +267,11 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
                           "value": np.concatenate([_metric(result, ff.fit.predict(grid))
                                                    for ff in result.fits.values()])})
     shown = pd.concat([runs[["flops", "value"]], lines], ignore_index=True)
-    gap = LABEL_GAP * float(shown["value"].max() - shown["value"].min())
+    low, high = options.ylim or (float(shown["value"].min()), float(shown["value"].max()))
+    gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
     arrows = _arrow_frame(result)
-    if len(arrows) <= INLINE_ARROWS:
+    user_window = options.xlim is not None or options.ylim is not None
+    if len(arrows) <= INLINE_ARROWS and not user_window:
         for offset, centred in itertools.product(LABEL_OFFSETS, (True, False)):
             inline = _place_labels(arrows, refs, gap, runs["flops"], options, keyed=False, centred=centred,
                                    offset=offset)
@@ -276,7 +279,23 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
                 return (*inline, False)
     keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, runs["flops"], options,
                           keyed=True, centred=False)
-    return (*_clear_numbers(*keyed, shown, gap, options), True)
+    arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
+    return _inside_window(arrows, options), labels, limits, True
+
+
+def _inside_window(arrows: pd.DataFrame, options: FigureOptions) -> pd.DataFrame:
+    """Keyed numbers moved inside the axes the user chose (--xlim, --ylim), 3% in from the edges,
+    so that every number the key lists is drawn."""
+    arrows = arrows.copy()
+    if options.xlim is not None:
+        low, high = np.log10(options.xlim)
+        pad = 0.03 * (high - low)
+        arrows["label_x"] = 10.0 ** np.clip(np.log10(arrows["label_x"].to_numpy(dtype=float)), low + pad, high - pad)
+    if options.ylim is not None:
+        low, high = options.ylim
+        pad = 0.03 * (high - low)
+        arrows["label_y"] = np.clip(arrows["label_y"].to_numpy(dtype=float), low + pad, high - pad)
+    return arrows
 
 
 def _place_labels(arrows, refs, gap, flops, options, keyed, centred, offset=LABEL_OFFSETS[0]):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .ladder import LARGEST_LOSS, MAX_COMPUTE_DECADES, SMALLEST_LOSS
 from .laws import get_law
 
 TRUTH_PREFIX = "truth: "
@@ -66,13 +67,22 @@ class SimulationSpec:
             shown = ", ".join(f"{name}={v:g}" for name, v in values.items())
             raise ValueError(f"params {shown}: need finite numbers, E >= 0 and the others > 0")
         if len(self.flops) < 2 or not all(0 < c < np.inf for c in self.flops):
-            raise ValueError("a ladder needs at least 2 runs at positive, finite compute")
+            raise ValueError("flops: a ladder needs at least 2 runs at positive, finite compute")
+        if np.log10(max(self.flops) / min(self.flops)) > MAX_COMPUTE_DECADES:
+            raise ValueError(f"flops: the runs span more than {MAX_COMPUTE_DECADES} decades of compute, which a "
+                             "ladder file may not")
+        with np.errstate(all="ignore"):
+            true = self.true_loss(np.asarray(self.flops, dtype=float))
+        if not np.all((true >= SMALLEST_LOSS) & (true <= LARGEST_LOSS)):
+            raise ValueError(f"params: the true loss of the runs goes from {np.min(true):.3g} to {np.max(true):.3g} "
+                             f"nats per token, outside what a ladder file may hold ({SMALLEST_LOSS:g} to "
+                             f"{LARGEST_LOSS:g}); choose parameters for losses of order 1")
         for name, value in (("noise", self.noise), ("reference noise", self.reference_noise)):
             if not 0 <= value <= MAX_NOISE:
                 raise ValueError(f"{name} {value:g}: must be between 0 and {MAX_NOISE:g} (the standard deviation "
                                  "of ln loss: 0.01 is 1%)")
         if self.second_ladder is not None and not 0 < self.second_ladder < np.inf:
-            raise ValueError(f"second ladder {self.second_ladder:g}: its true multiplier must be a positive number")
+            raise ValueError(f"second-ladder {self.second_ladder:g}: its true multiplier must be a positive number")
         for ref in self.references:
             self._check_reference(ref)
         names = [self.family] + (["other"] if self.second_ladder is not None else []) + [r.name for r in self.references]
