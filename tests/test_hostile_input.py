@@ -70,6 +70,7 @@ def ladder(tmp_path, rows=None, name="ladder.csv") -> Path:
     ["simulate", "--params", "E=0,A=1,alpha=0.5", "--flops", "1e10:1e14:5"],
     ["plot", "{ladder}", "-o", "{tmp}/f.png", "--width", "25", "--height", "25", "--dpi", "2400"],
     ["fit", "{ladder}", "-o", ""],
+    ["fit", "{ladder}", "-o", "/proc/version"],
     ["fit", "{ladder}", "--at-loss", "1e300"],
     ["fit", "{ladder}", "--at-perplexity", "1.0000000000001"],
 ])

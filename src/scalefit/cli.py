@@ -174,6 +174,12 @@ def _check_output_path(output: str | None, *inputs: str, option: str = "--output
         raise InputError(f"{option} {output}: is a directory; give a file name")
     if not os.access(directory, os.W_OK):
         raise InputError(f"{option} {output}: directory {directory} is not writable")
+    try:      # the temporary file the output is written through (a read-only file system, /proc)
+        import tempfile
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".scalefit-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {output}: cannot write in {directory} ({exc.strerror or exc})") from None
 
 
 def _same_file(a: str, b: str) -> bool:
