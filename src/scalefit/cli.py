@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import sys
+import tempfile
 import warnings
 
 import click
@@ -175,7 +176,6 @@ def _check_output_path(output: str | None, *inputs: str, option: str = "--output
     if not os.access(directory, os.W_OK):
         raise InputError(f"{option} {output}: directory {directory} is not writable")
     try:      # the temporary file the output is written through (a read-only file system, /proc)
-        import tempfile
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".scalefit-probe-"):
             pass
     except OSError as exc:

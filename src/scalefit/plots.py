@@ -313,8 +313,8 @@ KEY_NUMBER_STEPS = 8  # a keyed number moves down at most this many gaps to clea
 
 
 def _clear_numbers(arrows, labels, limits, shown, gap, options):
-    """Keyed numbers moved down, one gap at a time (top arrow first), until neither a run, a
-    fitted curve nor an earlier number is within half a gap of them (or KEY_NUMBER_STEPS)."""
+    """Keyed numbers moved down, one gap at a time (top arrow first), until no run, fitted curve
+    or earlier number is inside their box (see ``_labels_cover``), or KEY_NUMBER_STEPS."""
     arrows = arrows.copy()
     placed = shown
     for i in np.argsort(-arrows["y"].to_numpy(), kind="stable"):
