@@ -108,17 +108,20 @@ def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(-10, 10), min_size=1, max_size=8), st.floats(0.01, 2), st.booleans())
-def test_spread_labels_keep_order_and_gap(values, gap, centred):
+@given(st.lists(st.floats(-10, 10), min_size=1, max_size=8), st.floats(0.01, 2),
+       st.sampled_from(["centre", "below", "above"]))
+def test_spread_labels_keep_order_and_gap(values, gap, anchor):
     from scalefit.plots import _spread
     values = np.array(values)
-    placed = _spread(values, gap, centred=centred)
+    placed = _spread(values, gap, anchor=anchor)
     order = np.argsort(values, kind="stable")
     assert np.all(np.diff(placed[order]) >= gap * (1 - 1e-9))
-    if centred:
+    if anchor == "centre":
         assert placed.mean() == pytest.approx(values.mean(), abs=1e-9)
-    else:   # at or below each value, and as high as that allows: one label sits at its value
+    elif anchor == "below":   # at or below each value, and as high as that allows: one label sits at its value
         assert np.all(placed <= values + 1e-9) and np.min(values - placed) == pytest.approx(0, abs=1e-9)
+    else:
+        assert np.all(placed >= values - 1e-9) and np.min(placed - values) == pytest.approx(0, abs=1e-9)
 
 
 def test_a_label_that_would_cover_the_runs_becomes_a_number(tmp_path):

@@ -160,10 +160,11 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if len(arrows):
         plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
                                 arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
-        plot += p9.geom_segment(p9.aes(x="label_x", xend="left", y="label_y", yend="y"), data=arrows,
+        plot += p9.geom_segment(p9.aes(x="label_x", xend="end", y="label_y", yend="y"), data=arrows,
                                 size=0.2, colour="#777777")
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
-                             size=options.base_size - 2, ha="right", va="center", colour="#333333")
+                             size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
+                             va="center", colour="#333333")
     plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)
@@ -188,18 +189,25 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
 
 def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, options: FigureOptions):
     """Ends of the compute axis that hold the runs and both kinds of labels: the arrows' labels
-    end at ``label_x``, left of the arrow's left end (to the left: below a falling curve), the
-    reference names start at 2.5 times the reference's compute (to the right). Each end depends on
+    end at ``label_x`` left of the arrows (or start there, right of them), the reference names
+    start at 2.5 times the reference's compute (to the right). Each end depends on
     the other (a label's share of the panel is a share of all its decades), so both are settled by
     a few rounds of fixed point."""
     x_min, x_max = float(flops.min()) / 2, float(flops.max()) * 1.25
+    left, right = arrows[arrows["side"] == "left"], arrows[arrows["side"] == "right"]
     for _ in range(4):
-        if len(arrows):
-            chars = int(arrows["label"].str.len().max())
-            label_end = float(arrows["label_x"].min())
+        if len(left):
+            chars = int(left["label"].str.len().max())
+            label_end = float(left["label_x"].min())
             x_min = min(float(flops.min()) / 2, _room_left_of_labels(label_end, chars, x_max, options))
+        ends = [float(flops.max()) * 1.25]
         if len(labels):
-            x_max = _room_for_labels(x_min, float(labels["x"].max()), int(labels["family"].str.len().max()), options)
+            ends.append(_room_for_labels(x_min, float(labels["x"].max()), int(labels["family"].str.len().max()),
+                                         options))
+        if len(right):
+            ends.append(_room_for_labels(x_min, float(right["label_x"].max()), int(right["label"].str.len().max()),
+                                         options))
+        x_max = max(ends)
     return x_min, x_max
 
 
@@ -212,9 +220,10 @@ def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: Figu
     return float(10 ** ((np.log10(label_x) - share * np.log10(x_max) - 0.3) / (1.0 - share)))
 
 
-def _spread(values: np.ndarray, gap: float, centred: bool = True) -> np.ndarray:
-    """Label positions near ``values`` but at least ``gap`` apart (order kept): centred on them, or
-    (``centred=False``) each at or below its value, as high as that allows."""
+def _spread(values: np.ndarray, gap: float, anchor: str = "centre") -> np.ndarray:
+    """Label positions near ``values`` but at least ``gap`` apart (order kept): centred on them
+    (``anchor="centre"``), or each at or below its value, as high as that allows ("below"), or
+    each at or above it, as low as that allows ("above")."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return values
@@ -222,7 +231,8 @@ def _spread(values: np.ndarray, gap: float, centred: bool = True) -> np.ndarray:
     placed = values[order]
     for i in range(1, placed.size):
         placed[i] = max(placed[i], placed[i - 1] + gap)
-    placed += (values[order] - placed).mean() if centred else (values[order] - placed).min()
+    placed += {"centre": (values[order] - placed).mean(), "below": (values[order] - placed).min(),
+               "above": 0.0}[anchor]
     out = np.empty_like(placed)
     out[order] = placed
     return out
@@ -238,13 +248,15 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
         band = "" if math.isnan(m.low) else f" [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]"
         title = f"vs {m.reference}" + ("" if m.reference_kind == "point" else f" ({m.where})")
         rows.append(dict(x=m.focus_flops, xend=m.reference_flops, left=min(m.focus_flops, m.reference_flops),
+                         right=max(m.focus_flops, m.reference_flops),
                          y=float(_metric(result, m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
                          reference=m.reference, title=title))
-    return pd.DataFrame(rows, columns=["x", "xend", "left", "y", "label", "reference", "title"])
+    return pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title"])
 
 
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
 LABEL_OFFSETS = (4.0, 16.0)  # an arrow's label ends at its left end / offset (in compute), tried in turn
+RIGHT_LABEL_OFFSET = 2.5     # or starts at its right end * this, when no reference names are there
 LABEL_GAP = 0.055   # vertical distance of stacked labels, as a share of the plotted values' range
 
 
@@ -255,10 +267,11 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     Arrows are labelled in place (unless the user chose the axes' limits: then always keyed, the
     numbers inside the chosen window), their labels stacked left of the arrows (below a falling curve:
     ending at each LABEL_OFFSETS share of the arrow's compute in turn, centred on the arrows or
-    else at or below them), and reference names right of the references, unless there are more
-    than INLINE_ARROWS arrows or every such placement has a label covering a run or a fitted
-    curve: then the arrows carry numbers, keyed in the caption, and the references they name are
-    not named again on the plot.
+    else at or below them), or, when no reference point is named on the plot, right of them
+    (above a falling curve: centred, or at or above them); reference names go right of the
+    references. When there are more than INLINE_ARROWS arrows or every such placement has a label
+    covering a run or a fitted curve, the arrows carry numbers, keyed in the caption, and the
+    references they name are not named again on the plot.
     """
     runs = result.ladder.runs.assign(value=lambda r: _metric(result, r["loss"]))
     refs = runs[runs["family"].isin(result.ladder.reference_families())]
@@ -272,13 +285,17 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     arrows = _arrow_frame(result)
     user_window = options.xlim is not None or options.ylim is not None
     if len(arrows) <= INLINE_ARROWS and not user_window:
-        for offset, centred in itertools.product(LABEL_OFFSETS, (True, False)):
-            inline = _place_labels(arrows, refs, gap, runs["flops"], options, keyed=False, centred=centred,
-                                   offset=offset)
+        candidates = [("left", offset, anchor)
+                      for offset, anchor in itertools.product(LABEL_OFFSETS, ("centre", "below"))]
+        if refs.empty:      # no reference names on the right: labels may go right of the arrows, above the curves
+            candidates += [("right", RIGHT_LABEL_OFFSET, anchor) for anchor in ("centre", "above")]
+        for side, offset, anchor in candidates:
+            inline = _place_labels(arrows, refs, gap, runs["flops"], options, keyed=False, anchor=anchor,
+                                   offset=offset, side=side)
             if not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
     keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, runs["flops"], options,
-                          keyed=True, centred=False)
+                          keyed=True, anchor="below")
     arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
     return _inside_window(arrows, options), labels, limits, True
 
@@ -298,12 +315,14 @@ def _inside_window(arrows: pd.DataFrame, options: FigureOptions) -> pd.DataFrame
     return arrows
 
 
-def _place_labels(arrows, refs, gap, flops, options, keyed, centred, offset=LABEL_OFFSETS[0]):
-    """Arrow labels (keyed: numbers) left of each arrow, stacked ``gap`` apart, centred on the
-    arrows or at or below them; reference names right of the references; and the axis ends."""
+def _place_labels(arrows, refs, gap, flops, options, keyed, anchor, offset=LABEL_OFFSETS[0], side="left"):
+    """Arrow labels (keyed: numbers) stacked ``gap`` apart (see ``_spread`` for ``anchor``), ending
+    at the arrow's left end / ``offset`` or (``side="right"``) starting at its right end * offset;
+    reference names right of the references; and the axis ends."""
     labels = refs.assign(y=_spread(refs["value"].to_numpy(), gap), x=refs["flops"] * 2.5)
-    arrows = arrows.assign(label_y=_spread(arrows["y"].to_numpy(), gap, centred=centred),
-                           label_x=arrows["left"] / offset)
+    end = arrows["left"] if side == "left" else arrows["right"]
+    arrows = arrows.assign(label_y=_spread(arrows["y"].to_numpy(), gap, anchor=anchor), side=side, end=end,
+                           label_x=end / offset if side == "left" else end * offset)
     if keyed:
         arrows = arrows.assign(key=arrows["label"], label=[str(i + 1) for i in range(len(arrows))])
     return arrows, labels, _axis_room(flops, arrows, labels, options)
@@ -337,10 +356,12 @@ def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
     panel = max(options.width - AXIS_MARGIN, 1.0)
     per_char = CHAR_WIDTH * (options.base_size - 2) / panel * decades
     pad = MARKER_RADIUS / panel * decades
-    right_ends = np.log10(arrows["label_x"].to_numpy(dtype=float))
+    anchor_x = np.log10(arrows["label_x"].to_numpy(dtype=float))
+    width = per_char * arrows["label"].str.len().to_numpy()
+    on_right = (arrows["side"] == "right").to_numpy()
     left_starts = np.log10(labels["x"].to_numpy(dtype=float))
     boxes = np.concatenate([
-        np.column_stack([right_ends - per_char * arrows["label"].str.len().to_numpy(), right_ends,
+        np.column_stack([np.where(on_right, anchor_x, anchor_x - width), np.where(on_right, anchor_x + width, anchor_x),
                          arrows["label_y"].to_numpy(dtype=float)]),
         np.column_stack([left_starts, left_starts + per_char * labels["family"].str.len().to_numpy(),
                          labels["y"].to_numpy(dtype=float)])]).reshape(-1, 3)
