@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import math
 import os
 import re

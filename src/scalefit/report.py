@@ -104,7 +104,6 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
 
 
 def _markdown(result, intro, provenance, tables, figures, output):
-    stem = os.path.splitext(output)[0]
     lines = [f"# scalefit report: {_md_text(os.path.basename(result.ladder.source))}", ""]
     lines += [f"- {_md_text(x)}" for x in intro]
     if provenance:
