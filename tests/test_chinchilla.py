@@ -196,6 +196,17 @@ def test_real_chinchilla_runs_match_the_published_replication():
     assert objective <= published_objective
 
 
+def test_allocation_reproduces_a_published_compute_optimal_split():
+    """Muennighoff et al. 2023 (Scaling Data-Constrained Language Models): their Chinchilla-form fit
+    on C4, log-space a, b, e = 6.255414, 7.3049974, 0.6254804 with alpha = beta = 0.3526596, puts
+    Gopher's 5.76e23 FLOPs at N = 70.0B parameters and D = 1.37T tokens (C = 6 N D)."""
+    params = [np.exp(0.6254804), np.exp(6.255414), np.exp(7.3049974), 0.3526596, 0.3526596]
+    split = allocation(params, 5.76e23)
+    assert round(split["n_opt"] / 1e9, 1) == 70.0
+    assert round(split["d_opt"] / 1e12, 2) == 1.37
+    assert split["a"] == split["b"] == 0.5
+
+
 def test_budgets_never_span_more_than_the_tolerance():
     """Runs spread along compute chain together by small gaps (one such 'budget' of the digitised
     Chinchilla runs spanned a decade): chains are split at their widest gaps until no budget spans
