@@ -18,6 +18,7 @@ from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
+from .prediction import Prediction, predict_at
 from .threads import core_limit
 from .uncertainty import BootstrapFits, bootstrap_family
 
@@ -56,6 +57,7 @@ class Analysis:
     fits: dict[str, FamilyFit]
     multipliers: tuple[Multiplier, ...]
     warnings: tuple[str, ...] = field(default=())
+    predictions: tuple[Prediction, ...] = field(default=())
 
     def __repr__(self) -> str:
         bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"
@@ -98,6 +100,18 @@ class Analysis:
             frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"]))
         return frame
 
+    def predictions_frame(self) -> pd.DataFrame:
+        """One row per (family, compute) asked for with ``at_flops`` (see
+        :class:`scalefit.prediction.Prediction`), with perplexity columns when the ladder gave
+        perplexities; its columns are there even when no prediction was asked for."""
+        columns = [f.name for f in fields(Prediction)]
+        frame = pd.DataFrame([p.__dict__ for p in self.predictions], columns=columns)
+        if self.ladder.metric == "perplexity" and len(frame):
+            at = frame.columns.get_loc("high") + 1
+            for offset, (name, column) in enumerate(PERPLEXITY_COLUMNS):
+                frame.insert(at + offset, name, np.exp(frame[column]))
+        return frame
+
     def predict(self, family: str, flops):
         """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute)."""
         return self._fitted(family).fit.predict(_positive_finite(flops, "flops"))
@@ -121,6 +135,7 @@ class Analysis:
 
 
 BAND_METHODS = ("auto", "profile", "percentile")
+PERPLEXITY_COLUMNS = (("perplexity", "loss"), ("perplexity_low", "low"), ("perplexity_high", "high"))
 
 
 def _positive_finite(values, name: str):
@@ -136,12 +151,13 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] | float = (),
             progress: Callable[[int], None] | None = None, band_method: str = "auto",
             workers: int | None = None, at_perplexity: Sequence[float] | float = (),
-            name: str | None = None) -> Analysis:
+            name: str | None = None, at_flops: Sequence[float] | float = ()) -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder` (``name`` labels it in messages and
     outputs); ``at_loss`` are extra target losses in nats per token for ladder-vs-ladder
-    comparisons (``at_perplexity`` the same as perplexities; a single number is one target).
+    comparisons (``at_perplexity`` the same as perplexities; a single number is one target);
+    ``at_flops`` are computes at which to predict each family's loss, with bands (``predictions``).
     ``band_method`` "profile" gives profile-likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
@@ -153,6 +169,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
     at_loss = target_losses(at_loss, at_perplexity)
+    at_flops = target_computes(at_flops)
     ladder = read_ladder(source, name=name)
     law = get_law(law) if isinstance(law, str) else law
     if not isinstance(law, Law):
@@ -169,6 +186,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
     focus = check_fittable(ladder, law.n_params, law.name, focus)
+    check_within_reach(at_flops, ladder)
     if band_method == "auto":
         band_method = "percentile" if law.name == "chinchilla" else "profile"
     if band_method == "profile" and law.name == "chinchilla":
@@ -185,9 +203,10 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
                 for name in ladder.ladder_families()}
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
+        predictions = _all_predictions(fits, at_flops, level, method, warnings)
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), predictions=tuple(predictions))
 
 
 FEW_RESAMPLES = 200  # percentile bands from fewer resamples rest on a handful of draws in each tail
@@ -211,6 +230,35 @@ def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence
             raise ValueError(f"{given}: a loss of {t:.3g} nats per token is outside what a training run can have "
                              f"({SMALLEST_LOSS:g} to {LARGEST_LOSS:g}); check the value and its units")
     return targets
+
+
+class TargetError(ValueError):
+    """A target (a loss or compute to evaluate the fits at) that cannot be used with this ladder."""
+
+
+MAX_PREDICTION_DECADES = 10.0  # predictions farther than this from every run are refused (a unit slip)
+
+
+def target_computes(at_flops: Sequence[float] | float = ()) -> list[float]:
+    """The computes to predict at: a number or a sequence, each positive and finite (ValueError
+    naming the value otherwise)."""
+    computes = _flat_numbers(at_flops, "at_flops")
+    for c in computes:
+        if not 0 < c < np.inf:
+            raise ValueError(f"at-flops {c:g}: compute must be a positive, finite number (in the file's units)")
+    return computes
+
+
+def check_within_reach(at_flops: Sequence[float], ladder: Ladder) -> None:
+    """TargetError for a compute more than MAX_PREDICTION_DECADES outside the ladder's runs."""
+    flops = ladder.runs["flops"].to_numpy(dtype=float)
+    low, high = np.log10(flops.min()), np.log10(flops.max())
+    for c in at_flops:
+        outside = max(np.log10(c) - high, low - np.log10(c))
+        if outside > MAX_PREDICTION_DECADES:
+            raise TargetError(f"at-flops {c:.6g}: {outside:.1f} decades outside the runs' compute ({flops.min():.3g} "
+                             f"to {flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} decades out. "
+                             "Check the value and its units")
 
 
 def _flat_numbers(values, name: str) -> list[float]:
@@ -374,6 +422,31 @@ def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]
     warnings.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: the band was not checked by the "
                     f"calibration study: {'; '.join(reasons)}")
     return replace(m, band_checked=False)
+
+
+def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], level: float, method: str | None,
+                     warnings: list[str]) -> list[Prediction]:
+    """Every fitted family's loss at every compute of ``at_flops``, bands marked checked where the
+    calibration study covers their design (profile bands only), with a warning where not."""
+    out: list[Prediction] = []
+    for name, ff in fits.items():
+        chinchilla = ff.fit.law.name == "chinchilla"
+        for p in predict_at(ff.fit, ff.draws, at_flops, level, method or "none"):
+            reasons = unchecked_reasons(ff.fit, p.extrapolation_decades) if method == "profile" else []
+            if reasons:
+                warnings.append(f"{name} at compute {p.flops:.4g}: the predicted loss's band was not checked by "
+                                f"the calibration study: {'; '.join(reasons)}")
+                p = replace(p, band_checked=False)
+            beyond_study = any("extrapolated" in reason for reason in reasons)
+            if abs(p.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES and not beyond_study:
+                where = "on its compute-optimal frontier " if chinchilla else ""
+                warnings.append(f"{name} at compute {p.flops:.4g}: the prediction {where}is "
+                                f"{_extrapolated(p.extrapolation_decades)}")
+            out.append(p)
+    if out and method == "percentile" and chinchilla:       # (compute laws: warned with the multipliers)
+        warnings.append("the predicted losses' bands are bootstrap percentile bands of the L(N, D) fits; the "
+                        "calibration study (analyses/calibration.py) checked the compute laws' profile bands only")
+    return out
 
 
 def _largest_run_loss(ladder: Ladder, family: str) -> float:

@@ -107,14 +107,16 @@ def main():
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
+@click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
+              help="Also predict each family's loss at this compute, with its band; repeatable.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
                    "profile grids of long ladders [default: all cores when that pays]; results are the "
                    "same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
-def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, fmt, output,
-        workers):
+def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, at_flops,
+        fmt, output, workers):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
@@ -124,7 +126,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     targets = _target_losses(at_loss, at_perplexity)
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
-                           level, seed, targets, workers)
+                           level, seed, targets, workers, at_flops)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
 
@@ -424,10 +426,10 @@ def _analysis_options(f):
     return f
 
 
-def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None):
+def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None, at_flops=()):
     """Read ``source`` (a path, or a Ladder already read), analyze (with a progress bar while
     resampling) and print warnings; bad data -> exit 2."""
-    from .analysis import analyze
+    from .analysis import TargetError, analyze
     from .ladder import LadderError, read_ladder
     law_name = getattr(law, "name", law)
     try:
@@ -435,9 +437,12 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
         resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
         with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
-                             level=level, seed=seed, at_loss=at_loss, progress=tick, workers=workers)
+                             level=level, seed=seed, at_loss=at_loss, progress=tick, workers=workers,
+                             at_flops=at_flops)
     except LadderError as exc:
         raise InputError(str(exc)) from None
+    except TargetError as exc:         # 'at-flops 1e40: ...' is --at-flops 1e40
+        raise InputError(f"--{exc}") from None
     for warning in result.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
     return result

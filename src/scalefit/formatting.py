@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from . import __version__
-from .analysis import Analysis
+from .analysis import PERPLEXITY_COLUMNS, Analysis
 from .efficiency import Multiplier
+from .prediction import Prediction
 
 JSON_SCHEMA_VERSION = 1
 
@@ -72,6 +73,7 @@ def to_dict(result: Analysis) -> dict:
         "families": families,
         "references": references,
         "multipliers": [_multiplier_dict(m, ladder.metric) for m in result.multipliers],
+        "predictions": [_prediction_dict(p, ladder.metric) for p in result.predictions],
         "warnings": list(result.warnings),
     }
 
@@ -80,6 +82,13 @@ def _multiplier_dict(m: Multiplier, metric: str) -> dict:
     out = {k: _clean(v) for k, v in m.__dict__.items()}
     if metric == "perplexity":
         out["perplexity"] = _clean(math.exp(m.loss))
+    return out
+
+
+def _prediction_dict(p: Prediction, metric: str) -> dict:
+    out = {k: _clean(v) for k, v in p.__dict__.items()}
+    if metric == "perplexity":
+        out.update({name: _clean(math.exp(getattr(p, column))) for name, column in PERPLEXITY_COLUMNS})
     return out
 
 
@@ -185,11 +194,30 @@ def format_table(result: Analysis) -> str:
             row.append(_decades(m.extrapolation_decades))
             rows.append(row)
         lines.append(_align(rows))
-        if not all(m.band_checked for m in result.multipliers):
-            lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     else:
         lines += ["", f"No other family to compare {result.focus} with."]
+    if result.predictions:
+        lines += [""] + _prediction_table(result)
+    if has_bands and not all(x.band_checked for x in result.multipliers + result.predictions):
+        lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     return "\n".join(lines) + "\n"
+
+
+def _prediction_table(result: Analysis) -> list[str]:
+    """Each family's fitted loss (or perplexity) at the computes asked for, with bands."""
+    perplexity = result.ladder.metric == "perplexity"
+    show = math.exp if perplexity else (lambda x: x)
+    where = " on the compute-optimal frontier" if result.law.name == "chinchilla" else ""
+    has_bands = result.band_method != "none"
+    head = ["family", "compute", "perplexity" if perplexity else "loss"]
+    head += [f"{result.level:.0%} band"] if has_bands else []
+    rows = [head + ["beyond ladder"]]
+    for p in result.predictions:
+        row = [p.family, fmt(p.flops, 3), fmt(show(p.loss))]
+        if has_bands:
+            row.append(_band(show(p.low), show(p.high), fmt) + ("" if p.band_checked else " *"))
+        rows.append(row + [_decades(p.extrapolation_decades)])
+    return [f"Predicted {'perplexity' if perplexity else 'loss'}{where} at the given compute", _align(rows)]
 
 
 def _decades(d: float) -> str:
