@@ -312,3 +312,77 @@ def test_unreachable_draws_warning_says_whether_the_band_reaches_zero_or_infinit
     reaching = replace(m, unreachable_fraction=0.2, low=1.5, high=float("inf"))
     assert "band stays finite" in _multiplier_warnings([finite])[0]
     assert "reaches 0 or infinity" in _multiplier_warnings([reaching])[0]
+
+
+# ----- predicted loss at a given compute ------------------------------------------------------------
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs(), st.floats(-0.5, 2.5))
+def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, decades_beyond):
+    """The predicted loss's profile band is the calibrated compute band read the other way: with
+    [c_lo, c_hi] the compute band at a loss L*, the loss band at c_lo ends below at L*, and the
+    loss band at c_hi ends above at L* (the same constraint, the law through (C, L*), profiled).
+    To within 2% of the loss band's half-width (the bands' grids)."""
+    from scalefit.profile import compute_deviance, interval_from_deviance, loss_band
+
+    frame = simulate(spec)
+    focus = frame[frame.family == "focus"]
+    fit = fit_law(focus.flops.to_numpy(), focus.loss.to_numpy(), SAT)
+    target = float(fit.predict(fit.flops_max * 10 ** decades_beyond))
+    c_lo, c_hi = (10.0 ** x for x in interval_from_deviance(compute_deviance(fit, target, 0.95), 0.95))
+    for c, end in ((c_lo, 0), (c_hi, 1)):
+        if not 0 < c < np.inf:          # the band runs to 0 or infinity: no edge to compare
+            continue
+        low, high = loss_band(fit, np.array([c]), 0.95)
+        predicted = float(fit.predict(c))
+        edge, half_width = (low[0], predicted - low[0]) if end == 0 else (high[0], high[0] - predicted)
+        assert abs(edge - target) <= 0.02 * half_width
+
+
+def test_predictions_at_compute_have_bands_marks_and_warnings():
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
+                          second_ladder=2.0, seed=4)
+    ladder = simulate(spec)
+    result = analyze(ladder, focus="focus", at_flops=[3e20, 1e23, 1e26])
+    frame = result.predictions_frame()
+    assert list(zip(frame.family, frame.flops)) == [(f, c) for f in ("focus", "other") for c in (3e20, 1e23, 1e26)]
+    for p in result.predictions:
+        assert p.loss == pytest.approx(float(result.predict(p.family, p.flops)), rel=1e-12)
+        assert p.low < p.loss < p.high and p.band_method == "profile"
+    # inside the runs, 1 decade beyond, 4 beyond: only the last is outside the calibration study
+    assert [p.band_checked for p in result.predictions[:3]] == [True, True, False]
+    assert [p.extrapolation_decades for p in result.predictions[:3]] == pytest.approx([0.0, 1.0, 4.0])
+    assert any("focus at compute 1e+26" in w and "not checked" in w for w in result.warnings)
+    # the 95% band is inside the 99% band, percentile bands are never marked checked, none has no band
+    wide = analyze(ladder, focus="focus", at_flops=1e23, level=0.99).predictions[0]
+    assert wide.low < result.predictions[1].low and result.predictions[1].high < wide.high
+    boot = analyze(ladder, focus="focus", at_flops=1e23, band_method="percentile", bootstrap=300).predictions[0]
+    assert boot.low < boot.loss < boot.high and boot.n_draws == 300 and not boot.band_checked
+    bare = analyze(ladder, focus="focus", at_flops=1e23, bootstrap=0).predictions[0]
+    assert np.isnan(bare.low) and np.isnan(bare.high) and bare.loss == result.predictions[1].loss
+    with pytest.raises(ValueError, match="at-flops 1e\\+40: .* decades outside"):
+        analyze(ladder, at_flops=1e40)
+    with pytest.raises(ValueError, match="at-flops -1"):
+        analyze(ladder, at_flops=[-1.0])
+
+
+def test_fit_command_predicts_at_compute_in_table_and_json(tmp_path):
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
+                          references=(ReferenceSpec("big", 4.0, 1.0),), seed=2)
+    path = tmp_path / "ladder.csv"
+    path.write_text(simulated_csv(spec))
+    runner = CliRunner()
+    table = runner.invoke(main, ["fit", str(path), "--at-flops", "1e23", "--at-flops", "1e20"])
+    assert table.exit_code == 0, table.output
+    section = table.stdout.split("Predicted loss at the given compute\n")[1].splitlines()
+    assert section[0].split() == ["family", "compute", "loss", "95%", "band", "beyond", "ladder"]
+    assert section[1].split()[:2] == ["focus", "1.00e23"] and section[1].endswith("+1.0 dec")
+    assert section[2].split()[:2] == ["focus", "1.00e20"] and section[2].endswith("inside")
+    data = json.loads(runner.invoke(main, ["fit", str(path), "--at-flops", "1e23", "--format", "json"]).stdout)
+    (p,) = data["predictions"]
+    assert p["family"] == "focus" and p["flops"] == 1e23 and p["low"] < p["loss"] < p["high"]
+    assert section[1].split()[2] == f"{p['loss']:.4g}"
+    assert json.loads(runner.invoke(main, ["fit", str(path), "--format", "json"]).stdout)["predictions"] == []
+    bad = runner.invoke(main, ["fit", str(path), "--at-flops", "1e40"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("scalefit: error: --at-flops 1e+40: ")
+    assert "Traceback" not in bad.output and len(bad.stderr.splitlines()) == 1
