@@ -19,6 +19,12 @@ validation loss against 6ND FLOPs): 24 real ladders. The saturating law's fit an
 bootstrap refits (seeded, the resamples `scalefit fit` draws) against scipy curve_fit on ln L from 3
 starts per fit, best kept. A resample with fewer than 3 distinct runs is not a fit (skipped by both).
 
+Held-out runs: each Gadre ladder with runs above 411M parameters is fitted on its runs up to 411M
+(4 runs, 10M to 411M parameters) and predicts the C4 validation loss of its larger runs (1.4B and
+6.9B parameters; `analyze(..., at_flops=...)`, as `scalefit fit --at-flops`), with 95% profile and
+percentile bands. The bands are for the fitted law's loss at that compute; the held-out run also
+has its own seed-to-seed noise and the law may not hold that far out.
+
 Also checks scalefit's compute-optimal allocation against one published number: Muennighoff et al.'s
 Chinchilla-form C4 fit (A = e^6.255414, B = e^7.3049974, E = e^0.6254804, alpha = beta = 0.3526596)
 puts Gopher's 5.76e23 FLOPs at N = 70.0B parameters and D = 1.37T tokens.
@@ -40,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench import curve_fit_best, papers_grid_lbfgs  # noqa: E402  (the benchmark's baselines)
 
+from scalefit.analysis import analyze  # noqa: E402
 from scalefit.chinchilla import allocation, fit_chinchilla_params  # noqa: E402
 from scalefit.fitting import fit_many  # noqa: E402
 from scalefit.laws import SaturatingLaw  # noqa: E402
@@ -130,6 +137,41 @@ def compute_law_table(ladders) -> list[str]:
     return lines
 
 
+HELD_OUT_ABOVE = 5e8  # parameters: runs above are predicted from the runs below
+
+
+def held_out_table() -> list[str]:
+    lines = ["| training set | tokens/param | held-out run | decades beyond | observed | predicted | error | "
+             "profile 95% band | percentile 95% band |", "|---|---|---|---|---|---|---|---|---|"]
+    covered = {"profile": 0, "percentile": 0}
+    count = 0
+    for (name, multiplier), runs in gadre_runs().groupby(["train_dataset", "chinchilla_multiplier"]):
+        train, held = runs[runs["params"] <= HELD_OUT_ABOVE], runs[runs["params"] > HELD_OUT_ABOVE]
+        if held.empty:
+            continue
+        frame = pd.DataFrame({"family": name, "flops": train["flops_6ND"], "loss": train["loss_c4_val"]})
+        at = held["flops_6ND"].to_numpy(float)
+        by_method = {method: analyze(frame, at_flops=at, band_method=method, bootstrap=RESAMPLES, seed=SEED,
+                                     name=f"{name}, {20 * multiplier:g} tokens/param").predictions
+                     for method in ("profile", "percentile")}
+        for k, observed in enumerate(held["loss_c4_val"].to_numpy(float)):
+            count += 1
+            p = by_method["profile"][k]
+            bands = []
+            for method in ("profile", "percentile"):
+                q = by_method[method][k]
+                inside = q.low <= observed <= q.high
+                covered[method] += inside
+                bands.append(f"[{q.low:.4g}, {q.high:.4g}]{'' if inside else ' misses'}")
+            lines.append(f"| {name} | {20 * multiplier:g} | {held['params'].iloc[k] / 1e9:.1f}B | "
+                         f"{p.extrapolation_decades:.1f} | {observed:.4g} | {p.loss:.4g} | "
+                         f"{(p.loss - observed) / observed:+.1%} | " + " | ".join(bands) + " |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    lines += ["", f"Held-out runs inside the 95% band: profile {covered['profile']} of {count}, "
+                  f"percentile {covered['percentile']} of {count}."]
+    return lines
+
+
 def allocation_check() -> list[str]:
     got = allocation(np.array(MUENNIGHOFF_C4), GOPHER_FLOPS)
     return ["| Gopher compute, 5.76e23 FLOPs | N_opt | D_opt |", "|---|---|---|",
@@ -154,6 +196,11 @@ def main() -> int:
                   "differs from curve_fit's by more than 1e-6 relative (plus 1e-12: resamples of 3 distinct runs fit "
                   "exactly). Largest excess: the most scalefit's refit objective exceeds curve_fit's, on the scale of "
                   "the full ladder's objective (negative: never above it).", ""] + compute_law_table(ladders) + [""]
+    if ladders:
+        parts += ["## Predicting larger runs: Gadre et al.'s ladders up to 411M parameters, held-out 1.4B and 6.9B",
+                  "", "C4 validation loss (nats/token) of each held-out run against the saturating law fitted "
+                  "to the same training set and token multiplier's runs up to 411M parameters (4 runs).", ""] \
+            + held_out_table() + [""]
     parts += ["## Compute-optimal allocation against a published number", ""] + allocation_check() + [""]
     missing = [p.parent.name for p in (CHINCHILLA, MUENNIGHOFF, GADRE) if not p.exists()]
     if missing:
