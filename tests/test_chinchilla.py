@@ -123,6 +123,60 @@ def test_multiplier_between_two_surfaces_is_taken_on_the_frontier():
         assert m.low <= s * s <= m.high
 
 
+def test_predictions_at_a_size_and_on_the_frontier():
+    """--at-params-tokens predicts L(N, D) itself; --at-flops the frontier, which is the lowest loss
+    of any split of that compute, reached at the allocation's N and D."""
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(6)
+    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(2).normal(0, 0.005, n.size))
+    frame = _frame({"f": (n, d, loss)})
+    result = analyze(frame, law="chinchilla", bootstrap=300, at_flops=[1e21],
+                     at_params_tokens=[(3e9, 6e10), (1e9, 1.8e11)])
+    fit = result.fits["f"].fit
+    frontier, *sized = result.predictions
+    assert [p.where for p in result.predictions] == ["compute-optimal", "size", "size"]
+    split = allocation(fit.params, 1e21)
+    assert (frontier.params, frontier.tokens) == pytest.approx((split["n_opt"], split["d_opt"]), rel=1e-12)
+    assert frontier.loss == pytest.approx(float(LAW.predict_nd(fit.params, frontier.params, frontier.tokens)), rel=1e-12)
+    for p in sized:
+        assert p.loss == pytest.approx(float(LAW.predict_nd(fit.params, p.params, p.tokens)), rel=1e-12)
+        assert p.flops == pytest.approx(6 * p.params * p.tokens)
+        assert p.low < p.loss < p.high and p.n_draws == 300 and not p.band_checked
+    # both sizes spend about 1e21 FLOPs (1.08e21): neither beats the frontier at its own compute
+    for p in sized:
+        assert p.loss >= float(result.fits["f"].fit.predict(p.flops)) - 1e-12
+    frame_out = result.predictions_frame()
+    assert list(frame_out["where"]) == ["compute-optimal", "size", "size"]
+    with pytest.raises(ValueError, match="need the L\\(N, D\\) law"):
+        analyze(pd.DataFrame({"family": "f", "flops": 6 * n * d, "loss": loss}), at_params_tokens=[(1e9, 2e10)])
+    with pytest.raises(ValueError, match="decades outside"):
+        analyze(frame, law="chinchilla", bootstrap=0, at_params_tokens=[(1e30, 1e10)])
+
+
+def test_fit_command_predicts_at_a_size(tmp_path):
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(6)
+    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(3).normal(0, 0.005, n.size))
+    path = tmp_path / "nd.csv"
+    _frame({"f": (n, d, loss)}).to_csv(path, index=False)
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "100",
+                             "--at-params-tokens", "7e9,1.4e11", "--at-flops", "1e21"])
+    assert r.exit_code == 0, r.output
+    table = r.stdout.split("Predicted loss of L(N, D)")[1].splitlines()
+    assert table[1].split()[:5] == ["family", "at", "params", "tokens", "compute"]
+    assert table[2].split()[:2] == ["f", "compute-optimal"] and table[2].split()[4] == "1.00e21"
+    assert table[3].split()[:5] == ["f", "size", "7.00e09", "1.40e11", "5.88e21"]
+    assert "f at N = 7e+09, D = 1.4e+11: 7e+09 parameters is" not in r.stderr   # 0.8 decades out: no warning
+    for args, message in ((["--at-params-tokens", "7e9"], "write the parameter and token counts as N,D"),
+                          (["--at-params-tokens", "7e9,-1"], "must be positive, finite"),
+                          (["--at-params-tokens", "7e9,nan"], "must be positive, finite")):
+        bad = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0", *args])
+        assert bad.exit_code == 2 and message in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.output
+    bad = runner.invoke(main, ["fit", str(path), "--at-params-tokens", "7e9,1e11"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("scalefit: error: --at-params-tokens: predictions at a")
+
+
 def test_collinear_params_and_tokens_are_rejected():
     n = np.geomspace(1e7, 1e9, 8)
     d = 20 * n

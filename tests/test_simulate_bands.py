@@ -323,7 +323,8 @@ def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, deca
     [c_lo, c_hi] the compute band at a loss L*, the loss band at c_lo ends below at L*, and the
     loss band at c_hi ends above at L* (the same constraint, the law through (C, L*), profiled).
     To within 2% of the loss band's half-width (the bands' grids)."""
-    from scalefit.profile import compute_deviance, interval_from_deviance, loss_band
+    from scalefit.prediction import predict_at
+    from scalefit.profile import compute_deviance, interval_from_deviance
 
     frame = simulate(spec)
     focus = frame[frame.family == "focus"]
@@ -333,9 +334,8 @@ def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, deca
     for c, end in ((c_lo, 0), (c_hi, 1)):
         if not 0 < c < np.inf:          # the band runs to 0 or infinity: no edge to compare
             continue
-        low, high = loss_band(fit, np.array([c]), 0.95)
-        predicted = float(fit.predict(c))
-        edge, half_width = (low[0], predicted - low[0]) if end == 0 else (high[0], high[0] - predicted)
+        (p,) = predict_at(fit, None, [c], 0.95, "profile")       # the band --at-flops prints
+        edge, half_width = (p.low, p.loss - p.low) if end == 0 else (p.high, p.high - p.loss)
         assert abs(edge - target) <= 0.02 * half_width
 
 

@@ -18,7 +18,7 @@ from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
-from .prediction import Prediction, predict_at
+from .prediction import Prediction, predict_at, predict_at_size
 from .threads import core_limit
 from .uncertainty import BootstrapFits, bootstrap_family
 
@@ -151,13 +151,16 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
             level: float = 0.95, seed: int = 0, at_loss: Sequence[float] | float = (),
             progress: Callable[[int], None] | None = None, band_method: str = "auto",
             workers: int | None = None, at_perplexity: Sequence[float] | float = (),
-            name: str | None = None, at_flops: Sequence[float] | float = ()) -> Analysis:
+            name: str | None = None, at_flops: Sequence[float] | float = (),
+            at_params_tokens: Sequence[tuple[float, float]] = ()) -> Analysis:
     """Fit each ladder family, compute bands, and compute the focus family's multipliers.
 
     ``source`` is a path, a DataFrame or a :class:`Ladder` (``name`` labels it in messages and
     outputs); ``at_loss`` are extra target losses in nats per token for ladder-vs-ladder
     comparisons (``at_perplexity`` the same as perplexities; a single number is one target);
-    ``at_flops`` are computes at which to predict each family's loss, with bands (``predictions``).
+    ``at_flops`` are computes at which to predict each family's loss, with bands (``predictions``;
+    for the chinchilla law on its compute-optimal frontier), and ``at_params_tokens`` (N, D) pairs
+    at which to predict L(N, D) itself (chinchilla law only).
     ``band_method`` "profile" gives profile-likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk.
@@ -170,6 +173,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
     at_loss = target_losses(at_loss, at_perplexity)
     at_flops = target_computes(at_flops)
+    at_sizes = target_sizes(at_params_tokens)
     ladder = read_ladder(source, name=name)
     law = get_law(law) if isinstance(law, str) else law
     if not isinstance(law, Law):
@@ -187,6 +191,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         ladder = ladder.with_tokens(law.flops_per_param_token)
     focus = check_fittable(ladder, law.n_params, law.name, focus)
     check_within_reach(at_flops, ladder)
+    check_sizes(at_sizes, ladder, law)
     if band_method == "auto":
         band_method = "percentile" if law.name == "chinchilla" else "profile"
     if band_method == "profile" and law.name == "chinchilla":
@@ -203,7 +208,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
                 for name in ladder.ladder_families()}
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
-        predictions = _all_predictions(fits, at_flops, level, method, warnings)
+        predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings)
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings), predictions=tuple(predictions))
@@ -259,6 +264,40 @@ def check_within_reach(at_flops: Sequence[float], ladder: Ladder) -> None:
             raise TargetError(f"at-flops {c:.6g}: {outside:.1f} decades outside the runs' compute ({flops.min():.3g} "
                              f"to {flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} decades out. "
                              "Check the value and its units")
+
+
+def target_sizes(at_params_tokens: Sequence[tuple[float, float]] = ()) -> list[tuple[float, float]]:
+    """The (N, D) pairs to predict L(N, D) at, each two positive, finite numbers (ValueError otherwise)."""
+    try:
+        pairs = np.asarray(at_params_tokens, dtype=float)
+    except (TypeError, ValueError):
+        pairs = np.zeros(1)                  # refused below
+    if pairs.ndim not in (1, 2) or (pairs.size and pairs.shape[-1] != 2):
+        raise ValueError(f"at_params_tokens must be a (params, tokens) pair or a sequence of them, "
+                         f"got {at_params_tokens!r}")
+    pairs = pairs.reshape(-1, 2)
+    for n, d in pairs:
+        if not (0 < n < np.inf and 0 < d < np.inf):
+            raise ValueError(f"at-params-tokens {n:g},{d:g}: parameters and tokens must be positive, finite numbers")
+    return [(float(n), float(d)) for n, d in pairs]
+
+
+def check_sizes(sizes: Sequence[tuple[float, float]], ladder: Ladder, law: Law) -> None:
+    """TargetError for sizes given to a compute law, or with N or D more than
+    MAX_PREDICTION_DECADES outside the runs' parameter or token counts."""
+    if not sizes:
+        return
+    if law.name != "chinchilla":
+        raise TargetError("at-params-tokens: predictions at a parameter and token count need the L(N, D) law "
+                          "(--law chinchilla); for a compute law use --at-flops")
+    for (n, d) in sizes:
+        for value, column, what in ((n, "params", "parameters"), (d, "tokens", "tokens")):
+            runs = ladder.runs[column].to_numpy(dtype=float)
+            outside = max(np.log10(value / runs.max()), np.log10(runs.min() / value))
+            if outside > MAX_PREDICTION_DECADES:
+                raise TargetError(f"at-params-tokens {n:.6g},{d:.6g}: {value:.6g} {what} is {outside:.1f} decades outside "
+                                  f"the runs' ({runs.min():.3g} to {runs.max():.3g}); predictions go at most "
+                                  f"{MAX_PREDICTION_DECADES:g} decades out. Check the value and its units")
 
 
 def _flat_numbers(values, name: str) -> list[float]:
@@ -424,28 +463,52 @@ def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]
     return replace(m, band_checked=False)
 
 
-def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], level: float, method: str | None,
-                     warnings: list[str]) -> list[Prediction]:
-    """Every fitted family's loss at every compute of ``at_flops``, bands marked checked where the
-    calibration study covers their design (profile bands only), with a warning where not."""
+def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_sizes: Sequence[tuple[float, float]],
+                     level: float, method: str | None, warnings: list[str]) -> list[Prediction]:
+    """Every fitted family's loss at every compute of ``at_flops`` and every (N, D) of ``at_sizes``,
+    bands marked checked where the calibration study covers their design (profile bands only),
+    with a warning where not."""
     out: list[Prediction] = []
     for name, ff in fits.items():
         chinchilla = ff.fit.law.name == "chinchilla"
-        for p in predict_at(ff.fit, ff.draws, at_flops, level, method or "none"):
+        sized = predict_at_size(ff.fit, ff.draws, [n for n, _ in at_sizes], [d for _, d in at_sizes], level,
+                                method or "none") if at_sizes else []
+        if sized:
+            warnings.extend(_size_warnings(ff.fit, sized))
+        for p in predict_at(ff.fit, ff.draws, at_flops, level, method or "none") + sized:
             reasons = unchecked_reasons(ff.fit, p.extrapolation_decades) if method == "profile" else []
             if reasons:
-                warnings.append(f"{name} at compute {p.flops:.4g}: the predicted loss's band was not checked by "
+                warnings.append(f"{name} at {_prediction_point(p)}: the predicted loss's band was not checked by "
                                 f"the calibration study: {'; '.join(reasons)}")
                 p = replace(p, band_checked=False)
             beyond_study = any("extrapolated" in reason for reason in reasons)
             if abs(p.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES and not beyond_study:
-                where = "on its compute-optimal frontier " if chinchilla else ""
-                warnings.append(f"{name} at compute {p.flops:.4g}: the prediction {where}is "
+                where = {"compute-optimal": "on its compute-optimal frontier ", "size": "in compute "}.get(p.where, "")
+                warnings.append(f"{name} at {_prediction_point(p)}: the prediction {where}is "
                                 f"{_extrapolated(p.extrapolation_decades)}")
             out.append(p)
     if out and method == "percentile" and chinchilla:       # (compute laws: warned with the multipliers)
         warnings.append("the predicted losses' bands are bootstrap percentile bands of the L(N, D) fits; the "
                         "calibration study (analyses/calibration.py) checked the compute laws' profile bands only")
+    return out
+
+
+def _prediction_point(p: Prediction) -> str:
+    """'compute 1e+23', or 'N = 7e+09, D = 1.4e+11' for a prediction at a size."""
+    return f"N = {p.params:.4g}, D = {p.tokens:.4g}" if p.where == "size" else f"compute {p.flops:.4g}"
+
+
+def _size_warnings(fit: FitResult, predictions: Sequence[Prediction]) -> list[str]:
+    """A warning for each (N, D) whose N or D lies more than EXTRAPOLATION_WARNING_DECADES outside
+    the family's runs: L(N, D) is extrapolated along that axis however close the compute is."""
+    out = []
+    for p in predictions:
+        for value, runs, what in ((p.params, fit.model_params, "parameters"), (p.tokens, fit.tokens, "tokens")):
+            beyond, below = np.log10(value / runs.max()), np.log10(runs.min() / value)
+            if max(beyond, below) > EXTRAPOLATION_WARNING_DECADES:
+                where = f"{beyond:.1f} decades beyond the largest" if beyond > 0 else f"{below:.1f} decades below the smallest"
+                out.append(f"{fit.family} at {_prediction_point(p)}: {value:.4g} {what} is {where} in its runs "
+                           f"({runs.min():.3g} to {runs.max():.3g})")
     return out
 
 

@@ -31,6 +31,23 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+class ParamsTokens(click.ParamType):
+    """'N,D': a parameter count and a token count, both positive and finite."""
+
+    name = "N,D"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            n, d = (float(x) for x in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r}: write the parameter and token counts as N,D, e.g. 7e9,1.4e11", param, ctx)
+        if not (0 < n < math.inf and 0 < d < math.inf):
+            self.fail(f"{value!r}: parameters and tokens must be positive, finite numbers", param, ctx)
+        return n, d
+
+
 EXIT_BAD_INPUT = 2
 MAX_RUNS = 1_000_000  # runs a simulated ladder may have (--flops START:STOP:COUNT)
 
@@ -108,7 +125,10 @@ def main():
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
 @click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
-              help="Also predict each family's loss at this compute, with its band; repeatable.")
+              help="Also predict each family's loss at this compute, with its band (chinchilla: on the "
+                   "compute-optimal frontier); repeatable.")
+@click.option("--at-params-tokens", "at_params_tokens", type=ParamsTokens(), multiple=True,
+              help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
                    "profile grids of long ladders [default: all cores when that pays]; results are the "
@@ -116,7 +136,7 @@ def main():
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
 def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, at_flops,
-        fmt, output, workers):
+        at_params_tokens, fmt, output, workers):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
     LADDER.csv has one row per run: family, flops (or params and tokens), loss (or perplexity).
@@ -126,7 +146,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     targets = _target_losses(at_loss, at_perplexity)
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
-                           level, seed, targets, workers, at_flops)
+                           level, seed, targets, workers, at_flops, at_params_tokens)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
 
@@ -426,7 +446,8 @@ def _analysis_options(f):
     return f
 
 
-def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None, at_flops=()):
+def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_loss, workers=None, at_flops=(),
+                  at_params_tokens=()):
     """Read ``source`` (a path, or a Ladder already read), analyze (with a progress bar while
     resampling) and print warnings; bad data -> exit 2."""
     from .analysis import TargetError, analyze
@@ -438,7 +459,7 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
         with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
                              level=level, seed=seed, at_loss=at_loss, progress=tick, workers=workers,
-                             at_flops=at_flops)
+                             at_flops=at_flops, at_params_tokens=at_params_tokens)
     except LadderError as exc:
         raise InputError(str(exc)) from None
     except TargetError as exc:         # 'at-flops 1e40: ...' is --at-flops 1e40

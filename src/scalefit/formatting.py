@@ -204,20 +204,25 @@ def format_table(result: Analysis) -> str:
 
 
 def _prediction_table(result: Analysis) -> list[str]:
-    """Each family's fitted loss (or perplexity) at the computes asked for, with bands."""
+    """Each family's fitted loss (or perplexity) at the computes (and, for L(N, D), the sizes) asked
+    for, with bands."""
     perplexity = result.ladder.metric == "perplexity"
     show = math.exp if perplexity else (lambda x: x)
-    where = " on the compute-optimal frontier" if result.law.name == "chinchilla" else ""
+    nd = result.law.name == "chinchilla"
     has_bands = result.band_method != "none"
-    head = ["family", "compute", "perplexity" if perplexity else "loss"]
+    head = ["family"] + (["at", "params", "tokens"] if nd else []) + ["compute", "perplexity" if perplexity else "loss"]
     head += [f"{result.level:.0%} band"] if has_bands else []
     rows = [head + ["beyond ladder"]]
     for p in result.predictions:
-        row = [p.family, fmt(p.flops, 3), fmt(show(p.loss))]
+        row = [p.family] + ([p.where, fmt(p.params, 3), fmt(p.tokens, 3)] if nd else [])
+        row += [fmt(p.flops, 3), fmt(show(p.loss))]
         if has_bands:
             row.append(_band(show(p.low), show(p.high), fmt) + ("" if p.band_checked else " *"))
         rows.append(row + [_decades(p.extrapolation_decades)])
-    return [f"Predicted {'perplexity' if perplexity else 'loss'}{where} at the given compute", _align(rows)]
+    what = "perplexity" if perplexity else "loss"
+    title = (f"Predicted {what} of L(N, D) (compute-optimal: on the frontier at that compute, with its N and D; "
+             "size: at the given N and D)" if nd else f"Predicted {what} at the given compute")
+    return [title, _align(rows)]
 
 
 def _decades(d: float) -> str:
