@@ -82,9 +82,9 @@ def predict_at_size(fit: FitResult, draws: BootstrapFits | None, params: Sequenc
     if fit.law.name != "chinchilla":
         raise ValueError(f"predictions at a parameter and token count need an L(N, D) law, not {fit.law.name!r}")
     n, d = np.asarray(params, dtype=float).ravel(), np.asarray(tokens, dtype=float).ravel()
-    loss = np.asarray(fit.law.predict_nd(fit.params, n, d), dtype=float).reshape(n.shape)
-    low, high, n_draws = _bands(fit, draws, n, level, band_method, lambda p: fit.law.predict_nd(p, n, d))
     flops = fit.law.flops_per_param_token * n * d
+    loss = np.asarray(fit.law.predict_nd(fit.params, n, d), dtype=float).reshape(n.shape)
+    low, high, n_draws = _bands(fit, draws, flops, level, band_method, lambda p: fit.law.predict_nd(p, n, d))
     return [_prediction(fit, c, value, lo, hi, level, band_method, n_draws, "size", n_i, d_i)
             for c, value, lo, hi, n_i, d_i in zip(flops, loss, low, high, n, d)]
 
