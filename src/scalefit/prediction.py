@@ -27,12 +27,6 @@ from .fitting import FitResult
 from .uncertainty import BootstrapFits, percentile_band
 
 
-# losses across a profile band (its ends are interpolated between them): a figure's pointwise bands
-# use 41; a printed prediction's ends, off by up to 3% of the half-width with 41 or 121 points on a
-# steep 5-run ladder read 2 decades out, are within 0.3% with 401 (about 0.1 s a compute)
-FINE_POINTS = 401
-
-
 @dataclass(frozen=True)
 class Prediction:
     """Fitted loss of ``family`` at compute ``flops`` (nats per token), with its band [low, high]
@@ -41,7 +35,8 @@ class Prediction:
     L(N, D) law at the given ``params`` and ``tokens``, flops = k N D); ``params`` and ``tokens``
     are NaN for compute laws. ``extrapolation_decades``: > 0 beyond the family's largest run in
     compute, < 0 below its smallest, 0 inside. ``band_checked``: the design lies where the
-    calibration study checked profile bands (percentile bands are never marked checked)."""
+    calibration study checked profile bands (percentile bands are never marked checked; without
+    bands it stays True, as for multipliers)."""
 
     family: str
     flops: float
@@ -93,7 +88,7 @@ def _prediction(fit, flops, loss, low, high, level, band_method, n_draws, where,
     return Prediction(family=fit.family, flops=float(flops), loss=float(loss), low=float(low), high=float(high),
                       level=level, band_method=band_method,
                       extrapolation_decades=extrapolation_decades(float(flops), fit.flops_min, fit.flops_max),
-                      band_checked=band_method == "profile", n_draws=n_draws, where=where,
+                      band_checked=band_method != "percentile", n_draws=n_draws, where=where,
                       params=float(params), tokens=float(tokens))
 
 
@@ -103,8 +98,8 @@ def _bands(fit: FitResult, draws: BootstrapFits | None, flops: np.ndarray, level
     prediction at every point for parameters (B, p) as (B, points), for the percentile band;
     the profile band is that of L(C) at compute ``flops``."""
     if band_method == "profile":
-        from .profile import loss_band
-        low, high = loss_band(fit, flops, level, fine_points=FINE_POINTS)
+        from .profile import FINE_POINTS, loss_band
+        low, high = loss_band(fit, flops, level, fine_points=FINE_POINTS)    # as printed compute bands
         return low, high, 0
     if band_method == "percentile":
         if draws is None:
