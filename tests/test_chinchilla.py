@@ -167,7 +167,10 @@ def test_fit_command_predicts_at_a_size(tmp_path):
     assert table[1].split()[:5] == ["family", "at", "params", "tokens", "compute"]
     assert table[2].split()[:2] == ["f", "compute-optimal"] and table[2].split()[4] == "1.00e21"
     assert table[3].split()[:5] == ["f", "size", "7.00e09", "1.40e11", "5.88e21"]
-    assert "f at N = 7e+09, D = 1.4e+11: 7e+09 parameters is" not in r.stderr   # 0.8 decades out: no warning
+    assert "parameters is" not in r.stderr                  # 7e9 is 0.8 decades past the largest N: no warning
+    far = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0",
+                               "--at-params-tokens", "3e10,1e10"])
+    assert "f at N = 3e+10, D = 1e+10: 3e+10 parameters is 1.5 decades beyond the largest in its runs" in far.stderr
     for args, message in ((["--at-params-tokens", "7e9"], "write the parameter and token counts as N,D"),
                           (["--at-params-tokens", "7e9,-1"], "must be positive, finite"),
                           (["--at-params-tokens", "7e9,nan"], "must be positive, finite")):

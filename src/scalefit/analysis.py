@@ -101,9 +101,10 @@ class Analysis:
         return frame
 
     def predictions_frame(self) -> pd.DataFrame:
-        """One row per (family, compute) asked for with ``at_flops`` (see
-        :class:`scalefit.prediction.Prediction`), with perplexity columns when the ladder gave
-        perplexities; its columns are there even when no prediction was asked for."""
+        """One row per family and compute asked for with ``at_flops`` or size with
+        ``at_params_tokens`` (see :class:`scalefit.prediction.Prediction`), with perplexity columns
+        when the ladder gave perplexities; the Prediction columns are there even when no prediction
+        was asked for."""
         columns = [f.name for f in fields(Prediction)]
         frame = pd.DataFrame([p.__dict__ for p in self.predictions], columns=columns)
         if self.ladder.metric == "perplexity" and len(frame):
@@ -209,6 +210,10 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
                 for name in ladder.ladder_families()}
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
         predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings)
+    if method == "percentile" and law.name == "chinchilla" and (multipliers or predictions):
+        warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile bands "
+                        "only; the L(N, D) bands of multipliers and predictions are bootstrap percentile bands it "
+                        "did not check")
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings), predictions=tuple(predictions))
@@ -251,19 +256,21 @@ def target_computes(at_flops: Sequence[float] | float = ()) -> list[float]:
     for c in computes:
         if not 0 < c < np.inf:
             raise ValueError(f"at-flops {c:g}: compute must be a positive, finite number (in the file's units)")
-    return computes
+    return list(dict.fromkeys(computes))          # each once, in the order given
 
 
 def check_within_reach(at_flops: Sequence[float], ladder: Ladder) -> None:
-    """TargetError for a compute more than MAX_PREDICTION_DECADES outside the ladder's runs."""
-    flops = ladder.runs["flops"].to_numpy(dtype=float)
+    """TargetError for a compute more than MAX_PREDICTION_DECADES outside the fitted families' runs
+    (reference points, which are not fitted, do not extend the range)."""
+    fitted = ladder.runs[ladder.runs["family"].isin(ladder.ladder_families())]
+    flops = fitted["flops"].to_numpy(dtype=float)
     low, high = np.log10(flops.min()), np.log10(flops.max())
     for c in at_flops:
         outside = max(np.log10(c) - high, low - np.log10(c))
         if outside > MAX_PREDICTION_DECADES:
-            raise TargetError(f"at-flops {c:.6g}: {outside:.1f} decades outside the runs' compute ({flops.min():.3g} "
-                             f"to {flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} decades out. "
-                             "Check the value and its units")
+            raise TargetError(f"at-flops {c:.6g}: {decades_past(outside, MAX_PREDICTION_DECADES)} decades outside the "
+                              f"fitted runs' compute ({flops.min():.3g} to {flops.max():.3g}); predictions go at most "
+                              f"{MAX_PREDICTION_DECADES:g} decades out. Check the value and its units")
 
 
 def target_sizes(at_params_tokens: Sequence[tuple[float, float]] = ()) -> list[tuple[float, float]]:
@@ -279,7 +286,7 @@ def target_sizes(at_params_tokens: Sequence[tuple[float, float]] = ()) -> list[t
     for n, d in pairs:
         if not (0 < n < np.inf and 0 < d < np.inf):
             raise ValueError(f"at-params-tokens {n:g},{d:g}: parameters and tokens must be positive, finite numbers")
-    return [(float(n), float(d)) for n, d in pairs]
+    return list(dict.fromkeys((float(n), float(d)) for n, d in pairs))   # each once, in the order given
 
 
 def check_sizes(sizes: Sequence[tuple[float, float]], ladder: Ladder, law: Law) -> None:
@@ -295,7 +302,8 @@ def check_sizes(sizes: Sequence[tuple[float, float]], ladder: Ladder, law: Law) 
             runs = ladder.runs[column].to_numpy(dtype=float)
             outside = max(np.log10(value / runs.max()), np.log10(runs.min() / value))
             if outside > MAX_PREDICTION_DECADES:
-                raise TargetError(f"at-params-tokens {n:.6g},{d:.6g}: {value:.6g} {what} is {outside:.1f} decades outside "
+                raise TargetError(f"at-params-tokens {n:.6g},{d:.6g}: {value:.6g} {what} is "
+                                  f"{decades_past(outside, MAX_PREDICTION_DECADES)} decades outside "
                                   f"the runs' ({runs.min():.3g} to {runs.max():.3g}); predictions go at most "
                                   f"{MAX_PREDICTION_DECADES:g} decades out. Check the value and its units")
 
@@ -407,9 +415,7 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
                         "bands covered 83-99% of simulated truths (52-72% with 4 runs); the default profile "
                         "bands covered 93-98%")
         out = [replace(m, band_checked=False) for m in out]
-    elif method == "percentile" and out:
-        warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile "
-                        "bands only; the L(N, D) multiplier bands are bootstrap percentile bands it did not check")
+    elif method == "percentile":            # L(N, D): said once with the predictions' (see analyze)
         out = [replace(m, band_checked=False) for m in out]
     warnings.extend(_multiplier_warnings(out))
     return out
@@ -470,11 +476,8 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
     with a warning where not."""
     out: list[Prediction] = []
     for name, ff in fits.items():
-        chinchilla = ff.fit.law.name == "chinchilla"
         sized = predict_at_size(ff.fit, ff.draws, [n for n, _ in at_sizes], [d for _, d in at_sizes], level,
                                 method or "none") if at_sizes else []
-        if sized:
-            warnings.extend(_size_warnings(ff.fit, sized))
         for p in predict_at(ff.fit, ff.draws, at_flops, level, method or "none") + sized:
             reasons = unchecked_reasons(ff.fit, p.extrapolation_decades) if method == "profile" else []
             if reasons:
@@ -487,9 +490,7 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
                 warnings.append(f"{name} at {_prediction_point(p)}: the prediction {where}is "
                                 f"{_extrapolated(p.extrapolation_decades)}")
             out.append(p)
-    if out and method == "percentile" and chinchilla:       # (compute laws: warned with the multipliers)
-        warnings.append("the predicted losses' bands are bootstrap percentile bands of the L(N, D) fits; the "
-                        "calibration study (analyses/calibration.py) checked the compute laws' profile bands only")
+        warnings.extend(_size_warnings(ff.fit, sized))
     return out
 
 
@@ -506,7 +507,8 @@ def _size_warnings(fit: FitResult, predictions: Sequence[Prediction]) -> list[st
         for value, runs, what in ((p.params, fit.model_params, "parameters"), (p.tokens, fit.tokens, "tokens")):
             beyond, below = np.log10(value / runs.max()), np.log10(runs.min() / value)
             if max(beyond, below) > EXTRAPOLATION_WARNING_DECADES:
-                where = f"{beyond:.1f} decades beyond the largest" if beyond > 0 else f"{below:.1f} decades below the smallest"
+                where = (f"{decades_past(beyond, EXTRAPOLATION_WARNING_DECADES)} decades beyond the largest" if beyond > 0
+                         else f"{decades_past(below, EXTRAPOLATION_WARNING_DECADES)} decades below the smallest")
                 out.append(f"{fit.family} at {_prediction_point(p)}: {value:.4g} {what} is {where} in its runs "
                            f"({runs.min():.3g} to {runs.max():.3g})")
     return out

@@ -144,6 +144,9 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     from .formatting import format_table, to_csv, to_json
 
     targets = _target_losses(at_loss, at_perplexity)
+    if fmt == "csv" and (at_flops or at_params_tokens):
+        raise InputError("--format csv writes one table, the multipliers; predictions (--at-flops, "
+                         "--at-params-tokens) are printed with --format table or json")
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)

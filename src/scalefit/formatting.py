@@ -36,6 +36,14 @@ def _clean(value):
     return value
 
 
+def perplexity(loss: float) -> float:
+    """e^loss, inf past the largest float (a loss above about 709.8 nats) instead of OverflowError."""
+    return math.exp(loss) if loss < LARGEST_LN_FLOAT else math.inf
+
+
+LARGEST_LN_FLOAT = math.log(np.finfo(float).max)
+
+
 def to_dict(result: Analysis) -> dict:
     """The stable JSON structure documented in the README."""
     ladder = result.ladder
@@ -57,7 +65,7 @@ def to_dict(result: Analysis) -> dict:
         })
     references = [
         {"family": r.family, "run": r.run, "flops": _clean(r.flops), "loss": _clean(r.loss),
-         **({"perplexity": _clean(math.exp(r.loss))} if ladder.metric == "perplexity" else {})}
+         **({"perplexity": _clean(perplexity(r.loss))} if ladder.metric == "perplexity" else {})}
         for r in ladder.runs[ladder.runs["family"].isin(ladder.reference_families())].itertuples()]
     return {
         "schema": JSON_SCHEMA_VERSION,
@@ -81,14 +89,14 @@ def to_dict(result: Analysis) -> dict:
 def _multiplier_dict(m: Multiplier, metric: str) -> dict:
     out = {k: _clean(v) for k, v in m.__dict__.items()}
     if metric == "perplexity":
-        out["perplexity"] = _clean(math.exp(m.loss))
+        out["perplexity"] = _clean(perplexity(m.loss))
     return out
 
 
 def _prediction_dict(p: Prediction, metric: str) -> dict:
     out = {k: _clean(v) for k, v in p.__dict__.items()}
     if metric == "perplexity":
-        out.update({name: _clean(math.exp(getattr(p, column))) for name, column in PERPLEXITY_COLUMNS})
+        out.update({name: _clean(perplexity(getattr(p, column))) for name, column in PERPLEXITY_COLUMNS})
     return out
 
 
@@ -184,7 +192,7 @@ def format_table(result: Analysis) -> str:
         head += ["beyond ladder"]
         rows = [head]
         for m in result.multipliers:
-            value = math.exp(m.loss) if ladder.metric == "perplexity" else m.loss
+            value = perplexity(m.loss) if ladder.metric == "perplexity" else m.loss
             row = [m.reference, m.where, fmt(value), fmt(m.reference_flops, 3), fmt(m.focus_flops, 3),
                    fmt_multiplier(m.multiplier)]
             if has_bands:
@@ -206,11 +214,12 @@ def format_table(result: Analysis) -> str:
 def _prediction_table(result: Analysis) -> list[str]:
     """Each family's fitted loss (or perplexity) at the computes (and, for L(N, D), the sizes) asked
     for, with bands."""
-    perplexity = result.ladder.metric == "perplexity"
-    show = math.exp if perplexity else (lambda x: x)
+    as_perplexity = result.ladder.metric == "perplexity"
+    show = perplexity if as_perplexity else (lambda x: x)
+    what = "perplexity" if as_perplexity else "loss"
     nd = result.law.name == "chinchilla"
     has_bands = result.band_method != "none"
-    head = ["family"] + (["at", "params", "tokens"] if nd else []) + ["compute", "perplexity" if perplexity else "loss"]
+    head = ["family"] + (["at", "params", "tokens"] if nd else []) + ["compute", what]
     head += [f"{result.level:.0%} band"] if has_bands else []
     rows = [head + ["beyond ladder"]]
     for p in result.predictions:
@@ -219,9 +228,8 @@ def _prediction_table(result: Analysis) -> list[str]:
         if has_bands:
             row.append(_band(show(p.low), show(p.high), fmt) + ("" if p.band_checked else " *"))
         rows.append(row + [_decades(p.extrapolation_decades)])
-    what = "perplexity" if perplexity else "loss"
     title = (f"Predicted {what} of L(N, D) (compute-optimal: on the frontier at that compute, with its N and D; "
-             "size: at the given N and D)" if nd else f"Predicted {what} at the given compute")
+             "size: at the given N and D; beyond ladder: in compute)" if nd else f"Predicted {what} at the given compute")
     return [title, _align(rows)]
 
 
