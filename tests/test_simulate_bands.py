@@ -407,6 +407,9 @@ def test_predictions_in_perplexity_files_and_reference_points_outside_the_reach(
     rows = table.split("Predicted perplexity at the given compute\n")[1].splitlines()
     assert rows[1].split()[2] == f"{p['perplexity']:.4g}"
     assert rows[2].split()[2] == "inf"                 # 7 decades below: a loss past 709 nats
+    bare = json.loads(runner.invoke(main, ["fit", str(path), "--at-flops", "1e23", "--bootstrap", "0",
+                                           "--format", "json"]).stdout)["predictions"][0]
+    assert bare["perplexity"] == pytest.approx(p["perplexity"]) and bare["perplexity_low"] is None
     far = runner.invoke(main, ["fit", str(path), "--at-flops", "1e33"])   # 1e31 is only a reference point
     assert far.exit_code == 2 and "11.0 decades outside the fitted runs' compute" in far.stderr
     csv = runner.invoke(main, ["fit", str(path), "--at-flops", "1e23", "--format", "csv"])

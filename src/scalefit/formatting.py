@@ -37,8 +37,9 @@ def _clean(value):
 
 
 def perplexity(loss: float) -> float:
-    """e^loss, inf past the largest float (a loss above about 709.8 nats) instead of OverflowError."""
-    return math.exp(loss) if loss < LARGEST_LN_FLOAT else math.inf
+    """e^loss, inf past the largest float (a loss above about 709.8 nats) instead of OverflowError;
+    NaN (no band) stays NaN."""
+    return math.inf if loss >= LARGEST_LN_FLOAT else math.exp(loss)
 
 
 LARGEST_LN_FLOAT = math.log(np.finfo(float).max)
