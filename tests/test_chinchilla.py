@@ -31,6 +31,15 @@ def design(n_sizes=6, ratios=(5, 20, 80), n_min=1e7, n_max=1e9):
     return n, d
 
 
+TRUTH = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+
+
+def noisy_design(seed: int, sigma: float, n_sizes: int = 6):
+    """(N, D, loss) of ``design(n_sizes)`` with TRUTH's losses times lognormal noise of ``sigma``."""
+    n, d = design(n_sizes)
+    return n, d, LAW.predict_nd(TRUTH, n, d) * np.exp(np.random.default_rng(seed).normal(0, sigma, n.size))
+
+
 @st.composite
 def truths(draw):
     E = draw(st.floats(0.5, 3.0))
@@ -126,9 +135,7 @@ def test_multiplier_between_two_surfaces_is_taken_on_the_frontier():
 def test_predictions_at_a_size_and_on_the_frontier():
     """--at-params-tokens predicts L(N, D) itself; --at-flops the frontier, which is the lowest loss
     of any split of that compute, reached at the allocation's N and D."""
-    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
-    n, d = design(6)
-    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(2).normal(0, 0.005, n.size))
+    n, d, loss = noisy_design(2, 0.005)
     frame = _frame({"f": (n, d, loss)})
     result = analyze(frame, law="chinchilla", bootstrap=300, at_flops=[1e21],
                      at_params_tokens=[(3e9, 6e10), (1e9, 1.8e11)])
@@ -154,11 +161,8 @@ def test_predictions_at_a_size_and_on_the_frontier():
 
 
 def test_fit_command_predicts_at_a_size(tmp_path):
-    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
-    n, d = design(6)
-    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(3).normal(0, 0.005, n.size))
     path = tmp_path / "nd.csv"
-    _frame({"f": (n, d, loss)}).to_csv(path, index=False)
+    _frame({"f": noisy_design(3, 0.005)}).to_csv(path, index=False)
     runner = CliRunner()
     r = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "100",
                              "--at-params-tokens", "7e9,1.4e11", "--at-flops", "1e21"])
@@ -212,9 +216,7 @@ def test_isoflop_recovers_the_allocation_exponent():
 
 
 def test_optimal_and_fit_commands(tmp_path):
-    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
-    n, d = design(6)
-    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(2).normal(0, 0.003, n.size))
+    n, d, loss = noisy_design(2, 0.003)
     path = tmp_path / "nd.csv"
     _frame({"f": (n, d, loss)}).to_csv(path, index=False)
     runner = CliRunner()
