@@ -23,6 +23,7 @@ _EXPORTS = {
     "SimulationSpec": "simulate", "ReferenceSpec": "simulate", "simulated_csv": "simulate", "read_truth": "simulate",
     "simulate": "simulate", "plan_ladder": "planning",
     "FIGURES": "plots", "FigureOptions": "plots", "save_figure": "plots", "render_report": "report",
+    "backtest": "backtesting", "Backtest": "backtesting",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

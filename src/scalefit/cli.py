@@ -100,26 +100,46 @@ def main():
     """Fit scaling laws to training ladders and compare recipes by equivalent compute."""
 
 
+# options of the commands that fit a ladder file (fit, backtest): one definition each
+LAW_OPTION = click.option(
+    "--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating", show_default=True,
+    help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha; chinchilla: L = E + A/N^alpha + B/D^beta "
+         "(needs params and tokens columns).")
+BAND_METHOD_OPTION = click.option(
+    "--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto", show_default=True,
+    help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
+         "auto: profile for compute laws, percentile for chinchilla.")
+HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
+                            help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
+K_OPTION = click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
+                        show_default=True, help="C = k N D for the chinchilla law's compute-optimal frontier.")
+BOOTSTRAP_OPTION = click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000,
+                                show_default=True, help="Resamples of runs for percentile bands; 0 fits without any bands.")
+LEVEL_OPTION = click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95,
+                            show_default=True, help="Band coverage.")
+SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                           help="Seed of the bootstrap.")
+WORKERS_OPTION = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Cores to use: processes sharing the bootstrap resamples, threads sharing the profile grids of long "
+         "ladders [default: all cores when that pays]; results are the same for any number.")
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+                             show_default=True)
+OUTPUT_OPTION = click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
+
+
+def _band_options(f):
+    """--band-method, --huber-delta, --flops-per-param-token, --bootstrap, --level, --seed."""
+    for option in reversed([BAND_METHOD_OPTION, HUBER_OPTION, K_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION]):
+        f = option(f)
+    return f
+
+
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating",
-              show_default=True,
-              help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha; chinchilla: L = E + A/N^alpha + B/D^beta "
-                   "(needs params and tokens columns).")
+@LAW_OPTION
 @click.option("--focus", default=None, help="Family compared against all others [default: the family with most runs].")
-@click.option("--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto",
-              show_default=True,
-              help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
-                   "auto: profile for compute laws, percentile for chinchilla.")
-@click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
-@click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
-              show_default=True, help="C = k N D for the chinchilla law's compute-optimal frontier.")
-@click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True,
-              help="Resamples of runs for percentile bands; 0 fits without any bands.")
-@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95,
-              show_default=True, help="Band coverage.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the bootstrap.")
+@_band_options
 @click.option("--at-loss", "at_loss", type=float, multiple=True,
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
@@ -129,12 +149,9 @@ def main():
                    "compute-optimal frontier); repeatable.")
 @click.option("--at-params-tokens", "at_params_tokens", type=ParamsTokens(), multiple=True,
               help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
-                   "profile grids of long ladders [default: all cores when that pays]; results are the "
-                   "same for any number.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
+@WORKERS_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
 def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, at_flops,
         at_params_tokens, fmt, output, workers):
     """Fit a law per family and print equivalent-compute multipliers with bands.
@@ -151,6 +168,41 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
+    _emit(render(result), output)
+
+
+@main.command()
+@click.argument("ladder_csv", metavar="LADDER.csv")
+@LAW_OPTION
+@click.option("--hold-out", "hold_out", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Hold out the runs at each family's this many largest compute values.")
+@_band_options
+@WORKERS_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, level, seed, workers, fmt, output):
+    """Fit each family without its largest runs and predict them: errors and band coverage.
+
+    Judges the law by how it extrapolates on your own ladder: each family is fitted as `fit` fits
+    it, to its runs below its --hold-out largest compute values, and predicts the held-out runs.
+    """
+    from .backtesting import backtest as run_backtest
+    from .formatting import backtest_to_csv, backtest_to_json, format_backtest
+    from .ladder import LadderError, read_ladder
+
+    _check_output_path(output, ladder_csv)
+    law = _law_from_options(law, huber_delta, k)
+    try:
+        ladder = read_ladder(ladder_csv)
+        resampling = band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla")
+        with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
+            result = run_backtest(ladder, law=law, hold_out=hold_out, level=level, band_method=band_method,
+                                  bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    for warning in result.warnings:
+        click.echo(f"scalefit: warning: {warning}", err=True)
+    render = {"table": format_backtest, "json": backtest_to_json, "csv": backtest_to_csv}[fmt]
     _emit(render(result), output)
 
 

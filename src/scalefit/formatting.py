@@ -36,6 +36,18 @@ def _clean(value):
     return value
 
 
+def strict_json(data: dict) -> str:
+    """``data`` as indented, strict JSON (no NaN or Infinity literals: see ``_clean``)."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def frame_csv(frame, float_format: str = "%.10g") -> str:
+    """A DataFrame as CSV text, without the index."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format=float_format)
+    return buffer.getvalue()
+
+
 def perplexity(loss: float) -> float:
     """e^loss, inf past the largest float (a loss above about 709.8 nats) instead of OverflowError;
     NaN (no band) stays NaN."""
@@ -102,15 +114,12 @@ def _prediction_dict(p: Prediction, metric: str) -> dict:
 
 
 def to_json(result: Analysis) -> str:
-    return json.dumps(to_dict(result), indent=2, allow_nan=False) + "\n"
+    return strict_json(to_dict(result))
 
 
 def to_csv(result: Analysis) -> str:
     """One row per multiplier, with the same fields as the JSON ``multipliers`` entries."""
-    frame = result.multipliers_frame()
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, float_format="%.10g")
-    return buffer.getvalue()
+    return frame_csv(result.multipliers_frame())
 
 
 # ----- table -----------------------------------------------------------------------------------
@@ -262,13 +271,11 @@ def plan_to_dict(plan) -> dict:
 
 
 def plan_to_json(plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2, allow_nan=False) + "\n"
+    return strict_json(plan_to_dict(plan))
 
 
 def plan_to_csv(plan) -> str:
-    buffer = io.StringIO()
-    plan.frame().to_csv(buffer, index=False, float_format="%.6g")
-    return buffer.getvalue()
+    return frame_csv(plan.frame(), "%.6g")
 
 
 def format_plan(plan) -> str:
@@ -335,7 +342,7 @@ def optimal_to_dict(report) -> dict:
 
 
 def optimal_to_json(report) -> str:
-    return json.dumps(optimal_to_dict(report), indent=2, allow_nan=False) + "\n"
+    return strict_json(optimal_to_dict(report))
 
 
 def _with_band(value_low_high) -> str:
@@ -370,4 +377,69 @@ def format_optimal(report) -> str:
                          f"b = {fmt(iso.b, 3)}; "
                          + "; ".join(f"at {fmt(c, 3)}: N_opt {fmt(iso.n_opt(c), 3)}, D_opt {fmt(iso.d_opt(c), 3)}"
                                      for c in report.budgets))
+    return "\n".join(lines) + "\n"
+
+
+# ----- backtest --------------------------------------------------------------------------------
+
+def backtest_to_dict(bt) -> dict:
+    """The backtest as strict JSON: settings, one entry per held-out run, and the summary."""
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "scalefit_version": __version__,
+        "source": bt.ladder.source,
+        "metric": bt.ladder.metric,
+        "law": bt.law.name,
+        "hold_out": bt.hold_out,
+        "bands": {"method": bt.band_method, "level": bt.level},
+        "held_out": [{k: _clean(v) for k, v in row.items()} for row in bt.frame().to_dict("records")],
+        "coverage": _clean(bt.coverage),
+        "median_abs_error": _clean(bt.median_abs_error),
+        "warnings": list(bt.warnings),
+    }
+
+
+def backtest_to_json(bt) -> str:
+    return strict_json(backtest_to_dict(bt))
+
+
+def backtest_to_csv(bt) -> str:
+    return frame_csv(bt.frame())
+
+
+def format_backtest(bt) -> str:
+    """Each held-out run: observed and predicted loss (perplexity for perplexity files), relative
+    error of the loss, band and whether the run is inside it; then the summary."""
+    as_perplexity = bt.ladder.metric == "perplexity"
+    show = perplexity if as_perplexity else (lambda x: x)
+    what = "perplexity" if as_perplexity else "loss"
+    nd = bt.law.name == "chinchilla"
+    has_bands = bt.band_method != "none"
+    pct = f"{bt.level:.0%}"
+    bands = {"profile": f"{pct} profile bands", "percentile": f"{pct} percentile bootstrap bands"}.get(
+        bt.band_method, "no bands")
+    lines = [f"scalefit {__version__} backtest: {bt.ladder.source}",
+             f"law: {bt.law.name}; each family fitted without the runs at its {bt.hold_out} largest compute "
+             f"value(s), which the fit then predicts ({'at their own N and D' if nd else 'at their compute'}); "
+             f"{bands}", ""]
+    head = ["family", "run"] + (["params", "tokens"] if nd else []) + ["compute", f"observed {what}", "predicted",
+                                                                      "error (loss)"]
+    head += [f"{pct} band", "inside"] if has_bands else []
+    rows = [head + ["beyond fit"]]
+    for h in bt.rows:
+        p = h.prediction
+        row = [h.family, h.run] + ([fmt(p.params, 3), fmt(p.tokens, 3)] if nd else [])
+        row += [fmt(p.flops, 3), fmt(show(h.observed)), fmt(show(p.loss)), f"{h.error:+.2%}"]
+        if has_bands:
+            row += [_band(show(p.low), show(p.high), fmt) + ("" if p.band_checked else " *"),
+                    "yes" if h.inside else "no"]
+        rows.append(row + [_decades(p.extrapolation_decades)])
+    lines.append(_align(rows))
+    inside = sum(h.inside for h in bt.rows)
+    summary = f"{len(bt.rows)} held-out run(s); median |error| {bt.median_abs_error:.2%}"
+    if has_bands:
+        summary += f"; inside the {pct} band: {inside} of {len(bt.rows)}"
+    lines += ["", summary]
+    if has_bands and not all(h.prediction.band_checked for h in bt.rows):
+        lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     return "\n".join(lines) + "\n"

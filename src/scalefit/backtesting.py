@@ -1,0 +1,152 @@
+"""Backtests: fit each family without its largest runs, predict those runs, and compare.
+
+    >>> bt = scalefit.backtest("runs.csv", hold_out=1)
+    >>> print(bt.summary()); bt.frame()
+
+A law is judged by how well it extrapolates, not by its residuals: each ladder family is fitted to
+its runs below its ``hold_out`` largest distinct computes, exactly as ``analyze`` fits a family
+(same law, search and bands), and the fit predicts the loss of every held-out run: at the run's
+compute for the compute laws, at the run's own parameter and token counts for the chinchilla law
+(``analyze(..., at_flops=...)`` and ``at_params_tokens``). Each row reports the relative error of
+the predicted loss, (predicted - observed) / observed, and whether the observed loss lies inside
+the prediction's band. The band is for the fitted law's loss; a held-out run also carries its own
+seed-to-seed noise, so a band can miss a run's loss even when the law holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .analysis import analyze
+from .ladder import Ladder, LadderError, read_ladder
+from .laws import Law, get_law
+from .prediction import Prediction
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out run: its observed loss (nats per token) and the prediction of its family's fit
+    to the smaller runs."""
+
+    family: str
+    run: str
+    observed: float
+    prediction: Prediction
+
+    @property
+    def error(self) -> float:
+        """(predicted - observed) / observed, of the loss."""
+        return (self.prediction.loss - self.observed) / self.observed
+
+    @property
+    def inside(self) -> bool:
+        """The observed loss lies inside the prediction's band (False without a band)."""
+        return bool(self.prediction.low <= self.observed <= self.prediction.high)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Held-out runs of every family that could be backtested (see :func:`backtest`)."""
+
+    ladder: Ladder
+    law: Law
+    hold_out: int
+    level: float
+    band_method: str
+    rows: tuple[HeldOut, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def frame(self) -> pd.DataFrame:
+        """One row per held-out run: family, run, compute (and N, D for L(N, D)), observed and
+        predicted loss, band, relative error, inside, extrapolation of the fit in decades."""
+        rows = [dict(family=h.family, run=h.run, flops=h.prediction.flops, params=h.prediction.params,
+                     tokens=h.prediction.tokens, observed=h.observed, predicted=h.prediction.loss,
+                     low=h.prediction.low, high=h.prediction.high, error=h.error, inside=h.inside,
+                     band_checked=h.prediction.band_checked,
+                     extrapolation_decades=h.prediction.extrapolation_decades) for h in self.rows]
+        columns = ["family", "run", "flops", "params", "tokens", "observed", "predicted", "low", "high", "error",
+                   "inside", "band_checked", "extrapolation_decades"]
+        return pd.DataFrame(rows, columns=columns)
+
+    @property
+    def coverage(self) -> float:
+        """Share of held-out runs inside their bands (NaN without bands or rows)."""
+        if self.band_method == "none" or not self.rows:
+            return float("nan")
+        return float(np.mean([h.inside for h in self.rows]))
+
+    @property
+    def median_abs_error(self) -> float:
+        return float(np.median([abs(h.error) for h in self.rows])) if self.rows else float("nan")
+
+    def summary(self) -> str:
+        from .formatting import format_backtest
+        return format_backtest(self)
+
+
+def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: float = 0.95,
+             band_method: str = "auto", bootstrap: int = 1000, seed: int = 0, workers: int | None = None,
+             progress: Callable[[int], None] | None = None, name: str | None = None) -> Backtest:
+    """Fit each ladder family without the runs at its ``hold_out`` largest distinct computes and
+    predict those runs. Options as in :func:`scalefit.analyze`. A family left with too few runs to
+    fit is skipped with a warning."""
+    if isinstance(hold_out, bool) or not isinstance(hold_out, (int, np.integer)) or hold_out < 1:
+        raise ValueError(f"hold_out must be a whole number >= 1, got {hold_out!r}")
+    ladder = read_ladder(source, name=name)
+    law = get_law(law) if isinstance(law, str) else law
+    if law.name == "chinchilla":
+        ladder = ladder.with_tokens(law.flops_per_param_token)
+    warnings: list[str] = list(ladder.warnings)
+    rows: list[HeldOut] = []
+    method = "none"
+    for family in ladder.ladder_families():
+        runs = ladder.family_runs(family)
+        held, train = _split(runs, hold_out)
+        if held.empty:
+            warnings.append(f"family '{family}': not backtested: it has {runs['flops'].nunique()} distinct "
+                            f"compute value(s), not more than --hold-out {hold_out}")
+            continue
+        try:
+            result = analyze(replace(ladder, runs=train, warnings=()), law=law, bootstrap=bootstrap, level=level,
+                             seed=seed, band_method=band_method, workers=workers, progress=progress,
+                             **_targets(held, law))
+        except LadderError as exc:
+            warnings.append(f"family '{family}': not backtested: holding out its {len(held)} largest-compute "
+                            f"run(s) leaves {len(train)}, too few to fit ({exc})")
+            continue
+        method = result.band_method
+        warnings.extend(result.warnings)
+        rows.extend(_held_out_rows(family, held, result.predictions, law))
+    if not rows:
+        raise LadderError(f"{ladder.source}: no family has enough runs to hold out its {hold_out} largest "
+                          f"compute value(s) and still fit the {law.name} law; use a smaller --hold-out")
+    return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
+                    warnings=tuple(warnings))
+
+
+def _split(runs: pd.DataFrame, hold_out: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(held-out runs, training runs): the runs at the ``hold_out`` largest distinct computes, and
+    the others (none held out when the family has no more distinct computes than that)."""
+    distinct = np.unique(runs["flops"].to_numpy(dtype=float))
+    cut = distinct[-hold_out] if distinct.size > hold_out else np.inf
+    return runs[runs["flops"] >= cut], runs[runs["flops"] < cut]
+
+
+def _targets(held: pd.DataFrame, law: Law) -> dict:
+    if law.name == "chinchilla":
+        return {"at_params_tokens": list(zip(held["params"].to_numpy(dtype=float), held["tokens"].to_numpy(dtype=float)))}
+    return {"at_flops": held["flops"].to_numpy(dtype=float)}
+
+
+def _held_out_rows(family: str, held: pd.DataFrame, predictions, law: Law) -> list[HeldOut]:
+    """Each held-out run with the prediction at its compute, or at its size for L(N, D) (repeated
+    runs at one point share a prediction)."""
+    nd = law.name == "chinchilla"
+    by_point = {(p.params, p.tokens) if nd else p.flops: p for p in predictions}
+    return [HeldOut(family=family, run=str(run.run), observed=float(run.loss),
+                    prediction=by_point[(float(run.params), float(run.tokens)) if nd else float(run.flops)])
+            for run in held.itertuples()]

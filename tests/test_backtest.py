@@ -1,0 +1,108 @@
+"""Backtests: each family fitted without its largest runs predicts them, as `fit --at-flops` would."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import scalefit
+from scalefit.analysis import analyze
+from scalefit.chinchilla import ChinchillaLaw
+from scalefit.cli import main
+from scalefit.laws import SaturatingLaw
+
+SAT, CHIN = SaturatingLaw(), ChinchillaLaw()
+
+
+def ladder_frame(seed: int = 0) -> pd.DataFrame:
+    """Two families of the saturating law (the second with a repeated largest run) and a reference."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for family, flops in (("a", np.geomspace(1e19, 1e22, 8)), ("b", np.r_[np.geomspace(1e19, 3e21, 6), 3e21])):
+        loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops) * np.exp(rng.normal(0, 0.01, flops.size))
+        rows += [dict(family=family, run=f"{family}{i}", flops=c, loss=v) for i, (c, v) in enumerate(zip(flops, loss))]
+    rows.append(dict(family="ref", run="ref", flops=1e23, loss=2.0))
+    return pd.DataFrame(rows)
+
+
+def assert_same(a, b) -> None:
+    """Equal predictions, NaN fields (no N and D for a compute law) counting as equal."""
+    np.testing.assert_equal(dataclasses.asdict(a), dataclasses.asdict(b))
+
+
+def test_backtest_predicts_each_held_out_run_from_the_smaller_runs():
+    frame = ladder_frame()
+    bt = scalefit.backtest(frame, hold_out=2)
+    assert [(h.family, h.run) for h in bt.rows] == [("a", "a6"), ("a", "a7"), ("b", "b4"), ("b", "b5"), ("b", "b6")]
+    for family in ("a", "b"):
+        runs = frame[frame.family == family]
+        cut = np.unique(runs.flops)[-2]
+        alone = analyze(runs[runs.flops < cut], at_flops=runs.flops[runs.flops >= cut].to_numpy())
+        held = [h for h in bt.rows if h.family == family]
+        for h in held:
+            (same,) = [p for p in alone.predictions if p.flops == h.prediction.flops]
+            assert_same(h.prediction, same)                    # as `fit --at-flops` on the smaller runs
+            assert h.observed == float(runs.loss[runs.run == h.run].iloc[0])
+            assert h.error == pytest.approx((same.loss - h.observed) / h.observed)
+            assert h.inside == (same.low <= h.observed <= same.high)
+    b5, b6 = bt.rows[3], bt.rows[4]                            # two runs at one compute share a prediction
+    assert_same(b5.prediction, b6.prediction)
+    assert b5.observed != b6.observed
+    frame_out = bt.frame()
+    assert list(frame_out.run) == ["a6", "a7", "b4", "b5", "b6"]
+    assert bt.coverage == pytest.approx(frame_out.inside.mean())
+    assert bt.median_abs_error == pytest.approx(frame_out.error.abs().median())
+
+
+def test_families_too_small_to_hold_out_are_skipped_with_a_warning():
+    frame = ladder_frame()
+    small = pd.concat([frame, pd.DataFrame(dict(family="c", run=["c0", "c1", "c2", "c3"],
+                                                flops=[1e19, 1e20, 1e21, 1e22], loss=[3.0, 2.6, 2.3, 2.1]))])
+    bt = scalefit.backtest(small, hold_out=1)
+    assert {h.family for h in bt.rows} == {"a", "b"}
+    assert any("family 'c': not backtested" in w and "leaves 3" in w for w in bt.warnings)
+    with pytest.raises(scalefit.LadderError, match="no family has enough runs"):
+        scalefit.backtest(small, hold_out=7)
+    with pytest.raises(ValueError, match="hold_out"):
+        scalefit.backtest(frame, hold_out=0)
+
+
+def test_chinchilla_backtest_predicts_at_each_runs_own_size():
+    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    loss = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d) * np.exp(
+        np.random.default_rng(1).normal(0, 0.005, n.size))
+    frame = pd.DataFrame(dict(family="f", params=n, tokens=d, loss=loss))
+    bt = scalefit.backtest(frame, law="chinchilla", hold_out=1, bootstrap=100)
+    (h,) = bt.rows                                   # the largest compute: 1e9 params at 80 tokens each
+    assert (h.prediction.params, h.prediction.tokens) == (1e9, 8e10) and h.prediction.where == "size"
+    train = frame[6 * frame.params * frame.tokens < 6 * 1e9 * 8e10]
+    fit = analyze(train, law="chinchilla", bootstrap=0).fits["f"].fit
+    assert h.prediction.loss == pytest.approx(float(CHIN.predict_nd(fit.params, 1e9, 8e10)), rel=1e-9)
+    assert h.prediction.band_method == "percentile" and h.prediction.low < h.prediction.loss < h.prediction.high
+
+
+def test_backtest_command(tmp_path):
+    path = tmp_path / "ladder.csv"
+    ladder_frame().to_csv(path, index=False)
+    runner = CliRunner()
+    table = runner.invoke(main, ["backtest", str(path), "--hold-out", "2"])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["family", "run"])
+    assert [line.split()[1] for line in lines[head + 1:head + 6]] == ["a6", "a7", "b4", "b5", "b6"]
+    (summary,) = [line for line in lines if line.startswith("5 held-out run(s); median |error| ")]
+    assert f"inside the 95% band: {sum(line.split()[-3] == 'yes' for line in lines[head + 1:head + 6])} of 5" in summary
+    data = json.loads(runner.invoke(main, ["backtest", str(path), "--hold-out", "2", "--format", "json"]).stdout,
+                      parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert data["hold_out"] == 2 and len(data["held_out"]) == 5 and data["bands"]["method"] == "profile"
+    assert data["held_out"][0]["run"] == "a6" and data["held_out"][0]["params"] is None
+    csv = runner.invoke(main, ["backtest", str(path), "--format", "csv", "--bootstrap", "0"]).stdout
+    assert csv.splitlines()[0].startswith("family,run,flops,") and len(csv.splitlines()) == 1 + 3
+    bad = runner.invoke(main, ["backtest", str(path), "--hold-out", "9"])
+    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1 and "use a smaller --hold-out" in bad.stderr
