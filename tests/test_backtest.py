@@ -65,8 +65,8 @@ def test_families_too_small_to_hold_out_are_skipped_with_a_warning():
                                                 flops=[1e19, 1e20, 1e21, 1e22], loss=[3.0, 2.6, 2.3, 2.1]))])
     bt = scalefit.backtest(small, hold_out=1)
     assert {h.family for h in bt.rows} == {"a", "b"}
-    assert any("family 'c': not backtested" in w and "leaves 3" in w for w in bt.warnings)
-    with pytest.raises(scalefit.LadderError, match="no family has enough runs"):
+    assert any("family 'c': not backtested" in w and "keeps 3 run(s)" in w for w in bt.warnings)
+    with pytest.raises(scalefit.LadderError, match="no family could be backtested"):
         scalefit.backtest(small, hold_out=7)
     with pytest.raises(ValueError, match="hold_out"):
         scalefit.backtest(frame, hold_out=0)
@@ -105,4 +105,33 @@ def test_backtest_command(tmp_path):
     csv = runner.invoke(main, ["backtest", str(path), "--format", "csv", "--bootstrap", "0"]).stdout
     assert csv.splitlines()[0].startswith("family,run,flops,") and len(csv.splitlines()) == 1 + 3
     bad = runner.invoke(main, ["backtest", str(path), "--hold-out", "9"])
-    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1 and "use a smaller --hold-out" in bad.stderr
+    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1 and "hold out fewer compute values" in bad.stderr
+
+
+def test_backtest_refusals_and_outputs_without_bands(tmp_path):
+    runner = CliRunner()
+    flops_only = runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--law", "chinchilla"])
+    assert flops_only.exit_code == 2 and len(flops_only.stderr.splitlines()) == 1
+    assert "needs 'params' and 'tokens' columns" in flops_only.stderr
+    path = tmp_path / "two.csv"
+    path.write_text("family,flops,loss\n" + "".join(f"{f},{c:g},{v}\n" for f in "ab" for c, v in
+                                                    zip((1e19, 1e20, 1e21, 1e22), (3.0, 2.8, 2.6, 2.5))))
+    none_left = runner.invoke(main, ["backtest", str(path)])
+    assert none_left.exit_code == 2 and len(none_left.stderr.splitlines()) == 1
+    assert "no family could be backtested: family 'a': not backtested: " in none_left.stderr
+    assert "it keeps 3 run(s) at 3 compute value(s), which cannot be fitted" in none_left.stderr
+    assert "hold out fewer" not in none_left.stderr            # --hold-out is already 1
+    bare = json.loads(runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--bootstrap", "0",
+                                           "--format", "json"]).stdout)
+    (row,) = bare["held_out"]
+    assert row["inside"] is None and row["low"] is None and bare["coverage"] is None
+    assert row["observed_perplexity"] == pytest.approx(np.exp(row["observed"]))
+    assert row["predicted_perplexity"] == pytest.approx(np.exp(row["predicted"]))
+
+
+def test_backtest_warns_once_and_not_of_extrapolating_on_purpose():
+    frame = ladder_frame()
+    bt = scalefit.backtest(frame, hold_out=3, band_method="percentile", bootstrap=50)
+    assert sum("bootstrap resamples are few" in w for w in bt.warnings) == 1      # not once per family
+    assert not any(" is extrapolated " in w and ": the prediction " in w for w in bt.warnings)
+    assert bt.coverage == pytest.approx(np.mean([h.inside for h in bt.rows]))

@@ -10,7 +10,9 @@ compute for the compute laws, at the run's own parameter and token counts for th
 (``analyze(..., at_flops=...)`` and ``at_params_tokens``). Each row reports the relative error of
 the predicted loss, (predicted - observed) / observed, and whether the observed loss lies inside
 the prediction's band. The band is for the fitted law's loss; a held-out run also carries its own
-seed-to-seed noise, so a band can miss a run's loss even when the law holds.
+seed-to-seed noise, so a band can miss a run's loss even when the law holds. Compute values are
+distinct when they differ at all: runs digitised from a chart, whose computes all differ a little,
+hold out one run per value.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ import numpy as np
 import pandas as pd
 
 from .analysis import analyze
-from .ladder import Ladder, LadderError, read_ladder
+from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction
+
+
+BACKTEST_PERPLEXITY_COLUMNS = (("observed_perplexity", "observed"), ("predicted_perplexity", "predicted"),
+                               ("perplexity_low", "low"), ("perplexity_high", "high"))
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,10 @@ class HeldOut:
         return (self.prediction.loss - self.observed) / self.observed
 
     @property
-    def inside(self) -> bool:
-        """The observed loss lies inside the prediction's band (False without a band)."""
+    def inside(self) -> bool | None:
+        """The observed loss lies inside the prediction's band (None without a band)."""
+        if np.isnan(self.prediction.low) or np.isnan(self.prediction.high):
+            return None
         return bool(self.prediction.low <= self.observed <= self.prediction.high)
 
 
@@ -59,10 +67,14 @@ class Backtest:
     band_method: str
     rows: tuple[HeldOut, ...]
     warnings: tuple[str, ...] = field(default=())
+    n_bootstrap: int = 0        # resamples behind percentile bands (0 for profile bands or none)
+    seed: int = 0
 
     def frame(self) -> pd.DataFrame:
         """One row per held-out run: family, run, compute (and N, D for L(N, D)), observed and
-        predicted loss, band, relative error, inside, extrapolation of the fit in decades."""
+        predicted loss (nats per token) and the band, relative error of the loss, inside (None
+        without a band), extrapolation of the fit in decades; for perplexity files the observed,
+        predicted and band also as perplexities."""
         rows = [dict(family=h.family, run=h.run, flops=h.prediction.flops, params=h.prediction.params,
                      tokens=h.prediction.tokens, observed=h.observed, predicted=h.prediction.loss,
                      low=h.prediction.low, high=h.prediction.high, error=h.error, inside=h.inside,
@@ -70,14 +82,18 @@ class Backtest:
                      extrapolation_decades=h.prediction.extrapolation_decades) for h in self.rows]
         columns = ["family", "run", "flops", "params", "tokens", "observed", "predicted", "low", "high", "error",
                    "inside", "band_checked", "extrapolation_decades"]
-        return pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=columns)
+        if self.ladder.metric == "perplexity":
+            with np.errstate(over="ignore"):
+                for name, column in BACKTEST_PERPLEXITY_COLUMNS:
+                    frame[name] = np.exp(frame[column].astype(float))
+        return frame
 
     @property
     def coverage(self) -> float:
-        """Share of held-out runs inside their bands (NaN without bands or rows)."""
-        if self.band_method == "none" or not self.rows:
-            return float("nan")
-        return float(np.mean([h.inside for h in self.rows]))
+        """Share of held-out runs inside their bands (NaN without bands)."""
+        inside = [h.inside for h in self.rows if h.inside is not None]
+        return float(np.mean(inside)) if inside else float("nan")
 
     @property
     def median_abs_error(self) -> float:
@@ -100,32 +116,48 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     law = get_law(law) if isinstance(law, str) else law
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
+    check_fittable(ladder, law.n_params, law.name, None)       # the whole file, as fit checks it
     warnings: list[str] = list(ladder.warnings)
+    skipped: list[str] = []
     rows: list[HeldOut] = []
-    method = "none"
+    method, n_bootstrap = "none", 0
     for family in ladder.ladder_families():
         runs = ladder.family_runs(family)
         held, train = _split(runs, hold_out)
+        kept = f"{len(train)} run(s) at {train['flops'].nunique()} compute value(s)"
         if held.empty:
-            warnings.append(f"family '{family}': not backtested: it has {runs['flops'].nunique()} distinct "
-                            f"compute value(s), not more than --hold-out {hold_out}")
+            skipped.append(f"family '{family}': not backtested: it has {runs['flops'].nunique()} compute value(s), "
+                           f"not more than the {hold_out} to hold out")
             continue
         try:
             result = analyze(replace(ladder, runs=train, warnings=()), law=law, bootstrap=bootstrap, level=level,
                              seed=seed, band_method=band_method, workers=workers, progress=progress,
                              **_targets(held, law))
         except LadderError as exc:
-            warnings.append(f"family '{family}': not backtested: holding out its {len(held)} largest-compute "
-                            f"run(s) leaves {len(train)}, too few to fit ({exc})")
+            skipped.append(f"family '{family}': not backtested: without its runs at its {hold_out} largest compute "
+                           f"value(s) it keeps {kept}, which cannot be fitted ({_reason(exc)})")
             continue
-        method = result.band_method
-        warnings.extend(result.warnings)
+        method, n_bootstrap = result.band_method, result.n_bootstrap
+        warnings.extend(w for w in result.warnings if not _plain_extrapolation(w))
         rows.extend(_held_out_rows(family, held, result.predictions, law))
     if not rows:
-        raise LadderError(f"{ladder.source}: no family has enough runs to hold out its {hold_out} largest "
-                          f"compute value(s) and still fit the {law.name} law; use a smaller --hold-out")
+        advice = "; hold out fewer compute values" if hold_out > 1 else ""
+        raise LadderError(f"{ladder.source}: no family could be backtested: " + "; ".join(skipped) + advice)
+    warnings = list(dict.fromkeys(warnings + skipped))      # each once (every family's fit says the same)
     return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed)
+
+
+def _reason(exc: LadderError) -> str:
+    """The fit's complaint without its 'file, line, column' prefix (which points at the family's
+    first run, not at what the hold-out removed)."""
+    return str(exc).split(": ", 1)[-1]
+
+
+def _plain_extrapolation(warning: str) -> bool:
+    """A prediction's 'is extrapolated N decades' warning: a backtest extrapolates on purpose, and
+    its table shows how far ('beyond fit'); warnings about unchecked bands are kept."""
+    return ": the prediction " in warning and " is extrapolated " in warning
 
 
 def _split(runs: pd.DataFrame, hold_out: int) -> tuple[pd.DataFrame, pd.DataFrame]:

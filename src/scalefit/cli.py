@@ -175,7 +175,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @LAW_OPTION
 @click.option("--hold-out", "hold_out", type=click.IntRange(min=1, max=100), default=1, show_default=True,
-              help="Hold out the runs at each family's this many largest compute values.")
+              help="Hold out each family's runs at its K largest compute values.")
 @_band_options
 @WORKERS_OPTION
 @FORMAT_OPTION
