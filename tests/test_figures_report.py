@@ -179,6 +179,22 @@ def test_report_contains_the_numbers_of_the_json(tmp_path, suffix):
             assert (tmp_path / image).read_bytes().startswith(PNG_MAGIC)
 
 
+def test_report_has_the_backtest_of_each_family(tmp_path):
+    ladder = two_ladders(tmp_path)
+    out = tmp_path / "report.md"
+    runner = CliRunner()
+    assert runner.invoke(main, ["report", str(ladder), "--focus", "new", "-o", str(out)]).exit_code == 0
+    text = out.read_text()
+    section = text.split("## Backtest: each family refitted without its largest-compute run(s), predicting them")[1]
+    rows = [line.split(" | ") for line in section.split("\n\n")[1].splitlines()[2:]]
+    data = json.loads(runner.invoke(main, ["backtest", str(ladder), "--format", "json"]).stdout)
+    assert len(rows) == len(data["held_out"]) == 2            # old and new; 'big' is a reference point
+    for row, held in zip(rows, data["held_out"]):
+        assert row[0] == f"| {held['family']}" and row[1] == held["run"]
+        assert row[4] == fmt(held["predicted"]) and row[5] == f"{held['error']:+.2%}"
+        assert row[6] == f"[{fmt(held['low'])}, {fmt(held['high'])}]" and row[7] == ("yes" if held["inside"] else "no")
+
+
 def test_bad_paths_give_one_clear_error(tmp_path):
     runner = CliRunner()
     ladder = two_ladders(tmp_path)

@@ -74,6 +74,31 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return tables
 
 
+def _backtest_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
+    """Each family refitted without its largest-compute runs, predicting them (``scalefit
+    backtest``), with the analysis's bands; no table when no family has runs to spare."""
+    from .backtesting import backtest
+    from .ladder import LadderError
+
+    bootstrap = {"percentile": result.n_bootstrap, "none": 0}.get(result.band_method, 1)
+    try:
+        bt = backtest(result.ladder, law=result.law, hold_out=1, level=result.level,
+                      band_method="auto" if result.band_method == "none" else result.band_method,
+                      bootstrap=bootstrap, seed=result.seed)
+    except LadderError:
+        return []
+    metric = result.ladder.metric
+    rows = [["family", "held-out run", "compute", f"observed {metric}", "predicted", "error (loss)",
+             f"{result.level:.0%} band", "inside", "beyond fit"]]
+    for h in bt.rows:
+        p = h.prediction
+        shown = [float(result.ladder.loss_to_metric(x)) for x in (h.observed, p.loss, p.low, p.high)]
+        rows.append([h.family, h.run, fmt(p.flops, 3), fmt(shown[0]), fmt(shown[1]), f"{h.error:+.2%}",
+                     _band(shown[2], shown[3], fmt), {True: "yes", False: "no", None: ""}[h.inside],
+                     _decades(p.extrapolation_decades)])
+    return [("Backtest: each family refitted without its largest-compute run(s), predicting them", rows)]
+
+
 def _allocations(result: Analysis) -> list[list[str]]:
     """Exponents a (N_opt ∝ C^a) and b, and N_opt, D_opt and tokens per parameter at the compute of
     each family's largest run, with bootstrap bands when there are draws (see ``scalefit optimal``)."""
@@ -91,7 +116,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
                   output: str = "report.html") -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
     figures = _figures(result)
-    tables = _tables(result)
+    tables = _tables(result) + _backtest_table(result)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
