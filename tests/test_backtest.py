@@ -121,6 +121,11 @@ def test_backtest_refusals_and_outputs_without_bands(tmp_path):
     assert "no family could be backtested: family 'a': not backtested: " in none_left.stderr
     assert "it keeps 3 run(s) at 3 compute value(s), which cannot be fitted" in none_left.stderr
     assert "hold out fewer" not in none_left.stderr            # --hold-out is already 1
+    far = tmp_path / "far.csv"                 # the largest run 15 decades past the others: refused, not a crash
+    far.write_text("family,flops,loss\n" + "".join(f"a,{c:g},{v}\n" for c, v in
+                                                 zip((1e10, 1e11, 1e12, 1e13, 1e14, 1e29), (3.0, 2.8, 2.6, 2.5, 2.45, 2.0))))
+    beyond = runner.invoke(main, ["backtest", str(far)])
+    assert beyond.exit_code == 2 and len(beyond.stderr.splitlines()) == 1 and "decades outside" in beyond.stderr
     bare = json.loads(runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--bootstrap", "0",
                                            "--format", "json"]).stdout)
     (row,) = bare["held_out"]

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import analyze
+from .analysis import TargetError, analyze
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction
@@ -136,6 +136,9 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
         except LadderError as exc:
             skipped.append(f"family '{family}': not backtested: without its runs at its {hold_out} largest compute "
                            f"value(s) it keeps {kept}, which cannot be fitted ({_reason(exc)})")
+            continue
+        except TargetError as exc:           # a held-out run far beyond the others
+            skipped.append(f"family '{family}': not backtested: {exc}")
             continue
         method, n_bootstrap = result.band_method, result.n_bootstrap
         warnings.extend(w for w in result.warnings if not _plain_extrapolation(w))
