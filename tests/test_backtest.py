@@ -140,3 +140,24 @@ def test_backtest_warns_once_and_not_of_extrapolating_on_purpose():
     assert sum("bootstrap resamples are few" in w for w in bt.warnings) == 1      # not once per family
     assert not any(" is extrapolated " in w and ": the prediction " in w for w in bt.warnings)
     assert bt.coverage == pytest.approx(np.mean([h.inside for h in bt.rows]))
+
+
+def test_backtest_figure(tmp_path):
+    path = tmp_path / "ladder.csv"
+    ladder_frame().to_csv(path, index=False)
+    out = tmp_path / "bt.png"
+    runner = CliRunner()
+    r = runner.invoke(main, ["backtest", str(path), "--hold-out", "2", "--figure", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes().startswith(b"\x89PNG") and f"wrote {out}" in r.stderr
+    from scalefit.plots import backtest_figure
+    bt = scalefit.backtest(path, hold_out=2)
+    figure = backtest_figure(bt)
+    layers = {type(layer.geom).__name__: layer._data for layer in figure.layers}
+    points = layers["geom_point"]
+    assert sorted(points[points.role == "held-out runs"].flops) == sorted(h.prediction.flops for h in bt.rows)
+    assert len(points[points.role == "fitted runs"]) == 6 + 4       # a: 8 - 2 held out; b: 7 - 3 (a repeat)
+    bars = layers["geom_linerange"]
+    assert sorted(bars.high) == sorted(h.prediction.high for h in bt.rows)
+    bad = runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--law", "chinchilla", "--figure", str(out)])
+    assert bad.exit_code == 2 and "--figure draws compute laws" in bad.stderr and len(bad.stderr.splitlines()) == 1

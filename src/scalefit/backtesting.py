@@ -69,6 +69,7 @@ class Backtest:
     warnings: tuple[str, ...] = field(default=())
     n_bootstrap: int = 0        # resamples behind percentile bands (0 for profile bands or none)
     seed: int = 0
+    training: dict = field(default_factory=dict, repr=False)   # family -> the Analysis of its fitted runs
 
     def frame(self) -> pd.DataFrame:
         """One row per held-out run: family, run, compute (and N, D for L(N, D)), observed and
@@ -121,6 +122,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     skipped: list[str] = []
     rows: list[HeldOut] = []
     method, n_bootstrap = "none", 0
+    training = {}
     for family in ladder.ladder_families():
         runs = ladder.family_runs(family)
         held, train = _split(runs, hold_out)
@@ -141,6 +143,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
             skipped.append(f"family '{family}': not backtested: {exc}")
             continue
         method, n_bootstrap = result.band_method, result.n_bootstrap
+        training[family] = result
         warnings.extend(w for w in result.warnings if not _plain_extrapolation(w))
         rows.extend(_held_out_rows(family, held, result.predictions, law))
     if not rows:
@@ -148,7 +151,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
         raise LadderError(f"{ladder.source}: no family could be backtested: " + "; ".join(skipped) + advice)
     warnings = list(dict.fromkeys(warnings + skipped))      # each once (every family's fit says the same)
     return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
-                    warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed)
+                    warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
 
 
 def _reason(exc: LadderError) -> str:

@@ -180,7 +180,10 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
 @WORKERS_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, level, seed, workers, fmt, output):
+@click.option("--figure", default=None,
+              help="Also draw each fit carried out to its held-out runs (.png, .svg or .pdf; compute laws).")
+def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, level, seed, workers, fmt, output,
+             figure):
     """Fit each family without its largest runs and predict them: errors and band coverage.
 
     Judges the law by how it extrapolates on your own ladder: each family is fitted as `fit` fits
@@ -191,6 +194,13 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
     from .ladder import LadderError, read_ladder
 
     _check_output_path(output, ladder_csv)
+    if figure is not None:
+        if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
+            raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
+        if law == "chinchilla":
+            raise InputError("--figure draws compute laws: an L(N, D) prediction sits at each run's own N and D, "
+                             "off any one curve (the table shows them)")
+        _check_output_path(figure, ladder_csv, option="--figure")
     law = _law_from_options(law, huber_delta, k)
     try:
         ladder = read_ladder(ladder_csv)
@@ -203,7 +213,21 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
     for warning in result.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
     render = {"table": format_backtest, "json": backtest_to_json, "csv": backtest_to_csv}[fmt]
+    if figure is not None:
+        _emit_bytes(_backtest_figure_bytes(result, figure), figure)
+        click.echo(f"scalefit: wrote {figure}", err=True)
     _emit(render(result), output)
+
+
+def _backtest_figure_bytes(result, figure: str) -> bytes:
+    """The backtest figure's file bytes; a failure inside the plotting stack as one line."""
+    from .plots import backtest_figure, figure_bytes
+    try:
+        return figure_bytes(backtest_figure(result), os.path.splitext(figure)[1].lower())
+    except Exception as exc:  # noqa: BLE001 - as `plot` reports it
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise InputError(f"--figure {figure}: cannot draw the backtest figure ({type(exc).__name__}: {first}); "
+                         "please report it") from None
 
 
 def _law_from_options(name: str, huber_delta: float, k: float):

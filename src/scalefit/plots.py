@@ -68,10 +68,11 @@ def _compute_grid(result: Analysis) -> np.ndarray:
     return np.geomspace(lo / 2, hi * 1.25, CURVE_POINTS)
 
 
-def curve_frame(result: Analysis) -> pd.DataFrame:
-    """Fitted curve and pointwise band of every fitted family on a shared compute grid; ``part``
-    says whether a point is inside the family's runs or extrapolated below or above them."""
-    grid = _compute_grid(result)
+def curve_frame(result: Analysis, grid: np.ndarray | None = None) -> pd.DataFrame:
+    """Fitted curve and pointwise band of every fitted family on a shared compute grid (by default
+    from below the runs to beyond the multipliers); ``part`` says whether a point is inside the
+    family's runs or extrapolated below or above them."""
+    grid = _compute_grid(result) if grid is None else grid
     frames = []
     for name, ff in result.fits.items():
         fit = ff.fit
@@ -584,6 +585,51 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
         keep = (tokens >= d[0]) & (tokens <= d[-1])
         frames.append(pd.DataFrame({"params": n[ok][keep], "tokens": tokens[keep], "level": f"{level:.3f}"}))
     return pd.concat(frames, ignore_index=True)
+
+
+def backtest_figure(bt, options: FigureOptions = FigureOptions()):
+    """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
+    (dashed where extrapolated); fitted runs as open circles, held-out runs as crosses, and the
+    prediction's band at each held-out compute as a vertical bar. Compute laws only: an L(N, D)
+    fit predicts each held-out run at its own N and D, off any one curve."""
+    if bt.law.name == "chinchilla":
+        raise ValueError("the backtest figure draws compute laws; an L(N, D) prediction sits at each run's own N "
+                         "and D, off any one curve (see the table)")
+    p9 = _p9()
+    any_result = next(iter(bt.training.values()))
+    curves, runs, bars = [], [], []
+    for family, result in bt.training.items():
+        fit = result.fits[family].fit
+        held = [h for h in bt.rows if h.family == family]
+        top = max([fit.flops_max] + [h.prediction.flops for h in held])
+        curves.append(curve_frame(result, np.geomspace(fit.flops_min / 2, top * 1.25, CURVE_POINTS)))
+        runs.append(pd.DataFrame({"family": family, "flops": fit.flops, "loss": fit.loss, "role": "fitted runs"}))
+        runs.append(pd.DataFrame({"family": family, "flops": [h.prediction.flops for h in held],
+                                  "loss": [h.observed for h in held], "role": "held-out runs"}))
+        bars.append(pd.DataFrame({"family": family, "flops": [h.prediction.flops for h in held],
+                                  "low": [h.prediction.low for h in held], "high": [h.prediction.high for h in held]}))
+    curves, runs, bars = (pd.concat(frames, ignore_index=True) for frames in (curves, runs, bars))
+    for frame, columns in ((curves, ("loss", "low", "high")), (runs, ("loss",)), (bars, ("low", "high"))):
+        for column in columns:
+            frame[column] = _metric(any_result, frame[column])
+    families = list(bt.training)
+    colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
+    return (p9.ggplot()
+            + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
+                             data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
+            + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated", group="family + part"),
+                           data=curves, size=0.6)
+            + p9.geom_linerange(p9.aes("flops", ymin="low", ymax="high", colour="family"),
+                                data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="role"), data=runs, size=1.6,
+                            fill="white", stroke=0.7)
+            + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
+            + p9.scale_shape_manual(values={"fitted runs": "o", "held-out runs": "X"}, name=" ")
+            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
+            + p9.scale_x_log10(limits=options.xlim)
+            + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
+            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(any_result))
+            + p9.theme(legend_box="vertical", legend_spacing=0))
 
 
 FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
