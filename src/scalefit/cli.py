@@ -205,7 +205,7 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
     try:
         ladder = read_ladder(ladder_csv)
         resampling = band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla")
-        with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
+        with _progress(bootstrap * _families_to_hold_out(ladder, hold_out) if resampling else 0, "bootstrap") as tick:
             result = run_backtest(ladder, law=law, hold_out=hold_out, level=level, band_method=band_method,
                                   bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
     except LadderError as exc:
@@ -217,6 +217,11 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
         _emit_bytes(_backtest_figure_bytes(result, figure), figure)
         click.echo(f"scalefit: wrote {figure}", err=True)
     _emit(render(result), output)
+
+
+def _families_to_hold_out(ladder, hold_out: int) -> int:
+    """Ladder families with more compute values than --hold-out: those the backtest refits."""
+    return sum(ladder.family_runs(f)["flops"].nunique() > hold_out for f in ladder.ladder_families())
 
 
 def _backtest_figure_bytes(result, figure: str) -> bytes:
