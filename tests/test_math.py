@@ -257,3 +257,30 @@ def test_decades_read_on_their_side_of_the_threshold(value, threshold):
     text = decades_past(value, threshold)
     assert (float(text) > threshold) == (value > threshold) and float(text) != threshold
     assert abs(float(text) - value) <= 0.05 + 1e-9          # one decimal: off by at most half of 0.1
+
+
+# ----- quantiles without scipy.stats --------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.5, 0.9999), st.integers(1, 10_000))
+def test_band_quantiles_are_scipy_stats_quantiles(level, dof):
+    """profile.py computes its quantiles with scipy.special (importing scipy.stats costs 0.4 s of
+    start-up): the same numbers as scipy.stats' distributions."""
+    from scipy import stats
+
+    from scalefit.profile import chi2_1_quantile, f_1_quantile, t_quantile
+
+    assert chi2_1_quantile(level) == pytest.approx(stats.chi2.ppf(level, 1), rel=1e-12)
+    assert f_1_quantile(level, dof) == pytest.approx(stats.f.ppf(level, 1, dof), rel=1e-12)
+    assert t_quantile(level, dof) == pytest.approx(stats.t.ppf(level, dof), rel=1e-12)
+
+
+@given(st.integers(1, 10_000))
+def test_f_deviances_map_onto_the_chi_square_scale_as_scipy_stats_does(dof):
+    from scipy import stats
+
+    from scalefit.profile import f_1_to_chi2_1
+
+    values = np.array([0.0, 1e-12, 0.5, 3.84, 40.0, 700.0, 1e6, np.inf])
+    expected = stats.chi2.isf(stats.f.sf(values, 1, dof), 1)
+    np.testing.assert_allclose(f_1_to_chi2_1(values, dof), expected, rtol=1e-12)

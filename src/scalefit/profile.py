@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .fitting import (ALPHA_BOUNDS, E_CEILING, ROW_BLOCK, FitResult, Runs, bounded_least_squares, fit_saturating_rows,
                       linear_profile_over_alpha, row_blocks, saturating_lm, two_best_local_minima,
@@ -65,11 +65,34 @@ class Deviance:
 CHI2_DOF = -1  # marks a deviance already on the chi-square scale (threshold chi2_1)
 
 
+# Quantiles through scipy.special, the functions scipy.stats calls for these distributions, since
+# importing scipy.stats costs about 0.4 s of every command's start-up (tests compare them with stats).
+def chi2_1_quantile(level: float) -> float:
+    """chi2_1^-1(level) = 2 P^-1(1/2, level), P the regularized lower incomplete gamma function."""
+    return float(2.0 * special.gammaincinv(0.5, level))
+
+
+def f_1_quantile(level: float, dof: int) -> float:
+    """F_{1, dof}^-1(level)."""
+    return float(special.fdtri(1, dof, level))
+
+
+def t_quantile(q: float, dof: int) -> float:
+    """Student t_dof^-1(q)."""
+    return float(special.stdtrit(dof, q))
+
+
+def f_1_to_chi2_1(values, dof: int) -> np.ndarray:
+    """chi2_1^-1(F_{1,dof}(D)) through survival functions (accurate far in the tail): the value on the
+    chi-square scale with the same tail probability as D on the F_{1, dof} scale."""
+    return special.chdtri(1, special.fdtrc(1, dof, values))
+
+
 def threshold(level: float, dof: int) -> float:
     """F_{1, dof} quantile at ``level``: the deviance bound of a profile-t band (chi2_1 for CHI2_DOF)."""
     if dof == CHI2_DOF:
-        return float(stats.chi2.ppf(level, 1))
-    return float(stats.f.ppf(level, 1, max(dof, 1)))
+        return chi2_1_quantile(level)
+    return f_1_quantile(level, max(dof, 1))
 
 
 def interval_from_deviance(dev: Deviance, level: float, dof: int | None = None) -> tuple[float, float]:
@@ -101,7 +124,7 @@ def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> 
     the loss; also a degenerate profile, such as a law fitted to losses that rise with compute).
     """
     num, den = _on_chi2_scale(numerator), _on_chi2_scale(denominator)
-    limit = float(stats.chi2.ppf(level, 1))
+    limit = chi2_1_quantile(level)
     step = min(np.min(np.diff(num.grid)), np.min(np.diff(den.grid)))
     span_lo, span_hi = num.grid[0] - den.grid[-1], num.grid[-1] - den.grid[0]
     step = max(step, (span_hi - span_lo) / (MAX_RATIO_POINTS - 1))
@@ -127,7 +150,7 @@ def _on_chi2_scale(dev: Deviance) -> Deviance:
     """The same deviance mapped through chi2_1^-1(F_{1,dof}(D)) (survival functions, for accuracy)."""
     def convert(values):
         values = np.maximum(np.asarray(values, dtype=float), 0.0)
-        return stats.chi2.isf(stats.f.sf(values, 1, max(dev.dof, 1)), 1)
+        return f_1_to_chi2_1(values, max(dev.dof, 1))
     return Deviance(grid=dev.grid, values=convert(dev.values), at_infinity=float(convert(dev.at_infinity)),
                     dof=CHI2_DOF, touches_top=dev.touches_top)
 
@@ -523,7 +546,7 @@ def _power_parameter_bands(fit: FitResult, d: _Data, level: float, dof: int):
     X = np.column_stack([np.ones_like(x), -x])
     s2 = fit.objective / max(dof, 1)
     cov = s2 * np.linalg.inv(X.T @ X)
-    t = stats.t.ppf(0.5 + level / 2, max(dof, 1))
+    t = t_quantile(0.5 + level / 2, max(dof, 1))
     ln_a, alpha = np.log(fit.params[0]), fit.params[1]
     half = t * np.sqrt(np.diag(cov))
     return (np.array([np.exp(ln_a - half[0]), alpha - half[1]]),
