@@ -85,14 +85,14 @@ def evaluate_ladder(spec: SimulationSpec, n_boot: int, methods: tuple[str, ...])
     """Fit one simulated ladder; per method, level and quantity: covered?, band width."""
     frame = simulate(spec)
     focus = frame[frame.family == "focus"]
-    fit = fit_law(focus.flops.to_numpy(), focus.loss.to_numpy(), LAW, "focus", polish=False)
+    fit = fit_law(focus.flops.to_numpy(), focus.loss.to_numpy(), LAW, "focus")
     truth = dict(zip(LAW.param_names, spec.params))
     if spec.references:
         ref_flops, target = spec.reference_truth(spec.references[0])
         other_fit = None
     else:
         other = frame[frame.family == "other"]
-        other_fit = fit_law(other.flops.to_numpy(), other.loss.to_numpy(), LAW, "other", polish=False)
+        other_fit = fit_law(other.flops.to_numpy(), other.loss.to_numpy(), LAW, "other")
         target = float(other.loss.to_numpy()[np.argmax(other.flops.to_numpy())])
         ref_flops = None
     true_focus_flops = float(LAW.invert(np.asarray(spec.params), target))

@@ -268,7 +268,7 @@ def test_fit_ladders_is_fit_law_of_each_row():
     flops = np.geomspace(1e19, 1e22, 7)
     losses = (1.8 + 1000.0 * flops ** -0.15) * np.exp(rng.normal(0, 0.01, (6, 7)))
     for together, loss in zip(fit_ladders(flops, losses, SAT), losses):
-        alone = fit_law(flops, loss, SAT, polish=False)
+        alone = fit_law(flops, loss, SAT)
         np.testing.assert_allclose(together.params, alone.params, rtol=1e-7)
         assert together.objective == pytest.approx(alone.objective, rel=1e-9)
         assert together.n_runs == 7 and together.flops_max == flops.max()

@@ -556,7 +556,7 @@ def fit_chinchilla(n_params, tokens, loss, family: str = "", delta: float = HUBE
               "\n".join(f"    {name:6s} = {value:.6g}" for name, value in zip(law.param_names, params)))
     return FitResult(family=family, law=law, params=params, stderr=np.full(5, np.nan), objective=objective,
                      rmse_log=float(np.sqrt(np.mean(resid ** 2))), n_runs=loss.size,
-                     flops_min=float(flops.min()), flops_max=float(flops.max()), report=report,
+                     flops_min=float(flops.min()), flops_max=float(flops.max()), written_report=report,
                      flops=flops, loss=loss, model_params=n_params, tokens=tokens)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -667,7 +668,7 @@ def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         return out
 
 
-# ----- single fit with lmfit polish and report ------------------------------------------------
+# ----- single fit: result, standard errors, report ----------------------------------------------
 
 @dataclass(frozen=True)
 class FitResult:
@@ -686,7 +687,7 @@ class FitResult:
     n_runs: int
     flops_min: float
     flops_max: float
-    report: str = field(repr=False, default="")
+    written_report: str = field(repr=False, default="")  # a report made at fit time (L(N, D)); see .report
     flops: np.ndarray = field(repr=False, default=None)
     loss: np.ndarray = field(repr=False, default=None)
     model_params: np.ndarray = field(repr=False, default=None)  # N, for two-variable laws
@@ -711,14 +712,23 @@ class FitResult:
         """Decades of compute the ladder spans."""
         return float(np.log10(self.flops_max / self.flops_min))
 
+    @cached_property
+    def report(self) -> str:
+        """lmfit's fit report of a compute law (its own least_squares started at this optimum:
+        values, standard errors, correlations), made on first use: importing lmfit costs about half a
+        second, which no command pays unless it asks for the report."""
+        if self.written_report or self.flops is None:
+            return self.written_report
+        return lmfit_report(self.flops, self.loss, self.law, self.params, self.objective)
 
-def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> FitResult:
-    """Fit ``law`` to one family's runs: the vectorized engine finds the global optimum, lmfit
-    polishes it within bounds, computes standard errors and writes the fit report.
 
-    ``polish=False`` keeps the engine's optimum and skips lmfit (no standard errors, no report):
-    for simulation studies that fit thousands of ladders. ``law`` is a Law or its name. Runs that
-    cannot be fitted (not positive and finite, too few) raise ValueError saying which.
+def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
+    """Fit ``law`` to one family's runs: the vectorized engine finds the global optimum of the
+    log-space least squares (module docstring); standard errors come from its Jacobian there
+    (:func:`standard_errors`).
+
+    ``law`` is a Law or its name. Runs that cannot be fitted (not positive and finite, too few)
+    raise ValueError saying which.
     """
     if isinstance(law, str):
         from .laws import get_law
@@ -727,10 +737,7 @@ def fit_law(flops, loss, law: Law, family: str = "", polish: bool = True) -> Fit
     engine = fit_many(flops[None, :], loss[None, :], law)
     params, objective = engine.params[0], float(engine.objective[0])
     _check_representable(params, law, flops)
-    stderr, report = np.full(law.n_params, np.nan), ""
-    if polish:
-        params, stderr, objective, report = _polish_with_lmfit(flops, loss, law, params, objective)
-    return _fit_result(family, law, flops, loss, params, objective, stderr, report)
+    return _fit_result(family, law, flops, loss, params, objective, standard_errors(flops, loss, law, params))
 
 
 def representable_a(params: np.ndarray, law: Law) -> np.ndarray:
@@ -792,38 +799,79 @@ def _real_numbers(values, name: str) -> np.ndarray:
 
 
 def fit_ladders(flops, losses, law: Law) -> list[FitResult]:
-    """``fit_law(flops, loss, law, polish=False)`` of each row of ``losses`` (S, n), all at the
-    compute ``flops`` (n,): the S ladders of a simulation study, solved by the engine together."""
+    """``fit_law(flops, loss, law)`` of each row of ``losses`` (S, n), all at the compute ``flops``
+    (n,), without standard errors (NaN): the S ladders of a simulation study, solved by the engine
+    together."""
     flops = np.asarray(flops, dtype=float)
     losses = np.asarray(losses, dtype=float)
     engine = fit_many(np.broadcast_to(flops, losses.shape), losses, law)
     nan = np.full(law.n_params, np.nan)
-    return [_fit_result("", law, flops, loss, params, float(objective), nan, "")
+    return [_fit_result("", law, flops, loss, params, float(objective), nan)
             for loss, params, objective in zip(losses, engine.params, engine.objective)]
 
 
-def _fit_result(family, law, flops, loss, params, objective, stderr, report) -> FitResult:
+def _fit_result(family, law, flops, loss, params, objective, stderr) -> FitResult:
     n = flops.size
     return FitResult(family=family, law=law, params=params, stderr=stderr, objective=objective,
                      rmse_log=float(np.sqrt(objective / n)), n_runs=n,
-                     flops_min=float(flops.min()), flops_max=float(flops.max()), report=report,
-                     flops=flops, loss=loss)
+                     flops_min=float(flops.min()), flops_max=float(flops.max()), flops=flops, loss=loss)
 
 
-def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective: float):
-    """Polish the engine's optimum with lmfit (least_squares, bounded) in normalized compute.
+def log_residual_jacobian(u: np.ndarray, law: Law, theta: np.ndarray) -> np.ndarray:
+    """Jacobian (n, p) of r_i = ln L_i - ln L(x_i) in normalized parameters, u_i = ln x_i:
+    theta = (E, a, alpha) for the saturating law, L = E + g, g = exp(a - alpha u):
+    dr/dE = -1/L, dr/da = -g/L, dr/dalpha = g u / L; theta = (a, alpha) for the power law,
+    ln L = a - alpha u: dr/da = -1, dr/dalpha = u."""
+    if isinstance(law, SaturatingLaw):
+        g = np.exp(theta[1] - theta[2] * u)
+        pred = theta[0] + g
+        return np.column_stack([-1.0 / pred, -g / pred, g * u / pred])
+    return np.column_stack([-np.ones_like(u), u])
 
-    Returns user-unit parameters, their standard errors (NaN where not estimable), the objective
-    and lmfit's fit report. The engine's solution is kept if lmfit does not improve on it.
+
+def standard_errors(flops, loss, law: Law, params) -> np.ndarray:
+    """Standard errors of the user-unit parameters from the linearized least squares at the optimum:
+    Cov(theta) = s^2 (J^T J)^-1, s^2 = S / (n - p), J from :func:`log_residual_jacobian` in
+    normalized compute (x = C / C_ref, a = ln A_norm), then A = exp(a + alpha ln C_ref) by the delta
+    method, Var(A) = A^2 (Var a + 2 ln C_ref Cov(a, alpha) + ln C_ref^2 Var alpha). This is the
+    covariance lmfit reports (``least_squares``, scale_covar), with an exact Jacobian in place of
+    finite differences (tests compare the two). NaN where not estimable (J^T J singular, n <= p).
     """
+    flops, loss, params = (np.asarray(v, dtype=float) for v in (flops, loss, params))
+    log_ref = float(np.mean(np.log(flops)))
+    u, y = np.log(flops) - log_ref, np.log(loss)
+    i_a, i_alpha = law.param_names.index("A"), law.param_names.index("alpha")
+    theta = params.copy()
+    theta[i_a] = np.log(params[i_a]) - params[i_alpha] * log_ref        # a = ln A_norm
+    dof = loss.size - law.n_params
+    resid = y - np.log(law.predict(params, flops))
+    jac = log_residual_jacobian(u, law, theta)
+    try:
+        with np.errstate(all="ignore"):
+            cov = np.linalg.inv(jac.T @ jac) * (float(resid @ resid) / dof if dof > 0 else np.nan)
+    except np.linalg.LinAlgError:
+        return np.full(law.n_params, np.nan)
+    d_a = np.zeros(law.n_params)                                       # gradient of A in theta
+    d_a[i_a], d_a[i_alpha] = params[i_a], params[i_a] * log_ref
+    variance = np.diag(cov).copy()
+    with np.errstate(all="ignore"):                                    # degenerate fits: inf or nan, below
+        variance[i_a] = d_a @ cov @ d_a
+        stderr = np.sqrt(variance)
+    return np.where(np.isfinite(stderr), stderr, np.nan)
+
+
+def lmfit_report(flops, loss, law: Law, params, objective: float) -> str:
+    """lmfit's fit report for a compute law: lmfit's ``least_squares``, bounded, in normalized
+    compute, started at ``params`` (the engine's optimum, objective ``objective``)."""
     import lmfit
 
+    flops, loss = np.asarray(flops, dtype=float), np.asarray(loss, dtype=float)
     log_ref = float(np.mean(np.log(flops)))
     u = np.log(flops) - log_ref
     y = np.log(loss)
     p = lmfit.Parameters()
     if isinstance(law, SaturatingLaw):
-        E0, A0, alpha0 = start
+        E0, A0, alpha0 = params
         e_max = float(loss.min() * E_CEILING)
         p.add("E", value=min(max(E0, 0.0), e_max), min=0.0, max=e_max)
         p.add("log_A_norm", value=float(np.log(A0) - alpha0 * log_ref))
@@ -833,7 +881,7 @@ def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective
             v = pars.valuesdict()
             return y - np.log(v["E"] + np.exp(v["log_A_norm"] - v["alpha"] * u))
     else:
-        A0, alpha0 = start
+        A0, alpha0 = params
         p.add("log_A_norm", value=float(np.log(A0) - alpha0 * log_ref))
         p.add("alpha", value=float(alpha0))
 
@@ -845,10 +893,7 @@ def _polish_with_lmfit(flops, loss, law: Law, start: np.ndarray, start_objective
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # exact fits: lmfit divides by zero errors
         result = lmfit.minimize(residual, p, method="least_squares")
-    objective = float(np.sum(result.residual ** 2))
-    if not np.isfinite(objective) or objective > start_objective * (1 + 1e-9) + 1e-24:
-        return start, np.full(law.n_params, np.nan), start_objective, "lmfit polish did not improve the global search"
-    values = np.array([result.params[name].value for name in law.param_names])
-    stderr = np.array([np.nan if result.params[name].stderr is None else result.params[name].stderr
-                       for name in law.param_names])
-    return values, stderr, objective, lmfit.fit_report(result)
+    lmfit_objective = float(np.sum(result.residual ** 2))
+    note = ("" if lmfit_objective <= objective * (1 + 1e-9) + 1e-24 else
+            f"    (lmfit ended above scalefit's optimum: {lmfit_objective:.10g} against {objective:.10g})\n")
+    return note + lmfit.fit_report(result)
