@@ -1,6 +1,6 @@
 """Speed of scalefit against baselines measured in the same run (ratios, not absolute times).
 
-    python benchmarks/bench.py            # about 12 minutes: the baselines are the slow part
+    python benchmarks/bench.py            # about 5 minutes: the baselines are the slow part
     python benchmarks/bench.py --quick    # about 3 minutes: baselines on a subset, scaled up (says so)
 
 "Ours" is, as issue 6 defines it, `scalefit fit` end to end minus its start-up (the same command on a
