@@ -46,10 +46,6 @@ def _p9():
     return plotnine
 
 
-def _metric(result: Analysis, loss):
-    return np.exp(loss) if result.ladder.metric == "perplexity" else loss
-
-
 def _metric_label(result: Analysis) -> str:
     return "perplexity" if result.ladder.metric == "perplexity" else "loss (nats/token)"
 
@@ -126,12 +122,12 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     reference at the same loss, labelled like "10.3x [7.2x, 14x]"."""
     p9 = _p9()
     styles = _styles(result)
-    runs = result.ladder.runs.assign(value=lambda r: _metric(result, r["loss"]))
+    runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
     ladders = runs[runs["family"].isin(list(result.fits))]
     refs = runs[runs["family"].isin(result.ladder.reference_families())]
     curves = curve_frame(result)
     for col in ("loss", "low", "high"):
-        curves[col] = _metric(result, curves[col])
+        curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
     plot = (p9.ggplot()
@@ -250,7 +246,7 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
         title = f"vs {m.reference}" + ("" if m.reference_kind == "point" else f" ({m.where})")
         rows.append(dict(x=m.focus_flops, xend=m.reference_flops, left=min(m.focus_flops, m.reference_flops),
                          right=max(m.focus_flops, m.reference_flops),
-                         y=float(_metric(result, m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
+                         y=float(result.ladder.loss_to_metric(m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
                          reference=m.reference, title=title))
     return pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title"])
 
@@ -274,11 +270,11 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     covering a run or a fitted curve, the arrows carry numbers, keyed in the caption, and the
     references they name are not named again on the plot.
     """
-    runs = result.ladder.runs.assign(value=lambda r: _metric(result, r["loss"]))
+    runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
     refs = runs[runs["family"].isin(result.ladder.reference_families())]
     grid = _compute_grid(result)
     lines = pd.DataFrame({"flops": np.tile(grid, len(result.fits)),
-                          "value": np.concatenate([_metric(result, ff.fit.predict(grid))
+                          "value": np.concatenate([result.ladder.loss_to_metric(ff.fit.predict(grid))
                                                    for ff in result.fits.values()])})
     shown = pd.concat([runs[["flops", "value"]], lines], ignore_index=True)
     low, high = options.ylim or (float(shown["value"].min()), float(shown["value"].max()))
@@ -420,7 +416,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
                               reference_fit=ff.fit, reference_draws=ff.draws,
                               band_method=result.band_method)
-            rows.append(dict(reference=name, value=float(_metric(result, target)), multiplier=m.multiplier,
+            rows.append(dict(reference=name, value=float(result.ladder.loss_to_metric(target)), multiplier=m.multiplier,
                              low=m.low, high=m.high))
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
@@ -611,7 +607,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
     curves, runs, bars = (pd.concat(frames, ignore_index=True) for frames in (curves, runs, bars))
     for frame, columns in ((curves, ("loss", "low", "high")), (runs, ("loss",)), (bars, ("low", "high"))):
         for column in columns:
-            frame[column] = _metric(any_result, frame[column])
+            frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
     return (p9.ggplot()
