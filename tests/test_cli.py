@@ -829,6 +829,35 @@ def test_entry_point_help():
     assert "LADDER.csv" in proc.stdout
 
 
+# ----- compare -------------------------------------------------------------------------------------
+
+def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
+    """'base' needs BASE_SHIFT times the compute of 'new' at every loss (same law, +-0.2% noise):
+    the shared law recovers it, in the table, the JSON and the CSV; the single run is left out."""
+    path = make_ladder(tmp_path, base=True)
+    table = run("compare", path, "--focus", "new")
+    assert table.exit_code == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.strip().startswith("base"))
+    assert "x" in row and "[" in row
+    assert "ref" not in table.stdout.split("Multipliers")[1].split("check")[0]
+    data = json.loads(run("compare", path, "--focus", "new", "--format", "json").stdout)
+    (base,) = data["families"]
+    assert base["family"] == "base" and base["multiplier"] == pytest.approx(BASE_SHIFT, rel=0.02)
+    assert base["low"] < BASE_SHIFT < base["high"] < 2 * BASE_SHIFT
+    assert data["law"]["alpha"] == pytest.approx(0.15, rel=0.05) and data["check"]["dof"] == [2, 10]
+    frame = pd.read_csv(io.StringIO(run("compare", path, "--focus", "new", "--format", "csv").stdout))
+    assert list(frame.columns) == ["family", "runs", "multiplier", "low", "high"]
+    assert frame.multiplier.iloc[0] == pytest.approx(base["multiplier"])
+
+
+def test_compare_on_a_single_ladder_says_what_it_needs(tmp_path):
+    result = run("compare", DEMO)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"scalefit: error: {DEMO}: compare needs two or more families with 2 or more runs each (ladders: muse); "
+        "single runs are compared by `scalefit fit`"]
+
+
 HEAVY_MODULES = ("lmfit", "scipy.stats", "scipy.optimize", "matplotlib", "plotnine")
 
 
@@ -839,6 +868,7 @@ HEAVY_MODULES = ("lmfit", "scipy.stats", "scipy.optimize", "matplotlib", "plotni
     (["fit", "{demo}", "--band-method", "percentile", "--format", "json"], HEAVY_MODULES),
     (["backtest", "{demo}"], HEAVY_MODULES),
     (["fit", "{demo}", "--law", "power", "--at-flops", "1e24"], HEAVY_MODULES),
+    (["compare", "--help"], HEAVY_MODULES + ("pandas", "scipy")),
 ])
 def test_commands_import_only_what_they_use(args, forbidden):
     """Start-up is most of a command's time: lmfit and scipy.stats (about 0.9 s together here),

@@ -24,6 +24,7 @@ _EXPORTS = {
     "simulate": "simulate", "plan_ladder": "planning",
     "FIGURES": "plots", "FigureOptions": "plots", "save_figure": "plots", "render_report": "report",
     "backtest": "backtesting", "Backtest": "backtesting",
+    "compare_shared": "shared", "SharedComparison": "shared",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -219,6 +219,33 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
     _emit(render(result), output)
 
 
+@main.command()
+@click.argument("ladder_csv", metavar="LADDER.csv")
+@click.option("--focus", default=None, help="Family whose savings are reported [default: the family with most runs].")
+@LEVEL_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def compare(ladder_csv, focus, level, fmt, output):
+    """Fit the ladder families with one law up to a compute factor each: one saving per family.
+
+    L_f(C) = E + A (C / M_f)^-alpha with E and alpha shared: the focus needs M_f times less compute
+    than family f at every loss. Profile-likelihood bands, and an F test against separate laws.
+    """
+    from .formatting import format_shared, shared_to_csv, shared_to_json
+    from .ladder import LadderError
+    from .shared import compare_shared
+
+    _check_output_path(output, ladder_csv)
+    try:
+        result = compare_shared(ladder_csv, focus=focus, level=level)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    for warning in result.warnings:
+        click.echo(f"scalefit: warning: {warning}", err=True)
+    render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
+    _emit(render(result), output)
+
+
 def _families_to_hold_out(ladder, hold_out: int) -> int:
     """Ladder families with more compute values than --hold-out: those the backtest refits."""
     return sum(ladder.family_runs(f)["flops"].nunique() > hold_out for f in ladder.ladder_families())

@@ -444,3 +444,63 @@ def format_backtest(bt) -> str:
     if has_bands and not all(h.prediction.band_checked for h in bt.rows):
         lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     return "\n".join(lines) + "\n"
+
+
+# ----- shared-law comparison ---------------------------------------------------------------------
+
+def shared_to_dict(cmp) -> dict:
+    """The shared-law comparison as strict JSON: the law, one entry per family, and the check."""
+    E, A, alpha = cmp.params
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "scalefit_version": __version__,
+        "source": cmp.ladder.source,
+        "focus": cmp.focus,
+        "law": {"formula": "L_f(C) = E + A * (C / M_f)^(-alpha)", "E": _clean(E), "A": _clean(A),
+                "alpha": _clean(alpha), "A_for": cmp.focus},
+        "objective": _clean(cmp.objective), "rmse_log": _clean(cmp.rmse_log), "runs": cmp.n_runs, "dof": cmp.dof,
+        "bands": {"method": "profile", "level": cmp.level},
+        "families": [{k: _clean(v) for k, v in row.items()} for row in cmp.frame().to_dict("records")],
+        "check": {"separate_objective": _clean(cmp.separate_objective), "f": _clean(cmp.f_statistic),
+                  "dof": list(cmp.check_dof), "p": _clean(cmp.p_value)},
+        "warnings": list(cmp.warnings),
+    }
+
+
+def shared_to_json(cmp) -> str:
+    return strict_json(shared_to_dict(cmp))
+
+
+def shared_to_csv(cmp) -> str:
+    return frame_csv(cmp.frame())
+
+
+def format_shared(cmp) -> str:
+    """The shared law, the focus's saving against each family with its band, and the F test."""
+    E, A, alpha = cmp.params
+    pct = f"{cmp.level:.0%}"
+    lines = [f"scalefit {__version__} compare: {cmp.ladder.source}",
+             f"one law for {len(cmp.factors)} families up to a compute factor each: "
+             f"L_f(C) = E + A * (C / M_f)^(-alpha)",
+             f"E = {fmt(E)}, A = {fmt(A)}, alpha = {fmt(alpha)} (A for {cmp.focus}, compute in the file's units); "
+             f"{cmp.n_runs} runs, rmse of ln L {fmt(cmp.rmse_log, 3)}", ""]
+    lines.append(f"Multipliers of {cmp.focus} (family's compute / {cmp.focus}'s compute at the same loss, any loss; "
+                 f"> 1: {cmp.focus} needs less)")
+    rows = [["family", "runs", "multiplier", f"{pct} profile band"]]
+    for f in cmp.factors:
+        if f.family == cmp.focus:
+            rows.append([f.family, str(f.n_runs), "1 (focus)", ""])
+        else:
+            rows.append([f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
+                         _band(f.low, f.high, fmt_multiplier)])
+    lines.append(_align(rows))
+    lines.append("")
+    if math.isnan(cmp.p_value):
+        lines.append("check: not tested (see the warnings)")
+    else:
+        df1, df2 = cmp.check_dof
+        verdict = ("the data contradict the shared law" if cmp.p_value < 0.05
+                   else "no evidence against the shared law")
+        lines.append(f"check against a separate saturating law per family: F = {cmp.f_statistic:.3g} on "
+                     f"({df1}, {df2}) degrees of freedom, p = {cmp.p_value:.2g}: {verdict}")
+    return "\n".join(lines) + "\n"

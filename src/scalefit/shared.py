@@ -1,0 +1,389 @@
+"""Families that share one law up to a compute factor: one multiplier per family, with its band.
+
+    >>> cmp = scalefit.compare_shared("runs.csv", focus="new")
+    >>> print(cmp.summary()); cmp.frame()
+
+Fitted separately, two families have two exponents, so the compute multiplier between them is a
+curve that changes with the target loss, and an ill-conditioned one: within each fit the exponent
+and the coefficient trade off. When families differ in how efficiently they use compute rather
+than in how they scale, one saturating law with a compute factor per family says so with one
+number:
+
+    L_f(C) = E + A (C / M_f)^(-alpha),    M_focus = 1,
+
+E and alpha shared, and M_f the focus family's saving against family f: at every loss the focus
+needs M_f times less compute than f (M_f < 1: more). Objective: S = sum over the runs of all the
+families of (ln L_i - ln L_f(C_i))^2, as for one family; compute is normalized by the geometric
+mean of all the runs, x = C / C_ref, and A is reported in the file's units.
+
+No starting values: for each alpha on the engine's grid the law is linear in E and the per-family
+coefficients A_f = A M_f^alpha; the weighted normal equations (w = 1 / L^2, the relative-error
+weighting) have an arrow shape, solved in closed form with E kept in its bounds; from the two lowest
+local minima of the exact log objective along alpha a bounded Levenberg-Marquardt polishes
+(E, ln A_norm, alpha, ln M_f).
+
+Bands: profile likelihood. ln M_g is held at each point of a grid and every other parameter refitted
+(the same search); D = (S(ln M_g) - S_min) / (S_min / dof) against the F_{1, dof} quantile, as the
+compute bands of one family (dof = runs - families - 2).
+
+Check: the shared law is a special case of a separate saturating law per family (3 parameters each),
+so the F test of S_shared against S_separate on (2F - 2, n - 3F) degrees of freedom says whether
+the data contradict it; it needs 4 or more runs in every family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, bounded_least_squares, fit_law, lowest_local_minima,
+                      lowest_per_owner)
+from .ladder import Ladder, LadderError, read_ladder
+from .laws import SaturatingLaw
+
+MAX_LOG_FACTOR = float(np.log(1e12))   # |ln M_f| bound: a factor beyond 1e12 is no measurement
+PROFILE_POINTS = 61                     # grid of ln M_g for one band, widened until the band closes
+PROFILE_WIDENINGS = 4                   # times the grid may be widened fourfold
+STARTS_PER_ROW = 2                      # lowest local minima along alpha polished per problem
+CHECK_LEVEL = 0.05                      # p below this: the data contradict the shared law (a warning)
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """All compared runs, normalized: u = ln(C / C_ref), y = ln L, family index (focus = 0)."""
+
+    u: np.ndarray
+    y: np.ndarray
+    family: np.ndarray
+    n_families: int
+    log_ref: float
+
+    @property
+    def e_max(self) -> float:
+        return float(np.exp(self.y.min()) * E_CEILING)
+
+
+@dataclass(frozen=True)
+class FamilyFactor:
+    """The focus family's saving against one family: M with its band (``low``, ``high``)."""
+
+    family: str
+    n_runs: int
+    multiplier: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class SharedComparison:
+    """Families fitted with one saturating law up to a compute factor each (see the module)."""
+
+    ladder: Ladder
+    focus: str
+    params: np.ndarray            # E, A, alpha of the focus family, A in the file's compute units
+    factors: tuple[FamilyFactor, ...]
+    objective: float              # S, sum of squared log residuals over all compared runs
+    n_runs: int
+    level: float
+    separate_objective: float     # S of a separate saturating law per family (nan: not tested)
+    f_statistic: float
+    p_value: float
+    check_dof: tuple[int, int]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def dof(self) -> int:
+        return self.n_runs - len(self.factors) - 2
+
+    @property
+    def rmse_log(self) -> float:
+        return float(np.sqrt(self.objective / self.n_runs))
+
+    def multiplier(self, family: str) -> float:
+        return next(f.multiplier for f in self.factors if f.family == family)
+
+    def predict(self, family: str, flops) -> np.ndarray:
+        """L_f(C) = E + A (C / M_f)^(-alpha), nats per token."""
+        E, A, alpha = self.params
+        flops = np.asarray(flops, dtype=float)
+        return E + A * np.exp(-alpha * (np.log(flops) - np.log(self.multiplier(family))))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per compared family other than the focus: its runs and the focus's saving."""
+        return pd.DataFrame([dict(family=f.family, runs=f.n_runs, multiplier=f.multiplier, low=f.low,
+                                  high=f.high) for f in self.factors if f.family != self.focus])
+
+    def summary(self) -> str:
+        from .formatting import format_shared
+        return format_shared(self)
+
+
+def compare_shared(source, focus: str | None = None, level: float = 0.95, name: str | None = None) -> SharedComparison:
+    """Fit every ladder family (2 or more runs) of ``source`` with one saturating law up to a
+    compute factor per family, and give the focus family's saving against each other family with
+    its profile-likelihood band at ``level``, and the F test of the shared law (module docstring).
+    ``source`` is a path, a DataFrame or a Ladder; ``focus`` defaults to the family with the most runs.
+    """
+    ladder = read_ladder(source, name=name)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    families, focus = _compared_families(ladder, focus)
+    runs = _normalized_runs(ladder, families)
+    theta, objective = fit_shared_rows(runs, np.full((1, runs.n_families), np.nan))
+    theta, objective = theta[0], float(objective[0])
+    dof = runs.u.size - runs.n_families - 2
+    counts = ladder.run_counts()
+    factors = [FamilyFactor(focus, counts[focus], 1.0, 1.0, 1.0)]
+    for g in range(1, runs.n_families):
+        low, high = _factor_band(runs, g, theta, objective, dof, level)
+        factors.append(FamilyFactor(families[g], counts[families[g]], float(np.exp(theta[2 + g])),
+                                    float(np.exp(low)), float(np.exp(high))))
+    E, a, alpha = theta[:3]
+    params = np.array([E, float(np.exp(a + alpha * runs.log_ref)), alpha])
+    separate, f_stat, p_value, check_dof, notes = _check_against_separate_laws(ladder, families, objective,
+                                                                               runs.u.size)
+    if dof < 1:
+        notes = (f"{runs.u.size} runs for {runs.n_families + 2} parameters: no degrees of freedom left for "
+                 "bands or the check; add runs",) + tuple(notes)
+    return SharedComparison(ladder=ladder, focus=focus, params=params, factors=tuple(factors),
+                            objective=objective, n_runs=runs.u.size, level=level, separate_objective=separate,
+                            f_statistic=f_stat, p_value=p_value, check_dof=check_dof,
+                            warnings=tuple(ladder.warnings) + tuple(notes))
+
+
+def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], str]:
+    families = ladder.ladder_families()
+    if focus is None:
+        focus = ladder.default_focus()
+    elif focus not in ladder.families:
+        raise LadderError(f"{ladder.source}: no family {focus!r}; families are {', '.join(ladder.families)}")
+    if focus not in families:
+        raise LadderError(f"{ladder.source}: family {focus!r} has one run; a shared law needs a ladder "
+                          "(2 or more runs) as the focus")
+    if len(families) < 2:
+        raise LadderError(f"{ladder.source}: compare needs two or more families with 2 or more runs each "
+                          f"(ladders: {', '.join(families)}); single runs are compared by `scalefit fit`")
+    return [focus] + [f for f in families if f != focus], focus
+
+
+def _normalized_runs(ladder: Ladder, families: list[str]) -> _Runs:
+    runs = ladder.runs[ladder.runs["family"].isin(families)]
+    log_c = np.log(runs["flops"].to_numpy(dtype=float))
+    log_ref = float(log_c.mean())
+    index = {f: i for i, f in enumerate(families)}
+    return _Runs(u=log_c - log_ref, y=np.log(runs["loss"].to_numpy(dtype=float)),
+                 family=runs["family"].map(index).to_numpy(), n_families=len(families), log_ref=log_ref)
+
+
+# ----- the fit: rows of problems, each with some ln M_f held fixed ------------------------------
+
+def fit_shared_rows(runs: _Runs, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Global fits of the shared law, one per row of ``fixed`` (B, F): ln M_f held at the given
+    value where not NaN (column 0, the focus, is always 0). Returns theta (B, 3 + F - 1) =
+    (E, a = ln A_norm, alpha, ln M_1 .. ln M_{F-1}) and the objective S (B,)."""
+    fixed = np.array(fixed, dtype=float)
+    fixed[:, 0] = 0.0
+    along, owner = _starts_along_alpha(runs, fixed)
+    starts = np.concatenate([along, _power_law_face_starts(runs, fixed)])
+    owner = np.concatenate([owner, np.arange(fixed.shape[0])])
+    free = np.isnan(fixed[owner])
+    n_rows, n_params = starts.shape[0], 2 + runs.n_families
+    lower = np.tile(np.r_[0.0, -np.inf, ALPHA_BOUNDS[0], np.full(runs.n_families - 1, -MAX_LOG_FACTOR)], (n_rows, 1))
+    upper = np.tile(np.r_[runs.e_max, np.inf, ALPHA_BOUNDS[1], np.full(runs.n_families - 1, MAX_LOG_FACTOR)],
+                    (n_rows, 1))
+    held = np.zeros((n_rows, n_params), dtype=bool)
+    held[:, 3:] = ~free[:, 1:]
+    lower[held], upper[held] = starts[held], starts[held]       # a held ln M: bounds pinned to its value
+    theta, objective = bounded_least_squares(lambda th, rows: _log_residuals(runs, th), starts, lower, upper,
+                                             problem=owner, damping=1e-6, flat_rtol=1e-12)
+    best = lowest_per_owner(objective, owner, fixed.shape[0])
+    return theta[best], objective[best]
+
+
+def _log_residuals(runs: _Runs, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """r_i = ln L_i - ln(E + g_i), g_i = exp(a - alpha (u_i - ln M_f(i))), for rows of theta (b, p),
+    and the Jacobian (b, p, n): dr/dE = -1/L, dr/da = -g/L, dr/dalpha = g (u - ln M)/L,
+    dr/d ln M_f = -alpha g/L on family f's runs."""
+    log_m = np.concatenate([np.zeros((theta.shape[0], 1)), theta[:, 3:]], axis=1)[:, runs.family]
+    shifted = runs.u[None, :] - log_m
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        g = np.exp(theta[:, 1:2] - theta[:, 2:3] * shifted)
+        pred = theta[:, 0:1] + g
+        r = runs.y[None, :] - np.log(pred)
+        jac = np.zeros((theta.shape[0], theta.shape[1], runs.u.size))
+        jac[:, 0] = -1.0 / pred
+        jac[:, 1] = -g / pred
+        jac[:, 2] = g * shifted / pred
+        for f in range(1, runs.n_families):
+            on_f = runs.family == f
+            jac[:, 2 + f, on_f] = -theta[:, 2:3] * g[:, on_f] / pred[:, on_f]
+    return r, jac
+
+
+def _starts_along_alpha(runs: _Runs, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starting points: for each problem (row of ``fixed``) and each alpha on ALPHA_GRID, the law is
+    linear in E and one coefficient per group of runs, c_k x^-alpha s_i: the focus with every
+    family whose ln M is held (s_i = M^alpha, tied to A), and each free family alone. The weighted
+    normal equations (w = 1/L^2) are an arrow: the coefficients decouple given E, so
+    c_k = (b_k - n_Ek E) / n_kk and E solves one equation, then is kept in [0, e_max]. The lowest
+    STARTS_PER_ROW local minima along alpha of the exact log objective start the polish.
+    Returns starts (rows, p) and the problem each belongs to."""
+    n_problems, n_fam = fixed.shape
+    alphas = ALPHA_GRID
+    loss = np.exp(runs.y)
+    w = 1.0 / loss ** 2
+    free = np.isnan(fixed)                                               # (B, F); column 0 is held (0)
+    group = np.where(free[:, runs.family], runs.family[None, :], 0)      # (B, n): the coefficient of run i
+    log_s = np.where(free[:, runs.family], 0.0, np.nan_to_num(fixed[:, runs.family]))  # ln M of held runs
+    # basis b_i = x_i^-alpha M^alpha = exp(-alpha (u_i - ln M)), (B, G, n)
+    basis = np.exp(-alphas[None, :, None] * (runs.u[None, None, :] - log_s[:, None, :]))
+    onehot = (group[:, :, None] == np.arange(n_fam)[None, None, :]).astype(float)   # (B, n, F)
+    wb = w * basis
+    n_ek = np.einsum("bgn,bnk->bgk", wb, onehot)                        # sum over group k of w b
+    n_kk = np.einsum("bgn,bnk->bgk", wb * basis, onehot)                # sum of w b^2
+    rhs_k = np.einsum("bgn,bnk->bgk", wb * loss, onehot)               # sum of w b L
+    used = n_kk > 0
+    safe_kk = np.where(used, n_kk, 1.0)
+    n_ee, rhs_e = w.sum(), (w * loss).sum()
+    schur = n_ee - np.sum(np.where(used, n_ek ** 2 / safe_kk, 0.0), axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = (rhs_e - np.sum(np.where(used, n_ek * rhs_k / safe_kk, 0.0), axis=2)) / schur
+    E = np.clip(np.nan_to_num(E, nan=0.0), 0.0, runs.e_max)
+    coef = np.where(used, (rhs_k - n_ek * E[:, :, None]) / safe_kk, 1.0)
+    coef = np.maximum(coef, 1e-12 * loss.max())                         # a positive coefficient to start from
+    pred = E[:, :, None] + np.take_along_axis(coef, np.broadcast_to(group[:, None, :], basis.shape), axis=2) * basis
+    exact = np.sum((runs.y - np.log(pred)) ** 2, axis=2)                 # (B, G)
+    columns, valid = lowest_local_minima(exact, STARTS_PER_ROW)
+    rows = np.repeat(np.arange(n_problems), STARTS_PER_ROW)[valid.ravel()]
+    cols = columns.ravel()[valid.ravel()]
+    alpha = alphas[cols]
+    a = np.log(coef[rows, cols, 0])
+    log_m = (np.log(coef[rows, cols, :]) - a[:, None]) / alpha[:, None]
+    log_m = np.where(free[rows], np.clip(log_m, -MAX_LOG_FACTOR, MAX_LOG_FACTOR), fixed[rows])
+    starts = np.column_stack([E[rows, cols], a, alpha, log_m[:, 1:]])
+    return starts, rows
+
+
+def _power_law_face_starts(runs: _Runs, fixed: np.ndarray) -> np.ndarray:
+    """One start per problem on the face E = 0, where the law is a power law and ln L is linear:
+    ln L_i = c_k(i) - alpha (u_i - s_i), one intercept per group of runs as in
+    :func:`_starts_along_alpha` (s_i the held ln M), solved by least squares. A nearly flat ladder's
+    optimum sits near this face with a tiny exponent, where Levenberg-Marquardt from the alpha grid
+    crawls (E and A trade off)."""
+    n_problems, n_fam = fixed.shape
+    free = np.isnan(fixed)
+    group = np.where(free[:, runs.family], runs.family[None, :], 0)                     # (B, n)
+    shift = np.where(free[:, runs.family], 0.0, np.nan_to_num(fixed[:, runs.family]))
+    design = np.concatenate([(group[:, :, None] == np.arange(n_fam)).astype(float),
+                             -(runs.u[None, :] - shift)[:, :, None]], axis=2)            # (B, n, F + 1)
+    normal = design.transpose(0, 2, 1) @ design + 1e-12 * np.eye(n_fam + 1)
+    coef = np.linalg.solve(normal, (design.transpose(0, 2, 1) @ runs.y[:, None]))[:, :, 0]
+    alpha = np.clip(coef[:, -1], ALPHA_BOUNDS[0], ALPHA_BOUNDS[1])
+    a = coef[:, 0]
+    log_m = np.clip((coef[:, :n_fam] - a[:, None]) / alpha[:, None], -MAX_LOG_FACTOR, MAX_LOG_FACTOR)
+    log_m = np.where(free, log_m, fixed)
+    return np.column_stack([np.zeros(n_problems), a, alpha, log_m[:, 1:]])
+
+
+# ----- band and check -----------------------------------------------------------------------------
+
+def _factor_band(runs: _Runs, g: int, theta: np.ndarray, objective: float, dof: int,
+                 level: float) -> tuple[float, float]:
+    """Profile-likelihood band of ln M_g: {ln M : (S(ln M) - S_min) / (S_min / dof) <= F_{1,dof}(level)};
+    -inf / +inf for an end that stays inside the band out to MAX_LOG_FACTOR; nan without residual
+    degrees of freedom or residuals. PROFILE_POINTS over +-8 linearized standard errors, widened
+    fourfold until both ends are outside the band, then CROSSING_POINTS more inside each end's bracket."""
+    from .profile import CROSSING_POINTS, threshold
+
+    if dof < 1 or objective <= 0:
+        return float("nan"), float("nan")
+    limit = threshold(level, dof)
+    centre = float(theta[2 + g])
+    half = max(8.0 * _linearized_se(runs, theta, objective, dof, g), 0.05)
+    for _ in range(PROFILE_WIDENINGS + 1):
+        grid = np.unique(np.clip(np.linspace(centre - half, centre + half, PROFILE_POINTS),
+                                 -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
+        deviance = _profile_deviance(runs, g, grid, objective, dof)
+        open_low = deviance[0] <= limit and grid[0] > -MAX_LOG_FACTOR
+        open_high = deviance[-1] <= limit and grid[-1] < MAX_LOG_FACTOR
+        if not (open_low or open_high):
+            break
+        half *= 4.0
+    inside = np.flatnonzero(deviance <= limit)
+    if inside.size == 0:                    # the grid missed the optimum's neighbourhood: a point band
+        return centre, centre
+    brackets = [(grid[i - 1], grid[i]) for i in (inside[0],) if i > 0]
+    brackets += [(grid[i], grid[i + 1]) for i in (inside[-1],) if i + 1 < grid.size]
+    if brackets:
+        extra = np.concatenate([np.linspace(lo, hi, CROSSING_POINTS + 2)[1:-1] for lo, hi in brackets])
+        grid = np.concatenate([grid, extra])
+        deviance = np.concatenate([deviance, _profile_deviance(runs, g, extra, objective, dof)])
+        order = np.argsort(grid)
+        grid, deviance = grid[order], deviance[order]
+        inside = np.flatnonzero(deviance <= limit)
+    first, last = inside[0], inside[-1]
+    low = -np.inf if first == 0 else _crossing(grid, deviance, first, first - 1, limit)
+    high = np.inf if last == grid.size - 1 else _crossing(grid, deviance, last, last + 1, limit)
+    return float(low), float(high)
+
+
+def _profile_deviance(runs: _Runs, g: int, log_m: np.ndarray, objective: float, dof: int) -> np.ndarray:
+    """(S(ln M_g) - S_min) / (S_min / dof) at each value of ``log_m``, the rest refitted."""
+    fixed = np.full((log_m.size, runs.n_families), np.nan)
+    fixed[:, g] = log_m
+    _, s = fit_shared_rows(runs, fixed)
+    return (np.where(np.isfinite(s), s, np.inf) - objective) / (objective / dof)
+
+
+def _crossing(grid, values, inside_i, outside_i, limit) -> float:
+    """Where the deviance, linear between two grid points, crosses ``limit``."""
+    x0, x1, d0, d1 = grid[inside_i], grid[outside_i], values[inside_i], values[outside_i]
+    if not np.isfinite(d1) or d1 == d0:
+        return float(x1)
+    return float(x0 + (limit - d0) * (x1 - x0) / (d1 - d0))
+
+
+def _linearized_se(runs: _Runs, theta: np.ndarray, objective: float, dof: int, g: int) -> float:
+    """Standard error of ln M_g from s^2 (J^T J)^-1 at the optimum: only to size the profile's grid."""
+    _, jac = _log_residuals(runs, theta[None, :])
+    j = jac[0]
+    try:
+        cov = np.linalg.pinv(j @ j.T) * objective / dof
+    except np.linalg.LinAlgError:
+        return 1.0
+    se = float(np.sqrt(max(cov[2 + g, 2 + g], 0.0)))
+    return se if np.isfinite(se) else 1.0
+
+
+def _check_against_separate_laws(ladder: Ladder, families: list[str], shared_objective: float, n_runs: int):
+    """F test of the shared law (F + 2 parameters) against a separate saturating law per family (3F):
+    F = ((S_shared - S_sep) / (2F - 2)) / (S_sep / (n - 3F)). Returns S_sep, F, p, the two degrees of
+    freedom and notes; NaNs (with a note) when a family has fewer than 4 runs or no dof remain."""
+    from scipy import special
+
+    n_fam = len(families)
+    df1, df2 = 2 * n_fam - 2, n_runs - 3 * n_fam
+    short = [f for f in families if len(ladder.family_runs(f)) < 4 or ladder.family_runs(f)["flops"].nunique() < 3]
+    if short or df2 < 1:
+        why = (f"{', '.join(short)} {'has' if len(short) == 1 else 'have'} fewer than 4 runs (or 3 compute values)"
+               if short else "too few runs")
+        return float("nan"), float("nan"), float("nan"), (df1, df2), (
+            f"the shared law was not checked against separate laws per family: {why}",)
+    separate = 0.0
+    for f in families:
+        runs = ladder.family_runs(f)
+        try:
+            separate += fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), SaturatingLaw()).objective
+        except ValueError as exc:             # e.g. A beyond a float in these compute units
+            return float("nan"), float("nan"), float("nan"), (df1, df2), (
+                f"the shared law was not checked against separate laws per family: {f}: {exc}",)
+    f_stat = max(shared_objective - separate, 0.0) / df1 / (separate / df2) if separate > 0 else float("inf")
+    p_value = float(special.fdtrc(df1, df2, f_stat)) if np.isfinite(f_stat) else 0.0
+    notes = ()
+    if p_value < CHECK_LEVEL:
+        notes = (f"the data contradict the shared law (F test against separate laws per family: p = "
+                 f"{p_value:.2g}): the families scale differently, so the saving depends on the loss; "
+                 "compare them at chosen losses with `scalefit fit --at-loss`",)
+    return separate, float(f_stat), p_value, (df1, df2), notes

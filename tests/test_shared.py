@@ -1,0 +1,187 @@
+"""The shared-law comparison (scalefit.shared): global optimum, profile bands, the F test, input."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scalefit.ladder import LadderError, read_ladder
+from scalefit.profile import threshold
+from scalefit.shared import (MAX_LOG_FACTOR, _compared_families, _normalized_runs, compare_shared,
+                             fit_shared_rows)
+
+# SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand (400 examples passed in one)
+STRESS = int(os.environ.get("SCALEFIT_STRESS", "1"))
+
+
+def shared_ladder(multipliers, params=(1.8, 1000.0, 0.15), runs=6, noise=0.01, seed=0, decades=3.0,
+                  starts=None) -> pd.DataFrame:
+    """Families 'f0' (the focus, M = 1), 'f1', ... of one saturating law up to the compute factors
+    ``multipliers`` (family f at compute C has the focus's loss at C / M_f), log-normal noise."""
+    rng = np.random.default_rng(seed)
+    E, A, alpha = params
+    rows = []
+    for f, m in enumerate((1.0,) + tuple(multipliers)):
+        low = 1e19 if starts is None else starts[f]
+        flops = np.geomspace(low, low * 10 ** decades, runs)
+        loss = (E + A * (flops / m) ** -alpha) * np.exp(rng.normal(0, noise, runs))
+        rows += [(f"f{f}", c, l) for c, l in zip(flops, loss)]
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def runs_of(frame: pd.DataFrame, focus="f0"):
+    ladder = read_ladder(frame)
+    families, _ = _compared_families(ladder, focus)
+    return _normalized_runs(ladder, families)
+
+
+def reference_objective(runs, held: int | None = None, value: float = 0.0) -> float:
+    """Slow path: scipy least_squares on the same objective from 36 starts, ln M_held fixed at ``value``."""
+    from scipy.optimize import least_squares
+
+    n_free = runs.n_families - 1
+
+    def resid(t):
+        log_m = np.r_[0.0, t[3:]]
+        if held is not None:
+            log_m[held] = value
+        return runs.y - np.log(t[0] + np.exp(t[1] - t[2] * (runs.u - log_m[runs.family])))
+
+    lower = np.r_[0.0, -np.inf, 1e-6, np.full(n_free, -MAX_LOG_FACTOR)]
+    upper = np.r_[runs.e_max, np.inf, 10.0, np.full(n_free, MAX_LOG_FACTOR)]
+    best = np.inf
+    for alpha0, e_frac, m0 in itertools.product((0.01, 0.1, 0.3, 1.0), (0.0, 0.5, 0.95), (-1.0, 0.0, 1.0)):
+        e0 = e_frac * runs.e_max
+        t0 = np.r_[e0, np.log(max(np.exp(runs.y).mean() - e0, 1e-6)), alpha0, np.full(n_free, m0)]
+        res = least_squares(resid, t0, bounds=(lower, upper), xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
+        best = min(best, 2 * res.cost)
+    return best
+
+
+@st.composite
+def random_shared_ladders(draw):
+    n_fam = draw(st.integers(2, 4))
+    multipliers = tuple(float(np.exp(draw(st.floats(-3.0, 3.0)))) for _ in range(n_fam - 1))
+    alpha = draw(st.floats(0.02, 0.8))
+    reducible = draw(st.floats(0.1, 5.0))            # the reducible loss at 1e19
+    params = (draw(st.floats(0.0, 3.0)), reducible * 1e19 ** alpha, alpha)
+    starts = tuple(10 ** draw(st.floats(17.0, 21.0)) for _ in range(n_fam))
+    return shared_ladder(multipliers, params, runs=draw(st.integers(3, 8)), noise=draw(st.sampled_from([0.002, 0.01, 0.03])),
+                         seed=draw(st.integers(0, 2**31 - 1)), decades=draw(st.floats(1.0, 3.0)), starts=starts)
+
+
+@settings(max_examples=15 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_shared_ladders(), st.floats(-1.0, 1.0))
+def test_the_fit_and_a_profile_point_reach_the_global_optimum(frame, shift):
+    """Against 36 scipy least_squares starts, for the free fit and with ln M_1 held off its optimum."""
+    runs = runs_of(frame)
+    theta, objective = fit_shared_rows(runs, np.full((1, runs.n_families), np.nan))
+    assert objective[0] <= reference_objective(runs) * (1 + 1e-7) + 1e-15
+    held = np.full((1, runs.n_families), np.nan)
+    held[0, 1] = theta[0, 3] + shift
+    _, profiled = fit_shared_rows(runs, held)
+    assert profiled[0] <= reference_objective(runs, 1, held[0, 1]) * (1 + 1e-7) + 1e-15
+    assert profiled[0] >= objective[0] * (1 - 1e-9)
+
+
+def test_noiseless_families_give_their_true_multipliers_with_narrow_bands():
+    cmp = compare_shared(shared_ladder((3.0, 0.25), noise=1e-6, runs=8))
+    assert cmp.multiplier("f1") == pytest.approx(3.0, rel=1e-4)
+    assert cmp.multiplier("f2") == pytest.approx(0.25, rel=1e-4)
+    assert cmp.params == pytest.approx([1.8, 1000.0, 0.15], rel=1e-3)
+    for f in cmp.factors[1:]:
+        assert f.low < f.multiplier < f.high < f.multiplier * 1.01
+
+
+def test_band_ends_are_where_the_profile_deviance_reaches_the_threshold():
+    cmp = compare_shared(shared_ladder((3.0,), runs=6, seed=3))
+    runs = runs_of(cmp.ladder.runs)
+    limit = threshold(cmp.level, cmp.dof)
+    band = cmp.factors[1]
+    held = np.full((2, 2), np.nan)
+    held[:, 1] = np.log([band.low, band.high])
+    _, s = fit_shared_rows(runs, held)
+    deviance = (s - cmp.objective) / (cmp.objective / cmp.dof)
+    np.testing.assert_allclose(deviance, limit, rtol=0.02)
+
+
+def test_switching_the_focus_inverts_multiplier_and_band_and_compute_units_do_not_matter():
+    frame = shared_ladder((3.0,), runs=5, seed=4)
+    one, other = compare_shared(frame, focus="f0"), compare_shared(frame, focus="f1")
+    assert other.multiplier("f0") == pytest.approx(1 / one.multiplier("f1"), rel=1e-6)
+    assert other.factors[1].low == pytest.approx(1 / one.factors[1].high, rel=1e-3)
+    assert other.factors[1].high == pytest.approx(1 / one.factors[1].low, rel=1e-3)
+    scaled = compare_shared(frame.assign(flops=frame.flops / 1e15))
+    assert scaled.multiplier("f1") == pytest.approx(one.multiplier("f1"), rel=1e-6)
+    assert scaled.objective == pytest.approx(one.objective, rel=1e-9)
+
+
+def test_profile_bands_cover_the_true_multiplier_about_as_often_as_they_say():
+    """A small, seeded simulation (analyses/shared_calibration.py runs the full study): 80
+    comparisons of two 5-run ladders with 1% noise; the 95% band must cover the true 4x in 88% or
+    more (a calibrated band falls below that with probability under 1%)."""
+    covered = 0
+    for seed in range(80):
+        f = compare_shared(shared_ladder((4.0,), runs=5, seed=seed)).factors[1]
+        covered += f.low <= 4.0 <= f.high
+    assert covered >= 0.88 * 80
+
+
+def test_different_exponents_are_caught_by_the_check():
+    rng = np.random.default_rng(0)
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("a", c, (1.8 + 1000 * c ** -0.15) * np.exp(rng.normal(0, 0.005))) for c in flops]
+    rows += [("b", c, (1.8 + 3e5 * c ** -0.30) * np.exp(rng.normal(0, 0.005))) for c in flops]
+    cmp = compare_shared(pd.DataFrame(rows, columns=["family", "flops", "loss"]), focus="a")
+    assert cmp.p_value < 1e-3
+    assert any("contradict the shared law" in w for w in cmp.warnings)
+    shared = compare_shared(shared_ladder((2.0,), runs=8, seed=1))
+    assert shared.p_value > 0.01 and not shared.warnings
+
+
+def test_the_check_needs_four_runs_in_every_family():
+    cmp = compare_shared(shared_ladder((2.0,), runs=3))
+    assert np.isnan(cmp.p_value)
+    assert any("fewer than 4 runs" in w for w in cmp.warnings)
+
+
+def test_compare_refuses_what_it_cannot_compare():
+    one_ladder = shared_ladder(()).assign(family="f0")
+    with pytest.raises(LadderError, match="two or more families with 2 or more runs"):
+        compare_shared(pd.concat([one_ladder, pd.DataFrame([("ref", 1e24, 1.9)], columns=one_ladder.columns)]))
+    frame = shared_ladder((2.0,))
+    with pytest.raises(LadderError, match="no family 'nope'"):
+        compare_shared(frame, focus="nope")
+    with_reference = pd.concat([frame, pd.DataFrame([("ref", 1e24, 1.9)], columns=frame.columns)])
+    with pytest.raises(LadderError, match="has one run"):
+        compare_shared(with_reference, focus="ref")
+    assert [f.family for f in compare_shared(with_reference).factors] == ["f0", "f1"]   # single runs left out
+
+
+GADRE = (Path(__file__).resolve().parent.parent.parent / "shared" / "reference-data" / "overtraining-gadre2024"
+         / "gadre2024_runs_summary.csv")
+
+
+@pytest.mark.parametrize("evaluation", ["loss_c4_val", "loss_paloma_ptb", "loss_openlm_val"])
+def test_real_ladders_of_three_training_sets_reach_the_global_optimum(evaluation):
+    """Gadre et al.'s compute-optimal runs (6 per training set, 11M to 6.9B parameters) on one
+    evaluation set (../shared/reference-data; skipped when absent): the fit and a profile point
+    against the 36-start slow path."""
+    if not GADRE.exists():
+        pytest.skip(f"shared reference data not present: {GADRE}")
+    runs = pd.read_csv(GADRE).query("chinchilla_multiplier == 1.0")
+    frame = pd.DataFrame({"family": runs.train_dataset, "flops": runs.flops_6ND, "loss": runs[evaluation]})
+    normalized = runs_of(frame, focus="rw_original")
+    theta, objective = fit_shared_rows(normalized, np.full((1, 3), np.nan))
+    assert objective[0] <= reference_objective(normalized) * (1 + 1e-7)
+    held = np.full((1, 3), np.nan)
+    held[0, 1] = theta[0, 3] + 0.2
+    _, profiled = fit_shared_rows(normalized, held)
+    assert profiled[0] <= reference_objective(normalized, 1, held[0, 1]) * (1 + 1e-7)
