@@ -185,3 +185,29 @@ def test_real_ladders_of_three_training_sets_reach_the_global_optimum(evaluation
     held[0, 1] = theta[0, 3] + 0.2
     _, profiled = fit_shared_rows(normalized, held)
     assert profiled[0] <= reference_objective(normalized, 1, held[0, 1]) * (1 + 1e-7)
+
+
+def test_compare_figure_puts_every_family_on_the_focus_curve_once_compute_is_divided_by_m(tmp_path):
+    """The second panel draws each run at C / M_f: for noiseless families every run then sits on
+    the focus's curve. The command writes the figure whole, or refuses a bad file name in one line."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.plots import shared_figure
+
+    frame = shared_ladder((3.0, 0.5), noise=1e-6)
+    cmp = compare_shared(frame)
+    layers = {type(layer.geom).__name__: layer._data for layer in shared_figure(cmp).layers}
+    runs = layers["geom_point"]
+    shifted = runs[runs.panel == "compute / M"]
+    assert len(shifted) == len(frame)
+    np.testing.assert_allclose(shifted.loss, cmp.predict("f0", shifted.flops), rtol=1e-5)
+    assert set(layers["geom_line"].family) == {"f0", "f1", "f2"}
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "cmp.svg"
+    result = CliRunner().invoke(main, ["compare", str(path), "--figure", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes().lstrip().startswith(b"<?xml") and f"wrote {out}" in result.stderr
+    bad = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.jpg")])
+    assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1 and "must end in .png, .svg or .pdf" in bad.stderr

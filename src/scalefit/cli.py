@@ -195,12 +195,10 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
-        if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
-            raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
+        _check_figure_path(figure, ladder_csv)
         if law == "chinchilla":
             raise InputError("--figure draws compute laws: an L(N, D) prediction sits at each run's own N and D, "
                              "off any one curve (the table shows them)")
-        _check_output_path(figure, ladder_csv, option="--figure")
     law = _law_from_options(law, huber_delta, k)
     try:
         ladder = read_ladder(ladder_csv)
@@ -214,7 +212,7 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
         click.echo(f"scalefit: warning: {warning}", err=True)
     render = {"table": format_backtest, "json": backtest_to_json, "csv": backtest_to_csv}[fmt]
     if figure is not None:
-        _emit_bytes(_backtest_figure_bytes(result, figure), figure)
+        _emit_bytes(_figure_bytes("backtest", result, figure), figure)
         click.echo(f"scalefit: wrote {figure}", err=True)
     _emit(render(result), output)
 
@@ -225,7 +223,9 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
 @LEVEL_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def compare(ladder_csv, focus, level, fmt, output):
+@click.option("--figure", default=None,
+              help="Also draw the runs and the shared law, against compute and against compute / M (.png, .svg, .pdf).")
+def compare(ladder_csv, focus, level, fmt, output, figure):
     """Fit the ladder families with one law up to a compute factor each: one saving per family.
 
     L_f(C) = E + A (C / M_f)^-alpha with E and alpha shared: the focus needs M_f times less compute
@@ -236,6 +236,8 @@ def compare(ladder_csv, focus, level, fmt, output):
     from .shared import compare_shared
 
     _check_output_path(output, ladder_csv)
+    if figure is not None:
+        _check_figure_path(figure, ladder_csv)
     try:
         result = compare_shared(ladder_csv, focus=focus, level=level)
     except LadderError as exc:
@@ -243,7 +245,17 @@ def compare(ladder_csv, focus, level, fmt, output):
     for warning in result.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
     render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
+    if figure is not None:
+        _emit_bytes(_figure_bytes("shared", result, figure), figure)
+        click.echo(f"scalefit: wrote {figure}", err=True)
     _emit(render(result), output)
+
+
+def _check_figure_path(figure: str, ladder_csv: str) -> None:
+    """--figure names a .png, .svg or .pdf file that is not the input."""
+    if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
+    _check_output_path(figure, ladder_csv, option="--figure")
 
 
 def _families_to_hold_out(ladder, hold_out: int) -> int:
@@ -251,14 +263,15 @@ def _families_to_hold_out(ladder, hold_out: int) -> int:
     return sum(ladder.family_runs(f)["flops"].nunique() > hold_out for f in ladder.ladder_families())
 
 
-def _backtest_figure_bytes(result, figure: str) -> bytes:
-    """The backtest figure's file bytes; a failure inside the plotting stack as one line."""
-    from .plots import backtest_figure, figure_bytes
+def _figure_bytes(kind: str, result, figure: str) -> bytes:
+    """The file bytes of the figure ``kind`` ("backtest" or "shared", scalefit.plots.<kind>_figure)
+    of ``result``; a failure inside the plotting stack as one line."""
+    from . import plots
     try:
-        return figure_bytes(backtest_figure(result), os.path.splitext(figure)[1].lower())
+        return plots.figure_bytes(getattr(plots, f"{kind}_figure")(result), os.path.splitext(figure)[1].lower())
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
-        raise InputError(f"--figure {figure}: cannot draw the backtest figure ({type(exc).__name__}: {first}); "
+        raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "
                          "please report it") from None
 
 

@@ -628,6 +628,47 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
             + p9.theme(legend_box="vertical", legend_spacing=0))
 
 
+def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[0] * 2)):
+    """The shared-law comparison in two panels: each family's runs and its curve of the shared law
+    against its own compute, and the same runs against compute divided by the family's factor M_f
+    (the compute the focus would need), where a family that obeys the shared law falls on the
+    focus's curve."""
+    p9 = _p9()
+    families = [f.family for f in cmp.factors]
+    as_trained, shifted = "compute as trained", "compute / M"
+    runs, curves = [], []
+    for f in families:
+        own = cmp.ladder.family_runs(f)
+        flops, loss = own["flops"].to_numpy(dtype=float), own["loss"].to_numpy(dtype=float)
+        m = cmp.multiplier(f)
+        grid = np.geomspace(flops.min() / 2, flops.max() * 2, CURVE_POINTS)
+        runs += [pd.DataFrame({"family": f, "flops": flops, "loss": loss, "panel": as_trained}),
+                 pd.DataFrame({"family": f, "flops": flops / m, "loss": loss, "panel": shifted})]
+        curves.append(pd.DataFrame({"family": f, "flops": grid, "loss": cmp.predict(f, grid), "panel": as_trained}))
+    lows = [r.flops.min() for r in runs[1::2]]
+    highs = [r.flops.max() for r in runs[1::2]]
+    grid = np.geomspace(min(lows) / 2, max(highs) * 2, CURVE_POINTS)
+    curves.append(pd.DataFrame({"family": cmp.focus, "flops": grid, "loss": cmp.predict(cmp.focus, grid),
+                                "panel": shifted}))
+    runs, curves = pd.concat(runs, ignore_index=True), pd.concat(curves, ignore_index=True)
+    for frame in (runs, curves):
+        frame["loss"] = cmp.ladder.loss_to_metric(frame["loss"])
+        frame["panel"] = pd.Categorical(frame["panel"], [as_trained, shifted])
+        frame["family"] = pd.Categorical(frame["family"], families)
+    colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
+    shapes = {f: SHAPES[i % len(SHAPES)] for i, f in enumerate(families)}
+    ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
+    return (p9.ggplot()
+            + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, size=1.6,
+                            fill="white", stroke=0.7)
+            + p9.facet_wrap("panel", scales="free_x")
+            + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
+            + p9.scale_x_log10()
+            + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
+            + _theme(options) + _labels(options, "training compute (FLOPs)", ylabel))
+
+
 FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
            "multiplier-curve": multiplier_curve_figure, "distribution": distribution_figure,
            "contours": contours_figure}
