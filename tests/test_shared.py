@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scalefit.ladder import LadderError, read_ladder
@@ -86,6 +86,7 @@ def test_the_fit_and_a_profile_point_reach_the_global_optimum(frame, shift):
     assert objective[0] <= reference_objective(runs) * (1 + 1e-7) + 1e-15
     held = np.full((1, runs.n_families), np.nan)
     held[0, 1] = theta[0, 3] + shift
+    assume(abs(held[0, 1]) <= MAX_LOG_FACTOR)          # a factor at the search limit, held beyond it
     _, profiled = fit_shared_rows(runs, held)
     assert profiled[0] <= reference_objective(runs, 1, held[0, 1]) * (1 + 1e-7) + 1e-15
     assert profiled[0] >= objective[0] * (1 - 1e-9)
@@ -211,3 +212,22 @@ def test_compare_figure_puts_every_family_on_the_focus_curve_once_compute_is_div
     assert out.read_bytes().lstrip().startswith(b"<?xml") and f"wrote {out}" in result.stderr
     bad = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.jpg")])
     assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1 and "must end in .png, .svg or .pdf" in bad.stderr
+
+
+def test_what_the_fit_cannot_measure_is_said_not_printed_as_a_result():
+    """Found by review: a factor pinned at the 1e12 search limit (one family's compute in other
+    units), an exact fit, a family at one compute, and an A that no float holds."""
+    frame = shared_ladder((1.0,), noise=0.003, runs=8)
+    mixed_units = frame.assign(flops=np.where(frame.family == "f1", frame.flops * 1e14, frame.flops))
+    cmp = compare_shared(mixed_units)
+    assert any("reached the search limit" in w for w in cmp.warnings) and np.isnan(cmp.p_value)
+    exact = compare_shared(shared_ladder((2.0,), noise=0.0, runs=3))
+    assert any("fits the runs exactly" in w for w in exact.warnings)
+    assert np.isnan(exact.factors[1].low) and exact.multiplier("f1") == pytest.approx(2.0, rel=1e-6)
+    one_compute = pd.concat([frame[frame.family == "f0"],
+                             pd.DataFrame({"family": "f1", "flops": 1e20, "loss": [2.9, 2.91, 2.89]})])
+    assert any("runs at one compute only" in w for w in compare_shared(one_compute).warnings)
+    steep = shared_ladder((2.0,), params=(1.8, 1.0, 8.0), runs=6, decades=0.5, starts=(1.0, 1.0))
+    in_huge_units = steep.assign(flops=steep.flops * 1e40)           # A_user = A * 1e40^8 = 1e320
+    with pytest.raises(LadderError, match="cannot be stored as a number"):
+        compare_shared(in_huge_units)

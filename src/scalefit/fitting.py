@@ -736,7 +736,7 @@ def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
     flops, loss = check_runs(flops, loss, law)
     engine = fit_many(flops[None, :], loss[None, :], law)
     params, objective = engine.params[0], float(engine.objective[0])
-    _check_representable(params, law, flops)
+    check_representable(params, law, flops)
     return _fit_result(family, law, flops, loss, params, objective, standard_errors(flops, loss, law, params))
 
 
@@ -746,7 +746,7 @@ def representable_a(params: np.ndarray, law: Law) -> np.ndarray:
     return np.isfinite(a) & (a >= np.finfo(float).tiny)
 
 
-def _check_representable(params: np.ndarray, law: Law, flops: np.ndarray) -> None:
+def check_representable(params: np.ndarray, law: Law, flops: np.ndarray) -> None:
     """ValueError when the fitted coefficient A, reported in the user's compute units
     (A = A_norm C_ref^alpha), overflows or underflows a float: e.g. alpha = 8 with compute near 1e40."""
     if representable_a(params[None], law)[0]:

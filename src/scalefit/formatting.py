@@ -455,6 +455,7 @@ def shared_to_dict(cmp) -> dict:
         "schema": JSON_SCHEMA_VERSION,
         "scalefit_version": __version__,
         "source": cmp.ladder.source,
+        "metric": cmp.ladder.metric,
         "focus": cmp.focus,
         "law": {"formula": "L_f(C) = E + A * (C / M_f)^(-alpha)", "E": _clean(E), "A": _clean(A),
                 "alpha": _clean(alpha), "A_for": cmp.focus},
@@ -482,7 +483,8 @@ def format_shared(cmp) -> str:
     lines = [f"scalefit {__version__} compare: {cmp.ladder.source}",
              f"one law for {len(cmp.factors)} families up to a compute factor each: "
              f"L_f(C) = E + A * (C / M_f)^(-alpha)",
-             f"E = {fmt(E)}, A = {fmt(A)}, alpha = {fmt(alpha)} (A for {cmp.focus}, compute in the file's units); "
+             f"E = {fmt(E)}, A = {fmt(A)}, alpha = {fmt(alpha)} (A for {cmp.focus}, compute in the file's units, "
+             f"{'loss = ln(perplexity), nats/token' if cmp.ladder.metric == 'perplexity' else 'loss in nats/token'}); "
              f"{cmp.n_runs} runs, rmse of ln L {fmt(cmp.rmse_log, 3)}", ""]
     lines.append(f"Multipliers of {cmp.focus} (family's compute / {cmp.focus}'s compute at the same loss, any loss; "
                  f"> 1: {cmp.focus} needs less)")

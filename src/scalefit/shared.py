@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, bounded_least_squares, fit_law, lowest_local_minima,
-                      lowest_per_owner)
+from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
+                      lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
 from .laws import SaturatingLaw
 
@@ -133,6 +133,13 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
     runs = _normalized_runs(ladder, families)
     theta, objective = fit_shared_rows(runs, np.full((1, runs.n_families), np.nan))
     theta, objective = theta[0], float(objective[0])
+    E, a, alpha = theta[:3]
+    with np.errstate(over="ignore"):                 # A beyond a float in these units: refused below
+        params = np.array([E, float(np.exp(a + alpha * runs.log_ref)), alpha])
+    try:
+        check_representable(params, SaturatingLaw(), ladder.runs["flops"].to_numpy(dtype=float))
+    except ValueError as exc:        # the runs passed the ladder's checks: only the units are left
+        raise LadderError(f"{ladder.source}: {exc}") from None
     dof = runs.u.size - runs.n_families - 2
     counts = ladder.run_counts()
     factors = [FamilyFactor(focus, counts[focus], 1.0, 1.0, 1.0)]
@@ -140,17 +147,37 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
         low, high = _factor_band(runs, g, theta, objective, dof, level)
         factors.append(FamilyFactor(families[g], counts[families[g]], float(np.exp(theta[2 + g])),
                                     float(np.exp(low)), float(np.exp(high))))
-    E, a, alpha = theta[:3]
-    params = np.array([E, float(np.exp(a + alpha * runs.log_ref)), alpha])
-    separate, f_stat, p_value, check_dof, notes = _check_against_separate_laws(ladder, families, objective,
-                                                                               runs.u.size)
-    if dof < 1:
-        notes = (f"{runs.u.size} runs for {runs.n_families + 2} parameters: no degrees of freedom left for "
-                 "bands or the check; add runs",) + tuple(notes)
+    at_limit = [families[g] for g in range(1, runs.n_families) if abs(theta[2 + g]) >= MAX_LOG_FACTOR * (1 - 1e-9)]
+    notes = _fit_notes(ladder, families, runs, objective, dof, at_limit)
+    separate, f_stat, p_value, check_dof = float("nan"), float("nan"), float("nan"), (0, 0)
+    if not at_limit:
+        separate, f_stat, p_value, check_dof, check_notes = _check_against_separate_laws(ladder, families, objective,
+                                                                                         runs.u.size)
+        notes += check_notes
     return SharedComparison(ladder=ladder, focus=focus, params=params, factors=tuple(factors),
                             objective=objective, n_runs=runs.u.size, level=level, separate_objective=separate,
                             f_statistic=f_stat, p_value=p_value, check_dof=check_dof,
-                            warnings=tuple(ladder.warnings) + tuple(notes))
+                            warnings=tuple(ladder.warnings) + notes)
+
+
+def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: float, dof: int,
+               at_limit: list[str]) -> tuple[str, ...]:
+    """Warnings about what the fit could not measure."""
+    notes = []
+    if at_limit:
+        notes.append(f"the factor of {', '.join(at_limit)} reached the search limit ({np.exp(MAX_LOG_FACTOR):.0e}x "
+                     "either way): it is not measured, and the check against separate laws was not run; are the "
+                     "families' computes in the same units, and do their losses fall with compute?")
+    if dof < 1:
+        notes.append(f"{runs.u.size} runs for {runs.n_families + 2} parameters: no degrees of freedom left for bands "
+                     "or the check; add runs")
+    elif objective <= 0:
+        notes.append("the law fits the runs exactly (zero residuals): no bands; are the runs simulated without noise?")
+    one_compute = [f for f in families if ladder.family_runs(f)["flops"].nunique() == 1]
+    if one_compute:
+        notes.append(f"{', '.join(one_compute)}: runs at one compute only, so the family shows no scaling of its own; "
+                     "its factor rests on the shared law carried to its loss, like a reference run's")
+    return tuple(notes)
 
 
 def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], str]:
@@ -311,6 +338,12 @@ def _factor_band(runs: _Runs, g: int, theta: np.ndarray, objective: float, dof: 
         if not (open_low or open_high):
             break
         half *= 4.0
+    bounds = [v for v, still_open in ((-MAX_LOG_FACTOR, open_low), (MAX_LOG_FACTOR, open_high)) if still_open]
+    if bounds:                              # still inside at the widest grid: is it inside out to the limit?
+        grid = np.concatenate([grid, bounds])
+        deviance = np.concatenate([deviance, _profile_deviance(runs, g, np.array(bounds), objective, dof)])
+        order = np.argsort(grid)
+        grid, deviance = grid[order], deviance[order]
     inside = np.flatnonzero(deviance <= limit)
     if inside.size == 0:                    # the grid missed the optimum's neighbourhood: a point band
         return centre, centre
