@@ -850,6 +850,18 @@ def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
     assert frame.multiplier.iloc[0] == pytest.approx(base["multiplier"])
 
 
+def test_the_readme_compare_example_is_what_the_commands_print(tmp_path, monkeypatch):
+    """The README's `scalefit simulate ... -o two.csv` then `scalefit compare two.csv`, run as shown."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("$ scalefit simulate ")[1].split("```")[0]
+    simulate_args, rest = example.split("\n", 1)
+    compare_args, shown = rest.split("\n", 1)
+    assert compare_args.startswith("$ scalefit compare ")
+    monkeypatch.chdir(tmp_path)
+    assert run("simulate", *simulate_args.split()).exit_code == 0
+    assert run(*compare_args.split()[2:]).stdout == shown
+
+
 def test_compare_on_a_single_ladder_says_what_it_needs(tmp_path):
     result = run("compare", DEMO)
     assert result.exit_code == 2 and result.stdout == ""
