@@ -93,7 +93,9 @@ def test_the_fit_and_a_profile_point_reach_the_global_optimum(frame, shift):
 
 
 def test_noiseless_families_give_their_true_multipliers_with_narrow_bands():
-    cmp = compare_shared(shared_ladder((3.0, 0.25), noise=1e-6, runs=8))
+    ticks = []
+    cmp = compare_shared(shared_ladder((3.0, 0.25), noise=1e-6, runs=8), progress=ticks.append)
+    assert ticks == [1, 1]                                 # one per family's band
     assert cmp.multiplier("f1") == pytest.approx(3.0, rel=1e-4)
     assert cmp.multiplier("f2") == pytest.approx(0.25, rel=1e-4)
     assert cmp.params == pytest.approx([1.8, 1000.0, 0.15], rel=1e-3)

@@ -232,14 +232,16 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
     than family f at every loss. Profile-likelihood bands, and an F test against separate laws.
     """
     from .formatting import format_shared, shared_to_csv, shared_to_json
-    from .ladder import LadderError
+    from .ladder import LadderError, read_ladder
     from .shared import compare_shared
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
         _check_figure_path(figure, ladder_csv)
     try:
-        result = compare_shared(ladder_csv, focus=focus, level=level)
+        ladder = read_ladder(ladder_csv)
+        with _progress(len(ladder.ladder_families()) - 1, "bands") as tick:
+            result = compare_shared(ladder, focus=focus, level=level, progress=tick)
     except LadderError as exc:
         raise InputError(str(exc)) from None
     for warning in result.warnings:

@@ -34,6 +34,7 @@ the data contradict it; it needs 4 or more runs in every family.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -120,11 +121,13 @@ class SharedComparison:
         return format_shared(self)
 
 
-def compare_shared(source, focus: str | None = None, level: float = 0.95, name: str | None = None) -> SharedComparison:
+def compare_shared(source, focus: str | None = None, level: float = 0.95, name: str | None = None,
+                   progress: Callable[[int], None] | None = None) -> SharedComparison:
     """Fit every ladder family (2 or more runs) of ``source`` with one saturating law up to a
     compute factor per family, and give the focus family's saving against each other family with
     its profile-likelihood band at ``level``, and the F test of the shared law (module docstring).
-    ``source`` is a path, a DataFrame or a Ladder; ``focus`` defaults to the family with the most runs.
+    ``source`` is a path, a DataFrame or a Ladder; ``focus`` defaults to the family with the most runs;
+    ``progress`` is called with 1 after each family's band.
     """
     ladder = read_ladder(source, name=name)
     if not 0.0 < level < 1.0:
@@ -147,6 +150,8 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
         low, high = _factor_band(runs, g, theta, objective, dof, level)
         factors.append(FamilyFactor(families[g], counts[families[g]], float(np.exp(theta[2 + g])),
                                     float(np.exp(low)), float(np.exp(high))))
+        if progress is not None:
+            progress(1)
     at_limit = [families[g] for g in range(1, runs.n_families) if abs(theta[2 + g]) >= MAX_LOG_FACTOR * (1 - 1e-9)]
     notes = _fit_notes(ladder, families, runs, objective, dof, at_limit)
     separate, f_stat, p_value, check_dof = float("nan"), float("nan"), float("nan"), (0, 0)
