@@ -208,13 +208,8 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
                                   bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    for warning in result.warnings:
-        click.echo(f"scalefit: warning: {warning}", err=True)
     render = {"table": format_backtest, "json": backtest_to_json, "csv": backtest_to_csv}[fmt]
-    if figure is not None:
-        _emit_bytes(_figure_bytes("backtest", result, figure), figure)
-        click.echo(f"scalefit: wrote {figure}", err=True)
-    _emit(render(result), output)
+    _emit_result(result, render, output, figure, "backtest")
 
 
 @main.command()
@@ -244,11 +239,17 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
             result = compare_shared(ladder, focus=focus, level=level, progress=tick)
     except LadderError as exc:
         raise InputError(str(exc)) from None
+    render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
+    _emit_result(result, render, output, figure, "shared")
+
+
+def _emit_result(result, render, output: str | None, figure: str | None, kind: str) -> None:
+    """The result's warnings on stderr, its figure ``kind`` when --figure asks for one, then the
+    rendered result on stdout or --output."""
     for warning in result.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
-    render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
     if figure is not None:
-        _emit_bytes(_figure_bytes("shared", result, figure), figure)
+        _emit_bytes(_figure_bytes(kind, result, figure), figure)
         click.echo(f"scalefit: wrote {figure}", err=True)
     _emit(render(result), output)
 
