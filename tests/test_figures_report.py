@@ -195,6 +195,25 @@ def test_report_has_the_backtest_of_each_family(tmp_path):
         assert row[6] == f"[{fmt(held['low'])}, {fmt(held['high'])}]" and row[7] == ("yes" if held["inside"] else "no")
 
 
+def test_report_has_the_shared_law_comparison_of_the_ladders(tmp_path):
+    """Two ladders: the report carries `scalefit compare`'s multiplier, band and check; one ladder
+    (the demo) has no such table."""
+    ladder = two_ladders(tmp_path)
+    out = tmp_path / "report.md"
+    runner = CliRunner()
+    assert runner.invoke(main, ["report", str(ladder), "--focus", "new", "-o", str(out)]).exit_code == 0
+    section = out.read_text().split("## One law for all ladders up to a compute factor each (scalefit compare)")[1]
+    data = json.loads(runner.invoke(main, ["compare", str(ladder), "--focus", "new", "--format", "json"]).stdout)
+    assert f"p = {data['check']['p']:.2g}" in section.splitlines()[0]
+    (row,) = [line.split(" | ") for line in section.split("\n\n")[1].splitlines()[2:]]
+    (other,) = data["families"]
+    assert row[0] == f"| {other['family']}" and row[2] == fmt_multiplier(other["multiplier"])
+    assert row[3] == f"[{fmt_multiplier(other['low'])}, {fmt_multiplier(other['high'])}] |"
+    demo = tmp_path / "demo.md"
+    assert runner.invoke(main, ["report", "data/ladders/muse.csv", "-o", str(demo)]).exit_code == 0
+    assert "scalefit compare" not in demo.read_text()
+
+
 def test_bad_paths_give_one_clear_error(tmp_path):
     runner = CliRunner()
     ladder = two_ladders(tmp_path)

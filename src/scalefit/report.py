@@ -99,6 +99,33 @@ def _backtest_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return [("Backtest: each family refitted without its largest-compute run(s), predicting them", rows)]
 
 
+def _shared_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
+    """The ladder families fitted with one saturating law up to a compute factor each (``scalefit
+    compare``), its check in the title; no table for fewer than two ladders or another law."""
+    from .ladder import LadderError
+    from .shared import compare_shared
+
+    if result.law.name != "saturating" or len(result.ladder.ladder_families()) < 2:
+        return []
+    try:
+        cmp = compare_shared(result.ladder, focus=result.focus, level=result.level)
+    except LadderError:                       # e.g. the focus is a reference run
+        return []
+    E, _, alpha = cmp.params
+    if cmp.p_value != cmp.p_value:           # not checked: the warnings say why
+        check = "; ".join(w for w in cmp.warnings if w not in result.warnings)
+    else:
+        check = (f"F test against separate laws: p = {cmp.p_value:.2g}, "
+                 + ("the data contradict the shared law (the saving depends on the loss)" if cmp.p_value < 0.05
+                    else "no evidence against it"))
+    title = (f"One law for all ladders up to a compute factor each (scalefit compare): E = {fmt(E)}, "
+             f"alpha = {fmt(alpha)}; {check}")
+    rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
+    rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier), _band(f.low, f.high, fmt_multiplier)]
+             for f in cmp.factors if f.family != cmp.focus]
+    return [(title, rows)]
+
+
 def _allocations(result: Analysis) -> list[list[str]]:
     """Exponents a (N_opt ∝ C^a) and b, and N_opt, D_opt and tokens per parameter at the compute of
     each family's largest run, with bootstrap bands when there are draws (see ``scalefit optimal``)."""
@@ -116,7 +143,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
                   output: str = "report.html") -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
     figures = _figures(result)
-    tables = _tables(result) + _backtest_table(result)
+    tables = _tables(result) + _shared_table(result) + _backtest_table(result)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
