@@ -196,8 +196,8 @@ def test_report_has_the_backtest_of_each_family(tmp_path):
 
 
 def test_report_has_the_shared_law_comparison_of_the_ladders(tmp_path):
-    """Two ladders: the report carries `scalefit compare`'s multiplier, band and check; one ladder
-    (the demo) has no such table."""
+    """Two ladders: the report carries `scalefit compare`'s multiplier, band and check, and its
+    figure; one ladder (the demo) has neither."""
     ladder = two_ladders(tmp_path)
     out = tmp_path / "report.md"
     runner = CliRunner()
@@ -209,9 +209,10 @@ def test_report_has_the_shared_law_comparison_of_the_ladders(tmp_path):
     (other,) = data["families"]
     assert row[0] == f"| {other['family']}" and row[2] == fmt_multiplier(other["multiplier"])
     assert row[3] == f"[{fmt_multiplier(other['low'])}, {fmt_multiplier(other['high'])}] |"
+    assert (tmp_path / "report-shared.png").read_bytes().startswith(b"\x89PNG")       # its figure beside it
     demo = tmp_path / "demo.md"
     assert runner.invoke(main, ["report", "data/ladders/muse.csv", "-o", str(demo)]).exit_code == 0
-    assert "scalefit compare" not in demo.read_text()
+    assert "scalefit compare" not in demo.read_text() and not (tmp_path / "demo-shared.png").exists()
 
 
 def test_bad_paths_give_one_clear_error(tmp_path):

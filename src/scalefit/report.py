@@ -14,7 +14,8 @@ from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier
 
 REPORT_FIGURES = (("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
                   ("multiplier-curve", "Multiplier against target loss"), ("distribution", "Multiplier uncertainty"),
-                  ("contours", "Loss over (N, D), compute-optimal frontier and IsoFLOP lines"))
+                  ("contours", "Loss over (N, D), compute-optimal frontier and IsoFLOP lines"),
+                  ("shared", "One law for all ladders: runs against compute, and against compute / M"))
 
 
 def markdown_figure_paths(output: str) -> list[str]:
@@ -35,12 +36,19 @@ def _figure_png(result: Analysis, kind: str) -> bytes | None:
     return figure_bytes(figure, ".png", options, dpi=150)
 
 
-def _figures(result: Analysis) -> list[tuple[str, str, bytes]]:
+def _shared_png(cmp) -> bytes:
+    from .plots import FigureOptions, figure_bytes, shared_figure
+
+    options = FigureOptions(width=5.0, height=3.0)
+    return figure_bytes(shared_figure(cmp, options=options), ".png", options, dpi=150)
+
+
+def _figures(result: Analysis, cmp=None) -> list[tuple[str, str, bytes]]:
     out = []
     for kind, title in REPORT_FIGURES:
-        if kind == "contours" and result.law.name != "chinchilla":
+        if (kind == "contours" and result.law.name != "chinchilla") or (kind == "shared" and cmp is None):
             continue
-        png = _figure_png(result, kind)
+        png = _shared_png(cmp) if kind == "shared" else _figure_png(result, kind)
         if png is not None:
             out.append((kind, title, png))
     return out
@@ -99,17 +107,23 @@ def _backtest_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return [("Backtest: each family refitted without its largest-compute run(s), predicting them", rows)]
 
 
-def _shared_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
+def _shared_comparison(result: Analysis):
     """The ladder families fitted with one saturating law up to a compute factor each (``scalefit
-    compare``), its check in the title; no table for fewer than two ladders or another law."""
+    compare``); None for fewer than two ladders, another law, or a focus that is a reference run."""
     from .ladder import LadderError
     from .shared import compare_shared
 
     if result.law.name != "saturating" or len(result.ladder.ladder_families()) < 2:
-        return []
+        return None
     try:
-        cmp = compare_shared(result.ladder, focus=result.focus, level=result.level)
-    except LadderError:                       # e.g. the focus is a reference run
+        return compare_shared(result.ladder, focus=result.focus, level=result.level)
+    except LadderError:
+        return None
+
+
+def _shared_table(result: Analysis, cmp) -> list[tuple[str, list[list[str]]]]:
+    """The shared-law comparison's multipliers, its check in the title (no table without one)."""
+    if cmp is None:
         return []
     E, _, alpha = cmp.params
     if cmp.p_value != cmp.p_value:           # not checked: the warnings say why
@@ -142,8 +156,9 @@ def _allocations(result: Analysis) -> list[list[str]]:
 def render_report(result: Analysis, command: str = "(from Python)", markdown: bool = False,
                   output: str = "report.html") -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
-    figures = _figures(result)
-    tables = _tables(result) + _shared_table(result) + _backtest_table(result)
+    cmp = _shared_comparison(result)
+    figures = _figures(result, cmp)
+    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
