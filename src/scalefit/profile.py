@@ -105,8 +105,8 @@ def interval_from_deviance(dev: Deviance, level: float, dof: int | None = None) 
         low = high = float("inf") if dev.at_infinity <= limit else best
     else:
         first, last = np.flatnonzero(inside)[[0, -1]]
-        low = _crossing(dev.grid, dev.values, first, first - 1, limit)
-        high = _crossing(dev.grid, dev.values, last, last + 1, limit)
+        low = deviance_crossing(dev.grid, dev.values, first, first - 1, limit)
+        high = deviance_crossing(dev.grid, dev.values, last, last + 1, limit)
     if dev.at_infinity <= limit:
         high = float("inf")
     return low, high
@@ -155,8 +155,9 @@ def _on_chi2_scale(dev: Deviance) -> Deviance:
                     dof=CHI2_DOF, touches_top=dev.touches_top)
 
 
-def _crossing(grid, values, inside_i, outside_i, limit) -> float:
-    """Linear interpolation of where the deviance crosses ``limit`` between two grid points."""
+def deviance_crossing(grid, values, inside_i, outside_i, limit) -> float:
+    """Linear interpolation of where the deviance crosses ``limit`` between two grid points;
+    -inf / +inf when the outside point is beyond the grid's first / last point."""
     if outside_i < 0:
         return -float("inf")
     if outside_i >= grid.size:

@@ -327,7 +327,7 @@ def _factor_band(runs: _Runs, g: int, theta: np.ndarray, objective: float, dof: 
     -inf / +inf for an end that stays inside the band out to MAX_LOG_FACTOR; nan without residual
     degrees of freedom or residuals. PROFILE_POINTS over +-8 linearized standard errors, widened
     fourfold until both ends are outside the band, then CROSSING_POINTS more inside each end's bracket."""
-    from .profile import CROSSING_POINTS, threshold
+    from .profile import CROSSING_POINTS, deviance_crossing, threshold
 
     if dof < 1 or objective <= 0:
         return float("nan"), float("nan")
@@ -362,8 +362,8 @@ def _factor_band(runs: _Runs, g: int, theta: np.ndarray, objective: float, dof: 
         grid, deviance = grid[order], deviance[order]
         inside = np.flatnonzero(deviance <= limit)
     first, last = inside[0], inside[-1]
-    low = -np.inf if first == 0 else _crossing(grid, deviance, first, first - 1, limit)
-    high = np.inf if last == grid.size - 1 else _crossing(grid, deviance, last, last + 1, limit)
+    low = deviance_crossing(grid, deviance, first, first - 1, limit)      # -inf / +inf past the grid's ends
+    high = deviance_crossing(grid, deviance, last, last + 1, limit)
     return float(low), float(high)
 
 
@@ -373,14 +373,6 @@ def _profile_deviance(runs: _Runs, g: int, log_m: np.ndarray, objective: float, 
     fixed[:, g] = log_m
     _, s = fit_shared_rows(runs, fixed)
     return (np.where(np.isfinite(s), s, np.inf) - objective) / (objective / dof)
-
-
-def _crossing(grid, values, inside_i, outside_i, limit) -> float:
-    """Where the deviance, linear between two grid points, crosses ``limit``."""
-    x0, x1, d0, d1 = grid[inside_i], grid[outside_i], values[inside_i], values[outside_i]
-    if not np.isfinite(d1) or d1 == d0:
-        return float(x1)
-    return float(x0 + (limit - d0) * (x1 - x0) / (d1 - d0))
 
 
 def _linearized_se(runs: _Runs, theta: np.ndarray, objective: float, dof: int, g: int) -> float:
