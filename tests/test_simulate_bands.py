@@ -261,6 +261,64 @@ def test_ladders_profiled_together_get_the_bands_they_get_alone(seed, law):
         assert deviance.at_infinity == pytest.approx(alone.at_infinity, rel=1e-7)
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["saturating", "power"]), st.sampled_from([0.8, 0.95]))
+def test_band_ends_alone_are_the_bands_of_the_whole_curve(seed, law, level):
+    """plan resolves only the ends of each band (band_end_deviances): the band must be the one the
+    whole deviance curve gives (which interpolates between 12 points per bracket: to about 1e-4
+    decades, or 3e-4 where its bracket is wide), with the same ends at 0 or infinity, and each finite
+    end pinned between two evaluated points within 1e-5 decades, on either side of the threshold."""
+    from scalefit.fitting import fit_ladders
+    from scalefit.laws import get_law
+    from scalefit.profile import compute_deviances, interval_from_deviance, threshold
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 9))
+    flops = np.geomspace(1e19, 10 ** rng.uniform(20.5, 23), n)
+    params = (1.8, 1000.0, rng.uniform(0.05, 0.4)) if law == "saturating" else (30.0, rng.uniform(0.02, 0.1))
+    spec = SimulationSpec(params=params, flops=tuple(flops), noise=rng.uniform(0.002, 0.03), law=law)
+    losses = spec.true_loss(flops) * np.exp(rng.normal(0.0, spec.noise, (6, n)))
+    fits = fit_ladders(flops, losses, get_law(law))
+    targets = [float(spec.true_loss(flops[-1] * 10 ** rng.uniform(-0.5, 2.0))) for _ in fits]
+    whole = compute_deviances(fits, targets, level)
+    ends = compute_deviances(fits, targets, level, ends_only=True)
+    for curve, short in zip(whole, ends):
+        expected, got = interval_from_deviance(curve, level), interval_from_deviance(short, level)
+        assert np.isfinite(expected).tolist() == np.isfinite(got).tolist()
+        np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)
+        assert short.grid.size <= curve.grid.size
+        inside = short.values <= threshold(level, short.dof)
+        for end in np.asarray(got)[np.isfinite(got)]:
+            i = np.searchsorted(short.grid, end)
+            if 0 < i < short.grid.size and inside[i - 1] != inside[i]:
+                assert short.grid[i] - short.grid[i - 1] <= 1e-5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.05, 20), st.floats(0.1, 3)), min_size=1, max_size=6),
+       st.booleans())
+def test_narrowed_brackets_hold_the_root(cases, infinite_outside):
+    """narrow_brackets finds the root of increasing functions (steep, flat, curved) in brackets
+    up to 20 wide, each to the tolerance, also when values beyond the root are infinite."""
+    from scalefit.profile import narrow_brackets
+
+    root, width, power = (np.array(v) for v in zip(*cases))
+    a, b = root - width * 0.3, root + width * 0.7
+
+    def f(rows, x):
+        z = x - root[rows]
+        value = np.sign(z) * np.abs(z) ** power[rows]
+        return np.where(infinite_outside & (z > 0.5 * width[rows]), np.inf, value)
+
+    calls = []
+    ends = narrow_brackets(lambda rows, x: calls.append(rows.size) or f(rows, x),
+                           a, b, f(np.arange(a.size), a), f(np.arange(b.size), b), tolerance=1e-7)
+    low, high = ends.min(axis=1), ends.max(axis=1)
+    assert np.all((low <= root + 1e-12) & (root <= high + 1e-12))
+    assert np.all((high - low <= 1e-7) | (f(np.arange(a.size), ends[:, 0]) * f(np.arange(a.size), ends[:, 1]) == 0))
+    assert len(calls) < 60
+
+
 def test_fit_ladders_is_fit_law_of_each_row():
     from scalefit.fitting import fit_ladders
 

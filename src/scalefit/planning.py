@@ -181,7 +181,7 @@ def _simulated_bands(design: SimulationSpec, seeds: list[int], target: float, re
     all drawn ladders are fitted, and their compute profiles searched, together."""
     ladders = [focus_ladder(replace(design, seed=s)) for s in seeds]
     fits = fit_ladders(ladders[0][0], np.array([loss for _, loss in ladders]), get_law(design.law))
-    deviances = compute_deviances(fits, [target] * len(fits), level)
+    deviances = compute_deviances(fits, [target] * len(fits), level, ends_only=True)
     bands = [interval_from_deviance(deviance, level) for deviance in deviances]
     lo, hi = np.array(bands).T
     return np.column_stack([compute_ratio(ref_flops, 10.0 ** hi), compute_ratio(ref_flops, 10.0 ** lo)])

@@ -339,16 +339,24 @@ class Search:
         hi = probe[min(near[-1] + 1, probe.size - 1)]
         return np.linspace(lo, hi, self.fine_points)
 
-    def around_ends(self, grid: np.ndarray, ssr: np.ndarray, s_min: float) -> np.ndarray:
-        """``crossing_points`` evenly inside each grid interval where the deviance crosses the
-        threshold of a band at ``level`` at the band's lower and upper ends (none if it never does)."""
+    def excess(self, ssr, s_min: float) -> np.ndarray:
+        """D - threshold at ``level``: the deviance of profile SSRs ``ssr`` above the band's bound."""
         scale = max(s_min, 1e-300) / max(self.dof, 1)
-        inside = (ssr - s_min) / scale <= threshold(self.level, self.dof)
+        return (np.asarray(ssr) - s_min) / scale - threshold(self.level, self.dof)
+
+    def end_intervals(self, ssr: np.ndarray, s_min: float) -> np.ndarray:
+        """Indices i of the grid intervals (i, i + 1) where the band at ``level`` ends: the first and
+        the last where the deviance crosses its threshold (none if it never does)."""
+        inside = self.excess(ssr, s_min) <= 0
         changes = np.flatnonzero(inside[1:] != inside[:-1])
-        if self.crossing_points <= 0 or changes.size == 0:
+        return np.unique(changes[[0, -1]]) if changes.size else changes
+
+    def around_ends(self, grid: np.ndarray, ssr: np.ndarray, s_min: float) -> np.ndarray:
+        """``crossing_points`` evenly inside each grid interval where the band ends (``end_intervals``)."""
+        brackets = self.end_intervals(ssr, s_min)
+        if self.crossing_points <= 0 or brackets.size == 0:
             return np.zeros(0)
         steps = np.arange(1, self.crossing_points + 1) / (self.crossing_points + 1)
-        brackets = np.unique(changes[[0, -1]])
         return np.concatenate([grid[i] + steps * (grid[i + 1] - grid[i]) for i in brackets])
 
     def deviance(self, grid: np.ndarray, ssr: np.ndarray, s_min: float) -> Deviance:
@@ -397,6 +405,79 @@ def adaptive_deviances(ssr_of, searches: list[Search]) -> list[Deviance]:
     return [search.deviance(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
 
 
+END_TOLERANCE = 1e-6   # decades: a bracket around a band's end narrower than this is done
+END_ROUNDS = 60        # cap on the narrowing rounds (Illinois typically needs about 6)
+
+
+def band_end_deviances(ssr_of, searches: list[Search], tolerance: float = END_TOLERANCE) -> list[Deviance]:
+    """Deviances that resolve only where each band ends, for studies that need bands, not curves
+    (``scalefit plan``): about a quarter of the points of ``adaptive_deviances``.
+
+    The probe as there; then each probe interval where the band ends (``Search.end_intervals``) is
+    narrowed by the Illinois method (regula falsi on D - threshold, halving the value kept at an end
+    that stays twice; bisection across an infinite value) until narrower than ``tolerance``, the
+    brackets of all searches evaluated in one call per round. Every evaluated point is kept on the
+    grid, so ``interval_from_deviance`` interpolates between a bracket's final ends: the band of
+    ``adaptive_deviances`` to about ``tolerance`` wherever the deviance is monotone in the bracket.
+    """
+    grids = [search.probe() for search in searches]
+    ssrs = _evaluate(ssr_of, grids, range(len(searches)))
+    s_mins = [min(search.s_min, float(np.min(ssr)), search.at_inf_ssr) for search, ssr in zip(searches, ssrs)]
+    ends = [(i, j) for i, (search, ssr, s_min) in enumerate(zip(searches, ssrs, s_mins))
+            for j in search.end_intervals(ssr, s_min)]
+    if ends:
+        owner = np.array([i for i, _ in ends])
+        a, b = (np.array([grids[i][j + k] for i, j in ends]) for k in (0, 1))
+        fa, fb = (np.array([searches[i].excess(ssrs[i][j + k], s_mins[i]) for i, j in ends]) for k in (0, 1))
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+        def excess_at(rows, x):
+            ssr = ssr_of(owner[rows], x)
+            found.append((owner[rows], x, ssr))
+            return np.array([searches[i].excess(v, s_mins[i]) for i, v in zip(owner[rows], ssr)])
+
+        narrow_brackets(excess_at, a, b, fa, fb, tolerance)
+        if found:
+            which, x, ssr = (np.concatenate(part) for part in zip(*found))
+            for i in np.unique(which):
+                order = np.argsort(np.concatenate([grids[i], x[which == i]]), kind="stable")
+                grids[i] = np.concatenate([grids[i], x[which == i]])[order]
+                ssrs[i] = np.concatenate([ssrs[i], ssr[which == i]])[order]
+    s_mins = [min(s_min, float(np.min(ssr))) for s_min, ssr in zip(s_mins, ssrs)]
+    return [search.deviance(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
+
+
+def narrow_brackets(f, a, b, fa, fb, tolerance: float, rounds: int = END_ROUNDS) -> np.ndarray:
+    """Roots of f within brackets [a, b] (arrays; f(a) and f(b) of opposite signs) by the Illinois
+    method, all brackets at once: ``f(rows, x)`` evaluates f for the brackets ``rows`` at points x.
+    The new point c = (a f(b) - b f(a)) / (f(b) - f(a)) replaces the end whose value has its sign;
+    an end kept twice in a row has its value halved (so that it moves too, superlinearly), and a
+    bracket with an infinite end is halved instead; c stays half the tolerance away from both ends.
+    Stops a bracket narrower than ``tolerance``.
+    Returns the final brackets' ends, (k, 2)."""
+    a, b, fa, fb = (np.array(v, dtype=float) for v in (a, b, fa, fb))
+    for _ in range(rounds):
+        rows = np.flatnonzero((np.abs(b - a) > tolerance) & (fa != 0) & (fb != 0))
+        if rows.size == 0:
+            break
+        ra, rb, rfa, rfb = a[rows], b[rows], fa[rows], fb[rows]
+        finite = np.isfinite(rfa) & np.isfinite(rfb)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(finite, (ra * rfb - rb * rfa) / (rfb - rfa), 0.5 * (ra + rb))
+        c = np.where(np.isfinite(c), c, 0.5 * (ra + rb))
+        # at least half the tolerance inside each end: a point next to the root on one side is then
+        # followed by one beyond it (without this, a flat crossing approaches from one side only)
+        low, high = np.minimum(ra, rb) + 0.5 * tolerance, np.maximum(ra, rb) - 0.5 * tolerance
+        c = np.minimum(np.maximum(c, low), high)
+        fc = np.asarray(f(rows, c), dtype=float)
+        fc = np.where(np.isnan(fc), np.inf, fc)          # no law through the point: outside the band
+        crossed = np.sign(fc) != np.sign(rfb)               # the root lies between c and b: a := b
+        a[rows] = np.where(crossed, rb, ra)
+        fa[rows] = np.where(crossed, rfb, 0.5 * rfa)
+        b[rows], fb[rows] = c, fc
+    return np.column_stack([a, b])
+
+
 def _evaluate(ssr_of, grids: list[np.ndarray], owners) -> list[np.ndarray]:
     """``ssr_of`` on the grids of the given searches in one call, split back per search."""
     if not grids:
@@ -412,10 +493,14 @@ def compute_deviance(fit: FitResult, target_loss: float, level: float = 0.99) ->
     return compute_deviances([fit], [target_loss], level)[0]
 
 
-def compute_deviances(fits: list[FitResult], target_losses, level: float = 0.99) -> list[Deviance]:
+def compute_deviances(fits: list[FitResult], target_losses, level: float = 0.99,
+                      ends_only: bool = False) -> list[Deviance]:
     """``compute_deviance`` of each fit at its target loss. Fits of one law with the same number of
     runs (the ladders of a simulation study) are profiled together, which shares the array work
-    of their grids and polishes; each result is that of its fit alone up to rounding."""
+    of their grids and polishes; each result is that of its fit alone up to rounding. With
+    ``ends_only`` the deviances resolve only the ends of the band at ``level`` (``band_end_deviances``):
+    the same band to about 1e-6 decades, for a quarter of the work, but no curve to draw or to
+    combine into a ratio band."""
     target_losses = [float(t) for t in target_losses]
     out: list[Deviance | None] = [None] * len(fits)
     groups: dict[tuple, list[int]] = {}
@@ -423,12 +508,14 @@ def compute_deviances(fits: list[FitResult], target_losses, level: float = 0.99)
         groups.setdefault((type(fit.law), fit.n_runs), []).append(i)
     for members in groups.values():
         for i, deviance in zip(members, _compute_deviances_of([fits[i] for i in members],
-                                                              [target_losses[i] for i in members], level)):
+                                                              [target_losses[i] for i in members], level,
+                                                              ends_only)):
             out[i] = deviance
     return out
 
 
-def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: float) -> list[Deviance]:
+def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: float,
+                          ends_only: bool = False) -> list[Deviance]:
     """compute_deviance of fits of one law with the same number of runs, in one search."""
     law = fits[0].law
     single = len(fits) == 1
@@ -456,7 +543,7 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
         v = np.asarray(grid10) * np.log(10) - (d.log_ref if single else log_ref[which])
         return profile(d, targets[which], v, ladder)
 
-    return adaptive_deviances(ssr_of, searches)
+    return (band_end_deviances if ends_only else adaptive_deviances)(ssr_of, searches)
 
 
 def _power_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None) -> np.ndarray:
