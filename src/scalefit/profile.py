@@ -456,6 +456,7 @@ def narrow_brackets(f, a, b, fa, fb, tolerance: float, rounds: int = END_ROUNDS)
     Stops a bracket narrower than ``tolerance``.
     Returns the final brackets' ends, (k, 2)."""
     a, b, fa, fb = (np.array(v, dtype=float) for v in (a, b, fa, fb))
+    fa[np.isnan(fa)], fb[np.isnan(fb)] = np.inf, np.inf      # no law through the point: outside the band
     for _ in range(rounds):
         rows = np.flatnonzero((np.abs(b - a) > tolerance) & (fa != 0) & (fb != 0))
         if rows.size == 0:
