@@ -153,6 +153,19 @@ def test_plan_ranks_designs_and_a_longer_ladder_narrows_the_band():
     assert plan.cheapest_always_bounded is (min(bounded, key=lambda o: o.total_flops) if bounded else None)
 
 
+def test_plan_says_so_when_no_extra_run_bounds_the_band():
+    """A 4-run ladder with 5% noise and a 99% band: every design's median band is unbounded, so
+    the plan names the candidate with the fewest unbounded bands instead of 'inf -> inf'."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e21, 4)), noise=0.05)
+    plan = plan_ladder(spec, multiplier=2.0, beyond=1.0, level=0.99, simulations=40)
+    extras = plan.outcomes[1:]
+    assert all(not np.isfinite(o.median_width) for o in plan.outcomes)
+    assert plan.best_extra.unbounded_share == min(o.unbounded_share for o in extras) < 1.0
+    text = plan.summary()
+    assert "No candidate extra run bounds the band" in text and plan.best_extra.design in text
+    assert "inf -> inf" not in text
+
+
 def test_simulate_and_plan_commands(tmp_path):
     runner = CliRunner()
     out = tmp_path / "sim.csv"
@@ -304,28 +317,65 @@ def test_band_ends_alone_are_the_bands_of_the_whole_curve(seed, law, level):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.05, 20), st.floats(0.1, 3)), min_size=1, max_size=6),
-       st.booleans())
-def test_narrowed_brackets_hold_the_root(cases, infinite_outside):
-    """narrow_brackets finds the root of increasing functions (steep, flat, curved) in brackets
-    up to 20 wide, each to the tolerance, also when values beyond the root are infinite."""
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.05, 20), st.floats(0.1, 3), st.sampled_from([1, -1]),
+                          st.booleans()), min_size=1, max_size=6),
+       st.sampled_from(["none", "inf", "nan"]))
+def test_narrowed_brackets_hold_the_root(cases, beyond):
+    """narrow_brackets finds the root of increasing and decreasing functions (steep, flat, curved)
+    in brackets up to 20 wide given in either order, each to the tolerance, also when values on
+    one side of the root are infinite or NaN (NaN counts as +inf: placed where f is positive)."""
     from scalefit.profile import narrow_brackets
 
-    root, width, power = (np.array(v) for v in zip(*cases))
+    root, width, power, direction, swap = (np.array(v) for v in zip(*cases))
     a, b = root - width * 0.3, root + width * 0.7
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
 
     def f(rows, x):
-        z = x - root[rows]
+        z = (x - root[rows]) * direction[rows]
         value = np.sign(z) * np.abs(z) ** power[rows]
-        return np.where(infinite_outside & (z > 0.5 * width[rows]), np.inf, value)
+        far = z > 0.2 * width[rows]
+        return np.where(far, {"none": value, "inf": np.inf, "nan": np.nan}[beyond], value)
 
+    rows = np.arange(a.size)
     calls = []
-    ends = narrow_brackets(lambda rows, x: calls.append(rows.size) or f(rows, x),
-                           a, b, f(np.arange(a.size), a), f(np.arange(b.size), b), tolerance=1e-7)
+    ends = narrow_brackets(lambda r, x: calls.append(r.size) or f(r, x), a, b, f(rows, a), f(rows, b), tolerance=1e-7)
     low, high = ends.min(axis=1), ends.max(axis=1)
     assert np.all((low <= root + 1e-12) & (root <= high + 1e-12))
-    assert np.all((high - low <= 1e-7) | (f(np.arange(a.size), ends[:, 0]) * f(np.arange(a.size), ends[:, 1]) == 0))
+    assert np.all((high - low <= 1e-7) | (f(rows, ends[:, 0]) * f(rows, ends[:, 1]) == 0))
     assert len(calls) < 60
+
+
+def test_brackets_without_a_sign_change_are_left_as_given():
+    from scalefit.profile import narrow_brackets
+
+    calls = []
+    ends = narrow_brackets(lambda r, x: calls.append(r) or x - 5.0, np.array([0.0, 0.0]), np.array([1.0, 10.0]),
+                           np.array([-5.0, -5.0]), np.array([-4.0, 5.0]), tolerance=1e-9)
+    assert ends[0].tolist() == [0.0, 1.0]
+    assert 5.0 in ends[1].tolist()           # found exactly: f is 0 at an end, the bracket stops
+    assert all(r.tolist() == [1] for r in calls)
+
+
+def test_band_ends_alone_find_the_outermost_of_several_crossings():
+    """A deviance that leaves the band, comes back into it and leaves again within one interval of
+    the probe: the band ends at the outer crossing, as the whole curve finds it."""
+    from scalefit.profile import Search, adaptive_deviances, band_end_deviances, interval_from_deviance, threshold
+
+    limit = threshold(0.95, 5)
+
+    def deviance(x):
+        x = np.asarray(x)
+        return np.select([x < 1.2, x < 1.5, x < 1.7], [(x / 1.2) ** 2 * limit, 2 * limit, 0.5 * limit],
+                         3 * limit * (1 + x))
+
+    def ssr_of(_, x):
+        return 1.0 + deviance(x) / 5
+
+    search = Search(0.0, -10.0, 10.0, 0.002, 1.0, 5, 0.95, np.inf, 0.25)
+    whole = interval_from_deviance(adaptive_deviances(ssr_of, [search])[0], 0.95)
+    ends = interval_from_deviance(band_end_deviances(ssr_of, [search])[0], 0.95)
+    assert ends[1] == pytest.approx(1.7, abs=1e-5) and whole[1] == pytest.approx(1.7, abs=0.01)
+    assert ends[0] == pytest.approx(-1.2, abs=1e-5)
 
 
 def test_fit_ladders_is_fit_law_of_each_row():

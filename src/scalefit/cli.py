@@ -30,6 +30,15 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.min is None and self.max is None:
+            self.name = "float"          # shown as FLOAT, not FLOAT RANGE
+
+    def _describe_range(self) -> str:
+        """The range for --help; none for an unbounded one (click would print 'x<=None')."""
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
 
 class ParamsTokens(click.ParamType):
     """'N,D': a parameter count and a token count, both positive and finite."""

@@ -302,7 +302,12 @@ def format_plan(plan) -> str:
     lines.append("")
     lines.append(f"With the proposed ladder, {proposed.claim_supported_share:.0%} of simulated experiments give a "
                  f"{pct} band above {fmt_multiplier(plan.claim)}.")
-    if best is not None:
+    if best is not None and not np.isfinite(best.median_width):
+        lines.append(f"No candidate extra run bounds the band in most simulations; the fewest unbounded bands: "
+                     f"{best.design} ({best.unbounded_share:.0%} unbounded; it adds {plan.added_compute(best):.2g}x "
+                     "the proposed ladder's compute); bounding it needs a longer ladder, more seeds per run or a "
+                     "nearer reference.")
+    elif best is not None:
         lines.append(f"The extra run that narrows the band most: {best.design} (median width "
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
                      f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}; it adds "

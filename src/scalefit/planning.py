@@ -91,11 +91,12 @@ class Plan:
 
     @property
     def best_extra(self) -> DesignOutcome | None:
-        """The candidate extra run with the narrowest median band (None without candidates)."""
+        """The candidate extra run with the narrowest median band, or when every median band is
+        unbounded the one with the fewest unbounded bands (None without candidates)."""
         extras = self.outcomes[1:]
         if not extras:
             return None
-        return min(extras, key=lambda o: (o.median_width, -o.claim_supported_share))
+        return min(extras, key=lambda o: (o.median_width, o.unbounded_share, -o.claim_supported_share))
 
 
 def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: float = 1.0,

@@ -19,7 +19,7 @@ alpha) on the exact objective, alpha within its full bounds, and the lower resul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
@@ -395,34 +395,51 @@ def adaptive_deviances(ssr_of, searches: list[Search]) -> list[Deviance]:
     grids = [grids[i] if i in fine_ssr else probes[i] for i in range(len(searches))]
     ssrs = [fine_ssr[i] if i in fine_ssr else probe_ssr[i] for i in range(len(searches))]
     s_mins = [min(s_min, float(np.min(ssr))) for s_min, ssr in zip(s_mins, ssrs)]
+    _add_points_around_ends(ssr_of, searches, grids, ssrs, s_mins)
+    return [search.deviance(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
+
+
+def _add_points_around_ends(ssr_of, searches: list[Search], grids: list, ssrs: list, s_mins: list) -> None:
+    """Evaluate ``Search.around_ends`` of every search in one call and merge the points into its
+    grid, profile SSRs and lowest SSR (the lists are updated in place)."""
     extra = [search.around_ends(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
     ends = [i for i, points in enumerate(extra) if points.size]
     for i, ssr in zip(ends, _evaluate(ssr_of, [extra[i] for i in ends], ends)):
-        order = np.argsort(np.concatenate([grids[i], extra[i]]), kind="stable")
-        grids[i] = np.concatenate([grids[i], extra[i]])[order]
-        ssrs[i] = np.concatenate([ssrs[i], ssr])[order]
+        grids[i], ssrs[i] = _merged(grids[i], ssrs[i], extra[i], ssr)
         s_mins[i] = min(s_mins[i], float(np.min(ssr)))
-    return [search.deviance(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
+
+
+def _merged(grid: np.ndarray, values: np.ndarray, points: np.ndarray, at_points: np.ndarray):
+    """A grid and its values with more points added, in order."""
+    order = np.argsort(np.concatenate([grid, points]), kind="stable")
+    return np.concatenate([grid, points])[order], np.concatenate([values, at_points])[order]
 
 
 END_TOLERANCE = 1e-6   # decades: a bracket around a band's end narrower than this is done
 END_ROUNDS = 60        # cap on the narrowing rounds (Illinois typically needs about 6)
+# points inside each probe interval where a band ends, before the narrowing: of several crossings in
+# one probe interval the outermost is then found unless they lie within a seventh of it (12 points,
+# as the whole curve has there, made `scalefit plan` 25% slower than 6)
+END_SUBDIVISIONS = 6
 
 
 def band_end_deviances(ssr_of, searches: list[Search], tolerance: float = END_TOLERANCE) -> list[Deviance]:
     """Deviances that resolve only where each band ends, for studies that need bands, not curves
-    (``scalefit plan``): about a quarter of the points of ``adaptive_deviances``.
+    (``scalefit plan``): about a third of the points of ``adaptive_deviances``.
 
-    The probe as there; then each probe interval where the band ends (``Search.end_intervals``) is
-    narrowed by the Illinois method (regula falsi on D - threshold, halving the value kept at an end
-    that stays twice; bisection across an infinite value) until narrower than ``tolerance``, the
-    brackets of all searches evaluated in one call per round. Every evaluated point is kept on the
-    grid, so ``interval_from_deviance`` interpolates between a bracket's final ends: the band of
-    ``adaptive_deviances`` to about ``tolerance`` wherever the deviance is monotone in the bracket.
+    The probe as there, and END_SUBDIVISIONS points inside each probe interval where the band ends
+    (so that of several crossings in one probe interval the outermost is found); then the interval where the band ends on that grid is narrowed by the Illinois
+    method (``narrow_brackets`` on D - threshold) to ``tolerance``, the brackets of all searches
+    evaluated in one call per round. Every evaluated point is kept on the grid, so
+    ``interval_from_deviance`` interpolates between a bracket's final ends, within ``tolerance``
+    of the crossing, where ``adaptive_deviances`` interpolates between its fine grid's points (off
+    by up to about 3e-3 decades where the profile bends sharply).
     """
     grids = [search.probe() for search in searches]
     ssrs = _evaluate(ssr_of, grids, range(len(searches)))
     s_mins = [min(search.s_min, float(np.min(ssr)), search.at_inf_ssr) for search, ssr in zip(searches, ssrs)]
+    _add_points_around_ends(ssr_of, [replace(search, crossing_points=END_SUBDIVISIONS) for search in searches],
+                            grids, ssrs, s_mins)
     ends = [(i, j) for i, (search, ssr, s_min) in enumerate(zip(searches, ssrs, s_mins))
             for j in search.end_intervals(ssr, s_min)]
     if ends:
@@ -440,25 +457,29 @@ def band_end_deviances(ssr_of, searches: list[Search], tolerance: float = END_TO
         if found:
             which, x, ssr = (np.concatenate(part) for part in zip(*found))
             for i in np.unique(which):
-                order = np.argsort(np.concatenate([grids[i], x[which == i]]), kind="stable")
-                grids[i] = np.concatenate([grids[i], x[which == i]])[order]
-                ssrs[i] = np.concatenate([ssrs[i], ssr[which == i]])[order]
+                grids[i], ssrs[i] = _merged(grids[i], ssrs[i], x[which == i], ssr[which == i])
     s_mins = [min(s_min, float(np.min(ssr))) for s_min, ssr in zip(s_mins, ssrs)]
     return [search.deviance(grid, ssr, s_min) for search, grid, ssr, s_min in zip(searches, grids, ssrs, s_mins)]
 
 
 def narrow_brackets(f, a, b, fa, fb, tolerance: float, rounds: int = END_ROUNDS) -> np.ndarray:
-    """Roots of f within brackets [a, b] (arrays; f(a) and f(b) of opposite signs) by the Illinois
-    method, all brackets at once: ``f(rows, x)`` evaluates f for the brackets ``rows`` at points x.
+    """Roots of f in brackets between a and b (arrays, either order) by the Illinois method, all
+    brackets at once: ``f(rows, x)`` evaluates f for the brackets ``rows`` at points x.
+
     The new point c = (a f(b) - b f(a)) / (f(b) - f(a)) replaces the end whose value has its sign;
-    an end kept twice in a row has its value halved (so that it moves too, superlinearly), and a
-    bracket with an infinite end is halved instead; c stays half the tolerance away from both ends.
-    Stops a bracket narrower than ``tolerance``.
-    Returns the final brackets' ends, (k, 2)."""
+    an end kept twice in a row has its value halved (so that it moves too, superlinearly); a
+    bracket with an infinite end is halved instead; c stays half the tolerance inside both ends.
+    NaN counts as +inf (for a deviance: no law through the point, outside the band). A bracket
+    stops when narrower than ``tolerance`` or when f is 0 at an end; one whose ends have values of
+    the same sign holds no root it could narrow to and is returned as given. After ``rounds``
+    rounds the brackets are returned as they are (a deviance's needs at most about 30; a root
+    where f is very flat, like x^15, can need more). Returns the brackets' ends, (k, 2), in the
+    order the method left them."""
     a, b, fa, fb = (np.array(v, dtype=float) for v in (a, b, fa, fb))
-    fa[np.isnan(fa)], fb[np.isnan(fb)] = np.inf, np.inf      # no law through the point: outside the band
+    fa[np.isnan(fa)], fb[np.isnan(fb)] = np.inf, np.inf
+    has_root = np.sign(fa) != np.sign(fb)
     for _ in range(rounds):
-        rows = np.flatnonzero((np.abs(b - a) > tolerance) & (fa != 0) & (fb != 0))
+        rows = np.flatnonzero(has_root & (np.abs(b - a) > tolerance) & (fa != 0) & (fb != 0))
         if rows.size == 0:
             break
         ra, rb, rfa, rfb = a[rows], b[rows], fa[rows], fb[rows]
@@ -471,7 +492,7 @@ def narrow_brackets(f, a, b, fa, fb, tolerance: float, rounds: int = END_ROUNDS)
         low, high = np.minimum(ra, rb) + 0.5 * tolerance, np.maximum(ra, rb) - 0.5 * tolerance
         c = np.minimum(np.maximum(c, low), high)
         fc = np.asarray(f(rows, c), dtype=float)
-        fc = np.where(np.isnan(fc), np.inf, fc)          # no law through the point: outside the band
+        fc = np.where(np.isnan(fc), np.inf, fc)
         crossed = np.sign(fc) != np.sign(rfb)               # the root lies between c and b: a := b
         a[rows] = np.where(crossed, rb, ra)
         fa[rows] = np.where(crossed, rfb, 0.5 * rfa)
@@ -500,8 +521,9 @@ def compute_deviances(fits: list[FitResult], target_losses, level: float = 0.99,
     runs (the ladders of a simulation study) are profiled together, which shares the array work
     of their grids and polishes; each result is that of its fit alone up to rounding. With
     ``ends_only`` the deviances resolve only the ends of the band at ``level`` (``band_end_deviances``):
-    the same band to about 1e-6 decades, for a quarter of the work, but no curve to draw or to
-    combine into a ratio band."""
+    each end within 1e-6 decades of where the deviance crosses the threshold (the whole curve
+    interpolates, off by up to about 3e-3 decades where the profile bends sharply), for about a
+    third of the work, but no curve to draw or to combine into a ratio band."""
     target_losses = [float(t) for t in target_losses]
     out: list[Deviance | None] = [None] * len(fits)
     groups: dict[tuple, list[int]] = {}
