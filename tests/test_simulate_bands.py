@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
@@ -138,7 +139,11 @@ def test_profile_interval_matches_exact_t_interval_for_the_power_law():
 def test_plan_ranks_designs_and_a_longer_ladder_narrows_the_band():
     spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e21, 6)), noise=0.01)
     plan = plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=40, seed=1,
-                       extra_runs=[1e21, 1e22])
+                       extra_runs=[1e21, 1e22], workers=1)
+    # designs shared by two processes (each on one thread): the same plan
+    shared = plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=40, seed=1,
+                         extra_runs=[1e21, 1e22], workers=2)
+    pd.testing.assert_frame_equal(shared.frame(), plan.frame(), check_exact=True)
     assert [o.design.split(" (")[0] for o in plan.outcomes] == ["proposed ladder", "+ run at 1e+21", "+ run at 1e+22"]
     proposed, _, far = plan.outcomes
     assert far.median_width < proposed.median_width

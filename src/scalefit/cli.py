@@ -487,10 +487,13 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 @click.option("--extra-run", "extra_runs", type=FiniteFloat(), multiple=True,
               help="Candidate extra run compute; repeatable [default: at the largest run and 0.25-1.5 decades beyond].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Cores to use: processes sharing the designs [default: all cores when that pays]; the plan "
+                   "is the same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None)
 def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulations, level, extra_runs, seed,
-         fmt, output):
+         workers, fmt, output):
     """Predict by simulation how wide the multiplier band of a planned ladder will be, and which
     extra run would narrow it most."""
     from .formatting import format_plan, plan_to_csv, plan_to_json
@@ -507,7 +510,8 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
     try:
         with _progress(simulations * n_designs, "simulating") as tick:
             result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
-                                 simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick)
+                                 simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick,
+                                 workers=workers)
     except ValueError as exc:     # the library's checks name the option: 'noise 0: ...' is --noise 0
         raise InputError(f"--{str(exc).replace('extra run', 'extra-run')}") from None
     render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
