@@ -655,6 +655,8 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
                           ylim=_limits(ylim, "ylim"), width=width)
     targets = _target_losses(at_loss, at_perplexity)
     source = _check_figure_applies(kind, ladder_csv, law)
+    if kind in FIGURES_WITHOUT_BANDS:     # no resampling for a figure that draws no band (20 s for L(N, D))
+        bootstrap = 0
     result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
@@ -676,6 +678,9 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
         raise InputError(f"cannot draw the {kind} figure ({type(exc).__name__}: {first}); if the axes span "
                          "extreme values, --xlim/--ylim may help; otherwise please report it") from None
     click.echo(f"scalefit: wrote {output}", err=True)
+
+
+FIGURES_WITHOUT_BANDS = ("residuals", "contours")
 
 
 def _check_figure_applies(kind: str, ladder_csv: str, law: str):
