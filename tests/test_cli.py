@@ -850,6 +850,23 @@ def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
     assert frame.multiplier.iloc[0] == pytest.approx(base["multiplier"])
 
 
+def test_the_readme_first_output_is_what_the_first_command_prints(monkeypatch):
+    """The README's "What it prints" block: the warnings (stderr), then the table (stdout), of the
+    first command, run from the project's root as the README shows it; and summary() in Python
+    ends with the same warnings, numbered."""
+    import scalefit
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("## What it prints")[1].split("```\n", 2)[1].split("```")[0]
+    monkeypatch.chdir(ROOT)
+    result = run("fit", "data/ladders/muse.csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr + result.stdout == shown
+    summary = scalefit.analyze("data/ladders/muse.csv").summary()
+    warnings = [line.removeprefix("scalefit: warning: ") for line in result.stderr.splitlines()]
+    assert summary.split("\nWarnings:\n")[1].splitlines() == [f"  [{i}] {w}" for i, w in enumerate(warnings, 1)]
+
+
 def test_the_readme_compare_example_is_what_the_commands_print(tmp_path, monkeypatch):
     """The README's `scalefit simulate ... -o two.csv` then `scalefit compare two.csv`, run as shown."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

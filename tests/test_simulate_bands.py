@@ -429,11 +429,12 @@ def test_unreachable_draws_warning_says_whether_the_band_reaches_zero_or_infinit
 
     spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.01,
                           second_ladder=2.0, seed=0)
-    m = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=50).multipliers[0]
+    result = analyze(simulate(spec), focus="focus", band_method="percentile", bootstrap=50)
+    m = result.multipliers[0]
     finite = replace(m, unreachable_fraction=0.01, low=1.5, high=3.0)
     reaching = replace(m, unreachable_fraction=0.2, low=1.5, high=float("inf"))
-    assert "band stays finite" in _multiplier_warnings([finite])[0]
-    assert "reaches 0 or infinity" in _multiplier_warnings([reaching])[0]
+    assert "band stays finite" in _multiplier_warnings([finite], result.ladder)[0]
+    assert "reaches 0 or infinity" in _multiplier_warnings([reaching], result.ladder)[0]
 
 
 # ----- predicted loss at a given compute ------------------------------------------------------------

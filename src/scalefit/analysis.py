@@ -131,8 +131,9 @@ class Analysis:
         return self.fits[family]
 
     def summary(self) -> str:
-        from .formatting import format_table
-        return format_table(self)
+        """The table the command prints, then its warnings (numbered)."""
+        from .formatting import format_table, with_warnings
+        return with_warnings(format_table(self), self.warnings)
 
 
 BAND_METHODS = ("auto", "profile", "percentile")
@@ -193,12 +194,16 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     focus = check_fittable(ladder, law.n_params, law.name, focus)
     check_within_reach(at_flops, ladder)
     check_sizes(at_sizes, ladder, law)
+    asked_for_profile = band_method == "profile"
     if band_method == "auto":
         band_method = "percentile" if law.name == "chinchilla" else "profile"
     if band_method == "profile" and law.name == "chinchilla":
         raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
                           "--band-method percentile (bootstrap over runs)")
     warnings: list[str] = list(ladder.warnings)
+    if asked_for_profile and bootstrap == 0:
+        warnings.append("bootstrap 0 fits without any bands, profile bands included (they need no resampling: "
+                        "leave the number of resamples at its default to get them)")
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
     if 0 < n_resamples < FEW_RESAMPLES:
@@ -409,7 +414,7 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
                                      "reference run", reference_flops=float(run["flops"]),
                                      band_method=method or "none"))
     if method == "profile":
-        out = [_mark_checked(m, fits, warnings) for m in out]
+        out = [_mark_checked(m, fits, warnings, ladder) for m in out]
     elif method == "percentile" and fits[focus].fit.law.name != "chinchilla":
         warnings.append("percentile bootstrap bands are not calibrated: in analyses/calibration.py their 95% "
                         "bands covered 83-99% of simulated truths (52-72% with 4 runs); the default profile "
@@ -417,7 +422,7 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
         out = [replace(m, band_checked=False) for m in out]
     elif method == "percentile":            # L(N, D): said once with the predictions' (see analyze)
         out = [replace(m, band_checked=False) for m in out]
-    warnings.extend(_multiplier_warnings(out))
+    warnings.extend(_multiplier_warnings(out, ladder))
     return out
 
 
@@ -458,13 +463,13 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
     return reasons
 
 
-def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]) -> Multiplier:
+def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str], ladder: Ladder) -> Multiplier:
     reasons = unchecked_reasons(fits[m.focus].fit, m.extrapolation_decades)
     if m.reference_kind == "ladder":
         reasons += unchecked_reasons(fits[m.reference].fit, m.reference_extrapolation_decades)
     if not reasons:
         return m
-    warnings.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: the band was not checked by the "
+    warnings.append(f"{m.focus} vs {m.reference} at {at_target(m.loss, ladder)}: the band was not checked by the "
                     f"calibration study: {'; '.join(reasons)}")
     return replace(m, band_checked=False)
 
@@ -544,7 +549,14 @@ def _said_unchecked(m: Multiplier, extrapolation: float) -> bool:
     return m.n_draws == 0 and not m.band_checked and beyond_study and np.isfinite(extrapolation)
 
 
-def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
+def at_target(loss: float, ladder: Ladder) -> str:
+    """'loss 0.6472', with the perplexity beside it for a perplexity file: 'loss 0.6472 (perplexity 1.91)'."""
+    if ladder.metric == "perplexity":
+        return f"loss {loss:.4g} (perplexity {float(ladder.loss_to_metric(loss)):.4g})"
+    return f"loss {loss:.4g}"
+
+
+def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> list[str]:
     """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
     for m in multipliers:
@@ -565,5 +577,5 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier]) -> list[str]:
                           + ("so the band reaches 0 or infinity" if reaches else "fewer than the band's tails "
                              "(the band stays finite)"))
         if issues:
-            out.append(f"{m.focus} vs {m.reference} at loss {m.loss:.4g}: " + "; ".join(issues))
+            out.append(f"{m.focus} vs {m.reference} at {at_target(m.loss, ladder)}: " + "; ".join(issues))
     return out

@@ -101,8 +101,9 @@ class Backtest:
         return float(np.median([abs(h.error) for h in self.rows])) if self.rows else float("nan")
 
     def summary(self) -> str:
-        from .formatting import format_backtest
-        return format_backtest(self)
+        """The table the command prints, then its warnings (numbered)."""
+        from .formatting import format_backtest, with_warnings
+        return with_warnings(format_backtest(self), self.warnings)
 
 
 def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: float = 0.95,

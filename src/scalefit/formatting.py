@@ -20,6 +20,15 @@ from .prediction import Prediction
 JSON_SCHEMA_VERSION = 1
 
 
+
+def with_warnings(text: str, warnings) -> str:
+    """``text`` followed by the warnings the command prints on stderr, numbered (what a summary()
+    in a notebook shows, where stderr is not in sight)."""
+    if not warnings:
+        return text
+    lines = [f"  [{i}] {w}" for i, w in enumerate(warnings, start=1)]
+    return text.rstrip("\n") + "\n\nWarnings:\n" + "\n".join(lines) + "\n"
+
 def _clean(value):
     """A JSON-safe scalar: floats stay floats, inf becomes "inf"/"-inf", NaN becomes None."""
     if isinstance(value, (np.bool_, bool)):

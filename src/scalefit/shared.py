@@ -117,8 +117,9 @@ class SharedComparison:
                                   high=f.high) for f in self.factors if f.family != self.focus])
 
     def summary(self) -> str:
-        from .formatting import format_shared
-        return format_shared(self)
+        """The table the command prints, then its warnings (numbered)."""
+        from .formatting import format_shared, with_warnings
+        return with_warnings(format_shared(self), self.warnings)
 
 
 def compare_shared(source, focus: str | None = None, level: float = 0.95, name: str | None = None,
