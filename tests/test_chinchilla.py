@@ -346,3 +346,20 @@ def test_params_and_flops_without_tokens_give_tokens():
     assert analyze(blank, bootstrap=0).multipliers[0].reference == "big"
     with pytest.raises(LadderError, match="params"):
         analyze(blank, law="chinchilla", bootstrap=0)
+
+
+def test_a_compute_law_on_an_isoflop_grid_points_to_the_chinchilla_law():
+    """Runs at one compute budget with model sizes far apart: a compute law cannot see how the
+    budget was split, and says so; a ladder with one size per compute (params given) is quiet."""
+    law = ChinchillaLaw()
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    budgets = np.repeat([1e17, 1e18, 1e19, 1e20, 1e21], 4)
+    n = np.sqrt(budgets / 6) * np.tile([0.1, 0.3, 1.0, 3.0], 5)
+    loss = law.predict_nd(truth, n, budgets / (6 * n))
+    grid = pd.DataFrame({"family": "iso", "params": n, "flops": budgets, "loss": loss})
+    warnings = analyze(grid, bootstrap=0).warnings
+    assert any("IsoFLOP grid" in w and "5 compute budget(s)" in w and "--law chinchilla" in w for w in warnings)
+    one_each = grid.groupby("flops", as_index=False).apply(lambda g: g.loc[g["loss"].idxmin()], include_groups=False)
+    one_each = pd.DataFrame({"family": "iso", "params": one_each["params"], "flops": one_each["flops"],
+                             "loss": one_each["loss"]})
+    assert not any("IsoFLOP" in w for w in analyze(one_each, bootstrap=0).warnings)

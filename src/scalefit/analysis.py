@@ -333,7 +333,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
         fit = fit_law(flops, loss, law, family=name)
     except ValueError as exc:        # the runs passed the ladder's checks: only the units are left
         raise LadderError(f"{ladder.source}, family '{name}': {exc}") from None
-    warnings.extend(_fit_warnings(fit, flops, loss))
+    warnings.extend(_fit_warnings(fit, flops, loss) + _isoflop_warnings(runs, name))
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
@@ -377,6 +377,29 @@ def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
         out.append(f"family '{fit.family}': the irreducible loss E sits at its bound (the smallest "
                    "observed loss); the ladder does not show where the loss saturates")
     return out + _scatter_warnings(fit)
+
+
+ISOFLOP_SIZES = 2.0   # model sizes this far apart within one compute budget make an IsoFLOP grid
+
+
+def _isoflop_warnings(runs: pd.DataFrame, family: str) -> list[str]:
+    """For a compute law: a warning when three or more of the family's runs share a compute budget
+    (within 0.05 decades) with model sizes ISOFLOP_SIZES or more apart, an IsoFLOP grid, whose losses
+    depend on how the budget was split, which a law of compute alone cannot see."""
+    if "params" not in runs.columns:
+        return []
+    from .isoflop import group_budgets
+
+    flops, params = runs["flops"].to_numpy(), runs["params"].to_numpy(dtype=float)
+    labels = group_budgets(flops, 0.05)
+    grids = [b for b in np.unique(labels) if np.sum(labels == b) >= 3
+             and np.nanmax(params[labels == b]) >= ISOFLOP_SIZES * np.nanmin(params[labels == b])]
+    if not grids:
+        return []
+    return [f"family '{family}': {len(grids)} compute budget(s) hold 3 or more runs of model sizes "
+            f"{ISOFLOP_SIZES:g}x or more apart (an IsoFLOP grid); a law of compute alone fits through the middle of "
+            "each budget. For L(N, D) use --law chinchilla (needs a tokens column, or C = 6 N D), or keep each "
+            "budget's lowest-loss run for a compute-optimal ladder"]
 
 
 POOR_FIT_SCATTER = 0.10  # rms relative residual above which a law does not describe the runs (good fits: < 3%)
