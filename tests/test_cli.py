@@ -820,7 +820,7 @@ def test_entry_point_error_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [f"scalefit: error: {path}, line 2, column 'loss': x is not a "
-                                        "number; write a plain number such as 3.2e21"]
+                                        "number; write a plain number such as 2.31"]
 
 
 def test_entry_point_help():
@@ -1011,3 +1011,17 @@ def test_analyze_names_a_bad_argument_type():
             scalefit.analyze(muse, **kwargs)
     with pytest.raises(TypeError, match="CSV path, a pandas DataFrame or a Ladder"):
         scalefit.analyze({"family": ["a"]})
+
+
+def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
+    path = tmp_path / "comma.csv"
+    path.write_text('family,flops,loss\nA,1e19,"3,2"\nA,1e20,2.9\nA,1e21,2.7\nA,1e22,2.6\n')
+    assert_input_error(run("fit", path), "line 2, column 'loss': 3,2 has a decimal comma", "(3.2)")
+    words = tmp_path / "words.csv"
+    words.write_text("family,flops,loss\nA,1e19,x\n")
+    assert_input_error(run("fit", words), "column 'loss': x is not a number", "such as 2.31")
+    ladder = make_ladder(tmp_path, base=True)
+    for command in ("fit", "compare"):
+        assert_input_error(run(command, ladder, "--focus", "NEW"), "focus family 'NEW' is not in the file",
+                           "did you mean 'new'?")
+        assert_input_error(run(command, ladder, "--focus", "bsae"), "did you mean 'base'?")

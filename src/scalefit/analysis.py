@@ -398,7 +398,7 @@ def _isoflop_warnings(runs: pd.DataFrame, family: str) -> list[str]:
         return []
     return [f"family '{family}': {len(grids)} compute budget(s) hold 3 or more runs of model sizes "
             f"{ISOFLOP_SIZES:g}x or more apart (an IsoFLOP grid); a law of compute alone fits through the middle of "
-            "each budget. For L(N, D) use --law chinchilla (needs a tokens column, or C = 6 N D), or keep each "
+            "each budget. For L(N, D) use --law chinchilla (tokens from a tokens column, or D = C / 6N), or keep each "
             "budget's lowest-loss run for a compute-optimal ladder"]
 
 

@@ -113,11 +113,13 @@ def main():
 LAW_OPTION = click.option(
     "--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating", show_default=True,
     help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha; chinchilla: L = E + A/N^alpha + B/D^beta "
-         "(needs params and tokens columns).")
+         "(needs a params column, and tokens or flops).")
 BAND_METHOD_OPTION = click.option(
     "--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto", show_default=True,
     help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
          "auto: profile for compute laws, percentile for chinchilla.")
+FOCUS_OPTION = click.option("--focus", default=None, help="Family compared against all others [default: the family "
+                            "with most runs, the first in the file on a tie].")
 HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
                             help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
 K_OPTION = click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
@@ -147,7 +149,7 @@ def _band_options(f):
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @LAW_OPTION
-@click.option("--focus", default=None, help="Family compared against all others [default: the family with most runs].")
+@FOCUS_OPTION
 @_band_options
 @click.option("--at-loss", "at_loss", type=float, multiple=True,
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
@@ -223,7 +225,7 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
 
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--focus", default=None, help="Family whose savings are reported [default: the family with most runs].")
+@click.option("--focus", default=None, help="Family whose savings are reported [default: the family with most runs, the first in the file on a tie].")
 @LEVEL_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -441,7 +443,8 @@ def _parse_reference(text: str, index: int):
 
 def _law_options(f):
     f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
-                     help="Relative seed-to-seed noise on loss (log-normal sigma); plan needs it above 0.")(f)
+                     help="Relative seed-to-seed noise on loss (log-normal sigma): the rmse(ln L) that fit "
+                          "prints estimates it; plan needs it above 0.")(f)
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
     f = click.option("--params", "params_text", default=None,
@@ -565,15 +568,7 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
 def _analysis_options(f):
     """Options shared by fit-like commands (plot, report)."""
     for option in reversed([
-        click.option("--law", type=click.Choice(["saturating", "power", "chinchilla"]), default="saturating",
-                     show_default=True),
-        click.option("--focus", default=None),
-        click.option("--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto",
-                     show_default=True),
-        click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True),
-        click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95,
-                     show_default=True),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        LAW_OPTION, FOCUS_OPTION, BAND_METHOD_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION,
         click.option("--at-loss", "at_loss", type=float, multiple=True,
                      help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable."),
         click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,

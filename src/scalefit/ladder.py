@@ -91,6 +91,13 @@ class Ladder:
         counts = self.run_counts()
         return max(self.families, key=lambda f: counts[f])
 
+    def unknown_family(self, name: str, role: str = "focus family") -> str:
+        """The message for a family name that is not in the file, with the closest name if any."""
+        close = [f for f in self.families if f.casefold() == str(name).casefold()] or \
+            difflib.get_close_matches(str(name), self.families, n=1, cutoff=0.75)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{self.source}: {role} '{name}' is not in the file; {hint}families are: {', '.join(self.families)}"
+
     def metric_to_loss(self, value: float) -> float:
         """Convert a value in the file's metric to loss in nats per token."""
         return math.log(value) if self.metric == "perplexity" else float(value)
@@ -361,6 +368,19 @@ def _text_column(table, column, lines, label, required=True) -> list[str]:
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
 
 
+EXAMPLE_VALUES = {"flops": "3.2e21", "params": "7e9", "tokens": "1.4e12", "loss": "2.31", "perplexity": "10.1"}
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d+)?", re.ASCII)
+
+
+def _not_a_number(text: str, column: str) -> str:
+    """What is wrong with a cell that is not a plain number, and how to write it."""
+    example = EXAMPLE_VALUES.get(column, "3.2e21")
+    if DECIMAL_COMMA.fullmatch(text):
+        return (f"{text} has a decimal comma; write a decimal point ({text.replace(',', '.')}), "
+                "e.g. export the CSV with '.' as the decimal separator")
+    return f"{text or 'an empty cell'} is not a number; write a plain number such as {example}"
+
+
 def _number_column(table, column, lines, label) -> np.ndarray:
     out = np.empty(len(table))
     for i, (value, line) in enumerate(zip(table[column], lines)):
@@ -370,9 +390,7 @@ def _number_column(table, column, lines, label) -> np.ndarray:
                 raise ValueError(text)      # '1_000' and non-ASCII digits, which float() would take
             number = float(text) if isinstance(value, str) or value is None else float(value)
         except (TypeError, ValueError, OverflowError):
-            shown = text if text else "an empty cell"
-            raise LadderError(f"{label}, line {line}, column '{column}': {shown!s} is not a number; "
-                              "write a plain number such as 3.2e21") from None
+            raise LadderError(f"{label}, line {line}, column '{column}': {_not_a_number(text, column)}") from None
         if not math.isfinite(number):
             raise LadderError(f"{label}, line {line}, column '{column}': {text or number} is not a "
                               "finite number; remove the run or give its measured value")
@@ -437,8 +455,7 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
     if focus is None:
         focus = ladder.default_focus()
     if focus not in counts:
-        raise LadderError(f"{ladder.source}: focus family '{focus}' is not in the file; "
-                          f"families are: {', '.join(ladder.families)}")
+        raise LadderError(ladder.unknown_family(focus))
     if counts[focus] == 1:
         raise LadderError(f"{ladder.source}: focus family '{focus}' has a single run; the focus must be "
                           "a ladder with enough runs to fit a law")

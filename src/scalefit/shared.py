@@ -191,7 +191,7 @@ def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], st
     if focus is None:
         focus = ladder.default_focus()
     elif focus not in ladder.families:
-        raise LadderError(f"{ladder.source}: no family {focus!r}; families are {', '.join(ladder.families)}")
+        raise LadderError(ladder.unknown_family(focus))
     if focus not in families:
         raise LadderError(f"{ladder.source}: family {focus!r} has one run; a shared law needs a ladder "
                           "(2 or more runs) as the focus")
