@@ -221,11 +221,14 @@ def test_report_has_the_shared_law_comparison_of_the_ladders(tmp_path):
     ladder = two_ladders(tmp_path)
     out = tmp_path / "report.md"
     runner = CliRunner()
-    assert runner.invoke(main, ["report", str(ladder), "--focus", "new", "-o", str(out)]).exit_code == 0
+    written = runner.invoke(main, ["report", str(ladder), "--focus", "new", "-o", str(out)])
+    assert written.exit_code == 0
+    assert written.stderr.startswith(f"scalefit: wrote {out} and its figures ") and "report-shared.png" in written.stderr
     section = out.read_text().split("## One law for all ladders up to a compute factor each (scalefit compare)")[1]
     data = json.loads(runner.invoke(main, ["compare", str(ladder), "--focus", "new", "--format", "json"]).stdout)
-    assert f"p = {data['check']['p']:.2g}" in section.splitlines()[0]
-    (row,) = [line.split(" | ") for line in section.split("\n\n")[1].splitlines()[2:]]
+    heading, note, table = section.split("\n\n")[:3]
+    assert heading == "" and f"p = {data['check']['p']:.2g}" in note        # the check under the title
+    (row,) = [line.split(" | ") for line in table.splitlines()[2:]]
     (other,) = data["families"]
     assert row[0] == f"| {other['family']}" and row[2] == fmt_multiplier(other["multiplier"])
     assert row[3] == f"[{fmt_multiplier(other['low'])}, {fmt_multiplier(other['high'])}] |"

@@ -724,7 +724,8 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
     for path, data in assets.items():
         _emit_bytes(data, path)
     _emit(text, output)
-    click.echo(f"scalefit: wrote {output}", err=True)
+    beside = f" and its figures {', '.join(assets)}" if assets else ""
+    click.echo(f"scalefit: wrote {output}{beside}", err=True)
 
 
 

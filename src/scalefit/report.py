@@ -121,8 +121,9 @@ def _shared_comparison(result: Analysis):
         return None
 
 
-def _shared_table(result: Analysis, cmp) -> list[tuple[str, list[list[str]]]]:
-    """The shared-law comparison's multipliers, its check in the title (no table without one)."""
+def _shared_table(result: Analysis, cmp) -> list[tuple]:
+    """The shared-law comparison's multipliers, with its law and check as a note under the title
+    (no table without one)."""
     if cmp is None:
         return []
     E, _, alpha = cmp.params
@@ -132,12 +133,12 @@ def _shared_table(result: Analysis, cmp) -> list[tuple[str, list[list[str]]]]:
         check = (f"F test against separate laws: p = {cmp.p_value:.2g}, "
                  + ("the data contradict the shared law (the saving depends on the loss)" if cmp.p_value < 0.05
                     else "no evidence against it"))
-    title = (f"One law for all ladders up to a compute factor each (scalefit compare): E = {fmt(E)}, "
-             f"alpha = {fmt(alpha)}; {check}")
+    title = "One law for all ladders up to a compute factor each (scalefit compare)"
+    note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}."
     rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
     rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier), _band(f.low, f.high, fmt_multiplier)]
              for f in cmp.factors if f.family != cmp.focus]
-    return [(title, rows)]
+    return [(title, rows, note)]
 
 
 def _allocations(result: Analysis) -> list[list[str]]:
@@ -175,9 +176,9 @@ def _markdown(result, intro, provenance, tables, figures, output):
     lines += [f"- {_md_text(x)}" for x in intro]
     if provenance:
         lines += ["", "## Provenance (file header)", ""] + [f"> {_md_text(x)}" for x in provenance]
-    for title, rows in tables:
-        lines += ["", f"## {_md_text(title)}", "", "| " + " | ".join(map(_md_cell, rows[0])) + " |",
-                  "|" + "---|" * len(rows[0])]
+    for title, rows, *note in tables:
+        lines += ["", f"## {_md_text(title)}", ""] + [_md_text(n) + "\n" for n in note]
+        lines += ["| " + " | ".join(map(_md_cell, rows[0])) + " |", "|" + "---|" * len(rows[0])]
         lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows[1:]]
     assets = {}
     lines += ["", "## Figures"]
@@ -211,8 +212,9 @@ def _html(result, intro, provenance, tables, figures) -> str:
     parts += [f"<li>{esc(x)}</li>" for x in intro] + ["</ul>"]
     if provenance:
         parts += ["<h2>Provenance (file header)</h2>"] + [f"<blockquote>{esc(x)}</blockquote>" for x in provenance]
-    for title, rows in tables:
-        parts.append(f"<h2>{esc(title)}</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>")
+    for title, rows, *note in tables:
+        parts.append(f"<h2>{esc(title)}</h2>" + "".join(f"<p>{esc(n)}</p>" for n in note)
+                     + "<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in rows[0]) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows[1:]]
         parts.append("</table>")
     parts.append("<h2>Figures</h2>")
