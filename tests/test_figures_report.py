@@ -96,10 +96,33 @@ def test_main_figure_draws_one_arrow_per_multiplier_with_its_label(tmp_path):
     texts = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
     labels = set(texts[-1]._data["label"])
     for m in result.multipliers:
-        assert f"{fmt_multiplier(m.multiplier)} [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]" in labels
+        name = f"vs {m.reference}: " if m.reference_kind == "ladder" else ""    # a point is named beside it
+        assert f"{name}{fmt_multiplier(m.multiplier)} [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]" in labels
     # the plot is a plotnine object a notebook user can restyle
     import plotnine
     assert isinstance(plot + plotnine.theme_classic(), plotnine.ggplot)
+
+
+def test_a_ladder_spanning_a_wide_range_of_loss_is_drawn_on_a_log_axis(tmp_path):
+    """Perplexity from 300 down to 11 (a ladder from tiny models): a log value axis, so that the
+    arrows at the bottom are not squeezed into a tenth of it; the demo (1.8 to 2.6) stays linear."""
+    import plotnine
+    from scalefit.plots import log_value_axis
+
+    flops = np.geomspace(1e16, 1e22, 7)
+    rows = [(f, c, float(np.exp(2.0 + 2e4 * c ** -0.25)) * s) for f, s in (("a", 1.0), ("b", 1.05)) for c in flops]
+    wide = analyze(pd.DataFrame(rows, columns=["family", "flops", "perplexity"]), focus="a")
+    assert log_value_axis(wide) and not log_value_axis(analyze(LADDERS[0], bootstrap=0))
+    plot = multiplier_figure(wide)
+    assert any(isinstance(scale, plotnine.scales.scale_y_log10) for scale in plot.scales)
+    arrows = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_segment"][-2]._data
+    label_y, y = arrows["label_y"].to_numpy(), arrows["y"].to_numpy()
+    assert np.all(np.abs(np.log10(label_y / y)) < 0.2)        # labels beside their arrows, in data units
+    save_figure(plot, str(tmp_path / "wide.png"))
+    keyed = multiplier_figure(wide, FigureOptions(ylim=(8, 400)))         # user's window on the log axis
+    assert keyed.coordinates.limits.y == (8, 400)                          # in data units, as the user wrote it
+    save_figure(keyed, str(tmp_path / "keyed.png"))
+    assert (tmp_path / "keyed.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):

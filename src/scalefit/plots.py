@@ -163,8 +163,10 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
     plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
+    if log_value_axis(result):
+        plot += p9.scale_y_log10()
     if options.ylim:
-        plot += p9.coord_cartesian(ylim=options.ylim)
+        plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
     return plot
 
 
@@ -247,8 +249,9 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
         rows.append(dict(x=m.focus_flops, xend=m.reference_flops, left=min(m.focus_flops, m.reference_flops),
                          right=max(m.focus_flops, m.reference_flops),
                          y=float(result.ladder.loss_to_metric(m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
-                         reference=m.reference, title=title))
-    return pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title"])
+                         reference=m.reference, title=title,
+                         name=f"vs {m.reference}: " if m.reference_kind == "ladder" else ""))
+    return pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title", "name"])
 
 
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
@@ -270,16 +273,40 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     covering a run or a fitted curve, the arrows carry numbers, keyed in the caption, and the
     references they name are not named again on the plot.
     """
-    runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
+    to_axis, from_axis = (np.log10, lambda v: 10.0 ** np.asarray(v, dtype=float)) if log_value_axis(result) \
+        else (np.asarray, np.asarray)
+    arrows, labels, limits, keyed = _layout_on_axis(result, options, to_axis)
+    arrows = arrows.assign(y=from_axis(arrows["y"]), label_y=from_axis(arrows["label_y"]))
+    labels = labels.assign(value=from_axis(labels["value"]), y=from_axis(labels["y"]))
+    return arrows, labels, limits, keyed
+
+
+LOG_VALUE_RATIO = 3.0  # runs spanning more than this factor in loss (or perplexity): a log value axis
+
+
+def log_value_axis(result: Analysis) -> bool:
+    """Whether the multipliers figure plots loss (or perplexity) on a log axis: when the runs span
+    more than LOG_VALUE_RATIO (a ladder from tiny models, perplexity 300 to 11, leaves every arrow in
+    the bottom tenth of a linear axis)."""
+    values = result.ladder.loss_to_metric(result.ladder.runs["loss"].to_numpy(dtype=float))
+    return bool(values.max() > LOG_VALUE_RATIO * values.min())
+
+
+def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
+    """``_annotation_layout`` with plotted values as ``to_axis`` puts them on the value axis
+    (log10 for a log axis), so that gaps and boxes are shares of the axis as drawn."""
+    runs = result.ladder.runs.assign(value=lambda r: to_axis(result.ladder.loss_to_metric(r["loss"])))
     refs = runs[runs["family"].isin(result.ladder.reference_families())]
     grid = _compute_grid(result)
     lines = pd.DataFrame({"flops": np.tile(grid, len(result.fits)),
-                          "value": np.concatenate([result.ladder.loss_to_metric(ff.fit.predict(grid))
-                                                   for ff in result.fits.values()])})
+                          "value": to_axis(np.concatenate([result.ladder.loss_to_metric(ff.fit.predict(grid))
+                                                           for ff in result.fits.values()]))})
     shown = pd.concat([runs[["flops", "value"]], lines], ignore_index=True)
-    low, high = options.ylim or (float(shown["value"].min()), float(shown["value"].max()))
+    ylim = None if options.ylim is None else tuple(float(v) for v in to_axis(np.asarray(options.ylim, dtype=float)))
+    low, high = ylim or (float(shown["value"].min()), float(shown["value"].max()))
     gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
     arrows = _arrow_frame(result)
+    arrows["y"] = to_axis(arrows["y"].to_numpy(dtype=float))
     user_window = options.xlim is not None or options.ylim is not None
     if len(arrows) <= INLINE_ARROWS and not user_window:
         candidates = [("left", offset, anchor)
@@ -294,10 +321,10 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, runs["flops"], options,
                           keyed=True, anchor="below")
     arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
-    return _inside_window(arrows, options), labels, limits, True
+    return _inside_window(arrows, options, ylim), labels, limits, True
 
 
-def _inside_window(arrows: pd.DataFrame, options: FigureOptions) -> pd.DataFrame:
+def _inside_window(arrows: pd.DataFrame, options: FigureOptions, ylim) -> pd.DataFrame:
     """Keyed numbers moved inside the axes the user chose (--xlim, --ylim), 3% in from the edges,
     so that every number the key lists is drawn."""
     arrows = arrows.copy()
@@ -305,8 +332,8 @@ def _inside_window(arrows: pd.DataFrame, options: FigureOptions) -> pd.DataFrame
         low, high = np.log10(options.xlim)
         pad = 0.03 * (high - low)
         arrows["label_x"] = 10.0 ** np.clip(np.log10(arrows["label_x"].to_numpy(dtype=float)), low + pad, high - pad)
-    if options.ylim is not None:
-        low, high = options.ylim
+    if ylim is not None:                 # on the value axis (log10 of the limits on a log axis)
+        low, high = ylim
         pad = 0.03 * (high - low)
         arrows["label_y"] = np.clip(arrows["label_y"].to_numpy(dtype=float), low + pad, high - pad)
     return arrows
@@ -322,6 +349,8 @@ def _place_labels(arrows, refs, gap, flops, options, keyed, anchor, offset=LABEL
                            label_x=end / offset if side == "left" else end * offset)
     if keyed:
         arrows = arrows.assign(key=arrows["label"], label=[str(i + 1) for i in range(len(arrows))])
+    else:
+        arrows = arrows.assign(label=arrows["name"] + arrows["label"])
     return arrows, labels, _axis_room(flops, arrows, labels, options)
 
 
