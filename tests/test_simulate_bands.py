@@ -211,6 +211,43 @@ def test_simulate_and_plan_commands(tmp_path):
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "START:STOP:COUNT" in r.stderr, (flops, r.stderr)
 
 
+def test_plan_takes_its_truth_from_a_fitted_ladder(tmp_path):
+    """`scalefit plan LADDER.csv`: the focus family's fit is the truth (its parameters, its runs'
+    compute, sigma = sqrt(S / (n - p))), the same plan as that truth stated by hand; options given
+    override it; the table says where the truth came from."""
+    from scalefit.planning import spec_from_fit
+
+    runner = CliRunner()
+    path = tmp_path / "sim.csv"
+    assert runner.invoke(main, ["simulate", "--flops", "1e19:1e22:7", "--second-ladder", "3", "-o", str(path)]).exit_code == 0
+    ladder = read_ladder(path)
+    runs = ladder.family_runs("focus")
+    fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), SAT, "focus")
+    spec = spec_from_fit(fit)
+    assert spec.params == tuple(fit.params) and spec.flops == tuple(runs["flops"])
+    assert spec.noise == pytest.approx(np.sqrt(fit.objective / (fit.n_runs - 3)))
+    common = ["--simulations", "20", "--extra-run", "3e22", "--format", "json"]
+    from_file = runner.invoke(main, ["plan", str(path), "--focus", "focus", *common])
+    assert from_file.exit_code == 0, from_file.stderr
+    stated = runner.invoke(main, ["plan", "--params", ",".join(f"{n}={float(v)!r}" for n, v in zip(SAT.param_names, fit.params)),
+                                  "--flops", ",".join(repr(c) for c in spec.flops), "--noise", repr(spec.noise), *common])
+    assert stated.exit_code == 0, stated.stderr
+    got, want = json.loads(from_file.stdout), json.loads(stated.stdout)
+    assert got["designs"] == want["designs"]
+    assert "fit of family 'focus'" in got["truth"]["from"] and want["truth"]["from"] is None
+    quieter = json.loads(runner.invoke(main, ["plan", str(path), "--noise", "0.002", *common]).stdout)
+    assert quieter["truth"]["noise"] == 0.002 and "--noise as given" in quieter["truth"]["from"]
+    assert quieter["truth"]["params"] == got["truth"]["params"]
+    table = runner.invoke(main, ["plan", str(path), "--simulations", "20"]).stdout
+    assert f"(assumed truth: the saturating fit of family 'focus' in {path}" in table
+    r = runner.invoke(main, ["plan", "--focus", "focus"])
+    assert r.exit_code == 2 and "give the file" in r.stderr
+    small = tmp_path / "small.csv"
+    small.write_text("family,flops,loss\na,1e19,3.2\na,1e20,3.0\na,1e21,2.9\n")
+    r = runner.invoke(main, ["plan", str(small)])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "needs at least 4 runs" in r.stderr, r.stderr
+
+
 def test_designs_outside_the_calibration_are_flagged():
     """Bands from designs the calibration study did not cover (extrapolated beyond 3 decades, a
     ladder spanning under 2 decades) and all percentile bands are flagged in the result, the JSON,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import math
 import os
 import sys
@@ -478,7 +479,10 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 
 
 @main.command()
+@click.argument("ladder_csv", metavar="[LADDER.csv]", required=False)
 @_law_options
+@click.option("--focus", default=None, help="With LADDER.csv: the family whose fit is the assumed truth "
+                                            "[default: the family with most runs, the first in the file on a tie].")
 @click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
               help="Assumed true multiplier against the reference.")
 @click.option("--beyond", type=FiniteFloat(), default=1.0, show_default=True,
@@ -495,18 +499,33 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
                    "is the same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None)
-def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulations, level, extra_runs, seed,
-         workers, fmt, output):
+def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, beyond, claim, simulations, level,
+         extra_runs, seed, workers, fmt, output):
     """Predict by simulation how wide the multiplier band of a planned ladder will be, and which
-    extra run would narrow it most."""
+    extra run would narrow it most. The truth is stated (--params, --flops, --noise) or, given
+    LADDER.csv, the fit of one of its families (its law's parameters, its runs' compute, the noise of
+    its residuals); options given as well override it."""
     from .formatting import format_plan, plan_to_csv, plan_to_json
     from .planning import DEFAULT_EXTRA_DECADES, plan_ladder
     from .simulate import SimulationSpec
 
-    _check_output_path(output)
+    _check_output_path(output, *([ladder_csv] if ladder_csv else []))
+    truth_from = ""
     try:
-        spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
-                              law=law, seed=seed)
+        if ladder_csv is None:
+            if focus is not None:
+                raise InputError("--focus names the family of LADDER.csv whose fit is the truth; give the file")
+            spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
+                                  law=law, seed=seed)
+        else:
+            spec, truth_from = _spec_from_ladder(ladder_csv, law, focus, seed)
+            given = {name for name in ("params_text", "flops_text", "noise")
+                     if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+            spec = replace(spec, **({"params": _parse_params(params_text, law)} if "params_text" in given else {}),
+                           **({"flops": _parse_flops(flops_text)} if "flops_text" in given else {}),
+                           **({"noise": noise} if "noise" in given else {}))
+            if given:
+                truth_from += "; " + ", ".join(f"--{n.removesuffix('_text')}" for n in sorted(given)) + " as given"
     except ValueError as exc:
         raise InputError(_as_option_error(exc)) from None
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
@@ -514,11 +533,32 @@ def plan(law, params_text, flops_text, noise, multiplier, beyond, claim, simulat
         with _progress(simulations * n_designs, "simulating") as tick:
             result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
                                  simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick,
-                                 workers=workers)
+                                 workers=workers, truth_from=truth_from)
     except ValueError as exc:     # the library's checks name the option: 'noise 0: ...' is --noise 0
         raise InputError(f"--{str(exc).replace('extra run', 'extra-run')}") from None
     render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
     _emit(render(result), output)
+
+
+def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int):
+    """The truth of a plan from the fit of one family of a ladder file, and a line saying so."""
+    from .fitting import fit_law
+    from .ladder import LadderError, check_fittable, read_ladder
+    from .laws import get_law
+    from .planning import spec_from_fit
+
+    try:
+        ladder = read_ladder(ladder_csv)
+        focus = check_fittable(ladder, get_law(law).n_params, law, focus)
+        runs = ladder.family_runs(focus)
+        fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), law, family=focus)
+    except LadderError as exc:
+        raise InputError(str(exc)) from None
+    for warning in ladder.warnings:
+        click.echo(f"scalefit: warning: {warning}", err=True)
+    spec = spec_from_fit(fit, seed)
+    return spec, (f"the {law} fit of family '{focus}' in {ladder_csv}, its noise the residuals' "
+                  f"sqrt(S / (n - p)) = {spec.noise:.2%}")
 
 
 @main.command()

@@ -269,7 +269,7 @@ def plan_to_dict(plan) -> dict:
         "schema": JSON_SCHEMA_VERSION,
         "scalefit_version": __version__,
         "truth": {"law": spec.law, "params": dict(zip(get_law(spec.law).param_names, map(float, spec.params))),
-                  "noise": spec.noise, "flops": list(spec.flops)},
+                  "noise": spec.noise, "flops": list(spec.flops), "from": plan.truth_from or None},
         "multiplier": plan.multiplier, "beyond": plan.beyond, "claim": plan.claim, "level": plan.level,
         "simulations": plan.simulations, "band_method": "profile",
         "designs": [{k: _clean(v) for k, v in row.items()} for row in plan.frame().to_dict("records")],
@@ -294,8 +294,10 @@ def format_plan(plan) -> str:
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
     pct = f"{plan.level:.0%}"
     lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
-             f"{spec.law} law {params}; noise {spec.noise:.2%}",
-             f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
+             f"{spec.law} law {params}; noise {spec.noise:.2%}"]
+    if plan.truth_from:
+        lines.append(f"(assumed truth: {plan.truth_from})")
+    lines += [f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
              f"{decades_phrase(plan.beyond)} beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
              f"{plan.simulations} simulated ladders per design, {pct} profile bands", ""]
     rows = [["design", "total compute", "added", "median band", "median width", "unbounded",

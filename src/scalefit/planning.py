@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import compute_ratio
-from .fitting import fit_ladders
+from .fitting import FitResult, fit_ladders
 from .laws import get_law
 from .profile import compute_deviances, interval_from_deviance
 from .simulate import MAX_BEYOND, SimulationSpec, focus_ladder
@@ -52,6 +52,7 @@ class Plan:
     level: float
     simulations: int
     outcomes: tuple[DesignOutcome, ...]
+    truth_from: str = ""         # where the assumed truth came from, e.g. a fitted ladder (empty: stated)
 
     def __repr__(self) -> str:
         return (f"<Plan: {len(self.spec.flops)}-run ladder, true multiplier {self.multiplier:g} reached "
@@ -104,13 +105,15 @@ class Plan:
 def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: float = 1.0,
                 level: float = 0.95, simulations: int = 200, seed: int | None = None,
                 extra_runs: Sequence[float] | None = None,
-                progress: Callable[[int], None] | None = None, workers: int | None = None) -> Plan:
+                progress: Callable[[int], None] | None = None, workers: int | None = None,
+                truth_from: str = "") -> Plan:
     """Predict the multiplier band of the ladder ``spec.flops`` against a reference at true
     ``multiplier``, ``beyond`` decades past its largest run, and of the ladder plus each extra run
     (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it). The
     simulations are seeded by ``seed`` (default: ``spec.seed``). ``workers`` processes share the
     designs (default: all cores when that pays); the plan is the same for any number. Bad
-    arguments raise ValueError."""
+    arguments raise ValueError. ``truth_from`` says where ``spec`` came from (see ``spec_from_fit``),
+    for the summary."""
     seed = spec.seed if seed is None else seed
     _check_plan(spec, multiplier, beyond, claim, level, simulations, extra_runs)
     top = max(spec.flops)
@@ -129,7 +132,20 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
     outcomes = [_summarize(name, extra, sum(flops), b, multiplier, claim)
                 for (name, extra, flops), b in zip(designs, bands)]
     return Plan(spec=spec, multiplier=multiplier, beyond=beyond, claim=claim, level=level,
-                simulations=simulations, outcomes=tuple(outcomes))
+                simulations=simulations, outcomes=tuple(outcomes), truth_from=truth_from)
+
+
+def spec_from_fit(fit: FitResult, seed: int = 0) -> SimulationSpec:
+    """The truth a plan assumes from a fitted ladder family: its law and parameters, its runs'
+    computes, and its noise estimated from the residuals, s = sqrt(S / (n - p)) with S the sum of
+    squared ln-loss residuals (the lognormal sigma the simulations draw with). ValueError when the
+    fit leaves no residual degree of freedom to estimate it."""
+    dof = fit.n_runs - fit.law.n_params
+    if dof <= 0:
+        raise ValueError(f"family '{fit.family}': {fit.n_runs} runs leave the {fit.law.name} law's "
+                         f"{fit.law.n_params} parameters no residual to estimate the noise from; give --noise")
+    return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
+                          noise=float(np.sqrt(fit.objective / dof)), law=fit.law.name, seed=seed)
 
 
 def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
