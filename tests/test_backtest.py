@@ -130,6 +130,9 @@ def test_backtest_refusals_and_outputs_without_bands(tmp_path):
                                            "--format", "json"]).stdout)
     (row,) = bare["held_out"]
     assert row["inside"] is None and row["low"] is None and bare["coverage"] is None
+    table = runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--bootstrap", "0"])   # crashed once
+    assert table.exit_code == 0 and "no bands" in table.stdout and "inside the" not in table.stdout, table.stderr
+    assert "1 held-out run(s)" in scalefit.backtest("data/ladders/muse.csv", bootstrap=0).summary()
     assert row["observed_perplexity"] == pytest.approx(np.exp(row["observed"]))
     assert row["predicted_perplexity"] == pytest.approx(np.exp(row["predicted"]))
 

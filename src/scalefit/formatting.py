@@ -452,10 +452,9 @@ def format_backtest(bt) -> str:
                     "yes" if h.inside else "no"]
         rows.append(row + [_decades(p.extrapolation_decades)])
     lines.append(_align(rows))
-    inside = sum(h.inside for h in bt.rows)
     summary = f"{len(bt.rows)} held-out run(s); median |error| {bt.median_abs_error:.2%}"
     if has_bands:
-        summary += f"; inside the {pct} band: {inside} of {len(bt.rows)}"
+        summary += f"; inside the {pct} band: {sum(bool(h.inside) for h in bt.rows)} of {len(bt.rows)}"
     lines += ["", summary]
     if has_bands and not all(h.prediction.band_checked for h in bt.rows):
         lines.append("  * design outside what the calibration study checked (see the warnings and README)")
