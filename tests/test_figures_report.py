@@ -84,9 +84,11 @@ def test_figures_without_bands_do_not_resample(tmp_path, monkeypatch):
     ladder = chinchilla_ladder(tmp_path)
     for kind, law in (("contours", "chinchilla"), ("residuals", "chinchilla"), ("residuals", "saturating")):
         out = tmp_path / f"{kind}-{law}.png"
+        method = "percentile" if law == "chinchilla" else "profile"
         r = CliRunner().invoke(main, ["plot", str(ladder if law == "chinchilla" else two_ladders(tmp_path)),
-                                      "--kind", kind, "--law", law, "--band-method", "percentile", "-o", str(out)])
+                                      "--kind", kind, "--law", law, "--band-method", method, "-o", str(out)])
         assert r.exit_code == 0, r.output
+        assert "bootstrap 0" not in r.stderr          # the user did not turn the bands off: no advice about it
         assert out.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -121,6 +123,10 @@ def test_a_ladder_spanning_a_wide_range_of_loss_is_drawn_on_a_log_axis(tmp_path)
     save_figure(plot, str(tmp_path / "wide.png"))
     keyed = multiplier_figure(wide, FigureOptions(ylim=(8, 400)))         # user's window on the log axis
     assert keyed.coordinates.limits.y == (8, 400)                          # in data units, as the user wrote it
+    assert not log_value_axis(wide, FigureOptions(ylim=(0, 40)))           # a window from 0: linear
+    linear = multiplier_figure(wide, FigureOptions(ylim=(0, 40)))
+    assert not any(isinstance(scale, plotnine.scales.scale_y_log10) for scale in linear.scales)
+    save_figure(linear, str(tmp_path / "linear.png"))
     save_figure(keyed, str(tmp_path / "keyed.png"))
     assert (tmp_path / "keyed.png").read_bytes().startswith(PNG_MAGIC)
 

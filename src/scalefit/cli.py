@@ -671,7 +671,8 @@ def _limits(text: str | None, name: str):
 @click.option("--xlabel", default=None)
 @click.option("--ylabel", default=None)
 @click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
-@click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis.")
+@click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis (log when the runs span more "
+                                          "than 3x, unless LOW <= 0).")
 @click.option("--width", type=FiniteFloat(min=1, max=MAX_INCHES), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
               help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
@@ -691,7 +692,7 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     targets = _target_losses(at_loss, at_perplexity)
     source = _check_figure_applies(kind, ladder_csv, law)
     if kind in FIGURES_WITHOUT_BANDS:     # no resampling for a figure that draws no band (20 s for L(N, D))
-        bootstrap = 0
+        bootstrap, band_method = 0, "auto"
     result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit

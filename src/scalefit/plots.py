@@ -163,7 +163,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
     plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
-    if log_value_axis(result):
+    if log_value_axis(result, options):
         plot += p9.scale_y_log10()
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
@@ -273,7 +273,7 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
     covering a run or a fitted curve, the arrows carry numbers, keyed in the caption, and the
     references they name are not named again on the plot.
     """
-    to_axis, from_axis = (np.log10, lambda v: 10.0 ** np.asarray(v, dtype=float)) if log_value_axis(result) \
+    to_axis, from_axis = (np.log10, lambda v: 10.0 ** np.asarray(v, dtype=float)) if log_value_axis(result, options) \
         else (np.asarray, np.asarray)
     arrows, labels, limits, keyed = _layout_on_axis(result, options, to_axis)
     arrows = arrows.assign(y=from_axis(arrows["y"]), label_y=from_axis(arrows["label_y"]))
@@ -284,10 +284,12 @@ def _annotation_layout(result: Analysis, options: FigureOptions):
 LOG_VALUE_RATIO = 3.0  # runs spanning more than this factor in loss (or perplexity): a log value axis
 
 
-def log_value_axis(result: Analysis) -> bool:
+def log_value_axis(result: Analysis, options: FigureOptions = FigureOptions()) -> bool:
     """Whether the multipliers figure plots loss (or perplexity) on a log axis: when the runs span
     more than LOG_VALUE_RATIO (a ladder from tiny models, perplexity 300 to 11, leaves every arrow in
-    the bottom tenth of a linear axis)."""
+    the bottom tenth of a linear axis), unless the user's --ylim starts at 0 or below (linear then)."""
+    if options.ylim is not None and not options.ylim[0] > 0:
+        return False
     values = result.ladder.loss_to_metric(result.ladder.runs["loss"].to_numpy(dtype=float))
     return bool(values.max() > LOG_VALUE_RATIO * values.min())
 
