@@ -1017,6 +1017,12 @@ def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
     path = tmp_path / "comma.csv"
     path.write_text('family,flops,loss\nA,1e19,"3,2"\nA,1e20,2.9\nA,1e21,2.7\nA,1e22,2.6\n')
     assert_input_error(run("fit", path), "line 2, column 'loss': 3,2 has a decimal comma", "(3.2)")
+    grouped = tmp_path / "grouped.csv"
+    grouped.write_text('family,flops,loss\nA,"1,000,000",3.2\nA,"125,000",2.9\n')
+    assert_input_error(run("fit", grouped), "1,000,000 has thousands separators; write 1000000")
+    grouped.write_text('family,flops,loss\nA,"125,000",3.2\n')
+    assert_input_error(run("fit", grouped), "write 125000 if the comma separates thousands, or 125.000 if it is a "
+                                            "decimal comma")
     words = tmp_path / "words.csv"
     words.write_text("family,flops,loss\nA,1e19,x\n")
     assert_input_error(run("fit", words), "column 'loss': x is not a number", "such as 2.31")
@@ -1025,3 +1031,4 @@ def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
         assert_input_error(run(command, ladder, "--focus", "NEW"), "focus family 'NEW' is not in the file",
                            "did you mean 'new'?")
         assert_input_error(run(command, ladder, "--focus", "bsae"), "did you mean 'base'?")
+        assert_input_error(run(command, ladder, "--focus", "BSAE"), "did you mean 'base'?")     # case and typo

@@ -246,6 +246,29 @@ def test_plan_takes_its_truth_from_a_fitted_ladder(tmp_path):
     small.write_text("family,flops,loss\na,1e19,3.2\na,1e20,3.0\na,1e21,2.9\n")
     r = runner.invoke(main, ["plan", str(small)])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "needs at least 4 runs" in r.stderr, r.stderr
+    # one parameter replaced, the others the fit's
+    half = json.loads(runner.invoke(main, ["plan", str(path), "--params", "E=1.5", *common]).stdout)
+    assert half["truth"]["params"] == dict(got["truth"]["params"], E=1.5)
+    # an exact fit has no noise to plan with, unless the user gives one
+    exact = tmp_path / "exact.csv"
+    flops = [float(c) for c in np.geomspace(1e19, 1e22, 6)]
+    exact.write_text("family,flops,loss\n" + "".join(f"a,{c!r},{1.8 + 1000 * c ** -0.15!r}\n" for c in flops))
+    r = runner.invoke(main, ["plan", str(exact), "--simulations", "20"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "too little to simulate from" in r.stderr, r.stderr
+    r = runner.invoke(main, ["plan", str(exact), "--noise", "0.01", *common])
+    assert r.exit_code == 0 and json.loads(r.stdout)["truth"]["noise"] == 0.01, r.stderr
+    # the fit's warnings, as fit prints them
+    rising = tmp_path / "rising.csv"
+    rising.write_text("family,flops,loss\na,1e19,3.0\na,1e20,3.05\na,1e21,3.02\na,1e22,3.1\na,1e23,3.12\n")
+    r = runner.invoke(main, ["plan", str(rising), "--simulations", "20"])
+    assert r.exit_code == 0 and "loss rises with compute" in r.stderr, r.stderr
+    # two seeds at the largest compute: the extra one there is a third
+    twice = tmp_path / "twice.csv"
+    twice.write_text(path.read_text() + f"focus,focus-again,{max(spec.flops)!r},{float(runs['loss'].iloc[-1]) * 1.01!r}\n")
+    r = runner.invoke(main, ["plan", str(twice), "--focus", "focus", "--simulations", "20", "--extra-run", "3e22",
+                             "--extra-run", repr(max(spec.flops))])
+    assert r.exit_code == 0, r.stderr
+    assert "a third run at the largest compute" in r.stdout
 
 
 def test_designs_outside_the_calibration_are_flagged():

@@ -333,7 +333,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
         fit = fit_law(flops, loss, law, family=name)
     except ValueError as exc:        # the runs passed the ladder's checks: only the units are left
         raise LadderError(f"{ladder.source}, family '{name}': {exc}") from None
-    warnings.extend(_fit_warnings(fit, flops, loss) + _isoflop_warnings(runs, name))
+    warnings.extend(family_fit_warnings(fit, runs))
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
@@ -365,6 +365,13 @@ def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, prog
                         "(resamples that cannot identify both exponents); bands use the rest")
     low, high = draws.param_band(level)
     return FamilyFit(fit=fit, draws=draws, low=low, high=high)
+
+
+def family_fit_warnings(fit: FitResult, runs: pd.DataFrame) -> list[str]:
+    """What a compute law's fit to one family's runs (``runs``: that family's rows) should warn of:
+    loss rising with compute, E at its bound, poor scatter, an IsoFLOP grid."""
+    flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
+    return _fit_warnings(fit, flops, loss) + _isoflop_warnings(runs, fit.family)
 
 
 def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:

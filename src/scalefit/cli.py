@@ -400,8 +400,9 @@ def _parse_flops(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def _parse_params(text: str | None, law_name: str) -> tuple[float, ...]:
-    """'E=1.8,A=1000,alpha=0.15' -> values in the law's parameter order (None: the law's default)."""
+def _parse_params(text: str | None, law_name: str, defaults: dict | None = None) -> tuple[float, ...]:
+    """'E=1.8,A=1000,alpha=0.15' -> values in the law's parameter order (None: the law's default);
+    with ``defaults`` (name -> value), the parameters not named keep those values."""
     from .laws import get_law
     law = get_law(law_name)
     text = DEFAULT_PARAMS[law_name] if text is None else text
@@ -416,6 +417,7 @@ def _parse_params(text: str | None, law_name: str) -> tuple[float, ...]:
             given[name.strip()] = float(value)
         except ValueError:
             raise InputError(f"--params {text}: {name.strip()}={value.strip()!r} is not a number") from None
+    given = {**(defaults or {}), **given}
     missing = [p for p in law.param_names if p not in given]
     unknown = [k for k in given if k not in law.param_names]
     if missing or unknown:
@@ -444,8 +446,8 @@ def _parse_reference(text: str, index: int):
 
 def _law_options(f):
     f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
-                     help="Relative seed-to-seed noise on loss (log-normal sigma): the rmse(ln L) that fit "
-                          "prints estimates it; plan needs it above 0.")(f)
+                     help="Relative seed-to-seed noise on loss (log-normal sigma), estimated from a fit's "
+                          "residuals by sqrt(S / (n - p)) (plan LADDER.csv does); plan needs it above 0.")(f)
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
     f = click.option("--params", "params_text", default=None,
@@ -506,6 +508,7 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
     LADDER.csv, the fit of one of its families (its law's parameters, its runs' compute, the noise of
     its residuals); options given as well override it."""
     from .formatting import format_plan, plan_to_csv, plan_to_json
+    from .laws import get_law
     from .planning import DEFAULT_EXTRA_DECADES, plan_ladder
     from .simulate import SimulationSpec
 
@@ -518,10 +521,11 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
             spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
                                   law=law, seed=seed)
         else:
-            spec, truth_from = _spec_from_ladder(ladder_csv, law, focus, seed)
             given = {name for name in ("params_text", "flops_text", "noise")
                      if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-            spec = replace(spec, **({"params": _parse_params(params_text, law)} if "params_text" in given else {}),
+            spec, truth_from = _spec_from_ladder(ladder_csv, law, focus, seed, noise if "noise" in given else None)
+            fitted = dict(zip(get_law(law).param_names, spec.params))
+            spec = replace(spec, **({"params": _parse_params(params_text, law, fitted)} if "params_text" in given else {}),
                            **({"flops": _parse_flops(flops_text)} if "flops_text" in given else {}),
                            **({"noise": noise} if "noise" in given else {}))
             if given:
@@ -540,12 +544,15 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
     _emit(render(result), output)
 
 
-def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int):
-    """The truth of a plan from the fit of one family of a ladder file, and a line saying so."""
+def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, noise: float | None = None):
+    """The truth of a plan from the fit of one family of a ladder file (with ``noise`` if given),
+    and a line saying so."""
     from .fitting import fit_law
     from .ladder import LadderError, check_fittable, read_ladder
     from .laws import get_law
     from .planning import spec_from_fit
+
+    from .analysis import family_fit_warnings
 
     try:
         ladder = read_ladder(ladder_csv)
@@ -554,9 +561,14 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int):
         fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), law, family=focus)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    for warning in ladder.warnings:
+    for warning in list(ladder.warnings) + family_fit_warnings(fit, runs):
         click.echo(f"scalefit: warning: {warning}", err=True)
-    spec = spec_from_fit(fit, seed)
+    try:
+        spec = spec_from_fit(fit, seed, noise)
+    except ValueError as exc:
+        raise InputError(f"{ladder_csv}: {exc}") from None
+    if noise is not None:
+        return spec, f"the {law} fit of family '{focus}' in {ladder_csv}"
     return spec, (f"the {law} fit of family '{focus}' in {ladder_csv}, its noise the residuals' "
                   f"sqrt(S / (n - p)) = {spec.noise:.2%}")
 

@@ -294,7 +294,7 @@ def format_plan(plan) -> str:
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
     pct = f"{plan.level:.0%}"
     lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
-             f"{spec.law} law {params}; noise {spec.noise:.2%}"]
+             f"{spec.law} law {params} (loss in nats); noise {spec.noise:.2%}"]
     if plan.truth_from:
         lines.append(f"(assumed truth: {plan.truth_from})")
     lines += [f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "

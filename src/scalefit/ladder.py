@@ -93,9 +93,9 @@ class Ladder:
 
     def unknown_family(self, name: str, role: str = "focus family") -> str:
         """The message for a family name that is not in the file, with the closest name if any."""
-        close = [f for f in self.families if f.casefold() == str(name).casefold()] or \
-            difflib.get_close_matches(str(name), self.families, n=1, cutoff=0.75)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        folded = {f.casefold(): f for f in self.families}
+        close = difflib.get_close_matches(str(name).casefold(), list(folded), n=1, cutoff=0.75)
+        hint = f"did you mean '{folded[close[0]]}'? " if close else ""
         return f"{self.source}: {role} '{name}' is not in the file; {hint}families are: {', '.join(self.families)}"
 
     def metric_to_loss(self, value: float) -> float:
@@ -370,11 +370,17 @@ PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infi
 
 EXAMPLE_VALUES = {"flops": "3.2e21", "params": "7e9", "tokens": "1.4e12", "loss": "2.31", "perplexity": "10.1"}
 DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d+)?", re.ASCII)
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+", re.ASCII)
 
 
 def _not_a_number(text: str, column: str) -> str:
     """What is wrong with a cell that is not a plain number, and how to write it."""
     example = EXAMPLE_VALUES.get(column, "3.2e21")
+    if THOUSANDS.fullmatch(text) and text.count(",") > 1:
+        return f"{text} has thousands separators; write {text.replace(',', '')} (or {float(text.replace(',', '')):.3g})"
+    if THOUSANDS.fullmatch(text):          # '125,000': thousands, or a decimal comma before 3 digits
+        return (f"{text} is not a plain number: write {text.replace(',', '')} if the comma separates thousands, "
+                f"or {text.replace(',', '.')} if it is a decimal comma")
     if DECIMAL_COMMA.fullmatch(text):
         return (f"{text} has a decimal comma; write a decimal point ({text.replace(',', '.')}), "
                 "e.g. export the CSV with '.' as the decimal separator")

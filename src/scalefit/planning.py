@@ -21,7 +21,7 @@ from .efficiency import compute_ratio
 from .fitting import FitResult, fit_ladders
 from .laws import get_law
 from .profile import compute_deviances, interval_from_deviance
-from .simulate import MAX_BEYOND, SimulationSpec, focus_ladder
+from .simulate import MAX_BEYOND, MAX_NOISE, SimulationSpec, focus_ladder
 from .threads import core_limit
 from .uncertainty import map_chunks, resolve_workers
 
@@ -122,7 +122,8 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
     ref_flops = multiplier * focus_flops
     target = float(spec.true_loss(focus_flops))
     designs = [("proposed ladder", float("nan"), tuple(spec.flops))]
-    designs += [(_extra_run_name(c, top), float(c), tuple(spec.flops) + (float(c),)) for c in extras]
+    at_top = sum(c == top for c in spec.flops) * spec.repeats
+    designs += [(_extra_run_name(c, top, at_top), float(c), tuple(spec.flops) + (float(c),)) for c in extras]
     seeds = [int(s) for s in np.random.default_rng([seed, zlib.crc32(b"plan")]).integers(0, 2**31, simulations)]
     runs = sum(len(flops) for _, _, flops in designs) * simulations
     workers = resolve_workers(workers, seconds_estimate=SECONDS_PER_SIMULATED_RUN * runs)
@@ -135,17 +136,29 @@ def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: f
                 simulations=simulations, outcomes=tuple(outcomes), truth_from=truth_from)
 
 
-def spec_from_fit(fit: FitResult, seed: int = 0) -> SimulationSpec:
+def spec_from_fit(fit: FitResult, seed: int = 0, noise: float | None = None) -> SimulationSpec:
     """The truth a plan assumes from a fitted ladder family: its law and parameters, its runs'
-    computes, and its noise estimated from the residuals, s = sqrt(S / (n - p)) with S the sum of
-    squared ln-loss residuals (the lognormal sigma the simulations draw with). ValueError when the
-    fit leaves no residual degree of freedom to estimate it."""
+    computes, and ``noise`` or else its noise estimated from the residuals, s = sqrt(S / (n - p))
+    with S the sum of squared ln-loss residuals (the lognormal sigma the simulations draw with).
+    ValueError when the fit leaves no residual degree of freedom to estimate it, or fits exactly,
+    or scatters by more than MAX_NOISE."""
+    if noise is not None:
+        return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
+                              noise=float(noise), law=fit.law.name, seed=seed)
     dof = fit.n_runs - fit.law.n_params
     if dof <= 0:
         raise ValueError(f"family '{fit.family}': {fit.n_runs} runs leave the {fit.law.name} law's "
                          f"{fit.law.n_params} parameters no residual to estimate the noise from; give --noise")
+    noise = float(np.sqrt(fit.objective / dof))
+    if not MIN_FITTED_NOISE <= noise <= MAX_NOISE:
+        raise ValueError(f"family '{fit.family}': its runs scatter {noise:.3g} (ln loss) around the {fit.law.name} "
+                         f"fit, {'too little to simulate from (an exact fit)' if noise < MIN_FITTED_NOISE else 'more than a law describes'}; "
+                         "give the noise you expect with --noise")
     return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
-                          noise=float(np.sqrt(fit.objective / dof)), law=fit.law.name, seed=seed)
+                          noise=noise, law=fit.law.name, seed=seed)
+
+
+MIN_FITTED_NOISE = 1e-6   # below this the fit is exact to rounding: no noise to plan with
 
 
 def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
@@ -185,9 +198,12 @@ def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulati
                              f"({top:g}); give it in the ladder's units")
 
 
-def _extra_run_name(flops: float, top: float) -> str:
+def _extra_run_name(flops: float, top: float, at_top: int = 1) -> str:
+    """'+ run at 1e+22 (a second run at the largest compute)' or '(+0.5 decades)'; ``at_top`` runs
+    of the ladder are at its largest compute already."""
     decades = np.log10(flops / top)
-    where = "a second run at the largest compute" if abs(decades) < 1e-9 else decades_phrase(decades, sign=True)
+    nth = {1: "a second", 2: "a third", 3: "a fourth"}.get(at_top, "another")
+    where = f"{nth} run at the largest compute" if abs(decades) < 1e-9 else decades_phrase(decades, sign=True)
     return f"+ run at {flops:.3g} ({where})"
 
 
