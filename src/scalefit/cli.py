@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 import math
 import os
 import sys
 import tempfile
 import warnings
+from dataclasses import replace
 
 import click
 
@@ -226,7 +226,8 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
 
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--focus", default=None, help="Family whose savings are reported [default: the family with most runs, the first in the file on a tie].")
+@click.option("--focus", default=None, help="Family whose savings are reported [default: the family with most runs, "
+                                            "the first in the file on a tie].")
 @LEVEL_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -508,7 +509,6 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
     LADDER.csv, the fit of one of its families (its law's parameters, its runs' compute, the noise of
     its residuals); options given as well override it."""
     from .formatting import format_plan, plan_to_csv, plan_to_json
-    from .laws import get_law
     from .planning import DEFAULT_EXTRA_DECADES, plan_ladder
     from .simulate import SimulationSpec
 
@@ -521,15 +521,10 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
             spec = SimulationSpec(params=_parse_params(params_text, law), flops=_parse_flops(flops_text), noise=noise,
                                   law=law, seed=seed)
         else:
-            given = {name for name in ("params_text", "flops_text", "noise")
-                     if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-            spec, truth_from = _spec_from_ladder(ladder_csv, law, focus, seed, noise if "noise" in given else None)
-            fitted = dict(zip(get_law(law).param_names, spec.params))
-            spec = replace(spec, **({"params": _parse_params(params_text, law, fitted)} if "params_text" in given else {}),
-                           **({"flops": _parse_flops(flops_text)} if "flops_text" in given else {}),
-                           **({"noise": noise} if "noise" in given else {}))
-            if given:
-                truth_from += "; " + ", ".join(f"--{n.removesuffix('_text')}" for n in sorted(given)) + " as given"
+            given = {name: value for name, value in (("params", params_text), ("flops", flops_text), ("noise", noise))
+                     if click.get_current_context().get_parameter_source(f"{name}_text" if name != "noise" else name)
+                     == click.core.ParameterSource.COMMANDLINE}
+            spec, truth_from = _spec_from_ladder(ladder_csv, law, focus, seed, given)
     except ValueError as exc:
         raise InputError(_as_option_error(exc)) from None
     n_designs = 1 + (len(extra_runs) if extra_runs else len(DEFAULT_EXTRA_DECADES))
@@ -544,15 +539,15 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
     _emit(render(result), output)
 
 
-def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, noise: float | None = None):
-    """The truth of a plan from the fit of one family of a ladder file (with ``noise`` if given),
-    and a line saying so."""
+def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, given: dict):
+    """The truth of a plan from the fit of one family of a ladder file, with the options the user
+    gave (``given``: 'params', 'flops', 'noise' -> their text or value) in place of what the fit
+    says, and a line saying where it came from."""
+    from .analysis import family_fit_warnings
     from .fitting import fit_law
     from .ladder import LadderError, check_fittable, read_ladder
     from .laws import get_law
     from .planning import spec_from_fit
-
-    from .analysis import family_fit_warnings
 
     try:
         ladder = read_ladder(ladder_csv)
@@ -564,13 +559,19 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, n
     for warning in list(ladder.warnings) + family_fit_warnings(fit, runs):
         click.echo(f"scalefit: warning: {warning}", err=True)
     try:
-        spec = spec_from_fit(fit, seed, noise)
+        spec = spec_from_fit(fit, seed, given.get("noise"))
     except ValueError as exc:
         raise InputError(f"{ladder_csv}: {exc}") from None
-    if noise is not None:
-        return spec, f"the {law} fit of family '{focus}' in {ladder_csv}"
-    return spec, (f"the {law} fit of family '{focus}' in {ladder_csv}, its noise the residuals' "
-                  f"sqrt(S / (n - p)) = {spec.noise:.2%}")
+    if "params" in given:
+        spec = replace(spec, params=_parse_params(given["params"], law, dict(zip(get_law(law).param_names, spec.params))))
+    if "flops" in given:
+        spec = replace(spec, flops=_parse_flops(given["flops"]))
+    said = f"the {law} fit of family '{focus}' in {ladder_csv}"
+    if "noise" not in given:
+        said += f", its noise the residuals' sqrt(S / (n - p)) = {spec.noise:.2%}"
+    if given:
+        said += "; " + ", ".join(f"--{name}" for name in sorted(given)) + " as given"
+    return spec, said
 
 
 @main.command()

@@ -142,20 +142,24 @@ def spec_from_fit(fit: FitResult, seed: int = 0, noise: float | None = None) -> 
     with S the sum of squared ln-loss residuals (the lognormal sigma the simulations draw with).
     ValueError when the fit leaves no residual degree of freedom to estimate it, or fits exactly,
     or scatters by more than MAX_NOISE."""
-    if noise is not None:
-        return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
-                              noise=float(noise), law=fit.law.name, seed=seed)
+    if noise is None:
+        noise = _residual_noise(fit)
+    return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
+                          noise=float(noise), law=fit.law.name, seed=seed)
+
+
+def _residual_noise(fit: FitResult) -> float:
+    """sqrt(S / (n - p)), or ValueError when there is no residual, or it is rounding, or too large."""
     dof = fit.n_runs - fit.law.n_params
     if dof <= 0:
         raise ValueError(f"family '{fit.family}': {fit.n_runs} runs leave the {fit.law.name} law's "
                          f"{fit.law.n_params} parameters no residual to estimate the noise from; give --noise")
     noise = float(np.sqrt(fit.objective / dof))
     if not MIN_FITTED_NOISE <= noise <= MAX_NOISE:
+        why = "too little to simulate from (an exact fit)" if noise < MIN_FITTED_NOISE else "more than a law describes"
         raise ValueError(f"family '{fit.family}': its runs scatter {noise:.3g} (ln loss) around the {fit.law.name} "
-                         f"fit, {'too little to simulate from (an exact fit)' if noise < MIN_FITTED_NOISE else 'more than a law describes'}; "
-                         "give the noise you expect with --noise")
-    return SimulationSpec(params=tuple(float(p) for p in fit.params), flops=tuple(float(c) for c in fit.flops),
-                          noise=noise, law=fit.law.name, seed=seed)
+                         f"fit, {why}; give the noise you expect with --noise")
+    return noise
 
 
 MIN_FITTED_NOISE = 1e-6   # below this the fit is exact to rounding: no noise to plan with
