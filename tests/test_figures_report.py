@@ -131,6 +131,28 @@ def test_a_ladder_spanning_a_wide_range_of_loss_is_drawn_on_a_log_axis(tmp_path)
     assert (tmp_path / "keyed.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_predictions_at_a_compute_are_drawn_with_their_bands(tmp_path):
+    """plot --at-flops: each family's prediction as a marker with its band as a bar, at the values
+    `fit --at-flops` gives, the curves and the axis carried out to them; other kinds refuse it."""
+    from scalefit.plots import PREDICTION_DODGE, prediction_frame
+
+    ladder = two_ladders(tmp_path)
+    result = analyze(ladder, focus="new", at_flops=[1e23])
+    plot = multiplier_figure(result)
+    (bars,) = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_errorbar"]
+    for p in result.predictions:
+        row = bars._data[bars._data["family"] == p.family].iloc[0]
+        assert (row["flops"], row["value"], row["low"], row["high"]) == (1e23, p.loss, p.low, p.high)
+    curves = [layer for layer in plot.layers if type(layer.geom).__name__ == "geom_line"][0]._data
+    assert curves["flops"].max() >= 1e23 * 10 ** (PREDICTION_DODGE / 2)
+    assert len(prediction_frame(analyze(ladder, focus="new"))) == 0
+    out = tmp_path / "pred.png"
+    r = CliRunner().invoke(main, ["plot", str(ladder), "--focus", "new", "--at-flops", "1e23", "-o", str(out)])
+    assert r.exit_code == 0 and out.read_bytes().startswith(PNG_MAGIC), r.stderr
+    r = CliRunner().invoke(main, ["plot", str(ladder), "--kind", "residuals", "--at-flops", "1e23", "-o", str(out)])
+    assert r.exit_code == 2 and "--at-flops" in r.stderr and r.stderr.count("\n") == 1
+
+
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):
     from scalefit.plots import COLUMN_SIZE, INLINE_ARROWS, natural_height
     frame = pd.read_csv(two_ladders(tmp_path))

@@ -119,6 +119,9 @@ BAND_METHOD_OPTION = click.option(
     "--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto", show_default=True,
     help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
          "auto: profile for compute laws, percentile for chinchilla.")
+AT_FLOPS_OPTION = click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
+                               help="Also predict each family's loss at this compute, with its band (chinchilla: on "
+                                    "the compute-optimal frontier); repeatable.")
 FOCUS_OPTION = click.option("--focus", default=None, help="Family compared against all others [default: the family "
                             "with most runs, the first in the file on a tie].")
 HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
@@ -156,9 +159,7 @@ def _band_options(f):
               help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable.")
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
-@click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
-              help="Also predict each family's loss at this compute, with its band (chinchilla: on the "
-                   "compute-optimal frontier); repeatable.")
+@AT_FLOPS_OPTION
 @click.option("--at-params-tokens", "at_params_tokens", type=ParamsTokens(), multiple=True,
               help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
 @WORKERS_OPTION
@@ -680,6 +681,7 @@ def _limits(text: str | None, name: str):
 @click.option("--kind", type=click.Choice(["multipliers", "residuals", "multiplier-curve", "distribution", "contours"]),
               default="multipliers", show_default=True)
 @_analysis_options
+@AT_FLOPS_OPTION
 @click.option("--title", default=None)
 @click.option("--xlabel", default=None)
 @click.option("--ylabel", default=None)
@@ -692,7 +694,7 @@ def _limits(text: str | None, name: str):
                    "multipliers figure with a key].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
-         title, xlabel, ylabel, xlim, ylim, width, height, dpi):
+         at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
@@ -706,7 +708,9 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
     source = _check_figure_applies(kind, ladder_csv, law)
     if kind in FIGURES_WITHOUT_BANDS:     # no resampling for a figure that draws no band (20 s for L(N, D))
         bootstrap, band_method = 0, "auto"
-    result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers)
+    if at_flops and kind != "multipliers":
+        raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
+    result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))

@@ -58,10 +58,28 @@ def _styles(result: Analysis) -> dict[str, tuple[str, str, str]]:
 
 
 def _compute_grid(result: Analysis) -> np.ndarray:
-    lo = result.ladder.runs["flops"].min()
-    hi = max([result.ladder.runs["flops"].max()] + [m.focus_flops for m in result.multipliers
-                                                    if np.isfinite(m.focus_flops)])
+    """Compute from half the smallest run to 1.25 times the largest of the runs, the multipliers'
+    focus compute and the predictions (--at-flops)."""
+    spread = 10 ** (PREDICTION_DODGE / 2)                      # the predictions' markers are spread this far
+    predicted = [c * f for c in prediction_frame(result)["flops"] for f in (1 / spread, spread)]
+    lo = min([result.ladder.runs["flops"].min()] + predicted)
+    hi = max([result.ladder.runs["flops"].max()] + predicted + [m.focus_flops for m in result.multipliers
+                                                                if np.isfinite(m.focus_flops)])
     return np.geomspace(lo / 2, hi * 1.25, CURVE_POINTS)
+
+
+PREDICTION_DODGE = 0.3  # decades across which the families' predictions at one compute are spread
+
+
+def prediction_frame(result: Analysis) -> pd.DataFrame:
+    """The predictions at a compute (``analyze(..., at_flops=...)``) in the file's metric: family,
+    flops, value, low, high (NaN without bands)."""
+    rows = [dict(family=p.family, flops=p.flops, value=p.loss, low=p.low, high=p.high)
+            for p in result.predictions if p.where in ("compute", "compute-optimal") and np.isfinite(p.loss)]
+    frame = pd.DataFrame(rows, columns=["family", "flops", "value", "low", "high"])
+    for column in ("value", "low", "high"):
+        frame[column] = result.ladder.loss_to_metric(frame[column].to_numpy(dtype=float))
+    return frame
 
 
 def curve_frame(result: Analysis, grid: np.ndarray | None = None) -> pd.DataFrame:
@@ -118,8 +136,9 @@ def _labels(options: FigureOptions, xlabel: str, ylabel: str):
 
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):
     """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
-    points labelled, and for each multiplier a horizontal arrow from the focus curve to the
-    reference at the same loss, labelled like "10.3x [7.2x, 14x]"."""
+    points labelled, for each multiplier a horizontal arrow from the focus curve to the
+    reference at the same loss, labelled like "10.3x [7.2x, 14x]", and each prediction at a
+    compute (--at-flops) as a filled marker with its band as a vertical bar."""
     p9 = _p9()
     styles = _styles(result)
     runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
@@ -146,6 +165,15 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if keyed:   # numbers on the plot, each comparison in full in the caption
         plot += p9.labs(caption=_arrow_key(arrows))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
+    predicted = prediction_frame(result)
+    if len(predicted):
+        beside = p9.position_dodge(width=PREDICTION_DODGE)        # families' bars at one compute side by side
+        bars = predicted.dropna(subset=["low", "high"])
+        if len(bars):
+            plot += p9.geom_errorbar(p9.aes("flops", ymin="low", ymax="high", colour="family"), data=bars,
+                                     width=0.1, size=0.5, show_legend=False, position=beside)
+        plot += p9.geom_point(p9.aes("flops", "value", colour="family", shape="family", fill="family"),
+                              data=predicted, size=1.8, stroke=0.6, show_legend=False, position=beside)
     if len(refs):
         plot += p9.geom_point(p9.aes("flops", "value"), data=refs, shape="D", size=1.6, fill="#333333",
                               colour="#333333")
@@ -303,7 +331,11 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
     lines = pd.DataFrame({"flops": np.tile(grid, len(result.fits)),
                           "value": to_axis(np.concatenate([result.ladder.loss_to_metric(ff.fit.predict(grid))
                                                            for ff in result.fits.values()]))})
-    shown = pd.concat([runs[["flops", "value"]], lines], ignore_index=True)
+    predicted = prediction_frame(result)
+    predicted["value"] = to_axis(predicted["value"].to_numpy(dtype=float))
+    shown = pd.concat([runs[["flops", "value"]], lines, predicted[["flops", "value"]]], ignore_index=True)
+    spread = 10 ** (PREDICTION_DODGE / 2)          # the axis holds the runs and the predictions' spread markers
+    flops = pd.concat([runs["flops"], predicted["flops"] / spread, predicted["flops"] * spread], ignore_index=True)
     ylim = None if options.ylim is None else tuple(float(v) for v in to_axis(np.asarray(options.ylim, dtype=float)))
     low, high = ylim or (float(shown["value"].min()), float(shown["value"].max()))
     gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
@@ -316,11 +348,11 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
         if refs.empty:      # no reference names on the right: labels may go right of the arrows, above the curves
             candidates += [("right", RIGHT_LABEL_OFFSET, anchor) for anchor in ("centre", "above")]
         for side, offset, anchor in candidates:
-            inline = _place_labels(arrows, refs, gap, runs["flops"], options, keyed=False, anchor=anchor,
+            inline = _place_labels(arrows, refs, gap, flops, options, keyed=False, anchor=anchor,
                                    offset=offset, side=side)
             if not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
-    keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, runs["flops"], options,
+    keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, flops, options,
                           keyed=True, anchor="below")
     arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
     return _inside_window(arrows, options, ylim), labels, limits, True
