@@ -151,6 +151,14 @@ def test_predictions_at_a_compute_are_drawn_with_their_bands(tmp_path):
     assert r.exit_code == 0 and out.read_bytes().startswith(PNG_MAGIC), r.stderr
     r = CliRunner().invoke(main, ["plot", str(ladder), "--kind", "residuals", "--at-flops", "1e23", "-o", str(out)])
     assert r.exit_code == 2 and "--at-flops" in r.stderr and r.stderr.count("\n") == 1
+    # the report carries them too: a table of the values fit --at-flops gives, and the figure
+    md = tmp_path / "pred.md"
+    r = CliRunner().invoke(main, ["report", str(ladder), "--focus", "new", "--at-flops", "1e23", "-o", str(md)])
+    assert r.exit_code == 0, r.stderr
+    table = md.read_text().split("## Predicted loss at the given compute")[1].split("\n\n")[1].splitlines()[2:]
+    assert [row.split(" | ")[0].lstrip("| ") for row in table] == [p.family for p in result.predictions]
+    for row, p in zip(table, result.predictions):
+        assert row.split(" | ")[2] == fmt(p.loss) and row.split(" | ")[3] == f"[{fmt(p.low)}, {fmt(p.high)}]"
 
 
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):

@@ -763,7 +763,9 @@ def _check_figure_applies(kind: str, ladder_csv: str, law: str):
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
 @_analysis_options
-def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers):
+@AT_FLOPS_OPTION
+def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
+           at_flops):
     """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
     extension = os.path.splitext(output)[1].lower()
     if extension not in (".html", ".md"):
@@ -774,7 +776,7 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
         for path in markdown_figure_paths(output):
             _check_output_path(path, ladder_csv, option=f"--output {output}: its figure file")
     targets = _target_losses(at_loss, at_perplexity)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers)
+    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers, at_flops)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"

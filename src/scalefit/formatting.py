@@ -231,8 +231,15 @@ def format_table(result: Analysis) -> str:
 
 
 def _prediction_table(result: Analysis) -> list[str]:
+    """The predictions' title and aligned table (see ``prediction_rows``)."""
+    title, rows = prediction_rows(result)
+    return [title, _align(rows)]
+
+
+def prediction_rows(result: Analysis) -> tuple[str, list[list[str]]]:
     """Each family's fitted loss (or perplexity) at the computes (and, for L(N, D), the sizes) asked
-    for, with bands."""
+    for, with bands (' *': a design the calibration study did not check): a title and rows, the
+    first the header."""
     as_perplexity = result.ladder.metric == "perplexity"
     show = perplexity if as_perplexity else (lambda x: x)
     what = "perplexity" if as_perplexity else "loss"
@@ -249,7 +256,7 @@ def _prediction_table(result: Analysis) -> list[str]:
         rows.append(row + [_decades(p.extrapolation_decades)])
     title = (f"Predicted {what} of L(N, D) (compute-optimal: on the frontier at that compute, with its N and D; "
              "size: at the given N and D; beyond ladder: in compute)" if nd else f"Predicted {what} at the given compute")
-    return [title, _align(rows)]
+    return title, rows
 
 
 def _decades(d: float) -> str:

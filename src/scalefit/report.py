@@ -9,7 +9,7 @@ import os
 
 from . import __version__
 from .analysis import Analysis
-from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier
+from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows
 
 
 REPORT_FIGURES = (("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
@@ -79,6 +79,8 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
         tables.append(("Compute-optimal allocation (C = k N D), at each family's largest run", _allocations(result)))
     if result.multipliers:            # one family: nothing to compare, no empty table
         tables.append((f"Equivalent-compute multipliers of {result.focus}", mult))
+    if result.predictions:            # --at-flops
+        tables.append(prediction_rows(result))
     return tables
 
 
