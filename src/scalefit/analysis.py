@@ -191,7 +191,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         raise ValueError(f"workers must be a whole number >= 1 (or None: all cores), got {workers!r}")
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
-    focus = check_fittable(ladder, law.n_params, law.name, focus)
+    focus = check_fittable(ladder, law.n_free, law.name, focus, law.fixed.get("E"))
     check_within_reach(at_flops, ladder)
     check_sizes(at_sizes, ladder, law)
     asked_for_profile = band_method == "profile"
@@ -337,6 +337,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
+    warnings.extend(fixed_parameter_warnings(fit))
     if method == "profile":
         from .profile import parameter_bands
         low, high = parameter_bands(fit, level)
@@ -374,13 +375,20 @@ def family_fit_warnings(fit: FitResult, runs: pd.DataFrame) -> list[str]:
     return _fit_warnings(fit, flops, loss) + _isoflop_warnings(runs, fit.family)
 
 
+def fixed_parameter_warnings(fit: FitResult) -> list[str]:
+    """What bands of a fit with parameters held fixed (E given, not fitted) do not cover."""
+    return [f"family '{fit.family}': {name} is fixed at {value:g}, not fitted; its bands assume that value exactly "
+            f"(they cover the runs' scatter, not an error in {name}) and were not checked by the calibration study, "
+            f"which fitted {name}" for name, value in fit.law.fixed.items()]
+
+
 def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
     out = []
     slope = np.polyfit(np.log10(flops), np.log(loss), 1)[0]
     if slope > 0:
         out.append(f"family '{fit.family}': loss rises with compute (log-loss slope {slope:+.3g} per "
                    "decade); the fitted law is flat and its inversions are not meaningful")
-    if fit.law.name == "saturating" and fit.param("E") >= 0.999 * loss.min():
+    if fit.law.name == "saturating" and not fit.law.fixed and fit.param("E") >= 0.999 * loss.min():
         out.append(f"family '{fit.family}': the irreducible loss E sits at its bound (the smallest "
                    "observed loss); the ladder does not show where the loss saturates")
     return out + _scatter_warnings(fit)
@@ -486,7 +494,7 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
         below = decades_past(-extrapolation, CHECKED_MAX_DECADES_BELOW)
         reasons.append(f"'{fit.family}' is extrapolated {below} decades below its smallest run "
                        "(the study's references were all at or beyond the largest run)")
-    dof = fit.n_runs - fit.law.n_params
+    dof = fit.n_runs - fit.law.n_free
     noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
     if noise > CHECKED_MAX_NOISE:
         reasons.append(f"'{fit.family}' scatters {noise:.1%} around its fit (checked: up to 3%)")
@@ -497,11 +505,11 @@ def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]
     reasons = unchecked_reasons(fits[m.focus].fit, m.extrapolation_decades)
     if m.reference_kind == "ladder":
         reasons += unchecked_reasons(fits[m.reference].fit, m.reference_extrapolation_decades)
-    if not reasons:
-        return m
-    warnings.append(f"{m.focus} vs {m.reference} at {at_target(m.loss, ladder)}: the band was not checked by the "
-                    f"calibration study: {'; '.join(reasons)}")
-    return replace(m, band_checked=False)
+    fixed = fits[m.focus].fit.law.fixed or (m.reference_kind == "ladder" and fits[m.reference].fit.law.fixed)
+    if reasons:
+        warnings.append(f"{m.focus} vs {m.reference} at {at_target(m.loss, ladder)}: the band was not checked by the "
+                        f"calibration study: {'; '.join(reasons)}")
+    return replace(m, band_checked=False) if reasons or fixed else m
 
 
 def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_sizes: Sequence[tuple[float, float]],
@@ -518,6 +526,7 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
             if reasons:
                 warnings.append(f"{name} at {_prediction_point(p)}: the predicted loss's band was not checked by "
                                 f"the calibration study: {'; '.join(reasons)}")
+            if reasons or (method == "profile" and ff.fit.law.fixed):     # fixed: said once, by _fit_family
                 p = replace(p, band_checked=False)
             beyond_study = any("extrapolated" in reason for reason in reasons)
             if abs(p.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES and not beyond_study:
@@ -592,12 +601,12 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> l
     for m in multipliers:
         issues = []
         if not np.isfinite(m.focus_flops):
-            issues.append(f"unreachable for {m.focus} (at or below its fitted irreducible loss)")
+            issues.append(f"unreachable for {m.focus} (at or below its irreducible loss E)")
         elif (abs(m.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
               and not _said_unchecked(m, m.extrapolation_decades)):
             issues.append(f"{m.focus}'s fit is {_extrapolated(m.extrapolation_decades)}")
         if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
-            issues.append(f"unreachable for {m.reference} (at or below its fitted irreducible loss)")
+            issues.append(f"unreachable for {m.reference} (at or below its irreducible loss E)")
         elif (abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
               and not _said_unchecked(m, m.reference_extrapolation_decades)):
             issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")

@@ -118,7 +118,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     law = get_law(law) if isinstance(law, str) else law
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
-    check_fittable(ladder, law.n_params, law.name, None)       # the whole file, as fit checks it
+    check_fittable(ladder, law.n_free, law.name, None, law.fixed.get("E"))       # the whole file, as fit checks it
     warnings: list[str] = list(ladder.warnings)
     skipped: list[str] = []
     rows: list[HeldOut] = []

@@ -141,11 +141,16 @@ WORKERS_OPTION = click.option(
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
                              show_default=True)
 OUTPUT_OPTION = click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
+FIX_E_OPTION = click.option(
+    "--fix-e", "fix_e", type=FiniteFloat(min=0), default=None, metavar="LOSS",
+    help="Hold the saturating law's irreducible loss E at LOSS (nats; ln of a perplexity) for every family instead "
+         "of fitting it. Steadies A and alpha on a short ladder; bands then assume this E exactly.")
 
 
 def _band_options(f):
-    """--band-method, --huber-delta, --flops-per-param-token, --bootstrap, --level, --seed."""
-    for option in reversed([BAND_METHOD_OPTION, HUBER_OPTION, K_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION]):
+    """--fix-e, --band-method, --huber-delta, --flops-per-param-token, --bootstrap, --level, --seed."""
+    for option in reversed([FIX_E_OPTION, BAND_METHOD_OPTION, HUBER_OPTION, K_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION,
+                            SEED_OPTION]):
         f = option(f)
     return f
 
@@ -165,7 +170,8 @@ def _band_options(f):
 @WORKERS_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity, at_flops,
+def fit(ladder_csv, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity,
+        at_flops,
         at_params_tokens, fmt, output, workers):
     """Fit a law per family and print equivalent-compute multipliers with bands.
 
@@ -178,7 +184,7 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
         raise InputError("--format csv writes one table, the multipliers; predictions (--at-flops, "
                          "--at-params-tokens) are printed with --format table or json")
     _check_output_path(output, ladder_csv)
-    result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k), focus, band_method, bootstrap,
+    result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
     render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
     _emit(render(result), output)
@@ -195,8 +201,8 @@ def fit(ladder_csv, law, focus, band_method, huber_delta, k, bootstrap, level, s
 @OUTPUT_OPTION
 @click.option("--figure", default=None,
               help="Also draw each fit carried out to its held-out runs (.png, .svg or .pdf; compute laws).")
-def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, level, seed, workers, fmt, output,
-             figure):
+def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, bootstrap, level, seed, workers, fmt,
+             output, figure):
     """Fit each family without its largest runs and predict them: errors and band coverage.
 
     Judges the law by how it extrapolates on your own ladder: each family is fitted as `fit` fits
@@ -212,7 +218,7 @@ def backtest(ladder_csv, law, hold_out, band_method, huber_delta, k, bootstrap, 
         if law == "chinchilla":
             raise InputError("--figure draws compute laws: an L(N, D) prediction sits at each run's own N and D, "
                              "off any one curve (the table shows them)")
-    law = _law_from_options(law, huber_delta, k)
+    law = _law_from_options(law, huber_delta, k, fix_e)
     try:
         ladder = read_ladder(ladder_csv)
         resampling = band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla")
@@ -292,12 +298,20 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
                          "please report it") from None
 
 
-def _law_from_options(name: str, huber_delta: float, k: float):
+def _law_from_options(name: str, huber_delta: float | None = None, k: float | None = None,
+                      fix_e: float | None = None):
+    """The Law the options describe (the chinchilla law's defaults where not given)."""
     from .laws import get_law
+    if fix_e is not None and name != "saturating":
+        raise InputError(f"--fix-e holds the irreducible loss E of the saturating law; the {name} law "
+                         + ("has no E" if name == "power" else "fits its own E (fix E only with --law saturating)"))
     if name == "chinchilla":
         from .chinchilla import ChinchillaLaw
-        return ChinchillaLaw(flops_per_param_token=k, huber_delta=huber_delta)
-    return get_law(name)
+        given = {key: value for key, value in (("flops_per_param_token", k), ("huber_delta", huber_delta))
+                 if value is not None}
+        return ChinchillaLaw(**given)
+    law = get_law(name)
+    return law if fix_e is None else law.with_fixed_E(fix_e)
 
 
 def _target_losses(at_loss, at_perplexity) -> list[float]:
@@ -622,7 +636,7 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
 def _analysis_options(f):
     """Options shared by fit-like commands (plot, report)."""
     for option in reversed([
-        LAW_OPTION, FOCUS_OPTION, BAND_METHOD_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION,
+        LAW_OPTION, FOCUS_OPTION, FIX_E_OPTION, BAND_METHOD_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION,
         click.option("--at-loss", "at_loss", type=float, multiple=True,
                      help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable."),
         click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
@@ -693,8 +707,8 @@ def _limits(text: str | None, name: str):
               help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
                    "multipliers figure with a key].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
-def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
-         at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
+def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, bootstrap, level, seed, at_loss, at_perplexity,
+         workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
@@ -710,7 +724,8 @@ def plot(ladder_csv, output, kind, law, focus, band_method, bootstrap, level, se
         bootstrap, band_method = 0, "auto"
     if at_flops and kind != "multipliers":
         raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
-    result = _run_analysis(source, law, focus, band_method, bootstrap, level, seed, targets, workers, at_flops)
+    result = _run_analysis(source, _law_from_options(law, fix_e=fix_e), focus, band_method, bootstrap, level, seed,
+                           targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
@@ -764,7 +779,7 @@ def _check_figure_applies(kind: str, ladder_csv: str, law: str):
 @click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
 @_analysis_options
 @AT_FLOPS_OPTION
-def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
+def report(ladder_csv, output, law, focus, fix_e, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
            at_flops):
     """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
     extension = os.path.splitext(output)[1].lower()
@@ -776,7 +791,8 @@ def report(ladder_csv, output, law, focus, band_method, bootstrap, level, seed, 
         for path in markdown_figure_paths(output):
             _check_output_path(path, ladder_csv, option=f"--output {output}: its figure file")
     targets = _target_losses(at_loss, at_perplexity)
-    result = _run_analysis(ladder_csv, law, focus, band_method, bootstrap, level, seed, targets, workers, at_flops)
+    result = _run_analysis(ladder_csv, _law_from_options(law, fix_e=fix_e), focus, band_method, bootstrap, level, seed,
+                           targets, workers, at_flops)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"

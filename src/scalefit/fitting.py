@@ -16,7 +16,9 @@ and the two lowest of the exact log objective (in single precision) are polished
 Levenberg-Marquardt on (E, ln A, alpha), starts of one ladder that meet in a basin merged.
 The grid reaches down to alpha = 1e-6; for nearly flat ladders the best law on the face E = 0
 (a power law, in closed form; the face is E = e_min when a profile bounds E) is polished as well.
-Power law L = A x^(-alpha): ln L is linear in (ln A, alpha), solved in closed form.
+With E fixed by the user (``SaturatingLaw.with_fixed_E``) the same search runs with E bounded to
+that value, over (ln A, alpha). Power law L = A x^(-alpha): ln L is linear in (ln A, alpha), solved
+in closed form.
 
 The engine works on arrays of shape (B, n): B ladders of n runs each, all solved at once. A
 bootstrap resample is the ladder's own runs, each counted as often as it was drawn: the objective
@@ -39,6 +41,8 @@ from .threads import one_blas_thread
 ALPHA_GRID = np.concatenate([np.geomspace(1e-6, 1e-3, 12, endpoint=False), np.geomspace(1e-3, 4.0, 160)])
 ALPHA_BOUNDS = (1e-6, 10.0)
 E_CEILING = 1.0 - 1e-9  # E stays below (1 - 1e-9) * the smallest observed loss
+FIXED_E_CEILING = 1.0 - 2e-9  # a fixed E must lie below this times the smallest loss: the engine's bound on E,
+                              # computed from ln L, then never moves it
 LM_ITERATIONS = 1000
 START_DAMPING = 1e-6  # the grid's starts are close: LM begins nearly at Gauss-Newton (1e-3: 40% more steps)
 # Relative change of the objective that counts as rounding in the saturating polish. A residual
@@ -80,7 +84,8 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
     log_ref = float(np.mean(log_c)) if c_ref is None else float(np.log(c_ref))
     runs = Runs(log_c - log_ref, np.log(loss), counts)
     if isinstance(law, SaturatingLaw):
-        theta, ssr = fit_saturating_rows(runs.u, runs.y, counts=counts)
+        e_bounds = {} if law.fixed_E is None else {"e_min": law.fixed_E, "e_max": law.fixed_E}
+        theta, ssr = fit_saturating_rows(runs.u, runs.y, counts=counts, **e_bounds)
         with np.errstate(over="ignore", under="ignore"):      # A beyond a float in these units: not ok, below
             params = np.column_stack([theta[:, 0], np.exp(theta[:, 1] + theta[:, 2] * log_ref), theta[:, 2]])
     elif isinstance(law, PowerLaw):
@@ -89,9 +94,18 @@ def fit_many(flops: np.ndarray, loss: np.ndarray, law: Law, c_ref: float | None 
             params = np.column_stack([np.exp(theta[:, 0] + theta[:, 1] * log_ref), theta[:, 1]])
     else:
         raise TypeError(f"no fitting engine for law {law.name!r}")
-    ok = ((_distinct_per_row(flops, counts) >= law.n_params) & np.all(np.isfinite(params), axis=1)
-          & np.isfinite(ssr) & representable_a(params, law))
+    ok = ((_distinct_per_row(flops, counts) >= law.n_free) & np.all(np.isfinite(params), axis=1)
+          & np.isfinite(ssr) & representable_a(params, law) & _holds_fixed(params, law))
     return EngineResult(params=params, objective=ssr, ok=ok)
+
+
+def _holds_fixed(params: np.ndarray, law: Law) -> np.ndarray:
+    """Per row: the fixed parameters kept their values (a fixed E at or above a row's smallest loss
+    cannot be: the engine's bound on E stops it below that loss)."""
+    ok = np.ones(params.shape[0], dtype=bool)
+    for name, value in law.fixed.items():
+        ok &= params[:, law.param_names.index(name)] == value
+    return ok
 
 
 def unreachable_ssrs(flops: np.ndarray, loss: np.ndarray, target_loss: np.ndarray) -> np.ndarray:
@@ -775,10 +789,22 @@ def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"loss[{odd[0]}] = {loss[odd[0]]:g}: too large or small for the fit's arithmetic "
                          f"({FLOAT_SAFE_LOSS[0]:g} to {FLOAT_SAFE_LOSS[1]:g}); rescale the losses")
     distinct = np.unique(flops).size
-    if flops.size <= law.n_params or distinct < law.n_params:
+    if flops.size <= law.n_free or distinct < law.n_free:
         raise ValueError(f"{flops.size} runs at {distinct} compute value(s): the {law.name} law needs more runs "
-                         f"than its {law.n_params} parameters, at {law.n_params} or more compute values")
+                         f"than its {law.n_free} fitted parameters, at {law.n_free} or more compute values")
+    check_fixed_e_below(law, loss)
     return flops, loss
+
+
+def check_fixed_e_below(law: Law, loss: np.ndarray, where: str = "loss") -> None:
+    """ValueError when a fixed E is not below every loss: L = E + A C^-alpha stays above E, and E
+    must sit below the smallest run's loss (as a fitted E does)."""
+    fixed = law.fixed.get("E")
+    if fixed is None or fixed <= loss.min() * FIXED_E_CEILING:
+        return
+    i = int(np.argmin(loss))
+    raise ValueError(f"E fixed at {fixed:g} is not below the smallest {where}, {where}[{i}] = {loss[i]:g}: the law "
+                     "E + A*C^-alpha stays above E; fix E below every run's loss (nats)")
 
 
 FLOAT_SAFE_LOSS = (1e-150, 1e150)  # losses whose squares (the weights' normal equations) stay finite
@@ -835,7 +861,8 @@ def standard_errors(flops, loss, law: Law, params) -> np.ndarray:
     normalized compute (x = C / C_ref, a = ln A_norm), then A = exp(a + alpha ln C_ref) by the delta
     method, Var(A) = A^2 (Var a + 2 ln C_ref Cov(a, alpha) + ln C_ref^2 Var alpha). This is the
     covariance lmfit reports (``least_squares``, scale_covar), with an exact Jacobian in place of
-    finite differences (tests compare the two). NaN where not estimable (J^T J singular, n <= p).
+    finite differences (tests compare the two). NaN where not estimable (J^T J singular, n <= p);
+    p counts the fitted parameters only, and a fixed one (E held by the user) has standard error 0.
     """
     flops, loss, params = (np.asarray(v, dtype=float) for v in (flops, loss, params))
     log_ref = float(np.mean(np.log(flops)))
@@ -843,14 +870,17 @@ def standard_errors(flops, loss, law: Law, params) -> np.ndarray:
     i_a, i_alpha = law.param_names.index("A"), law.param_names.index("alpha")
     theta = params.copy()
     theta[i_a] = np.log(params[i_a]) - params[i_alpha] * log_ref        # a = ln A_norm
-    dof = loss.size - law.n_params
+    dof = loss.size - law.n_free
     resid = y - np.log(law.predict(params, flops))
     jac = log_residual_jacobian(u, law, theta)
+    free = np.array([name not in law.fixed for name in law.param_names])
+    cov = np.zeros((law.n_params, law.n_params))              # a fixed parameter: no variance
     try:
         with np.errstate(all="ignore"):
-            cov = np.linalg.inv(jac.T @ jac) * (float(resid @ resid) / dof if dof > 0 else np.nan)
+            cov[np.ix_(free, free)] = (np.linalg.inv(jac[:, free].T @ jac[:, free])
+                                       * (float(resid @ resid) / dof if dof > 0 else np.nan))
     except np.linalg.LinAlgError:
-        return np.full(law.n_params, np.nan)
+        return np.where(free, np.nan, 0.0)
     d_a = np.zeros(law.n_params)                                       # gradient of A in theta
     d_a[i_a], d_a[i_alpha] = params[i_a], params[i_a] * log_ref
     variance = np.diag(cov).copy()
@@ -873,7 +903,10 @@ def lmfit_report(flops, loss, law: Law, params, objective: float) -> str:
     if isinstance(law, SaturatingLaw):
         E0, A0, alpha0 = params
         e_max = float(loss.min() * E_CEILING)
-        p.add("E", value=min(max(E0, 0.0), e_max), min=0.0, max=e_max)
+        if law.fixed_E is None:
+            p.add("E", value=min(max(E0, 0.0), e_max), min=0.0, max=e_max)
+        else:
+            p.add("E", value=law.fixed_E, vary=False)
         p.add("log_A_norm", value=float(np.log(A0) - alpha0 * log_ref))
         p.add("alpha", value=float(alpha0), min=ALPHA_BOUNDS[0], max=ALPHA_BOUNDS[1])
 

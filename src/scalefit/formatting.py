@@ -95,7 +95,7 @@ def to_dict(result: Analysis) -> dict:
         "source": ladder.source,
         "metric": ladder.metric,
         "law": {"name": result.law.name, "formula": result.law.formula,
-                "parameters": list(result.law.param_names)},
+                "parameters": list(result.law.param_names), "fixed": result.law.fixed},
         "objective": "sum of squared residuals of ln(loss)",
         "focus": result.focus,
         "bands": {"method": result.band_method, "level": result.level},
@@ -168,6 +168,11 @@ def _align(rows: list[list[str]], indent: str = "  ") -> str:
     return "\n".join(lines)
 
 
+def _fixed_phrase(law) -> str:
+    """', E fixed at 0.4' for a law with fixed parameters, else ''."""
+    return "".join(f", {name} fixed at {value:.6g}" for name, value in law.fixed.items())
+
+
 def format_table(result: Analysis) -> str:
     """A table readable at a glance: fits with bands, then multipliers with bands."""
     ladder = result.ladder
@@ -191,10 +196,14 @@ def format_table(result: Analysis) -> str:
     for name, ff in result.fits.items():
         f = ff.fit
         row = [name, str(f.n_runs), f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
-        for j in range(result.law.n_params):
+        for j, param in enumerate(result.law.param_names):
             value = fmt(f.params[j])
-            extra = (_band(ff.low[j], ff.high[j], fmt) if has_bands
-                     else (f"± {fmt(f.stderr[j], 2)}" if math.isfinite(f.stderr[j]) else ""))
+            if param in result.law.fixed:
+                extra = "(fixed)"
+            elif has_bands:
+                extra = _band(ff.low[j], ff.high[j], fmt)
+            else:
+                extra = f"± {fmt(f.stderr[j], 2)}" if math.isfinite(f.stderr[j]) else ""
             row.append(f"{value} {extra}".strip())
         row.append(fmt(f.rmse_log, 3))
         rows.append(row)
@@ -412,7 +421,8 @@ def backtest_to_dict(bt) -> dict:
         "scalefit_version": __version__,
         "source": bt.ladder.source,
         "metric": bt.ladder.metric,
-        "law": {"name": bt.law.name, "formula": bt.law.formula, "parameters": list(bt.law.param_names)},
+        "law": {"name": bt.law.name, "formula": bt.law.formula, "parameters": list(bt.law.param_names),
+                "fixed": bt.law.fixed},
         "hold_out": bt.hold_out,
         "bands": {"method": bt.band_method, "level": bt.level},
         "bootstrap": {"resamples": bt.n_bootstrap, "seed": bt.seed, "unit": "run"},
@@ -443,7 +453,7 @@ def format_backtest(bt) -> str:
     bands = {"profile": f"{pct} profile bands", "percentile": f"{pct} percentile bootstrap bands"}.get(
         bt.band_method, "no bands")
     lines = [f"scalefit {__version__} backtest: {bt.ladder.source}",
-             f"law: {bt.law.name}; each family fitted without the runs at its {bt.hold_out} largest compute "
+             f"law: {bt.law.name}{_fixed_phrase(bt.law)}; each family fitted without the runs at its {bt.hold_out} largest compute "
              f"value(s), which the fit then predicts ({'at their own N and D' if nd else 'at their compute'}); "
              f"{bands}", ""]
     head = ["family", "run"] + (["params", "tokens"] if nd else []) + ["compute", f"observed {what}", "predicted",

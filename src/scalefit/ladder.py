@@ -425,11 +425,13 @@ def _positive_column(table, column, lines, label, what) -> np.ndarray:
     return values
 
 
-def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | None) -> str:
+def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | None,
+                   fixed_e: float | None = None) -> str:
     """Check that every ladder family can be fitted and that the focus family exists.
 
-    Returns the focus family. A family needs more runs than the law has parameters (so that the
-    fit has residual degrees of freedom) and at least ``n_params`` distinct compute values.
+    Returns the focus family. A family needs more runs than the law fits parameters (``n_params``,
+    so that the fit has residual degrees of freedom) and at least ``n_params`` distinct compute
+    values; with an irreducible loss ``fixed_e`` held fixed, every run's loss above it.
     """
     counts = ladder.run_counts()
     two_variable = law_name == "chinchilla"
@@ -458,6 +460,8 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
             raise LadderError(
                 f"{ladder.source}, line {first_line}, column 'flops': family '{family}' has only "
                 f"{distinct} distinct compute values; the {law_name} law needs at least {n_params}")
+        if fixed_e is not None:
+            _check_loss_above(ladder, family, rows, fixed_e)
     if focus is None:
         focus = ladder.default_focus()
     if focus not in counts:
@@ -466,6 +470,18 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         raise LadderError(f"{ladder.source}: focus family '{focus}' has a single run; the focus must be "
                           "a ladder with enough runs to fit a law")
     return focus
+
+
+def _check_loss_above(ladder: Ladder, family: str, rows: pd.DataFrame, fixed_e: float) -> None:
+    """A fixed irreducible loss must lie below every run of the family (E + A C^-alpha > E)."""
+    from .fitting import FIXED_E_CEILING
+
+    lowest = rows.loc[rows["loss"].idxmin()]
+    if not lowest["loss"] * FIXED_E_CEILING >= fixed_e:
+        raise LadderError(
+            f"{ladder.source}, line {int(lowest['line'])}, column 'loss': family '{family}' has a run at loss "
+            f"{lowest['loss']:.6g}, not above the fixed E = {fixed_e:g}; the law E + A*C^-alpha stays above "
+            "E, so fix E below every run's loss (in nats; ln of a perplexity)")
 
 
 def _check_two_variable_family(ladder: Ladder, family: str, rows: pd.DataFrame, n: int, n_params: int,

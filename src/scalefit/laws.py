@@ -8,7 +8,7 @@ for large compute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,6 +25,17 @@ class Law:
     def n_params(self) -> int:
         return len(self.param_names)
 
+    @property
+    def n_free(self) -> int:
+        """Parameters the fit estimates (``n_params`` less those held fixed): the residual degrees
+        of freedom of n runs are n - n_free."""
+        return self.n_params
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        """Parameters held at given values instead of fitted, by name."""
+        return {}
+
     def predict(self, params, flops):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -38,11 +49,32 @@ class Law:
 
 @dataclass(frozen=True)
 class SaturatingLaw(Law):
-    """L(C) = E + A * C^(-alpha), with E >= 0 the irreducible loss."""
+    """L(C) = E + A * C^(-alpha), with E >= 0 the irreducible loss.
+
+    ``fixed_E``: hold E at this loss (nats) and fit A and alpha only (:meth:`with_fixed_E`). A short
+    ladder often cannot tell E from A and alpha; fixing E (from a larger study of the same data)
+    steadies them, and every band then assumes that E is exactly right.
+    """
 
     name: str = "saturating"
     formula: str = "L(C) = E + A * C^(-alpha)"
     param_names: tuple[str, ...] = ("E", "A", "alpha")
+    fixed_E: float | None = None
+
+    def with_fixed_E(self, value: float) -> "SaturatingLaw":
+        """This law with E held at ``value`` (nats per token, finite, >= 0)."""
+        value = float(value)
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"fixed E {value:g}: the irreducible loss must be a finite number >= 0 (nats)")
+        return replace(self, fixed_E=value, formula=f"{SaturatingLaw.formula}, E fixed at {value:.6g}")
+
+    @property
+    def n_free(self) -> int:
+        return self.n_params - (self.fixed_E is not None)
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        return {} if self.fixed_E is None else {"E": self.fixed_E}
 
     def predict(self, params, flops):
         """L = E + exp(ln A - alpha ln C)."""

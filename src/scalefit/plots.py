@@ -530,7 +530,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
         dev = compute_deviance(focus.fit, m.loss, result.level)
         frames.append(pd.DataFrame({"comparison": label,
                                     "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
-    limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_params)
+    limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_free)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison", "deviance"])
     frame = _in_table_order(frame[frame["deviance"] <= 3 * limit])
     if frame.empty:

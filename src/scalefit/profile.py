@@ -173,26 +173,37 @@ def deviance_crossing(grid, values, inside_i, outside_i, limit) -> float:
 
 @dataclass(frozen=True)
 class _Data:
-    """One ladder in normalized form: u, y and loss (n,), log_ref and e_max scalars. ``stack``
-    puts S ladders of n runs each together: u, y and loss (S, n), log_ref and e_max (S,)."""
+    """One ladder in normalized form: u, y and loss (n,), log_ref and E's bounds e_min <= E <= e_max,
+    scalars (both the fixed value when the law fixes E). ``stack`` puts S ladders of n runs each
+    together: u, y and loss (S, n), log_ref, e_min and e_max (S,)."""
 
     u: np.ndarray        # ln C - ln c_ref
     y: np.ndarray        # ln L
     loss: np.ndarray
     log_ref: float | np.ndarray
     e_max: float | np.ndarray
+    e_min: float | np.ndarray = 0.0
 
     @classmethod
-    def of(cls, flops, loss) -> "_Data":
-        log_c = np.log(np.asarray(flops, dtype=float))
-        loss = np.asarray(loss, dtype=float)
+    def of(cls, fit: FitResult) -> "_Data":
+        log_c = np.log(np.asarray(fit.flops, dtype=float))
+        loss = np.asarray(fit.loss, dtype=float)
         log_ref = float(log_c.mean())
-        return cls(u=log_c - log_ref, y=np.log(loss), loss=loss, log_ref=log_ref,
-                   e_max=float(loss.min() * E_CEILING))
+        fixed = fit.law.fixed.get("E")
+        e_max = float(loss.min() * E_CEILING) if fixed is None else fixed
+        return cls(u=log_c - log_ref, y=np.log(loss), loss=loss, log_ref=log_ref, e_max=e_max,
+                   e_min=0.0 if fixed is None else fixed)
 
     @classmethod
     def stack(cls, ladders: "list[_Data]") -> "_Data":
-        return cls(*(np.array([getattr(d, name) for d in ladders]) for name in ("u", "y", "loss", "log_ref", "e_max")))
+        return cls(*(np.array([getattr(d, name) for d in ladders])
+                     for name in ("u", "y", "loss", "log_ref", "e_max", "e_min")))
+
+    def bounds_of(self, ladder: np.ndarray | None) -> tuple:
+        """(e_min, e_max) of each row's ladder (``ladder`` as in ``rows``), or the scalars."""
+        if ladder is None:
+            return self.e_min, self.e_max
+        return self.e_min[ladder], self.e_max[ladder]
 
     def rows(self, ladder: np.ndarray | None):
         """Per-row views (rows, n) of u, y and loss, row k from ladder ``ladder[k]``; for a single
@@ -270,10 +281,20 @@ def _grid_over_alphas(k: int, n_runs: int, solve_rows):
 
 def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None) -> np.ndarray:
     """S(v) with v = ln C* - ln c_ref: the law through (C*, L*) is L = E + (L* - E) (x/x*)^-alpha,
-    with 0 <= E < min(L*, min L); minimized over (E, alpha). With stacked ladders, row k of ``v``
-    (and of ``target_loss``) belongs to ladder ``ladder[k]``."""
+    with e_min <= E < min(L*, min L) (E = e_min = e_max when fixed); minimized over (E, alpha); inf
+    where no E is left (a fixed E at or above L*). With stacked ladders, row k of ``v`` (and of
+    ``target_loss``) belongs to ladder ``ladder[k]``."""
     target = np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape)   # one L* per v, or shared
-    e_hi = np.minimum(d.e_max if ladder is None else d.e_max[ladder], target * E_CEILING)
+    e_lo, e_max = (np.broadcast_to(bound, v.shape) for bound in d.bounds_of(ladder))
+    e_hi = np.minimum(e_max, target * E_CEILING)
+    feasible = e_lo <= e_hi
+    if not feasible.all():               # a fixed E at or above L*: no law through the point
+        out = np.full(v.shape, np.inf)
+        rows = np.flatnonzero(feasible)
+        if rows.size:
+            out[rows] = _saturating_log_compute_profile(d, target[rows], v[rows],
+                                                        None if ladder is None else ladder[rows])
+        return out
 
     def data(rows):
         return d.rows(None if ladder is None else ladder[rows])
@@ -282,7 +303,7 @@ def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder
         u, y, loss = data(block)
         g = np.exp(-alphas[None, :, None] * (u[:, None, :] - v[block, None, None]))   # (rows, G, n)
         return _solve_linear_parameter(y[:, None, :], loss[:, None, :], target[block, None, None] * g, 1.0 - g,
-                                       0.0, e_hi[block, None])
+                                       e_lo[block, None], e_hi[block, None])
 
     n_runs = d.u.shape[-1]
     grid_ssr, grid_E = _grid_over_alphas(v.size, n_runs, solve_rows)
@@ -298,7 +319,7 @@ def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder
         return y - np.log(p), jac
 
     k = v.size
-    lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
+    lower = np.column_stack([e_lo, np.full(k, ALPHA_BOUNDS[0])])
     upper = np.column_stack([e_hi, np.full(k, ALPHA_BOUNDS[1])])
     return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper, n_runs)
 
@@ -542,20 +563,16 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
     """compute_deviance of fits of one law with the same number of runs, in one search."""
     law = fits[0].law
     single = len(fits) == 1
-    data = [_Data.of(fit.flops, fit.loss) for fit in fits]
+    data = [_Data.of(fit) for fit in fits]
     d = data[0] if single else _Data.stack(data)
-    if isinstance(law, SaturatingLaw):
-        at_inf = unreachable_ssrs(np.array([fit.flops for fit in fits]), np.array([fit.loss for fit in fits]),
-                                  np.array(targets))
-    else:
-        at_inf = np.full(len(fits), np.inf)
+    at_inf = _unreachable_ssrs_of(fits, targets) if isinstance(law, SaturatingLaw) else np.full(len(fits), np.inf)
     searches = []
     for fit, target, inf_ssr in zip(fits, targets, at_inf):
         c_hat = float(fit.invert(target))
         searches.append(Search(
             center=np.log10(c_hat) if 0.0 < c_hat < np.inf else None,
             edge_lo=np.log10(fit.flops_min) - DECADES_BELOW, edge_hi=np.log10(fit.flops_max) + DECADES_ABOVE,
-            first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=fit.n_runs - law.n_params, level=level,
+            first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=fit.n_runs - fit.law.n_free, level=level,
             at_inf_ssr=float(inf_ssr), coarse_step=COARSE_STEP_DECADES))
     profile = _saturating_log_compute_profile if isinstance(law, SaturatingLaw) else _power_log_compute_profile
     targets = np.array(targets)
@@ -567,6 +584,21 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
         return profile(d, targets[which], v, ladder)
 
     return (band_end_deviances if ends_only else adaptive_deviances)(ssr_of, searches)
+
+
+def _unreachable_ssrs_of(fits: list[FitResult], targets: list[float]) -> np.ndarray:
+    """Lowest SSR of a saturating law that cannot reach each fit's target loss (E >= target): the
+    profile at C* = infinity. With E fixed that is the fit's own objective when E >= the target
+    (no law of the fit reaches it), and inf otherwise (every one does)."""
+    out = np.full(len(fits), np.inf)
+    free = [i for i, fit in enumerate(fits) if fit.law.fixed_E is None]
+    if free:
+        out[free] = unreachable_ssrs(np.array([fits[i].flops for i in free]), np.array([fits[i].loss for i in free]),
+                                     np.array([targets[i] for i in free]))
+    for i, fit in enumerate(fits):
+        if fit.law.fixed_E is not None and targets[i] <= fit.law.fixed_E:
+            out[i] = fit.objective
+    return out
 
 
 def _power_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None) -> np.ndarray:
@@ -581,10 +613,11 @@ def _power_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder=None
 
 # ----- parameters -------------------------------------------------------------------------------
 
-def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance]:
-    """Profile deviance of each saturating-law parameter: E, ln A (user units) and ln alpha."""
-    d = _Data.of(fit.flops, fit.loss)
-    dof = d.u.size - fit.law.n_params
+def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance | None]:
+    """Profile deviance of each saturating-law parameter: E, ln A (user units) and ln alpha; None
+    for E when the law fixes it (it has no band)."""
+    d = _Data.of(fit)
+    dof = d.u.size - fit.law.n_free
     E_hat, A_hat, alpha_hat = fit.params
     n = d.u.size
 
@@ -597,14 +630,17 @@ def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance]:
 
     def ssr_ln_alpha(grid):
         alphas = np.exp(grid)
-        E0, A0, _ = linear_profile_over_alpha(Runs(d.u[None], d.y[None]), np.zeros(1), np.full(1, d.e_max), alphas)
+        E0, A0, _ = linear_profile_over_alpha(Runs(d.u[None], d.y[None]), np.full(1, d.e_min), np.full(1, d.e_max),
+                                              alphas)
         theta0 = np.column_stack([E0[0], np.log(A0[0]), alphas])
-        return saturating_lm(*rows(grid.size), theta0, np.zeros(grid.size), np.full(grid.size, d.e_max),
+        return saturating_lm(*rows(grid.size), theta0, np.full(grid.size, d.e_min), np.full(grid.size, d.e_max),
                              alpha_lo=alphas, alpha_hi=alphas)[1]
 
     common = dict(s_min=fit.objective, dof=dof, level=level)
+    e_deviance = (None if fit.law.fixed else
+                  adaptive_deviance(ssr_E, E_hat, 0.0, d.e_max, 1e-4 * d.e_max, **common))
     return [
-        adaptive_deviance(ssr_E, E_hat, 0.0, d.e_max, 1e-4 * d.e_max, **common),
+        e_deviance,
         adaptive_deviance(lambda g: _saturating_ln_A_profile(d, g), np.log(A_hat), np.log(A_hat) - 60,
                           np.log(A_hat) + 60, 1e-3, **common),
         adaptive_deviance(ssr_ln_alpha, np.log(alpha_hat), np.log(ALPHA_BOUNDS[0]), np.log(ALPHA_BOUNDS[1]),
@@ -612,30 +648,32 @@ def parameter_deviances(fit: FitResult, level: float = 0.99) -> list[Deviance]:
     ]
 
 
-def parameter_bands(fit: FitResult, level: float, deviances: list[Deviance] | None = None):
-    """Profile-t bands of each parameter, in the user's units: arrays (low, high)."""
+def parameter_bands(fit: FitResult, level: float, deviances: list[Deviance | None] | None = None):
+    """Profile-t bands of each parameter, in the user's units: arrays (low, high); a fixed E is
+    its own band."""
     if isinstance(fit.law, PowerLaw):
-        d = _Data.of(fit.flops, fit.loss)
+        d = _Data.of(fit)
         return _power_parameter_bands(fit, d, level, d.u.size - fit.law.n_params)
     deviances = parameter_deviances(fit, level) if deviances is None else deviances
-    bands = [interval_from_deviance(dev, level) for dev in deviances]
+    d = _Data.of(fit)
+    bands = [(d.e_min, d.e_max) if dev is None else interval_from_deviance(dev, level) for dev in deviances]
     low = np.array([b[0] for b in bands])
     high = np.array([b[1] for b in bands])
     low[1:], high[1:] = np.exp(low[1:]), np.exp(high[1:])  # A and alpha were profiled in logs
     # E is searched on its whole domain, 0 <= E <= e_max: a band that runs into an end stops there
-    low[0], high[0] = max(low[0], 0.0), min(high[0], _Data.of(fit.flops, fit.loss).e_max)
+    low[0], high[0] = max(low[0], d.e_min), min(high[0], d.e_max)
     # a band always contains its point estimate (the profile's minimum can sit a hair away from it)
     return np.minimum(low, fit.params), np.maximum(high, fit.params)
 
 
 def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
     """S(ln A_user): with A fixed in user units the law is E + exp(ln A - alpha ln C), minimized
-    over (E, alpha)."""
+    over (E, alpha), E within its bounds."""
     log_c = d.u + d.log_ref
 
     def solve_rows(block, alphas):
         g = np.exp(ln_a[block, None, None] - alphas[None, :, None] * log_c)           # (rows, G, n)
-        return _solve_linear_parameter(d.y, d.loss, g, np.ones_like(g), 0.0, d.e_max)
+        return _solve_linear_parameter(d.y, d.loss, g, np.ones_like(g), d.e_min, d.e_max)
 
     grid_ssr, grid_E = _grid_over_alphas(ln_a.size, d.u.size, solve_rows)
 
@@ -646,7 +684,7 @@ def _saturating_ln_A_profile(d: _Data, ln_a: np.ndarray) -> np.ndarray:
         return d.y - np.log(p), -np.stack([np.ones_like(p) / p, -gz * log_c / p], axis=1)  # (rows, 2, runs)
 
     k = ln_a.size
-    lower = np.column_stack([np.zeros(k), np.full(k, ALPHA_BOUNDS[0])])
+    lower = np.column_stack([np.full(k, d.e_min), np.full(k, ALPHA_BOUNDS[0])])
     upper = np.column_stack([np.full(k, d.e_max), np.full(k, ALPHA_BOUNDS[1])])
     return _polish_two_starts(grid_ssr, grid_E, residuals, lower, upper, d.u.size)
 
@@ -669,8 +707,8 @@ def loss_band(fit: FitResult, flops: np.ndarray, level: float, fine_points: int 
     law through (C, L0) has deviance below the threshold. The points are searched together (one
     pass of array work for all of them) on ``fine_points`` losses across each band (41: a figure's
     bands), with CROSSING_POINTS more around each end."""
-    d = _Data.of(fit.flops, fit.loss)
-    dof = d.u.size - fit.law.n_params
+    d = _Data.of(fit)
+    dof = d.u.size - fit.law.n_free
     flops = np.asarray(flops, dtype=float)
     v = np.log(flops) - d.log_ref
     searches = [Search(np.log(fitted), np.log(fitted) - 5.0, np.log(fitted) + 3.0, 1e-4, s_min=fit.objective,
