@@ -113,6 +113,27 @@ def test_profile_band_contains_point_and_narrows_with_level():
         assert np.all(fn.low <= fn.fit.params) and np.all(fn.fit.params <= fn.high)
 
 
+def test_bands_contain_the_estimate_where_the_prediction_lies_within_1e_9_of_e():
+    """A fit with E at its bound (the smallest loss), alpha 4.6, predicting 100x past its largest
+    run: the prediction is within 1e-9 of E and the profile rises by a deviance of 2,400 within
+    1e-6 of it. The loss band missed its own estimate (its grid stepped over it) and so did the
+    compute band (a margin of 1e-9 below L* on E excluded the fit itself). Found by a reviewer."""
+    from scalefit.profile import compute_deviance, interval_from_deviance, loss_band
+
+    flops = np.array([3.0551513120638700e+15, 4.1423292463264270e+15, 5.6163802811389580e+15, 7.6149735056286400e+15,
+                      1.0324767659726006e+16, 1.3998844138923082e+16, 1.8980343547126368e+16, 2.5734513334945748e+16])
+    loss = np.array([3.2310209810618873, 1.3656384922944327, 0.9062505501799288, 0.8006032961183095,
+                     0.7686916520626104, 0.7809309560160812, 0.7689122177918164, 0.7624248394397827])
+    fit = fit_law(flops, loss, SaturatingLaw())
+    far = flops.max() * 100
+    predicted = float(fit.predict(far))
+    assert 0 < predicted - fit.params[0] < 1e-9 * predicted
+    low, high = loss_band(fit, np.array([far]), 0.95)
+    assert low[0] <= predicted <= high[0]
+    c_low, c_high = interval_from_deviance(compute_deviance(fit, predicted, 0.95), 0.95)
+    assert c_low <= np.log10(fit.invert(predicted)) <= c_high
+
+
 def test_profile_interval_matches_exact_t_interval_for_the_power_law():
     """For a law linear in its parameters the profile-t band is the exact t interval."""
     from scipy import stats

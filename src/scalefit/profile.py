@@ -286,7 +286,10 @@ def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder
     ``target_loss``) belongs to ladder ``ladder[k]``."""
     target = np.broadcast_to(np.asarray(target_loss, dtype=float), v.shape)   # one L* per v, or shared
     e_lo, e_max = (np.broadcast_to(bound, v.shape) for bound in d.bounds_of(ladder))
-    e_hi = np.minimum(e_max, target * E_CEILING)
+    # E strictly below L* (the law through the point is then defined), but no further: a margin like the
+    # data's (1 - 1e-9) excluded the fit itself where its prediction lies within 1e-9 of its E (a fit with
+    # E at its bound, predicting far out), and the band then missed its own point estimate
+    e_hi = np.minimum(e_max, np.nextafter(target, 0.0))
     feasible = e_lo <= e_hi
     if not feasible.all():               # a fixed E at or above L*: no law through the point
         out = np.full(v.shape, np.inf)
@@ -351,14 +354,19 @@ class Search:
 
     def fine_grid(self, probe: np.ndarray, probe_ssr: np.ndarray, s_min: float) -> np.ndarray | None:
         """FINE_POINTS across where the probe's deviance is below 1.5 times the threshold of a band
-        at ``level`` (or 0.99 if higher); None when no probe point is (the probe is the grid)."""
+        at ``level`` (or 0.99 if higher), and the point estimate (so that a band whose profile rises
+        steeply within a grid step of it still contains it); None when no probe point is (the probe
+        is the grid)."""
         scale = max(s_min, 1e-300) / max(self.dof, 1)
         near = np.flatnonzero((probe_ssr - s_min) / scale <= 1.5 * threshold(max(self.level, 0.99), self.dof))
         if near.size == 0:
             return None
         lo = probe[max(near[0] - 1, 0)]
         hi = probe[min(near[-1] + 1, probe.size - 1)]
-        return np.linspace(lo, hi, self.fine_points)
+        grid = np.linspace(lo, hi, self.fine_points)
+        if self.center is not None and lo < self.center < hi:
+            grid = np.union1d(grid, [self.center])
+        return grid
 
     def excess(self, ssr, s_min: float) -> np.ndarray:
         """D - threshold at ``level``: the deviance of profile SSRs ``ssr`` above the band's bound."""
