@@ -230,7 +230,16 @@ def test_chinchilla_fit_is_no_worse_than_the_papers_procedure(ladder):
 # Two ladders of that strategy (noisy, alpha near 0) on which the search without the restarts along
 # E stopped in a shallow minimum of the valley, above the papers' procedure (deviance gaps 0.045
 # and 0.0008; the second has its optimum on the floor E = 0). Losses as drawn, runs as designed.
+# A third (a hypothesis example in a new user's run): its optimum is at the far end of the valley
+# (E = 88% of the smallest loss, alpha 0.17), where the grid's least-squares ranking put no start;
+# every start ended at E = 0 or 3.7 (deviance gap 0.077) until starts spread along E, first
+# polished with E held, reached it.
 VALLEY_LADDERS = {
+    "E far along the valley": [24.697551502684185, 13.055760000374312, 8.88516606289874, 15.83200310869683,
+                               9.765744255287146, 7.4219999116344315, 10.819692349077142, 7.742019767393082,
+                               6.564182215663074, 8.42488947547312, 6.72311240702008, 6.24155853928484,
+                               7.056859227773419, 6.222963599920965, 5.912595598113518, 6.265400604761091,
+                               5.79191450222297, 5.619356105456911],
     "E above 0": [7.7680710426899875, 5.935988804229566, 5.239978859800764, 6.647045576323378, 5.2749476864187095,
                   4.5371694306835915, 5.641188833238056, 4.987956098815058, 4.1668830520921745, 4.88847243800369,
                   4.345436333376754, 3.7569153876168406, 4.673030454035375, 3.8352977408853066, 3.3645436044038672,
