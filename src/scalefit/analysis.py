@@ -382,12 +382,17 @@ def fixed_parameter_warnings(fit: FitResult) -> list[str]:
             f"which fitted {name}" for name, value in fit.law.fixed.items()]
 
 
-def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
-    out = []
+def rising_loss_warnings(family: str, flops, loss) -> list[str]:
+    """A warning when the family's loss rises with compute (least-squares slope of ln L on log10 C)."""
     slope = np.polyfit(np.log10(flops), np.log(loss), 1)[0]
     if slope > 0:
-        out.append(f"family '{fit.family}': loss rises with compute (log-loss slope {slope:+.3g} per "
-                   "decade); the fitted law is flat and its inversions are not meaningful")
+        return [f"family '{family}': loss rises with compute (log-loss slope {slope:+.3g} per decade); the fitted "
+                "law is flat and its inversions are not meaningful"]
+    return []
+
+
+def _fit_warnings(fit: FitResult, flops, loss) -> list[str]:
+    out = rising_loss_warnings(fit.family, flops, loss)
     if fit.law.name == "saturating" and not fit.law.fixed and fit.param("E") >= 0.999 * loss.min():
         out.append(f"family '{fit.family}': the irreducible loss E sits at its bound (the smallest "
                    "observed loss); the ladder does not show where the loss saturates")
@@ -490,7 +495,7 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
         beyond = decades_past(extrapolation, CHECKED_MAX_EXTRAPOLATION_DECADES)
         reasons.append(f"'{fit.family}' is extrapolated {beyond} decades "
                        f"(checked: up to {CHECKED_MAX_EXTRAPOLATION_DECADES:g})")
-    if extrapolation < -CHECKED_MAX_DECADES_BELOW - 1e-9:
+    if -np.inf < extrapolation < -CHECKED_MAX_DECADES_BELOW - 1e-9:
         below = decades_past(-extrapolation, CHECKED_MAX_DECADES_BELOW)
         reasons.append(f"'{fit.family}' is extrapolated {below} decades below its smallest run "
                        "(the study's references were all at or beyond the largest run)")
@@ -575,6 +580,11 @@ def decades_past(value: float, threshold: float) -> str:
     return f"{value:.3f}"
 
 
+def _no_compute(family: str) -> str:
+    return (f"{family}'s fit needs no compute at all for it (the loss lies above its whole fitted curve, as when "
+            "the loss rises with compute): there is no multiplier")
+
+
 def _extrapolated(decades: float) -> str:
     """'extrapolated 1.3 decades beyond its largest run', or '... below its smallest run' (decades < 0)."""
     where = "beyond its largest run" if decades > 0 else "below its smallest run"
@@ -595,6 +605,9 @@ def at_target(loss: float, ladder: Ladder) -> str:
     return f"loss {loss:.4g}"
 
 
+UNIT_SLIP_DECADES = 6.0  # a multiplier beyond a million-fold either way: more likely a unit slip than a saving
+
+
 def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> list[str]:
     """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
@@ -602,14 +615,22 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> l
         issues = []
         if not np.isfinite(m.focus_flops):
             issues.append(f"unreachable for {m.focus} (at or below its irreducible loss E)")
+        elif m.focus_flops == 0:
+            issues.append(_no_compute(m.focus))
         elif (abs(m.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
               and not _said_unchecked(m, m.extrapolation_decades)):
             issues.append(f"{m.focus}'s fit is {_extrapolated(m.extrapolation_decades)}")
         if m.reference_kind == "ladder" and not np.isfinite(m.reference_flops):
             issues.append(f"unreachable for {m.reference} (at or below its irreducible loss E)")
+        elif m.reference_kind == "ladder" and m.reference_flops == 0:
+            issues.append(_no_compute(m.reference))
         elif (abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
               and not _said_unchecked(m, m.reference_extrapolation_decades)):
             issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")
+        if 0 < m.multiplier < np.inf and abs(np.log10(m.multiplier)) > UNIT_SLIP_DECADES:
+            shown = f"{m.multiplier:.3g}".replace("e+", "e")
+            issues.append(f"a multiplier of {shown}x is beyond any recipe's saving: are the families' "
+                          "computes in the same units (e.g. FLOPs in one, PF-days in another)?")
         if m.n_draws and m.unreachable_fraction > 0:
             reaches = m.low == 0 or m.high == np.inf
             issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, "

@@ -48,7 +48,8 @@ class Multiplier:
 
     @property
     def reachable(self) -> bool:
-        return bool(np.isfinite(self.focus_flops) and np.isfinite(self.reference_flops))
+        """Both families reach the loss at some positive, finite compute."""
+        return bool(0 < self.focus_flops < np.inf and 0 < self.reference_flops < np.inf)
 
 
 def compute_ratio(reference_flops, focus_flops):
@@ -64,9 +65,11 @@ def compute_ratio(reference_flops, focus_flops):
 
 def extrapolation_decades(flops: float, flops_min: float, flops_max: float) -> float:
     """Decades of compute outside a ladder's range: > 0 beyond its largest run, < 0 below its
-    smallest, 0 inside, inf when the loss is unreachable."""
+    smallest, 0 inside, inf when the loss is unreachable, -inf when it needs no compute."""
     if not np.isfinite(flops):
         return float("inf")
+    if flops <= 0:
+        return float("-inf")
     if flops > flops_max:
         return float(np.log10(flops / flops_max))
     if flops < flops_min:
@@ -94,7 +97,9 @@ def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, refer
         ref_flops = float(reference_flops)
         ref_extra = 0.0
         kind = "point"
-    point = float(compute_ratio(ref_flops, focus_flops))
+    # a fit whose inversion is 0 (the loss lies above its whole curve, as for a family whose loss rises
+    # with compute: the power of a tiny exponent underflows) needs no compute: there is no ratio
+    point = float(compute_ratio(ref_flops, focus_flops)) if ref_flops > 0 and focus_flops > 0 else float("nan")
     if band_method == "profile":
         bands = _profile_bands(focus_fit, reference_fit, ref_flops, loss, level)
     else:

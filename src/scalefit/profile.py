@@ -228,12 +228,12 @@ def _solve_linear_parameter(y, loss, a, b, lo, hi):
     for _ in range(GN_STEPS):
         p = np.maximum(a + b * t[..., None], 1e-300)
         r = y - np.log(p)
-        jb = b / p
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # far grid points overflow
+            jb = b / p
             step = (r * jb).sum(-1) / (jb * jb).sum(-1)
         t = np.clip(t + np.nan_to_num(step), lo, hi)
     p = a + b * t[..., None]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ssr = ((y - np.log(p)) ** 2).sum(-1)
     return np.where(np.all(p > 0, axis=-1), ssr, np.inf), t
 

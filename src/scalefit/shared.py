@@ -179,6 +179,12 @@ def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: floa
                      "or the check; add runs")
     elif objective <= 0:
         notes.append("the law fits the runs exactly (zero residuals): no bands; are the runs simulated without noise?")
+    from .analysis import rising_loss_warnings
+
+    for family in families:
+        runs = ladder.family_runs(family)
+        if runs["flops"].nunique() > 1:
+            notes += rising_loss_warnings(family, runs["flops"].to_numpy(dtype=float), runs["loss"].to_numpy(dtype=float))
     one_compute = [f for f in families if ladder.family_runs(f)["flops"].nunique() == 1]
     if one_compute:
         notes.append(f"{', '.join(one_compute)}: runs at one compute only, so the family shows no scaling of its own; "
