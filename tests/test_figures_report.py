@@ -394,3 +394,111 @@ def test_report_of_an_nd_law_has_the_allocation(tmp_path):
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "Compute-optimal allocation" in text and f"| f | {fmt(6 * (n * d).max(), 3)} | {fmt(0.36 / 0.70, 3)}" in text
+
+
+RISING = """family,flops,loss
+a,1e18,3.50
+a,1e19,3.10
+a,1e20,2.82
+a,1e21,2.63
+a,1e22,2.50
+bad,1e18,2.9
+bad,1e19,3.0
+bad,1e20,3.1
+bad,1e21,3.25
+bad,1e22,3.3
+"""
+
+
+def test_a_family_whose_loss_rises_gives_no_multiplier_and_still_a_figure(tmp_path):
+    """Its flat fit reaches a loss above its curve at no compute (the power of a tiny exponent
+    underflows to 0): no '0x' (which reads 'the focus cannot reach it'), a warning, and figures
+    and reports that are drawn (they divided by that 0). Found by a new user."""
+    path = tmp_path / "rise.csv"
+    path.write_text(RISING)
+    result = analyze(path, focus="a")
+    m = result.multipliers[0]
+    assert m.reference_flops == 0 and np.isnan(m.multiplier) and not m.reachable
+    assert any("needs no compute at all" in w for w in result.warnings)
+    r = CliRunner().invoke(main, ["fit", str(path)])
+    row = [line for line in r.stdout.splitlines() if line.strip().startswith("bad")][-1]    # the multipliers'
+    assert row.split()[6] == "-" and "inf decades" not in r.stderr      # bad, largest run, loss, 0, compute, -
+    for command in (["plot", str(path), "-o", str(tmp_path / "r.png")], ["report", str(path), "-o", str(tmp_path / "r.md")]):
+        r = CliRunner().invoke(main, command)
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["compare", str(path)])
+    assert "family 'bad': loss rises with compute" in r.stderr
+
+
+def test_families_in_different_compute_units_are_questioned_and_drawn(tmp_path):
+    """A ladder in PF-days against references in FLOPs: a multiplier near 1e21, shown as 8.9e20x (not
+    21 digits), a warning that asks about the units, and a figure (labels of 21 digits had made the
+    axis room diverge to 0)."""
+    text = Path(ROOT / "data" / "ladders" / "muse.csv").read_text().splitlines()
+    rows = [line.split(",") for line in text if line and not line.startswith("#")]
+    header, body = rows[0], rows[1:]
+    col = header.index("flops")
+    for row in body:
+        if row[0] == "muse":
+            row[col] = repr(float(row[col]) / 8.64e19)      # PF-days
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(",".join(row) for row in [header] + body) + "\n")
+    r = CliRunner().invoke(main, ["fit", str(path)])
+    assert r.exit_code == 0
+    assert re.search(r"\s\d\.\d\de20x\s", r.stdout)
+    assert "are the families' computes in the same units" in r.stderr
+    r = CliRunner().invoke(main, ["plot", str(path), "-o", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    # the demo's savings (3.3x to 10.3x) are not questioned
+    assert "same units" not in CliRunner().invoke(main, ["fit", str(ROOT / "data" / "ladders" / "muse.csv")]).stderr
+
+
+def test_a_focus_that_needs_more_compute_than_a_reference_has_its_arrow_on_the_axis(tmp_path):
+    """0.11x: the focus reaches the reference's loss beyond both the runs and the reference; the
+    compute axis ends past that point, so the arrow and the curve reaching it are drawn."""
+    from scalefit.plots import _annotation_layout
+
+    path = tmp_path / "worse.csv"
+    path.write_text("family,flops,loss\n" + "".join(f"mine,{c:g},{l}\n" for c, l in
+                    zip((1e18, 1e19, 1e20, 1e21, 1e22), (3.50, 3.10, 2.82, 2.63, 2.50))) + "base,1e23,2.35\n")
+    result = analyze(path, focus="mine")
+    m = result.multipliers[0]
+    assert m.multiplier < 0.2 and m.focus_flops > m.reference_flops
+    _, _, limits, _ = _annotation_layout(result, FigureOptions())
+    assert limits[1] >= m.focus_flops
+
+
+def test_distribution_of_ladders_with_profile_bands_says_how_to_draw_it(tmp_path):
+    from scalefit.simulate import SimulationSpec, simulate
+
+    path = tmp_path / "two.csv"
+    simulate(SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01,
+                            second_ladder=2.0, seed=1)).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["plot", str(path), "--kind", "distribution", "-o", str(tmp_path / "d.png")])
+    assert r.exit_code == 2 and "--band-method percentile" in r.stderr
+
+
+def test_a_legend_of_long_family_names_is_wrapped_into_columns_that_fit():
+    from scalefit.plots import CHAR_WIDTH, LEGEND_KEY_WIDTH, LEGEND_TEXT_SCALE, legend_columns
+
+    options = FigureOptions()
+    assert legend_columns(["muse"], options) is None                    # plotnine's own layout
+    assert legend_columns(list("abcdef"), options) is None
+    names = ["c4_original / c4_val", "c4_original / paloma_ptb", "rpj / c4_val", "rpj / paloma_ptb",
+             "rw_original / c4_val", "rw_original / paloma_ptb"]     # Gadre et al.'s ladders: clipped before
+    columns = legend_columns(names, options)
+    entry = LEGEND_KEY_WIDTH + max(map(len, names)) * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
+    assert 1 <= columns < len(names) and columns * entry <= options.width
+    assert legend_columns(names, FigureOptions(width=20.0)) is None
+
+
+def test_report_and_plot_take_the_chinchilla_options_fit_takes(tmp_path):
+    path = chinchilla_ladder(tmp_path)
+    r = CliRunner().invoke(main, ["report", str(path), "--law", "chinchilla", "--bootstrap", "50", "--huber-delta",
+                                  "0.01", "--at-params-tokens", "1e9,2e10", "-o", str(tmp_path / "r.md")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "r.md").read_text()
+    assert "| f | size | 1.00e09 | 2.00e10 |" in text and "Huber (delta 0.01)" in text
+    r = CliRunner().invoke(main, ["plot", str(path), "--law", "chinchilla", "--kind", "residuals",
+                                  "--flops-per-param-token", "6", "-o", str(tmp_path / "r.png")])
+    assert r.exit_code == 0, r.output

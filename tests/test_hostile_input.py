@@ -222,3 +222,9 @@ def test_with_axis_limits_every_keyed_number_is_inside_them(tmp_path):
     assert keyed and len(arrows) == 4
     assert np.all((arrows["label_x"] > 3e19) & (arrows["label_x"] < 3e21))
     assert np.all((arrows["label_y"] > 2.2) & (arrows["label_y"] < 2.6))
+
+
+def test_seeds_of_a_reference_model_are_refused_with_what_to_do(tmp_path):
+    rows = [("a", c, 1.5 + 200 * c ** -0.15) for c in FLOPS] + [("ref", 4e21, 1.62), ("ref", 4e21, 1.63)]
+    one_error_line(run("fit", ladder(tmp_path, rows)), "family 'ref' has 2 runs",
+                   "seeds of one model at one compute? write their mean loss as one run")

@@ -122,6 +122,9 @@ BAND_METHOD_OPTION = click.option(
 AT_FLOPS_OPTION = click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
                                help="Also predict each family's loss at this compute, with its band (chinchilla: on "
                                     "the compute-optimal frontier); repeatable.")
+AT_PARAMS_TOKENS_OPTION = click.option(
+    "--at-params-tokens", "at_params_tokens", type=ParamsTokens(), multiple=True,
+    help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
 FOCUS_OPTION = click.option("--focus", default=None, help="Family compared against all others [default: the family "
                             "with most runs, the first in the file on a tie].")
 HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
@@ -165,8 +168,7 @@ def _band_options(f):
 @click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
               help="Extra target perplexity (converted to loss = ln perplexity); repeatable.")
 @AT_FLOPS_OPTION
-@click.option("--at-params-tokens", "at_params_tokens", type=ParamsTokens(), multiple=True,
-              help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
+@AT_PARAMS_TOKENS_OPTION
 @WORKERS_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -636,7 +638,8 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
 def _analysis_options(f):
     """Options shared by fit-like commands (plot, report)."""
     for option in reversed([
-        LAW_OPTION, FOCUS_OPTION, FIX_E_OPTION, BAND_METHOD_OPTION, BOOTSTRAP_OPTION, LEVEL_OPTION, SEED_OPTION,
+        LAW_OPTION, FOCUS_OPTION, FIX_E_OPTION, BAND_METHOD_OPTION, HUBER_OPTION, K_OPTION, BOOTSTRAP_OPTION,
+        LEVEL_OPTION, SEED_OPTION,
         click.option("--at-loss", "at_loss", type=float, multiple=True,
                      help="Extra target loss (nats/token) for ladder-vs-ladder multipliers; repeatable."),
         click.option("--at-perplexity", "at_perplexity", type=float, multiple=True,
@@ -707,8 +710,8 @@ def _limits(text: str | None, name: str):
               help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
                    "multipliers figure with a key].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
-def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, bootstrap, level, seed, at_loss, at_perplexity,
-         workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
+def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss,
+         at_perplexity, workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
     if os.path.splitext(output)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output {output}: the figure's file name must end in .png, .svg or .pdf")
@@ -724,8 +727,8 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, bootstrap, le
         bootstrap, band_method = 0, "auto"
     if at_flops and kind != "multipliers":
         raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
-    result = _run_analysis(source, _law_from_options(law, fix_e=fix_e), focus, band_method, bootstrap, level, seed,
-                           targets, workers, at_flops)
+    result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
+                           level, seed, targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
@@ -779,8 +782,9 @@ def _check_figure_applies(kind: str, ladder_csv: str, law: str):
 @click.option("--output", "-o", required=True, help="Report file: .html (self-contained) or .md.")
 @_analysis_options
 @AT_FLOPS_OPTION
-def report(ladder_csv, output, law, focus, fix_e, band_method, bootstrap, level, seed, at_loss, at_perplexity, workers,
-           at_flops):
+@AT_PARAMS_TOKENS_OPTION
+def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss,
+           at_perplexity, workers, at_flops, at_params_tokens):
     """Write a shareable report: data summary, fits, multipliers, figures, diagnostics, warnings."""
     extension = os.path.splitext(output)[1].lower()
     if extension not in (".html", ".md"):
@@ -791,8 +795,8 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, bootstrap, level,
         for path in markdown_figure_paths(output):
             _check_output_path(path, ladder_csv, option=f"--output {output}: its figure file")
     targets = _target_losses(at_loss, at_perplexity)
-    result = _run_analysis(ladder_csv, _law_from_options(law, fix_e=fix_e), focus, band_method, bootstrap, level, seed,
-                           targets, workers, at_flops)
+    result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
+                           level, seed, targets, workers, at_flops, at_params_tokens)
     from .report import render_report
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"

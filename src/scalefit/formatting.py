@@ -146,6 +146,15 @@ def fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits - 1}e}".replace("e+", "e")
 
 
+def _share(x: float) -> str:
+    """A share as a whole percentage, but never rounded onto 0% or 100% when it is not: '<1%', '>99%'."""
+    if 0 < x < 0.01:
+        return "<1%"
+    if 0.99 < x < 1:
+        return ">99%"
+    return f"{x:.0%}"
+
+
 def fmt_multiplier(x: float) -> str:
     if math.isnan(x):
         return "-"
@@ -153,6 +162,9 @@ def fmt_multiplier(x: float) -> str:
         return "inf"
     if x == 0:
         return "0x"
+    if x >= 1e5:
+        mantissa, exponent = fmt(x, 3).split("e")        # 8.90e20x, 1.66e7x: not 21 digits
+        return f"{mantissa}e{int(exponent)}x"
     return f"{x:.3g}x" if x < 100 else f"{x:.0f}x"
 
 
@@ -321,23 +333,23 @@ def format_plan(plan) -> str:
     for o in plan.outcomes:
         added = "" if o is plan.proposed else f"+{plan.added_compute(o):.2g}x"
         rows.append([o.design, fmt(o.total_flops, 3), added, _band(o.median_low, o.median_high, fmt_multiplier),
-                     fmt_multiplier(o.median_width), f"{o.unbounded_share:.0%}", f"{o.claim_supported_share:.0%}",
-                     f"{o.coverage:.0%}"])
+                     fmt_multiplier(o.median_width), _share(o.unbounded_share), _share(o.claim_supported_share),
+                     _share(o.coverage)])
     lines.append(_align(rows))
     lines.append("(added: the extra run's compute as a multiple of the proposed ladder's)")
     proposed, best, bounded = plan.proposed, plan.best_extra, plan.cheapest_always_bounded
     lines.append("")
-    lines.append(f"With the proposed ladder, {proposed.claim_supported_share:.0%} of simulated experiments give a "
+    lines.append(f"With the proposed ladder, {_share(proposed.claim_supported_share)} of simulated experiments give a "
                  f"{pct} band above {fmt_multiplier(plan.claim)}.")
     if best is not None and not np.isfinite(best.median_width):
         lines.append(f"No candidate extra run bounds the band in most simulations; the fewest unbounded bands: "
-                     f"{best.design} ({best.unbounded_share:.0%} unbounded; it adds {plan.added_compute(best):.2g}x "
+                     f"{best.design} ({_share(best.unbounded_share)} unbounded; it adds {plan.added_compute(best):.2g}x "
                      "the proposed ladder's compute); bounding it needs a longer ladder, more seeds per run or a "
                      "nearer reference.")
     elif best is not None:
         lines.append(f"The extra run that narrows the band most: {best.design} (median width "
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
-                     f"{fmt_multiplier(plan.claim)} in {best.claim_supported_share:.0%}; it adds "
+                     f"{fmt_multiplier(plan.claim)} in {_share(best.claim_supported_share)}; it adds "
                      f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "

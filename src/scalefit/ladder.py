@@ -447,10 +447,12 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
             _check_two_variable_family(ladder, family, rows, n, n_params, first_line)
             continue
         if n <= n_params:
+            seeds = ("; seeds of one model at one compute? write their mean loss as one run" if rows["flops"].nunique() == 1
+                     else "")
             raise LadderError(
                 f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
-                f"the {law_name} law has {n_params} parameters and needs at least {n_params + 1} runs "
-                "(or exactly 1 run to serve as a reference point)")
+                f"the {law_name} law has {n_params} parameters and needs at least {n_params + 1} runs, "
+                f"or exactly 1 run to serve as a reference point{seeds}")
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
             raise LadderError(

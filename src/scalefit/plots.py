@@ -120,6 +120,20 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray) -> tuple[np.nda
     return np.interp(x, xc, low), np.interp(x, xc, high)
 
 
+LEGEND_KEY_WIDTH = 0.3   # inches of a legend entry besides its text: the key and the spacing
+LEGEND_TEXT_SCALE = 0.8  # legend text size / base size (theme_bw)
+
+
+def legend_columns(names: list[str], options: FigureOptions) -> int | None:
+    """Columns of the families' legend when its entries in one row would be wider than the figure
+    (long family names were clipped at its edge); None when they fit, for plotnine's own layout."""
+    entry = LEGEND_KEY_WIDTH + max(len(n) for n in names) * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
+    room = options.width - 0.2
+    if len(names) * entry <= room:
+        return None
+    return max(1, int(room // entry))
+
+
 def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
@@ -161,6 +175,9 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
+    columns = legend_columns(list(result.fits), options)
+    if columns is not None:
+        plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
     if keyed:   # numbers on the plot, each comparison in full in the caption
         plot += p9.labs(caption=_arrow_key(arrows))
@@ -235,7 +252,14 @@ def _axis_room(flops: pd.Series, arrows: pd.DataFrame, labels: pd.DataFrame, opt
             ends.append(_room_for_labels(x_min, float(right["label_x"].max()), int(right["label"].str.len().max()),
                                          options))
         x_max = max(ends)
+        # labels that would take most of the panel make the rounds diverge (an axis ending at 0 or
+        # inf): each end stays within MAX_LABEL_ROOM_DECADES of the runs
+        x_min = max(x_min, float(flops.min()) * 10.0 ** -MAX_LABEL_ROOM_DECADES)
+        x_max = min(x_max, float(flops.max()) * 10.0 ** MAX_LABEL_ROOM_DECADES)
     return x_min, x_max
+
+
+MAX_LABEL_ROOM_DECADES = 30.0
 
 
 def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: FigureOptions) -> float:
@@ -334,12 +358,15 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
     predicted = prediction_frame(result)
     predicted["value"] = to_axis(predicted["value"].to_numpy(dtype=float))
     shown = pd.concat([runs[["flops", "value"]], lines, predicted[["flops", "value"]]], ignore_index=True)
-    spread = 10 ** (PREDICTION_DODGE / 2)          # the axis holds the runs and the predictions' spread markers
-    flops = pd.concat([runs["flops"], predicted["flops"] / spread, predicted["flops"] * spread], ignore_index=True)
+    arrows = _arrow_frame(result)
+    spread = 10 ** (PREDICTION_DODGE / 2)
+    # the axis holds the runs, the predictions' spread markers and both ends of every arrow (a focus
+    # that needs more compute than a reference reaches its loss beyond the runs)
+    flops = pd.concat([runs["flops"], predicted["flops"] / spread, predicted["flops"] * spread, arrows["left"],
+                       arrows["right"]], ignore_index=True)
     ylim = None if options.ylim is None else tuple(float(v) for v in to_axis(np.asarray(options.ylim, dtype=float)))
     low, high = ylim or (float(shown["value"].min()), float(shown["value"].max()))
     gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
-    arrows = _arrow_frame(result)
     arrows["y"] = to_axis(arrows["y"].to_numpy(dtype=float))
     user_window = options.xlim is not None or options.ylim is not None
     if len(arrows) <= INLINE_ARROWS and not user_window:
@@ -534,8 +561,11 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison", "deviance"])
     frame = _in_table_order(frame[frame["deviance"] <= 3 * limit])
     if frame.empty:
-        raise ValueError("no reachable reference point: the profile confidence curve is drawn for reference "
-                         "points the focus's law can reach")
+        ladders = any(m.reference_kind == "ladder" for m in result.multipliers)
+        raise ValueError("no reference point the focus's law can reach: with profile bands this figure draws each "
+                         "reference point's confidence curve" + ("; for comparisons between ladders add "
+                                                                 "--band-method percentile (their bootstrap "
+                                                                 "distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)

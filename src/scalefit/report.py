@@ -165,7 +165,9 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
-    intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}",
+    objective = (f"; objective: sum of Huber (delta {result.law.huber_delta:g}) of ln-loss residuals"
+                 if result.law.name == "chinchilla" else "; objective: sum of squared ln-loss residuals")
+    intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
              f"Bands: {result.level:.0%} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
     if markdown:
