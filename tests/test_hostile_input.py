@@ -165,7 +165,7 @@ def test_one_unreachable_reference_point_still_gives_a_report(tmp_path):
     result = run("plot", path, "--kind", "distribution", "-o", tmp_path / "d.png")
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     # the warning says why (unreachable), then the one error line
-    assert result.stderr.splitlines()[-1].startswith("scalefit: error: no reachable reference point")
+    assert result.stderr.splitlines()[-1].startswith("scalefit: error: no reference point the focus's law can reach")
 
 
 def test_simulated_reference_names_with_commas_and_quotes_read_back(tmp_path):
