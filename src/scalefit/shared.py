@@ -112,9 +112,10 @@ class SharedComparison:
         return E + A * np.exp(-alpha * (np.log(flops) - np.log(self.multiplier(family))))
 
     def frame(self) -> pd.DataFrame:
-        """One row per compared family other than the focus: its runs and the focus's saving."""
-        return pd.DataFrame([dict(family=f.family, runs=f.n_runs, multiplier=f.multiplier, low=f.low,
-                                  high=f.high) for f in self.factors if f.family != self.focus])
+        """One row per compared family other than the focus: its runs and the focus's saving (the
+        ``focus`` column names whose saving it is)."""
+        return pd.DataFrame([dict(focus=self.focus, family=f.family, runs=f.n_runs, multiplier=f.multiplier,
+                                  low=f.low, high=f.high) for f in self.factors if f.family != self.focus])
 
     def summary(self) -> str:
         """The table the command prints, then its warnings (numbered)."""
