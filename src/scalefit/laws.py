@@ -61,12 +61,18 @@ class SaturatingLaw(Law):
     param_names: tuple[str, ...] = ("E", "A", "alpha")
     fixed_E: float | None = None
 
-    def with_fixed_E(self, value: float) -> "SaturatingLaw":
-        """This law with E held at ``value`` (nats per token, finite, >= 0)."""
-        value = float(value)
+    def __post_init__(self):
+        if self.fixed_E is None:
+            return
+        value = float(self.fixed_E)
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"fixed E {value:g}: the irreducible loss must be a finite number >= 0 (nats)")
-        return replace(self, fixed_E=value, formula=f"{SaturatingLaw.formula}, E fixed at {value:.6g}")
+        object.__setattr__(self, "fixed_E", value)
+        object.__setattr__(self, "formula", f"{SaturatingLaw.formula}, E fixed at {value:.6g}")
+
+    def with_fixed_E(self, value: float) -> "SaturatingLaw":
+        """This law with E held at ``value`` (nats per token, finite, >= 0)."""
+        return replace(self, fixed_E=value)
 
     @property
     def n_free(self) -> int:
