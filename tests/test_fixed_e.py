@@ -248,3 +248,45 @@ def test_cli_fix_e_in_backtest(ladder_file):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["law"]["fixed"] == {"E": 2.0}
+
+
+def test_a_parameter_band_wider_than_the_probes_doublings_is_found():
+    """With E fixed far from where the runs put it, ln A's band is about +-10 wide: the probe's
+    doublings (out to +-8.2) ended inside it and the band was printed [0, inf]; the probe now
+    includes the search's edges. Its ends are where a brute-force profile over alpha (A and E
+    held) crosses the F threshold. Found by a reviewer."""
+    from pathlib import Path
+
+    from scalefit.ladder import read_ladder
+
+    demo = read_ladder(Path(__file__).resolve().parents[1] / "data" / "ladders" / "muse.csv").family_runs("muse")
+    flops, loss = demo["flops"].to_numpy()[:5], demo["loss"].to_numpy()[:5]
+    fit = fit_law(flops, loss, SAT.with_fixed_E(0.95))
+    low, high = parameter_bands(fit, 0.95)
+    assert 0 < low[1] < fit.params[1] < high[1] < np.inf
+    dof = flops.size - 2
+    alphas = np.geomspace(1e-6, 10.0, 200001)
+    for a_end in (low[1], high[1]):
+        pred = 0.95 + a_end * np.exp(-np.multiply.outer(alphas, np.log(flops)))
+        ssr = ((np.log(loss) - np.log(pred)) ** 2).sum(-1).min()
+        assert (ssr - fit.objective) / (fit.objective / dof) == pytest.approx(threshold(0.95, dof), rel=0.05)
+
+
+def test_with_fixed_e_none_is_the_plain_law():
+    law = SAT.with_fixed_E(1.8).with_fixed_E(None)
+    assert law == SAT and law.formula == SAT.formula and law.n_free == 3
+
+
+def test_cli_fix_e_refusal_names_the_perplexity_column(tmp_path):
+    path = tmp_path / "ppl.csv"
+    path.write_text("family,flops,perplexity\n" + "".join(f"a,{c:g},{p}\n" for c, p in
+                    zip((1e18, 1e19, 1e20, 1e21), (9.0, 7.0, 6.0, 5.5))))
+    result = CliRunner().invoke(main, ["fit", str(path), "--fix-e", "1.75"])
+    assert result.exit_code == 2
+    assert "line 5, column 'perplexity': family 'a' has a run at loss 1.70475 (perplexity 5.5)" in result.stderr
+
+
+def test_report_shows_a_fixed_e_as_fixed(ladder_file, tmp_path):
+    out = tmp_path / "r.md"
+    assert CliRunner().invoke(main, ["report", str(ladder_file), "--fix-e", "2.0", "-o", str(out)]).exit_code == 0
+    assert "| a | 2 (fixed) |" in out.read_text()

@@ -451,7 +451,7 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
                      else "")
             raise LadderError(
                 f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
-                f"the {law_name} law has {n_params} parameters and needs at least {n_params + 1} runs, "
+                f"the {law_name} law fits {n_params} parameters and needs at least {n_params + 1} runs, "
                 f"or exactly 1 run to serve as a reference point{seeds}")
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
@@ -480,10 +480,12 @@ def _check_loss_above(ladder: Ladder, family: str, rows: pd.DataFrame, fixed_e: 
 
     lowest = rows.loc[rows["loss"].idxmin()]
     if not lowest["loss"] * FIXED_E_CEILING >= fixed_e:
+        value = f"loss {lowest['loss']:.6g}" + (f" (perplexity {math.exp(lowest['loss']):.6g})"
+                                                 if ladder.metric == "perplexity" else "")
         raise LadderError(
-            f"{ladder.source}, line {int(lowest['line'])}, column 'loss': family '{family}' has a run at loss "
-            f"{lowest['loss']:.6g}, not above the fixed E = {fixed_e:g}; the law E + A*C^-alpha stays above "
-            "E, so fix E below every run's loss (in nats; ln of a perplexity)")
+            f"{ladder.source}, line {int(lowest['line'])}, column '{ladder.metric}': family '{family}' has a run at "
+            f"{value}, not above the fixed E = {fixed_e:g}; the law E + A*C^-alpha stays above E, so fix E below "
+            "every run's loss (in nats; ln of a perplexity)")
 
 
 def _check_two_variable_family(ladder: Ladder, family: str, rows: pd.DataFrame, n: int, n_params: int,

@@ -63,6 +63,8 @@ class SaturatingLaw(Law):
 
     def __post_init__(self):
         if self.fixed_E is None:
+            if self.formula.startswith(f"{SaturatingLaw.formula}, E fixed at"):    # with_fixed_E(None)
+                object.__setattr__(self, "formula", SaturatingLaw.formula)
             return
         value = float(self.fixed_E)
         if not (np.isfinite(value) and value >= 0):

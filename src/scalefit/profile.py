@@ -344,10 +344,14 @@ class Search:
     crossing_points: int = CROSSING_POINTS
 
     def probe(self) -> np.ndarray:
-        """Doubling steps out from the point estimate, or a coarse grid when there is none."""
+        """Doubling steps out from the point estimate, and the search's edges (the doublings reach
+        8,192 first steps: a parameter whose band is wider, e.g. ln A once E is fixed, was called
+        unbounded when its deviance was still below the threshold there); or a coarse grid when
+        there is no point estimate."""
         if self.center is not None and np.isfinite(self.center) and self.edge_lo <= self.center <= self.edge_hi:
             offsets = self.first_step * 2.0 ** np.arange(PROBE_DOUBLINGS)
-            probe = np.concatenate([self.center - offsets[::-1], [self.center], self.center + offsets])
+            probe = np.concatenate([[self.edge_lo], self.center - offsets[::-1], [self.center], self.center + offsets,
+                                    [self.edge_hi]])
             return np.unique(np.clip(probe, self.edge_lo, self.edge_hi))
         step = self.coarse_step or (self.edge_hi - self.edge_lo) / 60
         return np.arange(self.edge_lo, self.edge_hi + step / 2, step)

@@ -63,8 +63,8 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
                      f"{fmt(runs['flops'].min(), 3)} .. {fmt(runs['flops'].max(), 3)}"])
     fits = [["family"] + [f"{p} [{pct} band]" for p in result.law.param_names] + ["objective", "rmse(ln L)"]]
     for name, ff in result.fits.items():
-        fits.append([name] + [f"{fmt(v)} {_band(lo, hi, fmt)}".strip()
-                              for v, lo, hi in zip(ff.fit.params, ff.low, ff.high)]
+        fits.append([name] + [f"{fmt(v)} {'(fixed)' if p in result.law.fixed else _band(lo, hi, fmt)}".strip()
+                              for p, v, lo, hi in zip(result.law.param_names, ff.fit.params, ff.low, ff.high)]
                     + [fmt(ff.fit.objective), fmt(ff.fit.rmse_log, 3)])
     metric = result.ladder.metric
     mult = [["reference", "at", metric, "reference compute", f"{result.focus} compute", "multiplier",
