@@ -1033,3 +1033,20 @@ def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
                            "did you mean 'new'?")
         assert_input_error(run(command, ladder, "--focus", "bsae"), "did you mean 'base'?")
         assert_input_error(run(command, ladder, "--focus", "BSAE"), "did you mean 'base'?")     # case and typo
+
+
+def test_profile_bands_report_each_step_they_take(tmp_path):
+    """With profile bands, analyze calls progress once per family's parameter bands, multiplier and
+    family's predictions: as many times as profile_steps counts (the command's progress bar for
+    long ladders, which took 10 s without one)."""
+    from scalefit.analysis import analyze, profile_steps
+    from scalefit.ladder import read_ladder
+    from scalefit.simulate import ReferenceSpec, SimulationSpec, simulate
+
+    frame = simulate(SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 6)), noise=0.01,
+                                    second_ladder=2.0, references=(ReferenceSpec("ref", 3.0, 1.0),), seed=2))
+    ladder = read_ladder(frame, name="sim")
+    calls = []
+    analyze(ladder, focus="focus", at_loss=[2.3], at_flops=[1e23], progress=calls.append)
+    assert calls == [1] * profile_steps(ladder, "focus", n_at_loss=1, n_predictions=1)
+    assert profile_steps(ladder, "focus", 1, 1) == 2 * 2 + (1 + 1) + 1

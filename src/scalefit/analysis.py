@@ -166,7 +166,9 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     at which to predict L(N, D) itself (chinchilla law only).
     ``band_method`` "profile" gives profile-likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
-    ``progress`` is then called with the number of resamples done after each chunk.
+    ``progress`` is then called with the number of resamples done after each chunk; with profile
+    bands it is called with 1 after each family's parameter bands, each multiplier and each
+    family's predictions (:func:`profile_steps` counts them).
     ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
     "percentile" for the two-variable chinchilla law. ``workers`` processes share the resamples,
     and as many threads the profile grids of long ladders (default: all cores when that pays);
@@ -214,8 +216,9 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     with core_limit(workers):
         fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
                 for name in ladder.ladder_families()}
-        multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings)
-        predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings)
+        step = progress if method == "profile" else None
+        multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings, step)
+        predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings, step)
     if method == "percentile" and law.name == "chinchilla" and (multipliers or predictions):
         warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile bands "
                         "only; the L(N, D) bands of multipliers and predictions are bootstrap percentile bands it "
@@ -226,6 +229,16 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
 
 
 FEW_RESAMPLES = 200  # percentile bands from fewer resamples rest on a handful of draws in each tail
+
+
+def profile_steps(ladder: Ladder, focus: str, n_at_loss: int = 0, n_predictions: int = 0) -> int:
+    """The steps ``analyze`` reports to ``progress`` with profile bands: each ladder family's
+    parameter bands, each multiplier (one per reference run; per other ladder, its largest run's
+    loss and each extra target), and each family's predictions when there are any."""
+    families = ladder.ladder_families()
+    others = [f for f in ladder.families if f != focus]
+    multipliers = sum(1 + n_at_loss if f in families else 1 for f in others)
+    return len(families) * (2 if n_predictions else 1) + multipliers
 
 
 def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence[float] | float = ()) -> list[float]:
@@ -342,6 +355,8 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
     if method == "profile":
         from .profile import parameter_bands
         low, high = parameter_bands(fit, level)
+        if progress is not None:
+            progress(1)
         return FamilyFit(fit=fit, draws=None, low=low, high=high)
     draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress, workers)
     if draws.n_failed:
@@ -436,7 +451,8 @@ def _scatter_warnings(fit: FitResult) -> list[str]:
 
 
 def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, level: float,
-                     at_loss: Sequence[float], method: str | None, warnings: list[str]) -> list[Multiplier]:
+                     at_loss: Sequence[float], method: str | None, warnings: list[str],
+                     step: Callable[[int], None] | None = None) -> list[Multiplier]:
     focus_fit = fits[focus]
     out: list[Multiplier] = []
     others = [f for f in ladder.families if f != focus]
@@ -452,11 +468,15 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
                 out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, target, level, where,
                                          reference_fit=ref.fit, reference_draws=ref.draws,
                                          band_method=method or "none"))
+                if step is not None:
+                    step(1)
         else:
             run = ladder.family_runs(other).iloc[0]
             out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, float(run["loss"]), level,
                                      "reference run", reference_flops=float(run["flops"]),
                                      band_method=method or "none"))
+            if step is not None:
+                step(1)
     if method == "profile":
         out = [_mark_checked(m, fits, warnings, ladder) for m in out]
     elif method == "percentile" and fits[focus].fit.law.name != "chinchilla":
@@ -519,7 +539,8 @@ def _mark_checked(m: Multiplier, fits: dict[str, FamilyFit], warnings: list[str]
 
 
 def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_sizes: Sequence[tuple[float, float]],
-                     level: float, method: str | None, warnings: list[str]) -> list[Prediction]:
+                     level: float, method: str | None, warnings: list[str],
+                     step: Callable[[int], None] | None = None) -> list[Prediction]:
     """Every fitted family's loss at every compute of ``at_flops`` and every (N, D) of ``at_sizes``,
     bands marked checked where the calibration study covers their design (profile bands only),
     with a warning where not."""
@@ -541,6 +562,8 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
                                 f"{_extrapolated(p.extrapolation_decades)}")
             out.append(p)
         warnings.extend(_size_warnings(ff.fit, sized))
+        if step is not None and (len(at_flops) or len(at_sizes)):
+            step(1)
     return out
 
 

@@ -662,7 +662,11 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
     try:
         ladder = read_ladder(source)
         resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
-        with _progress(bootstrap * len(ladder.ladder_families()) if resampling else 0, "bootstrap") as tick:
+        total, label = bootstrap * len(ladder.ladder_families()), "bootstrap"
+        if not resampling:
+            total, label = _profile_steps(ladder, focus, bootstrap, at_loss, len(at_flops) + len(at_params_tokens)), \
+                "bands"
+        with _progress(total, label) as tick:
             result = analyze(ladder, law=law, focus=focus, band_method=band_method, bootstrap=bootstrap,
                              level=level, seed=seed, at_loss=at_loss, progress=tick, workers=workers,
                              at_flops=at_flops, at_params_tokens=at_params_tokens)
@@ -673,6 +677,18 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
     for warning in result.warnings:
         click.echo(f"scalefit: warning: {warning}", err=True)
     return result
+
+
+PROFILE_PROGRESS_RUNS = 1000  # runs from which profile bands take seconds (about 1.4 ms a run), and show progress
+
+
+def _profile_steps(ladder, focus, bootstrap: int, at_loss, n_predictions: int) -> int:
+    """Steps of a progress bar for profile bands, or 0 (no bar) when there are none or the ladder
+    is short enough that they take about a second."""
+    from .analysis import profile_steps
+    if bootstrap == 0 or len(ladder.runs) < PROFILE_PROGRESS_RUNS:
+        return 0
+    return profile_steps(ladder, ladder.default_focus() if focus is None else focus, len(at_loss), n_predictions)
 
 
 def _limits(text: str | None, name: str):
