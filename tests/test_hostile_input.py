@@ -228,3 +228,15 @@ def test_seeds_of_a_reference_model_are_refused_with_what_to_do(tmp_path):
     rows = [("a", c, 1.5 + 200 * c ** -0.15) for c in FLOPS] + [("ref", 4e21, 1.62), ("ref", 4e21, 1.63)]
     one_error_line(run("fit", ladder(tmp_path, rows)), "family 'ref' has 2 runs",
                    "seeds of one model at one compute? write their mean loss as one run")
+
+
+def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path):
+    """Excel's 'Unicode' text is UTF-16 with a byte-order mark: read as text (it was 'binary data')."""
+    text = DEMO.read_text()
+    for encoding in ("utf-16", "utf-16-be"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + text.encode(encoding))
+        assert scalefit.read_ladder(path).runs.equals(scalefit.read_ladder(DEMO).runs)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\xff\xfe" + "family,flops,loss\n".encode("utf-16-le") + b"\x00\xd8")
+    one_error_line(run("fit", broken), "starts as UTF-16 text")

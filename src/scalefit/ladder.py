@@ -158,6 +158,12 @@ def _read_text(path: Path, label: str) -> str:
         raise LadderError(f"{label}: cannot read the file ({exc.strerror or exc})")
     if not raw.strip():
         raise LadderError(f"{label}: the file is empty; a ladder needs a header row and one row per run")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):      # UTF-16 with its byte-order mark (Excel's "Unicode" text)
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise LadderError(f"{label}: starts as UTF-16 text but byte {exc.start} cannot be decoded; save the "
+                              "file as UTF-8 comma-separated text") from None
     if b"\x00" in raw[:65536]:
         raise LadderError(f"{label}: is not CSV text (it contains binary data); "
                           "export the ladder as a comma-separated text file")
