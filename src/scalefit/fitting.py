@@ -796,14 +796,14 @@ def check_runs(flops, loss, law: Law) -> tuple[np.ndarray, np.ndarray]:
     return flops, loss
 
 
-def check_fixed_e_below(law: Law, loss: np.ndarray, where: str = "loss") -> None:
+def check_fixed_e_below(law: Law, loss: np.ndarray) -> None:
     """ValueError when a fixed E is not below every loss: L = E + A C^-alpha stays above E, and E
     must sit below the smallest run's loss (as a fitted E does)."""
     fixed = law.fixed.get("E")
     if fixed is None or fixed <= loss.min() * FIXED_E_CEILING:
         return
     i = int(np.argmin(loss))
-    raise ValueError(f"E fixed at {fixed:g} is not below the smallest {where}, {where}[{i}] = {loss[i]:g}: the law "
+    raise ValueError(f"E fixed at {fixed:g} is not below the smallest loss, loss[{i}] = {loss[i]:g}: the law "
                      "E + A*C^-alpha stays above E; fix E below every run's loss (nats)")
 
 
