@@ -240,3 +240,19 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path):
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"\xff\xfe" + "family,flops,loss\n".encode("utf-16-le") + b"\x00\xd8")
     one_error_line(run("fit", broken), "starts as UTF-16 text")
+
+
+def test_known_column_names_are_read_in_any_case(tmp_path):
+    """A header written 'Family,FLOPs,Perplexity' (a spreadsheet's habit) is our columns, in a file and
+    in a DataFrame; the same name twice in two cases is refused, as any repeated column is."""
+    demo = scalefit.read_ladder(DEMO)
+    text = DEMO.read_text().replace("family,run,flops,perplexity", "Family,Run,FLOPs,Perplexity")
+    assert "Family,Run,FLOPs,Perplexity" in text
+    path = tmp_path / "capitals.csv"
+    path.write_text(text)
+    assert scalefit.read_ladder(path).runs.equals(demo.runs)
+    frame = pd.read_csv(DEMO, comment="#").rename(columns=str.upper)
+    assert scalefit.read_ladder(frame).runs.drop(columns="line").equals(demo.runs.drop(columns="line"))
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("family,Loss,flops,loss\na,3,1e19,3\n")
+    one_error_line(run("fit", repeated), "column 'loss' appears more than once", "without regard to case")

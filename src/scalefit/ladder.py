@@ -10,7 +10,9 @@ A ladder file is a tidy CSV, one row per training run. Lines whose first non-bla
 - metric: ``loss`` (nats per token) or ``perplexity`` (loss = ln perplexity), not both.
 - ``run`` (optional): a name for the run.
 
-Other columns are kept but ignored, unless their name looks like a misspelling of a known one.
+Column names are matched without regard to case (``Family``, ``FLOPs`` and ``Loss`` are read as
+``family``, ``flops`` and ``loss``). Other columns are kept but ignored, unless their name looks like
+a misspelling of a known one.
 A family with one run is a *reference point*; a family with enough runs to fit a law is a *ladder*.
 """
 
@@ -206,6 +208,7 @@ def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
 
 
 def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple) -> Ladder:
+    table = table.set_axis(_known_names_lowered(list(table.columns)), axis=1)
     columns = list(table.columns)
     _check_column_names(columns, label)
     if len(table) == 0:
@@ -312,6 +315,11 @@ def _implausible_losses(runs: pd.DataFrame, metric: str, label: str) -> list[str
             "'perplexity'"]
 
 
+def _known_names_lowered(columns: list[str]) -> list[str]:
+    """The column names with known ones in any case written as ours ('FLOPs' -> 'flops')."""
+    return [c.lower() if c.lower() in KNOWN_COLUMNS else c for c in columns]
+
+
 def _check_column_names(columns: list[str], label: str) -> None:
     has = set(columns)
     for column in columns:
@@ -322,7 +330,8 @@ def _check_column_names(columns: list[str], label: str) -> None:
                                   f"did you mean '{close[0]}'?")
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise LadderError(f"{label}, header: column '{duplicated[0]}' appears more than once")
+        raise LadderError(f"{label}, header: column '{duplicated[0]}' appears more than once "
+                          "(names are matched without regard to case); keep one")
     if "family" not in has:
         raise LadderError(f"{label}, header: no 'family' column; add one naming the recipe of each run "
                           f"(columns found: {', '.join(columns)})")
