@@ -502,3 +502,17 @@ def test_report_and_plot_take_the_chinchilla_options_fit_takes(tmp_path):
     r = CliRunner().invoke(main, ["plot", str(path), "--law", "chinchilla", "--kind", "residuals",
                                   "--flops-per-param-token", "6", "-o", str(tmp_path / "r.png")])
     assert r.exit_code == 0, r.output
+
+
+def test_compute_axis_says_flops_only_when_the_file_can_be_in_flops():
+    """The demo's compute axis is in FLOPs; the same ladder in PF-days (runs of 0.1 to 100) is not
+    labelled FLOPs, on every figure of a compute law."""
+    def x_title(plot):
+        return plot.labels.get("x") if isinstance(plot.labels, dict) else plot.labels.x
+
+    demo = pd.read_csv(ROOT / "data" / "ladders" / "muse.csv", comment="#")
+    in_flops = analyze(demo, name="muse.csv")
+    in_pf_days = analyze(demo.assign(flops=demo["flops"] / 8.64e19), name="muse-pf-days.csv")
+    for kind in ("multipliers", "residuals"):
+        assert x_title(FIGURES[kind](in_flops)) == "training compute (FLOPs)"
+        assert x_title(FIGURES[kind](in_pf_days)) == "training compute (the file's units)"

@@ -46,6 +46,16 @@ def _p9():
     return plotnine
 
 
+SMALLEST_FLOPS_LABELLED = 1e12  # compute below this is not FLOPs of a training run (PF-days, GPU-hours, ...)
+
+
+def _compute_label(ladder) -> str:
+    """The compute axis's title: FLOPs when the file's compute can be FLOPs, else unit-free (a file
+    in PF-days has runs of 1e-3 to 1e3; scalefit works in the file's units and cannot name them)."""
+    return ("training compute (FLOPs)" if ladder.runs["flops"].min() >= SMALLEST_FLOPS_LABELLED
+            else "training compute (the file's units)")
+
+
 def _metric_label(result: Analysis) -> str:
     return "perplexity" if result.ladder.metric == "perplexity" else "loss (nats/token)"
 
@@ -173,7 +183,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
-            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(result))
+            + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     columns = legend_columns(list(result.fits), options)
     if columns is not None:
@@ -485,7 +495,7 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
             + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
             + p9.geom_point(size=1.2, colour=OKABE_ITO[0]) + p9.facet_wrap("~family")
             + p9.scale_x_log10() + _theme(options)
-            + _labels(options, "training compute (FLOPs)", "residual of ln loss"))
+            + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
 
 
 def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int = 24):
@@ -717,7 +727,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + p9.scale_x_log10(limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
-            + _theme(options) + _labels(options, "training compute (FLOPs)", _metric_label(any_result))
+            + _theme(options) + _labels(options, _compute_label(any_result.ladder), _metric_label(any_result))
             + p9.theme(legend_box="vertical", legend_spacing=0))
 
 
@@ -759,7 +769,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
             + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
             + p9.scale_x_log10()
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
-            + _theme(options) + _labels(options, "training compute (FLOPs)", ylabel))
+            + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel))
 
 
 FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
