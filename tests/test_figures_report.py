@@ -516,3 +516,17 @@ def test_compute_axis_says_flops_only_when_the_file_can_be_in_flops():
     for kind in ("multipliers", "residuals"):
         assert x_title(FIGURES[kind](in_flops)) == "training compute (FLOPs)"
         assert x_title(FIGURES[kind](in_pf_days)) == "training compute (the file's units)"
+
+
+def test_a_family_fitted_with_e_fixed_says_so_in_the_legend():
+    """--fix-e: the band assumes that E, so the figure's legend names it; a plain fit is its name."""
+    from scalefit.laws import SaturatingLaw
+
+    def colour_labels(plot):
+        scale = next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics))
+        return scale.labels
+
+    demo = ROOT / "data" / "ladders" / "muse.csv"
+    held = analyze(demo, law=SaturatingLaw().with_fixed_E(0.41))
+    assert colour_labels(multiplier_figure(held)) == {"muse": "muse (E fixed at 0.41 nats)"}
+    assert colour_labels(multiplier_figure(analyze(demo))) == {"muse": "muse"}

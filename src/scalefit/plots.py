@@ -134,6 +134,16 @@ LEGEND_KEY_WIDTH = 0.3   # inches of a legend entry besides its text: the key an
 LEGEND_TEXT_SCALE = 0.8  # legend text size / base size (theme_bw)
 
 
+def legend_names(fits: dict) -> dict[str, str]:
+    """Each fitted family's legend entry: its name, and the E it holds when fitted with E fixed
+    (--fix-e), so that a reader of the figure knows its band assumes that E."""
+    out = {}
+    for family, fit in fits.items():
+        held = getattr(fit, "fit", fit).law.fixed.get("E")
+        out[family] = family if held is None else f"{family} (E fixed at {held:.4g} nats)"
+    return out
+
+
 def legend_columns(names: list[str], options: FigureOptions) -> int | None:
     """Columns of the families' legend when its entries in one row would be wider than the figure
     (long family names were clipped at its edge); None when they fit, for plotnine's own layout."""
@@ -173,6 +183,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
+    names = legend_names(result.fits)
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
@@ -180,12 +191,12 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
                             size=1.5, fill="white", stroke=0.6)
-            + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
-            + p9.scale_shape_manual(values=shapes, name=" ")
+            + p9.scale_colour_manual(values=colours, labels=names, name=" ") + p9.scale_fill_manual(values=colours)
+            + p9.scale_shape_manual(values=shapes, labels=names, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
-    columns = legend_columns(list(result.fits), options)
+    columns = legend_columns(list(names.values()), options)
     if columns is not None:
         plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
@@ -713,6 +724,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
             frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
+    names = legend_names({f: bt.training[f].fits[f] for f in families})
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
@@ -722,7 +734,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="role"), data=runs, size=1.6,
                             fill="white", stroke=0.7)
-            + p9.scale_colour_manual(values=colours, name=" ") + p9.scale_fill_manual(values=colours)
+            + p9.scale_colour_manual(values=colours, labels=names, name=" ") + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values={"fitted runs": "o", "held-out runs": "X"}, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + p9.scale_x_log10(limits=options.xlim)
