@@ -152,6 +152,26 @@ def test_fixed_e_compute_band_ends_where_the_restricted_profile_crosses_the_thre
     assert low < np.log10(fit.invert(target)) < high
 
 
+def test_fixed_e_just_below_the_target_puts_the_band_around_an_estimate_far_out():
+    """E fixed 1.6e-4 below the target: the estimate is 15 decades beyond the runs, past the search's
+    usual edge (10 decades). The band was cut there, [edge, estimate]; the search now reaches past
+    the estimate and the ends are where the restricted profile crosses the threshold."""
+    flops = np.geomspace(1e19, 1e22, 10)
+    rng = np.random.default_rng(5)
+    loss = SAT.predict(np.array([0.41, 233.0, 0.1285]), flops) * np.exp(rng.normal(0, 0.002, flops.size))
+    target, fixed_e = 0.6081501, 0.60796
+    fit = fit_law(flops, loss, SAT.with_fixed_E(fixed_e))
+    estimate = np.log10(fit.invert(target))
+    assert estimate > np.log10(flops.max()) + 12
+    dev = compute_deviance(fit, target, 0.95)
+    low, high = interval_from_deviance(dev, 0.95)
+    assert low < estimate < high < dev.grid[-1]
+    dof = flops.size - 2
+    for end in (low, high):
+        deviance = (brute_restricted_profile(flops, loss, fixed_e, target, end) - fit.objective) / (fit.objective / dof)
+        assert deviance == pytest.approx(threshold(0.95, dof), rel=2e-3)
+
+
 def test_fixed_e_above_the_target_makes_the_target_unreachable_in_the_whole_band():
     flops = np.geomspace(1e19, 1e21, 7)
     loss = SAT.predict(np.array([1.7, 900.0, 0.13]), flops)
@@ -290,3 +310,18 @@ def test_report_shows_a_fixed_e_as_fixed(ladder_file, tmp_path):
     out = tmp_path / "r.md"
     assert CliRunner().invoke(main, ["report", str(ladder_file), "--fix-e", "2.0", "-o", str(out)]).exit_code == 0
     assert "| a | 2 (fixed) |" in out.read_text()
+
+
+def test_a_ratio_band_still_inside_where_a_search_ends_goes_on_past_it():
+    """The compute searches' edges limit the search, not the compute: a focus whose band is still
+    inside at its search's lower edge (it may need no compute at all) gives no upper end to the
+    multiplier, and a reference inside at its lower edge gives no lower end (ratio 0)."""
+    from scalefit.profile import Deviance, ratio_interval
+    grid = np.linspace(15.0, 32.0, 69)
+    closed = Deviance(grid=grid, values=(grid - 24.0) ** 2, at_infinity=np.inf, dof=5, touches_top=True,
+                      touches_bottom=True)
+    open_below = replace(closed, values=np.where(grid < 16.0, 0.0, (grid - 16.0) ** 2))
+    low, high = ratio_interval(closed, closed, 0.95)
+    assert np.isfinite(low) and np.isfinite(high)
+    assert ratio_interval(closed, open_below, 0.95)[1] == np.inf        # focus (denominator) open below
+    assert ratio_interval(open_below, closed, 0.95)[0] == -np.inf       # reference (numerator) open below

@@ -59,7 +59,8 @@ class Deviance:
     values: np.ndarray
     at_infinity: float
     dof: int
-    touches_top: bool = False  # the grid ends at the search limit: the band may go on beyond it
+    touches_top: bool = False     # the grid ends at the search's upper limit: the band may go on beyond it
+    touches_bottom: bool = False  # the same at the lower limit
 
 
 CHI2_DOF = -1  # marks a deviance already on the chi-square scale (threshold chi2_1)
@@ -133,8 +134,11 @@ def ratio_interval(numerator: Deviance, denominator: Deviance, level: float) -> 
     combined = Deviance(grid=r, values=np.min(num_at + den.values[None, :], axis=1),
                         at_infinity=num.at_infinity + float(np.min(den.values)), dof=CHI2_DOF)
     low, high = interval_from_deviance(combined, level)
-    reaches_zero = den.at_infinity + float(np.min(num.values)) <= limit or (den.touches_top and den.values[-1] <= limit)
-    reaches_infinity = combined.at_infinity <= limit or (num.touches_top and num.values[-1] <= limit)
+    # a band still inside at an edge of either search goes on beyond it: the edges limit the search
+    reaches_zero = (den.at_infinity + float(np.min(num.values)) <= limit or (den.touches_top and den.values[-1] <= limit)
+                    or (num.touches_bottom and num.values[0] <= limit))
+    reaches_infinity = (combined.at_infinity <= limit or (num.touches_top and num.values[-1] <= limit)
+                        or (den.touches_bottom and den.values[0] <= limit))
     if not np.any(combined.values <= limit):           # no finite ratio is consistent with the data
         if not (reaches_zero or reaches_infinity):
             return float("nan"), float("nan")
@@ -152,7 +156,7 @@ def _on_chi2_scale(dev: Deviance) -> Deviance:
         values = np.maximum(np.asarray(values, dtype=float), 0.0)
         return f_1_to_chi2_1(values, max(dev.dof, 1))
     return Deviance(grid=dev.grid, values=convert(dev.values), at_infinity=float(convert(dev.at_infinity)),
-                    dof=CHI2_DOF, touches_top=dev.touches_top)
+                    dof=CHI2_DOF, touches_top=dev.touches_top, touches_bottom=dev.touches_bottom)
 
 
 def deviance_crossing(grid, values, inside_i, outside_i, limit) -> float:
@@ -395,7 +399,8 @@ class Search:
     def deviance(self, grid: np.ndarray, ssr: np.ndarray, s_min: float) -> Deviance:
         scale = max(s_min, 1e-300) / max(self.dof, 1)
         return Deviance(grid=grid, values=(ssr - s_min) / scale, at_infinity=(self.at_inf_ssr - s_min) / scale,
-                        dof=self.dof, touches_top=bool(grid[-1] >= self.edge_hi - 1e-12))
+                        dof=self.dof, touches_top=bool(grid[-1] >= self.edge_hi - 1e-12),
+                        touches_bottom=bool(grid[0] <= self.edge_lo + 1e-12))
 
 
 def adaptive_deviance(ssr_of, center: float | None, edge_lo: float, edge_hi: float, first_step: float,
@@ -544,7 +549,8 @@ def _evaluate(ssr_of, grids: list[np.ndarray], owners) -> list[np.ndarray]:
 
 def compute_deviance(fit: FitResult, target_loss: float, level: float = 0.99) -> Deviance:
     """Profile deviance of log10 of the compute the family needs to reach ``target_loss``, searched
-    from DECADES_BELOW below the smallest run to DECADES_ABOVE above the largest."""
+    from DECADES_BELOW below the smallest run to DECADES_ABOVE above the largest (as far beyond the
+    estimate when the estimate lies outside that)."""
     return compute_deviances([fit], [target_loss], level)[0]
 
 
@@ -581,9 +587,16 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
     searches = []
     for fit, target, inf_ssr in zip(fits, targets, at_inf):
         c_hat = float(fit.invert(target))
+        center = np.log10(c_hat) if 0.0 < c_hat < np.inf else None
+        edge_lo, edge_hi = np.log10(fit.flops_min) - DECADES_BELOW, np.log10(fit.flops_max) + DECADES_ABOVE
+        # an estimate beyond an edge (e.g. E fixed just below the target: 15 decades out) moves that
+        # edge as far beyond it (its band was cut at the edge, between the edge and the estimate)
+        if center is not None and center > edge_hi:
+            edge_hi = center + DECADES_ABOVE
+        if center is not None and center < edge_lo:
+            edge_lo = center - DECADES_BELOW
         searches.append(Search(
-            center=np.log10(c_hat) if 0.0 < c_hat < np.inf else None,
-            edge_lo=np.log10(fit.flops_min) - DECADES_BELOW, edge_hi=np.log10(fit.flops_max) + DECADES_ABOVE,
+            center=center, edge_lo=edge_lo, edge_hi=edge_hi,
             first_step=PROBE_FIRST_STEP, s_min=fit.objective, dof=fit.n_runs - fit.law.n_free, level=level,
             at_inf_ssr=float(inf_ssr), coarse_step=COARSE_STEP_DECADES))
     profile = _saturating_log_compute_profile if isinstance(law, SaturatingLaw) else _power_log_compute_profile
