@@ -530,3 +530,27 @@ def test_a_family_fitted_with_e_fixed_says_so_in_the_legend():
     held = analyze(demo, law=SaturatingLaw().with_fixed_E(0.41))
     assert colour_labels(multiplier_figure(held)) == {"muse": "muse (E fixed at 0.41 nats)"}
     assert colour_labels(multiplier_figure(analyze(demo))) == {"muse": "muse"}
+
+
+def test_figure_marks_unchecked_bands_as_the_table_does(tmp_path):
+    """A band the table marks '*' (outside what the calibration study checked) is marked on the
+    figure too, with the note in the caption; the demo's checked bands carry no mark."""
+    from scalefit.plots import UNCHECKED_NOTE, _annotation_layout
+
+    def caption_of(plot):
+        labels = plot.labels
+        return labels.get("caption") if isinstance(labels, dict) else getattr(labels, "caption", None)
+
+    demo = pd.read_csv(ROOT / "data" / "ladders" / "muse.csv", comment="#")
+    short = pd.concat([demo[demo["family"] == "muse"].head(5), demo[demo["family"] != "muse"]])
+    result = analyze(short, name="muse5.csv")
+    assert not any(m.band_checked for m in result.multipliers)
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    marks = arrows["key" if keyed else "label"]
+    assert len(marks) == 3 and all(label.endswith(" *") for label in marks)
+    assert caption_of(multiplier_figure(result)).splitlines()[-1] == UNCHECKED_NOTE
+    checked = analyze(demo, name="muse.csv")
+    assert all(m.band_checked for m in checked.multipliers)
+    arrows, _, _, keyed = _annotation_layout(checked, FigureOptions())
+    assert not keyed and not any(label.endswith("*") for label in arrows["label"])
+    assert not caption_of(multiplier_figure(checked))

@@ -200,8 +200,9 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if columns is not None:
         plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
-    if keyed:   # numbers on the plot, each comparison in full in the caption
-        plot += p9.labs(caption=_arrow_key(arrows))
+    caption = _caption_lines(arrows, keyed)
+    if caption:   # numbers on the plot, each comparison in full; what a '*' means
+        plot += p9.labs(caption="\n".join(caption))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
     predicted = prediction_frame(result)
     if len(predicted):
@@ -318,6 +319,7 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
         if not m.reachable or m.where == "at-loss":
             continue
         band = "" if math.isnan(m.low) else f" [{fmt_multiplier(m.low)}, {fmt_multiplier(m.high)}]"
+        band += "" if math.isnan(m.low) or m.band_checked else " *"       # as the table marks it
         title = f"vs {m.reference}" + ("" if m.reference_kind == "point" else f" ({m.where})")
         rows.append(dict(x=m.focus_flops, xend=m.reference_flops, left=min(m.focus_flops, m.reference_flops),
                          right=max(m.focus_flops, m.reference_flops),
@@ -485,10 +487,22 @@ def _arrow_key(arrows: pd.DataFrame) -> str:
                      for number, label, title in zip(arrows["label"], arrows["key"], arrows["title"]))
 
 
+UNCHECKED_NOTE = "* band outside what the calibration study checked"
+
+
+def _caption_lines(arrows: pd.DataFrame, keyed: bool) -> list[str]:
+    """The multipliers figure's caption: the key of numbered arrows, then what a '*' means when a
+    label carries one."""
+    key = _arrow_key(arrows).splitlines() if keyed else []
+    starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
+    return key + ([UNCHECKED_NOTE] if starred else [])
+
+
 def keyed_lines(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
-    """Lines of the multipliers figure's caption key (0 when its arrows are labelled in place)."""
+    """Lines of the multipliers figure's caption: a key line per numbered arrow, and the note on
+    '*' when a band is marked."""
     arrows, _, _, keyed = _annotation_layout(result, options)
-    return len(arrows) if keyed else 0
+    return len(_caption_lines(arrows, keyed))
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
