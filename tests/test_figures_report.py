@@ -554,3 +554,20 @@ def test_figure_marks_unchecked_bands_as_the_table_does(tmp_path):
     arrows, _, _, keyed = _annotation_layout(checked, FigureOptions())
     assert not keyed and not any(label.endswith("*") for label in arrows["label"])
     assert not caption_of(multiplier_figure(checked))
+
+
+def test_value_axis_is_set_by_runs_and_curves_not_by_unbounded_bands():
+    """Bands may widen the value axis by a quarter of the runs' and curves' span at either end, no
+    more (an unbounded band had put real ladders in the bottom tenth of a 55-nat axis); bands that
+    stay within that leave the axis to plotnine."""
+    from scalefit.plots import BAND_ROOM, value_limits_clipping_bands
+    shown = np.array([2.7, 3.5, 7.6])
+    assert value_limits_clipping_bands(shown, np.array([[2.5, 8.0]]), log_axis=False) is None
+    lo, hi = value_limits_clipping_bands(shown, np.array([[2.5, 55.0], [0.1, 8.0]]), log_axis=False)
+    assert lo == pytest.approx(2.7 - BAND_ROOM * 4.9) and hi == pytest.approx(7.6 + BAND_ROOM * 4.9)
+    lo, hi = value_limits_clipping_bands(shown, np.array([[0.0, np.inf]]), log_axis=True)   # decades on a log axis
+    room = BAND_ROOM * np.log10(7.6 / 2.7)
+    assert np.log10(lo) == pytest.approx(np.log10(2.7) - room) and np.log10(hi) == pytest.approx(np.log10(7.6) + room)
+    assert value_limits_clipping_bands(shown, np.array([[2.5, 8.0]]), log_axis=True) is None
+    lo, hi = value_limits_clipping_bands(shown, np.array([[3.0, np.inf], [np.nan, np.nan]]), log_axis=False)
+    assert lo == 2.7 and hi == pytest.approx(7.6 + BAND_ROOM * 4.9)        # never inside the runs' span

@@ -191,8 +191,9 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
                             size=1.5, fill="white", stroke=0.6)
-            + p9.scale_colour_manual(values=colours, labels=names, name=" ") + p9.scale_fill_manual(values=colours)
-            + p9.scale_shape_manual(values=shapes, labels=names, name=" ")
+            + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
+            + p9.scale_fill_manual(values=colours)
+            + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
@@ -234,7 +235,37 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         plot += p9.scale_y_log10()
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
+    else:
+        shown = np.concatenate([ladders["value"], refs["value"], curves["loss"], predicted["value"]])
+        limits = value_limits_clipping_bands(shown, curves[["low", "high"]].to_numpy(dtype=float),
+                                             log_value_axis(result, options))
+        if limits is not None:
+            plot += p9.coord_cartesian(ylim=limits)
     return plot
+
+
+BAND_ROOM = 0.25  # share of the runs' and curves' value span that bands may add at either end of the axis
+
+
+def value_limits_clipping_bands(shown: np.ndarray, bands: np.ndarray, log_axis: bool) -> tuple[float, float] | None:
+    """Value-axis limits when the bands would stretch it: the span of the runs, reference points
+    and fitted curves (``shown``), widened by the bands (``bands``, (k, 2) low and high) by at most
+    BAND_ROOM of that span at either end (in log10 on a log axis); None when the bands stay within
+    that room (the axis is then plotnine's own). A family whose band is unbounded (0x to inf) had put
+    eight real ladders with losses 2.7 to 7.6 in the bottom tenth of an axis reaching 55 nats."""
+    to_axis, from_axis = (np.log10, lambda v: 10.0 ** v) if log_axis else (lambda v: v, lambda v: v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        core = to_axis(np.asarray(shown, dtype=float))
+        band = to_axis(np.asarray(bands, dtype=float))
+    core, band = core[np.isfinite(core)], band[~np.isnan(band)]       # an unbounded band end is +-inf
+    if core.size == 0 or band.size == 0:
+        return None
+    lo, hi = float(core.min()), float(core.max())
+    room = BAND_ROOM * max(hi - lo, 1e-12)
+    if band.min() >= lo - room and band.max() <= hi + room:
+        return None
+    return (float(from_axis(min(lo, max(band.min(), lo - room)))),
+            float(from_axis(max(hi, min(band.max(), hi + room)))))
 
 
 CHAR_WIDTH = 0.55 / 72  # inches per character per point of font size (DejaVu Sans, measured on the demo)
