@@ -971,7 +971,7 @@ def test_compute_units_that_overflow_A_are_one_clear_line(tmp_path):
         assert r.stderr.count("\n") == 1 and "compute units" in r.stderr and "family 'a'" in r.stderr, r.stderr
 
 
-def test_result_objects_print_short_in_a_notebook():
+def test_result_objects_print_short_in_a_notebook(tmp_path):
     """Reprs were the whole dataclass (13,000+ characters, every bootstrap draw)."""
     import scalefit
     from scalefit.planning import plan_ladder
@@ -980,8 +980,14 @@ def test_result_objects_print_short_in_a_notebook():
     result = scalefit.analyze(ROOT / "data" / "ladders" / "muse.csv", band_method="percentile", bootstrap=200)
     plan = plan_ladder(SimulationSpec((1.8, 1000.0, 0.15), (1e19, 1e20, 1e21, 1e22)), 3.0, 1.0, simulations=20,
                        extra_runs=[])
-    for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan):
+    ladder = result.ladder
+    backtest = scalefit.backtest(ladder, hold_out=2)
+    shared = scalefit.compare_shared(make_ladder(tmp_path, base=True, reference=False))
+    for obj in (result, result.fits["muse"], result.fits["muse"].draws, plan, ladder, backtest, shared):
         assert len(repr(obj)) < 300 and repr(obj).startswith("<"), repr(obj)
+    # the lazily imported API is listed (tab completion, help); a Ladder can be renamed like a DataFrame
+    assert {"analyze", "read_ladder", "backtest", "FIGURES"} <= set(dir(scalefit))
+    assert scalefit.analyze(ladder, name="renamed", bootstrap=0).ladder.source == "renamed"
     draws = result.fits["muse"].draws
     np.testing.assert_allclose(result.params_frame()["bootstrap_se"], draws.params[draws.ok].std(axis=0, ddof=1))
     assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20

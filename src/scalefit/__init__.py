@@ -30,6 +30,11 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
+def __dir__():
+    """The public API too (it is imported lazily), so that tab completion and help() list it."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name):
     if name in _EXPORTS:
         import importlib

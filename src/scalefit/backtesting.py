@@ -71,6 +71,12 @@ class Backtest:
     seed: int = 0
     training: dict = field(default_factory=dict, repr=False)   # family -> the Analysis of its fitted runs
 
+    def __repr__(self) -> str:
+        bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"
+        return (f"<Backtest of {self.ladder.source}: {self.law.name} law, {len(self.rows)} held-out run(s) of "
+                f"{len(self.training)} famil{'y' if len(self.training) == 1 else 'ies'}, {bands}, "
+                f"{len(self.warnings)} warning(s); .summary() prints the table, .frame() gives a DataFrame>")
+
     def frame(self) -> pd.DataFrame:
         """One row per held-out run: family, run, compute (and N, D for L(N, D)), observed and
         predicted loss (nats per token) and the band, relative error of the loss, inside (None

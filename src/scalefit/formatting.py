@@ -123,6 +123,8 @@ def _prediction_dict(p: Prediction, metric: str) -> dict:
 
 
 def to_json(result: Analysis) -> str:
+    """The analysis as JSON text (``scalefit fit --format json``): ``to_dict`` written strictly, with
+    non-finite numbers (an unbounded band's inf, a missing band's nan) as null."""
     return strict_json(to_dict(result))
 
 

@@ -58,6 +58,12 @@ class Ladder:
     warnings: tuple[str, ...] = ()    # valid but suspicious input: repeated rows, implausible losses
     params_problem: str = ""          # why a 'params' column given with 'flops' (no 'tokens') is unusable
 
+    def __repr__(self) -> str:
+        ladders, points = len(self.ladder_families()), len(self.reference_families())
+        return (f"<Ladder {self.source}: {len(self.runs)} runs of {self.metric}, {ladders} ladder famil"
+                f"{'y' if ladders == 1 else 'ies'} and {points} reference point(s), {len(self.warnings)} warning(s); "
+                ".runs is the DataFrame, .family_runs(name) one family's runs>")
+
     def with_tokens(self, k: float) -> "Ladder":
         """The ladder with tokens D = C / (k N) where the file gave params N and flops C but no
         tokens (Epoch's digitised Chinchilla table), k the law's FLOPs per parameter-token."""
@@ -115,7 +121,7 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     Raises :class:`LadderError` with a one-line message on any problem.
     """
     if isinstance(source, Ladder):
-        return source
+        return source if name is None else replace(source, source=name)
     if not isinstance(source, (pd.DataFrame, str, os.PathLike)):
         raise TypeError(f"a ladder is a CSV path, a pandas DataFrame or a Ladder, not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):

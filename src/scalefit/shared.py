@@ -94,6 +94,11 @@ class SharedComparison:
     check_dof: tuple[int, int]
     warnings: tuple[str, ...] = field(default=())
 
+    def __repr__(self) -> str:
+        return (f"<SharedComparison of {self.ladder.source}: {len(self.factors)} families, focus '{self.focus}', "
+                f"{self.n_runs} runs, {self.level:.0%} bands, {len(self.warnings)} warning(s); "
+                ".summary() prints the table, .frame() gives a DataFrame>")
+
     @property
     def dof(self) -> int:
         return self.n_runs - len(self.factors) - 2
