@@ -571,3 +571,13 @@ def test_value_axis_is_set_by_runs_and_curves_not_by_unbounded_bands():
     assert value_limits_clipping_bands(shown, np.array([[2.5, 8.0]]), log_axis=True) is None
     lo, hi = value_limits_clipping_bands(shown, np.array([[3.0, np.inf], [np.nan, np.nan]]), log_axis=False)
     assert lo == 2.7 and hi == pytest.approx(7.6 + BAND_ROOM * 4.9)        # never inside the runs' span
+
+
+def test_profile_distribution_figure_names_the_ladder_comparisons_it_leaves_out(tmp_path):
+    """With profile bands the figure draws reference points' confidence curves; a comparison with
+    another ladder in the same file was left out without a word."""
+    result = analyze(two_ladders(tmp_path), focus="new")
+    assert {m.reference_kind for m in result.multipliers} == {"point", "ladder"}
+    plot = FIGURES["distribution"](result)
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    assert "not drawn: vs old (another ladder; --band-method percentile draws it)" in caption

@@ -636,7 +636,17 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
             + _labels(options, "multiplier", "profile deviance")
-            + p9.labs(caption=f"the {result.level:.0%} band is where the curve is below the dashed line"))
+            + p9.labs(caption=f"the {result.level:.0%} band is where the curve is below the dashed line"
+                      + _omitted_ladder_note(result.multipliers)))
+
+
+def _omitted_ladder_note(multipliers) -> str:
+    """A caption line naming the comparisons with other ladders that the profile figure leaves
+    out (their bands combine two curves; --band-method percentile draws their distributions)."""
+    omitted = list(dict.fromkeys(m.reference for m in multipliers if m.reference_kind == "ladder"))
+    if not omitted:
+        return ""
+    return (f"\nnot drawn: vs {', '.join(omitted)} (another ladder; --band-method percentile draws it)")
 
 
 PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyond the axis labels
