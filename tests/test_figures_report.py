@@ -581,3 +581,27 @@ def test_profile_distribution_figure_names_the_ladder_comparisons_it_leaves_out(
     plot = FIGURES["distribution"](result)
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
     assert "not drawn: vs old (another ladder; --band-method percentile draws it)" in caption
+
+
+def test_residual_panels_follow_the_file_and_leave_room_for_long_names():
+    from scalefit.plots import natural_height, residual_columns
+    options = FigureOptions()
+    assert residual_columns(["a", "b"], options) == 2 and residual_columns(list("abcde"), options) == 3
+    long_names = [f"RedPajama, {k} tokens/param" for k in (5, 10, 160, 320)]
+    assert residual_columns(long_names, options) == 1
+    rows = []
+    for k, name in enumerate(["zeta", "alpha"]):          # not in alphabetical order
+        rows += [(name, c, 1.8 + 300 * (c * (k + 1)) ** -0.15) for c in FLOPS_7]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), name="order.csv")
+    plot = FIGURES["residuals"](result)
+    assert list(plot.data["family"].cat.categories) == ["zeta", "alpha"]
+    assert natural_height("residuals", result, 2.6) == 2.6
+
+
+FLOPS_7 = np.geomspace(1e18, 1e21, 7)
+
+
+def test_multiplier_curve_panels_say_what_the_focus_is_compared_with(tmp_path):
+    result = analyze(two_ladders(tmp_path), focus="new", bootstrap=0)
+    plot = FIGURES["multiplier-curve"](result)
+    assert list(plot.data["reference"].cat.categories) == ["vs old"]

@@ -547,11 +547,25 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
         rows.append(pd.DataFrame({"family": name, "flops": fit.flops,
                                   "residual": np.log(fit.loss) - np.log(fitted)}))
     frame = pd.concat(rows, ignore_index=True)
+    frame["family"] = pd.Categorical(frame["family"], list(result.fits))       # panels in the file's order
     return (p9.ggplot(frame, p9.aes("flops", "residual"))
             + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
-            + p9.geom_point(size=1.2, colour=OKABE_ITO[0]) + p9.facet_wrap("~family")
+            + p9.geom_point(size=1.2, colour=OKABE_ITO[0])
+            + p9.facet_wrap("~family", ncol=residual_columns(list(result.fits), options))
             + p9.scale_x_log10() + _theme(options)
+            + p9.theme(panel_spacing_x=0.04)              # adjacent panels' end ticks ran together ("1e221e19")
             + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
+
+
+def residual_columns(families: list[str], options: FigureOptions) -> int:
+    """Columns of the residuals figure: as in plotnine's default (about square), fewer when a
+    panel would be narrower than its family's name (long names ran into the next panel's)."""
+    n = len(families)
+    columns = int(np.ceil(np.sqrt(n)))
+    title = max(len(f) for f in families) * CHAR_WIDTH * (options.base_size - 1) + 0.1
+    while columns > 1 and (options.width - AXIS_MARGIN) / columns < title:
+        columns -= 1
+    return columns
 
 
 def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int = 24):
@@ -572,11 +586,12 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
                               reference_fit=ff.fit, reference_draws=ff.draws,
                               band_method=result.band_method)
-            rows.append(dict(reference=name, value=float(result.ladder.loss_to_metric(target)), multiplier=m.multiplier,
-                             low=m.low, high=m.high))
+            rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(target)),
+                             multiplier=m.multiplier, low=m.low, high=m.high))
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
     frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
+    frame["reference"] = pd.Categorical(frame["reference"], list(dict.fromkeys(frame["reference"])))  # file order
     frame["low"] = frame["low"].where(frame["low"] > 0)
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
@@ -658,6 +673,9 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
         return height + KEY_LINE_HEIGHT * keyed_lines(result, FigureOptions(width=width, height=height))
+    if kind == "residuals":      # stacked rows of panels when long family names leave few columns
+        rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
+        return max(height, 0.8 + PANEL_HEIGHT * rows)
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
