@@ -605,3 +605,12 @@ def test_multiplier_curve_panels_say_what_the_focus_is_compared_with(tmp_path):
     result = analyze(two_ladders(tmp_path), focus="new", bootstrap=0)
     plot = FIGURES["multiplier-curve"](result)
     assert list(plot.data["reference"].cat.categories) == ["vs old"]
+
+
+def test_l_nd_multipliers_figure_says_its_curve_is_the_compute_optimal_frontier(tmp_path):
+    from scalefit.plots import FRONTIER_NOTE, keyed_lines
+    result = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=50)
+    plot = multiplier_figure(result)
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    assert caption.splitlines()[-1] == FRONTIER_NOTE
+    assert keyed_lines(result) == len(caption.splitlines())

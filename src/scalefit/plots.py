@@ -201,7 +201,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if columns is not None:
         plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
-    caption = _caption_lines(arrows, keyed)
+    caption = _caption_lines(result, arrows, keyed)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
         plot += p9.labs(caption="\n".join(caption))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
@@ -521,19 +521,22 @@ def _arrow_key(arrows: pd.DataFrame) -> str:
 UNCHECKED_NOTE = "* band outside what the calibration study checked"
 
 
-def _caption_lines(arrows: pd.DataFrame, keyed: bool) -> list[str]:
-    """The multipliers figure's caption: the key of numbered arrows, then what a '*' means when a
-    label carries one."""
+FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D; other runs lie above"
+
+
+def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[str]:
+    """The multipliers figure's caption: the key of numbered arrows, what a '*' means when a label
+    carries one, and for L(N, D) that its curves are the compute-optimal frontier, not through the runs."""
     key = _arrow_key(arrows).splitlines() if keyed else []
     starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
-    return key + ([UNCHECKED_NOTE] if starred else [])
+    return key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
 
 
 def keyed_lines(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
     """Lines of the multipliers figure's caption: a key line per numbered arrow, and the note on
     '*' when a band is marked."""
     arrows, _, _, keyed = _annotation_layout(result, options)
-    return len(_caption_lines(arrows, keyed))
+    return len(_caption_lines(result, arrows, keyed))
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
