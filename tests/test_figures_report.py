@@ -614,3 +614,14 @@ def test_l_nd_multipliers_figure_says_its_curve_is_the_compute_optimal_frontier(
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
     assert caption.splitlines()[-1] == FRONTIER_NOTE
     assert keyed_lines(result) == len(caption.splitlines())
+
+
+def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):
+    result = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=50)
+    plot = FIGURES["contours"](result)
+    texts = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
+    lines = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_line"]
+    losses, budgets = texts[0], pd.concat(texts[1:])
+    assert sorted(losses["level"]) == sorted(lines[0]["level"].unique())          # each contour once
+    assert sorted(budgets["budget"]) == sorted(lines[1]["budget"].unique())       # each IsoFLOP line once
+    assert all("e+" not in b for b in budgets["budget"])

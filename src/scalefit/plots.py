@@ -742,22 +742,38 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     frontier = frontier[(frontier.params.between(n[0], n[-1])) & (frontier.tokens.between(d[0], d[-1]))]
     iso = []
     for c in np.geomspace(fit.flops.min(), fit.flops.max(), 4):
-        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}"}))
-    iso = pd.concat(iso)
+        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}".replace("e+", "e")}))
+    iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
     runs = pd.DataFrame({"params": fit.model_params, "tokens": fit.tokens})
-    contours = _iso_loss_lines(fit.params, n, d, np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)))
+    levels = np.unique(np.round(np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)), 2))   # readable values
+    contours = _iso_loss_lines(fit.params, n, d, levels)
+    # each line labelled where it leaves the plot: a loss at the large-N end of its contour, a budget
+    # at the small-N (large-D) end of its IsoFLOP line
+    loss_labels = contours.loc[contours.groupby("level", sort=False)["params"].idxmax()]
+    budget_labels = iso.loc[iso.groupby("budget", sort=False)["params"].idxmin()]
+    # white on the dark (low-loss) half of the colour scale, dark on the light half
+    on_dark = fit.law.predict_nd(fit.params, budget_labels["params"].to_numpy(), budget_labels["tokens"].to_numpy()) \
+        < grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
+    others = [f for f in result.fits if f != family]
+    text = options.base_size - 3
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
             + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
             + p9.geom_line(p9.aes(group="budget"), data=iso, colour="#444444", linetype="dotted", size=0.4)
             + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
             + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
+            + p9.geom_text(p9.aes(label="level"), data=loss_labels, colour="white", size=text, ha="right", va="bottom")
+            + p9.geom_text(p9.aes(label="budget"), data=budget_labels[on_dark], colour="white", size=text, ha="left",
+                           va="top")
+            + p9.geom_text(p9.aes(label="budget"), data=budget_labels[~on_dark], colour="#222222", size=text,
+                           ha="left", va="top")
             + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
-            + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)\n"
-                              f"orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+            + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
+                              + (f"; others: --focus {others[0]}" if others else "") + "\n"
+                              f"white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
 
 
 def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFrame:
@@ -769,7 +785,7 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
         ok = rest > 0
         tokens = (B / rest[ok]) ** (1.0 / beta)
         keep = (tokens >= d[0]) & (tokens <= d[-1])
-        frames.append(pd.DataFrame({"params": n[ok][keep], "tokens": tokens[keep], "level": f"{level:.3f}"}))
+        frames.append(pd.DataFrame({"params": n[ok][keep], "tokens": tokens[keep], "level": f"{level:.4g}"}))
     return pd.concat(frames, ignore_index=True)
 
 
