@@ -226,7 +226,7 @@ def _solve_linear_parameter(y, loss, a, b, lo, hi):
     starting points; the profiles are then polished by Levenberg-Marquardt.
     """
     w2 = 1.0 / loss ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # far grid points overflow: start at lo
         t = (w2 * b * (loss - a)).sum(-1) / (w2 * b * b).sum(-1)
     t = np.clip(np.nan_to_num(t, nan=0.0), lo, hi)
     for _ in range(GN_STEPS):
