@@ -625,3 +625,11 @@ def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):
     assert sorted(losses["level"]) == sorted(lines[0]["level"].unique())          # each contour once
     assert sorted(budgets["budget"]) == sorted(lines[1]["budget"].unique())       # each IsoFLOP line once
     assert all("e+" not in b for b in budgets["budget"])
+
+
+def test_prediction_markers_are_explained_in_the_caption():
+    from scalefit.plots import PREDICTION_NOTE
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", at_flops=[1e23])
+    plot = multiplier_figure(result)
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    assert caption.splitlines()[-1] == PREDICTION_NOTE

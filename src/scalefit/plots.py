@@ -521,15 +521,19 @@ def _arrow_key(arrows: pd.DataFrame) -> str:
 UNCHECKED_NOTE = "* band outside what the calibration study checked"
 
 
+PREDICTION_NOTE = "filled markers: predictions at --at-flops, with their bands"
 FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D; other runs lie above"
 
 
 def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[str]:
     """The multipliers figure's caption: the key of numbered arrows, what a '*' means when a label
-    carries one, and for L(N, D) that its curves are the compute-optimal frontier, not through the runs."""
+    carries one, for L(N, D) that its curves are the compute-optimal frontier, not through the runs,
+    and what the filled markers of predictions (--at-flops) are."""
     key = _arrow_key(arrows).splitlines() if keyed else []
     starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
-    return key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
+    predicted = len(prediction_frame(result)) > 0
+    return (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
+            + ([PREDICTION_NOTE] if predicted else []))
 
 
 def keyed_lines(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
