@@ -256,3 +256,20 @@ def test_known_column_names_are_read_in_any_case(tmp_path):
     repeated = tmp_path / "repeated.csv"
     repeated.write_text("family,Loss,flops,loss\na,3,1e19,3\n")
     one_error_line(run("fit", repeated), "column 'loss' appears more than once", "without regard to case")
+
+
+def test_flops_far_from_six_n_d_are_questioned(tmp_path):
+    """A file giving flops, params and tokens whose flops are 100x 6 N D on one row: the compute laws
+    and L(N, D) would see different runs, so the reader is asked to check; other accounting
+    conventions (here 1.3x) pass."""
+    n = np.array([1e8, 2e8, 4e8, 8e8])
+    d = 20 * n
+    rows = ["family,params,tokens,flops,loss"] + [f"a,{p:g},{t:g},{6 * p * t * k:g},{3.2 - 0.15 * i}"
+                                                  for i, (p, t, k) in enumerate(zip(n, d, [1.3, 100.0, 1.3, 1.3]))]
+    path = tmp_path / "disagree.csv"
+    path.write_text("\n".join(rows) + "\n")
+    warnings = [w for w in scalefit.read_ladder(path).warnings if "times 6 * params * tokens" in w]
+    assert warnings == [f"{path}, line 3: 'flops' is 100 times 6 * params * tokens; compute laws use 'flops', "
+                        "L(N, D) uses params and tokens: check the units of each"]
+    path.write_text("\n".join(rows[:2] + rows[3:]) + "\n")              # without the 100x row
+    assert not any("times 6" in w for w in scalefit.read_ladder(path).warnings)

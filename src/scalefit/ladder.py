@@ -275,9 +275,30 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
     out["loss"] = loss
     out["line"] = lines
     out = out.reset_index(drop=True)
-    warnings = _repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
+    warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
+                + _compute_disagreements(out, lines, label, "flops" in has))
     return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
                   params_problem=params_problem)
+
+
+COMPUTE_DISAGREEMENT = 3.0  # flops this far from 6 N D: more than accounting conventions (embeddings, attention) explain
+
+
+def _compute_disagreements(runs: pd.DataFrame, lines, label: str, flops_given: bool) -> list[str]:
+    """At most one warning: rows whose 'flops' differ from 6 * params * tokens by more than
+    COMPUTE_DISAGREEMENT either way (a unit slip or a wrong column); the compute laws use 'flops'."""
+    if not flops_given or not {"params", "tokens"} <= set(runs.columns):
+        return []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = runs["flops"].to_numpy(dtype=float) / (FLOPS_PER_PARAM_TOKEN * runs["params"].to_numpy(dtype=float)
+                                                       * runs["tokens"].to_numpy(dtype=float))
+    far = np.flatnonzero(np.isfinite(ratio) & ((ratio > COMPUTE_DISAGREEMENT) | (ratio < 1.0 / COMPUTE_DISAGREEMENT)))
+    if far.size == 0:
+        return []
+    i = far[0]
+    return [f"{label}, line {lines[i]}: 'flops' is {ratio[i]:.3g} times 6 * params * tokens"
+            + (f" (and on {far.size - 1} more row(s))" if far.size > 1 else "")
+            + "; compute laws use 'flops', L(N, D) uses params and tokens: check the units of each"]
 
 
 # Above this a 'loss' column is unlikely to hold nats per token: ln of a 256k-token vocabulary is 12.5
