@@ -16,7 +16,7 @@ from scalefit.analysis import analyze
 from scalefit.cli import main
 from scalefit.fitting import fit_law
 from scalefit.ladder import read_ladder
-from scalefit.laws import SaturatingLaw
+from scalefit.laws import PowerLaw, SaturatingLaw
 from scalefit.planning import plan_ladder
 from scalefit.simulate import ReferenceSpec, SimulationSpec, read_truth, simulate, simulated_csv
 
@@ -640,3 +640,27 @@ def test_a_band_open_on_one_side_has_its_other_end_resolved():
     with mock.patch.object(profile, "Search", lambda *a, **k: real(*a, **{**k, "fine_points": 4001})):
         reference, _ = profile.interval_from_deviance(profile.compute_deviance(fit, target, 0.95), 0.95)
     assert low == pytest.approx(reference, abs=0.002)
+
+
+@pytest.mark.parametrize("target", [0.15, 0.1, 0.05])
+def test_compute_band_crossing_an_edge_of_the_search_is_found_past_it(target):
+    """A power law on the demo's runs inverted at losses it reaches 31.6 to 38 decades of compute
+    out: the search's first edge (10 decades past the largest run, 32) cut the band at 0.15, which
+    was printed unbounded; the edge moves out while the band is still inside there. The ends equal
+    the brute-force profile's (closed form in alpha for a power law through (C*, L*))."""
+    from scalefit.profile import compute_deviance, interval_from_deviance, threshold
+
+    demo = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "ladders" / "muse.csv", comment="#")
+    demo = demo[demo["family"] == "muse"]
+    flops, loss = demo["flops"].to_numpy(float), np.log(demo["perplexity"].to_numpy(float))
+    fit = fit_law(flops, loss, PowerLaw())
+    estimate = np.log10(fit.invert(target))
+    low, high = interval_from_deviance(compute_deviance(fit, target, 0.95), 0.95)
+    grid = np.linspace(estimate - 15, estimate + 15, 30001)
+    z = np.log(flops)[None, :] - grid[:, None] * np.log(10)
+    t = np.log(loss)[None, :] - np.log(target)
+    slope = -(z * t).sum(1) / (z * z).sum(1)
+    dof = flops.size - 2
+    deviance = (((t + slope[:, None] * z) ** 2).sum(1) - fit.objective) / (fit.objective / dof)
+    inside = grid[deviance <= threshold(0.95, dof)]
+    assert low == pytest.approx(inside.min(), abs=2e-3) and high == pytest.approx(inside.max(), abs=2e-3)

@@ -608,7 +608,43 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
         v = np.asarray(grid10) * np.log(10) - (d.log_ref if single else log_ref[which])
         return profile(d, targets[which], v, ladder)
 
-    return (band_end_deviances if ends_only else adaptive_deviances)(ssr_of, searches)
+    search_all = band_end_deviances if ends_only else adaptive_deviances
+    deviances = search_all(ssr_of, searches)
+    # a band still inside at an edge of its search goes on beyond it: move that edge out and search
+    # again (an estimate at 31.75 decades, edge 32, printed [0x, ...]); after EDGE_MOVES the band is
+    # taken as open there (interval_from_deviance: inf)
+    for _ in range(EDGE_MOVES):
+        moved = [i for i, (search, dev) in enumerate(zip(searches, deviances)) if _inside_at_an_edge(search, dev)]
+        if not moved:
+            break
+        for i in moved:
+            searches[i] = _with_edges_moved(searches[i], deviances[i])
+        index = np.array(moved)
+        again = search_all(lambda which, grid10: ssr_of(index[which], grid10), [searches[i] for i in moved])
+        for i, dev in zip(moved, again):
+            deviances[i] = dev
+    return deviances
+
+
+EDGE_MOVES = 3  # times a compute search's edge is moved out, EDGE_MOVE_DECADES each, while its band is open there
+EDGE_MOVE_DECADES = 20.0
+
+
+def _inside_at_an_edge(search: Search, dev: Deviance) -> bool:
+    """Whether the band at the search's level is still inside at an edge of the grid that the search
+    could move: the top unless the target's being unreachable is itself inside (the band then goes
+    to infinity), or the bottom."""
+    limit = threshold(search.level, search.dof)
+    open_top = dev.touches_top and dev.values[-1] <= limit and not dev.at_infinity <= limit
+    return bool(open_top or (dev.touches_bottom and dev.values[0] <= limit))
+
+
+def _with_edges_moved(search: Search, dev: Deviance) -> Search:
+    limit = threshold(search.level, search.dof)
+    top = dev.touches_top and dev.values[-1] <= limit
+    bottom = dev.touches_bottom and dev.values[0] <= limit
+    return replace(search, edge_hi=search.edge_hi + EDGE_MOVE_DECADES * top,
+                   edge_lo=search.edge_lo - EDGE_MOVE_DECADES * bottom)
 
 
 def _unreachable_ssrs_of(fits: list[FitResult], targets: list[float]) -> np.ndarray:
