@@ -988,6 +988,10 @@ def test_result_objects_print_short_in_a_notebook(tmp_path):
     # the lazily imported API is listed (tab completion, help); a Ladder can be renamed like a DataFrame
     assert {"analyze", "read_ladder", "backtest", "FIGURES"} <= set(dir(scalefit))
     assert scalefit.analyze(ladder, name="renamed", bootstrap=0).ladder.source == "renamed"
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("family,flops,loss\na,1e19,3\na,1e19,3\na,1e20,2.8\na,1e21,2.7\na,1e22,2.65\n")
+    warned = scalefit.read_ladder(scalefit.read_ladder(repeated), name="renamed").warnings
+    assert warned and all(w.startswith("renamed") for w in warned), warned
     draws = result.fits["muse"].draws
     np.testing.assert_allclose(result.params_frame()["bootstrap_se"], draws.params[draws.ok].std(axis=0, ddof=1))
     assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20

@@ -580,7 +580,8 @@ def test_profile_distribution_figure_names_the_ladder_comparisons_it_leaves_out(
     assert {m.reference_kind for m in result.multipliers} == {"point", "ladder"}
     plot = FIGURES["distribution"](result)
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
-    assert "not drawn: vs old (another ladder; --band-method percentile draws it)" in caption
+    assert caption.splitlines()[1:] == ["not drawn (other ladders; --band-method percentile draws them):",
+                                        "vs old"]
 
 
 def test_residual_panels_follow_the_file_and_leave_room_for_long_names():
@@ -588,7 +589,8 @@ def test_residual_panels_follow_the_file_and_leave_room_for_long_names():
     options = FigureOptions()
     assert residual_columns(["a", "b"], options) == 2 and residual_columns(list("abcde"), options) == 3
     long_names = [f"RedPajama, {k} tokens/param" for k in (5, 10, 160, 320)]
-    assert residual_columns(long_names, options) == 1
+    assert residual_columns(long_names, options) == 2                  # 27 characters fit in half of 3.4 in
+    assert residual_columns([f"{name}, C4 validation" for name in long_names], options) == 1
     rows = []
     for k, name in enumerate(["zeta", "alpha"]):          # not in alphabetical order
         rows += [(name, c, 1.8 + 300 * (c * (k + 1)) ** -0.15) for c in FLOPS_7]
@@ -633,3 +635,23 @@ def test_prediction_markers_are_explained_in_the_caption():
     plot = multiplier_figure(result)
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
     assert caption.splitlines()[-1] == PREDICTION_NOTE
+
+
+def test_multipliers_figure_keeps_an_unbounded_band_from_setting_the_value_axis():
+    """A 4-run family scattering 8% has a band that runs off to 0 and beyond the runs; the axis is
+    set by what the compute axis shows, and the legend lists families in the file's order."""
+    from scalefit.plots import BAND_ROOM
+    rng = np.random.default_rng(0)
+    rows = [("zeta", c, 1.8 + 300 * c ** -0.15 * np.exp(rng.normal(0, 0.003))) for c in FLOPS_7]
+    rows += [("alpha", c, (1.8 + 300 * c ** -0.15) * np.exp(rng.normal(0, 0.08))) for c in np.geomspace(1e18, 1e19, 4)]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), focus="zeta", name="wide.csv")
+    plot = multiplier_figure(result)
+    from scalefit.plots import curve_frame
+    low, high = plot.coordinates.limits.y
+    losses = np.array([loss for _, _, loss in rows])
+    bands = curve_frame(result)
+    assert bands["low"].min() < low <= losses.min() and losses.max() <= high < bands["high"].max()   # cut
+    curves = bands["loss"].to_numpy()
+    span = curves.max() - curves.min()
+    assert curves.min() - BAND_ROOM * span <= low and high <= curves.max() + BAND_ROOM * span
+    assert next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics)).breaks == ["zeta", "alpha"]

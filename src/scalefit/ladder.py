@@ -121,7 +121,11 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     Raises :class:`LadderError` with a one-line message on any problem.
     """
     if isinstance(source, Ladder):
-        return source if name is None else replace(source, source=name)
+        if name is None or name == source.source:
+            return source
+        # its messages name the source as they begin: renamed with it
+        renamed = tuple(name + w[len(source.source):] if w.startswith(source.source) else w for w in source.warnings)
+        return replace(source, source=name, warnings=renamed)
     if not isinstance(source, (pd.DataFrame, str, os.PathLike)):
         raise TypeError(f"a ladder is a CSV path, a pandas DataFrame or a Ladder, not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):

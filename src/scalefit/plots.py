@@ -236,8 +236,13 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
     else:
-        shown = np.concatenate([ladders["value"], refs["value"], curves["loss"], predicted["value"]])
-        limits = value_limits_clipping_bands(shown, curves[["low", "high"]].to_numpy(dtype=float),
+        x_lo, x_hi = options.xlim or (x_min, x_max)
+
+        def seen(frame):        # what lies within the compute axis (curves run on past it)
+            return frame[frame["flops"].between(x_lo, x_hi)]
+        shown = np.concatenate([seen(ladders)["value"], seen(refs)["value"], seen(curves)["loss"],
+                                seen(predicted)["value"]])
+        limits = value_limits_clipping_bands(shown, seen(curves)[["low", "high"]].to_numpy(dtype=float),
                                              log_value_axis(result, options))
         if limits is not None:
             plot += p9.coord_cartesian(ylim=limits)
@@ -261,7 +266,7 @@ def value_limits_clipping_bands(shown: np.ndarray, bands: np.ndarray, log_axis: 
     if core.size == 0 or band.size == 0:
         return None
     lo, hi = float(core.min()), float(core.max())
-    room = BAND_ROOM * max(hi - lo, 1e-12)
+    room = BAND_ROOM * max(hi - lo, 0.1 * max(abs(hi), 1e-12))      # flat runs: a tenth of their value
     if band.min() >= lo - room and band.max() <= hi + room:
         return None
     return (float(from_axis(min(lo, max(band.min(), lo - room)))),
@@ -522,7 +527,7 @@ UNCHECKED_NOTE = "* band outside what the calibration study checked"
 
 
 PREDICTION_NOTE = "filled markers: predictions at --at-flops, with their bands"
-FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D; other runs lie above"
+FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D, not through each run"
 
 
 def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[str]:
@@ -564,12 +569,15 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
             + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
 
 
+STRIP_TEXT_SCALE = 0.8  # panel titles' text size as a share of the base size (theme_bw)
+
+
 def residual_columns(families: list[str], options: FigureOptions) -> int:
     """Columns of the residuals figure: as in plotnine's default (about square), fewer when a
     panel would be narrower than its family's name (long names ran into the next panel's)."""
     n = len(families)
     columns = int(np.ceil(np.sqrt(n)))
-    title = max(len(f) for f in families) * CHAR_WIDTH * (options.base_size - 1) + 0.1
+    title = max(len(f) for f in families) * CHAR_WIDTH * STRIP_TEXT_SCALE * options.base_size + 0.1
     while columns > 1 and (options.width - AXIS_MARGIN) / columns < title:
         columns -= 1
     return columns
@@ -658,17 +666,25 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
             + _labels(options, "multiplier", "profile deviance")
-            + p9.labs(caption=f"the {result.level:.0%} band is where the curve is below the dashed line"
-                      + _omitted_ladder_note(result.multipliers)))
+            + p9.labs(caption="\n".join(_distribution_caption(result)))
+            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
-def _omitted_ladder_note(multipliers) -> str:
-    """A caption line naming the comparisons with other ladders that the profile figure leaves
-    out (their bands combine two curves; --band-method percentile draws their distributions)."""
-    omitted = list(dict.fromkeys(m.reference for m in multipliers if m.reference_kind == "ladder"))
-    if not omitted:
-        return ""
-    return (f"\nnot drawn: vs {', '.join(omitted)} (another ladder; --band-method percentile draws it)")
+def _distribution_caption(result: Analysis) -> list[str]:
+    """The profile distribution figure's caption: how to read it, and the comparisons with other
+    ladders that it leaves out (their bands combine two curves; --band-method percentile draws
+    their distributions), wrapped to the figure's width."""
+    import textwrap
+
+    lines = [f"the {result.level:.0%} band is where the curve is below the dashed line"]
+    omitted = list(dict.fromkeys(m.reference for m in result.multipliers if m.reference_kind == "ladder"))
+    if omitted:
+        lines.append("not drawn (other ladders; --band-method percentile draws them):")
+        lines += textwrap.wrap(", ".join(f"vs {name}" for name in omitted), CAPTION_CHARS)
+    return lines
+
+
+CAPTION_CHARS = 64  # characters of 6-pt caption text that fit across a 3.4-inch figure (measured)
 
 
 PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyond the axis labels
@@ -686,7 +702,8 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
-    return max(height, 0.8 + PANEL_HEIGHT * panels)
+    caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result)) - 1
+    return max(height, 0.8 + PANEL_HEIGHT * panels + KEY_LINE_HEIGHT * caption)
 
 
 def _comparison_label(m, digits: int = 4) -> str:
@@ -821,6 +838,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
     names = legend_names({f: bt.training[f].fits[f] for f in families})
+    columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
@@ -830,7 +848,9 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="role"), data=runs, size=1.6,
                             fill="white", stroke=0.7)
-            + p9.scale_colour_manual(values=colours, labels=names, name=" ") + p9.scale_fill_manual(values=colours)
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
+            + p9.scale_fill_manual(values=colours)
+            + (p9.guides(colour=p9.guide_legend(ncol=columns)) if columns is not None else p9.guides())
             + p9.scale_shape_manual(values={"fitted runs": "o", "held-out runs": "X"}, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + p9.scale_x_log10(limits=options.xlim)
