@@ -642,18 +642,20 @@ def test_a_band_open_on_one_side_has_its_other_end_resolved():
     assert low == pytest.approx(reference, abs=0.002)
 
 
-@pytest.mark.parametrize("target", [0.15, 0.1, 0.05])
-def test_compute_band_crossing_an_edge_of_the_search_is_found_past_it(target):
-    """A power law on the demo's runs inverted at losses it reaches 31.6 to 38 decades of compute
-    out: the search's first edge (10 decades past the largest run, 32) cut the band at 0.15, which
-    was printed unbounded; the edge moves out while the band is still inside there. The ends equal
-    the brute-force profile's (closed form in alpha for a power law through (C*, L*))."""
+@pytest.mark.parametrize("decades", [15.2, 31.6, 34.0, 38.0])
+def test_compute_band_crossing_an_edge_of_the_search_is_found_past_it(decades):
+    """A power law on the demo's runs (1e19 to 1e22) inverted at losses it reaches at 10^15.2 and
+    10^31.6 to 10^38: the search's first edges (4 decades below the smallest run, 10 above the
+    largest) cut the bands at 15.2 and 31.6, which were printed unbounded; an edge moves out while
+    the band is still inside there. The ends equal the brute-force profile's (closed form in alpha
+    for a power law through (C*, L*))."""
     from scalefit.profile import compute_deviance, interval_from_deviance, threshold
 
     demo = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "ladders" / "muse.csv", comment="#")
     demo = demo[demo["family"] == "muse"]
     flops, loss = demo["flops"].to_numpy(float), np.log(demo["perplexity"].to_numpy(float))
     fit = fit_law(flops, loss, PowerLaw())
+    target = float(fit.predict(10.0 ** decades))
     estimate = np.log10(fit.invert(target))
     low, high = interval_from_deviance(compute_deviance(fit, target, 0.95), 0.95)
     grid = np.linspace(estimate - 15, estimate + 15, 30001)

@@ -610,41 +610,52 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
 
     search_all = band_end_deviances if ends_only else adaptive_deviances
     deviances = search_all(ssr_of, searches)
-    # a band still inside at an edge of its search goes on beyond it: move that edge out and search
-    # again (an estimate at 31.75 decades, edge 32, printed [0x, ...]); after EDGE_MOVES the band is
-    # taken as open there (interval_from_deviance: inf)
+    # a band of an estimate that is still inside at the top of its search goes on beyond it: the
+    # top moves out and the search runs again (an estimate at 31.75 decades, edge 32, printed
+    # [0x, ...]), its points added to the first search's (which resolved the lower end); after
+    # EDGE_MOVES the band is taken as open there (interval_from_deviance: inf)
+    edges = {i: (search.edge_lo, search.edge_hi) for i, search in enumerate(searches)}
     for _ in range(EDGE_MOVES):
-        moved = [i for i, (search, dev) in enumerate(zip(searches, deviances)) if _inside_at_an_edge(search, dev)]
-        if not moved:
+        moves = [(i, side) for i, (search, dev) in enumerate(zip(searches, deviances))
+                 for side in _open_sides(search, dev)]
+        if not moves:
             break
-        for i in moved:
-            searches[i] = _with_edges_moved(searches[i], deviances[i])
-        index = np.array(moved)
-        again = search_all(lambda which, grid10: ssr_of(index[which], grid10), [searches[i] for i in moved])
-        for i, dev in zip(moved, again):
-            deviances[i] = dev
+        beyond = []
+        for i, side in moves:      # a search of the next EDGE_MOVE_DECADES past that edge
+            lo, hi = edges[i]
+            lo, hi = (hi, hi + EDGE_MOVE_DECADES) if side == "top" else (lo - EDGE_MOVE_DECADES, lo)
+            edges[i] = (min(lo, edges[i][0]), max(hi, edges[i][1]))
+            beyond.append(replace(searches[i], edge_lo=lo, edge_hi=hi))
+        owner = np.array([i for i, _ in moves])
+        again = search_all(lambda which, grid10: ssr_of(owner[which], grid10), beyond)
+        for (i, side), dev in zip(moves, again):
+            deviances[i] = _joined(deviances[i], dev) if side == "top" else _joined(dev, deviances[i])
     return deviances
 
 
-EDGE_MOVES = 3  # times a compute search's edge is moved out, EDGE_MOVE_DECADES each, while its band is open there
+EDGE_MOVES = 3  # times a compute search's edge moves out, EDGE_MOVE_DECADES each, while its band is open there
 EDGE_MOVE_DECADES = 20.0
 
 
-def _inside_at_an_edge(search: Search, dev: Deviance) -> bool:
-    """Whether the band at the search's level is still inside at an edge of the grid that the search
-    could move: the top unless the target's being unreachable is itself inside (the band then goes
-    to infinity), or the bottom."""
+def _open_sides(search: Search, dev: Deviance) -> list[str]:
+    """The edges of a search around a point estimate where its band at the search's level is still
+    inside: "bottom", and "top" unless the target's being unreachable is itself inside (the band
+    then goes to infinity whatever the edge)."""
+    if search.center is None:
+        return []
     limit = threshold(search.level, search.dof)
-    open_top = dev.touches_top and dev.values[-1] <= limit and not dev.at_infinity <= limit
-    return bool(open_top or (dev.touches_bottom and dev.values[0] <= limit))
+    sides = ["bottom"] if dev.touches_bottom and dev.values[0] <= limit else []
+    if dev.touches_top and dev.values[-1] <= limit and not dev.at_infinity <= limit:
+        sides.append("top")
+    return sides
 
 
-def _with_edges_moved(search: Search, dev: Deviance) -> Search:
-    limit = threshold(search.level, search.dof)
-    top = dev.touches_top and dev.values[-1] <= limit
-    bottom = dev.touches_bottom and dev.values[0] <= limit
-    return replace(search, edge_hi=search.edge_hi + EDGE_MOVE_DECADES * top,
-                   edge_lo=search.edge_lo - EDGE_MOVE_DECADES * bottom)
+def _joined(below: Deviance, above: Deviance) -> Deviance:
+    """One deviance from two searches side by side: ``below``'s grid, then ``above``'s beyond it
+    (each keeps its own resolution: the first search's resolved the band's other end)."""
+    keep = above.grid > below.grid[-1]
+    return replace(below, grid=np.concatenate([below.grid, above.grid[keep]]),
+                   values=np.concatenate([below.values, above.values[keep]]), touches_top=above.touches_top)
 
 
 def _unreachable_ssrs_of(fits: list[FitResult], targets: list[float]) -> np.ndarray:
