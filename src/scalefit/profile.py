@@ -226,18 +226,18 @@ def _solve_linear_parameter(y, loss, a, b, lo, hi):
     starting points; the profiles are then polished by Levenberg-Marquardt.
     """
     w2 = 1.0 / loss ** 2
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # far grid points overflow: start at lo
+    # grid points far from the runs overflow (a or b infinite): their start falls back to a bound, their
+    # steps to none, and their SSR is inf (p is not positive), without warnings
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = (w2 * b * (loss - a)).sum(-1) / (w2 * b * b).sum(-1)
-    t = np.clip(np.nan_to_num(t, nan=0.0), lo, hi)
-    for _ in range(GN_STEPS):
-        p = np.maximum(a + b * t[..., None], 1e-300)
-        r = y - np.log(p)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # far grid points overflow
+        t = np.clip(np.nan_to_num(t, nan=0.0), lo, hi)
+        for _ in range(GN_STEPS):
+            p = np.maximum(a + b * t[..., None], 1e-300)
+            r = y - np.log(p)
             jb = b / p
             step = (r * jb).sum(-1) / (jb * jb).sum(-1)
-        t = np.clip(t + np.nan_to_num(step), lo, hi)
-    p = a + b * t[..., None]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            t = np.clip(t + np.nan_to_num(step), lo, hi)
+        p = a + b * t[..., None]
         ssr = ((y - np.log(p)) ** 2).sum(-1)
     return np.where(np.all(p > 0, axis=-1), ssr, np.inf), t
 
@@ -308,9 +308,10 @@ def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder
 
     def solve_rows(block, alphas):
         u, y, loss = data(block)
-        g = np.exp(-alphas[None, :, None] * (u[:, None, :] - v[block, None, None]))   # (rows, G, n)
-        return _solve_linear_parameter(y[:, None, :], loss[:, None, :], target[block, None, None] * g, 1.0 - g,
-                                       e_lo[block, None], e_hi[block, None])
+        with np.errstate(over="ignore", invalid="ignore"):      # far out: inf, and an SSR of inf below
+            g = np.exp(-alphas[None, :, None] * (u[:, None, :] - v[block, None, None]))   # (rows, G, n)
+            a, b = target[block, None, None] * g, 1.0 - g
+        return _solve_linear_parameter(y[:, None, :], loss[:, None, :], a, b, e_lo[block, None], e_hi[block, None])
 
     n_runs = d.u.shape[-1]
     grid_ssr, grid_E = _grid_over_alphas(v.size, n_runs, solve_rows)
@@ -319,11 +320,12 @@ def _saturating_log_compute_profile(d: _Data, target_loss, v: np.ndarray, ladder
         u, y, _ = data(rows)
         E, alpha = theta[:, 0:1], theta[:, 1:2]
         z = u - v[rows][:, None]
-        gz = np.exp(-alpha * z)
         t = target[rows][:, None]
-        p = E + (t - E) * gz
-        jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=1)       # (rows, 2, runs)
-        return y - np.log(p), jac
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # an overflowing trial is rejected
+            gz = np.exp(-alpha * z)
+            p = E + (t - E) * gz
+            jac = -np.stack([(1.0 - gz) / p, -(t - E) * gz * z / p], axis=1)       # (rows, 2, runs)
+            return y - np.log(p), jac
 
     k = v.size
     lower = np.column_stack([e_lo, np.full(k, ALPHA_BOUNDS[0])])
