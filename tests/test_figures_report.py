@@ -610,12 +610,12 @@ def test_multiplier_curve_panels_say_what_the_focus_is_compared_with(tmp_path):
 
 
 def test_l_nd_multipliers_figure_says_its_curve_is_the_compute_optimal_frontier(tmp_path):
-    from scalefit.plots import FRONTIER_NOTE, keyed_lines
+    from scalefit.plots import FRONTIER_NOTE, caption_line_count
     result = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=50)
     plot = multiplier_figure(result)
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
     assert caption.splitlines()[-1] == FRONTIER_NOTE
-    assert keyed_lines(result) == len(caption.splitlines())
+    assert caption_line_count(result) == len(caption.splitlines())
 
 
 def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):

@@ -541,9 +541,8 @@ def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[
             + ([PREDICTION_NOTE] if predicted else []))
 
 
-def keyed_lines(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
-    """Lines of the multipliers figure's caption: a key line per numbered arrow, and the note on
-    '*' when a band is marked."""
+def caption_line_count(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
+    """Lines of the multipliers figure's caption (``_caption_lines``), for its height."""
     arrows, _, _, keyed = _annotation_layout(result, options)
     return len(_caption_lines(result, arrows, keyed))
 
@@ -695,7 +694,7 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
-        return height + KEY_LINE_HEIGHT * keyed_lines(result, FigureOptions(width=width, height=height))
+        return height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
     if kind == "residuals":      # stacked rows of panels when long family names leave few columns
         rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
         return max(height, 0.8 + PANEL_HEIGHT * rows)
