@@ -222,7 +222,10 @@ def _cell_table(summary: pd.DataFrame) -> list[str]:
 
 
 def _factor(log10_width: float) -> str:
-    return "inf" if not np.isfinite(log10_width) else f"{10 ** log10_width:.2f}x"
+    """A band's width as a factor: 3.29x, 13186.66x, from 1e5 in powers of ten (1.91e20x)."""
+    if not np.isfinite(log10_width):
+        return "inf"
+    return f"{10 ** log10_width:.2f}x" if log10_width < 5 else f"{10 ** log10_width:.2e}x".replace("e+", "e")
 
 
 def main(argv=None) -> None:
