@@ -666,3 +666,21 @@ def test_compute_band_crossing_an_edge_of_the_search_is_found_past_it(decades):
     deviance = (((t + slope[:, None] * z) ** 2).sum(1) - fit.objective) / (fit.objective / dof)
     inside = grid[deviance <= threshold(0.95, dof)]
     assert low == pytest.approx(inside.min(), abs=2e-3) and high == pytest.approx(inside.max(), abs=2e-3)
+
+
+def test_band_of_a_target_the_fit_cannot_reach_keeps_its_finite_end_far_out():
+    """A target 0.9% below the fitted E: the fit cannot reach it, and 'unreachable' is inside the band,
+    but so is every compute from about 10^36 on (a brute-force profile of the law through (C*, L*)
+    is 7.742 at 10^35 and 7.688 at 10^37 against a threshold of 7.709). The search ended at 10^32.5
+    and printed [inf, inf]; it moves on while the deviance still falls toward 'unreachable'."""
+    from scalefit.profile import compute_deviance, interval_from_deviance
+
+    flops = np.array([1e19, 3.8588868990046626e19, 1.48910080993097e20, 5.7462716067398523e20,
+                      2.217421222137089e21, 8.55677770367965e21, 3.3019637378424603e22])
+    loss = np.array([3.289173843119328, 2.834616973619531, 2.5107016846095473, 2.2935029824517623,
+                     2.1359034635869145, 2.0359073475224974, 1.962737877391989])
+    fit = fit_law(flops, loss, SAT)
+    low, high = interval_from_deviance(compute_deviance(fit, float(fit.params[0] * (1 - 0.009)), 0.95), 0.95)
+    assert 35.0 < low < 37.0 and high == np.inf
+    low, high = interval_from_deviance(compute_deviance(fit, float(fit.params[0] * (1 - 0.0084)), 0.95), 0.95)
+    assert low == pytest.approx(30.743, abs=2e-3) and high == np.inf       # found inside the first search, as before

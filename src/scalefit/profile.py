@@ -612,10 +612,10 @@ def _compute_deviances_of(fits: list[FitResult], targets: list[float], level: fl
 
     search_all = band_end_deviances if ends_only else adaptive_deviances
     deviances = search_all(ssr_of, searches)
-    # a band of an estimate that is still inside at the top of its search goes on beyond it: the
-    # top moves out and the search runs again (an estimate at 31.75 decades, edge 32, printed
-    # [0x, ...]), its points added to the first search's (which resolved the lower end); after
-    # EDGE_MOVES the band is taken as open there (interval_from_deviance: inf)
+    # a band that goes on past an edge of its search (_open_sides): the edge moves out and a search
+    # of the next EDGE_MOVE_DECADES runs, joined to the first (which resolved the band's other end);
+    # an estimate at 31.75 decades, edge 32, had printed [0x, ...]. After EDGE_MOVES the band is
+    # taken as open there (interval_from_deviance: inf)
     edges = {i: (search.edge_lo, search.edge_hi) for i, search in enumerate(searches)}
     for _ in range(EDGE_MOVES):
         moves = [(i, side) for i, (search, dev) in enumerate(zip(searches, deviances))
@@ -640,12 +640,18 @@ EDGE_MOVE_DECADES = 20.0
 
 
 def _open_sides(search: Search, dev: Deviance) -> list[str]:
-    """The edges of a search around a point estimate where its band at the search's level is still
-    inside: "bottom", and "top" unless the target's being unreachable is itself inside (the band
-    then goes to infinity whatever the edge)."""
-    if search.center is None:
-        return []
+    """The edges of a search past which its band at the search's level goes on: around a point
+    estimate, "bottom" where the band is still inside there, and "top" unless the target's being
+    unreachable is itself inside (the band then goes to infinity whatever the edge). Without a point
+    estimate (the fit cannot reach the target) but with "unreachable" inside the band, "top" while
+    no grid point is inside and the deviance still falls there: the band's finite end may lie
+    beyond (it was printed [inf, inf] for a true [10^36, inf])."""
     limit = threshold(search.level, search.dof)
+    if search.center is None:      # a coarse grid, whose last point may fall short of the edge by a step
+        at_top = dev.grid[-1] >= search.edge_hi - (search.coarse_step or 0.0) - 1e-12
+        falling = dev.values.size > 1 and dev.values[-1] < dev.values[-2]
+        unseen = dev.at_infinity <= limit and not np.any(dev.values <= limit)
+        return ["top"] if at_top and falling and unseen else []
     sides = ["bottom"] if dev.touches_bottom and dev.values[0] <= limit else []
     if dev.touches_top and dev.values[-1] <= limit and not dev.at_infinity <= limit:
         sides.append("top")
