@@ -163,7 +163,7 @@ def test_version():
 
 @pytest.mark.parametrize("rows, fragment", [
     ("a,a1,1e19,3.2\na,a2,1e20,2.9\na,a3,1e21,2.7\na,a3,1e21,2.7\na,a4,1e22,2.6\n",
-     "2 rows repeat another row's run: lines 5, 6 (run 'a3' at compute 1e+21 in family 'a')"),
+     "2 rows repeat another row's run: lines 5 and 6 (run 'a3' at compute 1e+21 in family 'a')"),
     ("a,a1,1e19,24.5\na,a2,1e20,18\na,a3,1e21,14\na,a4,1e22,10\n",
      "line 3, column 'loss': 24.5 nats per token is implausibly high"),
 ])
@@ -181,7 +181,7 @@ def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_
                      [("a", "1e19", "3.2"), ("a", "1e20", "2.9"), ("a", "1e20", "2.9"), ("a", "1e21", "2.7"),
                       ("a", "1e22", "2.6")])
     result = run("fit", path, "--bootstrap", "0")
-    assert result.exit_code == 0 and "lines 4, 5 (the same loss at compute 1e+20" in result.stderr, result.stderr
+    assert result.exit_code == 0 and "lines 4 and 5 (the same loss at compute 1e+20" in result.stderr, result.stderr
     assert "repeat another row" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
 
 
@@ -219,12 +219,22 @@ def test_report_compares_ladders_at_a_target_perplexity(tmp_path):
     assert f"{math.log(7.5):.4g}" in out.read_text()          # the target's loss, ln 7.5, has its row
 
 
-def test_dataframe_errors_say_how_lines_map_to_rows():
-    from scalefit import LadderError, analyze
+def test_dataframe_errors_name_rows_by_index_label():
+    """A DataFrame has no lines: a bad row is named by its index label (what frame.loc takes), or
+    by position (frame.iloc) when labels repeat; repeated rows are listed the same way."""
+    from scalefit import LadderError, analyze, read_ladder
 
-    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.9, -1.0, 2.5]})
-    with pytest.raises(LadderError, match=r"line 2 is its first row>, line 4, column 'loss'"):
-        analyze(frame)                                    # the bad value is frame.iloc[2]
+    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.9, -1.0, 2.5]},
+                         index=[10, 11, 12, 13])
+    with pytest.raises(LadderError, match=r"^<DataFrame>, row 12, column 'loss': -1 is not positive"):
+        analyze(frame)
+    with pytest.raises(LadderError, match=r"^<DataFrame>, row 'c', column 'loss'"):
+        analyze(frame.set_axis(list("abcd")))
+    with pytest.raises(LadderError, match=r"^<DataFrame>, row at position 2, column 'loss'"):
+        analyze(frame.set_axis([0, 0, 1, 1]))
+    repeated = pd.concat([frame.assign(loss=[3.0, 2.9, 2.7, 2.5]).iloc[[0, 1, 2, 3, 3]]]).set_axis([5, 6, 7, 8, 9])
+    assert "rows 8 and 9 (the same loss" in read_ladder(repeated, name="mine").warnings[0]
+    assert read_ladder(repeated, name="mine").runs["where"].tolist() == [f"row {i}" for i in range(5, 10)]
 
 
 def test_csv_of_a_file_with_nothing_to_compare_is_its_header(tmp_path):

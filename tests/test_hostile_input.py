@@ -252,7 +252,7 @@ def test_known_column_names_are_read_in_any_case(tmp_path):
     path.write_text(text)
     assert scalefit.read_ladder(path).runs.equals(demo.runs)
     frame = pd.read_csv(DEMO, comment="#").rename(columns=str.upper)
-    assert scalefit.read_ladder(frame).runs.drop(columns="line").equals(demo.runs.drop(columns="line"))
+    assert scalefit.read_ladder(frame).runs.drop(columns="where").equals(demo.runs.drop(columns="where"))
     repeated = tmp_path / "repeated.csv"
     repeated.write_text("family,Loss,flops,loss\na,3,1e19,3\n")
     one_error_line(run("fit", repeated), "column 'loss' appears more than once", "without regard to case")

@@ -46,8 +46,9 @@ class LadderError(ValueError):
 class Ladder:
     """Validated training runs.
 
-    ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``line`` (the line of the
-    source file the run came from, for messages), plus ``params`` and ``tokens`` when given.
+    ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``where`` (where the run
+    came from, for messages: "line 7" of a file, "row 5" of a DataFrame by its index label), plus
+    ``params`` and ``tokens`` when given.
     ``metric`` is the column the losses came from (``"loss"`` or ``"perplexity"``).
     """
 
@@ -129,13 +130,9 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     if not isinstance(source, (pd.DataFrame, str, os.PathLike)):
         raise TypeError(f"a ladder is a CSV path, a pandas DataFrame or a Ladder, not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):
-        # rows are numbered as the lines of the same table written as CSV (header on line 1), and the
-        # label says so, since a DataFrame has no lines
-        label = name or "<DataFrame: line 2 is its first row>"
         table = source.copy()
         table.columns = [str(c).strip() for c in table.columns]
-        lines = np.arange(2, len(table) + 2)
-        return _validate(table.astype(object), lines, label, header=())
+        return _validate(table.astype(object), _frame_rows(source), name or "<DataFrame>", header=())
     path = Path(source)
     label = name or str(source)
     text = _read_text(path, label)
@@ -156,7 +153,28 @@ def read_ladder(source, name: str | None = None) -> Ladder:
             raise LadderError(f"{label}, line {line}: {len(row)} fields but the header has "
                               f"{len(columns)}; check for a missing or extra comma")
     table = pd.DataFrame(data, columns=columns, dtype=object)
-    return _validate(table, np.asarray(lines[1:], dtype=int), label, header=tuple(header))
+    return _validate(table, [f"line {n}" for n in lines[1:]], label, header=tuple(header))
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[str]:
+    """Where each row of a DataFrame is, for messages: 'row LABEL' by its index label (what
+    ``frame.loc`` takes), or 'row at position I' (``frame.iloc``) when labels repeat."""
+    if not frame.index.is_unique:
+        return [f"row at position {i}" for i in range(len(frame))]
+    return [f"row {label!r}" if isinstance(label, str) else f"row {label}" for label in frame.index]
+
+
+def _several(places: list[str]) -> str:
+    """'lines 3, 5 and 8' from ['line 3', 'line 5', 'line 8'] (rows alike; a trailing '...' kept):
+    several places in one phrase."""
+    if len(places) == 1:
+        return places[0]
+    kinds = {p.split(" ", 1)[0] for p in places if p != "..."}
+    if len(kinds) == 1 and not any(p.startswith("row at") for p in places):
+        places = [kinds.pop() + "s " + places[0].split(" ", 1)[1]] + [p.split(" ", 1)[-1] for p in places[1:]]
+    if places[-1] == "...":
+        return ", ".join(places)
+    return ", ".join(places[:-1]) + " and " + places[-1]
 
 
 def _read_text(path: Path, label: str) -> str:
@@ -217,7 +235,7 @@ def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
     return header, body, lines
 
 
-def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple) -> Ladder:
+def _validate(table: pd.DataFrame, where: np.ndarray, label: str, header: tuple) -> Ladder:
     table = table.set_axis(_known_names_lowered(list(table.columns)), axis=1)
     columns = list(table.columns)
     _check_column_names(columns, label)
@@ -226,18 +244,18 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
     has = set(columns)
     metric = "loss" if "loss" in has else "perplexity"
 
-    out = pd.DataFrame({"family": _text_column(table, "family", lines, label)})
-    out["run"] = (_text_column(table, "run", lines, label, required=False)
+    out = pd.DataFrame({"family": _text_column(table, "family", where, label)})
+    out["run"] = (_text_column(table, "run", where, label, required=False)
                   if "run" in has else [f"{f}#{i + 1}" for i, f in enumerate(out["family"])])
     if "params" in has and "tokens" in has:
-        out["params"] = _positive_column(table, "params", lines, label, "parameter count")
-        out["tokens"] = _positive_column(table, "tokens", lines, label, "token count")
+        out["params"] = _positive_column(table, "params", where, label, "parameter count")
+        out["tokens"] = _positive_column(table, "tokens", where, label, "token count")
     params_problem = ""
     if "flops" in has:
-        out["flops"] = _positive_column(table, "flops", lines, label, "training compute")
+        out["flops"] = _positive_column(table, "flops", where, label, "training compute")
         if "params" in has and "tokens" not in has:      # e.g. Epoch's Chinchilla table: N and C
             try:        # only L(N, D) needs them (Ladder.with_tokens): a compute law ignores a blank
-                out["params"] = _positive_column(table, "params", lines, label, "parameter count")
+                out["params"] = _positive_column(table, "params", where, label, "parameter count")
             except LadderError as exc:
                 params_problem = str(exc)
     else:
@@ -245,42 +263,42 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
         bad = np.flatnonzero(~(np.isfinite(out["flops"].to_numpy()) & (out["flops"].to_numpy() > 0)))
         if bad.size:
             i = bad[0]
-            raise LadderError(f"{label}, line {lines[i]}, columns 'params' and 'tokens': 6 * params * tokens "
+            raise LadderError(f"{label}, {where[i]}, columns 'params' and 'tokens': 6 * params * tokens "
                               "is not a positive float (it overflows or underflows); give compute in a 'flops' "
                               "column in units nearer 1")
-    values = _number_column(table, metric, lines, label)
+    values = _number_column(table, metric, where, label)
     if metric == "perplexity":
         bad = np.flatnonzero(values <= 1.0)
         if bad.size:
             i = bad[0]
-            raise LadderError(f"{label}, line {lines[i]}, column 'perplexity': {values[i]:g} is not "
+            raise LadderError(f"{label}, {where[i]}, column 'perplexity': {values[i]:g} is not "
                               "above 1 (loss = ln perplexity must be positive); check the value")
         loss = np.log(values)
     else:
         bad = np.flatnonzero(values <= 0.0)
         if bad.size:
             i = bad[0]
-            raise LadderError(f"{label}, line {lines[i]}, column 'loss': {values[i]:g} is not "
+            raise LadderError(f"{label}, {where[i]}, column 'loss': {values[i]:g} is not "
                               "positive; loss must be in nats per token (> 0)")
         loss = values
     huge = np.flatnonzero(loss > LARGEST_LOSS)
     if huge.size:
         i = huge[0]
-        raise LadderError(f"{label}, line {lines[i]}, column '{metric}': {float(values[i])!r} means a loss of "
+        raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
                           f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}; a training run's loss is "
                           "of order 1: check the value and its units")
-    _check_compute_span(out["flops"].to_numpy(), lines, label)
+    _check_compute_span(out["flops"].to_numpy(), where, label)
     tiny = np.flatnonzero(loss < SMALLEST_LOSS)
     if tiny.size:
         i = tiny[0]
-        raise LadderError(f"{label}, line {lines[i]}, column '{metric}': {float(values[i])!r} means a loss of "
+        raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
                           f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}; a training run's loss is "
                           "of order 1: check the value and its units")
     out["loss"] = loss
-    out["line"] = lines
+    out["where"] = where
     out = out.reset_index(drop=True)
     warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
-                + _compute_disagreements(out, lines, label, "flops" in has))
+                + _compute_disagreements(out, where, label, "flops" in has))
     return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
                   params_problem=params_problem)
 
@@ -288,7 +306,7 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str, header: tuple)
 COMPUTE_DISAGREEMENT = 3.0  # flops this far from 6 N D: more than accounting conventions (embeddings, attention) explain
 
 
-def _compute_disagreements(runs: pd.DataFrame, lines, label: str, flops_given: bool) -> list[str]:
+def _compute_disagreements(runs: pd.DataFrame, where, label: str, flops_given: bool) -> list[str]:
     """At most one warning: rows whose 'flops' differ from 6 * params * tokens by more than
     COMPUTE_DISAGREEMENT either way (a unit slip or a wrong column); the compute laws use 'flops'."""
     if not flops_given or not {"params", "tokens"} <= set(runs.columns):
@@ -300,7 +318,7 @@ def _compute_disagreements(runs: pd.DataFrame, lines, label: str, flops_given: b
     if far.size == 0:
         return []
     i = far[0]
-    return [f"{label}, line {lines[i]}: 'flops' is {ratio[i]:.3g} times 6 * params * tokens"
+    return [f"{label}, {where[i]}: 'flops' is {ratio[i]:.3g} times 6 * params * tokens"
             + (f" (and on {far.size - 1} more row(s))" if far.size > 1 else "")
             + "; compute laws use 'flops', L(N, D) uses params and tokens: check the units of each"]
 
@@ -328,9 +346,9 @@ def _repeated_runs(runs: pd.DataFrame, label: str, named: bool) -> list[str]:
     for rows, keys in repeated:
         for key in rows[keys].drop_duplicates().head(REPEATS_SHOWN - len(shown)).itertuples(index=False):
             group = rows[(rows[keys] == pd.Series(key, index=keys)).all(axis=1)]
-            lines = [str(x) for x in group["line"][:4]] + (["..."] if len(group) > 4 else [])
+            places = list(group["where"][:4]) + (["..."] if len(group) > 4 else [])
             what = f"run '{group['run'].iloc[0]}'" if "run" in keys else "the same loss"
-            shown.append(f"lines {', '.join(lines)} ({what} at compute {group['flops'].iloc[0]:.4g} in family "
+            shown.append(f"{_several(places)} ({what} at compute {group['flops'].iloc[0]:.4g} in family "
                          f"'{group['family'].iloc[0]}')")
     more = f"; and {n_groups - len(shown)} more such groups" if n_groups > len(shown) else ""
     return [f"{label}: {n_rows} rows repeat another row's run: {'; '.join(shown)}{more}. Every row is "
@@ -341,7 +359,7 @@ def _implausible_losses(runs: pd.DataFrame, metric: str, label: str) -> list[str
     top = int(np.argmax(runs["loss"].to_numpy()))
     if metric != "loss" or runs["loss"].iloc[top] <= LARGEST_PLAUSIBLE_LOSS:
         return []
-    return [f"{label}, line {runs['line'].iloc[top]}, column 'loss': {runs['loss'].iloc[top]:g} nats per token is "
+    return [f"{label}, {runs['where'].iloc[top]}, column 'loss': {runs['loss'].iloc[top]:g} nats per token is "
             f"implausibly high (above {LARGEST_PLAUSIBLE_LOSS:g}); if the column holds perplexities, name it "
             "'perplexity'"]
 
@@ -401,12 +419,12 @@ def _rename_hint(columns: list[str], wanted: str) -> str:
     return f" (found {len(found)} candidates, {shown}{more}: rename the one you mean to '{wanted}'{other})"
 
 
-def _text_column(table, column, lines, label, required=True) -> list[str]:
+def _text_column(table, column, where, label, required=True) -> list[str]:
     values = []
-    for value, line in zip(table[column], lines):
+    for value, place in zip(table[column], where):
         text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
         if not text and required:
-            raise LadderError(f"{label}, line {line}, column '{column}': empty; every run needs a {column}")
+            raise LadderError(f"{label}, {place}, column '{column}': empty; every run needs a {column}")
         values.append(text)
     return values
 
@@ -433,40 +451,40 @@ def _not_a_number(text: str, column: str) -> str:
     return f"{text or 'an empty cell'} is not a number; write a plain number such as {example}"
 
 
-def _number_column(table, column, lines, label) -> np.ndarray:
+def _number_column(table, column, where, label) -> np.ndarray:
     out = np.empty(len(table))
-    for i, (value, line) in enumerate(zip(table[column], lines)):
+    for i, (value, place) in enumerate(zip(table[column], where)):
         text = str(value).strip() if value is not None else ""
         try:
             if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(text):
                 raise ValueError(text)      # '1_000' and non-ASCII digits, which float() would take
             number = float(text) if isinstance(value, str) or value is None else float(value)
         except (TypeError, ValueError, OverflowError):
-            raise LadderError(f"{label}, line {line}, column '{column}': {_not_a_number(text, column)}") from None
+            raise LadderError(f"{label}, {place}, column '{column}': {_not_a_number(text, column)}") from None
         if not math.isfinite(number):
-            raise LadderError(f"{label}, line {line}, column '{column}': {text or number} is not a "
+            raise LadderError(f"{label}, {place}, column '{column}': {text or number} is not a "
                               "finite number; remove the run or give its measured value")
         out[i] = number
     return out
 
 
-def _check_compute_span(flops: np.ndarray, lines, label) -> None:
+def _check_compute_span(flops: np.ndarray, where, label) -> None:
     """Refuse runs spread over more than MAX_COMPUTE_DECADES of compute: a unit mistake (real
     ladders and their references span a few decades), and beyond the fit's numerical range."""
     low, high = int(np.argmin(flops)), int(np.argmax(flops))
     decades = math.log10(flops[high] / flops[low])
     if decades > MAX_COMPUTE_DECADES:
-        raise LadderError(f"{label}, lines {lines[low]} and {lines[high]}, compute: {flops[low]:g} and "
+        raise LadderError(f"{label}, {_several([where[low], where[high]])}, compute: {flops[low]:g} and "
                           f"{flops[high]:g} are {decades:.0f} decades apart (more than {MAX_COMPUTE_DECADES}); "
                           "check the units of each run's compute")
 
 
-def _positive_column(table, column, lines, label, what) -> np.ndarray:
-    values = _number_column(table, column, lines, label)
+def _positive_column(table, column, where, label, what) -> np.ndarray:
+    values = _number_column(table, column, where, label)
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = bad[0]
-        raise LadderError(f"{label}, line {lines[i]}, column '{column}': {values[i]:g} is not positive; "
+        raise LadderError(f"{label}, {where[i]}, column '{column}': {values[i]:g} is not positive; "
                           f"a {what} must be > 0")
     return values
 
@@ -488,25 +506,25 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         if n == 1:
             continue
         rows = ladder.family_runs(family)
-        first_line = int(rows["line"].iloc[0])
+        first = rows["where"].iloc[0]
         if two_variable:
-            _check_two_variable_family(ladder, family, rows, n, n_params, first_line)
+            _check_two_variable_family(ladder, family, rows, n, n_params, first)
             continue
         if n <= n_params:
             seeds = ("; seeds of one model at one compute? write their mean loss as one run" if rows["flops"].nunique() == 1
                      else "")
             raise LadderError(
-                f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
+                f"{ladder.source}, {first}, column 'family': family '{family}' has {n} runs; "
                 f"the {law_name} law fits {n_params} parameters and needs at least {n_params + 1} runs, "
                 f"or exactly 1 run to serve as a reference point{seeds}")
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
             raise LadderError(
-                f"{ladder.source}, line {first_line}, column 'flops': all {n} runs of family '{family}' "
+                f"{ladder.source}, {first}, column 'flops': all {n} runs of family '{family}' "
                 "are at one compute value; a law needs runs at different compute")
         if distinct < n_params:
             raise LadderError(
-                f"{ladder.source}, line {first_line}, column 'flops': family '{family}' has only "
+                f"{ladder.source}, {first}, column 'flops': family '{family}' has only "
                 f"{distinct} distinct compute values; the {law_name} law needs at least {n_params}")
         if fixed_e is not None:
             _check_loss_above(ladder, family, rows, fixed_e)
@@ -529,28 +547,28 @@ def _check_loss_above(ladder: Ladder, family: str, rows: pd.DataFrame, fixed_e: 
         value = f"loss {lowest['loss']:.6g}" + (f" (perplexity {math.exp(lowest['loss']):.6g})"
                                                  if ladder.metric == "perplexity" else "")
         raise LadderError(
-            f"{ladder.source}, line {int(lowest['line'])}, column '{ladder.metric}': family '{family}' has a run at "
+            f"{ladder.source}, {lowest['where']}, column '{ladder.metric}': family '{family}' has a run at "
             f"{value}, not above the fixed E = {fixed_e:g}; the law E + A*C^-alpha stays above E, so fix E below "
             "every run's loss (in nats; ln of a perplexity)")
 
 
 def _check_two_variable_family(ladder: Ladder, family: str, rows: pd.DataFrame, n: int, n_params: int,
-                               first_line: int) -> None:
+                               first: str) -> None:
     """A two-variable family needs > n_params runs, 3+ distinct N and D, and D not a power of N."""
     from .chinchilla import COLLINEAR_R2, collinearity
 
     if n <= n_params:
         raise LadderError(
-            f"{ladder.source}, line {first_line}, column 'family': family '{family}' has {n} runs; "
+            f"{ladder.source}, {first}, column 'family': family '{family}' has {n} runs; "
             f"the chinchilla law has {n_params} parameters and needs at least {n_params + 1} runs")
     for column in ("params", "tokens"):
         if np.unique(rows[column].to_numpy()).size < 3:
             raise LadderError(
-                f"{ladder.source}, line {first_line}, column '{column}': family '{family}' has fewer than 3 "
+                f"{ladder.source}, {first}, column '{column}': family '{family}' has fewer than 3 "
                 f"distinct {column} values; L(N, D) needs runs that vary both parameters and tokens")
     if collinearity(rows["params"].to_numpy(), rows["tokens"].to_numpy())[0] >= COLLINEAR_R2:
         raise LadderError(
-            f"{ladder.source}, line {first_line}, columns 'params' and 'tokens': in family '{family}' tokens "
+            f"{ladder.source}, {first}, columns 'params' and 'tokens': in family '{family}' tokens "
             "are a fixed power of parameters (collinear), so the exponents of N and D cannot both be "
             "identified; add runs with other tokens-per-parameter ratios, or fit a law of compute with "
             "scalefit fit --law saturating")
