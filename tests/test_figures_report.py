@@ -655,3 +655,16 @@ def test_multipliers_figure_keeps_an_unbounded_band_from_setting_the_value_axis(
     span = curves.max() - curves.min()
     assert curves.min() - BAND_ROOM * span <= low and high <= curves.max() + BAND_ROOM * span
     assert next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics)).breaks == ["zeta", "alpha"]
+
+
+def test_a_long_title_is_wrapped_to_the_figure_width():
+    """Found by a new user: plotnine cut a long --title off at both edges; it is broken into lines
+    that fit the width, and a short one is left alone."""
+    from scalefit.plots import CHAR_WIDTH, TITLE_TEXT_SCALE, wrapped_title
+
+    title = "muse vs reference models (reconstruction), held-out code perplexity on the evaluation set"
+    options = FigureOptions(title=title)
+    lines = wrapped_title(options).split("\n")
+    assert len(lines) >= 2 and " ".join(lines) == title
+    assert max(map(len, lines)) * CHAR_WIDTH * TITLE_TEXT_SCALE * options.base_size <= options.width - 0.2
+    assert wrapped_title(FigureOptions(title="muse")) == "muse"

@@ -165,7 +165,19 @@ def _theme(options: FigureOptions):
 def _labels(options: FigureOptions, xlabel: str, ylabel: str):
     p9 = _p9()
     out = p9.labs(x=options.xlabel or xlabel, y=options.ylabel or ylabel)
-    return out + p9.ggtitle(options.title) if options.title else out
+    return out + p9.ggtitle(wrapped_title(options)) if options.title else out
+
+
+TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (theme_bw)
+
+
+def wrapped_title(options: FigureOptions) -> str:
+    """The title broken into lines that fit the figure's width (plotnine does not wrap, and cuts a
+    long title off at both edges)."""
+    import textwrap
+
+    chars = max(20, int((options.width - 0.2) / (CHAR_WIDTH * TITLE_TEXT_SCALE * options.base_size)))
+    return "\n".join(textwrap.wrap(options.title, chars)) or options.title
 
 
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):
