@@ -724,7 +724,7 @@ def test_rising_loss_warns_but_succeeds(tmp_path):
 
 
 def test_clean_ladder_has_no_warnings(tmp_path):
-    result = run("fit", make_ladder(tmp_path, base=True), "--bootstrap", BOOT)
+    result = run("fit", make_ladder(tmp_path, base=True))
     assert result.exit_code == 0
     assert result.stderr == ""
 
@@ -1090,3 +1090,42 @@ def test_power_law_fit_that_misses_the_flattening_is_warned_about():
         fit = fit_law(flops, loss, "power")
         warned += bool(power_law_lack_of_fit(fit, flops, loss))
     assert warned <= 8                    # 1% nominal, at most 4% here
+
+
+def test_every_result_writes_json_and_family_names_may_be_numbers(tmp_path):
+    """Found by a new user: to_json of a compare or backtest result raised AttributeError, an unknown
+    family in SharedComparison.predict a bare StopIteration, and families named 1, 2 in a DataFrame
+    could not be the focus (focus=2 against the file's '2')."""
+    import json
+
+    from scalefit import analyze, backtest, compare_shared, to_csv, to_dict, to_json
+
+    frame = pd.DataFrame({"family": [1] * 5 + [2] * 5, "flops": [1e19, 1e20, 1e21, 1e22, 1e23] * 2,
+                          "loss": [3.1, 2.7, 2.45, 2.3, 2.21, 3.0, 2.62, 2.38, 2.25, 2.17]})
+    result = analyze(frame, focus=2, bootstrap=0)
+    assert result.focus == "2" and result.predict(2, 1e21) == result.predict("2", 1e21)
+    cmp = compare_shared(frame, focus=2)
+    assert cmp.focus == "2" and cmp.multiplier(1) == cmp.multiplier("1") > 1
+    with pytest.raises(ValueError, match=r"family 'x' is not a family of this file; compared families: '2', '1'"):
+        cmp.predict("x", 1e21)
+    with pytest.raises(ValueError, match="flops -1: must be positive"):
+        cmp.predict(1, -1.0)
+    bt = backtest(frame, hold_out=1, bootstrap=0)
+    assert json.loads(to_json(cmp))["focus"] == "2" and to_dict(bt)["hold_out"] == 1
+    assert to_csv(cmp).startswith("focus,family,") and to_csv(bt) == bt.frame().to_csv(index=False, float_format="%.10g")
+    with pytest.raises(TypeError, match="to_json takes an Analysis, Backtest"):
+        to_json(frame)
+
+
+def test_a_typed_bootstrap_count_that_profile_bands_do_not_use_is_said(tmp_path):
+    """Found by a new user: `fit --bootstrap 20000` printed profile bands and dropped the count
+    without a word. Said when typed and unused; not for the default, 0, or percentile bands."""
+    path = make_ladder(tmp_path, base=True)
+    said = "--bootstrap 500 is not used: the bands are profile likelihood"
+    for command in (["fit", path, "--bootstrap", "500"], ["backtest", path, "--bootstrap", "500"]):
+        result = run(*command)
+        assert result.exit_code == 0 and said in result.stderr, result.stderr
+    for command in (["fit", path], ["fit", path, "--bootstrap", "0"],
+                    ["fit", path, "--bootstrap", "500", "--band-method", "percentile"]):
+        result = run(*command)
+        assert result.exit_code == 0 and "is not used" not in result.stderr, result.stderr

@@ -222,7 +222,8 @@ def test_what_the_fit_cannot_measure_is_said_not_printed_as_a_result():
     frame = shared_ladder((1.0,), noise=0.003, runs=8)
     mixed_units = frame.assign(flops=np.where(frame.family == "f1", frame.flops * 1e14, frame.flops))
     cmp = compare_shared(mixed_units)
-    assert any("reached the search limit" in w for w in cmp.warnings) and np.isnan(cmp.p_value)
+    assert any("reached the search limit" in w and "no factor in the table can be trusted" in w
+               for w in cmp.warnings) and np.isnan(cmp.p_value)
     exact = compare_shared(shared_ladder((2.0,), noise=0.0, runs=3))
     assert any("fits the runs exactly" in w for w in exact.warnings)
     assert np.isnan(exact.factors[1].low) and exact.multiplier("f1") == pytest.approx(2.0, rel=1e-6)
@@ -233,3 +234,21 @@ def test_what_the_fit_cannot_measure_is_said_not_printed_as_a_result():
     in_huge_units = steep.assign(flops=steep.flops * 1e40)           # A_user = A * 1e40^8 = 1e320
     with pytest.raises(LadderError, match="cannot be stored as a number"):
         compare_shared(in_huge_units)
+
+
+def test_a_factor_of_a_thousand_or_more_asks_about_units_even_when_the_runs_overlap():
+    """Found by a new user: one family's compute counted in millions of parameters (x 1e6) still
+    overlapped the others' runs, so no warning asked about units; fit and compare printed a saving
+    of about 1e6x as a result. A factor from 1000x either way now asks; 15x does not."""
+    from scalefit import analyze
+
+    frame = shared_ladder((15.0,), noise=0.003, runs=6, decades=6.0)
+    quiet = compare_shared(frame)
+    assert quiet.multiplier("f1") == pytest.approx(15.0, rel=0.2)
+    assert not any("same units" in w for w in quiet.warnings + analyze(frame, bootstrap=0).warnings)
+    for scale in (1e6, 1e-6):
+        slipped = frame.assign(flops=np.where(frame.family == "f1", frame.flops * scale, frame.flops))
+        cmp = compare_shared(slipped)
+        assert any(w.startswith("f1 needs") and "same units" in w for w in cmp.warnings), cmp.warnings
+        result = analyze(slipped, bootstrap=0)
+        assert any("f1 needs" in w and "same units" in w for w in result.warnings), result.warnings

@@ -63,7 +63,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
             raise ValueError(f"budget {c:g}: a compute budget must be a positive, finite number")
     result = analyze(source, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
                      progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
-    names = [focus] if focus else list(result.fits)
+    names = [result.focus] if focus is not None else list(result.fits)
     families = []
     warnings = list(result.warnings)
     for name in names:

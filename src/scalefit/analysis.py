@@ -116,14 +116,15 @@ class Analysis:
 
     def predict(self, family: str, flops):
         """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute)."""
-        return self._fitted(family).fit.predict(_positive_finite(flops, "flops"))
+        return self._fitted(family).fit.predict(positive_finite(flops, "flops"))
 
     def invert(self, family: str, loss):
         """Compute ``family`` needs to reach ``loss`` (positive, finite; nats per token); inf where
         unreachable."""
-        return self._fitted(family).fit.invert(_positive_finite(loss, "loss"))
+        return self._fitted(family).fit.invert(positive_finite(loss, "loss"))
 
     def _fitted(self, family: str) -> FamilyFit:
+        family = self.ladder.family_name(family)
         if family not in self.fits:
             others = ", ".join(repr(f) for f in self.fits)
             kind = "a reference point (one run), not a fitted ladder" if family in set(self.ladder.runs["family"]) \
@@ -141,7 +142,7 @@ BAND_METHODS = ("auto", "profile", "percentile")
 PERPLEXITY_COLUMNS = (("perplexity", "loss"), ("perplexity_low", "low"), ("perplexity_high", "high"))
 
 
-def _positive_finite(values, name: str):
+def positive_finite(values, name: str):
     """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite."""
     array = np.asarray(values, dtype=float)
     bad = np.flatnonzero(~(np.isfinite(array) & (array > 0)).ravel())
@@ -664,6 +665,21 @@ def at_target(loss: float, ladder: Ladder) -> str:
 
 
 UNIT_SLIP_DECADES = 6.0  # families whose runs lie this far apart in compute: more likely a unit slip
+UNIT_SLIP_FACTOR = 1e3   # a multiplier this large either way: rarely a recipe's saving, often a unit slip (K vs M)
+
+
+def implausible_factor(factor: float, focus: str, other: str) -> list[str]:
+    """A question when a compute factor between two families is UNIT_SLIP_FACTOR or more either way:
+    recipes rarely differ that much, and a thousand, a million or 8.64e19 (PF-days) is what a unit
+    slip in one family's compute gives. Ladders in different units can overlap in compute, so
+    this catches slips that the distance between runs (UNIT_SLIP_DECADES) does not."""
+    if not (np.isfinite(factor) and factor > 0) or 1 / UNIT_SLIP_FACTOR < factor < UNIT_SLIP_FACTOR:
+        return []
+    from .formatting import fmt_multiplier
+
+    return [f"{other} needs {fmt_multiplier(factor)} the compute {focus} needs, a larger difference than recipes usually show "
+            f"({UNIT_SLIP_FACTOR:.0f}x either way): are the families' computes in the same units (e.g. GFLOPs in "
+            "one, FLOPs in another, or parameters counted in millions)?"]
 
 
 def _decades_apart(ladder: Ladder, focus: str, reference: str) -> float:
@@ -695,6 +711,8 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> l
         if apart > UNIT_SLIP_DECADES:
             issues.append(f"{m.reference}'s compute lies {apart:.0f} decades from {m.focus}'s runs: are the families' "
                           "computes in the same units (e.g. FLOPs in one, PF-days in another)?")
+        else:
+            issues += implausible_factor(m.multiplier, m.focus, m.reference)
         if m.n_draws and m.unreachable_fraction > 0:
             reaches = m.low == 0 or m.high == np.inf
             issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, "

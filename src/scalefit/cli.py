@@ -268,7 +268,8 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
 def _emit_result(result, render, output: str | None, figure: str | None, kind: str) -> None:
     """The result's warnings on stderr, its figure ``kind`` when --figure asks for one, then the
     rendered result on stdout or --output."""
-    for warning in result.warnings:
+    unused = _unused_bootstrap(result.band_method) if kind == "backtest" else []
+    for warning in list(result.warnings) + unused:
         click.echo(f"scalefit: warning: {warning}", err=True)
     if figure is not None:
         _emit_bytes(_figure_bytes(kind, result, figure), figure)
@@ -674,9 +675,22 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
         raise InputError(str(exc)) from None
     except TargetError as exc:         # 'at-flops 1e40: ...' is --at-flops 1e40
         raise InputError(f"--{exc}") from None
-    for warning in result.warnings:
+    for warning in list(result.warnings) + _unused_bootstrap(result.band_method):
         click.echo(f"scalefit: warning: {warning}", err=True)
     return result
+
+
+def _unused_bootstrap(band_method: str | None) -> list[str]:
+    """A warning when the command line gave --bootstrap N (N > 0) but the bands are profile
+    likelihood, which resample nothing: N would otherwise be dropped without a word."""
+    context = click.get_current_context(silent=True)
+    typed = (context is not None and "bootstrap" in context.params
+             and context.get_parameter_source("bootstrap") == click.core.ParameterSource.COMMANDLINE)
+    bootstrap = context.params["bootstrap"] if typed else 0
+    if bootstrap == 0 or band_method != "profile":
+        return []
+    return [f"--bootstrap {bootstrap} is not used: the bands are profile likelihood, which need no resampling "
+            "(--band-method percentile gives bootstrap bands; --bootstrap 0 gives none)"]
 
 
 PROFILE_PROGRESS_RUNS = 1000  # runs from which profile bands take seconds (about 1.4 ms a run), and show progress

@@ -66,8 +66,11 @@ def perplexity(loss: float) -> float:
 LARGEST_LN_FLOAT = math.log(np.finfo(float).max)
 
 
-def to_dict(result: Analysis) -> dict:
-    """The stable JSON structure documented in the README."""
+def to_dict(result) -> dict:
+    """The stable JSON structure documented in the README: of an Analysis (``scalefit fit``), or of
+    a Backtest, SharedComparison, Plan or OptimalReport as its own command writes it."""
+    if not isinstance(result, Analysis):
+        return _writer(result, "dict")(result)
     ladder = result.ladder
     families = []
     for name, ff in result.fits.items():
@@ -122,15 +125,32 @@ def _prediction_dict(p: Prediction, metric: str) -> dict:
     return out
 
 
-def to_json(result: Analysis) -> str:
-    """The analysis as JSON text (``scalefit fit --format json``): ``to_dict`` written strictly, with
-    non-finite numbers (an unbounded band's inf, a missing band's nan) as null."""
+def to_json(result) -> str:
+    """A result as JSON text, as its command's ``--format json`` writes it (``scalefit fit`` for an
+    Analysis): ``to_dict`` written strictly, with non-finite numbers (an unbounded band's inf, a
+    missing band's nan) as null."""
     return strict_json(to_dict(result))
 
 
-def to_csv(result: Analysis) -> str:
-    """One row per multiplier, with the same fields as the JSON ``multipliers`` entries."""
+def to_csv(result) -> str:
+    """A result as its command's ``--format csv`` writes it: for an Analysis one row per multiplier,
+    with the same fields as the JSON ``multipliers`` entries; for the others their ``frame()``."""
+    if not isinstance(result, Analysis):
+        return _writer(result, "csv")(result)
     return frame_csv(result.multipliers_frame())
+
+
+def _writer(result, kind: str):
+    """The function writing ``result`` (a Backtest, SharedComparison, Plan or OptimalReport) as
+    ``kind`` ("dict" or "csv"), or TypeError naming what is accepted."""
+    prefix = {"Backtest": "backtest", "SharedComparison": "shared", "Plan": "plan",
+              "OptimalReport": "optimal"}.get(type(result).__name__)
+    writer = globals().get(f"{prefix}_to_{kind}") if prefix else None
+    if writer is None:
+        kinds = ("an Analysis, Backtest, SharedComparison, Plan or OptimalReport" if kind == "dict"
+                 else "an Analysis, Backtest, SharedComparison or Plan (an OptimalReport has no CSV form)")
+        raise TypeError(f"to_{'json' if kind == 'dict' else kind} takes {kinds}, not {type(result).__name__}")
+    return writer
 
 
 # ----- table -----------------------------------------------------------------------------------

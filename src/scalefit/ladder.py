@@ -100,6 +100,11 @@ class Ladder:
         counts = self.run_counts()
         return max(self.families, key=lambda f: counts[f])
 
+    @staticmethod
+    def family_name(name) -> str | None:
+        """A family name as the ladder holds it: text, stripped (a DataFrame's family 2 is '2')."""
+        return None if name is None else str(name).strip()
+
     def unknown_family(self, name: str, role: str = "focus family") -> str:
         """The message for a family name that is not in the file, with the closest name if any."""
         folded = {f.casefold(): f for f in self.families}
@@ -498,6 +503,7 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
     values; with an irreducible loss ``fixed_e`` held fixed, every run's loss above it.
     """
     counts = ladder.run_counts()
+    focus = ladder.family_name(focus)
     two_variable = law_name == "chinchilla"
     if two_variable and not {"params", "tokens"} <= set(ladder.runs.columns):
         raise LadderError(f"{ladder.source}, header: the chinchilla law L(N, D) needs 'params' and 'tokens' "

@@ -108,13 +108,23 @@ class SharedComparison:
         return float(np.sqrt(self.objective / self.n_runs))
 
     def multiplier(self, family: str) -> float:
-        return next(f.multiplier for f in self.factors if f.family == family)
+        """The focus's saving M_f against ``family`` (1 for the focus itself)."""
+        family = self.ladder.family_name(family)
+        for factor in self.factors:
+            if factor.family == family:
+                return factor.multiplier
+        kind = ("a reference point (one run), not compared" if family in set(self.ladder.runs["family"])
+                else "not a family of this file")
+        raise ValueError(f"family {family!r} is {kind}; compared families: "
+                         f"{', '.join(repr(f.family) for f in self.factors)}")
 
     def predict(self, family: str, flops) -> np.ndarray:
-        """L_f(C) = E + A (C / M_f)^(-alpha), nats per token."""
+        """L_f(C) = E + A (C / M_f)^(-alpha), nats per token, at ``flops`` (positive, finite compute)."""
+        from .analysis import positive_finite
+
         E, A, alpha = self.params
-        flops = np.asarray(flops, dtype=float)
-        return E + A * np.exp(-alpha * (np.log(flops) - np.log(self.multiplier(family))))
+        m = self.multiplier(family)
+        return E + A * np.exp(-alpha * (np.log(positive_finite(flops, "flops")) - np.log(m)))
 
     def frame(self) -> pd.DataFrame:
         """One row per compared family other than the focus: its runs and the focus's saving (the
@@ -161,6 +171,11 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
             progress(1)
     at_limit = [families[g] for g in range(1, runs.n_families) if abs(theta[2 + g]) >= MAX_LOG_FACTOR * (1 - 1e-9)]
     notes = _fit_notes(ladder, families, runs, objective, dof, at_limit)
+    if not at_limit:
+        from .analysis import implausible_factor
+
+        for factor in factors[1:]:
+            notes += tuple(implausible_factor(factor.multiplier, focus, factor.family))
     separate, f_stat, p_value, check_dof = float("nan"), float("nan"), float("nan"), (0, 0)
     if not at_limit:
         separate, f_stat, p_value, check_dof, check_notes = _check_against_separate_laws(ladder, families, objective,
@@ -178,8 +193,10 @@ def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: floa
     notes = []
     if at_limit:
         notes.append(f"the factor of {', '.join(at_limit)} reached the search limit ({np.exp(MAX_LOG_FACTOR):.0e}x "
-                     "either way): it is not measured, and the check against separate laws was not run; are the "
-                     "families' computes in the same units, and do their losses fall with compute?")
+                     "either way): it is not measured, the shared E, A and alpha were bent to fit it, so no factor "
+                     "in the table can be trusted, and the check against separate laws was not run; are the "
+                     "families' computes in the same units, and do their losses fall with compute? (compare the "
+                     "others without it)")
     if dof < 1:
         notes.append(f"{runs.u.size} runs for {runs.n_families + 2} parameters: no degrees of freedom left for bands "
                      "or the check; add runs")
@@ -200,6 +217,7 @@ def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: floa
 
 def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], str]:
     families = ladder.ladder_families()
+    focus = ladder.family_name(focus)
     if focus is None:
         focus = ladder.default_focus()
     elif focus not in ladder.families:
