@@ -57,6 +57,11 @@ def test_backtest_predicts_each_held_out_run_from_the_smaller_runs():
     assert list(frame_out.run) == ["a6", "a7", "b4", "b5", "b6"]
     assert bt.coverage == pytest.approx(frame_out.inside.mean())
     assert bt.median_abs_error == pytest.approx(frame_out.error.abs().median())
+    shuffled = scalefit.backtest(frame.sample(frac=1.0, random_state=3), hold_out=2)   # rows in any order:
+    assert sorted(h.run for h in shuffled.rows) == sorted(frame_out.run)             # the same runs, listed
+    for family in ("a", "b"):                                                         # by compute in a family
+        flops = [h.prediction.flops for h in shuffled.rows if h.family == family]
+        assert flops == sorted(flops)
 
 
 def test_families_too_small_to_hold_out_are_skipped_with_a_warning():
@@ -164,3 +169,21 @@ def test_backtest_figure(tmp_path):
     assert sorted(bars.high) == sorted(h.prediction.high for h in bt.rows)
     bad = runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--law", "chinchilla", "--figure", str(out)])
     assert bad.exit_code == 2 and "--figure draws compute laws" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_a_tiny_share_of_unreachable_draws_is_not_printed_as_zero():
+    """Found by a new user: with 1,000,000 resamples a handful of unreachable draws read '0.0% of
+    bootstrap draws'; the warning gives the count and a percentage with two significant digits."""
+    from scalefit.analysis import _multiplier_warnings
+    from scalefit.efficiency import Multiplier
+
+    ladder = scalefit.read_ladder(ladder_frame())
+    m = Multiplier(focus="a", reference="b", reference_kind="ladder", where="largest run", loss=2.0,
+                   reference_flops=1e21, reference_flops_low=5e20, reference_flops_high=2e21, focus_flops=1e20,
+                   focus_flops_low=5e19, focus_flops_high=2e20, multiplier=10.0, low=0.0, high=20.0,
+                   unreachable_fraction=3e-6, n_draws=1_000_000, extrapolation_decades=0.0,
+                   reference_extrapolation_decades=0.0)
+    (warning,) = _multiplier_warnings([m], ladder)
+    assert "unreachable in 3 of 1,000,000 bootstrap draws (0.0003%)" in warning
+    (warning,) = _multiplier_warnings([dataclasses.replace(m, unreachable_fraction=0.125, n_draws=1000)], ladder)
+    assert "unreachable in 125 of 1,000 bootstrap draws (12.5%)" in warning

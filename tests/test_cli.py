@@ -1129,3 +1129,18 @@ def test_a_typed_bootstrap_count_that_profile_bands_do_not_use_is_said(tmp_path)
                     ["fit", path, "--bootstrap", "500", "--band-method", "percentile"]):
         result = run(*command)
         assert result.exit_code == 0 and "is not used" not in result.stderr, result.stderr
+
+
+def test_a_perplexity_typed_as_a_target_loss_is_questioned(tmp_path):
+    """Found by a new user: on a perplexity file `--at-loss 12` (meant: perplexity 12) quietly asked
+    for perplexity e^12 = 1.6e5. A target loss above twice every run's loss but among the runs'
+    perplexities is questioned; --at-perplexity 12 and plausible losses are not."""
+    rows = [f"{f},{c:.6g},{math.exp(1.8 + 1e3 * c ** -0.15 * s):.6g}"
+            for f, s in (("a", 1.0), ("b", 1.1)) for c in (1e19, 1e20, 1e21, 1e22)]
+    path = tmp_path / "ppl.csv"
+    path.write_text("family,flops,perplexity\n" + "\n".join(rows) + "\n")
+    said = "if 12 is a perplexity, give it as --at-perplexity 12"
+    assert said in run("fit", path, "--bootstrap", "0", "--at-loss", "12").stderr
+    for option in (["--at-perplexity", "12"], ["--at-loss", "2.5"]):
+        result = run("fit", path, "--bootstrap", "0", *option)
+        assert result.exit_code == 0 and "is a perplexity" not in result.stderr, result.stderr

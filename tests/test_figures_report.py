@@ -668,3 +668,20 @@ def test_a_long_title_is_wrapped_to_the_figure_width():
     assert len(lines) >= 2 and " ".join(lines) == title
     assert max(map(len, lines)) * CHAR_WIDTH * TITLE_TEXT_SCALE * options.base_size <= options.width - 0.2
     assert wrapped_title(FigureOptions(title="muse")) == "muse"
+
+
+def test_the_report_lists_the_shared_law_comparisons_own_warnings():
+    """Found by a new user: the report's Warnings section left out what the shared-law comparison
+    warned of (that the data contradict the shared law); now listed, marked as the comparison's."""
+    from scalefit.report import render_report
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [("a", c, 1.8 + 1e3 * c ** -0.15) for c in flops] + [("b", c, 1.5 + 3e4 * c ** -0.25) for c in flops]
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.002, len(rows)))
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"]).assign(loss=lambda d: d.loss * noise)
+    result = analyze(frame, bootstrap=0)
+    text, _ = render_report(result, markdown=True)
+    warnings = text.split("## Warnings", 1)[1]
+    assert "- shared-law comparison: the data contradict the shared law" in warnings
+    for w in result.warnings:
+        assert w.replace("'", "&#x27;") in warnings or w in warnings

@@ -177,6 +177,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     """
     if band_method not in BAND_METHODS:
         raise ValueError(f"band_method must be one of {BAND_METHODS}, got {band_method!r}")
+    given_losses = _flat_numbers(at_loss, "at_loss")
     at_loss = target_losses(at_loss, at_perplexity)
     at_flops = target_computes(at_flops)
     at_sizes = target_sizes(at_params_tokens)
@@ -204,7 +205,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     if band_method == "profile" and law.name == "chinchilla":
         raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
                           "--band-method percentile (bootstrap over runs)")
-    warnings: list[str] = list(ladder.warnings)
+    warnings: list[str] = list(ladder.warnings) + perplexities_given_as_losses(given_losses, ladder)
     if asked_for_profile and bootstrap == 0:
         warnings.append("bootstrap 0 fits without any bands, profile bands included (they need no resampling: "
                         "leave the number of resamples at its default to get them)")
@@ -227,6 +228,20 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings), predictions=tuple(predictions))
+
+
+def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> list[str]:
+    """A question for each target loss of a perplexity file that lies above twice the highest run's
+    loss yet among the runs' perplexities (within a factor of 2): typed as a loss, meant as a
+    perplexity (``--at-loss 12`` for perplexity 12 asks for perplexity e^12 = 1.6e5)."""
+    if ladder.metric != "perplexity":
+        return []
+    loss = ladder.runs["loss"].to_numpy(dtype=float)
+    low, high = np.exp(loss.min()) / 2, np.exp(loss.max()) * 2
+    return [f"the target loss {t:g} (--at-loss) is {t:g} nats, perplexity {np.exp(t):.3g}, above twice every run's "
+            f"loss (at most {loss.max():.4g}); if {t:g} is a perplexity, give it as --at-perplexity {t:g} "
+            "(at_perplexity in Python)"
+            for t in losses if t > 2 * loss.max() and low <= t <= high]
 
 
 FEW_RESAMPLES = 200  # percentile bands from fewer resamples rest on a handful of draws in each tail
@@ -688,6 +703,11 @@ def _decades_apart(ladder: Ladder, focus: str, reference: str) -> float:
     return float(max(0.0, b.min() - a.max(), a.min() - b.max()))
 
 
+def _percent(share: float) -> str:
+    """'12.5%', and for a share below 0.1% two significant digits ('0.0003%') rather than '0.0%'."""
+    return f"{share:.1%}" if share >= 0.001 else f"{100 * share:.2g}%"
+
+
 def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> list[str]:
     """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
     out = []
@@ -715,7 +735,9 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> l
             issues += implausible_factor(m.multiplier, m.focus, m.reference)
         if m.n_draws and m.unreachable_fraction > 0:
             reaches = m.low == 0 or m.high == np.inf
-            issues.append(f"unreachable in {m.unreachable_fraction:.1%} of bootstrap draws, "
+            count = round(m.unreachable_fraction * m.n_draws)
+            issues.append(f"unreachable in {count:,} of {m.n_draws:,} bootstrap draws "
+                          f"({_percent(m.unreachable_fraction)}), "
                           + ("so the band reaches 0 or infinity" if reaches else "fewer than the band's tails "
                              "(the band stays finite)"))
         if issues:

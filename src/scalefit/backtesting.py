@@ -174,11 +174,12 @@ def _plain_extrapolation(warning: str) -> bool:
 
 
 def _split(runs: pd.DataFrame, hold_out: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(held-out runs, training runs): the runs at the ``hold_out`` largest distinct computes, and
-    the others (none held out when the family has no more distinct computes than that)."""
+    """(held-out runs in order of compute, training runs): the runs at the ``hold_out`` largest
+    distinct computes, and the others (none held out when the family has no more distinct
+    computes than that)."""
     distinct = np.unique(runs["flops"].to_numpy(dtype=float))
     cut = distinct[-hold_out] if distinct.size > hold_out else np.inf
-    return runs[runs["flops"] >= cut], runs[runs["flops"] < cut]
+    return runs[runs["flops"] >= cut].sort_values("flops", kind="stable"), runs[runs["flops"] < cut]
 
 
 def _targets(held: pd.DataFrame, law: Law) -> dict:

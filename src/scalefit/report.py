@@ -170,12 +170,20 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
              f"Bands: {result.level:.0%} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
+    warnings = report_warnings(result, cmp)
     if markdown:
-        return _markdown(result, intro, provenance, tables, figures, output)
-    return _html(result, intro, provenance, tables, figures), {}
+        return _markdown(result, intro, provenance, tables, figures, output, warnings)
+    return _html(result, intro, provenance, tables, figures, warnings), {}
 
 
-def _markdown(result, intro, provenance, tables, figures, output):
+def report_warnings(result: Analysis, cmp) -> list[str]:
+    """The analysis's warnings, then the shared-law comparison's own (those it does not repeat),
+    marked as the comparison's."""
+    own = [] if cmp is None else [w for w in cmp.warnings if w not in result.warnings]
+    return list(result.warnings) + [f"shared-law comparison: {w}" for w in own]
+
+
+def _markdown(result, intro, provenance, tables, figures, output, warnings):
     lines = [f"# scalefit report: {_md_text(os.path.basename(result.ladder.source))}", ""]
     lines += [f"- {_md_text(x)}" for x in intro]
     if provenance:
@@ -190,7 +198,7 @@ def _markdown(result, intro, provenance, tables, figures, output):
         path = dict(zip((k for k, _ in REPORT_FIGURES), markdown_figure_paths(output)))[kind]
         assets[path] = png
         lines += ["", f"### {_md_text(title)}", "", f"![{_md_text(title)}]({os.path.basename(path)})"]
-    lines += ["", "## Warnings", ""] + ([f"- {_md_text(w)}" for w in result.warnings] or ["None."])
+    lines += ["", "## Warnings", ""] + ([f"- {_md_text(w)}" for w in warnings] or ["None."])
     return "\n".join(lines) + "\n", assets
 
 
@@ -204,7 +212,7 @@ def _md_cell(text) -> str:
     return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _html(result, intro, provenance, tables, figures) -> str:
+def _html(result, intro, provenance, tables, figures, warnings) -> str:
     esc = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              f"<title>scalefit report: {esc(os.path.basename(result.ladder.source))}</title>",
@@ -226,6 +234,6 @@ def _html(result, intro, provenance, tables, figures) -> str:
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h3>{esc(title)}</h3><img alt='{esc(title)}' src='data:image/png;base64,{data}'>")
     parts.append("<h2>Warnings</h2>")
-    parts += ([f"<p class='warn'>{esc(w)}</p>" for w in result.warnings] or ["<p>None.</p>"])
+    parts += ([f"<p class='warn'>{esc(w)}</p>" for w in warnings] or ["<p>None.</p>"])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
