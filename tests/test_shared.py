@@ -252,3 +252,31 @@ def test_a_factor_of_a_thousand_or_more_asks_about_units_even_when_the_runs_over
         assert any(w.startswith("f1 needs") and "same units" in w for w in cmp.warnings), cmp.warnings
         result = analyze(slipped, bootstrap=0)
         assert any("f1 needs" in w and "same units" in w for w in result.warnings), result.warnings
+
+
+def test_bands_outside_the_calibration_studys_designs_are_marked():
+    """Found by a new user: compare printed plain bands for 2-run families and for a family
+    scattering 6% around the shared law, where fit marks such bands '*'. The study checked pairs
+    of 4 to 10 runs over 2 to 4 decades, up to 3% noise, factors 1/15 to 15."""
+    from scalefit.formatting import format_shared, shared_to_dict
+
+    inside = compare_shared(shared_ladder((2.0,), noise=0.01, runs=6))
+    assert inside.factors[1].band_checked and not any("not checked" in w for w in inside.warnings)
+    assert "] *" not in format_shared(inside) and "design outside" not in format_shared(inside)
+    cases = {"'f1' has 3 runs": shared_ladder((2.0,), noise=0.01, runs=3),
+             "'f0' spans 1 decades": shared_ladder((2.0,), noise=0.01, runs=6, decades=1.0),
+             "the factor is 3": shared_ladder((40.0,), noise=0.01, runs=6)}
+    noisy = shared_ladder((2.0,), noise=0.003, runs=8, seed=1)
+    rng = np.random.default_rng(2)
+    cases["'f1' scatters"] = noisy.assign(loss=np.where(noisy.family == "f1",
+                                                        noisy.loss * np.exp(rng.normal(0, 0.08, len(noisy))),
+                                                        noisy.loss))
+    for reason, frame in cases.items():
+        if reason == "'f1' has 3 runs":
+            frame = pd.concat([frame[frame.family == "f1"], shared_ladder((2.0,), noise=0.01, runs=6)
+                               .query("family == 'f0'")])
+        cmp = compare_shared(frame, focus="f0")
+        assert not cmp.factors[1].band_checked, reason
+        assert any(w.startswith("f0 vs f1: the band was not checked") and reason in w for w in cmp.warnings), \
+            (reason, cmp.warnings)
+        assert "] *" in format_shared(cmp) and shared_to_dict(cmp)["families"][0]["band_checked"] is False

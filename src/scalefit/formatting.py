@@ -560,8 +560,10 @@ def format_shared(cmp) -> str:
             rows.append([f.family, str(f.n_runs), "1 (focus)", ""])
         else:
             rows.append([f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
-                         _band(f.low, f.high, fmt_multiplier)])
+                         _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")])
     lines.append(_align(rows))
+    if not all(f.band_checked for f in cmp.factors):
+        lines.append("  * design outside what the calibration study checked (see the warnings and README)")
     lines.append("")
     if math.isnan(cmp.p_value):
         lines.append("check: not tested (see the warnings)")

@@ -138,7 +138,8 @@ def _shared_table(result: Analysis, cmp) -> list[tuple]:
     title = "One law for all ladders up to a compute factor each (scalefit compare)"
     note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}."
     rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
-    rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier), _band(f.low, f.high, fmt_multiplier)]
+    rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
+              _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")]
              for f in cmp.factors if f.family != cmp.focus]
     return [(title, rows, note)]
 

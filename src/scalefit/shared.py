@@ -33,7 +33,7 @@ the data contradict it; it needs 4 or more runs in every family.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -75,6 +75,7 @@ class FamilyFactor:
     multiplier: float
     low: float
     high: float
+    band_checked: bool = True     # the design lies inside what analyses/shared_calibration.py verified
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,9 @@ class SharedComparison:
         """One row per compared family other than the focus: its runs and the focus's saving (the
         ``focus`` column names whose saving it is)."""
         return pd.DataFrame([dict(focus=self.focus, family=f.family, runs=f.n_runs, multiplier=f.multiplier,
-                                  low=f.low, high=f.high) for f in self.factors if f.family != self.focus])
+                                  low=f.low, high=f.high, band_checked=f.band_checked)
+                             for f in self.factors if f.family != self.focus],
+                            columns=["focus", "family", "runs", "multiplier", "low", "high", "band_checked"])
 
     def summary(self) -> str:
         """The table the command prints, then its warnings (numbered)."""
@@ -176,6 +179,8 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
 
         for factor in factors[1:]:
             notes += tuple(implausible_factor(factor.multiplier, focus, factor.family))
+    factors, unchecked = _mark_checked(factors, ladder, _family_scatter(runs, theta, families), dof)
+    notes += unchecked
     separate, f_stat, p_value, check_dof = float("nan"), float("nan"), float("nan"), (0, 0)
     if not at_limit:
         separate, f_stat, p_value, check_dof, check_notes = _check_against_separate_laws(ladder, families, objective,
@@ -185,6 +190,60 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
                             objective=objective, n_runs=runs.u.size, level=level, separate_objective=separate,
                             f_statistic=f_stat, p_value=p_value, check_dof=check_dof,
                             warnings=tuple(ladder.warnings) + notes)
+
+
+# The designs on which analyses/shared_calibration.py verified the bands of M (README, "Comparing
+# ladders"): pairs of families of 4 to 10 runs each over 2 to 4 decades, up to 3% noise, true M
+# from 1/15 to 15; 95% bands covered 94.0-97.5% of the truths in every cell.
+CHECKED_MIN_RUNS = 4
+CHECKED_MIN_SPAN_DECADES = 2.0
+CHECKED_MAX_NOISE = 0.04     # as for fit's bands: the study went to 3%, estimated scatter spreads above it
+CHECKED_MAX_FACTOR = 15.0
+
+
+def _family_scatter(runs: _Runs, theta: np.ndarray, families: list[str]) -> dict[str, float]:
+    """Each family's scatter around the shared law: sqrt(sum of its squared ln residuals / (n_f - 1)),
+    one degree of freedom taken by its own factor."""
+    E, a, alpha = theta[:3]
+    log_m = np.r_[0.0, theta[3:]]
+    residual = runs.y - np.log(E + np.exp(a - alpha * (runs.u - log_m[runs.family])))
+    return {family: float(np.sqrt(np.sum(residual[runs.family == g] ** 2) / max((runs.family == g).sum() - 1, 1)))
+            for g, family in enumerate(families)}
+
+
+def _mark_checked(factors: list[FamilyFactor], ladder: Ladder, scatter: dict[str, float],
+                  dof: int) -> tuple[list[FamilyFactor], tuple[str, ...]]:
+    """The factors with ``band_checked`` False where the comparison lies outside the calibration
+    study's designs, and a warning for each saying why. The focus's own row stays checked."""
+    if dof < 1:
+        return factors, ()                       # no bands at all: _fit_notes says why
+    focus = factors[0].family
+    out, notes = [factors[0]], []
+    for factor in factors[1:]:
+        reasons = [reason for family in (focus, factor.family) for reason in _design_reasons(ladder, family)]
+        reasons += [f"'{family}' scatters {scatter[family]:.1%} around the shared law (checked: up to 3%)"
+                    for family in (focus, factor.family) if scatter[family] > CHECKED_MAX_NOISE]
+        if not 1 / CHECKED_MAX_FACTOR <= factor.multiplier <= CHECKED_MAX_FACTOR:
+            reasons.append(f"the factor is {factor.multiplier:.3g} (checked: 1/{CHECKED_MAX_FACTOR:g} to "
+                           f"{CHECKED_MAX_FACTOR:g})")
+        if reasons:
+            notes.append(f"{focus} vs {factor.family}: the band was not checked by the calibration study "
+                         f"(analyses/shared_calibration.py): {'; '.join(reasons)}")
+            factor = replace(factor, band_checked=False)
+        out.append(factor)
+    return out, tuple(notes)
+
+
+def _design_reasons(ladder: Ladder, family: str) -> list[str]:
+    """Why a family's runs lie outside the designs of the calibration study (runs, span)."""
+    flops = ladder.family_runs(family)["flops"].to_numpy(dtype=float)
+    span = float(np.log10(flops.max() / flops.min()))
+    reasons = []
+    if flops.size < CHECKED_MIN_RUNS:
+        reasons.append(f"'{family}' has {flops.size} runs (checked: {CHECKED_MIN_RUNS} or more)")
+    if span < CHECKED_MIN_SPAN_DECADES - 1e-9:
+        reasons.append(f"'{family}' spans {span:.2g} decades of compute (checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
+    return reasons
 
 
 def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: float, dof: int,
