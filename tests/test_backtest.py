@@ -71,6 +71,8 @@ def test_families_too_small_to_hold_out_are_skipped_with_a_warning():
     bt = scalefit.backtest(small, hold_out=1)
     assert {h.family for h in bt.rows} == {"a", "b"}
     assert any("family 'c': not backtested" in w and "keeps 3 run(s)" in w for w in bt.warnings)
+    at_four = scalefit.backtest(small, hold_out=4)         # c has 4 computes: nothing left to fit on
+    assert "family 'c': not backtested: it has 4 compute value(s), not more than the 4 to hold out" in at_four.warnings
     with pytest.raises(scalefit.LadderError, match="no family could be backtested"):
         scalefit.backtest(small, hold_out=7)
     with pytest.raises(ValueError, match="hold_out"):

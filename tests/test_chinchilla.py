@@ -363,3 +363,18 @@ def test_a_compute_law_on_an_isoflop_grid_points_to_the_chinchilla_law():
     one_each = pd.DataFrame({"family": "iso", "params": one_each["params"], "flops": one_each["flops"],
                              "loss": one_each["loss"]})
     assert not any("IsoFLOP" in w for w in analyze(one_each, bootstrap=0).warnings)
+
+
+def test_isoflop_tokens_use_the_given_flops_per_parameter_token():
+    """Found by a mutation audit: D*(C) = C / (k N*) with the k given (--flops-per-param-token), not 6."""
+    truth = np.array([1.69, 406.4, 410.7, 0.34, 0.28])
+    n_all, d_all = [], []
+    for c in (1e18, 1e19, 1e20):
+        grid = np.geomspace(3e7, 3e9, 7)
+        n_all.append(grid)
+        d_all.append(c / (8 * grid))
+    n, d = np.concatenate(n_all), np.concatenate(d_all)
+    iso = isoflop_analysis(n, d, LAW.predict_nd(truth, n, d), k=8.0, n_resamples=0)
+    budgets = iso.budgets
+    np.testing.assert_allclose(budgets["d_opt"] * 8 * budgets["n_opt"] / budgets["flops"], 1.0, rtol=1e-12)
+    assert iso.d_opt(1e19) * 8 * iso.n_opt(1e19) == pytest.approx(1e19, rel=1e-12)

@@ -482,7 +482,9 @@ def test_different_seed_gives_different_bands(tmp_path):
 def test_level_narrows_bands(tmp_path):
     path = make_ladder(tmp_path)
     wide = multiplier(fit_json(path, "--level", "0.95"), "ref")
-    narrow = multiplier(fit_json(path, "--level", "0.5"), "ref")
+    narrow_json = fit_json(path, "--level", "0.5")
+    narrow = multiplier(narrow_json, "ref")
+    assert narrow_json["bands"] == {"method": "profile", "level": 0.5}
     assert wide["low"] <= narrow["low"] <= narrow["high"] <= wide["high"]
     assert (narrow["high"] - narrow["low"]) < (wide["high"] - wide["low"])
 

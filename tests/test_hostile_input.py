@@ -273,3 +273,61 @@ def test_flops_far_from_six_n_d_are_questioned(tmp_path):
                         "L(N, D) uses params and tokens: check the units of each"]
     path.write_text("\n".join(rows[:2] + rows[3:]) + "\n")              # without the 100x row
     assert not any("times 6" in w for w in scalefit.read_ladder(path).warnings)
+
+
+def test_an_output_is_replaced_whole_or_left_as_it_was(tmp_path, monkeypatch):
+    """Found by a mutation audit: nothing checked that a failed write leaves the old file and no
+    temporary file, that a normal write replaces the file (a new inode) rather than rewriting it,
+    or a new file's permissions (0666 less the umask)."""
+    from scalefit.outputs import write_output
+
+    out = tmp_path / "out.json"
+    out.write_bytes(b"old")
+    before = out.stat().st_ino
+    write_output(str(out), b"new")
+    assert out.read_bytes() == b"new" and out.stat().st_ino != before
+
+    def refuse(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_output(str(out), b"newer")
+    assert out.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    monkeypatch.undo()
+    old_umask = os.umask(0o022)
+    try:
+        write_output(str(tmp_path / "fresh.json"), b"{}")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "fresh.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_flops_are_questioned_from_three_times_6nd(tmp_path):
+    """COMPUTE_DISAGREEMENT = 3 (found by a mutation audit: only a 100x row was tested)."""
+    def ladder(factor):
+        rows = ["family,params,tokens,flops,loss"]
+        for i, (n, d) in enumerate([(1e8, 2e9), (3e8, 6e9), (1e9, 2e10), (3e9, 6e10)]):
+            rows.append(f"a,{n:g},{d:g},{6 * n * d * (factor if i == 1 else 1.0):g},{3.2 - 0.15 * i}")
+        path = tmp_path / f"x{factor}.csv"
+        path.write_text("\n".join(rows) + "\n")
+        return scalefit.read_ladder(path)
+
+    (warning,) = ladder(5.0).warnings
+    assert ", line 3: 'flops' is 5 times 6 * params * tokens" in warning
+    assert ladder(2.5).warnings == ()
+
+
+def test_families_six_decades_apart_are_asked_about_units_and_four_are_not(tmp_path):
+    """UNIT_SLIP_DECADES = 6 (found by a mutation audit: only a 20-decade slip was tested)."""
+    text = DEMO.read_text().splitlines()
+    rows = [line.split(",") for line in text if line and not line.startswith("#")]
+    col = rows[0].index("flops")
+    for divisor, expected in ((1e5, 3), (1e2, 0)):
+        body = [row[:col] + [repr(float(row[col]) / divisor) if row[0] == "muse" else row[col]] + row[col + 1:]
+                for row in rows[1:]]
+        path = tmp_path / f"shifted{divisor:g}.csv"
+        path.write_text("\n".join(",".join(r) for r in [rows[0]] + body) + "\n")
+        warnings = scalefit.analyze(path).warnings
+        assert sum("decades from muse's runs: are the families' computes in the same units" in w
+                   for w in warnings) == expected, warnings

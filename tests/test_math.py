@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,3 +286,55 @@ def test_f_deviances_map_onto_the_chi_square_scale_as_scipy_stats_does(dof):
     values = np.array([0.0, 1e-12, 0.5, 3.84, 40.0, 700.0, 1e6, np.inf])
     expected = stats.chi2.isf(stats.f.sf(values, 1, dof), 1)
     np.testing.assert_allclose(f_1_to_chi2_1(values, dof), expected, rtol=1e-12)
+
+
+# ----- found by a mutation audit: behaviour no test pinned ---------------------------------------
+
+def two_ladders(e_second: float, e_first: float = 1.0) -> pd.DataFrame:
+    """Families 'f' and 'g', 8 runs each of E + 2000 C^-0.17 with 1% noise (seeded)."""
+    rng = np.random.default_rng(1)
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = []
+    for family, E in (("f", e_first), ("g", e_second)):
+        loss = (E + 2000 * flops ** -0.17) * np.exp(rng.normal(0, 0.01, flops.size))
+        rows += [(family, c, v) for c, v in zip(flops, loss)]
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def test_draws_where_the_reference_ladder_cannot_reach_the_loss_are_counted():
+    """The share of bootstrap draws in which a target is unreachable counts either side; here the
+    reference 'g' (E about 1.5) misses a loss of 1.6 in some draws, the focus never does."""
+    result = analyze(two_ladders(1.5), focus="f", band_method="percentile", bootstrap=400, seed=0, at_loss=[1.6])
+    (m,) = [m for m in result.multipliers if m.where == "at-loss"]
+    assert 0.05 < m.unreachable_fraction < 0.5 and m.high == np.inf
+    assert any("f vs g at loss 1.6: " in w and "bootstrap draws" in w for w in result.warnings)
+
+
+def test_percentile_bands_are_order_statistics_and_keep_infinite_ends():
+    from scalefit.uncertainty import percentile_band
+
+    assert percentile_band([1, 2, 3, 4], 0.5) == (1.0, 4.0)          # interpolation would give 1.75, 3.25
+    assert percentile_band(np.arange(1, 101), 0.95) == (3.0, 98.0)
+    assert percentile_band([1, 2, np.inf, np.inf], 0.5) == (1.0, np.inf)   # interpolation: nan
+
+
+def test_each_family_draws_its_own_resamples():
+    """Two identical ladders resampled alike would give the ratio 1 in every draw, a band [1, 1]."""
+    from scalefit.uncertainty import family_rng
+
+    assert not np.array_equal(family_rng(0, "a").integers(0, 10, 20), family_rng(0, "b").integers(0, 10, 20))
+    same = two_ladders(1.5, e_first=1.5)
+    same.loc[same.family == "g", "loss"] = same.loc[same.family == "f", "loss"].to_numpy()
+    (m,) = analyze(same, focus="f", band_method="percentile", bootstrap=400, seed=0).multipliers
+    assert m.multiplier == pytest.approx(1.0) and m.low < 0.9 and m.high > 1.1
+
+
+def test_decades_below_a_ladder_are_counted_from_its_smallest_run():
+    from scalefit.efficiency import extrapolation_decades
+
+    assert extrapolation_decades(1e18, 1e19, 1e22) == pytest.approx(-1.0)
+    assert extrapolation_decades(1e24, 1e19, 1e22) == pytest.approx(2.0)
+    result = analyze(Path(__file__).resolve().parent.parent / "data" / "ladders" / "muse.csv", at_flops=[5e18])
+    (p,) = result.predictions
+    assert p.extrapolation_decades == pytest.approx(np.log10(0.5)) and p.band_checked
+    assert not any("below its smallest run" in w for w in result.warnings)

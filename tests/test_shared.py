@@ -280,3 +280,14 @@ def test_bands_outside_the_calibration_studys_designs_are_marked():
         assert any(w.startswith("f0 vs f1: the band was not checked") and reason in w for w in cmp.warnings), \
             (reason, cmp.warnings)
         assert "] *" in format_shared(cmp) and shared_to_dict(cmp)["families"][0]["band_checked"] is False
+
+
+def test_the_check_says_the_data_contradict_the_shared_law_below_p_five_percent():
+    """CHECK_LEVEL = 0.05 (found by a mutation audit: only a clear rejection and a clear pass were
+    tested). A second family tilted by C^0.004 against the shared law gives p = 0.028 here."""
+    frame = shared_ladder((2.0,), noise=0.01, runs=8, seed=29)
+    tilted = frame.family == "f1"
+    frame.loc[tilted, "loss"] = frame.loc[tilted, "loss"] * (frame.loc[tilted, "flops"] / 1e19) ** 0.004
+    cmp = compare_shared(frame)
+    assert 0.01 < cmp.p_value < 0.05
+    assert any(w.startswith("the data contradict the shared law") for w in cmp.warnings)

@@ -684,3 +684,51 @@ def test_band_of_a_target_the_fit_cannot_reach_keeps_its_finite_end_far_out():
     assert 35.0 < low < 37.0 and high == np.inf
     low, high = interval_from_deviance(compute_deviance(fit, float(fit.params[0] * (1 - 0.0084)), 0.95), 0.95)
     assert low == pytest.approx(30.743, abs=2e-3) and high == np.inf       # found inside the first search, as before
+
+
+# ----- the edges of what the calibration study checked (found by a mutation audit) ---------------
+
+def _ladder_with_reference(flops, residuals, ref_flops, ref_loss_at) -> pd.DataFrame:
+    """Family 'f' on the truth 1.8 + 1000 C^-0.15 with the given ln residuals, and a reference run
+    at ``ref_flops`` with the truth's loss at ``ref_loss_at``."""
+    truth = 1.8 + 1000 * np.asarray(flops) ** -0.15
+    runs = pd.DataFrame(dict(family="f", flops=flops, loss=truth * np.exp(residuals)))
+    reference = pd.DataFrame([dict(family="ref", flops=ref_flops, loss=float(1.8 + 1000 * ref_loss_at ** -0.15))])
+    return pd.concat([runs, reference], ignore_index=True)
+
+
+def test_four_runs_are_checked_three_are_not_and_three_suffice_with_e_fixed():
+    """The study went down to 4 runs: a 4-run ladder's band is checked; with E fixed 3 runs fit
+    (2 free parameters) and their band is marked, with the reason."""
+    flops = np.geomspace(1e19, 1e22, 4)
+    frame = _ladder_with_reference(flops, 0.005 * np.array([1, -1, -1, 1]), 4e23, 1e23)
+    result = analyze(frame)
+    (m,) = result.multipliers
+    assert m.band_checked and np.isfinite(m.low) and not any("calibration" in w for w in result.warnings)
+    three = frame.drop(index=2)
+    fixed = analyze(three, law=SaturatingLaw().with_fixed_E(1.8))
+    (m,) = fixed.multipliers
+    assert not m.band_checked and m.low < m.multiplier < m.high
+    assert any("'f' has 3 runs (checked: 4 or more)" in w for w in fixed.warnings)
+
+
+def test_a_ladder_scattering_more_than_4_percent_is_marked():
+    flops = np.geomspace(1e19, 1e22, 8)
+    result = analyze(_ladder_with_reference(flops, 0.041 * np.array([1, -1, -1, 1, 1, -1, -1, 1]), 4e22, 1e22))
+    fit = result.fits["f"].fit
+    assert 0.045 < np.sqrt(fit.objective / (fit.n_runs - 3)) < 0.055
+    (m,) = result.multipliers
+    assert not m.band_checked and any("'f' scatters 5.1%" in w for w in result.warnings)
+
+
+def test_the_power_laws_lack_of_fit_is_warned_about_below_p_one_percent_only():
+    """POWER_LAW_CHECK_LEVEL = 0.01: p = 0.0062 warns, p = 0.013 does not."""
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.003, flops.size))
+    said = {}
+    for E in (0.3, 0.2):
+        frame = pd.DataFrame(dict(family="f", flops=flops, loss=(E + 30 * flops ** -0.07) * noise))
+        warnings = analyze(frame, law="power", bootstrap=0).warnings
+        said[E] = [w for w in warnings if "F test" in w]
+    assert len(said[0.3]) == 1 and "p = 0.0062" in said[0.3][0]
+    assert said[0.2] == []

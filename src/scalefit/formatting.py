@@ -127,8 +127,8 @@ def _prediction_dict(p: Prediction, metric: str) -> dict:
 
 def to_json(result) -> str:
     """A result as JSON text, as its command's ``--format json`` writes it (``scalefit fit`` for an
-    Analysis): ``to_dict`` written strictly, with non-finite numbers (an unbounded band's inf, a
-    missing band's nan) as null."""
+    Analysis): ``to_dict`` written strictly, an unbounded band's inf as the string "inf" and a
+    missing value (nan) as null."""
     return strict_json(to_dict(result))
 
 
