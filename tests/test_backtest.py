@@ -175,7 +175,9 @@ def test_backtest_figure(tmp_path):
 
 def test_a_tiny_share_of_unreachable_draws_is_not_printed_as_zero():
     """Found by a new user: with 1,000,000 resamples a handful of unreachable draws read '0.0% of
-    bootstrap draws'; the warning gives the count and a percentage with two significant digits."""
+    bootstrap draws'; the warning gives the count, and the warning and the table's column a share
+    never rounded onto 0% or 100%."""
+    from scalefit.formatting import fmt_share
     from scalefit.analysis import _multiplier_warnings
     from scalefit.efficiency import Multiplier
 
@@ -186,6 +188,7 @@ def test_a_tiny_share_of_unreachable_draws_is_not_printed_as_zero():
                    unreachable_fraction=3e-6, n_draws=1_000_000, extrapolation_decades=0.0,
                    reference_extrapolation_decades=0.0)
     (warning,) = _multiplier_warnings([m], ladder)
-    assert "unreachable in 3 of 1,000,000 bootstrap draws (0.0003%)" in warning
+    assert "unreachable in 3 of 1,000,000 bootstrap draws (<0.1%)" in warning
+    assert (fmt_share(3e-6, 1), fmt_share(0.9999, 1), fmt_share(0.005), fmt_share(0.995)) == ("<0.1%", ">99.9%", "<1%", ">99%")
     (warning,) = _multiplier_warnings([dataclasses.replace(m, unreachable_fraction=0.125, n_draws=1000)], ladder)
     assert "unreachable in 125 of 1,000 bootstrap draws (12.5%)" in warning

@@ -378,3 +378,15 @@ def test_isoflop_tokens_use_the_given_flops_per_parameter_token():
     budgets = iso.budgets
     np.testing.assert_allclose(budgets["d_opt"] * 8 * budgets["n_opt"] / budgets["flops"], 1.0, rtol=1e-12)
     assert iso.d_opt(1e19) * 8 * iso.n_opt(1e19) == pytest.approx(1e19, rel=1e-12)
+
+
+def test_optimal_with_a_focus_allocates_that_family_only_named_by_a_number_or_not():
+    """Review: the allocation of a given focus was untested (and a family named 2 is focus=2)."""
+    from scalefit.allocation import optimal_report
+
+    truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])
+    n, d = design(5)
+    frame = pd.concat([pd.DataFrame({"family": family, "params": n, "tokens": d,
+                                     "loss": LAW.predict_nd(truth, n / shift, d)}) for family, shift in ((1, 1.0), (2, 2.0))])
+    assert [f.family for f in optimal_report(frame, [1e22], bootstrap=0).families] == ["1", "2"]
+    assert [f.family for f in optimal_report(frame, [1e22], focus=2, bootstrap=0).families] == ["2"]

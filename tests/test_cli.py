@@ -1108,7 +1108,7 @@ def test_every_result_writes_json_and_family_names_may_be_numbers(tmp_path):
     assert result.focus == "2" and result.predict(2, 1e21) == result.predict("2", 1e21)
     cmp = compare_shared(frame, focus=2)
     assert cmp.focus == "2" and cmp.multiplier(1) == cmp.multiplier("1") > 1
-    with pytest.raises(ValueError, match=r"family 'x' is not a family of this file; compared families: '2', '1'"):
+    with pytest.raises(ValueError, match=r"<DataFrame>: family 'x' is not in the file; families are: 1, 2"):
         cmp.predict("x", 1e21)
     with pytest.raises(ValueError, match="flops -1: must be positive"):
         cmp.predict(1, -1.0)
@@ -1136,13 +1136,24 @@ def test_a_typed_bootstrap_count_that_profile_bands_do_not_use_is_said(tmp_path)
 def test_a_perplexity_typed_as_a_target_loss_is_questioned(tmp_path):
     """Found by a new user: on a perplexity file `--at-loss 12` (meant: perplexity 12) quietly asked
     for perplexity e^12 = 1.6e5. A target loss above twice every run's loss but among the runs'
-    perplexities is questioned; --at-perplexity 12 and plausible losses are not."""
+    perplexities is questioned; --at-perplexity 12, plausible losses (2.5), a loss below twice the
+    highest run's (6 nats, though a perplexity the runs have) and one far from any run's perplexity
+    (500) are not. The runs' losses reach 3.35 nats, perplexities 10 to 28."""
     rows = [f"{f},{c:.6g},{math.exp(1.8 + 1e3 * c ** -0.15 * s):.6g}"
             for f, s in (("a", 1.0), ("b", 1.1)) for c in (1e19, 1e20, 1e21, 1e22)]
     path = tmp_path / "ppl.csv"
     path.write_text("family,flops,perplexity\n" + "\n".join(rows) + "\n")
     said = "if 12 is a perplexity, give it as --at-perplexity 12"
     assert said in run("fit", path, "--bootstrap", "0", "--at-loss", "12").stderr
-    for option in (["--at-perplexity", "12"], ["--at-loss", "2.5"]):
+    for option in (["--at-perplexity", "12"], ["--at-loss", "2.5"], ["--at-loss", "6"], ["--at-loss", "500"]):
         result = run("fit", path, "--bootstrap", "0", *option)
         assert result.exit_code == 0 and "is a perplexity" not in result.stderr, result.stderr
+
+
+def test_a_factor_is_questioned_from_exactly_1000x_either_way():
+    from scalefit.analysis import implausible_factor
+
+    for factor in (1000.0, 1e-3, 2e6):
+        assert len(implausible_factor(factor, "a", "b")) == 1, factor
+    for factor in (999.0, 1 / 999.0, 1.0, np.inf, 0.0, np.nan):
+        assert implausible_factor(factor, "a", "b") == [], factor

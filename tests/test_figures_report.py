@@ -657,17 +657,25 @@ def test_multipliers_figure_keeps_an_unbounded_band_from_setting_the_value_axis(
     assert next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics)).breaks == ["zeta", "alpha"]
 
 
-def test_a_long_title_is_wrapped_to_the_figure_width():
+def test_a_long_title_is_wrapped_to_the_figure_width(tmp_path):
     """Found by a new user: plotnine cut a long --title off at both edges; it is broken into lines
-    that fit the width, and a short one is left alone."""
-    from scalefit.plots import CHAR_WIDTH, TITLE_TEXT_SCALE, wrapped_title
+    that fit the width (capitals counted wider, review), line breaks given are kept, and a short
+    title is left alone. The figure's title is the wrapped one."""
+    from scalefit.plots import TITLE_INDENT, TITLE_TEXT_SCALE, text_width, wrapped_title
 
-    title = "muse vs reference models (reconstruction), held-out code perplexity on the evaluation set"
-    options = FigureOptions(title=title)
-    lines = wrapped_title(options).split("\n")
-    assert len(lines) >= 2 and " ".join(lines) == title
-    assert max(map(len, lines)) * CHAR_WIDTH * TITLE_TEXT_SCALE * options.base_size <= options.width - 0.2
+    for title in ("muse vs reference models (reconstruction), held-out code perplexity on the evaluation set",
+                  "MUSE VS REFERENCE MODELS WITH MOMENTUM WARMUP ON HELD-OUT CODE SET"):
+        options = FigureOptions(title=title)
+        lines = wrapped_title(options).split("\n")
+        assert len(lines) >= 2 and " ".join(lines) == title
+        assert max(text_width(line, TITLE_TEXT_SCALE * options.base_size) for line in lines) \
+            <= options.width - TITLE_INDENT
     assert wrapped_title(FigureOptions(title="muse")) == "muse"
+    assert wrapped_title(FigureOptions(title="muse\nvs three models")) == "muse\nvs three models"
+    assert len(wrapped_title(FigureOptions(title="/a/path/without/spaces" * 8)).split("\n")) >= 2
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    options = FigureOptions(title=title)
+    assert multiplier_figure(result, options).labels.get("title", None) == wrapped_title(options)
 
 
 def test_the_report_lists_the_shared_law_comparisons_own_warnings():
@@ -685,3 +693,25 @@ def test_the_report_lists_the_shared_law_comparisons_own_warnings():
     assert "- shared-law comparison: the data contradict the shared law" in warnings
     for w in result.warnings:
         assert w.replace("'", "&#x27;") in warnings or w in warnings
+
+
+def test_the_reports_shared_law_table_marks_unchecked_bands_and_says_each_warning_once():
+    """Found by review: the report's shared-law table dropped compare's '*' and its legend, and a
+    comparison whose check was not run had its warnings both under the table and in Warnings."""
+    from scalefit.report import render_report
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [("a", c, 1.8 + 1e3 * c ** -0.15) for c in flops] + [("b", c, 1.8 + 1e3 * (c / 2) ** -0.15)
+                                                                for c in flops[[0, 1, 1, 3]]]
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.01, len(rows)))
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"]).assign(loss=lambda d: d.loss * noise)
+    text, _ = render_report(analyze(frame, bootstrap=0), markdown=True)
+    shared = text.split("One law for all ladders")[1].split("##")[0]
+    assert "] * |" in shared and "* marks a band outside what the calibration study checked" in shared
+    note = "a vs b: the band was not checked by the calibration study (analyses/shared_calibration.py)"
+    assert text.count(note) == 1
+    a = frame[frame.family == "a"]
+    slipped = pd.concat([a, a.assign(family="b", flops=a.flops * 1e14, loss=a.loss * 1.001)])
+    text, _ = render_report(analyze(slipped, bootstrap=0), markdown=True)     # compare's factor at its limit
+    assert "the check against separate laws was not run" in text.split("One law for all ladders")[1].split("##")[0]
+    assert text.count("reached the search limit") == 1

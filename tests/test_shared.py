@@ -250,8 +250,9 @@ def test_a_factor_of_a_thousand_or_more_asks_about_units_even_when_the_runs_over
         slipped = frame.assign(flops=np.where(frame.family == "f1", frame.flops * scale, frame.flops))
         cmp = compare_shared(slipped)
         assert any(w.startswith("f1 needs") and "same units" in w for w in cmp.warnings), cmp.warnings
-        result = analyze(slipped, bootstrap=0)
-        assert any("f1 needs" in w and "same units" in w for w in result.warnings), result.warnings
+        result = analyze(slipped, bootstrap=0, at_loss=[float(frame.loss.median())])
+        assert len(result.multipliers) == 2                                  # asked once for the pair
+        assert sum("f1 needs" in w and "same units" in w for w in result.warnings) == 1, result.warnings
 
 
 def test_bands_outside_the_calibration_studys_designs_are_marked():
@@ -264,13 +265,14 @@ def test_bands_outside_the_calibration_studys_designs_are_marked():
     assert inside.factors[1].band_checked and not any("not checked" in w for w in inside.warnings)
     assert "] *" not in format_shared(inside) and "design outside" not in format_shared(inside)
     cases = {"'f1' has 3 runs": shared_ladder((2.0,), noise=0.01, runs=3),
-             "'f0' spans 1 decades": shared_ladder((2.0,), noise=0.01, runs=6, decades=1.0),
-             "the factor is 3": shared_ladder((40.0,), noise=0.01, runs=6)}
+             "'f0' spans 1.0 decades": shared_ladder((2.0,), noise=0.01, runs=6, decades=1.0),
+             "the factor is 16.2x (checked: 1/15 to 15)": shared_ladder((17.0,), noise=0.005, runs=6)}
     noisy = shared_ladder((2.0,), noise=0.003, runs=8, seed=1)
     rng = np.random.default_rng(2)
     cases["'f1' scatters"] = noisy.assign(loss=np.where(noisy.family == "f1",
                                                         noisy.loss * np.exp(rng.normal(0, 0.08, len(noisy))),
                                                         noisy.loss))
+    assert compare_shared(shared_ladder((13.0,), noise=0.005, runs=6)).factors[1].band_checked     # 12.4x
     for reason, frame in cases.items():
         if reason == "'f1' has 3 runs":
             frame = pd.concat([frame[frame.family == "f1"], shared_ladder((2.0,), noise=0.01, runs=6)
@@ -279,15 +281,19 @@ def test_bands_outside_the_calibration_studys_designs_are_marked():
         assert not cmp.factors[1].band_checked, reason
         assert any(w.startswith("f0 vs f1: the band was not checked") and reason in w for w in cmp.warnings), \
             (reason, cmp.warnings)
-        assert "] *" in format_shared(cmp) and shared_to_dict(cmp)["families"][0]["band_checked"] is False
+        text = format_shared(cmp)
+        assert "] *" in text and "* design outside what the calibration study checked" in text
+        assert shared_to_dict(cmp)["families"][0]["band_checked"] is False
 
 
 def test_the_check_says_the_data_contradict_the_shared_law_below_p_five_percent():
     """CHECK_LEVEL = 0.05 (found by a mutation audit: only a clear rejection and a clear pass were
-    tested). A second family tilted by C^0.004 against the shared law gives p = 0.028 here."""
-    frame = shared_ladder((2.0,), noise=0.01, runs=8, seed=29)
-    tilted = frame.family == "f1"
-    frame.loc[tilted, "loss"] = frame.loc[tilted, "loss"] * (frame.loc[tilted, "flops"] / 1e19) ** 0.004
-    cmp = compare_shared(frame)
-    assert 0.01 < cmp.p_value < 0.05
-    assert any(w.startswith("the data contradict the shared law") for w in cmp.warnings)
+    tested). A second family tilted by C^0.004 against the shared law gives p = 0.028 here, and by
+    C^0.003 with another seed p = 0.078 (no warning)."""
+    for seed, tilt, said in ((29, 0.004, True), (1, 0.003, False)):
+        frame = shared_ladder((2.0,), noise=0.01, runs=8, seed=seed)
+        tilted = frame.family == "f1"
+        frame.loc[tilted, "loss"] = frame.loc[tilted, "loss"] * (frame.loc[tilted, "flops"] / 1e19) ** tilt
+        cmp = compare_shared(frame)
+        assert (0.01 < cmp.p_value < 0.05) if said else (0.05 < cmp.p_value < 0.1), cmp.p_value
+        assert any(w.startswith("the data contradict the shared law") for w in cmp.warnings) is said

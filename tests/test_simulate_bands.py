@@ -713,12 +713,17 @@ def test_four_runs_are_checked_three_are_not_and_three_suffice_with_e_fixed():
 
 
 def test_a_ladder_scattering_more_than_4_percent_is_marked():
+    """CHECKED_MAX_NOISE = 0.04: about 4.2% scatter is marked, 3.9% is not."""
     flops = np.geomspace(1e19, 1e22, 8)
-    result = analyze(_ladder_with_reference(flops, 0.041 * np.array([1, -1, -1, 1, 1, -1, -1, 1]), 4e22, 1e22))
-    fit = result.fits["f"].fit
-    assert 0.045 < np.sqrt(fit.objective / (fit.n_runs - 3)) < 0.055
-    (m,) = result.multipliers
-    assert not m.band_checked and any("'f' scatters 5.1%" in w for w in result.warnings)
+    for amplitude, marked in ((0.034, True), (0.0316, False)):
+        pattern = amplitude * np.array([1, -1, -1, 1, 1, -1, -1, 1])
+        result = analyze(_ladder_with_reference(flops, pattern, 4e22, 1e22))
+        fit = result.fits["f"].fit
+        scatter = np.sqrt(fit.objective / (fit.n_runs - 3))
+        assert (0.0405 < scatter < 0.045) if marked else (0.037 < scatter < 0.0395), scatter
+        (m,) = result.multipliers
+        assert m.band_checked is not marked
+        assert any(f"'f' scatters {scatter:.1%}" in w for w in result.warnings) is marked
 
 
 def test_the_power_laws_lack_of_fit_is_warned_about_below_p_one_percent_only():

@@ -126,10 +126,7 @@ class Analysis:
     def _fitted(self, family: str) -> FamilyFit:
         family = self.ladder.family_name(family)
         if family not in self.fits:
-            others = ", ".join(repr(f) for f in self.fits)
-            kind = "a reference point (one run), not a fitted ladder" if family in set(self.ladder.runs["family"]) \
-                else "not a family of this file"
-            raise ValueError(f"family {family!r} is {kind}; fitted families: {others}")
+            raise ValueError(self.ladder.not_among(family, list(self.fits), "fitted"))
         return self.fits[family]
 
     def summary(self) -> str:
@@ -553,15 +550,26 @@ CHECKED_MAX_DECADES_BELOW = EXTRAPOLATION_WARNING_DECADES
 CHECKED_MAX_NOISE = 0.04  # the study went to 3% relative noise; estimates scatter above it
 
 
+def design_reasons(family: str, n_runs: int, decades: float, scatter: float, around: str = "its fit") -> list[str]:
+    """Why a family's runs lie outside the calibration studies' designs: too few runs, too short a
+    span of compute, too much scatter (relative, ln residuals) around ``around``."""
+    reasons = []
+    if n_runs < CHECKED_MIN_RUNS:
+        reasons.append(f"'{family}' has {n_runs} runs (checked: {CHECKED_MIN_RUNS} or more)")
+    if decades < CHECKED_MIN_SPAN_DECADES - 1e-9:
+        span = decades_past(decades, CHECKED_MIN_SPAN_DECADES)
+        reasons.append(f"'{family}' spans {span} decades of compute "
+                       f"(checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
+    if scatter > CHECKED_MAX_NOISE:
+        reasons.append(f"'{family}' scatters {scatter:.1%} around {around} (checked: up to 3%)")
+    return reasons
+
+
 def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
     """Why a band computed from this family's fit lies outside the calibration study's designs."""
-    reasons = []
-    if fit.n_runs < CHECKED_MIN_RUNS:
-        reasons.append(f"'{fit.family}' has {fit.n_runs} runs (checked: {CHECKED_MIN_RUNS} or more)")
-    if fit.decades < CHECKED_MIN_SPAN_DECADES - 1e-9:
-        span = decades_past(fit.decades, CHECKED_MIN_SPAN_DECADES)
-        reasons.append(f"'{fit.family}' spans {span} decades of compute "
-                       f"(checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
+    dof = fit.n_runs - fit.law.n_free
+    noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
+    reasons = design_reasons(fit.family, fit.n_runs, fit.decades, noise)
     if np.isfinite(extrapolation) and extrapolation > CHECKED_MAX_EXTRAPOLATION_DECADES + 1e-9:
         beyond = decades_past(extrapolation, CHECKED_MAX_EXTRAPOLATION_DECADES)
         reasons.append(f"'{fit.family}' is extrapolated {beyond} decades "
@@ -570,10 +578,6 @@ def unchecked_reasons(fit: FitResult, extrapolation: float) -> list[str]:
         below = decades_past(-extrapolation, CHECKED_MAX_DECADES_BELOW)
         reasons.append(f"'{fit.family}' is extrapolated {below} decades below its smallest run "
                        "(the study's references were all at or beyond the largest run)")
-    dof = fit.n_runs - fit.law.n_free
-    noise = np.sqrt(fit.objective / dof) if dof > 0 else np.inf
-    if noise > CHECKED_MAX_NOISE:
-        reasons.append(f"'{fit.family}' scatters {noise:.1%} around its fit (checked: up to 3%)")
     return reasons
 
 
@@ -703,14 +707,20 @@ def _decades_apart(ladder: Ladder, focus: str, reference: str) -> float:
     return float(max(0.0, b.min() - a.max(), a.min() - b.max()))
 
 
-def _percent(share: float) -> str:
-    """'12.5%', and for a share below 0.1% two significant digits ('0.0003%') rather than '0.0%'."""
-    return f"{share:.1%}" if share >= 0.001 else f"{100 * share:.2g}%"
+def _unit_questions(ladder: Ladder, m: Multiplier) -> list[str]:
+    """Whether the two families' computes are in the same units: asked when their runs lie more
+    than UNIT_SLIP_DECADES apart, or when the multiplier is UNIT_SLIP_FACTOR or more either way."""
+    apart = _decades_apart(ladder, m.focus, m.reference)
+    if apart > UNIT_SLIP_DECADES:
+        return [f"{m.reference}'s compute lies {apart:.0f} decades from {m.focus}'s runs: are the families' "
+                "computes in the same units (e.g. FLOPs in one, PF-days in another)?"]
+    return implausible_factor(m.multiplier, m.focus, m.reference)
 
 
 def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> list[str]:
-    """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws."""
-    out = []
+    """One line per multiplier that is unreachable, far extrapolated, or unreachable in some draws;
+    a question about units once per pair of families."""
+    out, asked = [], set()
     for m in multipliers:
         issues = []
         if not np.isfinite(m.focus_flops):
@@ -727,17 +737,17 @@ def _multiplier_warnings(multipliers: Sequence[Multiplier], ladder: Ladder) -> l
         elif (abs(m.reference_extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES
               and not _said_unchecked(m, m.reference_extrapolation_decades)):
             issues.append(f"{m.reference}'s fit is {_extrapolated(m.reference_extrapolation_decades)}")
-        apart = _decades_apart(ladder, m.focus, m.reference)
-        if apart > UNIT_SLIP_DECADES:
-            issues.append(f"{m.reference}'s compute lies {apart:.0f} decades from {m.focus}'s runs: are the families' "
-                          "computes in the same units (e.g. FLOPs in one, PF-days in another)?")
-        else:
-            issues += implausible_factor(m.multiplier, m.focus, m.reference)
+        units = [] if m.reference in asked else _unit_questions(ladder, m)
+        if units:
+            asked.add(m.reference)
+            issues += units
         if m.n_draws and m.unreachable_fraction > 0:
             reaches = m.low == 0 or m.high == np.inf
+            from .formatting import fmt_share
+
             count = round(m.unreachable_fraction * m.n_draws)
             issues.append(f"unreachable in {count:,} of {m.n_draws:,} bootstrap draws "
-                          f"({_percent(m.unreachable_fraction)}), "
+                          f"({fmt_share(m.unreachable_fraction, 1)}), "
                           + ("so the band reaches 0 or infinity" if reaches else "fewer than the band's tails "
                              "(the band stays finite)"))
         if issues:

@@ -685,7 +685,7 @@ def _unused_bootstrap(band_method: str | None) -> list[str]:
     likelihood, which resample nothing: N would otherwise be dropped without a word."""
     context = click.get_current_context(silent=True)
     typed = (context is not None and "bootstrap" in context.params
-             and context.get_parameter_source("bootstrap") == click.core.ParameterSource.COMMANDLINE)
+             and context.get_parameter_source("bootstrap") != click.core.ParameterSource.DEFAULT)
     bootstrap = context.params["bootstrap"] if typed else 0
     if bootstrap == 0 or band_method != "profile":
         return []

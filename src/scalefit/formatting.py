@@ -168,13 +168,15 @@ def fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits - 1}e}".replace("e+", "e")
 
 
-def _share(x: float) -> str:
-    """A share as a whole percentage, but never rounded onto 0% or 100% when it is not: '<1%', '>99%'."""
-    if 0 < x < 0.01:
-        return "<1%"
-    if 0.99 < x < 1:
-        return ">99%"
-    return f"{x:.0%}"
+def fmt_share(x: float, decimals: int = 0) -> str:
+    """A share as a percentage with ``decimals`` decimals, never rounded onto 0% or 100% when it is
+    not: '<1%' and '>99%' (decimals 0), '<0.1%' and '>99.9%' (decimals 1)."""
+    step = 10.0 ** -(decimals + 2)
+    if 0 < x < step:
+        return f"<{100 * step:.{decimals}f}%"
+    if 1 - step < x < 1:
+        return f">{100 * (1 - step):.{decimals}f}%"
+    return f"{x:.{decimals}%}"
 
 
 def fmt_multiplier(x: float) -> str:
@@ -260,7 +262,7 @@ def format_table(result: Analysis) -> str:
             if has_bands:
                 row += [_band(m.low, m.high, fmt_multiplier) + ("" if m.band_checked else " *")]
             if result.band_method == "percentile":
-                row += [f"{m.unreachable_fraction:.1%}"]
+                row += [fmt_share(m.unreachable_fraction, 1)]
             row.append(_decades(m.extrapolation_decades))
             rows.append(row)
         lines.append(_align(rows))
@@ -355,23 +357,23 @@ def format_plan(plan) -> str:
     for o in plan.outcomes:
         added = "" if o is plan.proposed else f"+{plan.added_compute(o):.2g}x"
         rows.append([o.design, fmt(o.total_flops, 3), added, _band(o.median_low, o.median_high, fmt_multiplier),
-                     fmt_multiplier(o.median_width), _share(o.unbounded_share), _share(o.claim_supported_share),
-                     _share(o.coverage)])
+                     fmt_multiplier(o.median_width), fmt_share(o.unbounded_share), fmt_share(o.claim_supported_share),
+                     fmt_share(o.coverage)])
     lines.append(_align(rows))
     lines.append("(added: the extra run's compute as a multiple of the proposed ladder's)")
     proposed, best, bounded = plan.proposed, plan.best_extra, plan.cheapest_always_bounded
     lines.append("")
-    lines.append(f"With the proposed ladder, {_share(proposed.claim_supported_share)} of simulated experiments give a "
+    lines.append(f"With the proposed ladder, {fmt_share(proposed.claim_supported_share)} of simulated experiments give a "
                  f"{pct} band above {fmt_multiplier(plan.claim)}.")
     if best is not None and not np.isfinite(best.median_width):
         lines.append(f"No candidate extra run bounds the band in most simulations; the fewest unbounded bands: "
-                     f"{best.design} ({_share(best.unbounded_share)} unbounded; it adds {plan.added_compute(best):.2g}x "
+                     f"{best.design} ({fmt_share(best.unbounded_share)} unbounded; it adds {plan.added_compute(best):.2g}x "
                      "the proposed ladder's compute); bounding it needs a longer ladder, more seeds per run or a "
                      "nearer reference.")
     elif best is not None:
         lines.append(f"The extra run that narrows the band most: {best.design} (median width "
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
-                     f"{fmt_multiplier(plan.claim)} in {_share(best.claim_supported_share)}; it adds "
+                     f"{fmt_multiplier(plan.claim)} in {fmt_share(best.claim_supported_share)}; it adds "
                      f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "

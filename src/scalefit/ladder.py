@@ -82,7 +82,7 @@ class Ladder:
         return list(dict.fromkeys(self.runs["family"]))
 
     def family_runs(self, family: str) -> pd.DataFrame:
-        return self.runs[self.runs["family"] == family]
+        return self.runs[self.runs["family"] == self.family_name(family)]
 
     def run_counts(self) -> dict[str, int]:
         return {f: int((self.runs["family"] == f).sum()) for f in self.families}
@@ -104,6 +104,14 @@ class Ladder:
     def family_name(name) -> str | None:
         """A family name as the ladder holds it: text, stripped (a DataFrame's family 2 is '2')."""
         return None if name is None else str(name).strip()
+
+    def not_among(self, family: str, among: list[str], what: str) -> str:
+        """The message for a family that is not among ``among`` (the families that were ``what``,
+        e.g. "fitted"): a reference point, or not in the file (with the closest name, if any)."""
+        if family in self.families:
+            return (f"family {family!r} is a reference point (one run), not {what}; {what} families: "
+                    f"{', '.join(repr(f) for f in among)}")
+        return self.unknown_family(family, role="family")
 
     def unknown_family(self, name: str, role: str = "focus family") -> str:
         """The message for a family name that is not in the file, with the closest name if any."""
@@ -240,7 +248,7 @@ def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
     return header, body, lines
 
 
-def _validate(table: pd.DataFrame, where: np.ndarray, label: str, header: tuple) -> Ladder:
+def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) -> Ladder:
     table = table.set_axis(_known_names_lowered(list(table.columns)), axis=1)
     columns = list(table.columns)
     _check_column_names(columns, label)

@@ -169,15 +169,43 @@ def _labels(options: FigureOptions, xlabel: str, ylabel: str):
 
 
 TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (theme_bw)
+TITLE_INDENT = 0.75     # inches: the title starts above the panel, after the value axis and its labels
+
+
+WIDE_CHARS = "MWmw@%"   # about 1.5 times CHAR_WIDTH in DejaVu Sans
+UPPER_WIDTH = 1.3       # capitals and digits, as a share of CHAR_WIDTH (the average of lower-case text)
+
+
+def text_width(text: str, size: float) -> float:
+    """Inches that ``text`` takes at ``size`` points, from character classes (an estimate on the
+    wide side: capitals and digits 1.3, M and W 1.5 times the average lower-case character)."""
+    units = sum(1.5 if c in WIDE_CHARS else UPPER_WIDTH if c.isupper() or c.isdigit() else 1.0 for c in text)
+    return units * CHAR_WIDTH * size
 
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit the figure's width (plotnine does not wrap, and cuts a
-    long title off at both edges)."""
-    import textwrap
-
-    chars = max(20, int((options.width - 0.2) / (CHAR_WIDTH * TITLE_TEXT_SCALE * options.base_size)))
-    return "\n".join(textwrap.wrap(options.title, chars)) or options.title
+    long title off at both edges): at spaces, line breaks given kept, a word longer than the width
+    cut where it must."""
+    size, room = TITLE_TEXT_SCALE * options.base_size, options.width - TITLE_INDENT
+    lines = []
+    for given in options.title.split("\n"):
+        line = ""
+        for word in given.split(" "):
+            while text_width(word, size) > room and len(word) > 1:
+                cut = next((i for i in range(len(word) - 1, 0, -1) if text_width(word[:i], size) <= room), 1)
+                if line:
+                    lines.append(line)
+                    line = ""
+                lines.append(word[:cut])
+                word = word[cut:]
+            candidate = f"{line} {word}" if line else word
+            if line and text_width(candidate, size) > room:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):

@@ -129,14 +129,16 @@ def _shared_table(result: Analysis, cmp) -> list[tuple]:
     if cmp is None:
         return []
     E, _, alpha = cmp.params
-    if cmp.p_value != cmp.p_value:           # not checked: the warnings say why
-        check = "; ".join(w for w in cmp.warnings if w not in result.warnings)
+    if cmp.p_value != cmp.p_value:
+        check = "the check against separate laws was not run (the Warnings below say why)"
     else:
         check = (f"F test against separate laws: p = {cmp.p_value:.2g}, "
                  + ("the data contradict the shared law (the saving depends on the loss)" if cmp.p_value < 0.05
                     else "no evidence against it"))
     title = "One law for all ladders up to a compute factor each (scalefit compare)"
-    note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}."
+    unchecked = "" if all(f.band_checked for f in cmp.factors) else \
+        " * marks a band outside what the calibration study checked (see the Warnings)."
+    note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}.{unchecked}"
     rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
     rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
               _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")]

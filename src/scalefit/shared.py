@@ -114,10 +114,7 @@ class SharedComparison:
         for factor in self.factors:
             if factor.family == family:
                 return factor.multiplier
-        kind = ("a reference point (one run), not compared" if family in set(self.ladder.runs["family"])
-                else "not a family of this file")
-        raise ValueError(f"family {family!r} is {kind}; compared families: "
-                         f"{', '.join(repr(f.family) for f in self.factors)}")
+        raise ValueError(self.ladder.not_among(family, [f.family for f in self.factors], "compared"))
 
     def predict(self, family: str, flops) -> np.ndarray:
         """L_f(C) = E + A (C / M_f)^(-alpha), nats per token, at ``flops`` (positive, finite compute)."""
@@ -179,8 +176,9 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
 
         for factor in factors[1:]:
             notes += tuple(implausible_factor(factor.multiplier, focus, factor.family))
-    factors, unchecked = _mark_checked(factors, ladder, _family_scatter(runs, theta, families), dof)
-    notes += unchecked
+    if not at_limit:                 # at the limit every factor is bent: the note says no row can be trusted
+        factors, unchecked = _mark_checked(factors, ladder, _family_scatter(runs, theta, families))
+        notes += unchecked
     separate, f_stat, p_value, check_dof = float("nan"), float("nan"), float("nan"), (0, 0)
     if not at_limit:
         separate, f_stat, p_value, check_dof, check_notes = _check_against_separate_laws(ladder, families, objective,
@@ -194,10 +192,8 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
 
 # The designs on which analyses/shared_calibration.py verified the bands of M (README, "Comparing
 # ladders"): pairs of families of 4 to 10 runs each over 2 to 4 decades, up to 3% noise, true M
-# from 1/15 to 15; 95% bands covered 94.0-97.5% of the truths in every cell.
-CHECKED_MIN_RUNS = 4
-CHECKED_MIN_SPAN_DECADES = 2.0
-CHECKED_MAX_NOISE = 0.04     # as for fit's bands: the study went to 3%, estimated scatter spreads above it
+# from 1/15 to 15; 95% bands covered 94.0-97.5% of the truths in every cell. Runs, span and
+# scatter are judged as for fit's bands (analysis.design_reasons).
 CHECKED_MAX_FACTOR = 15.0
 
 
@@ -212,38 +208,34 @@ def _family_scatter(runs: _Runs, theta: np.ndarray, families: list[str]) -> dict
 
 
 def _mark_checked(factors: list[FamilyFactor], ladder: Ladder, scatter: dict[str, float],
-                  dof: int) -> tuple[list[FamilyFactor], tuple[str, ...]]:
+                  ) -> tuple[list[FamilyFactor], tuple[str, ...]]:
     """The factors with ``band_checked`` False where the comparison lies outside the calibration
-    study's designs, and a warning for each saying why. The focus's own row stays checked."""
-    if dof < 1:
-        return factors, ()                       # no bands at all: _fit_notes says why
+    study's designs, and a warning for each saying why. The focus's own row stays checked, and so
+    does a factor without a band (the fit's notes say why it has none)."""
+    from .analysis import design_reasons
+    from .formatting import fmt_multiplier
+
+    def reasons_of(family: str) -> list[str]:
+        flops = ladder.family_runs(family)["flops"].to_numpy(dtype=float)
+        return design_reasons(family, flops.size, float(np.log10(flops.max() / flops.min())), scatter[family],
+                              "the shared law")
+
     focus = factors[0].family
     out, notes = [factors[0]], []
     for factor in factors[1:]:
-        reasons = [reason for family in (focus, factor.family) for reason in _design_reasons(ladder, family)]
-        reasons += [f"'{family}' scatters {scatter[family]:.1%} around the shared law (checked: up to 3%)"
-                    for family in (focus, factor.family) if scatter[family] > CHECKED_MAX_NOISE]
+        if np.isnan(factor.low):
+            out.append(factor)
+            continue
+        reasons = reasons_of(focus) + reasons_of(factor.family)
         if not 1 / CHECKED_MAX_FACTOR <= factor.multiplier <= CHECKED_MAX_FACTOR:
-            reasons.append(f"the factor is {factor.multiplier:.3g} (checked: 1/{CHECKED_MAX_FACTOR:g} to "
-                           f"{CHECKED_MAX_FACTOR:g})")
+            reasons.append(f"the factor is {fmt_multiplier(factor.multiplier)} (checked: 1/{CHECKED_MAX_FACTOR:g} "
+                           f"to {CHECKED_MAX_FACTOR:g})")
         if reasons:
             notes.append(f"{focus} vs {factor.family}: the band was not checked by the calibration study "
                          f"(analyses/shared_calibration.py): {'; '.join(reasons)}")
             factor = replace(factor, band_checked=False)
         out.append(factor)
     return out, tuple(notes)
-
-
-def _design_reasons(ladder: Ladder, family: str) -> list[str]:
-    """Why a family's runs lie outside the designs of the calibration study (runs, span)."""
-    flops = ladder.family_runs(family)["flops"].to_numpy(dtype=float)
-    span = float(np.log10(flops.max() / flops.min()))
-    reasons = []
-    if flops.size < CHECKED_MIN_RUNS:
-        reasons.append(f"'{family}' has {flops.size} runs (checked: {CHECKED_MIN_RUNS} or more)")
-    if span < CHECKED_MIN_SPAN_DECADES - 1e-9:
-        reasons.append(f"'{family}' spans {span:.2g} decades of compute (checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
-    return reasons
 
 
 def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: float, dof: int,
@@ -254,8 +246,8 @@ def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: floa
         notes.append(f"the factor of {', '.join(at_limit)} reached the search limit ({np.exp(MAX_LOG_FACTOR):.0e}x "
                      "either way): it is not measured, the shared E, A and alpha were bent to fit it, so no factor "
                      "in the table can be trusted, and the check against separate laws was not run; are the "
-                     "families' computes in the same units, and do their losses fall with compute? (compare the "
-                     "others without it)")
+                     "families' computes in the same units, and do their losses fall with compute?"
+                     + (" (compare the others without it)" if runs.n_families > 2 else ""))
     if dof < 1:
         notes.append(f"{runs.u.size} runs for {runs.n_families + 2} parameters: no degrees of freedom left for bands "
                      "or the check; add runs")
