@@ -661,7 +661,7 @@ def test_a_long_title_is_wrapped_to_the_figure_width(tmp_path):
     """Found by a new user: plotnine cut a long --title off at both edges; it is broken into lines
     that fit the width (capitals counted wider, review), line breaks given are kept, and a short
     title is left alone. The figure's title is the wrapped one."""
-    from scalefit.plots import TITLE_INDENT, TITLE_TEXT_SCALE, text_width, wrapped_title
+    from scalefit.plots import AXIS_MARGIN, TITLE_TEXT_SCALE, text_width, wrapped_title
 
     for title in ("muse vs reference models (reconstruction), held-out code perplexity on the evaluation set",
                   "MUSE VS REFERENCE MODELS WITH MOMENTUM WARMUP ON HELD-OUT CODE SET"):
@@ -669,8 +669,10 @@ def test_a_long_title_is_wrapped_to_the_figure_width(tmp_path):
         lines = wrapped_title(options).split("\n")
         assert len(lines) >= 2 and " ".join(lines) == title
         assert max(text_width(line, TITLE_TEXT_SCALE * options.base_size) for line in lines) \
-            <= options.width - TITLE_INDENT
+            <= options.width - AXIS_MARGIN
     assert wrapped_title(FigureOptions(title="muse")) == "muse"
+    demo = "muse vs reference models (reconstruction)"          # the README's figure: one line
+    assert wrapped_title(FigureOptions(title=demo)) == demo
     assert wrapped_title(FigureOptions(title="muse\nvs three models")) == "muse\nvs three models"
     assert len(wrapped_title(FigureOptions(title="/a/path/without/spaces" * 8)).split("\n")) >= 2
     result = analyze(ROOT / "data" / "ladders" / "muse.csv")

@@ -169,31 +169,40 @@ def _labels(options: FigureOptions, xlabel: str, ylabel: str):
 
 
 TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (theme_bw)
-TITLE_INDENT = 0.75     # inches: the title starts above the panel, after the value axis and its labels
-
-
-WIDE_CHARS = "MWmw@%"   # about 1.5 times CHAR_WIDTH in DejaVu Sans
-UPPER_WIDTH = 1.3       # capitals and digits, as a share of CHAR_WIDTH (the average of lower-case text)
 
 
 def text_width(text: str, size: float) -> float:
-    """Inches that ``text`` takes at ``size`` points, from character classes (an estimate on the
-    wide side: capitals and digits 1.3, M and W 1.5 times the average lower-case character)."""
-    units = sum(1.5 if c in WIDE_CHARS else UPPER_WIDTH if c.isupper() or c.isdigit() else 1.0 for c in text)
-    return units * CHAR_WIDTH * size
+    """Inches that ``text`` takes at ``size`` points in matplotlib's default font (measured from its
+    glyph outlines, not estimated)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    if not text.strip():
+        return 0.0
+    return float(TextPath((0, 0), text, size=size, prop=FontProperties()).get_extents().width) / 72
+
+
+def _longest_prefix_within(word: str, size: float, room: float) -> int:
+    """The length (at least 1) of the longest start of ``word`` no wider than ``room`` (bisection:
+    the width of a prefix grows with its length)."""
+    low, high = 1, len(word)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if text_width(word[:mid], size) <= room else (low, mid - 1)
+    return low
 
 
 def wrapped_title(options: FigureOptions) -> str:
-    """The title broken into lines that fit the figure's width (plotnine does not wrap, and cuts a
-    long title off at both edges): at spaces, line breaks given kept, a word longer than the width
-    cut where it must."""
-    size, room = TITLE_TEXT_SCALE * options.base_size, options.width - TITLE_INDENT
+    """The title broken into lines that fit above the panel, on which plotnine centres it (it does
+    not wrap, and cuts a long title off at both edges): at spaces, line breaks given kept, a word
+    longer than the width cut where it must."""
+    size, room = TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1
     lines = []
     for given in options.title.split("\n"):
         line = ""
         for word in given.split(" "):
             while text_width(word, size) > room and len(word) > 1:
-                cut = next((i for i in range(len(word) - 1, 0, -1) if text_width(word[:i], size) <= room), 1)
+                cut = _longest_prefix_within(word, size, room)
                 if line:
                     lines.append(line)
                     line = ""
