@@ -1,7 +1,7 @@
 """Do scalefit's fits reach the global optimum on real ladders? Every published data set in
 ../shared/reference-data, against the slow procedures of benchmarks/bench.py.
 
-    python analyses/reference_fits.py      # about 2.5 minutes; sets whose files are absent are skipped
+    python analyses/reference_fits.py      # about 1.5 minutes; sets whose files are absent are skipped
 
 Data (read in place, never copied; see each folder's PROVENANCE.md):
 - Chinchilla: Hoffmann et al. 2022 Fig. 4 runs digitised by Epoch AI, the 240 that Besiroglu et al.
