@@ -1157,3 +1157,14 @@ def test_a_factor_is_questioned_from_exactly_1000x_either_way():
         assert len(implausible_factor(factor, "a", "b")) == 1, factor
     for factor in (999.0, 1 / 999.0, 1.0, np.inf, 0.0, np.nan):
         assert implausible_factor(factor, "a", "b") == [], factor
+
+
+def test_conf_int_gives_each_familys_parameter_bands_as_statsmodels_does():
+    from scalefit import analyze
+
+    result = analyze(DEMO)
+    bands = result.conf_int()
+    assert list(bands.columns) == ["low", "high"] and bands.index.names == ["family", "parameter"]
+    alpha = result.params_frame().query("family == 'muse' and parameter == 'alpha'").iloc[0]
+    assert tuple(bands.loc[("muse", "alpha")]) == (alpha["low"], alpha["high"])
+    assert (bands["low"] < result.params_frame().set_index(["family", "parameter"])["value"]).all()

@@ -80,6 +80,12 @@ class Analysis:
                                  stderr=ff.fit.stderr[j], low=ff.low[j], high=ff.high[j], bootstrap_se=se))
         return pd.DataFrame(rows)
 
+    def conf_int(self) -> pd.DataFrame:
+        """The parameters' bands at the analysis's ``level`` as statsmodels gives them: columns
+        ``low`` and ``high``, indexed by (family, parameter). Bands at another level need
+        ``analyze(..., level=...)`` (profile bands are found at one level)."""
+        return self.params_frame().set_index(["family", "parameter"])[["low", "high"]]
+
     def fits_frame(self) -> pd.DataFrame:
         """One row per fitted family: runs, compute range, objective, fit quality, failed refits."""
         rows = []
