@@ -121,7 +121,9 @@ class Analysis:
         return frame
 
     def predict(self, family: str, flops):
-        """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute)."""
+        """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute): the
+        law evaluated anywhere, without a band or a word about extrapolation; ``analyze(...,
+        at_flops=...)`` gives the band, the distance from the runs, and refuses more than 10 decades."""
         return self._fitted(family).fit.predict(positive_finite(flops, "flops"))
 
     def invert(self, family: str, loss):
