@@ -717,3 +717,21 @@ def test_the_reports_shared_law_table_marks_unchecked_bands_and_says_each_warnin
     text, _ = render_report(analyze(slipped, bootstrap=0), markdown=True)     # compare's factor at its limit
     assert "the check against separate laws was not run" in text.split("One law for all ladders")[1].split("##")[0]
     assert text.count("reached the search limit") == 1
+
+
+def test_dense_runs_are_drawn_small_and_unfilled_so_families_show_through_each_other():
+    """Found by a new user: three training sets' 104 runs at the same sizes showed as two families,
+    the last drawn covering the others with white-filled markers."""
+    from scalefit.plots import DENSE_RUNS, run_markers
+
+    def run_layer(plot):                         # the first points drawn are the ladders' runs
+        layer = next(l for l in plot.layers if type(l.geom).__name__ == "geom_point")
+        return layer.geom.aes_params
+
+    demo = run_layer(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
+    assert (demo["fill"], demo["size"]) == ("white", 1.5)
+    flops = np.geomspace(1e19, 1e22, 15)
+    rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.01), ("c", 1.02)) for c in flops]
+    dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)))
+    assert 3 * len(flops) > DENSE_RUNS and dense == {**dense, **run_markers(3 * len(flops), 1.5)}
+    assert dense["fill"] == "none" and dense["size"] < 1.5

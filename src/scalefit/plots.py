@@ -217,6 +217,19 @@ def wrapped_title(options: FigureOptions) -> str:
     return "\n".join(lines)
 
 
+DENSE_RUNS = 40  # runs in one panel from which their markers shrink and show through each other
+
+
+def run_markers(n_runs: int, size: float) -> dict:
+    """Marker size and fill for ``n_runs`` runs in one panel: white-filled at ``size`` (they stand
+    out from the curves and bands), and for dense panels two thirds the size without fill, so
+    that families with nearly equal runs (several training sets at the same sizes) stay visible
+    instead of the last drawn covering the others."""
+    if n_runs <= DENSE_RUNS:
+        return {"size": size, "fill": "white"}
+    return {"size": size * 2 / 3, "fill": "none"}
+
+
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):
     """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
     points labelled, for each multiplier a horizontal arrow from the focus curve to the
@@ -239,7 +252,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
-                            size=1.5, fill="white", stroke=0.6)
+                            stroke=0.6, **run_markers(len(ladders), 1.5))
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
@@ -939,8 +952,8 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, size=1.6,
-                            fill="white", stroke=0.7)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
+                            **run_markers(len(runs), 1.6))
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
             + p9.scale_x_log10()
