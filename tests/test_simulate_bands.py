@@ -737,3 +737,24 @@ def test_the_power_laws_lack_of_fit_is_warned_about_below_p_one_percent_only():
         said[E] = [w for w in warnings if "F test" in w]
     assert len(said[0.3]) == 1 and "p = 0.0062" in said[0.3][0]
     assert said[0.2] == []
+
+
+def test_checkpoints_fitted_as_runs_are_warned_about_and_their_bands_marked():
+    """Found by a walkthrough with every checkpoint of every run as a row: the compute law counted
+    each checkpoint as a run, and its bands narrowed with the number of rows until they excluded
+    the truth. Rows of one named run at several computes are now said to be checkpoints, and every
+    band resting on that family is marked; one row per run, or no run names, is not."""
+    rows = []
+    for family, shift in (("a", 1.0), ("b", 2.0)):
+        for size in range(6):
+            for step in range(5):
+                c = 1e19 * 10 ** (0.5 * size) * 2.0 ** step
+                rows.append((family, f"{family}-{size}", c, 1.8 + 1e3 * (c / shift) ** -0.15 * (1 + 0.01 * (4 - step))))
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    result = analyze(frame, at_flops=[1e23])
+    said = [w for w in result.warnings if "are checkpoints of 6 runs" in w]
+    assert len(said) == 2 and "family 'a': its 30 rows" in said[0]
+    assert not any(m.band_checked for m in result.multipliers) and not any(p.band_checked for p in result.predictions)
+    finals = frame.groupby("run").tail(1)
+    for plain in (finals, frame.drop(columns="run")):
+        assert not any("checkpoints" in w for w in analyze(plain, bootstrap=0).warnings)

@@ -226,6 +226,12 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         step = progress if method == "profile" else None
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings, step)
         predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings, step)
+    checkpoints = checkpoint_families(ladder, list(fits))
+    if checkpoints:
+        warnings += [_checkpoint_warning(name, rows, runs, law) for name, (rows, runs) in checkpoints.items()]
+        multipliers = [replace(m, band_checked=False) if m.focus in checkpoints or m.reference in checkpoints
+                       else m for m in multipliers]
+        predictions = [replace(p, band_checked=False) if p.family in checkpoints else p for p in predictions]
     if method == "percentile" and law.name == "chinchilla" and (multipliers or predictions):
         warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile bands "
                         "only; the L(N, D) bands of multipliers and predictions are bootstrap percentile bands it "
@@ -233,6 +239,27 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings), predictions=tuple(predictions))
+
+
+def checkpoint_families(ladder: Ladder, families: list[str]) -> dict[str, tuple[int, int]]:
+    """Families whose rows include checkpoints: a run named in the 'run' column at more than one
+    compute. Maps each to (rows, named runs)."""
+    out = {}
+    for family in families:
+        rows = ladder.family_runs(family)
+        named = rows[rows["run"].astype(str).str.strip() != ""]
+        if (named.groupby("run")["flops"].nunique() > 1).any():
+            out[family] = (len(rows), int(named["run"].nunique()))
+    return out
+
+
+def _checkpoint_warning(family: str, rows: int, runs: int, law: Law) -> str:
+    """Why checkpoints fitted as runs give bands too narrow, and what to fit instead."""
+    what = ("the law of compute fits the blend of checkpoints, not the loss each run reaches at its compute: "
+            "give one row per run (e.g. its final checkpoint)" if law.name != "chinchilla" else
+            "keep one row per run (e.g. its final checkpoint) for honest bands")
+    return (f"family '{family}': its {rows} rows are checkpoints of {runs} runs (a run's name repeats at other "
+            f"compute), and every row is fitted as a separate run, so its bands are too narrow (marked *); {what}")
 
 
 def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> list[str]:
