@@ -758,3 +758,14 @@ def test_checkpoints_fitted_as_runs_are_warned_about_and_their_bands_marked():
     finals = frame.groupby("run").tail(1)
     for plain in (finals, frame.drop(columns="run")):
         assert not any("checkpoints" in w for w in analyze(plain, bootstrap=0).warnings)
+
+
+def test_unchecked_prediction_bands_are_said_once_per_family_and_reason():
+    """Found by a walkthrough: a backtest holding out 100 checkpoints printed 200 near-identical
+    lines, one per prediction. One line per family and reason now names 3 points and counts the rest."""
+    flops = np.geomspace(1e19, 1e22, 8)
+    frame = _ladder_with_reference(flops, 0.034 * np.array([1, -1, -1, 1, 1, -1, -1, 1]), 4e22, 1e22)
+    result = analyze(frame, at_flops=[1e20, 2e20, 3e20, 4e20, 5e20])
+    said = [w for w in result.warnings if "predicted loss's band was not checked" in w]
+    assert len(said) == 1 and "f at compute 1e+20, compute 2e+20, compute 3e+20 and 2 more:" in said[0]
+    assert not any(p.band_checked for p in result.predictions)

@@ -637,11 +637,11 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
     for name, ff in fits.items():
         sized = predict_at_size(ff.fit, ff.draws, [n for n, _ in at_sizes], [d for _, d in at_sizes], level,
                                 method or "none") if at_sizes else []
+        unchecked: dict[str, list[str]] = {}        # reasons -> the points they apply to, said once
         for p in predict_at(ff.fit, ff.draws, at_flops, level, method or "none") + sized:
             reasons = unchecked_reasons(ff.fit, p.extrapolation_decades) if method == "profile" else []
             if reasons:
-                warnings.append(f"{name} at {_prediction_point(p)}: the predicted loss's band was not checked by "
-                                f"the calibration study: {'; '.join(reasons)}")
+                unchecked.setdefault("; ".join(reasons), []).append(_prediction_point(p))
             if reasons or (method == "profile" and ff.fit.law.fixed):     # fixed: said once, by _fit_family
                 p = replace(p, band_checked=False)
             beyond_study = any("extrapolated" in reason for reason in reasons)
@@ -650,10 +650,21 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
                 warnings.append(f"{name} at {_prediction_point(p)}: the prediction {where}is "
                                 f"{_extrapolated(p.extrapolation_decades)}")
             out.append(p)
+        warnings += [f"{name} at {_listed(points)}: the predicted loss's band was not checked by the calibration "
+                     f"study: {reasons}" for reasons, points in unchecked.items()]
         warnings.extend(_size_warnings(ff.fit, sized))
         if step is not None and (len(at_flops) or len(at_sizes)):
             step(1)
     return out
+
+
+POINTS_SHOWN = 3  # prediction points named in one warning (the rest are counted)
+
+
+def _listed(points: list[str]) -> str:
+    """'compute 1e+21', or 'compute 1e+21, compute 2e+21, compute 4e+21 and 7 more'."""
+    shown = ", ".join(points[:POINTS_SHOWN])
+    return shown + (f" and {len(points) - POINTS_SHOWN} more" if len(points) > POINTS_SHOWN else "")
 
 
 def _prediction_point(p: Prediction) -> str:
