@@ -506,3 +506,88 @@ def test_the_fit_report_is_lmfits_and_is_made_only_when_asked():
     report = fit.report
     assert "[[Fit Statistics]]" in report and "alpha:" in report and "ended above" not in report
     assert fit.report is report                                        # computed once
+
+
+# ----- resamples of whole runs, weights and chunk sizes ------------------------------------------
+
+@given(st.integers(1, 30), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_resamples_of_whole_runs_draw_every_row_of_a_drawn_run(n_runs, n_resamples, seed):
+    """draw_run_counts: the rows of one run always count alike, each resample draws as many runs as
+    there are (so the rows drawn are the runs' rows, with multiplicity), and with one row per run it
+    is the row bootstrap itself, draw for draw."""
+    from scalefit.uncertainty import draw_run_counts
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 5, n_runs)
+    runs = rng.permutation(np.repeat([f"r{i}" for i in range(n_runs)], sizes))
+    counts = draw_run_counts(np.random.default_rng(seed), runs, n_resamples)
+    assert counts.shape == (n_resamples, runs.size)
+    for label in set(runs):
+        rows = counts[:, runs == label]
+        assert np.all(rows == rows[:, :1])
+    per_run = np.array([[c[runs == label][0] for label in sorted(set(runs))] for c in counts])
+    assert np.all(per_run.sum(axis=1) == n_runs)
+    singles = draw_run_counts(np.random.default_rng(seed), np.arange(n_runs), n_resamples)
+    rows = np.random.default_rng(seed).integers(0, n_runs, size=(n_resamples, n_runs))
+    assert np.array_equal(singles, draw_counts(rows, n_runs))
+
+
+@settings(max_examples=6 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_chinchilla_ladders(), st.integers(0, 2**31 - 1))
+def test_chinchilla_refits_weighted_by_counts_are_the_refits_of_the_repeated_rows(ladder, seed):
+    """A resample given as every run with its count (how resamples of whole runs reach the engine)
+    minimizes the same objective as the resample given as its rows, repeats included: the two reach
+    the same objective, to rounding or the engine's small misses (bounded as in the test above)."""
+    n, d, loss = ladder
+    start, _ = fit_chinchilla_params(n, d, loss)
+    index = np.random.default_rng(seed).integers(0, n.size, size=(4, n.size))
+    _, by_rows = fit_chinchilla_resamples(n, d, loss, index, start)
+    every = np.broadcast_to(np.arange(n.size), index.shape)
+    _, by_counts = fit_chinchilla_resamples(n, d, loss, every, start, counts=draw_counts(index, n.size))
+    for rows, a, b in zip(index, by_rows, by_counts):
+        assume(len(set(n[rows])) >= 3 and len(set(d[rows])) >= 3)
+        assert n.size * abs(a - b) <= 0.01 * max(a, b) + 1e-9
+
+
+def test_bootstraps_are_the_same_whatever_the_chunk_size(monkeypatch):
+    """Long ladders refit fewer resamples per chunk (memory); the chunk size never changes a draw, and
+    changes a refit at most by rounding (the batched linear algebra's sums depend on the batch's
+    shape): compute law and L(N, D), rows and whole runs, with chunks as small as one resample."""
+    from scalefit import chinchilla, uncertainty
+
+    flops = np.geomspace(1e19, 1e22, 12)
+    loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops) * np.exp(np.random.default_rng(3).normal(0, 0.01, 12))
+    runs = np.repeat(["a", "b", "c", "d", "e", "f"], 2)
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    closs = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.37]), n, d) * np.exp(
+        np.random.default_rng(4).normal(0, 0.01, n.size))
+    fit = fit_chinchilla(n, d, closs, family="c")
+    cruns = np.repeat(["p", "q", "r", "s", "t"], 3)
+
+    def draws():
+        return [bootstrap_family(flops, loss, SAT, 40, seed=2, family="f", workers=1, runs=r) for r in (None, runs)] + [
+            bootstrap_chinchilla(fit, 12, seed=5, workers=1, runs=r) for r in (None, cruns)]
+
+    whole = draws()
+    monkeypatch.setattr(uncertainty, "CHUNK_RUN_ROWS", 12 * 7)
+    monkeypatch.setattr(chinchilla, "CHUNK_RUN_ROWS", 15 * 5)
+    assert uncertainty.resample_chunk(12) == 7 and chinchilla.resample_chunk(15) == 5
+    monkeypatch.setattr(uncertainty, "CHUNK_RUN_ROWS", 1)
+    small = draws()
+    for a, b in zip(whole, small):
+        assert np.array_equal(a.ok, b.ok)
+        assert np.allclose(a.params, b.params, rtol=1e-6, atol=0, equal_nan=True)
+    assert not np.array_equal(whole[0].params, whole[1].params, equal_nan=True)   # runs change the draws
+
+
+def test_chunks_of_long_ladders_hold_bounded_work():
+    """A 10,000-row L(N, D) ladder took 2.2 GB with 125 resamples per chunk; chunks now hold at most
+    CHUNK_RUN_ROWS (resample, run) pairs, and short ladders keep the full chunk."""
+    from scalefit import chinchilla, uncertainty
+
+    assert chinchilla.resample_chunk(240) == chinchilla.RESAMPLE_CHUNK
+    assert chinchilla.resample_chunk(10_000) * 10_000 <= chinchilla.CHUNK_RUN_ROWS
+    assert chinchilla.resample_chunk(100_000) == 1
+    assert uncertainty.resample_chunk(10) == uncertainty.CHUNK
+    assert uncertainty.resample_chunk(100_000) * 100_000 <= uncertainty.CHUNK_RUN_ROWS

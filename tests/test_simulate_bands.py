@@ -769,3 +769,27 @@ def test_unchecked_prediction_bands_are_said_once_per_family_and_reason():
     said = [w for w in result.warnings if "predicted loss's band was not checked" in w]
     assert len(said) == 1 and "f at compute 1e+20, compute 2e+20, compute 3e+20 and 2 more:" in said[0]
     assert not any(p.band_checked for p in result.predictions)
+
+
+def test_checkpoint_bootstrap_resamples_whole_runs():
+    """Checkpoints of one run share its luck (here a 3% offset per run, 0.2% scatter between
+    checkpoints): resampling rows treats 60 rows as 60 independent runs and its band is far too
+    narrow; resampling whole runs (what percentile bands now do when run names repeat) counts 6.
+    The warning says which of the two the bands are."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for size in range(6):
+        offset = np.exp(rng.normal(0, 0.03))
+        for step in range(10):
+            c = 1e19 * 10 ** (0.6 * size) * 1.25 ** step
+            rows.append(("f", f"run{size}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002))))
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    by_runs = analyze(frame, band_method="percentile", bootstrap=400, at_flops=[1e24])
+    by_rows = analyze(frame.drop(columns="run"), band_method="percentile", bootstrap=400, at_flops=[1e24])
+    width = {name: np.log(r.predictions[0].high / r.predictions[0].low) for name, r in
+             (("runs", by_runs), ("rows", by_rows))}
+    assert width["runs"] > 2.5 * width["rows"]
+    said = [w for w in by_runs.warnings if "checkpoints of 6 runs" in w]
+    assert len(said) == 1 and "the bootstrap resamples whole runs" in said[0] and "too narrow" not in said[0]
+    profile = [w for w in analyze(frame).warnings if "checkpoints of 6 runs" in w]
+    assert "too narrow" in profile[0] and "--band-method percentile resamples whole runs" in profile[0]

@@ -220,15 +220,16 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         warnings.append(f"{n_resamples} bootstrap resamples are few for {level:.0%} percentile bands: their ends "
                         f"are the outermost {(1 - level) / 2:.1%} of the draws; use {FEW_RESAMPLES} or more "
                         "(1000 by default)")
+    checkpoints = checkpoint_families(ladder, ladder.ladder_families())
     with core_limit(workers):
-        fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
+        fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers,
+                                  name in checkpoints)
                 for name in ladder.ladder_families()}
         step = progress if method == "profile" else None
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings, step)
         predictions = _all_predictions(fits, at_flops, at_sizes, level, method, warnings, step)
-    checkpoints = checkpoint_families(ladder, list(fits))
     if checkpoints:
-        warnings += [_checkpoint_warning(name, rows, runs, law) for name, (rows, runs) in checkpoints.items()]
+        warnings += [_checkpoint_warning(name, rows, runs, law, method) for name, (rows, runs) in checkpoints.items()]
         multipliers = [replace(m, band_checked=False) if m.focus in checkpoints or m.reference in checkpoints
                        else m for m in multipliers]
         predictions = [replace(p, band_checked=False) if p.family in checkpoints else p for p in predictions]
@@ -253,13 +254,28 @@ def checkpoint_families(ladder: Ladder, families: list[str]) -> dict[str, tuple[
     return out
 
 
-def _checkpoint_warning(family: str, rows: int, runs: int, law: Law) -> str:
-    """Why checkpoints fitted as runs give bands too narrow, and what to fit instead."""
+def run_labels(rows: pd.DataFrame) -> np.ndarray:
+    """A label per row naming the run it belongs to: its name in the 'run' column, or, for a row
+    without one, a label of its own (a run of one row)."""
+    names = rows["run"].astype(str).str.strip().to_numpy(dtype=object)
+    unnamed = names == ""
+    names[unnamed] = [f"\0row {i}" for i in np.flatnonzero(unnamed)]
+    return names
+
+
+def _checkpoint_warning(family: str, rows: int, runs: int, law: Law, method: str | None) -> str:
+    """What checkpoints fitted as runs do to the fit and its bands, and what to fit instead."""
+    said = f"family '{family}': its {rows} rows are checkpoints of {runs} runs (a run's name repeats at other compute)"
+    if method == "percentile":
+        how = ("the bootstrap resamples whole runs (each with all its checkpoints), so its bands count runs, not "
+               "rows, but are not checked by the calibration study (marked *)")
+    else:
+        how = ("every row is fitted as a separate run, so its bands are too narrow (marked *)"
+               + ("; --band-method percentile resamples whole runs instead" if method == "profile" else ""))
     what = ("the law of compute fits the blend of checkpoints, not the loss each run reaches at its compute: "
             "give one row per run (e.g. its final checkpoint)" if law.name != "chinchilla" else
-            "keep one row per run (e.g. its final checkpoint) for honest bands")
-    return (f"family '{family}': its {rows} rows are checkpoints of {runs} runs (a run's name repeats at other "
-            f"compute), and every row is fitted as a separate run, so its bands are too narrow (marked *); {what}")
+            "one row per run (e.g. its final checkpoint) is the design the fit assumes")
+    return f"{said}, and {how}; {what}"
 
 
 def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> list[str]:
@@ -386,11 +402,16 @@ def _flat_numbers(values, name: str) -> list[float]:
     return [float(v) for v in array]
 
 
-def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
+def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers,
+                checkpoints: bool = False) -> FamilyFit:
+    """Fit one family and its bands; with ``checkpoints`` (rows of one run at several computes) the
+    bootstrap resamples whole runs."""
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
+    labels = run_labels(runs) if checkpoints else None
     if law.name == "chinchilla":
-        return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers)
+        return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers,
+                                      labels)
     try:
         fit = fit_law(flops, loss, law, family=name)
     except ValueError as exc:        # the runs passed the ladder's checks: only the units are left
@@ -406,7 +427,7 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
         if progress is not None:
             progress(1)
         return FamilyFit(fit=fit, draws=None, low=low, high=high)
-    draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress, workers)
+    draws = bootstrap_family(flops, loss, law, bootstrap, seed, name, progress, workers, runs=labels)
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
                         "(resamples with too few distinct compute values); bands use the rest")
@@ -414,7 +435,8 @@ def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, war
     return FamilyFit(fit=fit, draws=draws, low=low, high=high)
 
 
-def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
+def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers,
+                           labels=None) -> FamilyFit:
     """L(N, D) fits get bootstrap percentile bands (profile bands are for the compute laws)."""
     from .chinchilla import bootstrap_chinchilla, fit_chinchilla
 
@@ -424,7 +446,8 @@ def _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, prog
     if method is None:
         nan = np.full(law.n_params, np.nan)
         return FamilyFit(fit=fit, draws=None, low=nan, high=nan)
-    draws = bootstrap_chinchilla(fit, bootstrap, seed, progress, delta=law.huber_delta, workers=workers)
+    draws = bootstrap_chinchilla(fit, bootstrap, seed, progress, delta=law.huber_delta, workers=workers,
+                                 runs=labels)
     if draws.n_failed:
         warnings.append(f"family '{name}': {draws.n_failed} of {bootstrap} bootstrap refits failed "
                         "(resamples that cannot identify both exponents); bands use the rest")

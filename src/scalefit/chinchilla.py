@@ -176,17 +176,19 @@ def fit_chinchilla_params(n_params, tokens, loss, delta: float = HUBER_DELTA) ->
     return data.to_user(best_theta), float(best_obj)
 
 
-def _polish_with_e_levels(u, v, y, theta, owner, delta, iterations):
+def _polish_with_e_levels(u, v, y, theta, owner, delta, iterations, counts=None):
     """Batched LM from the starts (start i belongs to data row owner[i]); after E_LEVEL_AFTER
     iterations each row's best start so far spawns its ``e_level_restarts``, and all go on together
-    for the remaining iterations. Returns parameters, objectives and the owner of every row."""
-    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=E_LEVEL_AFTER)
+    for the remaining iterations. Returns parameters, objectives and the owner of every row.
+    ``counts`` (rows of data, n) weights each run (0: not in that row's resample)."""
+    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=E_LEVEL_AFTER, counts=counts)
     best = lowest_per_owner(obj, owner, u.shape[0])
-    restarts, valid = e_level_restarts(theta[best], np.exp(y.min(axis=1)))
+    smallest = y.min(axis=1) if counts is None else np.where(counts > 0, y, np.inf).min(axis=1)
+    restarts, valid = e_level_restarts(theta[best], np.exp(smallest))
     rows, level = np.nonzero(valid)
     theta = np.concatenate([theta, restarts[rows, level]])
     owner = np.concatenate([owner, rows])
-    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=iterations - E_LEVEL_AFTER)
+    theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=iterations - E_LEVEL_AFTER, counts=counts)
     return theta, obj, owner
 
 
@@ -229,8 +231,11 @@ def _distinct_basins(ranked: np.ndarray, count: int) -> list[np.ndarray]:
 
 
 def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: np.ndarray,
-                             delta: float = HUBER_DELTA) -> tuple[np.ndarray, np.ndarray]:
-    """Refit every resample (rows of ``index`` into the runs) at once, with the point fit's search.
+                             delta: float = HUBER_DELTA, counts: np.ndarray | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Refit every resample (rows of ``index`` into the runs, each counted ``counts`` times, by
+    default once) at once, with the point fit's search: resample b minimizes
+    sum_k counts[b, k] Huber_delta(ln L_k - ln L(N_k, D_k)) over the runs k = index[b].
 
     Each resample gets the starts the point fit would give it (its own exponent grid, best
     ``POLISH_STARTS`` basins) plus the full-data optimum ``start`` (user units); all are polished
@@ -242,7 +247,7 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
     u, v, y = full.u[index], full.v[index], full.y[index]
     E, A, B, alpha, beta = start
     theta_full = np.array([E, np.log(A) - alpha * full.log_n_ref, np.log(B) - beta * full.log_d_ref, alpha, beta])
-    coef, surface = grid_profile(u, v, y, EXPONENT_GRID, delta)
+    coef, surface = grid_profile(u, v, y, EXPONENT_GRID, delta, counts=counts)
     starts, owner = [np.tile(theta_full, (len(index), 1))], [np.arange(len(index))]
     for i in range(len(index)):
         picks = _best_local_minima(surface[i], POLISH_STARTS)
@@ -250,15 +255,16 @@ def fit_chinchilla_resamples(n_params, tokens, loss, index: np.ndarray, start: n
                                 for g in picks]).reshape(-1, 5))
         owner.append(np.full(len(picks), i))
     starts, owner = np.concatenate(starts), np.concatenate(owner)
-    theta, obj, owner = _polish_with_e_levels(u, v, y, starts, owner, delta, RESAMPLE_LM_ITERATIONS)
+    theta, obj, owner = _polish_with_e_levels(u, v, y, starts, owner, delta, RESAMPLE_LM_ITERATIONS, counts)
     best = lowest_per_owner(obj, owner, len(index))
     params = np.array([full.to_user(t) for t in theta[best]]).reshape(-1, 5)
     return params, obj[best]
 
 
-def _polish_many(u, v, y, theta0, owner, delta, iterations=500, hold_e: bool = False):
-    """Minimize sum Huber(r) from each start; start i belongs to data row owner[i]. With ``hold_e``
-    each start's E stays at its value and the other four parameters move."""
+def _polish_many(u, v, y, theta0, owner, delta, iterations=500, hold_e: bool = False, counts=None):
+    """Minimize sum c Huber(r) from each start (weights c: ``counts`` of the data row, or 1); start i
+    belongs to data row owner[i]. With ``hold_e`` each start's E stays at its value and the other
+    four parameters move."""
     u, v, y = u[owner], v[owner], y[owner]
 
     def residuals(theta, rows):
@@ -282,7 +288,8 @@ def _polish_many(u, v, y, theta0, owner, delta, iterations=500, hold_e: bool = F
     if hold_e:
         lower[:, 0] = upper[:, 0] = theta0[:, 0]
     theta, twice_huber = bounded_least_squares(residuals, theta0, lower, upper, iterations=iterations,
-                                               huber_delta=delta, problem=owner)
+                                               huber_delta=delta, problem=owner,
+                                               counts=None if counts is None else counts[owner])
     return theta, twice_huber / 2.0
 
 
@@ -356,7 +363,7 @@ GRID_BLOCK = 1 << 20  # elements of a (rows, grid points, runs) block of the exa
 
 @one_blas_thread
 def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, delta: float,
-                 betas: np.ndarray | None = None):
+                 betas: np.ndarray | None = None, counts: np.ndarray | None = None):
     """The variable-projection profile on an exponent grid (alpha in ``grid``, beta in ``betas``,
     by default the same grid), for B rows (resamples) at once.
 
@@ -365,11 +372,15 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     g_jk = exp(-beta_j v_k). Its normal equations need only sums that separate over i and j, plus
     one matrix product for sum w^2 f_ik g_jk, so the whole grid costs O((Ga + Gb) n + Ga Gb n)
     flops in BLAS. The exact objective sum Huber_delta(ln L - ln(E + A f + B g)) is then evaluated
-    at every grid point. Returns c (B, Ga, Gb, 3) and the objective (B, Ga, Gb).
+    at every grid point. With ``counts`` (B, n) run k weighs counts[b, k] in both sums (the weight
+    of a resample's draws). Returns c (B, Ga, Gb, 3) and the objective (B, Ga, Gb).
     """
     loss = np.exp(y)
     w = 1.0 / loss
     w2 = w * w
+    if counts is not None:
+        w2 = w2 * counts
+        w = w * counts
     betas = grid if betas is None else betas
     f = np.exp(-grid[None, :, None] * u[:, None, :])                 # (B, Ga, n)
     g = np.exp(-betas[None, :, None] * v[:, None, :])                # (B, Gb, n)
@@ -387,15 +398,16 @@ def grid_profile(u: np.ndarray, v: np.ndarray, y: np.ndarray, grid: np.ndarray, 
     rows_per_block = max(1, GRID_BLOCK // (grid.size * betas.size * u.shape[1]))
     for lo in range(0, u.shape[0], rows_per_block):
         b = slice(lo, lo + rows_per_block)
-        obj[b] = _grid_huber(coef[b], f[b], g[b], y[b], delta)
+        obj[b] = _grid_huber(coef[b], f[b], g[b], y[b], delta, None if counts is None else counts[b])
     return coef, np.where(np.isfinite(obj), obj, np.inf)
 
 
 HUBER_BLOCK = 1 << 16  # float32 elements per block of the grid objective: three such buffers stay in cache
 
 
-def _grid_huber(coef, f, g, y, delta):
-    """sum_k Huber(y_k - ln(E + A f_ik + B g_jk)) at every grid point (i, j), for a block of rows.
+def _grid_huber(coef, f, g, y, delta, counts=None):
+    """sum_k c_k Huber(y_k - ln(E + A f_ik + B g_jk)) at every grid point (i, j), for a block of
+    rows (c: ``counts``, or 1).
 
     Evaluated in single precision: it only ranks grid points to choose where the polish starts
     (which runs in double precision). The (row, alpha) pairs are taken a few at a time into three
@@ -406,6 +418,7 @@ def _grid_huber(coef, f, g, y, delta):
     c = coef.astype(np.float32).reshape(b * ga, gb, 3)
     f32 = f.astype(np.float32).reshape(b * ga, n)
     g32, y32 = g.astype(np.float32), y.astype(np.float32)
+    c32 = None if counts is None else counts.astype(np.float32)
     owner = np.repeat(np.arange(b), ga)                                  # data row of each (row, alpha)
     half, delta32, tiny = np.float32(0.5), np.float32(delta), np.float32(1e-30)
     step = max(1, HUBER_BLOCK // (gb * n))
@@ -429,6 +442,8 @@ def _grid_huber(coef, f, g, y, delta):
             np.multiply(m, half, out=scratch)
             r -= scratch
             r *= m
+            if c32 is not None:
+                r *= c32[rows, None, :]
             r.sum(axis=-1, dtype=np.float64, out=out[block])
     return out.reshape(b, ga, gb)
 
@@ -599,19 +614,38 @@ def fit_chinchilla(n_params, tokens, loss, family: str = "", delta: float = HUBE
                      flops=flops, loss=loss, model_params=n_params, tokens=tokens)
 
 
-RESAMPLE_CHUNK = 125  # resamples per batched refit (fixed: results never depend on workers)
+RESAMPLE_CHUNK = 125     # resamples per batched refit (fixed: results never depend on workers)
+CHUNK_RUN_ROWS = 30_000  # at most this many (resample, run) pairs per chunk: its exponent grid holds
+                         # 2 x 64 values per pair (30,000: 125 resamples of 240 runs, about 31 MB)
+
+
+def resample_chunk(n_runs: int) -> int:
+    """Resamples refitted together: RESAMPLE_CHUNK, fewer for long ladders so that a chunk's
+    memory stays bounded (a 10,000-row ladder took 2.2 GB with 125 per chunk)."""
+    return max(1, min(RESAMPLE_CHUNK, CHUNK_RUN_ROWS // max(n_runs, 1)))
 
 
 def bootstrap_chinchilla(fit, n_resamples: int, seed: int, progress=None, delta: float = HUBER_DELTA,
-                         workers: int | None = None):
-    """Refit L(N, D) on resamples of the family's runs: batched, in fixed chunks shared by
-    ``workers`` processes (default: all cores when that pays); the same for any number of workers."""
-    from .uncertainty import BootstrapFits, family_rng, map_chunks, resolve_workers
+                         workers: int | None = None, runs=None):
+    """Refit L(N, D) on resamples of the family's runs: batched, in chunks (fixed for a ladder's
+    length) shared by ``workers`` processes (default: all cores when that pays); the same for any
+    number of workers. With ``runs`` (a label per row: rows of one label are checkpoints of one
+    run) a resample draws whole runs, as many as there are, each with all its rows
+    (:func:`draw_run_counts`); otherwise it draws rows."""
+    from .uncertainty import BootstrapFits, draw_run_counts, family_rng, map_chunks, resolve_workers
 
     n = fit.n_runs
-    index = family_rng(seed, fit.family).integers(0, n, size=(n_resamples, n))
-    chunks = [(fit.model_params, fit.tokens, fit.loss, index[start:start + RESAMPLE_CHUNK], fit.params, delta)
-              for start in range(0, n_resamples, RESAMPLE_CHUNK)]
+    size = resample_chunk(n)
+    rng = family_rng(seed, fit.family)
+    if runs is None:
+        index = rng.integers(0, n, size=(n_resamples, n))
+        chunks = [(fit.model_params, fit.tokens, fit.loss, index[start:start + size], fit.params, delta, None)
+                  for start in range(0, n_resamples, size)]
+    else:
+        counts = draw_run_counts(rng, runs, n_resamples)
+        every_row = np.broadcast_to(np.arange(n), (n_resamples, n))
+        chunks = [(fit.model_params, fit.tokens, fit.loss, every_row[start:start + size], fit.params, delta,
+                   counts[start:start + size]) for start in range(0, n_resamples, size)]
     workers = resolve_workers(workers, seconds_estimate=4e-5 * n * n_resamples)
     results = map_chunks(_refit_chunk, chunks, workers, progress, sizes=[len(c[3]) for c in chunks])
     if not results:
@@ -622,30 +656,40 @@ def bootstrap_chinchilla(fit, n_resamples: int, seed: int, progress=None, delta:
 
 
 def _refit_chunk(chunk):
-    n_params, tokens, loss, rows, start, delta = chunk
-    p, obj = fit_chinchilla_resamples(n_params, tokens, loss, rows, start, delta)
-    good = np.all(np.isfinite(p), axis=1) & np.isfinite(obj) & _identifiable(n_params[rows], tokens[rows])
+    n_params, tokens, loss, rows, start, delta, counts = chunk
+    p, obj = fit_chinchilla_resamples(n_params, tokens, loss, rows, start, delta, counts)
+    good = (np.all(np.isfinite(p), axis=1) & np.isfinite(obj)
+            & _identifiable(n_params[rows], tokens[rows], counts))
     return p, good
 
 
-def _identifiable(n_params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """Rows with at least 3 distinct N, 3 distinct D and ln D not a linear function of ln N."""
-    distinct_n = np.array([np.unique(r).size for r in n_params])
-    distinct_d = np.array([np.unique(r).size for r in tokens])
-    return (distinct_n >= 3) & (distinct_d >= 3) & (collinearity(n_params, tokens) < COLLINEAR_R2)
+def _identifiable(n_params: np.ndarray, tokens: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Rows with at least 3 distinct N, 3 distinct D and ln D not a linear function of ln N (among
+    the runs with a positive count, when ``counts`` weighs them)."""
+    drawn = np.ones(n_params.shape, dtype=bool) if counts is None else counts > 0
+    distinct_n = np.array([np.unique(r[d]).size for r, d in zip(n_params, drawn)])
+    distinct_d = np.array([np.unique(r[d]).size for r, d in zip(tokens, drawn)])
+    return (distinct_n >= 3) & (distinct_d >= 3) & (collinearity(n_params, tokens, counts) < COLLINEAR_R2)
 
 
 COLLINEAR_R2 = 0.9999
 
 
-def collinearity(n_params, tokens) -> np.ndarray:
-    """R^2 of ln D regressed on ln N, per row (1 when tokens are a power of parameters)."""
+def collinearity(n_params, tokens, counts=None) -> np.ndarray:
+    """R^2 of ln D regressed on ln N, per row (1 when tokens are a power of parameters); with
+    ``counts``, each run weighs its count (the R^2 of the rows repeated that often)."""
     x = np.log(np.atleast_2d(n_params))
     y = np.log(np.atleast_2d(tokens))
-    x = x - x.mean(axis=1, keepdims=True)
-    y = y - y.mean(axis=1, keepdims=True)
+    if counts is None:
+        x = x - x.mean(axis=1, keepdims=True)
+        y = y - y.mean(axis=1, keepdims=True)
+        c = 1.0
+    else:
+        c = np.atleast_2d(counts)
+        x = x - (c * x).sum(1, keepdims=True) / c.sum(1, keepdims=True)
+        y = y - (c * y).sum(1, keepdims=True) / c.sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = (x * y).sum(1) ** 2 / ((x * x).sum(1) * (y * y).sum(1))
+        r2 = (c * x * y).sum(1) ** 2 / ((c * x * x).sum(1) * (c * y * y).sum(1))
     return np.where(np.isfinite(r2), r2, 1.0)
 
 

@@ -498,12 +498,13 @@ MERGE_EVERY = 4         # iterations between checks for such twins
 
 @one_blas_thread
 def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIONS, huber_delta=None,
-                          problem=None, damping=1e-3, flat_rtol=1e-15):
+                          problem=None, damping=1e-3, flat_rtol=1e-15, counts=None):
     """Levenberg-Marquardt on many independent problems at once, within box bounds.
 
-    Minimizes sum_i rho(r_i) per row, with rho(r) = r^2 (least squares) or, given ``huber_delta``,
+    Minimizes sum_i c_i rho(r_i) per row, with rho(r) = r^2 (least squares) or, given ``huber_delta``,
     twice the Huber loss (r^2 inside delta, 2 delta |r| - delta^2 beyond), using the iteratively
-    reweighted Gauss-Newton matrix J^T W J with W = psi(r) / r.
+    reweighted Gauss-Newton matrix J^T W J with W = c psi(r) / r. The weights c are ``counts``
+    (B, n), how often each residual counts (a resample's draws), or 1.
 
     ``residuals(theta_rows, rows)`` returns residuals (b, n) and Jacobian (b, p, n) for the given
     rows; ``theta``, ``lower``, ``upper`` are (B, p). A parameter at a bound that the gradient
@@ -519,13 +520,17 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
     where it is: both are in one basin and the lower one goes on to its minimum. Such a row's
     objective is then above its problem's best, so the lowest row of each problem is unaffected.
     """
-    def objective_terms(r):
+    def objective_terms(r, rows):
         if huber_delta is None:
-            return (r ** 2).sum(axis=1), np.ones_like(r)
-        a = np.abs(r)
-        inside = a <= huber_delta
-        rho = np.where(inside, r * r, 2 * huber_delta * a - huber_delta ** 2)
-        return rho.sum(axis=1), np.where(inside, 1.0, huber_delta / np.maximum(a, 1e-300))
+            rho, weight = r ** 2, np.ones_like(r)
+        else:
+            a = np.abs(r)
+            inside = a <= huber_delta
+            rho = np.where(inside, r * r, 2 * huber_delta * a - huber_delta ** 2)
+            weight = np.where(inside, 1.0, huber_delta / np.maximum(a, 1e-300))
+        if counts is not None:
+            rho, weight = rho * counts[rows], weight * counts[rows]
+        return rho.sum(axis=1), weight
 
     theta = np.clip(theta.copy(), lower, upper)
     n_rows = theta.shape[0]
@@ -533,7 +538,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
     if jac.shape != (n_rows, theta.shape[1], r.shape[1]):
         raise ValueError(f"Jacobian must be (rows, parameters, residuals) = {(n_rows, theta.shape[1], r.shape[1])}, "
                          f"got {jac.shape}")
-    obj, weight = objective_terms(r)
+    obj, weight = objective_terms(r, slice(None))
     damping = np.full(n_rows, float(damping))
     growth = np.full(n_rows, 2.0)
     active = np.isfinite(obj)
@@ -548,7 +553,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         sel = slice(None) if idx.size == n_rows else idx      # a view while every row is active
         J, rr, th, lo, hi = jac[sel], r[sel], theta[sel], lower[sel], upper[sel]
         lam, obj_old = damping[sel].copy(), obj[sel].copy()     # copies: the state is updated below
-        jw = J if huber_delta is None else J * weight[sel][:, None, :]
+        jw = J if huber_delta is None and counts is None else J * weight[sel][:, None, :]
         jtj = jw @ J.transpose(0, 2, 1)                                # batched BLAS products
         grad = (jw @ rr[:, :, None])[:, :, 0]
         frozen = ((th <= lo) & (grad > 0)) | ((th >= hi) & (grad < 0))
@@ -571,7 +576,7 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
         predicted = np.where(use_face, face_gain, clipped_gain)
         tiny_step = np.all(np.abs(trial - th) <= 1e-13 * (1.0 + np.abs(th)), axis=1)
         r_new, jac_new = residuals(trial, idx)
-        obj_new, weight_new = objective_terms(r_new)
+        obj_new, weight_new = objective_terms(r_new, idx)
         better = np.isfinite(obj_new) & (obj_new < obj_old)
         gain = np.where(better, obj_old - obj_new, 0.0)
         keep = idx[better]

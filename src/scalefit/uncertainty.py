@@ -21,6 +21,13 @@ from .laws import Law
 from .threads import available_cores
 
 CHUNK = 1000  # resamples of a compute law fitted per engine call (fixed: results never depend on workers)
+CHUNK_RUN_ROWS = 250_000  # at most this many (resample, run) pairs per call: about 20 MB per array
+
+
+def resample_chunk(n_runs: int) -> int:
+    """Resamples of a compute law fitted per engine call: CHUNK, fewer for long ladders so that
+    memory stays bounded (1,000 resamples of 100,000 rows are 0.8 GB per array)."""
+    return max(1, min(CHUNK, CHUNK_RUN_ROWS // max(n_runs, 1)))
 
 
 def map_chunks(work: Callable, chunks: Sequence, workers: int = 1,
@@ -103,18 +110,27 @@ def family_rng(seed: int, family: str) -> np.random.Generator:
 
 
 def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family: str,
-                     progress: Callable[[int], None] | None = None, workers: int | None = None) -> BootstrapFits:
+                     progress: Callable[[int], None] | None = None, workers: int | None = None,
+                     runs=None) -> BootstrapFits:
     """Refit ``law`` on ``n_resamples`` resamples (with replacement) of one family's runs.
 
+    With ``runs`` (a label per row: rows of one label are checkpoints of one run) a resample draws
+    whole runs, each with all its rows (:func:`draw_run_counts`); otherwise it draws rows.
     ``workers`` processes share the chunks of resamples (default: all cores when that pays); the
     result is the same for any number of workers.
     """
     flops = np.asarray(flops, dtype=float)
     loss = np.asarray(loss, dtype=float)
     n = flops.size
-    index = family_rng(seed, family).integers(0, n, size=(n_resamples, n))
+    rng = family_rng(seed, family)
     c_ref = float(np.exp(np.mean(np.log(flops))))
-    chunks = [(flops, loss, draw_counts(rows, n), law, c_ref) for rows in _split(index, CHUNK)]
+    size = resample_chunk(n)
+    if runs is None:
+        index = rng.integers(0, n, size=(n_resamples, n))
+        counts = [draw_counts(rows, n) for rows in _split(index, size)]
+    else:
+        counts = _split(draw_run_counts(rng, runs, n_resamples), size)
+    chunks = [(flops, loss, c, law, c_ref) for c in counts]
     workers = resolve_workers(workers, seconds_estimate=1.5e-8 * n_resamples * n * 160)
     results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(counts) for _, _, counts, _, _ in chunks])
     ok = np.concatenate([r.ok for r in results]) if results else np.zeros(0, dtype=bool)
@@ -133,6 +149,17 @@ def draw_counts(index: np.ndarray, n: int) -> np.ndarray:
     rows = np.arange(index.shape[0])[:, None]
     flat = np.bincount((rows * n + index).ravel(), minlength=index.shape[0] * n)
     return flat.reshape(index.shape[0], n).astype(float)
+
+
+def draw_run_counts(rng: np.random.Generator, runs, n_resamples: int) -> np.ndarray:
+    """Counts (B, n) of resamples that draw whole runs: with ``runs`` a label per row, each
+    resample draws as many runs as there are labels, with replacement, and a row counts as often
+    as its run is drawn (a cluster bootstrap: the checkpoints of one run vary together, so the
+    run, not the row, is the unit of resampling)."""
+    _, run_of_row = np.unique(np.asarray(runs), return_inverse=True)
+    n_runs = int(run_of_row.max()) + 1 if run_of_row.size else 0
+    drawn = draw_counts(rng.integers(0, n_runs, size=(n_resamples, n_runs)), n_runs)
+    return drawn[:, run_of_row.ravel()]
 
 
 def _split(index: np.ndarray, size: int) -> list[np.ndarray]:
