@@ -49,26 +49,34 @@ def error_of(source) -> str:
     return message
 
 
-def counted(message: str) -> int:
-    """The number of other rows the message says share the first's problem (0 if it says none)."""
-    found = re.search(r"\((?:nor (?:is|are)|as (?:is|are)) (\d+) more rows?:|\((\d+) more rows? (?:is|are) ", message)
-    return int(found.group(1) or found.group(2)) if found else 0
+def counted(message: str) -> tuple[int, list[int]]:
+    """How many other rows the message says share the first's problem, and the lines it names."""
+    found = re.search(r"(\d+) more rows?\b[^:]*: (lines? [^;)]*)", message)
+    if not found:
+        return 0, []
+    return int(found.group(1)), [int(n) for n in re.findall(r"\d+", found.group(2))]
 
 
-@FAST
-@given(st.sets(st.integers(0, 199), min_size=1, max_size=60), st.sampled_from(["", "nan", "inf", "-inf", "NaN", " "]))
-def test_the_count_is_the_number_of_bad_rows_and_the_first_few_are_named(tmp_path_factory, rows, cell):
+# Each check of a cell: the column and a cell that fails it (and no other check before it)
+CELL_CHECKS = {
+    "not a number": ("loss", "abc"), "empty": ("loss", ""), "not finite": ("loss", "nan"),
+    "infinite": ("flops", "inf"), "loss not positive": ("loss", "-1"), "compute not positive": ("flops", "0"),
+    "loss too large": ("loss", "1e5"), "loss too small": ("loss", "1e-9"), "no family": ("family", " "),
+}
+
+
+@pytest.mark.parametrize("check", sorted(CELL_CHECKS))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.sets(st.integers(0, 199), min_size=1, max_size=60))
+def test_the_count_is_the_number_of_bad_rows_and_the_first_few_are_named(tmp_path_factory, rows, check):
+    column, cell = CELL_CHECKS[check]
     path = tmp_path_factory.mktemp("bad") / "ladder.csv"
-    path.write_text(ladder_text(200, dict.fromkeys(rows, cell)))
+    path.write_text(ladder_text(200, dict.fromkeys(rows, cell), column))
     message = error_of(path)
     lines = [i + 2 for i in sorted(rows)]
-    assert message.startswith(f"ladder.csv, line {lines[0]}, column 'loss': ")
-    assert counted(message) == len(lines) - 1
-    named = [int(n) for n in re.findall(r"\d+", message.split(" more row", 1)[1].split(")")[0])] if len(lines) > 1 else []
-    assert named == lines[1:1 + ROWS_SHOWN]
+    assert message.startswith(f"ladder.csv, line {lines[0]}, column '{column}': ")
+    assert counted(message) == (len(lines) - 1, lines[1:1 + ROWS_SHOWN])
     assert ("...)" in message) == (len(lines) - 1 > ROWS_SHOWN)
-    if len(lines) > 1:
-        assert "remove those rows" in message
 
 
 def test_diverged_runs_with_no_loss_are_all_counted_in_one_line(_file):
@@ -152,3 +160,56 @@ def test_a_dataframes_cells_are_read_at_once_as_each_cell_alone_would_be(cells):
     alone = [_cell_number(cell) for cell in cells]
     assert ok.tolist() == [number is not None for number in alone]
     assert np.array_equal(numbers[ok], np.array([n for n in alone if n is not None], dtype=float), equal_nan=True)
+
+
+def test_one_bad_row_of_any_check_is_said_as_before(_file):
+    """The messages tests and the README quote, for a single bad row, are unchanged."""
+    frame = pd.DataFrame({"family": ["a"] * 5, "flops": np.geomspace(1e18, 1e22, 5), "loss": [3.0, 2.9, 2.8, 2.7, 2.6]})
+    assert error_of(frame.assign(loss=[3.0, 2.9, -1.0, 2.7, 2.6])) == (
+        "ladder.csv, row 2, column 'loss': -1 is not positive; loss must be in nats per token (> 0)")
+    assert error_of(frame.assign(flops=[1e18, 0.0, 1e20, 1e21, 1e22])) == (
+        "ladder.csv, row 1, column 'flops': 0 is not positive; a training compute must be > 0")
+    assert error_of(frame.rename(columns={"loss": "perplexity"}).assign(perplexity=[3.0, 2.9, 2.8, 0.9, 2.6])) == (
+        "ladder.csv, row 3, column 'perplexity': 0.9 is not above 1 (loss = ln perplexity must be positive); "
+        "check the value")
+    assert error_of(frame.assign(loss=[3.0, 2.9, 2.8, 2.7, 1e5])) == (
+        "ladder.csv, row 4, column 'loss': 100000.0 means a loss of 1e+05 nats per token, above 10000; "
+        "a training run's loss is of order 1: check the value and its units")
+    assert error_of(frame.assign(family=["a", "a", None, "a", "a"])) == (
+        "ladder.csv, row 2, column 'family': empty; every run needs a family")
+    assert error_of(_file("family,flops,loss\na,1e18,3\na,1e19,2.9,\na,1e20,2.8\n")) == (
+        "ladder.csv, line 3: 4 fields but the header has 3; check for a missing or extra comma")
+
+
+def test_rows_with_a_non_positive_perplexity_are_counted():
+    frame = pd.DataFrame({"family": ["a"] * 6, "flops": np.geomspace(1e18, 1e22, 6),
+                          "perplexity": [12.0, 1.0, 11.0, 0.5, 10.0, 1.0]})
+    assert error_of(frame) == ("ladder.csv, row 1, column 'perplexity': 1 is not above 1 (loss = ln perplexity "
+                               "must be positive), nor are 2 more rows: rows 3 and 5; check the values")
+
+
+def test_rows_whose_compute_from_params_and_tokens_overflows_are_counted():
+    frame = pd.DataFrame({"family": ["a"] * 5, "params": [1e200, 1e9, 1e200, 1e200, 1e9],
+                          "tokens": [1e200, 1e10, 1e200, 1e200, 1e11], "loss": [3.0, 2.9, 2.8, 2.7, 2.6]})
+    assert error_of(frame) == ("ladder.csv, row 0, columns 'params' and 'tokens': 6 * params * tokens is not a "
+                               "positive float (it overflows or underflows), nor on 2 more rows: rows 2 and 3; give "
+                               "compute in a 'flops' column in units nearer 1")
+
+
+def test_rows_without_a_family_are_counted_and_the_fix_says_fill_or_remove():
+    frame = pd.DataFrame({"family": ["a", None, "a", " ", np.nan, "a", pd.NA], "flops": np.geomspace(1e18, 1e22, 7),
+                          "loss": np.linspace(3, 2.4, 7)}, index=list("abcdefg"))
+    assert error_of(frame) == ("ladder.csv, row 'b', column 'family': empty (as are 3 more rows: rows 'd', 'e' and "
+                               "'g'); every run needs a family: fill them in or remove those rows")
+
+
+def test_rows_with_too_many_or_too_few_fields_are_counted(_file):
+    text = "family,flops,loss\n" + "".join(f"a,1e{18 + i},{3 - i / 10}{',' if i % 2 else ''}\n" for i in range(12))
+    assert error_of(_file(text)) == ("ladder.csv, line 3: 4 fields but the header has 3 (5 more rows do not match it "
+                                     "either: lines 5, 7, 9, ...); check for a missing or extra comma")
+
+
+def test_a_missing_family_in_a_string_column_is_empty_not_a_family_named_na():
+    frame = pd.DataFrame({"family": pd.array(["a", None, "a", "a"], dtype="string"),
+                          "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.9, 2.8, 2.7]})
+    assert error_of(frame) == "ladder.csv, row 1, column 'family': empty; every run needs a family"

@@ -161,10 +161,13 @@ def read_ladder(source, name: str | None = None) -> Ladder:
                           f"({','.join(columns) or 'empty'}); expected comma-separated columns "
                           "like 'family,flops,loss'")
     data = rows[1:]
-    for row, line in zip(data, lines[1:]):
-        if len(row) != len(columns):
-            raise LadderError(f"{label}, line {line}: {len(row)} fields but the header has "
-                              f"{len(columns)}; check for a missing or extra comma")
+    ragged = np.flatnonzero(np.fromiter(map(len, data), dtype=int, count=len(data)) != len(columns))
+    if ragged.size:
+        i = ragged[0]
+        more = _more_rows(ragged, [f"line {n}" for n in lines[1:]], "1 more row does not match it either",
+                          "{n} more rows do not match it either")
+        raise LadderError(f"{label}, line {lines[1 + i]}: {len(data[i])} fields but the header has "
+                          f"{len(columns)}{more}; check for a missing or extra comma")
     table = pd.DataFrame(data, columns=columns, dtype=object)
     return _validate(table, [f"line {n}" for n in lines[1:]], label, header=tuple(header))
 
@@ -292,37 +295,43 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
         bad = np.flatnonzero(~(np.isfinite(out["flops"].to_numpy()) & (out["flops"].to_numpy() > 0)))
         if bad.size:
             i = bad[0]
+            more = _more_rows(bad, where, "nor on 1 more row", "nor on {n} more rows", form=", {}")
             raise LadderError(f"{label}, {where[i]}, columns 'params' and 'tokens': 6 * params * tokens "
-                              "is not a positive float (it overflows or underflows); give compute in a 'flops' "
-                              "column in units nearer 1")
+                              f"is not a positive float (it overflows or underflows){more}; give compute in a "
+                              "'flops' column in units nearer 1")
     values = _number_column(table, metric, where, label)
     if metric == "perplexity":
         bad = np.flatnonzero(values <= 1.0)
         if bad.size:
             i = bad[0]
+            more = _more_rows(bad, where, "nor is 1 more row", "nor are {n} more rows", form=", {}")
             raise LadderError(f"{label}, {where[i]}, column 'perplexity': {values[i]:g} is not "
-                              "above 1 (loss = ln perplexity must be positive); check the value")
+                              f"above 1 (loss = ln perplexity must be positive){more}; check the "
+                              f"{'values' if more else 'value'}")
         loss = np.log(values)
     else:
         bad = np.flatnonzero(values <= 0.0)
         if bad.size:
             i = bad[0]
-            raise LadderError(f"{label}, {where[i]}, column 'loss': {values[i]:g} is not "
-                              "positive; loss must be in nats per token (> 0)")
+            raise LadderError(f"{label}, {where[i]}, column 'loss': {values[i]:g} is not positive"
+                              f"{_more_rows(bad, where, 'nor is 1 more row', 'nor are {n} more rows')}; "
+                              "loss must be in nats per token (> 0)")
         loss = values
     huge = np.flatnonzero(loss > LARGEST_LOSS)
     if huge.size:
         i = huge[0]
+        more = _more_rows(huge, where, "as is 1 more row", "as are {n} more rows")
         raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}; a training run's loss is "
-                          "of order 1: check the value and its units")
+                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}{more}; a training run's loss is of "
+                          f"order 1: check the {'values and their' if more else 'value and its'} units")
     _check_compute_span(out["flops"].to_numpy(), where, label)
     tiny = np.flatnonzero(loss < SMALLEST_LOSS)
     if tiny.size:
         i = tiny[0]
+        more = _more_rows(tiny, where, "as is 1 more row", "as are {n} more rows")
         raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}; a training run's loss is "
-                          "of order 1: check the value and its units")
+                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}{more}; a training run's loss is of "
+                          f"order 1: check the {'values and their' if more else 'value and its'} units")
     out["loss"] = loss
     out["where"] = where
     out = out.reset_index(drop=True)
@@ -449,13 +458,16 @@ def _rename_hint(columns: list[str], wanted: str) -> str:
 
 
 def _text_column(table, column, where, label, required=True) -> list[str]:
-    values = []
-    for value, place in zip(table[column], where):
-        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
-        if not text and required:
-            raise LadderError(f"{label}, {place}, column '{column}': empty; every run needs a {column}")
-        values.append(text)
-    return values
+    """The column's cells as stripped text ('' for a missing one); with ``required``, an error at its
+    first empty cell, counting the others."""
+    cells = table[column]
+    values = cells.astype(str).str.strip().mask(cells.isna(), "")
+    empty = np.flatnonzero(values.to_numpy() == "")
+    if empty.size and required:
+        more = _more_rows(empty, where, "as is 1 more row", "as are {n} more rows")
+        fix = f"every run needs a {column}" + (": fill them in or remove those rows" if more else "")
+        raise LadderError(f"{label}, {where[empty[0]]}, column '{column}': empty{more}; {fix}")
+    return values.tolist()
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
@@ -480,7 +492,8 @@ def _not_a_number(text: str, column: str, several: bool = False) -> tuple[str, s
         return (f"{text} has a decimal comma", f"; write a decimal point ({text.replace(',', '.')}), "
                 "e.g. export the CSV with '.' as the decimal separator")
     if several:        # diverged runs without a loss, say: their rows go, or get a value
-        return f"{text or 'an empty cell'} is not a number", f"; write plain numbers such as {example} or remove those rows"
+        return (f"{text or 'an empty cell'} is not a number",
+                f"; write plain numbers such as {example} or remove those rows")
     if not text:
         return "an empty cell is not a number", f"; write a plain number such as {example} or remove the row"
     return f"{text} is not a number", f"; write a plain number such as {example}"
@@ -533,7 +546,8 @@ def _number_column(table, column, where, label) -> np.ndarray:
         text = str(value).strip() if value is not None else ""
         if not_number.size and not_number[0] == first:
             what, fix = _not_a_number(text, column, several=not_number.size > 1)
-            more = _more_rows(not_number, where, "1 more row is not a number either", "{n} more rows are not numbers either")
+            more = _more_rows(not_number, where, "1 more row is not a number either",
+                              "{n} more rows are not numbers either")
             raise LadderError(f"{label}, {where[first]}, column '{column}': {what}{more}{fix}")
         more = _more_rows(infinite, where, "nor is 1 more row", "nor are {n} more rows")
         fix = ("remove those rows or give their measured values" if infinite.size > 1
@@ -559,7 +573,8 @@ def _positive_column(table, column, where, label, what) -> np.ndarray:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = bad[0]
-        raise LadderError(f"{label}, {where[i]}, column '{column}': {values[i]:g} is not positive; "
+        raise LadderError(f"{label}, {where[i]}, column '{column}': {values[i]:g} is not positive"
+                          f"{_more_rows(bad, where, 'nor is 1 more row', 'nor are {n} more rows')}; "
                           f"a {what} must be > 0")
     return values
 
