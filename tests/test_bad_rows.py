@@ -213,3 +213,12 @@ def test_a_missing_family_in_a_string_column_is_empty_not_a_family_named_na():
     frame = pd.DataFrame({"family": pd.array(["a", None, "a", "a"], dtype="string"),
                           "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.9, 2.8, 2.7]})
     assert error_of(frame) == "ladder.csv, row 1, column 'family': empty; every run needs a family"
+
+
+def test_the_readmes_example_is_what_is_printed(_file):
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    rows = [5, 7, 10, 13] + list(range(20, 53))          # lines 7, 9, 12, 15 and 33 more: 37 diverged runs
+    message = error_of(_file(ladder_text(60, dict.fromkeys(rows, ""))))
+    assert f"`{message.split(', ', 1)[1]}`" in readme, message
