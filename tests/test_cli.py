@@ -1042,7 +1042,8 @@ def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
     assert_input_error(run("fit", path), "line 2, column 'loss': 3,2 has a decimal comma", "(3.2)")
     grouped = tmp_path / "grouped.csv"
     grouped.write_text('family,flops,loss\nA,"1,000,000",3.2\nA,"125,000",2.9\n')
-    assert_input_error(run("fit", grouped), "1,000,000 has thousands separators; write 1000000")
+    assert_input_error(run("fit", grouped), "1,000,000 has thousands separators (1 more row is not a number either: "
+                                            "line 3); write 1000000")
     grouped.write_text('family,flops,loss\nA,"125,000",3.2\n')
     assert_input_error(run("fit", grouped), "write 125000 if the comma separates thousands, or 125.000 if it is a "
                                             "decimal comma")

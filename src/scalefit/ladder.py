@@ -161,10 +161,13 @@ def read_ladder(source, name: str | None = None) -> Ladder:
                           f"({','.join(columns) or 'empty'}); expected comma-separated columns "
                           "like 'family,flops,loss'")
     data = rows[1:]
-    for row, line in zip(data, lines[1:]):
-        if len(row) != len(columns):
-            raise LadderError(f"{label}, line {line}: {len(row)} fields but the header has "
-                              f"{len(columns)}; check for a missing or extra comma")
+    ragged = np.flatnonzero(np.fromiter(map(len, data), dtype=int, count=len(data)) != len(columns))
+    if ragged.size:
+        i = ragged[0]
+        more = _more_rows(ragged, [f"line {n}" for n in lines[1:]], "1 more row does not match it either",
+                          "{n} more rows do not match it either")
+        raise LadderError(f"{label}, line {lines[1 + i]}: {len(data[i])} fields but the header has "
+                          f"{len(columns)}{more}; check for a missing or extra comma")
     table = pd.DataFrame(data, columns=columns, dtype=object)
     return _validate(table, [f"line {n}" for n in lines[1:]], label, header=tuple(header))
 
@@ -188,6 +191,22 @@ def _several(places: list[str]) -> str:
     if places[-1] == "...":
         return ", ".join(places)
     return ", ".join(places[:-1]) + " and " + places[-1]
+
+
+ROWS_SHOWN = 3  # further rows named in an error that other rows share (the rest are counted)
+
+
+def _more_rows(bad: np.ndarray, where: list[str], one: str, many: str, form: str = " ({})") -> str:
+    """' (nor are 36 more rows: lines 9, 12, 15, ...)': the rows after the first of ``bad`` (indices
+    into ``where``), which share the problem an error names at the first; ``one`` or ``many`` (with
+    {n}) says so, in ``form``. Names the first ROWS_SHOWN and counts the rest, so that the error
+    stays one line however long the file, and a user fixes every such row in one go. '' when the
+    first is the only one."""
+    rest = bad[1:]
+    if rest.size == 0:
+        return ""
+    places = [where[i] for i in rest[:ROWS_SHOWN]] + (["..."] if rest.size > ROWS_SHOWN else [])
+    return form.format(f"{(one if rest.size == 1 else many).format(n=rest.size)}: {_several(places)}")
 
 
 def _read_text(path: Path, label: str) -> str:
@@ -276,37 +295,43 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
         bad = np.flatnonzero(~(np.isfinite(out["flops"].to_numpy()) & (out["flops"].to_numpy() > 0)))
         if bad.size:
             i = bad[0]
+            more = _more_rows(bad, where, "nor on 1 more row", "nor on {n} more rows", form=", {}")
             raise LadderError(f"{label}, {where[i]}, columns 'params' and 'tokens': 6 * params * tokens "
-                              "is not a positive float (it overflows or underflows); give compute in a 'flops' "
-                              "column in units nearer 1")
+                              f"is not a positive float (it overflows or underflows){more}; give compute in a "
+                              "'flops' column in units nearer 1")
     values = _number_column(table, metric, where, label)
     if metric == "perplexity":
         bad = np.flatnonzero(values <= 1.0)
         if bad.size:
             i = bad[0]
+            more = _more_rows(bad, where, "nor is 1 more row", "nor are {n} more rows", form=", {}")
             raise LadderError(f"{label}, {where[i]}, column 'perplexity': {values[i]:g} is not "
-                              "above 1 (loss = ln perplexity must be positive); check the value")
+                              f"above 1 (loss = ln perplexity must be positive){more}; check the "
+                              f"{'values' if more else 'value'}")
         loss = np.log(values)
     else:
         bad = np.flatnonzero(values <= 0.0)
         if bad.size:
             i = bad[0]
-            raise LadderError(f"{label}, {where[i]}, column 'loss': {values[i]:g} is not "
-                              "positive; loss must be in nats per token (> 0)")
+            raise LadderError(f"{label}, {where[i]}, column 'loss': {values[i]:g} is not positive"
+                              f"{_more_rows(bad, where, 'nor is 1 more row', 'nor are {n} more rows')}; "
+                              "loss must be in nats per token (> 0)")
         loss = values
     huge = np.flatnonzero(loss > LARGEST_LOSS)
     if huge.size:
         i = huge[0]
+        more = _more_rows(huge, where, "as is 1 more row", "as are {n} more rows")
         raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}; a training run's loss is "
-                          "of order 1: check the value and its units")
+                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}{more}; a training run's loss is of "
+                          f"order 1: check the {'values and their' if more else 'value and its'} units")
     _check_compute_span(out["flops"].to_numpy(), where, label)
     tiny = np.flatnonzero(loss < SMALLEST_LOSS)
     if tiny.size:
         i = tiny[0]
+        more = _more_rows(tiny, where, "as is 1 more row", "as are {n} more rows")
         raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}; a training run's loss is "
-                          "of order 1: check the value and its units")
+                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}{more}; a training run's loss is of "
+                          f"order 1: check the {'values and their' if more else 'value and its'} units")
     out["loss"] = loss
     out["where"] = where
     out = out.reset_index(drop=True)
@@ -433,13 +458,16 @@ def _rename_hint(columns: list[str], wanted: str) -> str:
 
 
 def _text_column(table, column, where, label, required=True) -> list[str]:
-    values = []
-    for value, place in zip(table[column], where):
-        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
-        if not text and required:
-            raise LadderError(f"{label}, {place}, column '{column}': empty; every run needs a {column}")
-        values.append(text)
-    return values
+    """The column's cells as stripped text ('' for a missing one); with ``required``, an error at its
+    first empty cell, counting the others."""
+    cells = table[column]
+    values = cells.astype(str).str.strip().mask(cells.isna(), "")
+    empty = np.flatnonzero(values.to_numpy() == "")
+    if empty.size and required:
+        more = _more_rows(empty, where, "as is 1 more row", "as are {n} more rows")
+        fix = f"every run needs a {column}" + (": fill them in or remove those rows" if more else "")
+        raise LadderError(f"{label}, {where[empty[0]]}, column '{column}': empty{more}; {fix}")
+    return values.tolist()
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
@@ -450,35 +478,83 @@ DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d+)?", re.ASCII)
 THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+", re.ASCII)
 
 
-def _not_a_number(text: str, column: str) -> str:
-    """What is wrong with a cell that is not a plain number, and how to write it."""
+def _not_a_number(text: str, column: str, several: bool = False) -> tuple[str, str]:
+    """What is wrong with a cell that is not a plain number, and how to write it (with its separator);
+    ``several`` when other cells of the column are not numbers either."""
     example = EXAMPLE_VALUES.get(column, "3.2e21")
     if THOUSANDS.fullmatch(text) and text.count(",") > 1:
-        return f"{text} has thousands separators; write {text.replace(',', '')} (or {float(text.replace(',', '')):.3g})"
+        return (f"{text} has thousands separators",
+                f"; write {text.replace(',', '')} (or {float(text.replace(',', '')):.3g})")
     if THOUSANDS.fullmatch(text):          # '125,000': thousands, or a decimal comma before 3 digits
-        return (f"{text} is not a plain number: write {text.replace(',', '')} if the comma separates thousands, "
+        return (f"{text} is not a plain number", f": write {text.replace(',', '')} if the comma separates thousands, "
                 f"or {text.replace(',', '.')} if it is a decimal comma")
     if DECIMAL_COMMA.fullmatch(text):
-        return (f"{text} has a decimal comma; write a decimal point ({text.replace(',', '.')}), "
+        return (f"{text} has a decimal comma", f"; write a decimal point ({text.replace(',', '.')}), "
                 "e.g. export the CSV with '.' as the decimal separator")
-    return f"{text or 'an empty cell'} is not a number; write a plain number such as {example}"
+    if several:        # diverged runs without a loss, say: their rows go, or get a value
+        return (f"{text or 'an empty cell'} is not a number",
+                f"; write plain numbers such as {example} or remove those rows")
+    if not text:
+        return "an empty cell is not a number", f"; write a plain number such as {example} or remove the row"
+    return f"{text} is not a number", f"; write a plain number such as {example}"
+
+
+def _cell_number(value) -> float | None:
+    """One cell as a float, None if it is not a number: text must be a plain number ('1_000' and
+    non-ASCII digits, which float() would take, are not), None is an empty cell, and anything else
+    is what float() makes of it."""
+    if value is None or isinstance(value, str):
+        text = "" if value is None else value.strip()
+        if not PLAIN_NUMBER.fullmatch(text):
+            return None
+        return float(text)
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _numbers(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell as a float (NaN where it is not a number) and whether it is a number, as
+    _cell_number says: at once for a CSV's text and a DataFrame's numbers, cell by cell otherwise."""
+    kind = pd.api.types.infer_dtype(cells, skipna=False)
+    if kind == "string":
+        text = cells.str.strip()
+        ok = text.str.fullmatch(PLAIN_NUMBER).to_numpy(dtype=bool)
+        numbers = np.full(len(cells), np.nan)
+        numbers[ok] = text.to_numpy()[ok].astype(float)
+        return numbers, ok
+    if kind in ("floating", "integer", "mixed-integer-float"):
+        try:
+            return cells.to_numpy(dtype=float), np.ones(len(cells), dtype=bool)
+        except (TypeError, ValueError, OverflowError):
+            pass           # an integer too large for a float: found cell by cell
+    parsed = [_cell_number(value) for value in cells]
+    ok = np.array([number is not None for number in parsed], dtype=bool)
+    return np.array([np.nan if number is None else number for number in parsed], dtype=float), ok
 
 
 def _number_column(table, column, where, label) -> np.ndarray:
-    out = np.empty(len(table))
-    for i, (value, place) in enumerate(zip(table[column], where)):
+    """The column as floats; an error at its first cell that is not a finite number, counting the
+    other cells with the same problem."""
+    numbers, ok = _numbers(table[column])
+    not_number = np.flatnonzero(~ok)
+    infinite = np.flatnonzero(ok & ~np.isfinite(numbers))
+    if not_number.size or infinite.size:
+        first = min(bad[0] for bad in (not_number, infinite) if bad.size)
+        value = table[column].iloc[first]
         text = str(value).strip() if value is not None else ""
-        try:
-            if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(text):
-                raise ValueError(text)      # '1_000' and non-ASCII digits, which float() would take
-            number = float(text) if isinstance(value, str) or value is None else float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise LadderError(f"{label}, {place}, column '{column}': {_not_a_number(text, column)}") from None
-        if not math.isfinite(number):
-            raise LadderError(f"{label}, {place}, column '{column}': {text or number} is not a "
-                              "finite number; remove the run or give its measured value")
-        out[i] = number
-    return out
+        if not_number.size and not_number[0] == first:
+            what, fix = _not_a_number(text, column, several=not_number.size > 1)
+            more = _more_rows(not_number, where, "1 more row is not a number either",
+                              "{n} more rows are not numbers either")
+            raise LadderError(f"{label}, {where[first]}, column '{column}': {what}{more}{fix}")
+        more = _more_rows(infinite, where, "nor is 1 more row", "nor are {n} more rows")
+        fix = ("remove those rows or give their measured values" if infinite.size > 1
+               else "remove the run or give its measured value")
+        raise LadderError(f"{label}, {where[first]}, column '{column}': {text or numbers[first]} is not a "
+                          f"finite number{more}; {fix}")
+    return numbers
 
 
 def _check_compute_span(flops: np.ndarray, where, label) -> None:
@@ -497,7 +573,8 @@ def _positive_column(table, column, where, label, what) -> np.ndarray:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         i = bad[0]
-        raise LadderError(f"{label}, {where[i]}, column '{column}': {values[i]:g} is not positive; "
+        raise LadderError(f"{label}, {where[i]}, column '{column}': {values[i]:g} is not positive"
+                          f"{_more_rows(bad, where, 'nor is 1 more row', 'nor are {n} more rows')}; "
                           f"a {what} must be > 0")
     return values
 
