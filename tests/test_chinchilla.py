@@ -405,3 +405,50 @@ def test_allocations_far_out_are_warned_and_units_questioned_only_where_a_slip_i
     assert "5.9 decades beyond" in said[8e26][0] and "units" not in said[8e26][0]
     assert "6.0 decades beyond" in said[1e27][0] and "check the units of params and tokens" in said[1e27][0]
     assert "1.3 decades below its smallest run" in said[5e16][0] and "check the units" in said[5e16][0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 9), st.integers(0, 2**31 - 1))
+def test_weighted_parabolas_are_the_parabolas_of_the_repeated_points(n, seed):
+    """IsoFLOP resamples of whole runs weigh each point by its draws: the same fit as the points
+    repeated that often."""
+    from scalefit.isoflop import _parabolas
+
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(15, 25, n))
+    y = 2 + 0.05 * (x - 20) ** 2 + rng.normal(0, 0.01, n)
+    w = rng.integers(1, 4, n).astype(float)
+    repeated = np.repeat(np.arange(n), w.astype(int))
+    assume(np.unique(x[repeated]).size >= 3)
+    weighted = _parabolas(x[None], y[None], w[None])[0]
+    plain = _parabolas(x[repeated][None], y[repeated][None])[0]
+    assert np.allclose(weighted, plain, rtol=1e-6, atol=1e-9)
+
+
+def test_isoflop_band_resamples_whole_runs_when_rows_are_checkpoints():
+    """Checkpoints of 8 runs (a 2% offset per run) fall into many compute budgets; resampling rows
+    within each budget treats a run's luck as independent from budget to budget and gives a band of
+    the exponent a four times narrower than resampling whole runs, once for all budgets."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, size in enumerate(np.geomspace(5e7, 2e9, 8)):
+        offset = np.exp(rng.normal(0, 0.02))
+        for c in np.geomspace(1e17, 1e21, 25):
+            tokens = c / (6 * size)
+            if size <= tokens <= 100 * size:
+                rows.append((f"r{i}", size, tokens, ChinchillaLaw().predict_nd(np.array([1.7, 400.0, 410.0, 0.34, 0.28]),
+                                                                     size, tokens) * offset * np.exp(rng.normal(0, 0.002))))
+    runs, n, d, loss = (np.array(col) for col in zip(*rows))
+    by_rows = isoflop_analysis(n, d, loss, n_resamples=200, seed=0, family="f")
+    by_runs = isoflop_analysis(n, d, loss, n_resamples=200, seed=0, family="f", runs=runs)
+    assert by_rows.a == by_runs.a
+    width = {name: r.a_band[1] - r.a_band[0] for name, r in (("rows", by_rows), ("runs", by_runs))}
+    assert width["runs"] > 3 * width["rows"]
+    assert by_runs.a_band[0] < 0.28 / 0.62 < by_runs.a_band[1]
+    from scalefit.allocation import optimal_report
+
+    frame = pd.DataFrame(dict(family="f", run=runs, params=n, tokens=d, loss=loss))
+    report = optimal_report(frame, budgets=[1e22], bootstrap=60, workers=1)
+    iso = report.families[0].isoflop
+    assert iso.a_band == isoflop_analysis(n, d, loss, n_resamples=60, seed=0, family="f", runs=runs).a_band
+    assert iso.a_band != isoflop_analysis(n, d, loss, n_resamples=60, seed=0, family="f").a_band

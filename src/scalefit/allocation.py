@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .analysis import EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze
+from .analysis import EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, runs_if_checkpoints
 from .chinchilla import ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
@@ -71,7 +71,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
         iso = isoflop_analysis(ff.fit.model_params, ff.fit.tokens, ff.fit.loss, k=law.flops_per_param_token,
                                tolerance=budget_tolerance, n_resamples=bootstrap, level=level,
-                               seed=seed, family=name)
+                               seed=seed, family=name, runs=runs_if_checkpoints(result.ladder, name))
         if iso is None:
             warnings.append(f"family '{name}': no IsoFLOP analysis: fewer than 2 compute budgets with "
                             f"4 or more runs at 3 or more sizes (budget tolerance {budget_tolerance:g} decades)")

@@ -222,8 +222,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
                         "(1000 by default)")
     checkpoints = checkpoint_families(ladder, ladder.ladder_families())
     with core_limit(workers):
-        fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers,
-                                  name in checkpoints)
+        fits = {name: _fit_family(ladder, name, law, method, n_resamples, level, seed, progress, warnings, workers)
                 for name in ladder.ladder_families()}
         step = progress if method == "profile" else None
         multipliers = _all_multipliers(ladder, fits, focus, level, at_loss, method, warnings, step)
@@ -261,6 +260,12 @@ def run_labels(rows: pd.DataFrame) -> np.ndarray:
     unnamed = names == ""
     names[unnamed] = [f"\0row {i}" for i in np.flatnonzero(unnamed)]
     return names
+
+
+def runs_if_checkpoints(ladder: Ladder, family: str) -> np.ndarray | None:
+    """The family's run labels (:func:`run_labels`, in the order of its rows) when its rows include
+    checkpoints, so that resamples draw whole runs; None otherwise."""
+    return run_labels(ladder.family_runs(family)) if checkpoint_families(ladder, [family]) else None
 
 
 def _checkpoint_warning(family: str, rows: int, runs: int, law: Law, method: str | None) -> str:
@@ -402,13 +407,12 @@ def _flat_numbers(values, name: str) -> list[float]:
     return [float(v) for v in array]
 
 
-def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers,
-                checkpoints: bool = False) -> FamilyFit:
-    """Fit one family and its bands; with ``checkpoints`` (rows of one run at several computes) the
-    bootstrap resamples whole runs."""
+def _fit_family(ladder, name, law, method, bootstrap, level, seed, progress, warnings, workers) -> FamilyFit:
+    """Fit one family and its bands; when its rows include checkpoints (a run's name at several
+    computes) the bootstrap resamples whole runs."""
     runs = ladder.family_runs(name)
     flops, loss = runs["flops"].to_numpy(), runs["loss"].to_numpy()
-    labels = run_labels(runs) if checkpoints else None
+    labels = runs_if_checkpoints(ladder, name) if method == "percentile" else None
     if law.name == "chinchilla":
         return _fit_chinchilla_family(runs, name, law, method, bootstrap, level, seed, progress, warnings, workers,
                                       labels)

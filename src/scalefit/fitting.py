@@ -529,7 +529,10 @@ def bounded_least_squares(residuals, theta, lower, upper, iterations=LM_ITERATIO
             rho = np.where(inside, r * r, 2 * huber_delta * a - huber_delta ** 2)
             weight = np.where(inside, 1.0, huber_delta / np.maximum(a, 1e-300))
         if counts is not None:
-            rho, weight = rho * counts[rows], weight * counts[rows]
+            # a trial that overflows on a run of count 0 gives inf * 0 = nan and is rejected, as one
+            # that overflows on a counted run is: steps stay where every run of the data is finite
+            with np.errstate(invalid="ignore"):
+                rho, weight = rho * counts[rows], weight * counts[rows]
         return rho.sum(axis=1), weight
 
     theta = np.clip(theta.copy(), lower, upper)

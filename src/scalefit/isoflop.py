@@ -13,6 +13,9 @@ Bands: bootstrap over runs within each budget, refitting every parabola and the 
 resampled parabola counts only under the rule of the point estimate (opening upwards, minimum at
 most 0.5 in ln N beyond the sizes trained), and each resample's power law goes through the budgets
 usable in it (``draws_used``: the share of resampled parabolas that were). No resamples: no band.
+When rows are checkpoints (``runs`` labels them by run), a resample draws whole runs once for all
+budgets, and each budget's parabola weighs its rows by how often their run was drawn: a run's
+checkpoints share its luck across budgets.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .uncertainty import percentile_band
+from .uncertainty import draw_run_counts, percentile_band
 
 MIN_RUNS = 4
 MIN_DISTINCT_N = 3
@@ -75,12 +78,14 @@ def group_budgets(flops: np.ndarray, tolerance: float) -> np.ndarray:
 
 def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 0.05,
                      n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-                     family: str = "") -> IsoflopResult | None:
-    """Approach 2 on one family; None when fewer than 2 budgets are usable."""
+                     family: str = "", runs=None) -> IsoflopResult | None:
+    """Approach 2 on one family; None when fewer than 2 budgets are usable. ``runs``: a run label
+    per row, when rows are checkpoints (resamples then draw whole runs)."""
     n_params, tokens, loss = (np.asarray(x, dtype=float) for x in (n_params, tokens, loss))
     flops = k * n_params * tokens
     labels = group_budgets(flops, tolerance)
     rng = np.random.default_rng([seed, zlib.crc32(f"isoflop:{family}".encode())])
+    run_counts = None if runs is None else draw_run_counts(rng, runs, n_resamples)
     rows, skipped, draws_x, draws_y = [], [], [], []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -97,10 +102,16 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
         if not (x.min() - 0.5 <= x_opt <= x.max() + 0.5):
             skipped.append(f"budget {budget:.3g}: its minimum lies outside the sizes trained")
             continue
-        resample = rng.integers(0, members.size, size=(n_resamples, members.size))
-        cb = _parabolas(x[resample], y[resample])
+        if run_counts is None:
+            resample = rng.integers(0, members.size, size=(n_resamples, members.size))
+            cb = _parabolas(x[resample], y[resample])
+            enough = np.ones(n_resamples, dtype=bool)
+        else:
+            weight = run_counts[:, members]
+            cb = _parabolas(np.broadcast_to(x, weight.shape), np.broadcast_to(y, weight.shape), weight)
+            enough = _distinct_drawn(n_params[members], weight) >= MIN_DISTINCT_N
         with np.errstate(divide="ignore", invalid="ignore"):
-            xb = np.where(cb[:, 2] > 0, -cb[:, 1] / (2 * cb[:, 2]), np.nan)
+            xb = np.where(enough & (cb[:, 2] > 0), -cb[:, 1] / (2 * cb[:, 2]), np.nan)
         xb[~((x.min() - 0.5 <= xb) & (xb <= x.max() + 0.5))] = np.nan     # the point estimate's rule
         rows.append(dict(flops=budget, runs=int(members.size), n_opt=float(np.exp(x_opt)),
                          d_opt=float(budget / (k * np.exp(x_opt))),
@@ -122,13 +133,30 @@ def isoflop_analysis(n_params, tokens, loss, k: float = 6.0, tolerance: float = 
 
 
 
-def _parabolas(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares (c0, c1, c2) of y = c0 + c1 x + c2 x^2 per row, x centered for conditioning."""
-    center = x.mean(axis=1, keepdims=True)
+def _distinct_drawn(sizes: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Distinct values of ``sizes`` (n,) among the rows with positive ``weight`` (B, n), per row."""
+    _, which = np.unique(sizes, return_inverse=True)
+    onehot = np.zeros((sizes.size, int(which.max()) + 1))
+    onehot[np.arange(sizes.size), which.ravel()] = 1.0
+    return ((weight > 0) @ onehot > 0).sum(axis=1)
+
+
+def _parabolas(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares (c0, c1, c2) of y = c0 + c1 x + c2 x^2 per row, x centered for conditioning;
+    with ``w`` (B, n) the sum of squares weighs point i by w_i (the count of its draws)."""
+    if w is None:
+        center = x.mean(axis=1, keepdims=True)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            center = np.nan_to_num((w * x).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True))
     z = x - center
     X = np.stack([np.ones_like(z), z, z * z], axis=-1)
-    xtx = np.einsum("bni,bnj->bij", X, X) + 1e-12 * np.eye(3)
-    xty = np.einsum("bni,bn->bi", X, y)
+    if w is None:
+        xtx = np.einsum("bni,bnj->bij", X, X) + 1e-12 * np.eye(3)
+        xty = np.einsum("bni,bn->bi", X, y)
+    else:
+        xtx = np.einsum("bni,bn,bnj->bij", X, w, X) + 1e-12 * np.eye(3)
+        xty = np.einsum("bni,bn,bn->bi", X, w, y)
     try:
         c = np.linalg.solve(xtx, xty[..., None])[..., 0]
     except np.linalg.LinAlgError:
