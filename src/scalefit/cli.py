@@ -223,8 +223,8 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
     law = _law_from_options(law, huber_delta, k, fix_e)
     try:
         ladder = read_ladder(ladder_csv)
-        resampling = band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla")
-        with _progress(bootstrap * _families_to_hold_out(ladder, hold_out) if resampling else 0, "bootstrap") as tick:
+        total, label = _backtest_steps(ladder, law, hold_out, band_method, bootstrap)
+        with _progress(total, label) as tick:
             result = run_backtest(ladder, law=law, hold_out=hold_out, level=level, band_method=band_method,
                                   bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
     except LadderError as exc:
@@ -282,6 +282,17 @@ def _check_figure_path(figure: str, ladder_csv: str) -> None:
     if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(figure, ladder_csv, option="--figure")
+
+
+def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int) -> tuple[int, str]:
+    """The backtest's progress bar: resamples of every refitted family for percentile bands, or
+    the steps of its profile bands (none for a short ladder: they take about a second)."""
+    from .backtesting import profile_steps
+    if band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla"):
+        return bootstrap * _families_to_hold_out(ladder, hold_out), "bootstrap"
+    if bootstrap == 0 or len(ladder.runs) < PROFILE_PROGRESS_RUNS:
+        return 0, "bands"
+    return profile_steps(ladder, hold_out), "bands"
 
 
 def _families_to_hold_out(ladder, hold_out: int) -> int:
