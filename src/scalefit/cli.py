@@ -304,8 +304,13 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
     """The file bytes of the figure ``kind`` ("backtest" or "shared", scalefit.plots.<kind>_figure)
     of ``result``; a failure inside the plotting stack as one line."""
     from . import plots
+    steps = 0
+    if kind == "backtest" and len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS:
+        steps = sum(plots.band_steps(training) for training in result.training.values())
     try:
-        return plots.figure_bytes(getattr(plots, f"{kind}_figure")(result), os.path.splitext(figure)[1].lower())
+        with _progress(steps, "figure") as tick:
+            drawn = plots.backtest_figure(result, progress=tick) if kind == "backtest" else plots.shared_figure(result)
+        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower())
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "
@@ -770,12 +775,13 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
         raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
-    from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
+    from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
+    steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
-        with core_limit(workers):
-            figure = FIGURES[kind](result, options=options)
+        with core_limit(workers), _progress(steps, "figure") as tick:
+            figure = draw_figure(kind, result, options, progress=tick)
         save_figure(figure, output, options, dpi=dpi)
     except ValueError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
