@@ -785,3 +785,55 @@ def test_long_ladders_bands_are_computed_at_a_few_points_and_follow_the_exact_ba
         assert np.all(np.abs(np.log(drawn["high"].to_numpy() / high)) <= 0.1 * width)
         assert np.all((drawn["low"] <= drawn["loss"]) & (drawn["loss"] <= drawn["high"]))
 
+
+def test_figures_and_the_report_report_each_profile_they_compute(tmp_path, monkeypatch):
+    """plot and report of long ladders showed no progress while their figures computed profiles
+    (68 s for the main figure of a 10k-row ladder; the report spent minutes in its figures, the
+    shared comparison and the backtest): each calls progress as often as it says it will."""
+    import scalefit.plots as plots
+    from scalefit.plots import PROGRESS_FIGURES, draw_figure, figure_steps
+    from scalefit.report import render_report, report_steps
+
+    result = analyze(long_ladder(tmp_path), focus="new", at_loss=[2.5])
+    assert figure_steps("multiplier-curve", result) == plots.CURVE_TARGETS          # 120 runs: all 24 targets
+    monkeypatch.setattr(plots, "CURVE_RUN_TARGETS", 1)                              # as for 10,000 runs
+    assert figure_steps("multiplier-curve", result) == plots.FEWEST_CURVE_TARGETS
+    for kind in PROGRESS_FIGURES:
+        ticks = []
+        draw_figure(kind, result, progress=ticks.append)
+        assert ticks == [1] * figure_steps(kind, result) and ticks, kind
+    ticks = []
+    render_report(result, progress=ticks.append)
+    assert ticks == [1] * report_steps(result)
+    assert report_steps(result) == 1 + sum(figure_steps(kind, result) for kind in PROGRESS_FIGURES) + 2 * 2
+    percentile = analyze(two_ladders(tmp_path), focus="new", band_method="percentile", bootstrap=50)
+    ticks = []
+    render_report(percentile, progress=ticks.append)
+    assert sum(ticks) == report_steps(percentile) == 1 + 2          # shared bands; each family's resamples
+
+
+def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, monkeypatch):
+    import contextlib
+
+    import scalefit.cli as cli
+
+    bars = []
+
+    @contextlib.contextmanager
+    def recording(total, label):
+        ticks = []
+        bars.append((label, total, ticks))
+        yield ticks.append
+
+    monkeypatch.setattr(cli, "_progress", recording)
+    monkeypatch.setattr(cli, "PROFILE_PROGRESS_RUNS", 10)           # as for a long ladder
+    ladder = two_ladders(tmp_path)
+    for command in (["plot", str(ladder), "-o", str(tmp_path / "f.png")],
+                    ["report", str(ladder), "-o", str(tmp_path / "r.html")],
+                    ["backtest", str(ladder), "--figure", str(tmp_path / "b.png")]):
+        bars.clear()
+        r = CliRunner().invoke(main, command)
+        assert r.exit_code == 0, r.output
+        shown = {label: (total, sum(ticks)) for label, total, ticks in bars}
+        last = {"plot": "figure", "report": "report", "backtest": "figure"}[command[0]]
+        assert shown[last][0] == shown[last][1] > 0, (command[0], shown)

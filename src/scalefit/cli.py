@@ -844,10 +844,12 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     targets = _target_losses(at_loss, at_perplexity)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
-    from .report import render_report
+    from .report import render_report, report_steps
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"
-    text, assets = render_report(result, command, markdown=extension == ".md", output=output)
+    steps = report_steps(result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
+    with _progress(steps, "report") as tick:
+        text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick)
     for path, data in assets.items():
         _emit_bytes(data, path)
     _emit(text, output)
