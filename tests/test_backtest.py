@@ -192,3 +192,57 @@ def test_a_tiny_share_of_unreachable_draws_is_not_printed_as_zero():
     assert (fmt_share(3e-6, 1), fmt_share(0.9999, 1), fmt_share(0.005), fmt_share(0.995)) == ("<0.1%", ">99.9%", "<1%", ">99%")
     (warning,) = _multiplier_warnings([dataclasses.replace(m, unreachable_fraction=0.125, n_draws=1000)], ladder)
     assert "unreachable in 125 of 1,000 bootstrap draws (12.5%)" in warning
+
+
+def long_ladder_frame(runs: int = 520, seed: int = 1) -> pd.DataFrame:
+    """Two families of ``runs`` runs each at distinct computes: long enough (1,000 rows or more)
+    for the command's progress bar of profile bands."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for family, shift in (("a", 1.0), ("b", 2.0)):
+        flops = np.geomspace(1e19, 1e22, runs) * (1 + 1e-3 * shift)
+        loss = SAT.predict(np.array([1.8, 1e3, 0.15]), flops * shift) * np.exp(rng.normal(0, 0.01, runs))
+        rows.append(pd.DataFrame({"family": family, "flops": flops, "loss": loss}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_backtest_reports_each_step_of_its_profile_bands():
+    """With profile bands, backtest calls progress once per refitted family's parameter bands and
+    predictions: as many times as backtesting.profile_steps counts (families not refitted count none)."""
+    from scalefit.backtesting import profile_steps
+
+    frame = ladder_frame()
+    calls = []
+    scalefit.backtest(frame, hold_out=2, progress=calls.append)
+    assert calls == [1] * profile_steps(frame, hold_out=2) and profile_steps(frame, hold_out=2) == 2 * 2
+    small = frame[(frame.family != "b") | (frame.flops < 1e21)]        # b: 4 computes
+    assert profile_steps(small, hold_out=4) == 2                          # only a is refitted
+
+
+def test_backtest_command_shows_progress_of_profile_bands(tmp_path, monkeypatch):
+    """Found by a walkthrough: `scalefit backtest` of a 10k-row ladder with profile bands (the
+    default for the compute laws) showed no progress bar; the command counted only bootstrap work."""
+    import contextlib
+
+    import scalefit.cli as cli
+
+    bars = []
+
+    @contextlib.contextmanager
+    def recording(total, label):
+        ticks = []
+        bars.append((total, label, ticks))
+        yield ticks.append
+
+    monkeypatch.setattr(cli, "_progress", recording)
+    path = tmp_path / "long.csv"
+    long_ladder_frame().to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["backtest", str(path)])
+    assert r.exit_code == 0, r.output
+    ((total, label, ticks),) = bars
+    assert label == "bands" and total == 4 and sum(ticks) == total
+    short = tmp_path / "short.csv"
+    ladder_frame().to_csv(short, index=False)
+    bars.clear()
+    assert CliRunner().invoke(main, ["backtest", str(short)]).exit_code == 0
+    assert bars[0][0] == 0                                  # a short ladder's bands take about a second: no bar

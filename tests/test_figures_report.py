@@ -735,3 +735,105 @@ def test_dense_runs_are_drawn_small_and_unfilled_so_families_show_through_each_o
     dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)))
     assert 3 * len(flops) > DENSE_RUNS and dense == {**dense, **run_markers(3 * len(flops), 1.5)}
     assert dense["fill"] == "none" and dense["size"] < 1.5
+
+
+def long_ladder(tmp_path, runs: int = 60) -> Path:
+    """Two families of ``runs`` runs each, and a reference point."""
+    rng = np.random.default_rng(8)
+    flops = np.geomspace(1e18, 1e21, runs)
+    rows = []
+    for family, factor in (("old", 1.0), ("new", 3.0)):
+        loss = (1.8 + 300 * (flops * factor) ** -0.15) * np.exp(rng.normal(0, 0.01, runs))
+        rows += [(family, c, l) for c, l in zip(flops, loss)]
+    rows.append(("big", 1e23, 1.8 + 300 * (1e23 / 5) ** -0.15))
+    path = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["family", "flops", "loss"]).to_csv(path, index=False)
+    return path
+
+
+def test_long_ladders_bands_are_computed_at_a_few_points_and_follow_the_exact_band(tmp_path, monkeypatch):
+    """Found by a walkthrough: the figure of two 5,000-run families took 68 s after the analysis,
+    without progress, computing the profile band at every 4th of the curve's 200 points (0.5 ms
+    per run and point). A long ladder's band is computed at band_points points (ends only), one at
+    a time with a progress step each, and interpolated as its distance from the curve."""
+    import scalefit.plots as plots
+    import scalefit.profile as profile
+
+    result = analyze(long_ladder(tmp_path), focus="new")
+    assert plots.band_points(60) == plots.BAND_RUN_POINTS // 60 and plots.band_points(10) is None
+    assert plots.band_points(5000) == plots.FEWEST_BAND_POINTS
+    monkeypatch.setattr(plots, "BAND_RUN_POINTS", 1)               # as for a 5,000-run ladder: the fewest points
+    calls = []
+    exact_band = profile.loss_band
+
+    def counted(fit, flops, level, **kwargs):
+        calls.append((np.size(flops), kwargs))
+        return exact_band(fit, flops, level, **kwargs)
+
+    monkeypatch.setattr(profile, "loss_band", counted)
+    ticks = []
+    curves = plots.curve_frame(result, progress=ticks.append)
+    assert calls == [(1, {"ends_only": True})] * (2 * plots.FEWEST_BAND_POINTS)
+    assert ticks == [1] * plots.band_steps(result) == [1] * len(calls)
+    grid = plots._compute_grid(result)
+    for family, ff in result.fits.items():
+        some = grid[3::9]                   # between the band's points
+        low, high = exact_band(ff.fit, some, result.level)
+        drawn = curves[(curves.family == family) & curves.flops.isin(some)].drop_duplicates("flops").sort_values("flops")
+        width = np.log(high / low)
+        assert np.all(np.abs(np.log(drawn["low"].to_numpy() / low)) <= 0.1 * width)
+        assert np.all(np.abs(np.log(drawn["high"].to_numpy() / high)) <= 0.1 * width)
+        assert np.all((drawn["low"] <= drawn["loss"]) & (drawn["loss"] <= drawn["high"]))
+
+
+def test_figures_and_the_report_report_each_profile_they_compute(tmp_path, monkeypatch):
+    """plot and report of long ladders showed no progress while their figures computed profiles
+    (68 s for the main figure of a 10k-row ladder; the report spent minutes in its figures, the
+    shared comparison and the backtest): each calls progress as often as it says it will."""
+    import scalefit.plots as plots
+    from scalefit.plots import PROGRESS_FIGURES, draw_figure, figure_steps
+    from scalefit.report import render_report, report_steps
+
+    result = analyze(long_ladder(tmp_path), focus="new", at_loss=[2.5])
+    assert figure_steps("multiplier-curve", result) == plots.CURVE_TARGETS          # 120 runs: all 24 targets
+    monkeypatch.setattr(plots, "CURVE_RUN_TARGETS", 1)                              # as for 10,000 runs
+    assert figure_steps("multiplier-curve", result) == plots.FEWEST_CURVE_TARGETS
+    for kind in PROGRESS_FIGURES:
+        ticks = []
+        draw_figure(kind, result, progress=ticks.append)
+        assert ticks == [1] * figure_steps(kind, result) and ticks, kind
+    ticks = []
+    render_report(result, progress=ticks.append)
+    assert ticks == [1] * report_steps(result)
+    assert report_steps(result) == 1 + sum(figure_steps(kind, result) for kind in PROGRESS_FIGURES) + 2 * 2
+    percentile = analyze(two_ladders(tmp_path), focus="new", band_method="percentile", bootstrap=50)
+    ticks = []
+    render_report(percentile, progress=ticks.append)
+    assert sum(ticks) == report_steps(percentile) == 1 + 2          # shared bands; each family's resamples
+
+
+def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, monkeypatch):
+    import contextlib
+
+    import scalefit.cli as cli
+
+    bars = []
+
+    @contextlib.contextmanager
+    def recording(total, label):
+        ticks = []
+        bars.append((label, total, ticks))
+        yield ticks.append
+
+    monkeypatch.setattr(cli, "_progress", recording)
+    monkeypatch.setattr(cli, "PROFILE_PROGRESS_RUNS", 10)           # as for a long ladder
+    ladder = two_ladders(tmp_path)
+    for command in (["plot", str(ladder), "-o", str(tmp_path / "f.png")],
+                    ["report", str(ladder), "-o", str(tmp_path / "r.html")],
+                    ["backtest", str(ladder), "--figure", str(tmp_path / "b.png")]):
+        bars.clear()
+        r = CliRunner().invoke(main, command)
+        assert r.exit_code == 0, r.output
+        shown = {label: (total, sum(ticks)) for label, total, ticks in bars}
+        last = {"plot": "figure", "report": "report", "backtest": "figure"}[command[0]]
+        assert shown[last][0] == shown[last][1] > 0, (command[0], shown)

@@ -297,3 +297,26 @@ def test_the_check_says_the_data_contradict_the_shared_law_below_p_five_percent(
         cmp = compare_shared(frame)
         assert (0.01 < cmp.p_value < 0.05) if said else (0.05 < cmp.p_value < 0.1), cmp.p_value
         assert any(w.startswith("the data contradict the shared law") for w in cmp.warnings) is said
+
+
+def test_the_starting_points_are_found_a_block_of_problems_at_a_time(monkeypatch):
+    """Found by a walkthrough: a band's 61 problems on a 10,000-run ladder made arrays of 0.8 GB
+    each, and `scalefit compare` (and the report) took 4.2 GB. The problems are taken a block at a
+    time, each block's arrays within STARTS_BLOCK elements, with the same result to the bit."""
+    import scalefit.shared as shared
+
+    frame = shared_ladder((3.0,), runs=40, seed=5)
+    whole = compare_shared(frame)
+    blocks = []
+    of_block = shared._starts_of_block
+
+    def recorded(runs, fixed):
+        blocks.append(fixed.shape[0] * shared.ALPHA_GRID.size * runs.u.size)
+        return of_block(runs, fixed)
+
+    monkeypatch.setattr(shared, "_starts_of_block", recorded)
+    monkeypatch.setattr(shared, "STARTS_BLOCK", 3 * shared.ALPHA_GRID.size * 80)       # 3 problems a block
+    blocked = compare_shared(frame)
+    assert max(blocks) <= shared.STARTS_BLOCK and len(blocks) > 20
+    assert blocked.factors == whole.factors and np.array_equal(blocked.params, whole.params)
+    assert blocked.objective == whole.objective

@@ -161,6 +161,20 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
                     warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
 
 
+def profile_steps(source, hold_out: int = 1) -> int:
+    """The steps :func:`backtest` reports to ``progress`` with profile bands: for each family it
+    refits, those of its fit (``analysis.profile_steps``: its parameter bands and its
+    predictions of the held-out runs)."""
+    from .analysis import profile_steps as analysis_steps
+    ladder = read_ladder(source)
+    steps = 0
+    for family in ladder.ladder_families():
+        held, train = _split(ladder.family_runs(family), hold_out)
+        if not held.empty:
+            steps += analysis_steps(replace(ladder, runs=train), family, 0, len(held))
+    return steps
+
+
 def _reason(exc: LadderError) -> str:
     """The fit's complaint without its 'file, line, column' prefix (which points at the family's
     first run, not at what the hold-out removed)."""

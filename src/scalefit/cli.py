@@ -223,8 +223,8 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
     law = _law_from_options(law, huber_delta, k, fix_e)
     try:
         ladder = read_ladder(ladder_csv)
-        resampling = band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla")
-        with _progress(bootstrap * _families_to_hold_out(ladder, hold_out) if resampling else 0, "bootstrap") as tick:
+        total, label = _backtest_steps(ladder, law, hold_out, band_method, bootstrap)
+        with _progress(total, label) as tick:
             result = run_backtest(ladder, law=law, hold_out=hold_out, level=level, band_method=band_method,
                                   bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
     except LadderError as exc:
@@ -284,6 +284,17 @@ def _check_figure_path(figure: str, ladder_csv: str) -> None:
     _check_output_path(figure, ladder_csv, option="--figure")
 
 
+def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int) -> tuple[int, str]:
+    """The backtest's progress bar: resamples of every refitted family for percentile bands, or
+    the steps of its profile bands (none for a short ladder: they take about a second)."""
+    from .backtesting import profile_steps
+    if band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla"):
+        return bootstrap * _families_to_hold_out(ladder, hold_out), "bootstrap"
+    if bootstrap == 0 or len(ladder.runs) < PROFILE_PROGRESS_RUNS:
+        return 0, "bands"
+    return profile_steps(ladder, hold_out), "bands"
+
+
 def _families_to_hold_out(ladder, hold_out: int) -> int:
     """Ladder families with more compute values than --hold-out: those the backtest refits."""
     return sum(ladder.family_runs(f)["flops"].nunique() > hold_out for f in ladder.ladder_families())
@@ -293,8 +304,13 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
     """The file bytes of the figure ``kind`` ("backtest" or "shared", scalefit.plots.<kind>_figure)
     of ``result``; a failure inside the plotting stack as one line."""
     from . import plots
+    steps = 0
+    if kind == "backtest" and len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS:
+        steps = sum(plots.band_steps(training) for training in result.training.values())
     try:
-        return plots.figure_bytes(getattr(plots, f"{kind}_figure")(result), os.path.splitext(figure)[1].lower())
+        with _progress(steps, "figure") as tick:
+            drawn = plots.backtest_figure(result, progress=tick) if kind == "backtest" else plots.shared_figure(result)
+        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower())
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "
@@ -759,12 +775,13 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
         raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
-    from .plots import COLUMN_SIZE, FIGURES, FigureOptions, natural_height, save_figure
+    from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
+    steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
-        with core_limit(workers):
-            figure = FIGURES[kind](result, options=options)
+        with core_limit(workers), _progress(steps, "figure") as tick:
+            figure = draw_figure(kind, result, options, progress=tick)
         save_figure(figure, output, options, dpi=dpi)
     except ValueError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -827,10 +844,12 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     targets = _target_losses(at_loss, at_perplexity)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
-    from .report import render_report
+    from .report import render_report, report_steps
     command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
         f"scalefit report {ladder_csv} -o {output}"
-    text, assets = render_report(result, command, markdown=extension == ".md", output=output)
+    steps = report_steps(result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
+    with _progress(steps, "report") as tick:
+        text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick)
     for path, data in assets.items():
         _emit_bytes(data, path)
     _emit(text, output)

@@ -15,6 +15,7 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -92,15 +93,17 @@ def prediction_frame(result: Analysis) -> pd.DataFrame:
     return frame
 
 
-def curve_frame(result: Analysis, grid: np.ndarray | None = None) -> pd.DataFrame:
+def curve_frame(result: Analysis, grid: np.ndarray | None = None,
+                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Fitted curve and pointwise band of every fitted family on a shared compute grid (by default
     from below the runs to beyond the multipliers); ``part`` says whether a point is inside the
-    family's runs or extrapolated below or above them."""
+    family's runs or extrapolated below or above them. ``progress`` is called with 1 after each
+    point of a long ladder's band (:func:`band_steps` counts them)."""
     grid = _compute_grid(result) if grid is None else grid
     frames = []
     for name, ff in result.fits.items():
         fit = ff.fit
-        low, high = _curve_band(result, name, grid)
+        low, high = _curve_band(result, name, grid, progress)
         part = np.where(grid < fit.flops_min, "below", np.where(grid > fit.flops_max, "above", "fitted"))
         frame = pd.DataFrame({"family": name, "flops": grid, "loss": fit.predict(grid), "low": low,
                               "high": high, "part": part})
@@ -112,7 +115,55 @@ def curve_frame(result: Analysis, grid: np.ndarray | None = None) -> pd.DataFram
     return out.reset_index(drop=True)
 
 
-def _curve_band(result: Analysis, family: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+BAND_RUN_POINTS = 2500   # runs x points of a family's profile band in a figure, at most ...
+FEWEST_BAND_POINTS = 7   # ... but at least this many (the band within 5% of its width of the exact one; 6: 12%)
+
+
+def band_points(n_runs: int, grid_size: int = CURVE_POINTS) -> int | None:
+    """Points at which a figure computes a family's profile band on a curve of ``grid_size``
+    points: None for every 4th point (a ladder of up to 50 runs), or, for a longer ladder, where a
+    point costs about 0.5 ms per run (two families of 5,000 runs took 68 s at every 4th point), as
+    many as BAND_RUN_POINTS allows, at least FEWEST_BAND_POINTS."""
+    if grid_size <= 8 or n_runs * len(range(0, grid_size, 4)) <= BAND_RUN_POINTS:
+        return None
+    return min(grid_size, max(FEWEST_BAND_POINTS, BAND_RUN_POINTS // n_runs))
+
+
+def band_steps(result: Analysis, grid_size: int = CURVE_POINTS) -> int:
+    """The steps :func:`curve_frame` reports to ``progress``: with profile bands, each point of a
+    long ladder's band, and each shorter ladder's band."""
+    if result.band_method != "profile":
+        return 0
+    return sum(band_points(ff.fit.n_runs, grid_size) or 1 for ff in result.fits.values())
+
+
+PROGRESS_FIGURES = ("multipliers", "multiplier-curve", "distribution")   # the figures that compute profiles
+
+
+def figure_steps(kind: str, result: Analysis) -> int:
+    """The steps :func:`draw_figure` reports to ``progress`` for the figure ``kind``: the profiles
+    it computes (none with percentile bands, which are read off the bootstrap draws)."""
+    if result.band_method != "profile":
+        return 0
+    if kind == "multipliers":
+        return band_steps(result)
+    if kind == "multiplier-curve" and result.focus in result.fits:
+        return sum(curve_targets(result, name) for name in result.fits if name != result.focus)
+    if kind == "distribution" and result.focus in result.fits:
+        return sum(m.reference_kind == "point" for m in result.multipliers)
+    return 0
+
+
+def draw_figure(kind: str, result: Analysis, options: FigureOptions = FigureOptions(),
+                progress: Callable[[int], None] | None = None):
+    """``FIGURES[kind]`` of ``result``, calling ``progress`` with 1 after each profile it computes."""
+    if kind in PROGRESS_FIGURES:
+        return FIGURES[kind](result, options=options, progress=progress)
+    return FIGURES[kind](result, options=options)
+
+
+def _curve_band(result: Analysis, family: str, grid: np.ndarray,
+                progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     ff = result.fits[family]
     nan = np.full(grid.size, np.nan)
     if result.band_method == "percentile" and ff.draws is not None:
@@ -123,11 +174,34 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray) -> tuple[np.nda
         return nan, nan
     from .profile import loss_band
 
-    # the band is smooth in log compute: compute it on every 4th point and interpolate
-    coarse = grid[::4] if grid.size > 8 else grid
-    low, high = loss_band(ff.fit, coarse, result.level)
-    x, xc = np.log(grid), np.log(coarse)
-    return np.interp(x, xc, low), np.interp(x, xc, high)
+    points = band_points(ff.fit.n_runs, grid.size)
+    if points is None:
+        # the band is smooth in log compute: compute it on every 4th point and interpolate
+        coarse = grid[::4] if grid.size > 8 else grid
+        low, high = loss_band(ff.fit, coarse, result.level)
+        if progress is not None:
+            progress(1)
+        x, xc = np.log(grid), np.log(coarse)
+        return np.interp(x, xc, low), np.interp(x, xc, high)
+    # a long ladder: the band's ends only, at a few points from one end of the curve to the other
+    # (one at a time, for the progress bar), interpolated as their distance from the fitted curve
+    # in ln L, smooth in ln C (a cubic spline; linear where an end is unbounded); the loss itself
+    # bends between the points: interpolated, a 5,000-run band strayed 3 widths from its curve
+    from scipy.interpolate import CubicSpline
+
+    at = np.unique(np.round(np.linspace(0, grid.size - 1, points)).astype(int))
+    ends = []
+    for i in at:
+        ends.append(loss_band(ff.fit, grid[i:i + 1], result.level, ends_only=True))
+        if progress is not None:
+            progress(1)
+    fitted = np.asarray(ff.fit.predict(grid), dtype=float)
+    x = np.log(grid)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        offsets = np.log(np.array(ends)[:, :, 0]) - np.log(fitted[at])[:, None]      # (points, low/high)
+        between = [CubicSpline(x[at], offset)(x) if np.all(np.isfinite(offset)) else np.interp(x, x[at], offset)
+                   for offset in offsets.T]
+        return fitted * np.exp(between[0]), fitted * np.exp(between[1])
 
 
 LEGEND_KEY_WIDTH = 0.3   # inches of a legend entry besides its text: the key and the spacing
@@ -230,17 +304,19 @@ def run_markers(n_runs: int, size: float) -> dict:
     return {"size": size * 2 / 3, "fill": "none"}
 
 
-def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()):
+def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions(),
+                      progress: Callable[[int], None] | None = None):
     """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
     points labelled, for each multiplier a horizontal arrow from the focus curve to the
     reference at the same loss, labelled like "10.3x [7.2x, 14x]", and each prediction at a
-    compute (--at-flops) as a filled marker with its band as a vertical bar."""
+    compute (--at-flops) as a filled marker with its band as a vertical bar. ``progress`` as for
+    :func:`curve_frame`."""
     p9 = _p9()
     styles = _styles(result)
     runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
     ladders = runs[runs["family"].isin(list(result.fits))]
     refs = runs[runs["family"].isin(result.ladder.reference_families())]
-    curves = curve_frame(result)
+    curves = curve_frame(result, progress=progress)
     for col in ("loss", "low", "high"):
         curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
@@ -644,8 +720,25 @@ def residual_columns(families: list[str], options: FigureOptions) -> int:
     return columns
 
 
-def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int = 24):
-    """The multiplier against another ladder as a function of the target loss, with its band."""
+CURVE_TARGETS = 24         # target losses of the multiplier-curve figure against each other ladder ...
+CURVE_RUN_TARGETS = 6000   # ... with profile bands as many as this over the two ladders' runs allows (each
+FEWEST_CURVE_TARGETS = 8   # target profiles both: 8 s for two of 5,000 runs), but at least this many
+
+
+def curve_targets(result: Analysis, other: str) -> int:
+    """Target losses of the multiplier-curve figure against ``other``: CURVE_TARGETS, fewer for
+    long ladders with profile bands."""
+    if result.band_method != "profile":
+        return CURVE_TARGETS
+    runs = result.fits[result.focus].fit.n_runs + result.fits[other].fit.n_runs
+    return min(CURVE_TARGETS, max(FEWEST_CURVE_TARGETS, CURVE_RUN_TARGETS // runs))
+
+
+def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int | None = None,
+                            progress: Callable[[int], None] | None = None):
+    """The multiplier against another ladder as a function of the target loss, with its band, at
+    ``points`` target losses (default :func:`curve_targets`). With profile bands ``progress`` is
+    called with 1 after each target (:func:`figure_steps` counts them)."""
     from .efficiency import multiplier_at
 
     p9 = _p9()
@@ -658,10 +751,12 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
         hi = min(focus.fit.loss.max(), ff.fit.loss.max())
         if not lo < hi:
             lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
-        for target in np.linspace(lo, hi, points):
+        for target in np.linspace(lo, hi, points or curve_targets(result, name)):
             m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
                               reference_fit=ff.fit, reference_draws=ff.draws,
                               band_method=result.band_method)
+            if progress is not None and result.band_method == "profile":
+                progress(1)
             rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(target)),
                              multiplier=m.multiplier, low=m.low, high=m.high))
     if not rows:
@@ -676,9 +771,11 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             + _labels(options, _metric_label(result), f"{result.focus}'s compute multiplier"))
 
 
-def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions()):
+def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions(),
+                        progress: Callable[[int], None] | None = None):
     """Bootstrap distribution of each multiplier (percentile bands), or its profile confidence
-    curve (profile bands): the deviance against the multiplier, with the band's threshold."""
+    curve (profile bands): the deviance against the multiplier, with the band's threshold;
+    ``progress`` is called with 1 after each profile (:func:`figure_steps` counts them)."""
     p9 = _p9()
     frames = []
     if result.band_method == "percentile":
@@ -712,6 +809,8 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
         if m.reference_kind != "point":
             continue
         dev = compute_deviance(focus.fit, m.loss, result.level)
+        if progress is not None:
+            progress(1)
         frames.append(pd.DataFrame({"comparison": label,
                                     "multiplier": m.reference_flops / 10.0 ** dev.grid, "deviance": dev.values}))
     limit = threshold(result.level, focus.fit.n_runs - focus.fit.law.n_free)
@@ -871,11 +970,12 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def backtest_figure(bt, options: FigureOptions = FigureOptions()):
+def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
     """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
     (dashed where extrapolated); fitted runs as open circles, held-out runs as crosses, and the
     prediction's band at each held-out compute as a vertical bar. Compute laws only: an L(N, D)
-    fit predicts each held-out run at its own N and D, off any one curve."""
+    fit predicts each held-out run at its own N and D, off any one curve. ``progress`` as for
+    :func:`curve_frame` (``sum(band_steps(r) for r in bt.training.values())`` steps)."""
     if bt.law.name == "chinchilla":
         raise ValueError("the backtest figure draws compute laws; an L(N, D) prediction sits at each run's own N "
                          "and D, off any one curve (see the table)")
@@ -886,7 +986,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions()):
         fit = result.fits[family].fit
         held = [h for h in bt.rows if h.family == family]
         top = max([fit.flops_max] + [h.prediction.flops for h in held])
-        curves.append(curve_frame(result, np.geomspace(fit.flops_min / 2, top * 1.25, CURVE_POINTS)))
+        curves.append(curve_frame(result, np.geomspace(fit.flops_min / 2, top * 1.25, CURVE_POINTS), progress))
         runs.append(pd.DataFrame({"family": family, "flops": fit.flops, "loss": fit.loss, "role": "fitted runs"}))
         runs.append(pd.DataFrame({"family": family, "flops": [h.prediction.flops for h in held],
                                   "loss": [h.observed for h in held], "role": "held-out runs"}))

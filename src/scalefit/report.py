@@ -10,6 +10,7 @@ import os
 from . import __version__
 from .analysis import Analysis
 from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows
+from .ladder import LadderError
 
 
 REPORT_FIGURES = (("multipliers", "Fits, bands and multipliers"), ("residuals", "Residuals of ln loss"),
@@ -24,13 +25,13 @@ def markdown_figure_paths(output: str) -> list[str]:
     return [f"{stem}-{kind}.png" for kind, _ in REPORT_FIGURES]
 
 
-def _figure_png(result: Analysis, kind: str) -> bytes | None:
+def _figure_png(result: Analysis, kind: str, progress=None) -> bytes | None:
     """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
-    from .plots import FIGURES, FigureOptions, figure_bytes, natural_height
+    from .plots import FigureOptions, draw_figure, figure_bytes, natural_height
 
     options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6, width=5.0))
     try:
-        figure = FIGURES[kind](result, options=options)
+        figure = draw_figure(kind, result, options, progress=progress)
     except ValueError:
         return None
     return figure_bytes(figure, ".png", options, dpi=150)
@@ -43,15 +44,51 @@ def _shared_png(cmp) -> bytes:
     return figure_bytes(shared_figure(cmp, options=options), ".png", options, dpi=150)
 
 
-def _figures(result: Analysis, cmp=None) -> list[tuple[str, str, bytes]]:
+def _figures(result: Analysis, cmp=None, progress=None) -> list[tuple[str, str, bytes]]:
     out = []
     for kind, title in REPORT_FIGURES:
         if (kind == "contours" and result.law.name != "chinchilla") or (kind == "shared" and cmp is None):
             continue
-        png = _shared_png(cmp) if kind == "shared" else _figure_png(result, kind)
+        png = _shared_png(cmp) if kind == "shared" else _figure_png(result, kind, progress)
         if png is not None:
             out.append((kind, title, png))
     return out
+
+
+def report_steps(result: Analysis) -> int:
+    """The steps :func:`render_report` reports to ``progress``: the shared comparison's bands (one
+    per family compared with the focus), the profiles its figures compute (``plots.figure_steps``)
+    and the backtest's steps (``backtesting.profile_steps``, or one per family's resamples)."""
+    from .backtesting import profile_steps
+    from .plots import figure_steps
+
+    ladders = result.ladder.ladder_families()
+    shared = len(ladders) - 1 if _compares_shared(result) and result.focus in ladders else 0
+    figures = sum(figure_steps(kind, result) for kind, _ in REPORT_FIGURES)
+    backtest = 0
+    try:
+        if result.band_method == "profile":
+            backtest = profile_steps(result.ladder, 1)
+        elif result.band_method == "percentile":
+            backtest = sum(runs["flops"].nunique() > 1 for runs in map(result.ladder.family_runs, ladders))
+    except LadderError:
+        pass
+    return shared + figures + backtest
+
+
+def _per_resampling(progress, resamples: int):
+    """A progress callback counting resamples that calls ``progress`` with 1 after every
+    ``resamples`` (each family's bootstrap: one step of the report's bar)."""
+    if progress is None or resamples <= 0:
+        return None
+    done = [0]
+
+    def tick(n: int) -> None:
+        steps = (done[0] + n) // resamples - done[0] // resamples
+        done[0] += n
+        if steps:
+            progress(steps)
+    return tick
 
 
 def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
@@ -84,17 +121,18 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return tables
 
 
-def _backtest_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
+def _backtest_table(result: Analysis, progress=None) -> list[tuple[str, list[list[str]]]]:
     """Each family refitted without its largest-compute runs, predicting them (``scalefit
     backtest``), with the analysis's bands; no table when no family has runs to spare."""
     from .backtesting import backtest
-    from .ladder import LadderError
 
     bootstrap = {"percentile": result.n_bootstrap, "none": 0}.get(result.band_method, 1)
+    if result.band_method == "percentile":
+        progress = _per_resampling(progress, bootstrap)
     try:
         bt = backtest(result.ladder, law=result.law, hold_out=1, level=result.level,
                       band_method="auto" if result.band_method == "none" else result.band_method,
-                      bootstrap=bootstrap, seed=result.seed)
+                      bootstrap=bootstrap, seed=result.seed, progress=progress)
     except LadderError:
         return []
     metric = result.ladder.metric
@@ -109,16 +147,19 @@ def _backtest_table(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return [("Backtest: each family refitted without its largest-compute run(s), predicting them", rows)]
 
 
-def _shared_comparison(result: Analysis):
+def _compares_shared(result: Analysis) -> bool:
+    return result.law.name == "saturating" and len(result.ladder.ladder_families()) >= 2
+
+
+def _shared_comparison(result: Analysis, progress=None):
     """The ladder families fitted with one saturating law up to a compute factor each (``scalefit
     compare``); None for fewer than two ladders, another law, or a focus that is a reference run."""
-    from .ladder import LadderError
     from .shared import compare_shared
 
-    if result.law.name != "saturating" or len(result.ladder.ladder_families()) < 2:
+    if not _compares_shared(result):
         return None
     try:
-        return compare_shared(result.ladder, focus=result.focus, level=result.level)
+        return compare_shared(result.ladder, focus=result.focus, level=result.level, progress=progress)
     except LadderError:
         return None
 
@@ -160,11 +201,12 @@ def _allocations(result: Analysis) -> list[list[str]]:
 
 
 def render_report(result: Analysis, command: str = "(from Python)", markdown: bool = False,
-                  output: str = "report.html") -> tuple[str, dict[str, bytes]]:
-    """The report's text and, for Markdown, the figure files to write beside it (path -> bytes)."""
-    cmp = _shared_comparison(result)
-    figures = _figures(result, cmp)
-    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result)
+                  output: str = "report.html", progress=None) -> tuple[str, dict[str, bytes]]:
+    """The report's text and, for Markdown, the figure files to write beside it (path -> bytes).
+    ``progress`` is called with the steps done as the work goes (:func:`report_steps` counts them)."""
+    cmp = _shared_comparison(result, progress)
+    figures = _figures(result, cmp, progress)
+    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result, progress)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
