@@ -395,15 +395,17 @@ def test_optimal_with_a_focus_allocates_that_family_only_named_by_a_number_or_no
 def test_allocations_far_out_are_warned_and_units_questioned_only_where_a_slip_is_likely():
     """An allocation 3 decades past the ladder is routine, 4 is warned about as an extrapolation
     (found by a walkthrough: it also said 'check the units', which misleads at that distance), and
-    the units are questioned 6 or more decades beyond the runs or more than 1 below them."""
+    the units are questioned more than 6 decades beyond the runs or more than 1 below them; the
+    distance reads on the side of 6 it lies (5.98 is not '6.0')."""
     from scalefit.allocation import _extrapolation_warnings
 
     flops = np.array([1e18, 1e21])
-    said = {c: _extrapolation_warnings("f", flops, [c]) for c in (1e24, 1e25, 8e26, 1e27, 5e16, 1e19)}
+    said = {c: _extrapolation_warnings("f", flops, [c]) for c in (1e24, 1e25, 8e26, 9.5e26, 1.1e27, 5e16, 1e19)}
     assert said[1e24] == [] and said[1e19] == []
     assert "4.0 decades beyond its largest run" in said[1e25][0] and "units" not in said[1e25][0]
     assert "5.9 decades beyond" in said[8e26][0] and "units" not in said[8e26][0]
-    assert "6.0 decades beyond" in said[1e27][0] and "check the units of params and tokens" in said[1e27][0]
+    assert "5.98 decades beyond" in said[9.5e26][0] and "units" not in said[9.5e26][0]
+    assert "6.04 decades beyond" in said[1.1e27][0] and "check the units of params and tokens" in said[1.1e27][0]
     assert "1.3 decades below its smallest run" in said[5e16][0] and "check the units" in said[5e16][0]
 
 

@@ -591,3 +591,54 @@ def test_chunks_of_long_ladders_hold_bounded_work():
     assert chinchilla.resample_chunk(100_000) == 1
     assert uncertainty.resample_chunk(10) == uncertainty.CHUNK
     assert uncertainty.resample_chunk(100_000) * 100_000 <= uncertainty.CHUNK_RUN_ROWS
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31 - 1))
+def test_each_piece_of_the_weighted_refit_is_that_of_the_repeated_rows(seed):
+    """A resample given as counts must be the resample of repeated rows in every piece of the L(N, D)
+    refit: the exponent grid (normal equations and Huber sums), the smallest loss the restarts along
+    E start from, and the checks that a resample can identify both exponents (distinct N and D,
+    collinearity); a piece that looked at undrawn runs would be caught here."""
+    from scalefit.chinchilla import EXPONENT_GRID, _identifiable, collinearity, grid_profile, smallest_drawn
+
+    rng = np.random.default_rng(seed)
+    n = np.repeat(np.geomspace(1e7, 1e9, 4), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 4) * rng.uniform(0.8, 1.25, n.size)
+    loss = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.37]), n, d) * np.exp(rng.normal(0, 0.02, n.size))
+    runs = np.repeat(np.arange(6), 2)                       # whole runs: pairs of rows
+    drawn = rng.integers(0, 6, size=(3, 6))
+    counts = draw_counts(drawn, 6)[:, runs]
+    rows = [np.repeat(np.arange(n.size), c.astype(int)) for c in counts]
+    data = _Normalized.of(n, d, loss)
+    for c, r in zip(counts, rows):
+        coef_w, obj_w = grid_profile(data.u[None], data.v[None], data.y[None], EXPONENT_GRID, 1e-3, counts=c[None])
+        coef_r, obj_r = grid_profile(data.u[r][None], data.v[r][None], data.y[r][None], EXPONENT_GRID, 1e-3)
+        assert np.allclose(coef_w, coef_r, rtol=1e-6, atol=1e-9)
+        assert np.allclose(obj_w, obj_r, rtol=1e-3, atol=1e-6)           # single-precision sums
+        assert smallest_drawn(data.y[None], c[None])[0] == data.y[r].min()
+        assert collinearity(n[None], d[None], c[None])[0] == pytest.approx(collinearity(n[r], d[r])[0], abs=1e-12)
+        assert _identifiable(n[None], d[None], c[None])[0] == _identifiable(n[r][None], d[r][None])[0]
+    few = np.zeros((1, n.size))
+    few[0, :6] = 1.0                                         # two sizes drawn: not identifiable
+    assert not _identifiable(n[None], d[None], few)[0] and _identifiable(n[None], d[None])[0]
+
+
+def test_l_n_d_analysis_resamples_whole_runs_when_rows_are_checkpoints():
+    """End to end: analyze with the L(N, D) law hands the run labels of a checkpoint family to its
+    bootstrap (the draws are exactly those of whole runs, not of rows)."""
+    from scalefit import analyze
+
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    loss = CHIN.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.37]), n, d) * np.exp(
+        np.random.default_rng(4).normal(0, 0.01, n.size))
+    runs = np.array([f"s{i // 3}-{i % 3 // 2}" for i in range(n.size)])   # the 1st and 2nd ratio: one run's checkpoints
+    frame = pd.DataFrame(dict(family="c", run=runs, params=n, tokens=d, loss=loss))
+    result = analyze(frame, law="chinchilla", bootstrap=40, seed=2, workers=1)
+    fit = result.fits["c"]
+    expected = bootstrap_chinchilla(fit.fit, 40, seed=2, workers=1, runs=runs)
+    by_rows = bootstrap_chinchilla(fit.fit, 40, seed=2, workers=1)
+    assert np.array_equal(fit.draws.params, expected.params, equal_nan=True)
+    assert not np.array_equal(fit.draws.params, by_rows.params, equal_nan=True)
+    assert any("the bootstrap resamples whole runs" in w for w in result.warnings)

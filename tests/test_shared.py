@@ -320,3 +320,22 @@ def test_the_starting_points_are_found_a_block_of_problems_at_a_time(monkeypatch
     assert max(blocks) <= shared.STARTS_BLOCK and len(blocks) > 20
     assert blocked.factors == whole.factors and np.array_equal(blocked.params, whole.params)
     assert blocked.objective == whole.objective
+
+
+def test_compare_says_checkpoints_fitted_as_runs_and_marks_their_bands():
+    """compare's profile bands count rows as runs too: a family whose rows are checkpoints of named
+    runs has its band marked and the reason said (found by a review: fit said so, compare did not)."""
+    rows = []
+    for family, shift in (("a", 1.0), ("b", 2.0)):
+        for size in range(6):
+            for step in range(4):
+                c = 1e19 * 10 ** (0.5 * size) * 1.5 ** step
+                noise = 1 + 0.004 * np.sin(7 * size + step + shift)
+                rows.append((family, f"{family}{size}", c, (1.8 + 1e3 * (c / shift) ** -0.15) * noise))
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    result = compare_shared(frame)
+    said = [w for w in result.warnings if "checkpoints of 6 runs" in w]
+    assert len(said) == 1 and "'a' has 24 rows" in said[0] and "'b' has 24 rows" in said[0]
+    assert not result.factors[1].band_checked
+    finals = compare_shared(frame.groupby("run").tail(1))
+    assert not any("checkpoints" in w for w in finals.warnings) and finals.factors[1].band_checked

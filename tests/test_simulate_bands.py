@@ -793,3 +793,12 @@ def test_checkpoint_bootstrap_resamples_whole_runs():
     assert len(said) == 1 and "the bootstrap resamples whole runs" in said[0] and "too narrow" not in said[0]
     profile = [w for w in analyze(frame).warnings if "checkpoints of 6 runs" in w]
     assert "too narrow" in profile[0] and "--band-method percentile resamples whole runs" in profile[0]
+
+
+def test_checkpoint_warning_without_bands_speaks_of_no_bands():
+    """With --bootstrap 0 there are no bands to call too narrow (found by a review)."""
+    frame = pd.DataFrame([("f", f"r{s}", 1e19 * 10 ** (0.5 * s) * 2.0 ** k, 1.8 + 1e3 * (1e19 * 10 ** (0.5 * s) * 2.0 ** k) ** -0.15)
+                          for s in range(5) for k in range(3)], columns=["family", "run", "flops", "loss"])
+    said = [w for w in analyze(frame, bootstrap=0).warnings if "checkpoints of 5 runs" in w]
+    assert len(said) == 1 and "every row is fitted as a separate run" in said[0]
+    assert "bands" not in said[0] and "marked" not in said[0]

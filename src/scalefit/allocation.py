@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .analysis import EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, runs_if_checkpoints
+from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
+                       runs_if_checkpoints)
 from .chinchilla import ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
@@ -91,16 +92,16 @@ ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades 
 def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float]) -> list[str]:
     """A warning for each budget more than ALLOCATION_WARNING_DECADES beyond the family's largest run,
     or more than EXTRAPOLATION_WARNING_DECADES below its smallest; the units of N and D are
-    questioned only below the runs or UNIT_SLIP_DECADES or more beyond them (a budget 3 decades
+    questioned only below the runs or more than UNIT_SLIP_DECADES beyond them (a budget 3 decades
     past a ladder is a forecast, not a slip)."""
     out = []
     top, bottom = np.log10(flops.max()), np.log10(flops.min())
     for c in budgets:
         beyond, below = np.log10(c) - top, bottom - np.log10(c)
         if beyond > ALLOCATION_WARNING_DECADES or below > EXTRAPOLATION_WARNING_DECADES:
-            where = (f"{beyond:.1f} decades beyond its largest run" if beyond > 0
+            where = (f"{decades_past(beyond, UNIT_SLIP_DECADES)} decades beyond its largest run" if beyond > 0
                      else f"{below:.1f} decades below its smallest run")
-            units = "; check the units of params and tokens" if beyond <= 0 or beyond >= UNIT_SLIP_DECADES else ""
+            units = "; check the units of params and tokens" if beyond <= 0 or beyond > UNIT_SLIP_DECADES else ""
             out.append(f"family '{family}': the allocation at {c:.3g} is extrapolated {where} "
                        f"(runs span {flops.min():.3g} to {flops.max():.3g}{units})")
     return out

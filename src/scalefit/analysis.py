@@ -274,9 +274,11 @@ def _checkpoint_warning(family: str, rows: int, runs: int, law: Law, method: str
     if method == "percentile":
         how = ("the bootstrap resamples whole runs (each with all its checkpoints), so its bands count runs, not "
                "rows, but are not checked by the calibration study (marked *)")
+    elif method == "profile":
+        how = ("every row is fitted as a separate run, so its bands are too narrow (marked *); "
+               "--band-method percentile resamples whole runs instead")
     else:
-        how = ("every row is fitted as a separate run, so its bands are too narrow (marked *)"
-               + ("; --band-method percentile resamples whole runs instead" if method == "profile" else ""))
+        how = "every row is fitted as a separate run"
     what = ("the law of compute fits the blend of checkpoints, not the loss each run reaches at its compute: "
             "give one row per run (e.g. its final checkpoint)" if law.name != "chinchilla" else
             "one row per run (e.g. its final checkpoint) is the design the fit assumes")

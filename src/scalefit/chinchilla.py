@@ -183,13 +183,18 @@ def _polish_with_e_levels(u, v, y, theta, owner, delta, iterations, counts=None)
     ``counts`` (rows of data, n) weights each run (0: not in that row's resample)."""
     theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=E_LEVEL_AFTER, counts=counts)
     best = lowest_per_owner(obj, owner, u.shape[0])
-    smallest = y.min(axis=1) if counts is None else np.where(counts > 0, y, np.inf).min(axis=1)
-    restarts, valid = e_level_restarts(theta[best], np.exp(smallest))
+    restarts, valid = e_level_restarts(theta[best], np.exp(smallest_drawn(y, counts)))
     rows, level = np.nonzero(valid)
     theta = np.concatenate([theta, restarts[rows, level]])
     owner = np.concatenate([owner, rows])
     theta, obj = _polish_many(u, v, y, theta, owner, delta, iterations=iterations - E_LEVEL_AFTER, counts=counts)
     return theta, obj, owner
+
+
+def smallest_drawn(y: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``y`` (B, n), its smallest value among the runs with a positive count (all runs
+    without ``counts``): the smallest ln-loss of a resample."""
+    return y.min(axis=1) if counts is None else np.where(counts > 0, y, np.inf).min(axis=1)
 
 
 def e_level_restarts(theta: np.ndarray, smallest_loss: np.ndarray, levels=E_LEVELS):

@@ -212,13 +212,20 @@ def _mark_checked(factors: list[FamilyFactor], ladder: Ladder, scatter: dict[str
     """The factors with ``band_checked`` False where the comparison lies outside the calibration
     study's designs, and a warning for each saying why. The focus's own row stays checked, and so
     does a factor without a band (the fit's notes say why it has none)."""
-    from .analysis import design_reasons
+    from .analysis import checkpoint_families, design_reasons
     from .formatting import fmt_multiplier
+
+    checkpoints = checkpoint_families(ladder, [f.family for f in factors])
 
     def reasons_of(family: str) -> list[str]:
         flops = ladder.family_runs(family)["flops"].to_numpy(dtype=float)
-        return design_reasons(family, flops.size, float(np.log10(flops.max() / flops.min())), scatter[family],
-                              "the shared law")
+        reasons = design_reasons(family, flops.size, float(np.log10(flops.max() / flops.min())), scatter[family],
+                                 "the shared law")
+        if family in checkpoints:
+            rows, runs = checkpoints[family]
+            reasons.append(f"'{family}' has {rows} rows that are checkpoints of {runs} runs, each fitted as a "
+                           "separate run (the band is too narrow; give one row per run)")
+        return reasons
 
     focus = factors[0].family
     out, notes = [factors[0]], []
