@@ -837,3 +837,19 @@ def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, 
         shown = {label: (total, sum(ticks)) for label, total, ticks in bars}
         last = {"plot": "figure", "report": "report", "backtest": "figure"}[command[0]]
         assert shown[last][0] == shown[last][1] > 0, (command[0], shown)
+
+
+def test_a_short_ladders_band_reaches_the_end_of_its_curve():
+    """The band of a ladder of up to 50 runs is computed at every 4th curve point and interpolated;
+    it was held constant past the last computed point (196 of 200), so the curve could leave its own
+    band at the end (found by a helper). Its last point is now computed too."""
+    from scalefit.plots import curve_frame
+    from scalefit.profile import loss_band
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    grid = np.geomspace(1e18, 1e25, 202)             # 202 points: the last is not a 4th
+    frame = curve_frame(result, grid)
+    last = frame[(frame.family == "muse") & (frame.flops == grid[-1])].iloc[0]
+    low, high = loss_band(result.fits["muse"].fit, grid[-1:], result.level)
+    assert last.low == pytest.approx(low[0], rel=1e-9) and last.high == pytest.approx(high[0], rel=1e-9)
+    assert last.low < last.loss < last.high

@@ -176,8 +176,9 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray,
 
     points = band_points(ff.fit.n_runs, grid.size)
     if points is None:
-        # the band is smooth in log compute: compute it on every 4th point and interpolate
-        coarse = grid[::4] if grid.size > 8 else grid
+        # the band is smooth in log compute: compute it on every 4th point and the last (held
+        # constant past the last computed point, the band left the curve where it ended) and interpolate
+        coarse = grid[np.unique(np.r_[np.arange(0, grid.size, 4), grid.size - 1])] if grid.size > 8 else grid
         low, high = loss_band(ff.fit, coarse, result.level)
         if progress is not None:
             progress(1)
