@@ -522,11 +522,17 @@ def test_unreachable_draws_warning_says_whether_the_band_reaches_zero_or_infinit
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs(), st.floats(-0.5, 2.5))
+# E at its bound and the fitted loss at c_hi 3.4e-6 above it: the deviance rises from 0 to the threshold
+# (18.5) within 1.2e-3 in ln L and to 24.4 by the next grid point, 2.4e-3 out; read off that grid the
+# loss band ended at 2.05977 (deviance 21.9) instead of L* = 2.05849, 34% of its half-width out
+@example(spec=SimulationSpec(params=(2.0, 11858541.225631421, 0.5), flops=tuple(np.geomspace(1e15, 1e17, 5)),
+                             noise=0.015625, seed=93), decades_beyond=1.0)
 def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, decades_beyond):
     """The predicted loss's profile band is the calibrated compute band read the other way: with
     [c_lo, c_hi] the compute band at a loss L*, the loss band at c_lo ends below at L*, and the
     loss band at c_hi ends above at L* (the same constraint, the law through (C, L*), profiled).
-    To within 1% of the loss band's half-width (the bands' grids)."""
+    To within 1% of the loss band's half-width (the compute band's grid; the loss band's ends are
+    narrowed to 1e-6 in ln L)."""
     from scalefit.prediction import predict_at
     from scalefit.profile import compute_deviance, interval_from_deviance
 
