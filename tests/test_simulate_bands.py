@@ -522,11 +522,21 @@ def test_unreachable_draws_warning_says_whether_the_band_reaches_zero_or_infinit
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs(), st.floats(-0.5, 2.5))
+# E at its bound and the fitted loss at c_hi 3.4e-6 above it: the deviance rises from 0 to the threshold
+# (18.5) within 1.2e-3 in ln L and to 24.4 by the next grid point, 2.4e-3 out; read off that grid the
+# loss band ended at 2.05977 (deviance 21.9) instead of L* = 2.05849, 34% of its half-width out
+@example(spec=SimulationSpec(params=(2.0, 11858541.225631421, 0.5), flops=tuple(np.geomspace(1e15, 1e17, 5)),
+                             noise=0.015625, seed=93), decades_beyond=1.0)
+# the compute band's lower end where the constrained fit's optimum is at alpha = 10 (below)
+@example(spec=SimulationSpec(params=(1.3014114462549649, 25.273092708642995, 0.05), noise=0.02764251352051652, seed=6,
+                             flops=(6.03255031387717e+18, 2.1844853459803767e+19, 7.91037948879703e+19,
+                                    2.8644780690299437e+20, 1.0372744594079264e+21)), decades_beyond=1.975529518091243)
 def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, decades_beyond):
     """The predicted loss's profile band is the calibrated compute band read the other way: with
     [c_lo, c_hi] the compute band at a loss L*, the loss band at c_lo ends below at L*, and the
     loss band at c_hi ends above at L* (the same constraint, the law through (C, L*), profiled).
-    To within 1% of the loss band's half-width (the bands' grids)."""
+    To within 1% of the loss band's half-width (the compute band's grid; the loss band's ends are
+    narrowed to 1e-6 in ln L)."""
     from scalefit.prediction import predict_at
     from scalefit.profile import compute_deviance, interval_from_deviance
 
@@ -541,6 +551,26 @@ def test_loss_band_at_c_ends_where_the_compute_band_at_that_loss_ends(spec, deca
         (p,) = predict_at(fit, None, [c], 0.95, "profile")       # the band --at-flops prints
         edge, half_width = (p.low, p.loss - p.low) if end == 0 else (p.high, p.high - p.loss)
         assert abs(edge - target) <= 0.01 * half_width
+
+
+def test_compute_band_end_where_the_constrained_fit_has_alpha_at_its_bound():
+    """A 5-run ladder's compute band at a loss 2 decades out ends below its smallest run, where the
+    best law through (C*, L*) has alpha = 10, its upper bound. The profile's alpha grid stopped at 4,
+    and there its lowest SSR was the flat law (E = L*): at 10^18.853 the profile gave a deviance of
+    25.2 where scipy finds 20.3 (E = 3.42, alpha = 10), and the band's lower end was 18.878 (deviance
+    16.2) or, ends only, 18.875. scipy's profile crosses the threshold at 18.86272."""
+    from scalefit.profile import compute_deviance, compute_deviances, interval_from_deviance
+
+    spec = SimulationSpec(params=(1.3014114462549649, 25.273092708642995, 0.05), noise=0.02764251352051652, seed=6,
+                          flops=(6.03255031387717e+18, 2.1844853459803767e+19, 7.91037948879703e+19,
+                                 2.8644780690299437e+20, 1.0372744594079264e+21))
+    frame = simulate(spec)
+    fit = fit_law(frame.flops.to_numpy(), frame.loss.to_numpy(), SAT)
+    target = float(fit.predict(fit.flops_max * 10 ** 1.975529518091243))
+    low, high = interval_from_deviance(compute_deviance(fit, target, 0.95), 0.95)
+    assert low == pytest.approx(18.86272, abs=1e-3) and high == np.inf
+    (ends,) = compute_deviances([fit], [target], 0.95, ends_only=True)
+    assert interval_from_deviance(ends, 0.95)[0] == pytest.approx(18.86272, abs=1e-5)
 
 
 def test_predictions_at_compute_have_bands_marks_and_warnings():
