@@ -219,22 +219,10 @@ def test_backtest_reports_each_step_of_its_profile_bands():
     assert profile_steps(small, hold_out=4) == 2                          # only a is refitted
 
 
-def test_backtest_command_shows_progress_of_profile_bands(tmp_path, monkeypatch):
+def test_backtest_command_shows_progress_of_profile_bands(tmp_path, progress_bars):
     """Found by a walkthrough: `scalefit backtest` of a 10k-row ladder with profile bands (the
     default for the compute laws) showed no progress bar; the command counted only bootstrap work."""
-    import contextlib
-
-    import scalefit.cli as cli
-
-    bars = []
-
-    @contextlib.contextmanager
-    def recording(total, label):
-        ticks = []
-        bars.append((total, label, ticks))
-        yield ticks.append
-
-    monkeypatch.setattr(cli, "_progress", recording)
+    bars = progress_bars
     path = tmp_path / "long.csv"
     long_ladder_frame().to_csv(path, index=False)
     r = CliRunner().invoke(main, ["backtest", str(path)])

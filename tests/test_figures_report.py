@@ -812,20 +812,10 @@ def test_figures_and_the_report_report_each_profile_they_compute(tmp_path, monke
     assert sum(ticks) == report_steps(percentile) == 1 + 2          # shared bands; each family's resamples
 
 
-def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, monkeypatch):
-    import contextlib
-
+def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, monkeypatch, progress_bars):
     import scalefit.cli as cli
 
-    bars = []
-
-    @contextlib.contextmanager
-    def recording(total, label):
-        ticks = []
-        bars.append((label, total, ticks))
-        yield ticks.append
-
-    monkeypatch.setattr(cli, "_progress", recording)
+    bars = progress_bars
     monkeypatch.setattr(cli, "PROFILE_PROGRESS_RUNS", 10)           # as for a long ladder
     ladder = two_ladders(tmp_path)
     for command in (["plot", str(ladder), "-o", str(tmp_path / "f.png")],
@@ -834,7 +824,7 @@ def test_plot_and_report_commands_show_the_progress_of_their_profiles(tmp_path, 
         bars.clear()
         r = CliRunner().invoke(main, command)
         assert r.exit_code == 0, r.output
-        shown = {label: (total, sum(ticks)) for label, total, ticks in bars}
+        shown = {label: (total, sum(ticks)) for total, label, ticks in bars}
         last = {"plot": "figure", "report": "report", "backtest": "figure"}[command[0]]
         assert shown[last][0] == shown[last][1] > 0, (command[0], shown)
 
