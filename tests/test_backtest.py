@@ -234,3 +234,37 @@ def test_backtest_command_shows_progress_of_profile_bands(tmp_path, progress_bar
     bars.clear()
     assert CliRunner().invoke(main, ["backtest", str(short)]).exit_code == 0
     assert bars[0][0] == 0                                  # a short ladder's bands take about a second: no bar
+
+
+def checkpoint_frame(seed: int = 7) -> pd.DataFrame:
+    """6 runs of 10 checkpoints each (overlapping in compute), a 3% offset per run."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in range(6):
+        offset = np.exp(rng.normal(0, 0.03))
+        for step in range(10):
+            c = 1e19 * 10 ** (0.6 * size) * 1.25 ** step
+            rows.append(("f", f"run{size}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002))))
+    return pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+
+
+def test_checkpoints_of_a_held_out_run_are_held_out_with_it():
+    """Found by reading the code: on a file of checkpoints the backtest held out a run's last
+    checkpoint but fitted its earlier ones, which tell the fit where that run goes (its offset from
+    the law), so the backtest looked better than a real extrapolation. A run is now held out whole
+    and predicted at its final checkpoint."""
+    frame = checkpoint_frame()
+    bt = scalefit.backtest(frame, hold_out=2, bootstrap=0)
+    assert [h.run for h in bt.rows] == ["run4", "run5"]
+    assert [h.prediction.flops for h in bt.rows] == [frame.flops[frame.run == r].max() for r in ("run4", "run5")]
+    assert sorted(set(bt.training["f"].ladder.runs["run"])) == ["run0", "run1", "run2", "run3"]
+    said = [w for w in bt.warnings if "held-out run is left out whole" in w]
+    assert said == ["family 'f': its rows are checkpoints, so each held-out run is left out whole (20 rows of 2 runs) "
+                    "and predicted at its final checkpoint"]
+    assert "without the runs ending at its 2 largest compute value(s), with all their checkpoints" in bt.summary()
+    with pytest.raises(scalefit.LadderError, match="its runs end at 6 compute value"):
+        scalefit.backtest(frame, hold_out=6, bootstrap=0)
+    plain = scalefit.backtest(frame.drop(columns="run"), hold_out=2, bootstrap=0)     # rows as runs: as before
+    assert len(plain.rows) == 2 and len(plain.training["f"].ladder.runs) == 58
+    assert not any("left out whole" in w for w in plain.warnings)
+    assert "without the runs at its 2 largest compute value(s), which the fit then predicts" in plain.summary()

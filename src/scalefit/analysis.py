@@ -247,10 +247,18 @@ def checkpoint_families(ladder: Ladder, families: list[str]) -> dict[str, tuple[
     out = {}
     for family in families:
         rows = ladder.family_runs(family)
-        named = rows[rows["run"].astype(str).str.strip() != ""]
-        if (named.groupby("run")["flops"].nunique() > 1).any():
-            out[family] = (len(rows), int(named["run"].nunique()))
+        if has_checkpoints(rows):
+            out[family] = (len(rows), int(_named(rows)["run"].nunique()))
     return out
+
+
+def has_checkpoints(rows: pd.DataFrame) -> bool:
+    """Some run named in the rows' 'run' column appears at more than one compute."""
+    return bool((_named(rows).groupby("run")["flops"].nunique() > 1).any())
+
+
+def _named(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["run"].astype(str).str.strip() != ""]
 
 
 def run_labels(rows: pd.DataFrame) -> np.ndarray:

@@ -12,7 +12,9 @@ the predicted loss, (predicted - observed) / observed, and whether the observed 
 the prediction's band. The band is for the fitted law's loss; a held-out run also carries its own
 seed-to-seed noise, so a band can miss a run's loss even when the law holds. Compute values are
 distinct when they differ at all: runs digitised from a chart, whose computes all differ a little,
-hold out one run per value.
+hold out one run per value. When the rows are checkpoints (a run named at several computes), the runs
+whose final checkpoints lie at the ``hold_out`` largest computes are held out whole and predicted at
+their final checkpoints.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import TargetError, analyze
+from .analysis import TargetError, analyze, has_checkpoints, run_labels
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction
@@ -132,12 +134,19 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     training = {}
     for family in ladder.ladder_families():
         runs = ladder.family_runs(family)
-        held, train = _split(runs, hold_out)
-        kept = f"{len(train)} run(s) at {train['flops'].nunique()} compute value(s)"
+        held, train = split_held_out(runs, hold_out)
+        checkpoints = has_checkpoints(runs)
+        kept = f"{len(train)} {'row' if checkpoints else 'run'}(s) at {train['flops'].nunique()} compute value(s)"
         if held.empty:
-            skipped.append(f"family '{family}': not backtested: it has {runs['flops'].nunique()} compute value(s), "
-                           f"not more than the {hold_out} to hold out")
+            ends = "its runs end at" if checkpoints else "it has"
+            skipped.append(f"family '{family}': not backtested: {ends} {np.unique(_run_ends(runs)).size} compute "
+                           f"value(s), not more than the {hold_out} to hold out")
             continue
+        if checkpoints:
+            n_held = len(set(run_labels(held)))
+            warnings.append(f"family '{family}': its rows are checkpoints, so each held-out run is left out whole "
+                            f"({len(runs) - len(train)} rows of {n_held} run{'s' * (n_held > 1)}) and predicted at "
+                            "its final checkpoint")
         try:
             result = analyze(replace(ladder, runs=train, warnings=()), law=law, bootstrap=bootstrap, level=level,
                              seed=seed, band_method=band_method, workers=workers, progress=progress,
@@ -169,7 +178,7 @@ def profile_steps(source, hold_out: int = 1) -> int:
     ladder = read_ladder(source)
     steps = 0
     for family in ladder.ladder_families():
-        held, train = _split(ladder.family_runs(family), hold_out)
+        held, train = split_held_out(ladder.family_runs(family), hold_out)
         if not held.empty:
             steps += analysis_steps(replace(ladder, runs=train), family, 0, len(held))
     return steps
@@ -187,13 +196,29 @@ def _plain_extrapolation(warning: str) -> bool:
     return ": the prediction " in warning and " is extrapolated " in warning
 
 
-def _split(runs: pd.DataFrame, hold_out: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(held-out runs in order of compute, training runs): the runs at the ``hold_out`` largest
-    distinct computes, and the others (none held out when the family has no more distinct
-    computes than that)."""
-    distinct = np.unique(runs["flops"].to_numpy(dtype=float))
+def split_held_out(runs: pd.DataFrame, hold_out: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(held-out rows to predict, in order of compute; training rows) of one family: the runs at
+    the ``hold_out`` largest distinct computes, and the others (none held out when the family has
+    no more distinct computes than that).
+
+    When the rows are checkpoints (a run's name at several computes), a run is held out whole: the
+    runs whose final checkpoints lie at the ``hold_out`` largest distinct final computes lose every
+    checkpoint from the training rows, and each is predicted at its final checkpoint; a held-out
+    run's earlier checkpoints would otherwise tell the fit where that run goes."""
+    ends = _run_ends(runs)
+    distinct = np.unique(ends)
     cut = distinct[-hold_out] if distinct.size > hold_out else np.inf
-    return runs[runs["flops"] >= cut].sort_values("flops", kind="stable"), runs[runs["flops"] < cut]
+    held = ends >= cut
+    final = held & (runs["flops"].to_numpy(dtype=float) == ends)
+    return runs[final].sort_values("flops", kind="stable"), runs[~held]
+
+
+def _run_ends(runs: pd.DataFrame) -> np.ndarray:
+    """Each row's run's largest compute: the row's own compute unless the rows are checkpoints."""
+    flops = runs["flops"].to_numpy(dtype=float)
+    if not has_checkpoints(runs):
+        return flops
+    return pd.Series(flops).groupby(run_labels(runs)).transform("max").to_numpy()
 
 
 def _targets(held: pd.DataFrame, law: Law) -> dict:

@@ -296,8 +296,10 @@ def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int
 
 
 def _families_to_hold_out(ladder, hold_out: int) -> int:
-    """Ladder families with more compute values than --hold-out: those the backtest refits."""
-    return sum(ladder.family_runs(f)["flops"].nunique() > hold_out for f in ladder.ladder_families())
+    """Ladder families with more compute values (of their runs' ends) than --hold-out: those the
+    backtest refits."""
+    from .backtesting import split_held_out
+    return sum(not split_held_out(ladder.family_runs(f), hold_out)[0].empty for f in ladder.ladder_families())
 
 
 def _figure_bytes(kind: str, result, figure: str) -> bytes:

@@ -477,6 +477,17 @@ def backtest_to_csv(bt) -> str:
     return frame_csv(bt.frame())
 
 
+def _held_out_phrase(bt) -> str:
+    """Which runs a backtest holds out and where it predicts them; runs with checkpoints are held
+    out whole (``backtesting.split_held_out``)."""
+    from .analysis import checkpoint_families
+    what = "N and D" if bt.law.name == "chinchilla" else "compute"
+    if checkpoint_families(bt.ladder, list(bt.training)):
+        return (f"ending at its {bt.hold_out} largest compute value(s), with all their checkpoints, which the fit "
+                f"then predicts (at the {what} of their final checkpoints)")
+    return f"at its {bt.hold_out} largest compute value(s), which the fit then predicts (at their {'own ' * (what != 'compute')}{what})"
+
+
 def format_backtest(bt) -> str:
     """Each held-out run: observed and predicted loss (perplexity for perplexity files), relative
     error of the loss, band and whether the run is inside it; then the summary."""
@@ -489,9 +500,7 @@ def format_backtest(bt) -> str:
     bands = {"profile": f"{pct} profile bands", "percentile": f"{pct} percentile bootstrap bands"}.get(
         bt.band_method, "no bands")
     lines = [f"scalefit {__version__} backtest: {bt.ladder.source}",
-             f"law: {bt.law.name}{_fixed_phrase(bt.law)}; each family fitted without the runs at its {bt.hold_out} largest compute "
-             f"value(s), which the fit then predicts ({'at their own N and D' if nd else 'at their compute'}); "
-             f"{bands}", ""]
+             f"law: {bt.law.name}{_fixed_phrase(bt.law)}; each family fitted without the runs {_held_out_phrase(bt)}; {bands}", ""]
     head = ["family", "run"] + (["params", "tokens"] if nd else []) + ["compute", f"observed {what}", "predicted",
                                                                       "error (loss)"]
     head += [f"{pct} band", "inside"] if has_bands else []
