@@ -264,6 +264,9 @@ def test_checkpoints_of_a_held_out_run_are_held_out_with_it():
     assert "without the runs ending at its 2 largest compute value(s), with all their checkpoints" in bt.summary()
     with pytest.raises(scalefit.LadderError, match="its runs end at 6 compute value"):
         scalefit.backtest(frame, hold_out=6, bootstrap=0)
+    other = ladder_frame()[lambda f: f.family == "a"]        # with a family of single runs: one method for both
+    mixed = scalefit.backtest(pd.concat([frame, other]), hold_out=2, bootstrap=200)
+    assert mixed.band_method == "percentile" and {a.band_method for a in mixed.training.values()} == {"percentile"}
     plain = scalefit.backtest(frame.drop(columns="run"), hold_out=2, bootstrap=0)     # rows as runs: as before
     assert len(plain.rows) == 2 and len(plain.training["f"].ladder.runs) == 58
     assert not any("left out whole" in w for w in plain.warnings)

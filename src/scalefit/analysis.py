@@ -176,7 +176,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     bands it is called with 1 after each family's parameter bands, each multiplier and each
     family's predictions (:func:`profile_steps` counts them).
     ``bootstrap=0`` gives no bands at all. "auto" (default) is "profile" for the compute laws and
-    "percentile" for the two-variable chinchilla law. ``workers`` processes share the resamples,
+    "percentile" for the two-variable chinchilla law and for ladders whose rows include checkpoints
+    (:func:`resolve_band_method`). ``workers`` processes share the resamples,
     and as many threads the profile grids of long ladders (default: all cores when that pays);
     results are the same for any number of workers.
     """
@@ -205,8 +206,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     check_within_reach(at_flops, ladder)
     check_sizes(at_sizes, ladder, law)
     asked_for_profile = band_method == "profile"
-    if band_method == "auto":
-        band_method = "percentile" if law.name == "chinchilla" else "profile"
+    band_method = resolve_band_method(band_method, law, ladder)
     if band_method == "profile" and law.name == "chinchilla":
         raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
                           "--band-method percentile (bootstrap over runs)")
@@ -239,6 +239,18 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                     band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                     warnings=tuple(warnings), predictions=tuple(predictions))
+
+
+def resolve_band_method(band_method: str, law: Law | str, ladder: Ladder) -> str:
+    """The band method "auto" stands for: percentile (a bootstrap over runs) for the chinchilla law
+    and for ladders whose rows include checkpoints (a percentile bootstrap resamples whole runs,
+    where profile bands would count every checkpoint as a run and come out too narrow), profile
+    otherwise. Other methods stand for themselves."""
+    if band_method != "auto":
+        return band_method
+    if getattr(law, "name", law) == "chinchilla" or checkpoint_families(ladder, ladder.ladder_families()):
+        return "percentile"
+    return "profile"
 
 
 def checkpoint_families(ladder: Ladder, families: list[str]) -> dict[str, tuple[int, int]]:
@@ -600,8 +612,8 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
         out = [_mark_checked(m, fits, warnings, ladder) for m in out]
     elif method == "percentile" and fits[focus].fit.law.name != "chinchilla":
         warnings.append("percentile bootstrap bands are not calibrated: in analyses/calibration.py their 95% "
-                        "bands covered 83-99% of simulated truths (52-72% with 4 runs); the default profile "
-                        "bands covered 93-98%")
+                        "bands covered 83-99% of simulated truths (52-72% with 4 runs); profile bands, on "
+                        "ladders of one row per run, covered 93-98%")
         out = [replace(m, band_checked=False) for m in out]
     elif method == "percentile":            # L(N, D): said once with the predictions' (see analyze)
         out = [replace(m, band_checked=False) for m in out]

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import TargetError, analyze, has_checkpoints, run_labels
+from .analysis import TargetError, analyze, has_checkpoints, resolve_band_method, run_labels
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction
@@ -127,6 +127,8 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
     check_fittable(ladder, law.n_free, law.name, None, law.fixed.get("E"))       # the whole file, as fit checks it
+    if resolve_band_method(band_method, law, ladder) == "percentile":    # checkpoints in one family: resample
+        band_method = "percentile"                                      # every family, as fit does
     warnings: list[str] = list(ladder.warnings)
     skipped: list[str] = []
     rows: list[HeldOut] = []

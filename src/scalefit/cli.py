@@ -118,7 +118,7 @@ LAW_OPTION = click.option(
 BAND_METHOD_OPTION = click.option(
     "--band-method", type=click.Choice(["auto", "profile", "percentile"]), default="auto", show_default=True,
     help="profile: profile-likelihood bands (calibrated, see README); percentile: bootstrap over runs; "
-         "auto: profile for compute laws, percentile for chinchilla.")
+         "auto: profile for compute laws, percentile for chinchilla and for files of checkpoints.")
 AT_FLOPS_OPTION = click.option("--at-flops", "at_flops", type=FiniteFloat(min=0, min_open=True), multiple=True,
                                help="Also predict each family's loss at this compute, with its band (chinchilla: on "
                                     "the compute-optimal frontier); repeatable.")
@@ -287,8 +287,9 @@ def _check_figure_path(figure: str, ladder_csv: str) -> None:
 def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int) -> tuple[int, str]:
     """The backtest's progress bar: resamples of every refitted family for percentile bands, or
     the steps of its profile bands (none for a short ladder: they take about a second)."""
+    from .analysis import resolve_band_method
     from .backtesting import profile_steps
-    if band_method == "percentile" or (band_method == "auto" and law.name == "chinchilla"):
+    if resolve_band_method(band_method, law, ladder) == "percentile":
         return bootstrap * _families_to_hold_out(ladder, hold_out), "bootstrap"
     if bootstrap == 0 or len(ladder.runs) < PROFILE_PROGRESS_RUNS:
         return 0, "bands"
@@ -675,12 +676,11 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
                   at_params_tokens=()):
     """Read ``source`` (a path, or a Ladder already read), analyze (with a progress bar while
     resampling) and print warnings; bad data -> exit 2."""
-    from .analysis import TargetError, analyze
+    from .analysis import TargetError, analyze, resolve_band_method
     from .ladder import LadderError, read_ladder
-    law_name = getattr(law, "name", law)
     try:
         ladder = read_ladder(source)
-        resampling = band_method == "percentile" or (band_method == "auto" and law_name == "chinchilla")
+        resampling = resolve_band_method(band_method, law, ladder) == "percentile"
         total, label = bootstrap * len(ladder.ladder_families()), "bootstrap"
         if not resampling:
             total, label = _profile_steps(ladder, focus, bootstrap, at_loss, len(at_flops) + len(at_params_tokens)), \
