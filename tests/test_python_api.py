@@ -31,3 +31,49 @@ def test_scalefit_simulate_in_a_fresh_interpreter_is_callable_and_a_module():
             "assert module.read_truth is scalefit.read_truth and a.equals(b)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ----- figures -------------------------------------------------------------------------------------
+
+def _png_size(path) -> tuple[int, int]:
+    from PIL import Image
+    with Image.open(path) as image:
+        return image.size
+
+
+FIVE_REFERENCES = pd.DataFrame({
+    "family": ["a"] * 6 + ["r1", "r2", "r3", "r4", "r5"],
+    "flops": [1e19, 3e19, 1e20, 3e20, 1e21, 3e21, 1e22, 2e22, 5e22, 1e23, 3e23],
+    "loss": [3.2, 3.05, 2.92, 2.81, 2.71, 2.63, 2.55, 2.50, 2.46, 2.43, 2.40]})
+
+
+def test_save_figure_keeps_the_size_a_figure_was_drawn_at(tmp_path):
+    """save_figure's default options (3.4 x 2.6 in) overrode the drawn size: the shared-law figure,
+    drawn two panels wide (6.8 in), was saved squeezed into one column, by `compare --figure` too."""
+    from scalefit.plots import shared_figure
+    path = tmp_path / "cmp.png"
+    scalefit.save_figure(shared_figure(scalefit.compare_shared(scalefit.simulate(
+        SimulationSpec(SPEC.params, SPEC.flops, second_ladder=3.0)))), str(path), dpi=100)
+    assert _png_size(path) == (680, 260)
+
+
+def test_a_multipliers_figure_from_python_has_the_commands_height(tmp_path):
+    """With more than three arrows the figure carries a key of one line per arrow: `scalefit plot`
+    grew the figure for it, FIGURES['multipliers'](result) squeezed the plot into 2.6 inches."""
+    from scalefit.plots import COLUMN_SIZE, natural_height
+    result = scalefit.analyze(FIVE_REFERENCES)
+    path = tmp_path / "m.png"
+    scalefit.save_figure(scalefit.FIGURES["multipliers"](result), str(path), dpi=100)
+    height = natural_height("multipliers", result, COLUMN_SIZE[1])
+    assert height > COLUMN_SIZE[1] + 0.5
+    assert _png_size(path) == (340, round(100 * height))
+
+
+def test_save_figure_refuses_options_it_cannot_apply(tmp_path):
+    """A title, labels or limits given to save_figure were silently dropped."""
+    figure = scalefit.FIGURES["residuals"](scalefit.analyze(FIVE_REFERENCES, bootstrap=0))
+    with pytest.raises(ValueError, match="title, xlim .*figure's function"):
+        scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(title="t", xlim=(1, 2)))
+    scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(width=5.0, height=3.0), dpi=100)
+    assert _png_size(tmp_path / "r.png") == (500, 300)
+
