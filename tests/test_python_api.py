@@ -77,3 +77,15 @@ def test_save_figure_refuses_options_it_cannot_apply(tmp_path):
     scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(width=5.0, height=3.0), dpi=100)
     assert _png_size(tmp_path / "r.png") == (500, 300)
 
+
+# ----- arguments -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["huber_delta", "flops_per_param_token"])
+@pytest.mark.parametrize("bad", [0, -1e-3, float("nan"), float("inf"), "0.001", True])
+def test_chinchilla_law_refuses_a_delta_or_k_the_command_refuses(field, bad):
+    """The command's options are x > 0; ChinchillaLaw(huber_delta=-1) fitted a meaningless law (E = 0,
+    A = 4e-13) without a word, k = 0 divided by zero deep in the efficiency code, k = nan failed in
+    numpy's argmax."""
+    with pytest.raises(ValueError, match=f"{field} .*positive, finite"):
+        scalefit.ChinchillaLaw(**{field: bad})
+    assert scalefit.ChinchillaLaw(**{field: 2}).__getattribute__(field) == 2.0
