@@ -123,3 +123,17 @@ def test_optimal_report_shows_its_warnings_and_gives_a_frame():
     at = report.families[0].at[1e21]
     assert frame.loc[0, "n_opt"] == at["n_opt"][0] and frame.loc[0, "tokens_per_param"] == at["tokens_per_param"][0]
     assert {"d_opt_low", "loss_high", "a", "b", "isoflop_n_opt"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize("bad", ["0.9", None, True, 1.0, 0, float("nan"), 95])
+def test_every_entry_point_refuses_a_level_that_is_not_a_share_in_one_message(bad):
+    """level="0.9" (a value read from a config file) failed with "TypeError: '<' not supported
+    between instances of 'float' and 'str'"; plan_ladder's message formatted it with :g and failed too."""
+    from scalefit.planning import plan_ladder
+    calls = [lambda: scalefit.analyze(FIVE_REFERENCES, level=bad), lambda: scalefit.backtest(FIVE_REFERENCES, level=bad),
+             lambda: scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0)),
+                                             level=bad),
+             lambda: plan_ladder(SPEC, multiplier=2.0, beyond=1.0, level=bad)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"level must be a number between 0 and 1 .*got"):
+            call()

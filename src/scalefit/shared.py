@@ -147,8 +147,8 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
     ``progress`` is called with 1 after each family's band.
     """
     ladder = read_ladder(source, name=name)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+    from .analysis import check_level
+    level = check_level(level)
     families, focus = _compared_families(ladder, focus)
     runs = _normalized_runs(ladder, families)
     theta, objective = fit_shared_rows(runs, np.full((1, runs.n_families), np.nan))
