@@ -137,3 +137,10 @@ def test_every_entry_point_refuses_a_level_that_is_not_a_share_in_one_message(ba
     for call in calls:
         with pytest.raises(ValueError, match=r"level must be a number between 0 and 1 .*got"):
             call()
+
+
+@pytest.mark.parametrize("bad", [3, None, "saturation"])
+def test_backtest_refuses_what_is_not_a_law_as_analyze_does(bad):
+    """backtest(law=3) failed with "AttributeError: 'int' object has no attribute 'name'"."""
+    with pytest.raises(ValueError, match="law"):
+        scalefit.backtest(FIVE_REFERENCES, law=bad)

@@ -147,6 +147,14 @@ BAND_METHODS = ("auto", "profile", "percentile")
 PERPLEXITY_COLUMNS = (("perplexity", "loss"), ("perplexity_low", "low"), ("perplexity_high", "high"))
 
 
+def resolve_law(law: str | Law) -> Law:
+    """A Law, or one by its name; ValueError for anything else."""
+    law = get_law(law) if isinstance(law, str) else law
+    if not isinstance(law, Law):
+        raise ValueError(f"law must be a law's name ('saturating', 'power', 'chinchilla') or a Law, got {law!r}")
+    return law
+
+
 def check_level(level) -> float:
     """``level`` as a float strictly between 0 and 1, or ValueError naming it (a string such as
     "0.9" failed with a TypeError about comparing float and str)."""
@@ -196,9 +204,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     at_flops = target_computes(at_flops)
     at_sizes = target_sizes(at_params_tokens)
     ladder = read_ladder(source, name=name)
-    law = get_law(law) if isinstance(law, str) else law
-    if not isinstance(law, Law):
-        raise ValueError(f"law must be a law's name ('saturating', 'power', 'chinchilla') or a Law, got {law!r}")
+    law = resolve_law(law)
     level = check_level(level)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
