@@ -144,3 +144,23 @@ def test_backtest_refuses_what_is_not_a_law_as_analyze_does(bad):
     """backtest(law=3) failed with "AttributeError: 'int' object has no attribute 'name'"."""
     with pytest.raises(ValueError, match="law"):
         scalefit.backtest(FIVE_REFERENCES, law=bad)
+
+
+# ----- results -------------------------------------------------------------------------------------
+
+def test_frozen_results_keep_their_numbers_and_leave_the_callers_arrays_alone():
+    """The results are frozen dataclasses, but their arrays were writeable: fit.params[0] = 99
+    silently changed every later predict() and invert()."""
+    import numpy as np
+    flops, loss = np.geomspace(1e19, 1e22, 6), np.array([3.2, 3.0, 2.85, 2.72, 2.62, 2.55])
+    fit = scalefit.fit_law(flops, loss, "saturating")
+    before = fit.predict(1e23)
+    with pytest.raises(ValueError, match="read-only"):
+        fit.params[0] = 99.0
+    assert fit.predict(1e23) == before
+    assert flops.flags.writeable and loss.flags.writeable      # the caller's arrays are not frozen
+    result = scalefit.analyze(FIVE_REFERENCES, band_method="percentile", bootstrap=50, workers=1)
+    ff = result.fits["a"]
+    arrays = [ff.fit.params, ff.fit.stderr, ff.fit.flops, ff.fit.loss, ff.low, ff.high, ff.draws.params, ff.draws.ok,
+              scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0))).params]
+    assert not any(a.flags.writeable for a in arrays)

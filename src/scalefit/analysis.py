@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
-from .fitting import FitResult, fit_law
+from .fitting import FitResult, fit_law, read_only_arrays
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction, predict_at, predict_at_size
@@ -33,6 +33,9 @@ class FamilyFit:
     draws: BootstrapFits | None
     low: np.ndarray
     high: np.ndarray
+
+    def __post_init__(self):
+        read_only_arrays(self)
 
     @property
     def family(self) -> str:
