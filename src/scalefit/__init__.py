@@ -39,5 +39,7 @@ def __getattr__(name):
     if name in _EXPORTS:
         import importlib
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(module, name)
+        # ``simulate`` names a module and its function: importing the module binds it here, so it is
+        # always the module, which calls its function when called (see scalefit.simulate)
+        return module if name == _EXPORTS[name] else getattr(module, name)
     raise AttributeError(f"module 'scalefit' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
                        runs_if_checkpoints)
@@ -37,12 +38,29 @@ class OptimalReport:
         return (f"<OptimalReport: {len(self.families)} famil{'y' if len(self.families) == 1 else 'ies'} "
                 f"({', '.join(f.family for f in self.families)}), budgets "
                 f"{', '.join(f'{c:.3g}' for c in self.budgets)}, {len(self.warnings)} warning(s); "
-                ".summary() prints the table>")
+                ".summary() prints the table, .frame() gives a DataFrame>")
 
     def summary(self) -> str:
-        """The table ``scalefit optimal`` prints."""
-        from .formatting import format_optimal
-        return format_optimal(self)
+        """The table ``scalefit optimal`` prints, then its warnings (numbered)."""
+        from .formatting import format_optimal, with_warnings
+        return with_warnings(format_optimal(self), self.warnings)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per family and budget: ``flops``, then each quantity of the allocation (``n_opt``,
+        ``d_opt``, ``tokens_per_param``, ``loss`` on the frontier, exponents ``a`` and ``b``) with
+        its band (``_low``, ``_high``; NaN without bootstrap), and the IsoFLOP estimates
+        ``isoflop_n_opt`` and ``isoflop_d_opt`` (NaN without an IsoFLOP analysis)."""
+        rows = []
+        for fa in self.families:
+            for c, quantities in fa.at.items():
+                row = {"family": fa.family, "flops": c}
+                for name, (value, low, high) in quantities.items():
+                    row.update({name: value, f"{name}_low": low, f"{name}_high": high})
+                iso = fa.isoflop
+                row["isoflop_n_opt"] = np.nan if iso is None else iso.n_opt(c)
+                row["isoflop_d_opt"] = np.nan if iso is None else iso.d_opt(c)
+                rows.append(row)
+        return pd.DataFrame(rows).astype({c: float for c in rows[0] if c != "family"})
 
     def to_json(self) -> str:
         from .formatting import optimal_to_json
@@ -54,8 +72,13 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                    budget_tolerance: float = 0.05,
                    progress: Callable[[int], None] | None = None, workers: int | None = None) -> OptimalReport:
     """Fit L(N, D) to each family (or only ``focus``) and allocate each budget (``workers``: see
-    :func:`scalefit.analyze`)."""
-    law = law or ChinchillaLaw()
+    :func:`scalefit.analyze`). ``law`` is a ChinchillaLaw (its Huber delta and k in C = k N D) or
+    "chinchilla"; ``budget_tolerance`` (decades, > 0) groups runs into IsoFLOP budgets."""
+    law = _chinchilla_law(law)
+    if isinstance(budget_tolerance, bool) or not isinstance(budget_tolerance, (int, float, np.integer, np.floating)) \
+            or not 0 < budget_tolerance < np.inf:
+        raise ValueError(f"budget_tolerance {budget_tolerance!r}: must be a positive, finite number of decades "
+                         "(0.05 by default)")
     budgets = [float(c) for c in np.atleast_1d(np.asarray(budgets, dtype=float))]
     if not budgets:
         raise ValueError("budgets: give at least one compute budget to allocate")
@@ -84,6 +107,16 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))
+
+
+def _chinchilla_law(law) -> ChinchillaLaw:
+    """``law`` as a ChinchillaLaw (None or "chinchilla": the default one), or ValueError."""
+    if law is None or law == "chinchilla":
+        return ChinchillaLaw()
+    if not isinstance(law, ChinchillaLaw):
+        raise ValueError(f"law must be the L(N, D) law, 'chinchilla' or a ChinchillaLaw (allocation needs N and D), "
+                         f"got {law!r}")
+    return law
 
 
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
-from .fitting import FitResult, fit_law
+from .fitting import FitResult, fit_law, read_only_arrays
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction, predict_at, predict_at_size
@@ -33,6 +33,9 @@ class FamilyFit:
     draws: BootstrapFits | None
     low: np.ndarray
     high: np.ndarray
+
+    def __post_init__(self):
+        read_only_arrays(self)
 
     @property
     def family(self) -> str:
@@ -147,6 +150,23 @@ BAND_METHODS = ("auto", "profile", "percentile")
 PERPLEXITY_COLUMNS = (("perplexity", "loss"), ("perplexity_low", "low"), ("perplexity_high", "high"))
 
 
+def resolve_law(law: str | Law) -> Law:
+    """A Law, or one by its name; ValueError for anything else."""
+    law = get_law(law) if isinstance(law, str) else law
+    if not isinstance(law, Law):
+        raise ValueError(f"law must be a law's name ('saturating', 'power', 'chinchilla') or a Law, got {law!r}")
+    return law
+
+
+def check_level(level) -> float:
+    """``level`` as a float strictly between 0 and 1, or ValueError naming it (a string such as
+    "0.9" failed with a TypeError about comparing float and str)."""
+    number = isinstance(level, (int, float, np.integer, np.floating)) and not isinstance(level, bool)
+    if not (number and 0.0 < level < 1.0):
+        raise ValueError(f"level must be a number between 0 and 1 (e.g. 0.95), got {level!r}")
+    return float(level)
+
+
 def positive_finite(values, name: str):
     """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite."""
     array = np.asarray(values, dtype=float)
@@ -188,11 +208,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     at_flops = target_computes(at_flops)
     at_sizes = target_sizes(at_params_tokens)
     ladder = read_ladder(source, name=name)
-    law = get_law(law) if isinstance(law, str) else law
-    if not isinstance(law, Law):
-        raise ValueError(f"law must be a law's name ('saturating', 'power', 'chinchilla') or a Law, got {law!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+    law = resolve_law(law)
+    level = check_level(level)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

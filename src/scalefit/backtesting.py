@@ -25,9 +25,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import TargetError, analyze, has_checkpoints, resolve_band_method, run_labels
+from .analysis import TargetError, analyze, has_checkpoints, resolve_band_method, resolve_law, run_labels
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
-from .laws import Law, get_law
+from .laws import Law
 from .prediction import Prediction
 
 
@@ -123,7 +123,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     if isinstance(hold_out, bool) or not isinstance(hold_out, (int, np.integer)) or hold_out < 1:
         raise ValueError(f"hold_out must be a whole number >= 1, got {hold_out!r}")
     ladder = read_ladder(source, name=name)
-    law = get_law(law) if isinstance(law, str) else law
+    law = resolve_law(law)
     if law.name == "chinchilla":
         ladder = ladder.with_tokens(law.flops_per_param_token)
     check_fittable(ladder, law.n_free, law.name, None, law.fixed.get("E"))       # the whole file, as fit checks it

@@ -53,13 +53,26 @@ FINISH_WITHIN = 0.1  # relative objective above the best LM result within which 
 
 @dataclass(frozen=True)
 class ChinchillaLaw(Law):
-    """L(N, D) = E + A N^-alpha + B D^-beta; as a law of compute, its compute-optimal frontier."""
+    """L(N, D) = E + A N^-alpha + B D^-beta; as a law of compute, its compute-optimal frontier.
+
+    Fitted by minimizing sum_i Huber_delta(ln L_i - ln L(N_i, D_i)) with ``huber_delta`` the delta
+    (on ln-loss residuals); ``flops_per_param_token`` is k in C = k N D, which turns compute into
+    tokens and places the frontier. Both must be positive and finite (ValueError otherwise).
+    """
 
     name: str = "chinchilla"
     formula: str = "L(N, D) = E + A / N^alpha + B / D^beta"
     param_names: tuple[str, ...] = ("E", "A", "B", "alpha", "beta")
     flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN
     huber_delta: float = HUBER_DELTA
+
+    def __post_init__(self):
+        for name in ("flops_per_param_token", "huber_delta"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not (number and 0 < value < np.inf):
+                raise ValueError(f"{name} {value!r}: must be a positive, finite number")
+            object.__setattr__(self, name, float(value))
 
     def predict_nd(self, params, n_params, tokens):
         """L(N, D) at the given parameter and token counts."""

@@ -784,7 +784,7 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
     try:
         with core_limit(workers), _progress(steps, "figure") as tick:
             figure = draw_figure(kind, result, options, progress=tick)
-        save_figure(figure, output, options, dpi=dpi)
+        save_figure(figure, output, dpi=dpi)      # at the size it was drawn at, options'
     except ValueError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
         if "ParseFatalException" in str(exc):      # matplotlib's math text, $...$ in a title or label

@@ -28,7 +28,7 @@ becomes sum_i c_i r_i^2 and all resamples share the runs, so the grid work is ma
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
@@ -715,6 +715,9 @@ class FitResult:
     model_params: np.ndarray = field(repr=False, default=None)  # N, for two-variable laws
     tokens: np.ndarray = field(repr=False, default=None)        # D, for two-variable laws
 
+    def __post_init__(self):
+        read_only_arrays(self)
+
     def param(self, name: str) -> float:
         return float(self.params[self.law.param_names.index(name)])
 
@@ -742,6 +745,18 @@ class FitResult:
         if self.written_report or self.flops is None:
             return self.written_report
         return lmfit_report(self.flops, self.loss, self.law, self.params, self.objective)
+
+
+def read_only_arrays(result) -> None:
+    """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy:
+    frozen results keep their numbers (``fit.params[0] = 1`` changed every later prediction), and
+    the arrays a caller passed in stay the caller's."""
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            value = value.copy()
+            value.flags.writeable = False
+            object.__setattr__(result, f.name, value)
 
 
 def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .analysis import check_level
 from .efficiency import compute_ratio
 from .fitting import FitResult, fit_ladders
 from .laws import get_law
@@ -184,8 +185,7 @@ def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulati
         raise ValueError(f"multiplier {multiplier:g}: the true multiplier must be a positive number")
     if not 0 < claim < np.inf:
         raise ValueError(f"claim {claim:g}: the claimed multiplier must be a positive number")
-    if not 0 < level < 1:
-        raise ValueError(f"level {level:g}: must be between 0 and 1")
+    check_level(level)
     if simulations < 20:
         raise ValueError(f"simulations {simulations}: must be at least 20")
     top = max(spec.flops)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -32,14 +32,25 @@ CURVE_POINTS = 200
 
 @dataclass(frozen=True)
 class FigureOptions:
+    """How a figure is drawn: pass to the figure's function (``FIGURES[kind](result, options=...)``).
+    Sizes are in inches; ``height`` None is the figure's natural height, as ``scalefit plot`` draws
+    it (2.6, more for a multipliers figure's key or stacked panels)."""
+
     title: str | None = None
     xlabel: str | None = None
     ylabel: str | None = None
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
     width: float = COLUMN_SIZE[0]
-    height: float = COLUMN_SIZE[1]
+    height: float | None = None
     base_size: float = 8.0
+
+
+def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions:
+    """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given."""
+    if options.height is not None:
+        return options
+    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width))
 
 
 def _p9():
@@ -232,7 +243,7 @@ def legend_columns(names: list[str], options: FigureOptions) -> int | None:
 def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
-            + p9.theme(figure_size=(options.width, options.height), legend_position="bottom",
+            + p9.theme(figure_size=(options.width, options.height or COLUMN_SIZE[1]), legend_position="bottom",
                        legend_title=p9.element_blank(), legend_key_size=8,
                        panel_grid_minor=p9.element_blank(), legend_box_margin=0))
 
@@ -313,6 +324,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     compute (--at-flops) as a filled marker with its band as a vertical bar. ``progress`` as for
     :func:`curve_frame`."""
     p9 = _p9()
+    options = _sized("multipliers", result, options)
     styles = _styles(result)
     runs = result.ladder.runs.assign(value=lambda r: result.ladder.loss_to_metric(r["loss"]))
     ladders = runs[runs["family"].isin(list(result.fits))]
@@ -689,6 +701,7 @@ def caption_line_count(result: Analysis, options: FigureOptions = FigureOptions(
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
     """ln L - ln L_fit against compute, one panel per fitted family."""
     p9 = _p9()
+    options = _sized("residuals", result, options)
     rows = []
     for name, ff in result.fits.items():
         fit = ff.fit
@@ -778,6 +791,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     curve (profile bands): the deviance against the multiplier, with the band's threshold;
     ``progress`` is called with 1 after each profile (:func:`figure_steps` counts them)."""
     p9 = _p9()
+    options = _sized("distribution", result, options)
     frames = []
     if result.band_method == "percentile":
         from .efficiency import compute_ratio
@@ -1070,27 +1084,39 @@ FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
 FIXED_METADATA = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}, ".png": {}}
 
 
-def save_figure(plot, path: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> None:
+def save_figure(plot, path: str, options: FigureOptions | None = None, dpi: int = 300) -> None:
     """Write a figure (.png, .svg or .pdf) whole or not at all (rendered in memory, then written
-    to a temporary file renamed over ``path``)."""
+    to a temporary file renamed over ``path``), at the size it was drawn at, or at ``options``'s
+    width and height. Titles, labels, limits and text size are drawn into the figure: give them
+    to the figure's function (``FIGURES[kind](result, options=...)``); here they are refused."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in (".png", ".svg", ".pdf"):
         raise ValueError(f"{path}: the figure's file name must end in .png, .svg or .pdf")
+    drawn = [f.name for f in fields(FigureOptions)
+             if f.name not in ("width", "height") and options is not None and getattr(options, f.name) != f.default]
+    if drawn:
+        raise ValueError(f"save_figure: {', '.join(drawn)} shape the figure as it is drawn, not as it is saved; "
+                         "pass the options to the figure's function, e.g. "
+                         "FIGURES['multipliers'](result, options=FigureOptions(title=...))")
     from .outputs import write_output
     write_output(path, figure_bytes(plot, extension, options, dpi))
 
 
-def figure_bytes(plot, extension: str, options: FigureOptions = FigureOptions(), dpi: int = 300) -> bytes:
-    """The figure as a .png, .svg or .pdf file's bytes. The same figure gives the same bytes: no
-    creation date, and SVG element ids from a fixed salt."""
+def figure_bytes(plot, extension: str, options: FigureOptions | None = None, dpi: int = 300) -> bytes:
+    """The figure as a .png, .svg or .pdf file's bytes, at the size it was drawn at, or at
+    ``options``'s width and height (a height of None: the drawn one). The same figure gives the
+    same bytes: no creation date, and SVG element ids from a fixed salt."""
     import io
     import warnings
 
     import matplotlib
 
+    width, height = (None, None) if options is None else (options.width, options.height)
+    if options is not None and height is None:
+        height = plot.theme.getp("figure_size")[1]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
         warnings.simplefilter("ignore")
-        plot.save(buffer, format=extension[1:], width=options.width, height=options.height, dpi=dpi,
+        plot.save(buffer, format=extension[1:], width=width, height=height, dpi=dpi,
                   verbose=False, limitsize=False, metadata=FIXED_METADATA[extension])
     return buffer.getvalue()

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
-                      lowest_local_minima, lowest_per_owner)
+                      lowest_local_minima, lowest_per_owner, read_only_arrays)
 from .ladder import Ladder, LadderError, read_ladder
 from .laws import SaturatingLaw
 
@@ -100,6 +100,9 @@ class SharedComparison:
                 f"{self.n_runs} runs, {self.level:.0%} bands, {len(self.warnings)} warning(s); "
                 ".summary() prints the table, .frame() gives a DataFrame>")
 
+    def __post_init__(self):
+        read_only_arrays(self)
+
     @property
     def dof(self) -> int:
         return self.n_runs - len(self.factors) - 2
@@ -147,8 +150,8 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
     ``progress`` is called with 1 after each family's band.
     """
     ladder = read_ladder(source, name=name)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+    from .analysis import check_level
+    level = check_level(level)
     families, focus = _compared_families(ladder, focus)
     runs = _normalized_runs(ladder, families)
     theta, objective = fit_shared_rows(runs, np.full((1, runs.n_families), np.nan))

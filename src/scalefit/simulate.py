@@ -18,6 +18,8 @@ import csv
 import io
 import json
 import math
+import sys
+import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -181,3 +183,16 @@ def read_truth(path) -> SimulationSpec:
         if line.startswith("#") and stripped.startswith(TRUTH_PREFIX):
             return SimulationSpec.from_json(stripped[len(TRUTH_PREFIX):])
     raise ValueError(f"{path}: no '# {TRUTH_PREFIX}...' line; not a file written by scalefit simulate")
+
+
+class _CallableModule(types.ModuleType):
+    """This module, which called runs :func:`simulate`: ``scalefit.simulate`` names both, and Python
+    binds a package's submodule over a function of the same name once the submodule is imported, so
+    ``scalefit.simulate(spec)`` worked only until then."""
+
+    def __call__(self, spec: SimulationSpec) -> pd.DataFrame:
+        """Draw one ladder from ``spec``: :func:`simulate`."""
+        return simulate(spec)
+
+
+sys.modules[__name__].__class__ = _CallableModule

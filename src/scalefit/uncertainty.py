@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .fitting import fit_many
+from .fitting import fit_many, read_only_arrays
 from .laws import Law
 from .threads import available_cores
 
@@ -81,6 +81,9 @@ class BootstrapFits:
     law: Law
     params: np.ndarray
     ok: np.ndarray
+
+    def __post_init__(self):
+        read_only_arrays(self)
 
     @property
     def n_resamples(self) -> int:

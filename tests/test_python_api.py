@@ -1,0 +1,166 @@
+"""The Python API as a notebook uses it: names that resolve to what they say, arguments checked
+with one clear message, figures saved at the size they were drawn."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit.simulate import SimulationSpec
+
+SPEC = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01, seed=3)
+
+
+def test_scalefit_simulate_stays_callable_after_its_module_is_imported():
+    """The first access gave the function and bound the submodule over it: the second call failed
+    with "'module' object is not callable"."""
+    first, second = scalefit.simulate(SPEC), scalefit.simulate(SPEC)
+    pd.testing.assert_frame_equal(first, second)
+    from scalefit.simulate import simulate
+    pd.testing.assert_frame_equal(first, simulate(SPEC))
+
+
+def test_scalefit_simulate_in_a_fresh_interpreter_is_callable_and_a_module():
+    code = ("import scalefit\n"
+            "from scalefit.simulate import SimulationSpec\n"
+            "spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22))\n"
+            "a = scalefit.simulate(spec); b = scalefit.simulate(spec)\n"
+            "import scalefit.simulate as module\n"
+            "assert module.read_truth is scalefit.read_truth and a.equals(b)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ----- figures -------------------------------------------------------------------------------------
+
+def _png_size(path) -> tuple[int, int]:
+    from PIL import Image
+    with Image.open(path) as image:
+        return image.size
+
+
+FIVE_REFERENCES = pd.DataFrame({
+    "family": ["a"] * 6 + ["r1", "r2", "r3", "r4", "r5"],
+    "flops": [1e19, 3e19, 1e20, 3e20, 1e21, 3e21, 1e22, 2e22, 5e22, 1e23, 3e23],
+    "loss": [3.2, 3.05, 2.92, 2.81, 2.71, 2.63, 2.55, 2.50, 2.46, 2.43, 2.40]})
+
+
+def test_save_figure_keeps_the_size_a_figure_was_drawn_at(tmp_path):
+    """save_figure's default options (3.4 x 2.6 in) overrode the drawn size: the shared-law figure,
+    drawn two panels wide (6.8 in), was saved squeezed into one column, by `compare --figure` too."""
+    from scalefit.plots import shared_figure
+    path = tmp_path / "cmp.png"
+    scalefit.save_figure(shared_figure(scalefit.compare_shared(scalefit.simulate(
+        SimulationSpec(SPEC.params, SPEC.flops, second_ladder=3.0)))), str(path), dpi=100)
+    assert _png_size(path) == (680, 260)
+
+
+def test_a_multipliers_figure_from_python_has_the_commands_height(tmp_path):
+    """With more than three arrows the figure carries a key of one line per arrow: `scalefit plot`
+    grew the figure for it, FIGURES['multipliers'](result) squeezed the plot into 2.6 inches."""
+    from scalefit.plots import COLUMN_SIZE, natural_height
+    result = scalefit.analyze(FIVE_REFERENCES)
+    path = tmp_path / "m.png"
+    scalefit.save_figure(scalefit.FIGURES["multipliers"](result), str(path), dpi=100)
+    height = natural_height("multipliers", result, COLUMN_SIZE[1])
+    assert height > COLUMN_SIZE[1] + 0.5
+    assert _png_size(path) == (340, round(100 * height))
+
+
+def test_save_figure_refuses_options_it_cannot_apply(tmp_path):
+    """A title, labels or limits given to save_figure were silently dropped."""
+    figure = scalefit.FIGURES["residuals"](scalefit.analyze(FIVE_REFERENCES, bootstrap=0))
+    with pytest.raises(ValueError, match="title, xlim .*figure's function"):
+        scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(title="t", xlim=(1, 2)))
+    scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(width=5.0, height=3.0), dpi=100)
+    assert _png_size(tmp_path / "r.png") == (500, 300)
+
+
+# ----- arguments -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["huber_delta", "flops_per_param_token"])
+@pytest.mark.parametrize("bad", [0, -1e-3, float("nan"), float("inf"), "0.001", True])
+def test_chinchilla_law_refuses_a_delta_or_k_the_command_refuses(field, bad):
+    """The command's options are x > 0; ChinchillaLaw(huber_delta=-1) fitted a meaningless law (E = 0,
+    A = 4e-13) without a word, k = 0 divided by zero deep in the efficiency code, k = nan failed in
+    numpy's argmax."""
+    with pytest.raises(ValueError, match=f"{field} .*positive, finite"):
+        scalefit.ChinchillaLaw(**{field: bad})
+    assert scalefit.ChinchillaLaw(**{field: 2}).__getattribute__(field) == 2.0
+
+
+def _chinchilla_frame() -> pd.DataFrame:
+    """A made-up L(N, D) ladder: 5 sizes x 4 token counts, exact losses of a Chinchilla-like law."""
+    import numpy as np
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 4)))
+    law = scalefit.ChinchillaLaw()
+    return pd.DataFrame({"family": "f", "params": n, "tokens": d,
+                         "loss": law.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d)})
+
+
+def test_optimal_report_takes_the_law_by_name_and_checks_its_tolerance():
+    """law="chinchilla" (as analyze takes it) failed with AttributeError 'str' object has no
+    attribute 'flops_per_param_token'; a negative budget tolerance failed in numpy's argmax."""
+    frame = _chinchilla_frame()
+    by_name = scalefit.optimal_report(frame, [1e21], law="chinchilla", bootstrap=0)
+    assert by_name.frame().equals(scalefit.optimal_report(frame, [1e21], bootstrap=0).frame())
+    with pytest.raises(ValueError, match="law must be the L\\(N, D\\) law"):
+        scalefit.optimal_report(frame, [1e21], law="saturating", bootstrap=0)
+    for bad in (0, -1, float("nan"), "0.05"):
+        with pytest.raises(ValueError, match="budget_tolerance"):
+            scalefit.optimal_report(frame, [1e21], budget_tolerance=bad, bootstrap=0)
+
+
+def test_optimal_report_shows_its_warnings_and_gives_a_frame():
+    """summary() left out the warnings (every other result's summary ends with them; in a notebook
+    stderr is out of sight), and there was no DataFrame of the allocations."""
+    report = scalefit.optimal_report(_chinchilla_frame(), [1e21, 1e30], bootstrap=0)
+    assert report.warnings and all(w in report.summary() for w in report.warnings)
+    frame = report.frame()
+    assert list(frame[["family", "flops"]].itertuples(index=False, name=None)) == [("f", 1e21), ("f", 1e30)]
+    at = report.families[0].at[1e21]
+    assert frame.loc[0, "n_opt"] == at["n_opt"][0] and frame.loc[0, "tokens_per_param"] == at["tokens_per_param"][0]
+    assert {"d_opt_low", "loss_high", "a", "b", "isoflop_n_opt"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize("bad", ["0.9", None, True, 1.0, 0, float("nan"), 95])
+def test_every_entry_point_refuses_a_level_that_is_not_a_share_in_one_message(bad):
+    """level="0.9" (a value read from a config file) failed with "TypeError: '<' not supported
+    between instances of 'float' and 'str'"; plan_ladder's message formatted it with :g and failed too."""
+    from scalefit.planning import plan_ladder
+    calls = [lambda: scalefit.analyze(FIVE_REFERENCES, level=bad), lambda: scalefit.backtest(FIVE_REFERENCES, level=bad),
+             lambda: scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0)),
+                                             level=bad),
+             lambda: plan_ladder(SPEC, multiplier=2.0, beyond=1.0, level=bad)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"level must be a number between 0 and 1 .*got"):
+            call()
+
+
+@pytest.mark.parametrize("bad", [3, None, "saturation"])
+def test_backtest_refuses_what_is_not_a_law_as_analyze_does(bad):
+    """backtest(law=3) failed with "AttributeError: 'int' object has no attribute 'name'"."""
+    with pytest.raises(ValueError, match="law"):
+        scalefit.backtest(FIVE_REFERENCES, law=bad)
+
+
+# ----- results -------------------------------------------------------------------------------------
+
+def test_frozen_results_keep_their_numbers_and_leave_the_callers_arrays_alone():
+    """The results are frozen dataclasses, but their arrays were writeable: fit.params[0] = 99
+    silently changed every later predict() and invert()."""
+    import numpy as np
+    flops, loss = np.geomspace(1e19, 1e22, 6), np.array([3.2, 3.0, 2.85, 2.72, 2.62, 2.55])
+    fit = scalefit.fit_law(flops, loss, "saturating")
+    before = fit.predict(1e23)
+    with pytest.raises(ValueError, match="read-only"):
+        fit.params[0] = 99.0
+    assert fit.predict(1e23) == before
+    assert flops.flags.writeable and loss.flags.writeable      # the caller's arrays are not frozen
+    result = scalefit.analyze(FIVE_REFERENCES, band_method="percentile", bootstrap=50, workers=1)
+    ff = result.fits["a"]
+    arrays = [ff.fit.params, ff.fit.stderr, ff.fit.flops, ff.fit.loss, ff.low, ff.high, ff.draws.params, ff.draws.ok,
+              scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0))).params]
+    assert not any(a.flags.writeable for a in arrays)
