@@ -164,3 +164,48 @@ def test_frozen_results_keep_their_numbers_and_leave_the_callers_arrays_alone():
     arrays = [ff.fit.params, ff.fit.stderr, ff.fit.flops, ff.fit.loss, ff.low, ff.high, ff.draws.params, ff.draws.ok,
               scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0))).params]
     assert not any(a.flags.writeable for a in arrays)
+
+
+DEMO = "data/ladders/muse.csv"
+
+
+def test_a_ladder_reads_from_an_open_file_or_a_text_buffer_as_from_its_path():
+    """pandas reads CSV from buffers, so a notebook passes io.StringIO(text): it was refused as
+    'not a CSV path'. CSV text given where a path belongs was 'no such file', named by the whole text."""
+    import io
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / DEMO
+    text = path.read_text()
+    def bands(source):
+        return [(m.multiplier, m.low, m.high) for m in scalefit.analyze(source).multipliers]
+    by_path = bands(path)
+    assert bands(io.StringIO(text)) == by_path
+    with open(path, "rb") as handle:
+        assert bands(handle) == by_path
+    with pytest.raises(scalefit.LadderError, match=r"^'# RECONSTRUCTION.*\\n\.\.\.': is CSV text, not a path; pass "
+                                                   r"it as io.StringIO\(text\)$"):
+        scalefit.read_ladder(text)
+    with pytest.raises(scalefit.LadderError, match="^<stream>: the file is empty"):
+        scalefit.read_ladder(io.StringIO(""))
+
+
+def test_law_names_are_matched_without_regard_to_case():
+    assert scalefit.get_law("Saturating").name == "saturating" and scalefit.get_law(" chinchilla").name == "chinchilla"
+    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.6, 2.3, 2.1]})
+    assert scalefit.analyze(frame, law="POWER", bootstrap=0).law.name == "power"
+    with pytest.raises(ValueError, match="unknown law 'sat'"):
+        scalefit.get_law("sat")
+
+
+def test_a_column_of_booleans_is_not_a_column_of_numbers():
+    """True was read as a loss of 1.0 nats without a word."""
+    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [True] * 4})
+    with pytest.raises(scalefit.LadderError, match="row 0, column 'loss': True is not a number"):
+        scalefit.read_ladder(frame)
+
+
+@pytest.mark.parametrize("field, bad", [("width", -1), ("height", 0), ("base_size", "8"), ("width", float("nan"))])
+def test_figure_options_refuse_sizes_that_are_not_positive_numbers(field, bad):
+    from scalefit.plots import FigureOptions
+    with pytest.raises(ValueError, match=f"FigureOptions {field} .*: must be a positive number"):
+        FigureOptions(**{field: bad})

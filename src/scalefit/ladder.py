@@ -130,7 +130,7 @@ class Ladder:
 
 
 def read_ladder(source, name: str | None = None) -> Ladder:
-    """Read and validate a ladder from a CSV path or a pandas DataFrame.
+    """Read and validate a ladder from a CSV path, an open CSV file or text buffer, or a pandas DataFrame.
 
     Raises :class:`LadderError` with a one-line message on any problem.
     """
@@ -140,15 +140,20 @@ def read_ladder(source, name: str | None = None) -> Ladder:
         # its messages name the source as they begin: renamed with it
         renamed = tuple(name + w[len(source.source):] if w.startswith(source.source) else w for w in source.warnings)
         return replace(source, source=name, warnings=renamed)
-    if not isinstance(source, (pd.DataFrame, str, os.PathLike)):
-        raise TypeError(f"a ladder is a CSV path, a pandas DataFrame or a Ladder, not {type(source).__name__}")
+    readable = hasattr(source, "read")
+    if not isinstance(source, (pd.DataFrame, str, os.PathLike)) and not readable:
+        raise TypeError(f"a ladder is a CSV path, an open CSV file (or io.StringIO), a pandas DataFrame or a Ladder, "
+                        f"not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):
         table = source.copy()
         table.columns = [str(c).strip() for c in table.columns]
         return _validate(table.astype(object), _frame_rows(source), name or "<DataFrame>", header=())
-    path = Path(source)
-    label = name or str(source)
-    text = _read_text(path, label)
+    if readable:
+        label = name or str(getattr(source, "name", "<stream>"))
+        text = _decoded(_read_stream(source, label), label)
+    else:
+        label = name or _path_label(str(source))
+        text = _read_text(Path(source), label)
     header, body, lines = _split_comments(text)
     if not body:
         raise LadderError(f"{label}: the file has no header row and no runs; "
@@ -209,7 +214,14 @@ def _more_rows(bad: np.ndarray, where: list[str], one: str, many: str, form: str
     return form.format(f"{(one if rest.size == 1 else many).format(n=rest.size)}: {_several(places)}")
 
 
+def _path_label(path: str) -> str:
+    """The path as messages name it; CSV text given where a path belongs, by its first line."""
+    return path if "\n" not in path else repr(path.split("\n", 1)[0] + "\n...")
+
+
 def _read_text(path: Path, label: str) -> str:
+    if "\n" in str(path):
+        raise LadderError(f"{label}: is CSV text, not a path; pass it as io.StringIO(text)")
     if not path.exists():
         raise LadderError(f"{label}: no such file; check the path")
     if path.is_dir():
@@ -218,6 +230,24 @@ def _read_text(path: Path, label: str) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise LadderError(f"{label}: cannot read the file ({exc.strerror or exc})")
+    return _decoded(raw, label)
+
+
+def _read_stream(stream, label: str) -> bytes:
+    """The bytes of an open file or buffer (text is encoded as UTF-8)."""
+    try:
+        data = stream.read()
+    except (OSError, ValueError) as exc:       # closed, or opened for writing only
+        raise LadderError(f"{label}: cannot read it ({exc})") from None
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    raise TypeError(f"{label}: read() gave {type(data).__name__}, not CSV text or bytes")
+
+
+def _decoded(raw: bytes, label: str) -> str:
+    """CSV text from a file's bytes: UTF-8 (with or without a byte-order mark) or UTF-16 with its mark."""
     if not raw.strip():
         raise LadderError(f"{label}: the file is empty; a ladder needs a header row and one row per run")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):      # UTF-16 with its byte-order mark (Excel's "Unicode" text)
@@ -508,6 +538,8 @@ def _cell_number(value) -> float | None:
         if not PLAIN_NUMBER.fullmatch(text):
             return None
         return float(text)
+    if isinstance(value, (bool, np.bool_)):       # True is 1.0 to float(), not a measurement
+        return None
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError):

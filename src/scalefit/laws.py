@@ -148,7 +148,9 @@ LAW_NAMES = ("saturating", "power", "chinchilla")
 
 
 def get_law(name: str) -> Law:
-    """A law by name; the two-variable 'chinchilla' law lives in :mod:`scalefit.chinchilla`."""
+    """A law by name, in any case; the two-variable 'chinchilla' law lives in :mod:`scalefit.chinchilla`."""
+    if isinstance(name, str):
+        name = name.strip().lower()
     if name == "chinchilla":
         from .chinchilla import ChinchillaLaw
         return ChinchillaLaw()

@@ -45,6 +45,15 @@ class FigureOptions:
     height: float | None = None
     base_size: float = 8.0
 
+    def __post_init__(self):
+        for name in ("width", "height", "base_size"):
+            value = getattr(self, name)
+            if value is None and name == "height":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < np.inf:
+                raise ValueError(f"FigureOptions {name} {value!r}: must be a positive number (inches; points for "
+                                 "base_size)")
+
 
 def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions:
     """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given."""
