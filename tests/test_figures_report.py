@@ -843,3 +843,25 @@ def test_a_short_ladders_band_reaches_the_end_of_its_curve():
     low, high = loss_band(result.fits["muse"].fit, grid[-1:], result.level)
     assert last.low == pytest.approx(low[0], rel=1e-9) and last.high == pytest.approx(high[0], rel=1e-9)
     assert last.low < last.loss < last.high
+
+
+def test_the_report_of_a_checkpoint_file_says_rows_are_checkpoints_and_marks_the_backtests_bands():
+    """Found by trying the report on a file of checkpoints: its Data table counted 60 rows as 60
+    runs, its backtest table dropped the '*' the backtest command prints, and the backtest's own
+    warnings (that runs are held out whole) were missing from Warnings."""
+    from scalefit.report import render_report
+
+    rng = np.random.default_rng(7)
+    rows = [("f", f"run{s}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002)))
+            for s, offset in enumerate(np.exp(rng.normal(0, 0.03, 5)))
+            for c in 1e19 * 10 ** (0.6 * s) * 1.25 ** np.arange(4)]
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    text, _ = render_report(analyze(frame, bootstrap=200), markdown=True)
+    assert "| f | 20 rows: checkpoints of 5 runs | ladder |" in text
+    section = text.split("## Backtest: each family refitted without its largest-compute run(s) (whole, with their "
+                         "checkpoints), predicting them")[1].split("##")[0]
+    assert "* marks a band outside what the calibration study checked" in section and "] * |" in section
+    warnings = text.split("## Warnings", 1)[1]
+    assert warnings.count("backtest: family 'f': its rows are checkpoints, so each held-out run is left "
+                          "out whole (4 rows of 1 run)") == 1
+    assert warnings.count("rows are checkpoints of") == 1          # the file's, not restated by the backtest's refit

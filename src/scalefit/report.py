@@ -8,7 +8,7 @@ import html
 import os
 
 from . import __version__
-from .analysis import Analysis
+from .analysis import Analysis, checkpoint_families
 from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows
 from .ladder import LadderError
 
@@ -59,7 +59,7 @@ def report_steps(result: Analysis) -> int:
     """The steps :func:`render_report` reports to ``progress``: the shared comparison's bands (one
     per family compared with the focus), the profiles its figures compute (``plots.figure_steps``)
     and the backtest's steps (``backtesting.profile_steps``, or one per family's resamples)."""
-    from .backtesting import profile_steps
+    from .backtesting import profile_steps, split_held_out
     from .plots import figure_steps
 
     ladders = result.ladder.ladder_families()
@@ -70,7 +70,7 @@ def report_steps(result: Analysis) -> int:
         if result.band_method == "profile":
             backtest = profile_steps(result.ladder, 1)
         elif result.band_method == "percentile":
-            backtest = sum(runs["flops"].nunique() > 1 for runs in map(result.ladder.family_runs, ladders))
+            backtest = sum(not split_held_out(runs, 1)[0].empty for runs in map(result.ladder.family_runs, ladders))
     except LadderError:
         pass
     return shared + figures + backtest
@@ -94,9 +94,11 @@ def _per_resampling(progress, resamples: int):
 def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     pct = f"{result.level:.0%}"
     data = [["family", "runs", "kind", "compute range"]]
+    checkpoints = checkpoint_families(result.ladder, result.ladder.families)
     for family, n in result.ladder.run_counts().items():
         runs = result.ladder.family_runs(family)
-        data.append([family, str(n), "ladder" if n > 1 else "reference point",
+        shown = f"{n} rows: checkpoints of {checkpoints[family][1]} runs" if family in checkpoints else str(n)
+        data.append([family, shown, "ladder" if n > 1 else "reference point",
                      f"{fmt(runs['flops'].min(), 3)} .. {fmt(runs['flops'].max(), 3)}"])
     fits = [["family"] + [f"{p} [{pct} band]" for p in result.law.param_names] + ["objective", "rmse(ln L)"]]
     for name, ff in result.fits.items():
@@ -121,19 +123,26 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     return tables
 
 
-def _backtest_table(result: Analysis, progress=None) -> list[tuple[str, list[list[str]]]]:
+def _backtest(result: Analysis, progress=None):
     """Each family refitted without its largest-compute runs, predicting them (``scalefit
-    backtest``), with the analysis's bands; no table when no family has runs to spare."""
+    backtest``), with the analysis's bands; None when no family has runs to spare."""
     from .backtesting import backtest
 
     bootstrap = {"percentile": result.n_bootstrap, "none": 0}.get(result.band_method, 1)
     if result.band_method == "percentile":
         progress = _per_resampling(progress, bootstrap)
     try:
-        bt = backtest(result.ladder, law=result.law, hold_out=1, level=result.level,
-                      band_method="auto" if result.band_method == "none" else result.band_method,
-                      bootstrap=bootstrap, seed=result.seed, progress=progress)
+        return backtest(result.ladder, law=result.law, hold_out=1, level=result.level,
+                        band_method="auto" if result.band_method == "none" else result.band_method,
+                        bootstrap=bootstrap, seed=result.seed, progress=progress)
     except LadderError:
+        return None
+
+
+def _backtest_table(result: Analysis, bt) -> list[tuple]:
+    """The backtest's held-out runs as a table, bands outside the calibration study marked * (no
+    table without a backtest)."""
+    if bt is None:
         return []
     metric = result.ladder.metric
     rows = [["family", "held-out run", "compute", f"observed {metric}", "predicted", "error (loss)",
@@ -141,10 +150,14 @@ def _backtest_table(result: Analysis, progress=None) -> list[tuple[str, list[lis
     for h in bt.rows:
         p = h.prediction
         shown = [float(result.ladder.loss_to_metric(x)) for x in (h.observed, p.loss, p.low, p.high)]
+        band = _band(shown[2], shown[3], fmt) + ("" if p.band_checked or h.inside is None else " *")
         rows.append([h.family, h.run, fmt(p.flops, 3), fmt(shown[0]), fmt(shown[1]), f"{h.error:+.2%}",
-                     _band(shown[2], shown[3], fmt), {True: "yes", False: "no", None: ""}[h.inside],
-                     _decades(p.extrapolation_decades)])
-    return [("Backtest: each family refitted without its largest-compute run(s), predicting them", rows)]
+                     band, {True: "yes", False: "no", None: ""}[h.inside], _decades(p.extrapolation_decades)])
+    whole = " (whole, with their checkpoints)" if checkpoint_families(result.ladder, list(bt.training)) else ""
+    title = f"Backtest: each family refitted without its largest-compute run(s){whole}, predicting them"
+    unchecked = [h for h in bt.rows if not h.prediction.band_checked and h.inside is not None]
+    return [(title, rows) + (("* marks a band outside what the calibration study checked (see the Warnings).",)
+                             if unchecked else ())]
 
 
 def _compares_shared(result: Analysis) -> bool:
@@ -206,7 +219,8 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     ``progress`` is called with the steps done as the work goes (:func:`report_steps` counts them)."""
     cmp = _shared_comparison(result, progress)
     figures = _figures(result, cmp, progress)
-    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result, progress)
+    bt = _backtest(result, progress)
+    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result, bt)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]
@@ -215,17 +229,25 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
              f"Bands: {result.level:.0%} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
-    warnings = report_warnings(result, cmp)
+    warnings = report_warnings(result, cmp, bt)
     if markdown:
         return _markdown(result, intro, provenance, tables, figures, output, warnings)
     return _html(result, intro, provenance, tables, figures, warnings), {}
 
 
-def report_warnings(result: Analysis, cmp) -> list[str]:
-    """The analysis's warnings, then the shared-law comparison's own (those it does not repeat),
-    marked as the comparison's."""
-    own = [] if cmp is None else [w for w in cmp.warnings if w not in result.warnings]
-    return list(result.warnings) + [f"shared-law comparison: {w}" for w in own]
+def report_warnings(result: Analysis, cmp, bt=None) -> list[str]:
+    """The analysis's warnings, then the shared-law comparison's and the backtest's own (those
+    they do not repeat), marked as theirs."""
+    out = list(result.warnings)
+    for label, other in (("shared-law comparison", cmp), ("backtest", bt)):
+        if other is not None:
+            out += [f"{label}: {w}" for w in other.warnings if w not in result.warnings and not _restated(w, label)]
+    return out
+
+
+def _restated(warning: str, label: str) -> bool:
+    """A backtest's refit saying its rows are checkpoints: the analysis said so of the whole file."""
+    return label == "backtest" and " rows are checkpoints of " in warning
 
 
 def _markdown(result, intro, provenance, tables, figures, output, warnings):
