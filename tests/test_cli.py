@@ -1032,7 +1032,7 @@ def test_analyze_names_a_bad_argument_type():
     for kwargs in (dict(seed=None), dict(seed=-1), dict(bootstrap=100.5), dict(bootstrap=True)):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             scalefit.analyze(muse, **kwargs)
-    with pytest.raises(TypeError, match="CSV path, a pandas DataFrame or a Ladder"):
+    with pytest.raises(TypeError, match="CSV path, an open CSV file .or io.StringIO., a pandas DataFrame or a Ladder"):
         scalefit.analyze({"family": ["a"]})
 
 
