@@ -209,3 +209,11 @@ def test_figure_options_refuse_sizes_that_are_not_positive_numbers(field, bad):
     from scalefit.plots import FigureOptions
     with pytest.raises(ValueError, match=f"FigureOptions {field} .*: must be a positive number"):
         FigureOptions(**{field: bad})
+
+
+@pytest.mark.parametrize("bad", ["a", True, [1.0]])
+def test_a_fixed_e_that_is_not_a_number_is_named_in_the_message(bad):
+    """with_fixed_E('a') failed with numpy's "could not convert string to float"; True was E = 1."""
+    from scalefit.laws import SaturatingLaw
+    with pytest.raises(ValueError, match=r"^fixed E .*: the irreducible loss must be a finite number >= 0"):
+        SaturatingLaw().with_fixed_E(bad)

@@ -66,7 +66,13 @@ class SaturatingLaw(Law):
             if self.formula.startswith(f"{SaturatingLaw.formula}, E fixed at"):    # with_fixed_E(None)
                 object.__setattr__(self, "formula", SaturatingLaw.formula)
             return
-        value = float(self.fixed_E)
+        try:
+            if isinstance(self.fixed_E, (bool, np.bool_)):
+                raise TypeError("a truth value is not a loss")
+            value = float(self.fixed_E)
+        except (TypeError, ValueError):
+            raise ValueError(f"fixed E {self.fixed_E!r}: the irreducible loss must be a finite number >= 0 "
+                             "(nats)") from None
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"fixed E {value:g}: the irreducible loss must be a finite number >= 0 (nats)")
         object.__setattr__(self, "fixed_E", value)
