@@ -217,3 +217,13 @@ def test_a_fixed_e_that_is_not_a_number_is_named_in_the_message(bad):
     from scalefit.laws import SaturatingLaw
     with pytest.raises(ValueError, match=r"^fixed E .*: the irreducible loss must be a finite number >= 0"):
         SaturatingLaw().with_fixed_E(bad)
+
+
+def test_figures_and_the_report_name_what_they_were_given_instead_of_an_analysis():
+    """FIGURES[kind](frame) and render_report(frame) failed with pandas' AttributeError."""
+    from scalefit.plots import FIGURES
+    from scalefit.report import render_report
+    frame = pd.DataFrame({"family": ["a"] * 4, "flops": [1e19, 1e20, 1e21, 1e22], "loss": [3.0, 2.6, 2.3, 2.1]})
+    for draw in list(FIGURES.values()) + [render_report]:
+        with pytest.raises(TypeError, match=r"from an analysis \(scalefit.analyze\(...\)\), not DataFrame"):
+            draw(frame)

@@ -55,6 +55,13 @@ class FigureOptions:
                                  "base_size)")
 
 
+def _require_analysis(result) -> None:
+    """TypeError naming what a figure of an analysis was given instead (a DataFrame failed deep in
+    the plotting code with pandas' AttributeError)."""
+    if not isinstance(result, Analysis):
+        raise TypeError(f"a figure is drawn from an analysis (scalefit.analyze(...)), not {type(result).__name__}")
+
+
 def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions:
     """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given."""
     if options.height is not None:
@@ -332,6 +339,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     reference at the same loss, labelled like "10.3x [7.2x, 14x]", and each prediction at a
     compute (--at-flops) as a filled marker with its band as a vertical bar. ``progress`` as for
     :func:`curve_frame`."""
+    _require_analysis(result)
     p9 = _p9()
     options = _sized("multipliers", result, options)
     styles = _styles(result)
@@ -709,6 +717,7 @@ def caption_line_count(result: Analysis, options: FigureOptions = FigureOptions(
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
     """ln L - ln L_fit against compute, one panel per fitted family."""
+    _require_analysis(result)
     p9 = _p9()
     options = _sized("residuals", result, options)
     rows = []
@@ -764,6 +773,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     called with 1 after each target (:func:`figure_steps` counts them)."""
     from .efficiency import multiplier_at
 
+    _require_analysis(result)
     p9 = _p9()
     rows = []
     focus = result.fits[result.focus]
@@ -799,6 +809,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     """Bootstrap distribution of each multiplier (percentile bands), or its profile confidence
     curve (profile bands): the deviance against the multiplier, with the band's threshold;
     ``progress`` is called with 1 after each profile (:func:`figure_steps` counts them)."""
+    _require_analysis(result)
     p9 = _p9()
     options = _sized("distribution", result, options)
     frames = []
@@ -930,6 +941,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     """Loss contours of L(N, D) over (N, D), the compute-optimal frontier, and IsoFLOP lines."""
     from .chinchilla import allocation
 
+    _require_analysis(result)
     p9 = _p9()
     if result.law.name != "chinchilla":
         raise ValueError("contours need a two-variable law: use --law chinchilla")

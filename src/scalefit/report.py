@@ -217,6 +217,8 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
                   output: str = "report.html", progress=None) -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes).
     ``progress`` is called with the steps done as the work goes (:func:`report_steps` counts them)."""
+    if not isinstance(result, Analysis):
+        raise TypeError(f"a report is written from an analysis (scalefit.analyze(...)), not {type(result).__name__}")
     cmp = _shared_comparison(result, progress)
     figures = _figures(result, cmp, progress)
     bt = _backtest(result, progress)
