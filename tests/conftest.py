@@ -1,10 +1,13 @@
 """Shared test set-up. Hypothesis profiles: CI (CI=true) replays the same examples every run
 (derandomized), so a submission's result does not depend on luck; local runs explore new examples
-each time. The progress_bars fixture records the CLI's progress bars."""
+each time. The progress_bars fixture records the CLI's progress bars; checkpoint_ladder is a made-up
+file of checkpoints."""
 
 import contextlib
 import os
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import settings
 
@@ -30,3 +33,18 @@ def progress_bars(monkeypatch):
 
     monkeypatch.setattr(cli, "_progress", recording)
     return bars
+
+
+@pytest.fixture
+def checkpoint_ladder() -> pd.DataFrame:
+    """Made up: 6 runs of 10 checkpoints each (overlapping in compute) of the saturating law
+    E = 1.8, A = 1000, alpha = 0.15, with a 3% offset per run shared by its checkpoints and 0.2%
+    scatter between checkpoints (seed 7)."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for size in range(6):
+        offset = np.exp(rng.normal(0, 0.03))
+        for step in range(10):
+            c = 1e19 * 10 ** (0.6 * size) * 1.25 ** step
+            rows.append(("f", f"run{size}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002))))
+    return pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])

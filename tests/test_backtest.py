@@ -236,24 +236,12 @@ def test_backtest_command_shows_progress_of_profile_bands(tmp_path, progress_bar
     assert bars[0][0] == 0                                  # a short ladder's bands take about a second: no bar
 
 
-def checkpoint_frame(seed: int = 7) -> pd.DataFrame:
-    """6 runs of 10 checkpoints each (overlapping in compute), a 3% offset per run."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for size in range(6):
-        offset = np.exp(rng.normal(0, 0.03))
-        for step in range(10):
-            c = 1e19 * 10 ** (0.6 * size) * 1.25 ** step
-            rows.append(("f", f"run{size}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002))))
-    return pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
-
-
-def test_checkpoints_of_a_held_out_run_are_held_out_with_it():
+def test_checkpoints_of_a_held_out_run_are_held_out_with_it(checkpoint_ladder):
     """Found by reading the code: on a file of checkpoints the backtest held out a run's last
     checkpoint but fitted its earlier ones, which tell the fit where that run goes (its offset from
     the law), so the backtest looked better than a real extrapolation. A run is now held out whole
     and predicted at its final checkpoint."""
-    frame = checkpoint_frame()
+    frame = checkpoint_ladder
     bt = scalefit.backtest(frame, hold_out=2, bootstrap=0)
     assert [h.run for h in bt.rows] == ["run4", "run5"]
     assert [h.prediction.flops for h in bt.rows] == [frame.flops[frame.run == r].max() for r in ("run4", "run5")]

@@ -801,19 +801,12 @@ def test_unchecked_prediction_bands_are_said_once_per_family_and_reason():
     assert not any(p.band_checked for p in result.predictions)
 
 
-def test_checkpoint_bootstrap_resamples_whole_runs():
+def test_checkpoint_bootstrap_resamples_whole_runs(checkpoint_ladder):
     """Checkpoints of one run share its luck (here a 3% offset per run, 0.2% scatter between
     checkpoints): resampling rows treats 60 rows as 60 independent runs and its band is far too
     narrow; resampling whole runs (what percentile bands now do when run names repeat) counts 6.
     The warning says which of the two the bands are."""
-    rng = np.random.default_rng(7)
-    rows = []
-    for size in range(6):
-        offset = np.exp(rng.normal(0, 0.03))
-        for step in range(10):
-            c = 1e19 * 10 ** (0.6 * size) * 1.25 ** step
-            rows.append(("f", f"run{size}", c, (1.8 + 1e3 * c ** -0.15) * offset * np.exp(rng.normal(0, 0.002))))
-    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    frame = checkpoint_ladder
     by_runs = analyze(frame, band_method="percentile", bootstrap=400, at_flops=[1e24])
     by_rows = analyze(frame.drop(columns="run"), band_method="percentile", bootstrap=400, at_flops=[1e24])
     width = {name: np.log(r.predictions[0].high / r.predictions[0].low) for name, r in
