@@ -843,3 +843,66 @@ def test_a_short_ladders_band_reaches_the_end_of_its_curve():
     low, high = loss_band(result.fits["muse"].fit, grid[-1:], result.level)
     assert last.low == pytest.approx(low[0], rel=1e-9) and last.high == pytest.approx(high[0], rel=1e-9)
     assert last.low < last.loss < last.high
+
+
+def _texts_outside(plot, dpi: int = 300) -> list[str]:
+    """The texts of a drawn figure that reach past its edges, and the labels drawn on a panel
+    (geom_text) that reach past the panel's, as rendered at ``dpi``."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    out = []
+    for ax in figure.axes:
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            if text.get_text() and (box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1):
+                out.append(text.get_text())
+    for text in figure.findobj(Text):
+        box, edge = text.get_window_extent(renderer), figure.bbox
+        if text.get_visible() and text.get_text().strip() and (
+                box.x0 < edge.x0 - 1 or box.x1 > edge.x1 + 1 or box.y0 < edge.y0 - 1 or box.y1 > edge.y1 + 1):
+            out.append(text.get_text())
+    return out
+
+
+def long_named_ladders(count: int) -> pd.DataFrame:
+    """``count`` 8-run ladders of one law, each 1.4 times more efficient than the one before,
+    named like real recipe families (26 to 29 characters)."""
+    names = ["baseline-transformer-adamw", "muP-transformer-with-qk-norm", "mixture-of-experts-8x-top2",
+             "state-space-hybrid-mamba2", "linear-attention-retnet-style", "transformer-lion-optimizer",
+             "transformer-sophia-optimizer"][:count]
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(3).normal(0, 0.008, (count, flops.size)))
+    rows = [(name, c, (1.8 + 1000 * (c * (1 + 0.4 * i)) ** -0.15) * e)
+            for i, name in enumerate(names) for c, e in zip(flops, noise[i])]
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def test_arrow_labels_of_long_family_names_stay_on_the_figure():
+    """Found by a new user: with four families of 26-29 character names the three arrow labels
+    ('vs muP-transformer-with-qk-norm: 0.622x [0.0883x, 1.89x]') were placed in the plot, wider
+    than its panel could hold: they ran over the value axis and off the figure's left edge. Labels
+    that do not fit the axis become numbers, keyed in the caption, whose lines are wrapped to the
+    figure's width (a key line ran off its right edge), and the figure grows by the wrapped lines."""
+    from scalefit.plots import _annotation_layout, natural_height
+
+    result = analyze(long_named_ladders(4))
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    assert _annotation_layout(result, options)[3]             # keyed
+    assert _texts_outside(multiplier_figure(result, options)) == []
+    result = analyze(long_named_ladders(7))
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    assert natural_height("multipliers", result, 2.6) > 2.6 + 0.16 * 6   # 6 arrows, some keyed on two lines
+    assert _texts_outside(multiplier_figure(result, options)) == []
+    demo = analyze(ROOT / "data" / "ladders" / "muse.csv")     # labels that fit stay in place
+    assert not _annotation_layout(demo, FigureOptions())[3]
+    assert _texts_outside(multiplier_figure(demo)) == []

@@ -269,11 +269,15 @@ def _longest_prefix_within(word: str, size: float, room: float) -> int:
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
-    not wrap, and cuts a long title off at both edges): at spaces, line breaks given kept, a word
-    longer than the width cut where it must."""
-    size, room = TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1
+    not wrap, and cuts a long title off at both edges)."""
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1)
+
+
+def wrap_to_width(text: str, size: float, room: float) -> str:
+    """``text`` broken into lines no wider than ``room`` inches at ``size`` points: at spaces, line
+    breaks given kept, a word longer than the width cut where it must."""
     lines = []
-    for given in options.title.split("\n"):
+    for given in text.split("\n"):
         line = ""
         for word in given.split(" "):
             while text_width(word, size) > room and len(word) > 1:
@@ -340,7 +344,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if columns is not None:
         plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
-    caption = _caption_lines(result, arrows, keyed)
+    caption = _caption_lines(result, arrows, keyed, options)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
         plot += p9.labs(caption="\n".join(caption))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
@@ -575,7 +579,7 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
         for side, offset, anchor in candidates:
             inline = _place_labels(arrows, refs, gap, flops, options, keyed=False, anchor=anchor,
                                    offset=offset, side=side)
-            if not _labels_cover(*inline, shown, gap, options):
+            if _labels_fit(*inline, options) and not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
     keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, flops, options,
                           keyed=True, anchor="below")
@@ -656,6 +660,22 @@ def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
     return bool(inside.any())
 
 
+def _labels_fit(arrows, labels, limits, options) -> bool:
+    """Whether every arrow label and reference name lies inside the compute axis ``limits``, its
+    width measured in the font (a label too long for the panel, such as 'vs LONG-FAMILY-NAME: 0.622x
+    [0.0883x, 1.89x]', ran past the axis and off the figure)."""
+    low, high = np.log10(limits[0]), np.log10(limits[1])
+    per_inch = (high - low) / max(options.width - AXIS_MARGIN, 1.0)
+    size = options.base_size - 2
+    for x, text, side in zip(arrows["label_x"], arrows["label"], arrows["side"]):
+        width = text_width(text, size) * per_inch
+        start = np.log10(x) - (width if side == "left" else 0.0)
+        if start < low or start + width > high:
+            return False
+    return all(np.log10(x) + text_width(name, size) * per_inch <= high
+               for x, name in zip(labels["x"], labels["family"]))
+
+
 def _arrow_key(arrows: pd.DataFrame) -> str:
     """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME'."""
     return "\n".join(f"{number}   {label}   {title}"
@@ -669,21 +689,29 @@ PREDICTION_NOTE = "filled markers: predictions at --at-flops, with their bands"
 FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D, not through each run"
 
 
-def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[str]:
+def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool,
+                   options: FigureOptions = FigureOptions()) -> list[str]:
     """The multipliers figure's caption: the key of numbered arrows, what a '*' means when a label
     carries one, for L(N, D) that its curves are the compute-optimal frontier, not through the runs,
-    and what the filled markers of predictions (--at-flops) are."""
+    and what the filled markers of predictions (--at-flops) are; wrapped to the figure's width (a
+    key line naming a long family ran off the figure's edge)."""
     key = _arrow_key(arrows).splitlines() if keyed else []
     starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
     predicted = len(prediction_frame(result)) > 0
-    return (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
-            + ([PREDICTION_NOTE] if predicted else []))
+    lines = (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
+             + ([PREDICTION_NOTE] if predicted else []))
+    room, size = options.width - AXIS_MARGIN - 0.1, options.base_size - 2
+    wrapped = [wrap_to_width(line, size, room - text_width("0" * len(KEY_INDENT), size)).split("\n") for line in lines]
+    return [part if i == 0 else KEY_INDENT + part for parts in wrapped for i, part in enumerate(parts)]
+
+
+KEY_INDENT = "    "  # a caption line's continuation, indented past the key's number
 
 
 def caption_line_count(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
     """Lines of the multipliers figure's caption (``_caption_lines``), for its height."""
     arrows, _, _, keyed = _annotation_layout(result, options)
-    return len(_caption_lines(result, arrows, keyed))
+    return len(_caption_lines(result, arrows, keyed, options))
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
