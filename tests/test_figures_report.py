@@ -906,3 +906,27 @@ def test_arrow_labels_of_long_family_names_stay_on_the_figure():
     demo = analyze(ROOT / "data" / "ladders" / "muse.csv")     # labels that fit stay in place
     assert not _annotation_layout(demo, FigureOptions())[3]
     assert _texts_outside(multiplier_figure(demo)) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 64))
+def test_every_family_gets_its_own_colour_and_marker(n):
+    """Found by a new user: colours and markers cycled together (8 of each), so the 9th family
+    was drawn exactly as the 1st, in the multipliers and shared-law figures. The first 8 are as
+    before."""
+    from scalefit.plots import OKABE_ITO, SHAPES, family_marks
+
+    marks = [family_marks(i) for i in range(n)]
+    assert len(set(marks)) == n
+    assert marks[:8] == list(zip(OKABE_ITO, SHAPES))[:n]
+
+
+def test_nine_ladders_are_told_apart_in_the_figures():
+    from scalefit.plots import _styles
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGHI")
+            for c in flops]
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
+    styles = _styles(analyze(frame, focus="A", bootstrap=0))
+    assert len({(colour, shape) for colour, shape, _ in styles.values()}) == 9

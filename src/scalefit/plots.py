@@ -61,11 +61,17 @@ def _metric_label(result: Analysis) -> str:
     return "perplexity" if result.ladder.metric == "perplexity" else "loss (nats/token)"
 
 
+def family_marks(i: int) -> tuple[str, str]:
+    """Colour and marker of the ``i``-th family: the pair differs for every family up to 64 (the
+    markers shift by one each time the colours come round; with both cycling together the 9th
+    family was drawn exactly as the 1st)."""
+    return OKABE_ITO[i % len(OKABE_ITO)], SHAPES[(i + i // len(OKABE_ITO)) % len(SHAPES)]
+
+
 def _styles(result: Analysis) -> dict[str, tuple[str, str, str]]:
     families = result.ladder.families
     focus_first = [result.focus] + [f for f in families if f != result.focus]
-    return {f: (OKABE_ITO[i % len(OKABE_ITO)], SHAPES[i % len(SHAPES)], LINETYPES[i % len(LINETYPES)])
-            for i, f in enumerate(focus_first)}
+    return {f: (*family_marks(i), LINETYPES[i % len(LINETYPES)]) for i, f in enumerate(focus_first)}
 
 
 def _compute_grid(result: Analysis) -> np.ndarray:
@@ -1076,8 +1082,8 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
         frame["loss"] = cmp.ladder.loss_to_metric(frame["loss"])
         frame["panel"] = pd.Categorical(frame["panel"], [as_trained, shifted])
         frame["family"] = pd.Categorical(frame["family"], families)
-    colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
-    shapes = {f: SHAPES[i % len(SHAPES)] for i, f in enumerate(families)}
+    colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
+    shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
