@@ -930,3 +930,35 @@ def test_nine_ladders_are_told_apart_in_the_figures():
     frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
     styles = _styles(analyze(frame, focus="A", bootstrap=0))
     assert len({(colour, shape) for colour, shape, _ in styles.values()}) == 9
+
+
+def test_keyed_numbers_are_neither_side_by_side_nor_on_top_of_each_other():
+    """Found by a new user: of seven or nine ladders ending at one compute, keyed numbers were set
+    side by side ('5' and '6' read as '56') or on top of each other ('4' over '5'): placed numbers
+    were kept clear of by their anchor point only. As drawn, two numbers less than half a line
+    apart in height are half a line apart in width."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.plots import natural_height
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(3).normal(0, 0.008, (9, flops.size)))
+    nine = pd.DataFrame([(name, c, (1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) * e)
+                         for i, name in enumerate("ABCDEFGHI") for c, e in zip(flops, noise[i])],
+                        columns=["family", "flops", "loss"])
+    for frame in (long_named_ladders(7), nine):
+        result = analyze(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figure = multiplier_figure(result, FigureOptions(height=natural_height("multipliers", result, 2.6))).draw()
+            figure.set_dpi(300)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+        boxes = [t.get_window_extent(canvas.get_renderer()) for ax in figure.axes for t in ax.texts
+                 if t.get_text().isdigit()]
+        assert len(boxes) == len(frame["family"].unique()) - 1
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                line = a.height
+                assert abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2 >= line / 2 or max(a.x0, b.x0) - min(a.x1, b.x1) >= line / 2

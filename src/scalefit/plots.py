@@ -638,9 +638,20 @@ def _clear_numbers(arrows, labels, limits, shown, gap, options):
                 break
             one = one.assign(label_y=one["label_y"] - gap)
         arrows.iloc[i, arrows.columns.get_loc("label_y")] = float(one["label_y"].iloc[0])
-        placed = pd.concat([placed, pd.DataFrame({"flops": one["label_x"], "value": one["label_y"]})],
-                           ignore_index=True)
+        placed = pd.concat([placed, _number_ends(one, limits, options)], ignore_index=True)
     return arrows, labels, limits
+
+
+def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.DataFrame:
+    """Points every half character across a placed keyed number (right-aligned at label_x) and a
+    character beyond either end, which later numbers keep clear of: with only its anchor kept
+    clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
+    as '56', or on top of each other."""
+    char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
+    end = float(np.log10(number["label_x"].iloc[0]))
+    start = end - char * len(number["label"].iloc[0])
+    x = np.linspace(start - char, end + char, 2 * (len(number["label"].iloc[0]) + 2) + 1)
+    return pd.DataFrame({"flops": 10.0 ** x, "value": float(number["label_y"].iloc[0])})
 
 
 def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
