@@ -962,3 +962,37 @@ def test_keyed_numbers_are_neither_side_by_side_nor_on_top_of_each_other():
             for b in boxes[i + 1:]:
                 line = a.height
                 assert abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2 >= line / 2 or max(a.x0, b.x0) - min(a.x1, b.x1) >= line / 2
+
+
+def test_a_tall_legend_makes_the_figure_taller_not_its_panel_shorter(tmp_path):
+    """Found by a new user: the backtest figure of seven families with long names (one legend row
+    each) kept its 2.6 inches, leaving 0.8 inches of panel and its value axis's title cut off at the
+    top. The backtest and multipliers figures grow by a row of legend per row beyond the first."""
+    import struct
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.backtesting import backtest
+    from scalefit.plots import (COLUMN_SIZE, KEY_LINE_HEIGHT, LEGEND_ROW_HEIGHT, backtest_figure, backtest_height,
+                                natural_height)
+
+    frame = long_named_ladders(7)
+    bt = backtest(frame, hold_out=2)
+    options = FigureOptions(height=backtest_height(bt))
+    assert options.height >= COLUMN_SIZE[1] + 6 * 0.15
+    plot = backtest_figure(bt, options)
+    assert _texts_outside(plot) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        FigureCanvasAgg(figure).draw()
+    assert figure.axes[0].bbox.height / figure.dpi > 1.4
+    path = tmp_path / "seven.csv"
+    frame.to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["backtest", str(path), "--hold-out", "2", "--figure", str(tmp_path / "bt.png")])
+    assert r.exit_code == 0, r.output
+    width, height = struct.unpack(">II", (tmp_path / "bt.png").read_bytes()[16:24])
+    assert (width, height) == (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
+    assert backtest_height(backtest(two_ladders(tmp_path))) == COLUMN_SIZE[1]      # short names: as before
+    four = analyze(frame[frame["family"].isin(frame["family"].unique()[:4])])
+    assert natural_height("multipliers", four, 2.6) >= 2.6 + 3 * LEGEND_ROW_HEIGHT + 3 * KEY_LINE_HEIGHT  # and a key

@@ -309,8 +309,13 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
         steps = sum(plots.band_steps(training) for training in result.training.values())
     try:
         with _progress(steps, "figure") as tick:
-            drawn = plots.backtest_figure(result, progress=tick) if kind == "backtest" else plots.shared_figure(result)
-        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower())
+            if kind == "backtest":
+                options = plots.FigureOptions(height=plots.backtest_height(result))
+                drawn = plots.backtest_figure(result, options, progress=tick)
+            else:
+                options = plots.FigureOptions()
+                drawn = plots.shared_figure(result)
+        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower(), options)
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "

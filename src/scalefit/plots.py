@@ -235,6 +235,23 @@ def legend_columns(names: list[str], options: FigureOptions) -> int | None:
     return max(1, int(room // entry))
 
 
+LEGEND_ROW_HEIGHT = 0.16  # inches per row of the families' legend (8 pt text)
+
+
+def legend_height(names: list[str], options: FigureOptions) -> float:
+    """Inches a figure grows by for the families' legend rows beyond the first (one per family
+    when long names leave one column: seven of them left a backtest figure 0.8 inches of panel
+    and cut its value axis's title)."""
+    columns = legend_columns(names, options)
+    return 0.0 if columns is None else LEGEND_ROW_HEIGHT * (math.ceil(len(names) / columns) - 1)
+
+
+def backtest_height(bt, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
+    """``height``, and more for the backtest figure's legend rows (:func:`legend_height`)."""
+    names = legend_names({f: r.fits[f] for f, r in bt.training.items()})
+    return height + legend_height(list(names.values()), FigureOptions(width=width))
+
+
 def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
@@ -717,8 +734,10 @@ def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool,
     predicted = len(prediction_frame(result)) > 0
     lines = (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
              + ([PREDICTION_NOTE] if predicted else []))
-    room, size = options.width - AXIS_MARGIN - 0.1, options.base_size - 2
-    wrapped = [wrap_to_width(line, size, room - text_width("0" * len(KEY_INDENT), size)).split("\n") for line in lines]
+    room, size = options.width - AXIS_MARGIN, options.base_size - 2      # the caption starts at the panel's left
+    indent = text_width("0" * len(KEY_INDENT), size)
+    wrapped = [[line] if text_width(line, size) <= room else wrap_to_width(line, size, room - indent).split("\n")
+               for line in lines]
     return [part if i == 0 else KEY_INDENT + part for parts in wrapped for i, part in enumerate(parts)]
 
 
@@ -901,7 +920,8 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
-        return height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
+        return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
+                + legend_height(list(legend_names(result.fits).values()), FigureOptions(width=width)))
     if kind == "residuals":      # stacked rows of panels when long family names leave few columns
         rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
         return max(height, 0.8 + PANEL_HEIGHT * rows)
