@@ -996,3 +996,27 @@ def test_a_tall_legend_makes_the_figure_taller_not_its_panel_shorter(tmp_path):
     assert backtest_height(backtest(two_ladders(tmp_path))) == COLUMN_SIZE[1]      # short names: as before
     four = analyze(frame[frame["family"].isin(frame["family"].unique()[:4])])
     assert natural_height("multipliers", four, 2.6) >= 2.6 + 3 * LEGEND_ROW_HEIGHT + 3 * KEY_LINE_HEIGHT  # and a key
+
+
+def test_fitted_curves_are_drawn_over_dense_runs():
+    """Found by a new user: in a panel of more than DENSE_RUNS runs (240 Chinchilla runs, two
+    ladders of 120) the runs' markers covered the fitted curves, which were drawn first and in
+    the same colour. Dense runs are faint and the curves are drawn again over them, in the
+    multipliers and shared-law figures; a short ladder's figure is as before."""
+    from scalefit.plots import DENSE_RUNS, shared_figure
+    from scalefit.shared import compare_shared
+
+    def kinds(plot):
+        return [type(layer.geom).__name__ for layer in plot.layers]
+
+    flops = np.geomspace(1e18, 1e22, 30)
+    rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.5)) for c in flops]
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
+    assert len(frame) > DENSE_RUNS
+    for plot in (multiplier_figure(analyze(frame, bootstrap=0)), shared_figure(compare_shared(frame))):
+        layers = kinds(plot)
+        runs = layers.index("geom_point")
+        assert "geom_line" in layers[runs + 1:]
+        assert plot.layers[runs].geom.aes_params["alpha"] < 1
+    demo = kinds(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
+    assert "geom_line" not in demo[demo.index("geom_point") + 1:]

@@ -326,10 +326,22 @@ def run_markers(n_runs: int, size: float) -> dict:
     """Marker size and fill for ``n_runs`` runs in one panel: white-filled at ``size`` (they stand
     out from the curves and bands), and for dense panels two thirds the size without fill, so
     that families with nearly equal runs (several training sets at the same sizes) stay visible
-    instead of the last drawn covering the others."""
+    instead of the last drawn covering the others, and faint, so that the fitted curves drawn over
+    them (:func:`curves_over_dense_runs`) stand out."""
     if n_runs <= DENSE_RUNS:
         return {"size": size, "fill": "white"}
-    return {"size": size * 2 / 3, "fill": "none"}
+    return {"size": size * 2 / 3, "fill": "none", "alpha": DENSE_RUN_ALPHA}
+
+
+DENSE_RUN_ALPHA = 0.45  # dense runs' markers are faint, so that the curves drawn over them stand out
+
+
+def curves_over_dense_runs(n_runs: int, mapping, data: pd.DataFrame, size: float) -> list:
+    """The fitted curves drawn again over the runs of a dense panel (more than DENSE_RUNS), whose
+    markers hid them: 240 Chinchilla runs left no curve in sight."""
+    if n_runs <= DENSE_RUNS:
+        return []
+    return [_p9().geom_line(mapping, data=data, size=size, show_legend=False)]
 
 
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions(),
@@ -357,6 +369,8 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
                             stroke=0.6, **run_markers(len(ladders), 1.5))
+            + curves_over_dense_runs(len(ladders), p9.aes("flops", "loss", colour="family", linetype="extrapolated",
+                                                          group="family + part"), curves, size=0.6)
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
@@ -1120,6 +1134,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
                             **run_markers(len(runs), 1.6))
+            + curves_over_dense_runs(len(runs), p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
             + p9.scale_x_log10()
