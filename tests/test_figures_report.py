@@ -1020,3 +1020,30 @@ def test_fitted_curves_are_drawn_over_dense_runs():
         assert plot.layers[runs].geom.aes_params["alpha"] < 1
     demo = kinds(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
     assert "geom_line" not in demo[demo.index("geom_point") + 1:]
+
+
+def test_a_family_of_checkpoints_says_in_the_legend_that_its_band_is_too_narrow():
+    """Found by a new user: a family whose rows are checkpoints (a run's name at several computes)
+    is fitted row by row, so its profile band is too narrow (the warning says so, the table marks
+    it *), yet the figure drew that band like any other. The legend says so, in the multipliers and
+    backtest figures; with percentile bands (whole runs resampled) it does not."""
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure
+
+    def colour_labels(plot):
+        scale = next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics))
+        return scale.labels
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for r, final in enumerate(np.geomspace(1e19, 1e21, 5)):
+        offset = rng.normal(0, 0.02)
+        rows += [("ck", f"run{r}", c, (1.8 + 1e3 * c ** -0.15) * np.exp(offset + rng.normal(0, 0.002)))
+                 for c in np.geomspace(final / 10, final, 6)]
+    rows += [("plain", f"p{i}", c, 1.8 + 1e3 * (2 * c) ** -0.15) for i, c in enumerate(np.geomspace(1e19, 1e22, 8))]
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    narrow = {"ck": "ck (checkpoints as runs: band too narrow)", "plain": "plain"}
+    assert colour_labels(multiplier_figure(analyze(frame))) == narrow
+    assert colour_labels(backtest_figure(backtest(frame))) == narrow
+    resampled = analyze(frame, band_method="percentile", bootstrap=100)
+    assert colour_labels(multiplier_figure(resampled)) == {"ck": "ck", "plain": "plain"}

@@ -15,7 +15,7 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import pandas as pd
@@ -215,14 +215,27 @@ LEGEND_KEY_WIDTH = 0.3   # inches of a legend entry besides its text: the key an
 LEGEND_TEXT_SCALE = 0.8  # legend text size / base size (theme_bw)
 
 
-def legend_names(fits: dict) -> dict[str, str]:
-    """Each fitted family's legend entry: its name, and the E it holds when fitted with E fixed
-    (--fix-e), so that a reader of the figure knows its band assumes that E."""
+def legend_names(fits: dict, narrow: Collection[str] = ()) -> dict[str, str]:
+    """Each fitted family's legend entry: its name, the E it holds when fitted with E fixed
+    (--fix-e), so that a reader of the figure knows its band assumes that E, and for the families
+    in ``narrow`` (:func:`narrow_bands`) that their checkpoints, fitted as runs, make the band too
+    narrow."""
     out = {}
     for family, fit in fits.items():
         held = getattr(fit, "fit", fit).law.fixed.get("E")
-        out[family] = family if held is None else f"{family} (E fixed at {held:.4g} nats)"
+        notes = ([] if held is None else [f"E fixed at {held:.4g} nats"]) + \
+            (["checkpoints as runs: band too narrow"] if family in narrow else [])
+        out[family] = f"{family} ({'; '.join(notes)})" if notes else family
     return out
+
+
+def narrow_bands(result: Analysis) -> set[str]:
+    """The fitted families whose profile bands are too narrow because their rows include
+    checkpoints, each fitted as a run (the table marks their bands *, the warning says why)."""
+    if result.band_method != "profile":
+        return set()
+    from .analysis import checkpoint_families
+    return set(checkpoint_families(result.ladder, list(result.fits)))
 
 
 def legend_columns(names: list[str], options: FigureOptions) -> int | None:
@@ -248,7 +261,7 @@ def legend_height(names: list[str], options: FigureOptions) -> float:
 
 def backtest_height(bt, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
     """``height``, and more for the backtest figure's legend rows (:func:`legend_height`)."""
-    names = legend_names({f: r.fits[f] for f, r in bt.training.items()})
+    names = _backtest_legend_names(bt)
     return height + legend_height(list(names.values()), FigureOptions(width=width))
 
 
@@ -361,7 +374,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
-    names = legend_names(result.fits)
+    names = legend_names(result.fits, narrow_bands(result))
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
@@ -935,7 +948,8 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
         return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
-                + legend_height(list(legend_names(result.fits).values()), FigureOptions(width=width)))
+                + legend_height(list(legend_names(result.fits, narrow_bands(result)).values()),
+                                FigureOptions(width=width)))
     if kind == "residuals":      # stacked rows of panels when long family names leave few columns
         rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
         return max(height, 0.8 + PANEL_HEIGHT * rows)
@@ -1050,6 +1064,12 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
+def _backtest_legend_names(bt) -> dict[str, str]:
+    """:func:`legend_names` of the backtest's families, each from the fit to its smaller runs."""
+    return legend_names({f: r.fits[f] for f, r in bt.training.items()},
+                        {f for f, r in bt.training.items() if f in narrow_bands(r)})
+
+
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
     """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
     (dashed where extrapolated); fitted runs as open circles, held-out runs as crosses, and the
@@ -1078,7 +1098,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
-    names = legend_names({f: bt.training[f].fits[f] for f in families})
+    names = _backtest_legend_names(bt)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
