@@ -623,9 +623,10 @@ def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):
     plot = FIGURES["contours"](result)
     texts = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
     lines = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_line"]
+    iso = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_path")
     losses, budgets = texts[0], pd.concat(texts[1:])
     assert sorted(losses["level"]) == sorted(lines[0]["level"].unique())          # each contour once
-    assert sorted(budgets["budget"]) == sorted(lines[1]["budget"].unique())       # each IsoFLOP line once
+    assert sorted(budgets["budget"]) == sorted(iso["budget"].unique())            # each IsoFLOP line once
     assert all("e+" not in b for b in budgets["budget"])
 
 
@@ -1047,3 +1048,34 @@ def test_a_family_of_checkpoints_says_in_the_legend_that_its_band_is_too_narrow(
     assert colour_labels(backtest_figure(backtest(frame))) == narrow
     resampled = analyze(frame, band_method="percentile", bootstrap=100)
     assert colour_labels(multiplier_figure(resampled)) == {"ck": "ck", "plain": "plain"}
+
+
+def test_isoflop_lines_are_white_over_the_dark_half_of_the_contours():
+    """Found by a new user: the contours figure's IsoFLOP lines were dark grey dots, which vanished
+    on the dark half of viridis, where the largest budgets of the Chinchilla runs lie. Each line
+    is white over the dark half and dark grey over the light half, its pieces meeting; every
+    budget still has its line."""
+    from scalefit.plots import ON_DARK, ON_LIGHT, _shaded_segments
+
+    n = np.geomspace(1e7, 1e10, 9)
+    lines = pd.concat([pd.DataFrame({"params": n, "tokens": 1e20 / (6 * n), "budget": "1e20"}),
+                       pd.DataFrame({"params": n, "tokens": 1e22 / (6 * n), "budget": "1e22"})], ignore_index=True)
+    dark = np.r_[[False] * 3 + [True] * 3 + [False] * 3, [True] * 9]
+    shaded = _shaded_segments(lines, dark)
+    assert set(shaded["budget"]) == {"1e20", "1e22"}
+    pieces = [(g["budget"].iloc[0], g["shade"].iloc[0], len(g)) for _, g in shaded.groupby("segment", sort=True)]
+    assert pieces == [("1e20", ON_LIGHT, 4), ("1e20", ON_DARK, 4), ("1e20", ON_LIGHT, 3), ("1e22", ON_DARK, 9)]
+    assert shaded.groupby("segment")["shade"].nunique().eq(1).all()
+
+
+def test_contours_draw_isoflop_lines_in_the_colour_of_their_background(tmp_path):
+    result = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=0)
+    plot = FIGURES["contours"](result)
+    iso = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_path")
+    fit = result.fits["f"].fit
+    loss = fit.law.predict_nd(fit.params, iso["params"].to_numpy(), iso["tokens"].to_numpy())
+    grid = plot.data["loss"]
+    middle = grid.min() + 0.5 * (grid.max() - grid.min())
+    first = iso.groupby("segment").head(1)                 # each piece's colour is that of its first point
+    assert ((loss[first.index] < middle) == (first["shade"] == "#FFFFFF")).all()
+    assert len(set(iso["shade"])) == 2

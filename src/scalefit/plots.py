@@ -1020,6 +1020,9 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
         iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}".replace("e+", "e")}))
     iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
+    middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
+    iso = _shaded_segments(iso, fit.law.predict_nd(fit.params, iso["params"].to_numpy(), iso["tokens"].to_numpy())
+                           < middle)
     runs = pd.DataFrame({"params": fit.model_params, "tokens": fit.tokens})
     levels = np.unique(np.round(np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)), 2))   # readable values
     contours = _iso_loss_lines(fit.params, n, d, levels)
@@ -1035,7 +1038,8 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
             + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
-            + p9.geom_line(p9.aes(group="budget"), data=iso, colour="#444444", linetype="dotted", size=0.4)
+            + p9.geom_path(p9.aes(group="segment", colour="shade"), data=iso, linetype="dotted", size=0.4)
+            + p9.scale_colour_identity()
             + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
             + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
             + p9.geom_text(p9.aes(label="level"), data=loss_labels, colour="white", size=text, ha="right", va="bottom")
@@ -1048,7 +1052,25 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
             + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
                               + (f"; others: --focus {others[0]}" if others else "") + "\n"
-                              f"white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+                              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+
+
+ON_DARK, ON_LIGHT = "#FFFFFF", "#333333"   # IsoFLOP lines over the dark and the light half of the colour scale
+
+
+def _shaded_segments(lines: pd.DataFrame, dark: np.ndarray) -> pd.DataFrame:
+    """Each line of ``lines`` (points in order, one ``budget`` each) cut into segments white where
+    the background is ``dark`` and dark grey elsewhere (dark grey dotted lines vanished on the
+    dark half of viridis, where the largest budgets lie); ``segment`` numbers them, ``shade`` is
+    their colour, and the point where a line crosses over belongs to both segments."""
+    out = []
+    lines = lines.assign(shade=np.where(dark, ON_DARK, ON_LIGHT)).reset_index(drop=True)
+    for _, line in lines.groupby("budget", sort=False):
+        starts = np.flatnonzero(np.r_[True, line["shade"].to_numpy()[1:] != line["shade"].to_numpy()[:-1]])
+        for begin, end in zip(starts, np.r_[starts[1:], len(line)]):
+            part = line.iloc[begin:min(end + 1, len(line))].assign(shade=line["shade"].iloc[begin])
+            out.append(part.assign(segment=len(out)))
+    return pd.concat(out, ignore_index=True) if out else lines.assign(segment=[])
 
 
 def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFrame:
