@@ -1079,3 +1079,18 @@ def test_contours_draw_isoflop_lines_in_the_colour_of_their_background(tmp_path)
     first = iso.groupby("segment").head(1)                 # each piece's colour is that of its first point
     assert ((loss[first.index] < middle) == (first["shade"] == "#FFFFFF")).all()
     assert len(set(iso["shade"])) == 2
+
+
+def test_a_percentile_curve_band_is_the_band_the_table_prints(tmp_path):
+    """Found by a new user: with --band-method percentile the figure's band took interpolated
+    percentiles of the draws, the tables the order statistics at or beyond them, so the band drawn
+    was narrower than the band printed (the upper end at 1e23 of a 400-draw band: 2.2729 drawn,
+    2.2792 printed). At the compute of each prediction the curve's band is the printed one."""
+    from scalefit.plots import curve_frame
+
+    at = [1e20, 1e23]
+    result = analyze(two_ladders(tmp_path), focus="new", band_method="percentile", bootstrap=400, at_flops=at)
+    curves = curve_frame(result, np.array(at))
+    for p in result.predictions:
+        row = curves[(curves["family"] == p.family) & (curves["flops"] == p.flops)].iloc[0]
+        assert (row["low"], row["high"]) == pytest.approx((p.low, p.high), rel=1e-12)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Collection
 
@@ -173,9 +174,14 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray,
     ff = result.fits[family]
     nan = np.full(grid.size, np.nan)
     if result.band_method == "percentile" and ff.draws is not None:
+        # the tables' band (uncertainty.percentile_band): the order statistics at or beyond each
+        # quantile, NaN draws left out; interpolated percentiles drew a band narrower than printed
         pred = ff.draws.law.predict(ff.draws.params[ff.draws.ok], grid)
-        return np.percentile(pred, 100 * (1 - result.level) / 2, axis=0), \
-            np.percentile(pred, 100 * (1 + result.level) / 2, axis=0)
+        tail = (1 - result.level) / 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # a point with no finite draw: NaN
+            return np.nanquantile(pred, tail, axis=0, method="lower"), \
+                np.nanquantile(pred, 1 - tail, axis=0, method="higher")
     if result.band_method != "profile":
         return nan, nan
     from .profile import loss_band
@@ -1206,7 +1212,6 @@ def figure_bytes(plot, extension: str, options: FigureOptions = FigureOptions(),
     """The figure as a .png, .svg or .pdf file's bytes. The same figure gives the same bytes: no
     creation date, and SVG element ids from a fixed salt."""
     import io
-    import warnings
 
     import matplotlib
 
