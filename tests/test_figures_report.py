@@ -1094,3 +1094,30 @@ def test_a_percentile_curve_band_is_the_band_the_table_prints(tmp_path):
     for p in result.predictions:
         row = curves[(curves["family"] == p.family) & (curves["flops"] == p.flops)].iloc[0]
         assert (row["low"], row["high"]) == pytest.approx((p.low, p.high), rel=1e-12)
+
+
+def test_multiplier_curve_draws_unbounded_bands_to_the_edge_and_dashes_extrapolation(tmp_path):
+    """Found by a new user: for two ladders 5 decades of compute apart, whose losses do not
+    overlap, the multiplier-curve figure dropped the band wherever one end was unbounded (0x or
+    inf), so the curve looked most certain where the table printed [0x, 7458x], and drew the
+    curve solid though every point inverts one fit outside its runs. Unbounded ends now run past
+    the value axis and such a curve is dashed, labelled 'extrapolated'; overlapping ladders'
+    figures are as before."""
+    rng = np.random.default_rng(3)
+    rows = [(f, c, (1.8 + 1e3 * (c / m) ** -0.15) * np.exp(rng.normal(0, 0.008)))
+            for f, m, flops in (("small", 1, np.geomspace(1e15, 1e17, 6)), ("large", 3, np.geomspace(1e22, 1e24, 6)))
+            for c in flops]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), focus="small")
+    m = next(m for m in result.multipliers if m.reference == "large")
+    assert m.low == 0                                                  # the table's band is open below
+    plot = FIGURES["multiplier-curve"](result, points=12)
+    frame = plot.data
+    assert (frame["part"] == "extrapolated").all()
+    assert any(type(layer.geom).__name__ == "geom_line" and "linetype" in layer.mapping for layer in plot.layers)
+    ylim = plot.coordinates.limits.y
+    assert frame[["low", "high"]].notna().all().all()                  # a ribbon at every target
+    assert (frame["low"] < ylim[0]).any()                              # open ends run past the axis
+    assert ylim[0] <= frame["multiplier"].min() and frame["multiplier"].max() <= ylim[1]
+    overlapping = FIGURES["multiplier-curve"](analyze(two_ladders(tmp_path), focus="new"), points=8)
+    assert (overlapping.data["part"] == "fitted range").all()
+    assert not any("linetype" in layer.mapping for layer in overlapping.layers)

@@ -847,7 +847,8 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             continue
         lo = max(focus.fit.loss.min(), ff.fit.loss.min())
         hi = min(focus.fit.loss.max(), ff.fit.loss.max())
-        if not lo < hi:
+        inside = lo < hi      # the two ladders' losses overlap: both fits are inverted within their runs
+        if not inside:
             lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
         for target in np.linspace(lo, hi, points or curve_targets(result, name)):
             m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
@@ -856,17 +857,42 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             if progress is not None and result.band_method == "profile":
                 progress(1)
             rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(target)),
-                             multiplier=m.multiplier, low=m.low, high=m.high))
+                             multiplier=m.multiplier, low=m.low, high=m.high,
+                             part="fitted range" if inside else "extrapolated"))
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
-    frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
+    frame, ylim = _open_band_ends(pd.DataFrame(rows))
     frame["reference"] = pd.Categorical(frame["reference"], list(dict.fromkeys(frame["reference"])))  # file order
-    frame["low"] = frame["low"].where(frame["low"] > 0)
+    extrapolated = bool((frame["part"] == "extrapolated").any())
+    line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
+             p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")]
+            if extrapolated else p9.geom_line(colour=OKABE_ITO[0], size=0.7))
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
-            + p9.geom_line(colour=OKABE_ITO[0], size=0.7) + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference") + p9.scale_y_log10() + _theme(options)
+            + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
+            + p9.facet_wrap("~reference") + p9.scale_y_log10()
+            + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
             + _labels(options, _metric_label(result), f"{result.focus}'s compute multiplier"))
+
+
+def _open_band_ends(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[float, float] | None]:
+    """Multiplier bands with their unbounded ends (0x, inf) drawn past the value axis, and that
+    axis's limits (None when every end is finite): the ribbon was left out wherever an end was
+    unbounded, so the curve looked most certain where its band is widest. NaN stays NaN (no band)."""
+    frame = frame.copy()
+    open_low, open_high = frame["low"] <= 0, np.isposinf(frame["high"])
+    finite = frame[["multiplier", "low", "high"]].to_numpy(dtype=float).ravel()
+    finite = np.log10(finite[np.isfinite(finite) & (finite > 0)])
+    frame["multiplier"] = frame["multiplier"].where(np.isfinite(frame["multiplier"]) & (frame["multiplier"] > 0))
+    if not (open_low.any() or open_high.any()) or finite.size == 0:
+        frame["low"] = frame["low"].where(~open_low)
+        frame["high"] = frame["high"].where(~open_high)
+        return frame, None
+    pad = max(0.04 * (finite.max() - finite.min()), 0.1)
+    low, high = finite.min() - pad, finite.max() + pad
+    frame.loc[open_low, "low"] = 10.0 ** (low - 1)
+    frame.loc[open_high, "high"] = 10.0 ** (high + 1)
+    return frame, (10.0 ** low, 10.0 ** high)
 
 
 def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions(),
