@@ -1,8 +1,8 @@
 """Figures as plotnine objects (restyle them in a notebook; save with :func:`save_figure`).
 
 plotnine is imported only here, so the command line starts fast. Colours are the Okabe-Ito
-palette (safe for colour-blind readers) and every family also gets its own marker shape and line
-type, so figures read in grayscale. Default size fits a paper column (3.4 x 2.6 inches, 8 pt).
+palette (safe for colour-blind readers) and every family also gets its own marker shape, so
+figures read in grayscale; line types mark the extrapolated parts of curves. Default size fits a paper column (3.4 x 2.6 inches, 8 pt).
 
 Curve bands are pointwise bands of the fitted loss at each compute, from the same method as the
 multiplier bands: profile likelihood (a point (C, L) is inside when the profile deviance of the
