@@ -1121,3 +1121,26 @@ def test_multiplier_curve_draws_unbounded_bands_to_the_edge_and_dashes_extrapola
     overlapping = FIGURES["multiplier-curve"](analyze(two_ladders(tmp_path), focus="new"), points=8)
     assert (overlapping.data["part"] == "fitted range").all()
     assert not any("linetype" in layer.mapping for layer in overlapping.layers)
+
+
+def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figure(tmp_path):
+    """Found by a new user: `scalefit compare --figure` of seven families with long names laid the
+    legend out in one block wider than the figure: names were cut off at both edges and the 7th
+    left out. The legend is set in columns that fit, and the figure grows by its extra rows."""
+    import struct
+
+    from scalefit.plots import COLUMN_SIZE, shared_figure, shared_height
+    from scalefit.shared import compare_shared
+
+    frame = long_named_ladders(7)
+    cmp = compare_shared(frame)
+    options = FigureOptions(height=shared_height(cmp))
+    assert options.height > COLUMN_SIZE[1]
+    assert _texts_outside(shared_figure(cmp, options)) == []
+    path = tmp_path / "seven.csv"
+    frame.to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.png")])
+    assert r.exit_code == 0, r.output
+    assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
+        (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
+    assert shared_height(compare_shared(two_ladders(tmp_path))) == COLUMN_SIZE[1]

@@ -313,8 +313,8 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
                 options = plots.FigureOptions(height=plots.backtest_height(result))
                 drawn = plots.backtest_figure(result, options, progress=tick)
             else:
-                options = plots.FigureOptions()
-                drawn = plots.shared_figure(result)
+                options = plots.FigureOptions(height=plots.shared_height(result))
+                drawn = plots.shared_figure(result, options)
         return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower(), options)
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]

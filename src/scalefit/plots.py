@@ -271,6 +271,21 @@ def backtest_height(bt, height: float = COLUMN_SIZE[1], width: float = COLUMN_SI
     return height + legend_height(list(names.values()), FigureOptions(width=width))
 
 
+def _legend_in_columns(names: list[str], options: FigureOptions):
+    """The colour and shape legends in :func:`legend_columns` columns when one row would not fit
+    (the shared-law figure of seven long names ran off both edges of the figure)."""
+    p9 = _p9()
+    columns = legend_columns(names, options)
+    if columns is None:
+        return p9.guides()
+    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+
+
+def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
+    """``height``, and more for the shared-law figure's legend rows (:func:`legend_height`)."""
+    return height + legend_height([f.family for f in cmp.factors], FigureOptions(width=width))
+
+
 def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
@@ -1211,6 +1226,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
             + curves_over_dense_runs(len(runs), p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
+            + _legend_in_columns(families, options)
             + p9.scale_x_log10()
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel))
