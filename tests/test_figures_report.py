@@ -1144,3 +1144,33 @@ def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figu
     assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
         (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
     assert shared_height(compare_shared(two_ladders(tmp_path))) == COLUMN_SIZE[1]
+
+
+def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_figure():
+    """Found by a new user: the multiplier-curve figure of four families with long names set its
+    three panels side by side, their titles ('vs muP-transformer-with-qk-norm') running into each
+    other, and its value axis's title ("baseline-transformer-adamw's compute multiplier") off the
+    figure at both ends. Panels are stacked when their titles need it (as the residuals figure's),
+    the figure grows for them, and the axis title is broken into lines that fit."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.plots import natural_height
+
+    result = analyze(long_named_ladders(4), bootstrap=0)
+    options = FigureOptions(height=natural_height("multiplier-curve", result, 2.6))
+    assert options.height > 2.6
+    plot = FIGURES["multiplier-curve"](result, options, points=8)
+    assert _texts_outside(plot) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(300)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    from matplotlib.text import Text
+    strips = {t.get_text(): t for t in figure.findobj(Text) if t.get_text().startswith("vs ")}.values()
+    titles = [t.get_window_extent(canvas.get_renderer()) for t in strips]
+    assert len(titles) == 3
+    for i, a in enumerate(titles):
+        assert all(not a.overlaps(b) for b in titles[i + 1:])

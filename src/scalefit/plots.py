@@ -877,7 +877,8 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
     frame, ylim = _open_band_ends(pd.DataFrame(rows))
-    frame["reference"] = pd.Categorical(frame["reference"], list(dict.fromkeys(frame["reference"])))  # file order
+    panels = list(dict.fromkeys(frame["reference"]))
+    frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
     extrapolated = bool((frame["part"] == "extrapolated").any())
     line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
              p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")]
@@ -885,9 +886,20 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference") + p9.scale_y_log10()
+            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + p9.scale_y_log10()
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
-            + _labels(options, _metric_label(result), f"{result.focus}'s compute multiplier"))
+            + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options)))
+
+
+def _value_title(title: str, options: FigureOptions) -> str:
+    """A value axis's title broken into lines no longer than the panel is high (a long focus name
+    ran it off the figure at both ends)."""
+    return wrap_to_width(title, options.base_size, max(options.height - 0.8, 1.0))
+
+
+def multiplier_curve_panels(result: Analysis) -> list[str]:
+    """The multiplier-curve figure's panel titles: 'vs NAME' for every other fitted family."""
+    return [f"vs {name}" for name in result.fits if name != result.focus]
 
 
 def _open_band_ends(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[float, float] | None]:
@@ -997,8 +1009,11 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
         return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
                 + legend_height(list(legend_names(result.fits, narrow_bands(result)).values()),
                                 FigureOptions(width=width)))
-    if kind == "residuals":      # stacked rows of panels when long family names leave few columns
-        rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
+    if kind in ("residuals", "multiplier-curve"):   # stacked rows of panels when long names leave few columns
+        panels = list(result.fits) if kind == "residuals" else multiplier_curve_panels(result)
+        if not panels:
+            return height
+        rows = int(np.ceil(len(panels) / residual_columns(panels, FigureOptions(width=width))))
         return max(height, 0.8 + PANEL_HEIGHT * rows)
     if kind != "distribution":
         return height
