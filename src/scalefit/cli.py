@@ -758,8 +758,8 @@ def _limits(text: str | None, name: str):
                                           "than 3x, unless LOW <= 0).")
 @click.option("--width", type=FiniteFloat(min=1, max=MAX_INCHES), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
-              help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
-                   "multipliers figure with a key].")
+              help="Inches [default: 2.6, more for stacked panels (many comparisons, long family names), "
+                   "a multipliers figure's key and a legend of several rows].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss,
          at_perplexity, workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
