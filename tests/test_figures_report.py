@@ -1143,7 +1143,8 @@ def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figu
     assert r.exit_code == 0, r.output
     assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
         (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
-    assert shared_height(compare_shared(two_ladders(tmp_path))) == COLUMN_SIZE[1]
+    small = compare_shared(two_ladders(tmp_path))
+    assert _texts_outside(shared_figure(small, FigureOptions(height=shared_height(small)))) == []
 
 
 def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_figure():
@@ -1174,3 +1175,18 @@ def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_fig
     assert len(titles) == 3
     for i, a in enumerate(titles):
         assert all(not a.overlaps(b) for b in titles[i + 1:])
+
+
+def test_the_shared_law_figure_gives_each_familys_factor_as_the_table_prints_it(tmp_path):
+    """Found by a new user: the shared-law figure's right panel divides each family's compute by
+    its factor M, but the figure gave no M: a reader had to find the table. The legend names each
+    family's M and band as `compare` prints them, and the focus as the focus."""
+    from scalefit.plots import shared_figure
+    from scalefit.shared import compare_shared
+
+    cmp = compare_shared(two_ladders(tmp_path), focus="new")
+    scale = next(s for s in shared_figure(cmp).scales if {"colour", "color"} & set(s.aesthetics))
+    other = next(f for f in cmp.factors if f.family == "old")
+    assert scale.labels == {"new": "new (focus)", "old": f"old: M = {fmt_multiplier(other.multiplier)} "
+                                                         f"[{fmt_multiplier(other.low)}, {fmt_multiplier(other.high)}]"}
+    assert f"{fmt_multiplier(other.multiplier)}" in cmp.summary()

@@ -283,7 +283,9 @@ def _legend_in_columns(names: list[str], options: FigureOptions):
 
 def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
     """``height``, and more for the shared-law figure's legend rows (:func:`legend_height`)."""
-    return height + legend_height([f.family for f in cmp.factors], FigureOptions(width=width))
+    names = list(shared_legend_names(cmp).values())
+    caption = KEY_LINE_HEIGHT if any(name.endswith(" *") for name in names) else 0.0
+    return height + legend_height(names, FigureOptions(width=width)) + caption
 
 
 def _theme(options: FigureOptions):
@@ -1233,18 +1235,38 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
         frame["family"] = pd.Categorical(frame["family"], families)
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
+    names = shared_legend_names(cmp)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
+    starred = any(name.endswith(" *") for name in names.values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
                             **run_markers(len(runs), 1.6))
             + curves_over_dense_runs(len(runs), p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
-            + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
-            + _legend_in_columns(families, options)
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
+            + _legend_in_columns(list(names.values()), options)
             + p9.scale_x_log10()
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
-            + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel))
+            + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel)
+            + ([p9.labs(caption=UNCHECKED_NOTE),
+                p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))] if starred else []))
+
+
+def shared_legend_names(cmp) -> dict[str, str]:
+    """The shared-law figure's legend: each family with its factor M and band as the table prints
+    them ('other: M = 2.87x [2.51x, 3.3x]', ' *' when unchecked), the focus named as such: the
+    right panel divides compute by M, which the figure did not give."""
+    out = {}
+    for f in cmp.factors:
+        if f.family == cmp.focus:
+            out[f.family] = f"{f.family} (focus)"
+            continue
+        band = "" if math.isnan(f.low) else f" [{fmt_multiplier(f.low)}, {fmt_multiplier(f.high)}]"
+        star = "" if math.isnan(f.low) or f.band_checked else " *"
+        out[f.family] = f"{f.family}: M = {fmt_multiplier(f.multiplier)}{band}{star}"
+    return out
 
 
 FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
