@@ -1000,27 +1000,31 @@ def test_a_tall_legend_makes_the_figure_taller_not_its_panel_shorter(tmp_path):
 
 
 def test_fitted_curves_are_drawn_over_dense_runs():
-    """Found by a new user: in a panel of more than DENSE_RUNS runs (240 Chinchilla runs, two
-    ladders of 120) the runs' markers covered the fitted curves, which were drawn first and in
-    the same colour. Dense runs are faint and the curves are drawn again over them, in the
-    multipliers and shared-law figures; a short ladder's figure is as before."""
+    """Found by a new user: when a family has more than DENSE_RUNS runs (240 Chinchilla runs, two
+    ladders of 120) its markers covered its fitted curve, which was drawn first and in the same
+    colour. Such runs are faint and the curves are drawn again over them, in the multipliers and
+    shared-law figures; short ladders' figures are as before, also when seven of 8 runs each make
+    a dense panel (their curves show between the runs)."""
     from scalefit.plots import DENSE_RUNS, shared_figure
     from scalefit.shared import compare_shared
 
     def kinds(plot):
         return [type(layer.geom).__name__ for layer in plot.layers]
 
-    flops = np.geomspace(1e18, 1e22, 30)
+    flops = np.geomspace(1e18, 1e22, 50)
     rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.5)) for c in flops]
     frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
-    assert len(frame) > DENSE_RUNS
+    assert len(flops) > DENSE_RUNS
     for plot in (multiplier_figure(analyze(frame, bootstrap=0)), shared_figure(compare_shared(frame))):
         layers = kinds(plot)
         runs = layers.index("geom_point")
         assert "geom_line" in layers[runs + 1:]
         assert plot.layers[runs].geom.aes_params["alpha"] < 1
-    demo = kinds(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
-    assert "geom_line" not in demo[demo.index("geom_point") + 1:]
+    for result in (analyze(ROOT / "data" / "ladders" / "muse.csv"), analyze(long_named_ladders(7), bootstrap=0)):
+        plot = multiplier_figure(result)
+        layers = kinds(plot)
+        assert "geom_line" not in layers[layers.index("geom_point") + 1:]
+        assert "alpha" not in plot.layers[layers.index("geom_point")].geom.aes_params
 
 
 def test_a_family_of_checkpoints_says_in_the_legend_that_its_band_is_too_narrow():

@@ -358,24 +358,26 @@ def wrap_to_width(text: str, size: float, room: float) -> str:
 DENSE_RUNS = 40  # runs in one panel from which their markers shrink and show through each other
 
 
-def run_markers(n_runs: int, size: float) -> dict:
+def run_markers(n_runs: int, size: float, most_in_family: int = 0) -> dict:
     """Marker size and fill for ``n_runs`` runs in one panel: white-filled at ``size`` (they stand
     out from the curves and bands), and for dense panels two thirds the size without fill, so
     that families with nearly equal runs (several training sets at the same sizes) stay visible
-    instead of the last drawn covering the others, and faint, so that the fitted curves drawn over
-    them (:func:`curves_over_dense_runs`) stand out."""
+    instead of the last drawn covering the others; faint as well when one family has more than
+    DENSE_RUNS (``most_in_family``), so that its fitted curve, drawn over them
+    (:func:`curves_over_dense_runs`), stands out."""
     if n_runs <= DENSE_RUNS:
         return {"size": size, "fill": "white"}
-    return {"size": size * 2 / 3, "fill": "none", "alpha": DENSE_RUN_ALPHA}
+    faint = {"alpha": DENSE_RUN_ALPHA} if most_in_family > DENSE_RUNS else {}
+    return {"size": size * 2 / 3, "fill": "none", **faint}
 
 
-DENSE_RUN_ALPHA = 0.45  # dense runs' markers are faint, so that the curves drawn over them stand out
+DENSE_RUN_ALPHA = 0.45  # a crowded family's markers are faint, so that the curve drawn over them stands out
 
 
-def curves_over_dense_runs(n_runs: int, mapping, data: pd.DataFrame, size: float) -> list:
-    """The fitted curves drawn again over the runs of a dense panel (more than DENSE_RUNS), whose
-    markers hid them: 240 Chinchilla runs left no curve in sight."""
-    if n_runs <= DENSE_RUNS:
+def curves_over_dense_runs(most_in_family: int, mapping, data: pd.DataFrame, size: float) -> list:
+    """The fitted curves drawn again over the runs when one family has more than DENSE_RUNS,
+    whose markers hid its curve (240 Chinchilla runs left no curve in sight)."""
+    if most_in_family <= DENSE_RUNS:
         return []
     return [_p9().geom_line(mapping, data=data, size=size, show_legend=False)]
 
@@ -398,14 +400,15 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
     names = legend_names(result.fits, narrow_bands(result))
+    crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
-                            stroke=0.6, **run_markers(len(ladders), 1.5))
-            + curves_over_dense_runs(len(ladders), p9.aes("flops", "loss", colour="family", linetype="extrapolated",
+                            stroke=0.6, **run_markers(len(ladders), 1.5, crowded))
+            + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                                           group="family + part"), curves, size=0.6)
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
@@ -1236,13 +1239,14 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     names = shared_legend_names(cmp)
+    crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
     starred = any(name.endswith(" *") for name in names.values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
-                            **run_markers(len(runs), 1.6))
-            + curves_over_dense_runs(len(runs), p9.aes("flops", "loss", colour="family"), curves, size=0.6)
+                            **run_markers(len(runs), 1.6, crowded))
+            + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
