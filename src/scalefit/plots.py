@@ -713,14 +713,14 @@ def _clear_numbers(arrows, labels, limits, shown, gap, options):
 
 
 def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.DataFrame:
-    """Points every half character across a placed keyed number (right-aligned at label_x) and a
-    character beyond either end, which later numbers keep clear of: with only its anchor kept
+    """Points every half character across a placed keyed number (right-aligned at label_x) and two
+    characters beyond either end, which later numbers keep clear of: with only its anchor kept
     clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
-    as '56', or on top of each other."""
+    as '56', or on top of each other (with one character, '1 2' still shared a line)."""
     char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
     end = float(np.log10(number["label_x"].iloc[0]))
     start = end - char * len(number["label"].iloc[0])
-    x = np.linspace(start - char, end + char, 2 * (len(number["label"].iloc[0]) + 2) + 1)
+    x = np.linspace(start - 2 * char, end + 2 * char, 2 * (len(number["label"].iloc[0]) + 4) + 1)
     return pd.DataFrame({"flops": 10.0 ** x, "value": float(number["label_y"].iloc[0])})
 
 
