@@ -1206,3 +1206,14 @@ def test_a_pdf_figure_embeds_its_fonts_as_truetype_not_type_3(tmp_path):
     data = (tmp_path / "a.pdf").read_bytes()
     assert b"/Type3" not in data and b"/FontFile2" in data
     assert data == (tmp_path / "b.pdf").read_bytes()
+
+
+def test_curve_frame_takes_a_grid_beyond_the_runs():
+    """curve_frame(result, grid) with every point of the grid above the largest run (a user
+    drawing the extrapolation alone) raised IndexError: it looked for the fitted range's ends."""
+    from scalefit.plots import curve_frame
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    frame = curve_frame(result, np.array([1e23, 1e24]))
+    assert list(frame["part"]) == ["above", "above"] and frame[["low", "high"]].notna().all().all()
+    assert (frame["low"] < frame["loss"]).all() and (frame["loss"] < frame["high"]).all()

@@ -115,8 +115,9 @@ def curve_frame(result: Analysis, grid: np.ndarray | None = None,
         frame = pd.DataFrame({"family": name, "flops": grid, "loss": fit.predict(grid), "low": low,
                               "high": high, "part": part})
         # repeat each boundary point in both parts so that the solid and dashed lines meet
-        edges = frame[(frame.part == "fitted")].iloc[[0, -1]]
-        frames += [frame, edges.assign(part=["below", "above"])]
+        fitted = frame[frame.part == "fitted"]
+        edges = fitted.iloc[[0, -1]].assign(part=["below", "above"]) if len(fitted) else fitted
+        frames += [frame, edges]
     out = pd.concat(frames, ignore_index=True).sort_values(["family", "part", "flops"])
     out["extrapolated"] = np.where(out.part == "fitted", "fitted range", "extrapolated")
     return out.reset_index(drop=True)
