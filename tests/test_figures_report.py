@@ -1217,3 +1217,30 @@ def test_curve_frame_takes_a_grid_beyond_the_runs():
     frame = curve_frame(result, np.array([1e23, 1e24]))
     assert list(frame["part"]) == ["above", "above"] and frame[["low", "high"]].notna().all().all()
     assert (frame["low"] < frame["loss"]).all() and (frame["loss"] < frame["high"]).all()
+
+
+def test_a_legend_entry_wider_than_the_figure_is_broken_into_lines():
+    """A long family name with its note ('transformer-sophia-optimizer-v2 (checkpoints as runs:
+    band too narrow)') was wider than the figure even in a column of its own, and was cut off at
+    both edges. Such an entry is broken into lines, and the figure grows for them."""
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, backtest_height, natural_height
+
+    rng = np.random.default_rng(2)
+    name = "transformer-sophia-optimizer-v2"
+    rows = []
+    for r, final in enumerate(np.geomspace(1e19, 1e21, 5)):
+        offset = rng.normal(0, 0.02)
+        rows += [(name, f"run{r}", c, (1.8 + 1e3 * c ** -0.15) * np.exp(offset + rng.normal(0, 0.002)))
+                 for c in np.geomspace(final / 10, final, 6)]
+    rows += [("baseline", f"p{i}", c, (1.8 + 1e3 * (2 * c) ** -0.15) * np.exp(rng.normal(0, 0.005)))
+             for i, c in enumerate(np.geomspace(1e19, 1e22, 8))]
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    result = analyze(frame)
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    plot = multiplier_figure(result, options)
+    scale = next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics))
+    assert "\n" in scale.labels[name] and scale.labels[name].replace("\n", " ").startswith(name)
+    assert _texts_outside(plot) == []
+    bt = backtest(frame)
+    assert _texts_outside(backtest_figure(bt, FigureOptions(height=backtest_height(bt)))) == []

@@ -248,11 +248,21 @@ def narrow_bands(result: Analysis) -> set[str]:
 def legend_columns(names: list[str], options: FigureOptions) -> int | None:
     """Columns of the families' legend when its entries in one row would be wider than the figure
     (long family names were clipped at its edge); None when they fit, for plotnine's own layout."""
-    entry = LEGEND_KEY_WIDTH + max(len(n) for n in names) * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
+    longest = max(len(line) for n in names for line in n.split("\n"))
+    entry = LEGEND_KEY_WIDTH + longest * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
     room = options.width - 0.2
     if len(names) * entry <= room:
         return None
     return max(1, int(room // entry))
+
+
+def fit_legend(names: dict[str, str], options: FigureOptions) -> dict[str, str]:
+    """Legend entries broken into lines that fit beside their key within the figure's width (a
+    long family name with its note, 'NAME (checkpoints as runs: band too narrow)', ran off both
+    edges even in a column of its own)."""
+    size, room = LEGEND_TEXT_SCALE * options.base_size, options.width - LEGEND_KEY_WIDTH - 0.3
+    return {family: name if text_width(name, size) <= room else wrap_to_width(name, size, room)
+            for family, name in names.items()}
 
 
 LEGEND_ROW_HEIGHT = 0.16  # inches per row of the families' legend (8 pt text)
@@ -261,14 +271,17 @@ LEGEND_ROW_HEIGHT = 0.16  # inches per row of the families' legend (8 pt text)
 def legend_height(names: list[str], options: FigureOptions) -> float:
     """Inches a figure grows by for the families' legend rows beyond the first (one per family
     when long names leave one column: seven of them left a backtest figure 0.8 inches of panel
-    and cut its value axis's title)."""
+    and cut its value axis's title), a row counted once per line of its tallest entry."""
     columns = legend_columns(names, options)
-    return 0.0 if columns is None else LEGEND_ROW_HEIGHT * (math.ceil(len(names) / columns) - 1)
+    if columns is None:
+        return 0.0
+    lines = [name.count("\n") + 1 for name in names]
+    return LEGEND_ROW_HEIGHT * (sum(max(lines[i:i + columns]) for i in range(0, len(lines), columns)) - 1)
 
 
 def backtest_height(bt, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
     """``height``, and more for the backtest figure's legend rows (:func:`legend_height`)."""
-    names = _backtest_legend_names(bt)
+    names = _backtest_legend_names(bt, FigureOptions(width=width))
     return height + legend_height(list(names.values()), FigureOptions(width=width))
 
 
@@ -284,8 +297,8 @@ def _legend_in_columns(names: list[str], options: FigureOptions):
 
 def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
     """``height``, and more for the shared-law figure's legend rows (:func:`legend_height`)."""
-    names = list(shared_legend_names(cmp).values())
-    caption = KEY_LINE_HEIGHT if any(name.endswith(" *") for name in names) else 0.0
+    names = list(fit_legend(shared_legend_names(cmp), FigureOptions(width=width)).values())
+    caption = KEY_LINE_HEIGHT if any(name.endswith(" *") for name in shared_legend_names(cmp).values()) else 0.0
     return height + legend_height(names, FigureOptions(width=width)) + caption
 
 
@@ -400,7 +413,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
-    names = legend_names(result.fits, narrow_bands(result))
+    names = fit_legend(legend_names(result.fits, narrow_bands(result)), options)
     crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
@@ -1013,8 +1026,8 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
         return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
-                + legend_height(list(legend_names(result.fits, narrow_bands(result)).values()),
-                                FigureOptions(width=width)))
+                + legend_height(list(fit_legend(legend_names(result.fits, narrow_bands(result)),
+                                                FigureOptions(width=width)).values()), FigureOptions(width=width)))
     if kind in ("residuals", "multiplier-curve"):   # stacked rows of panels when long names leave few columns
         panels = list(result.fits) if kind == "residuals" else multiplier_curve_panels(result)
         if not panels:
@@ -1154,10 +1167,10 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def _backtest_legend_names(bt) -> dict[str, str]:
+def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict[str, str]:
     """:func:`legend_names` of the backtest's families, each from the fit to its smaller runs."""
-    return legend_names({f: r.fits[f] for f, r in bt.training.items()},
-                        {f for f, r in bt.training.items() if f in narrow_bands(r)})
+    return fit_legend(legend_names({f: r.fits[f] for f, r in bt.training.items()},
+                                   {f for f, r in bt.training.items() if f in narrow_bands(r)}), options)
 
 
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
@@ -1188,7 +1201,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
-    names = _backtest_legend_names(bt)
+    names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
@@ -1239,10 +1252,10 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
         frame["family"] = pd.Categorical(frame["family"], families)
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
-    names = shared_legend_names(cmp)
+    names = fit_legend(shared_legend_names(cmp), options)
     crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
-    starred = any(name.endswith(" *") for name in names.values())
+    starred = any(name.endswith(" *") for name in shared_legend_names(cmp).values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
