@@ -1244,3 +1244,19 @@ def test_a_legend_entry_wider_than_the_figure_is_broken_into_lines():
     assert _texts_outside(plot) == []
     bt = backtest(frame)
     assert _texts_outside(backtest_figure(bt, FigureOptions(height=backtest_height(bt)))) == []
+
+
+def test_the_multiplier_curve_says_which_way_its_multiplier_favours_the_focus(tmp_path):
+    """Found by a new user: the multiplier-curve figure's axis read "new's compute multiplier", and
+    nothing in the figure said whether 3x meant the focus needs 3 times less compute or 3 times
+    more. Its caption says so as the table's header does; the figure grows for it."""
+    from scalefit.plots import COLUMN_SIZE, natural_height
+
+    result = analyze(two_ladders(tmp_path), focus="new", bootstrap=0)
+    plot = FIGURES["multiplier-curve"](result, points=6)
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    flat = caption.replace("\n", " ")
+    assert "compute / new's at the same loss" in flat and "> 1: new needs less" in flat
+    height = natural_height("multiplier-curve", result, COLUMN_SIZE[1])
+    assert height >= COLUMN_SIZE[1] + len(caption.splitlines()) * 0.16
+    assert _texts_outside(FIGURES["multiplier-curve"](result, FigureOptions(height=height), points=6)) == []

@@ -907,7 +907,19 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
             + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + p9.scale_y_log10()
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
-            + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options)))
+            + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
+            + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
+            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
+
+
+def multiplier_curve_caption(result: Analysis, options: FigureOptions = FigureOptions()) -> list[str]:
+    """What the multiplier-curve figure's multiplier is, and which way it favours the focus (the
+    axis title alone left the direction to be guessed), as the table's header says it; wrapped to
+    the figure's width."""
+    text = (f"multiplier: the other ladder's compute / {result.focus}'s at the same "
+            f"{'perplexity' if result.ladder.metric == 'perplexity' else 'loss'}; > 1: {result.focus} needs less")
+    room = options.width - AXIS_MARGIN - 0.3       # the caption starts at the panel, right of a 2-line axis title
+    return wrap_to_width(text, options.base_size - 2, room).split("\n")
 
 
 def _value_title(title: str, options: FigureOptions) -> str:
@@ -1033,7 +1045,9 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
         if not panels:
             return height
         rows = int(np.ceil(len(panels) / residual_columns(panels, FigureOptions(width=width))))
-        return max(height, 0.8 + PANEL_HEIGHT * rows)
+        caption = 0.0 if kind == "residuals" else \
+            KEY_LINE_HEIGHT * len(multiplier_curve_caption(result, FigureOptions(width=width)))
+        return max(height, 0.8 + PANEL_HEIGHT * rows) + caption
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
