@@ -623,9 +623,10 @@ def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):
     plot = FIGURES["contours"](result)
     texts = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
     lines = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_line"]
+    iso = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_path")
     losses, budgets = texts[0], pd.concat(texts[1:])
     assert sorted(losses["level"]) == sorted(lines[0]["level"].unique())          # each contour once
-    assert sorted(budgets["budget"]) == sorted(lines[1]["budget"].unique())       # each IsoFLOP line once
+    assert sorted(budgets["budget"]) == sorted(iso["budget"].unique())            # each IsoFLOP line once
     assert all("e+" not in b for b in budgets["budget"])
 
 
@@ -865,3 +866,420 @@ def test_the_report_of_a_checkpoint_file_says_rows_are_checkpoints_and_marks_the
     assert warnings.count("backtest: family 'f': its rows are checkpoints, so each held-out run is left "
                           "out whole (4 rows of 1 run)") == 1
     assert warnings.count("rows are checkpoints of") == 1          # the file's, not restated by the backtest's refit
+
+
+def _texts_outside(plot, dpi: int = 300) -> list[str]:
+    """The texts of a drawn figure that reach past its edges, and the labels drawn on a panel
+    (geom_text) that reach past the panel's, as rendered at ``dpi``."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    out = []
+    for ax in figure.axes:
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            if text.get_text() and (box.x0 < ax.bbox.x0 - 1 or box.x1 > ax.bbox.x1 + 1):
+                out.append(text.get_text())
+    for text in figure.findobj(Text):
+        box, edge = text.get_window_extent(renderer), figure.bbox
+        if text.get_visible() and text.get_text().strip() and (
+                box.x0 < edge.x0 - 1 or box.x1 > edge.x1 + 1 or box.y0 < edge.y0 - 1 or box.y1 > edge.y1 + 1):
+            out.append(text.get_text())
+    return out
+
+
+def long_named_ladders(count: int) -> pd.DataFrame:
+    """``count`` 8-run ladders of one law, each 1.4 times more efficient than the one before,
+    named like real recipe families (26 to 29 characters)."""
+    names = ["baseline-transformer-adamw", "muP-transformer-with-qk-norm", "mixture-of-experts-8x-top2",
+             "state-space-hybrid-mamba2", "linear-attention-retnet-style", "transformer-lion-optimizer",
+             "transformer-sophia-optimizer"][:count]
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(3).normal(0, 0.008, (count, flops.size)))
+    rows = [(name, c, (1.8 + 1000 * (c * (1 + 0.4 * i)) ** -0.15) * e)
+            for i, name in enumerate(names) for c, e in zip(flops, noise[i])]
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def test_arrow_labels_of_long_family_names_stay_on_the_figure():
+    """Found by a new user: with four families of 26-29 character names the three arrow labels
+    ('vs muP-transformer-with-qk-norm: 0.622x [0.0883x, 1.89x]') were placed in the plot, wider
+    than its panel could hold: they ran over the value axis and off the figure's left edge. Labels
+    that do not fit the axis become numbers, keyed in the caption, whose lines are wrapped to the
+    figure's width (a key line ran off its right edge), and the figure grows by the wrapped lines."""
+    from scalefit.plots import _annotation_layout, natural_height
+
+    result = analyze(long_named_ladders(4))
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    assert _annotation_layout(result, options)[3]             # keyed
+    assert _texts_outside(multiplier_figure(result, options)) == []
+    result = analyze(long_named_ladders(7))
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    assert natural_height("multipliers", result, 2.6) > 2.6 + 0.16 * 6   # 6 arrows, some keyed on two lines
+    assert _texts_outside(multiplier_figure(result, options)) == []
+    demo = analyze(ROOT / "data" / "ladders" / "muse.csv")     # labels that fit stay in place
+    assert not _annotation_layout(demo, FigureOptions())[3]
+    assert _texts_outside(multiplier_figure(demo)) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 64))
+def test_every_family_gets_its_own_colour_and_marker(n):
+    """Found by a new user: colours and markers cycled together (8 of each), so the 9th family
+    was drawn exactly as the 1st, in the multipliers and shared-law figures. The first 8 are as
+    before."""
+    from scalefit.plots import OKABE_ITO, SHAPES, family_marks
+
+    marks = [family_marks(i) for i in range(n)]
+    assert len(set(marks)) == n
+    assert marks[:8] == list(zip(OKABE_ITO, SHAPES))[:n]
+
+
+def test_nine_ladders_are_told_apart_in_the_figures():
+    from scalefit.plots import _styles
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGHI")
+            for c in flops]
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
+    styles = _styles(analyze(frame, focus="A", bootstrap=0))
+    assert len({(colour, shape) for colour, shape, _ in styles.values()}) == 9
+
+
+def test_keyed_numbers_are_neither_side_by_side_nor_on_top_of_each_other():
+    """Found by a new user: of seven or nine ladders ending at one compute, keyed numbers were set
+    side by side ('5' and '6' read as '56') or on top of each other ('4' over '5'): placed numbers
+    were kept clear of by their anchor point only. As drawn, two numbers less than half a line
+    apart in height are half a line apart in width."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.plots import natural_height
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    noise = np.exp(np.random.default_rng(3).normal(0, 0.008, (9, flops.size)))
+    nine = pd.DataFrame([(name, c, (1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) * e)
+                         for i, name in enumerate("ABCDEFGHI") for c, e in zip(flops, noise[i])],
+                        columns=["family", "flops", "loss"])
+    for frame in (long_named_ladders(7), nine):
+        result = analyze(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figure = multiplier_figure(result, FigureOptions(height=natural_height("multipliers", result, 2.6))).draw()
+            figure.set_dpi(300)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+        boxes = [t.get_window_extent(canvas.get_renderer()) for ax in figure.axes for t in ax.texts
+                 if t.get_text().isdigit()]
+        assert len(boxes) == len(frame["family"].unique()) - 1
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                line = a.height
+                assert abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2 >= line / 2 or max(a.x0, b.x0) - min(a.x1, b.x1) >= line / 2
+
+
+def test_a_tall_legend_makes_the_figure_taller_not_its_panel_shorter(tmp_path):
+    """Found by a new user: the backtest figure of seven families with long names (one legend row
+    each) kept its 2.6 inches, leaving 0.8 inches of panel and its value axis's title cut off at the
+    top. The backtest and multipliers figures grow by a row of legend per row beyond the first."""
+    import struct
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.backtesting import backtest
+    from scalefit.plots import (COLUMN_SIZE, KEY_LINE_HEIGHT, LEGEND_ROW_HEIGHT, backtest_figure, backtest_height,
+                                natural_height)
+
+    frame = long_named_ladders(7)
+    bt = backtest(frame, hold_out=2)
+    options = FigureOptions(height=backtest_height(bt))
+    assert options.height >= COLUMN_SIZE[1] + 6 * 0.15
+    plot = backtest_figure(bt, options)
+    assert _texts_outside(plot) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        FigureCanvasAgg(figure).draw()
+    assert figure.axes[0].bbox.height / figure.dpi > 1.4
+    path = tmp_path / "seven.csv"
+    frame.to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["backtest", str(path), "--hold-out", "2", "--figure", str(tmp_path / "bt.png")])
+    assert r.exit_code == 0, r.output
+    width, height = struct.unpack(">II", (tmp_path / "bt.png").read_bytes()[16:24])
+    assert (width, height) == (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
+    assert backtest_height(backtest(two_ladders(tmp_path))) == COLUMN_SIZE[1]      # short names: as before
+    four = analyze(frame[frame["family"].isin(frame["family"].unique()[:4])])
+    assert natural_height("multipliers", four, 2.6) >= 2.6 + 3 * LEGEND_ROW_HEIGHT + 3 * KEY_LINE_HEIGHT  # and a key
+
+
+def test_fitted_curves_are_drawn_over_dense_runs():
+    """Found by a new user: when a family has more than DENSE_RUNS runs (240 Chinchilla runs, two
+    ladders of 120) its markers covered its fitted curve, which was drawn first and in the same
+    colour. Such runs are faint and the curves are drawn again over them, in the multipliers and
+    shared-law figures; short ladders' figures are as before, also when seven of 8 runs each make
+    a dense panel (their curves show between the runs)."""
+    from scalefit.plots import DENSE_RUNS, shared_figure
+    from scalefit.shared import compare_shared
+
+    def kinds(plot):
+        return [type(layer.geom).__name__ for layer in plot.layers]
+
+    flops = np.geomspace(1e18, 1e22, 50)
+    rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.5)) for c in flops]
+    frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
+    assert len(flops) > DENSE_RUNS
+    for plot in (multiplier_figure(analyze(frame, bootstrap=0)), shared_figure(compare_shared(frame))):
+        layers = kinds(plot)
+        runs = layers.index("geom_point")
+        assert "geom_line" in layers[runs + 1:]
+        assert plot.layers[runs].geom.aes_params["alpha"] < 1
+    for result in (analyze(ROOT / "data" / "ladders" / "muse.csv"), analyze(long_named_ladders(7), bootstrap=0)):
+        plot = multiplier_figure(result)
+        layers = kinds(plot)
+        assert "geom_line" not in layers[layers.index("geom_point") + 1:]
+        assert "alpha" not in plot.layers[layers.index("geom_point")].geom.aes_params
+
+
+def test_a_family_of_checkpoints_says_in_the_legend_that_its_band_is_too_narrow():
+    """Found by a new user: a family whose rows are checkpoints (a run's name at several computes)
+    is fitted row by row, so its profile band is too narrow (the warning says so, the table marks
+    it *), yet the figure drew that band like any other. The legend says so, in the multipliers and
+    backtest figures; with percentile bands (whole runs resampled) it does not."""
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure
+
+    def colour_labels(plot):
+        scale = next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics))
+        return scale.labels
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for r, final in enumerate(np.geomspace(1e19, 1e21, 5)):
+        offset = rng.normal(0, 0.02)
+        rows += [("ck", f"run{r}", c, (1.8 + 1e3 * c ** -0.15) * np.exp(offset + rng.normal(0, 0.002)))
+                 for c in np.geomspace(final / 10, final, 6)]
+    rows += [("plain", f"p{i}", c, 1.8 + 1e3 * (2 * c) ** -0.15) for i, c in enumerate(np.geomspace(1e19, 1e22, 8))]
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    narrow = {"ck": "ck (checkpoints as runs: band too narrow)", "plain": "plain"}
+    assert colour_labels(multiplier_figure(analyze(frame, band_method="profile"))) == narrow
+    assert colour_labels(backtest_figure(backtest(frame, band_method="profile"))) == narrow
+    resampled = analyze(frame, bootstrap=100)        # the default for checkpoints: whole runs resampled
+    assert resampled.band_method == "percentile"
+    assert colour_labels(multiplier_figure(resampled)) == {"ck": "ck", "plain": "plain"}
+
+
+def test_isoflop_lines_are_white_over_the_dark_half_of_the_contours():
+    """Found by a new user: the contours figure's IsoFLOP lines were dark grey dots, which vanished
+    on the dark half of viridis, where the largest budgets of the Chinchilla runs lie. Each line
+    is white over the dark half and dark grey over the light half, its pieces meeting; every
+    budget still has its line."""
+    from scalefit.plots import ON_DARK, ON_LIGHT, _shaded_segments
+
+    n = np.geomspace(1e7, 1e10, 9)
+    lines = pd.concat([pd.DataFrame({"params": n, "tokens": 1e20 / (6 * n), "budget": "1e20"}),
+                       pd.DataFrame({"params": n, "tokens": 1e22 / (6 * n), "budget": "1e22"})], ignore_index=True)
+    dark = np.r_[[False] * 3 + [True] * 3 + [False] * 3, [True] * 9]
+    shaded = _shaded_segments(lines, dark)
+    assert set(shaded["budget"]) == {"1e20", "1e22"}
+    pieces = [(g["budget"].iloc[0], g["shade"].iloc[0], len(g)) for _, g in shaded.groupby("segment", sort=True)]
+    assert pieces == [("1e20", ON_LIGHT, 4), ("1e20", ON_DARK, 4), ("1e20", ON_LIGHT, 3), ("1e22", ON_DARK, 9)]
+    assert shaded.groupby("segment")["shade"].nunique().eq(1).all()
+
+
+def test_contours_draw_isoflop_lines_in_the_colour_of_their_background(tmp_path):
+    result = analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=0)
+    plot = FIGURES["contours"](result)
+    iso = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_path")
+    fit = result.fits["f"].fit
+    loss = fit.law.predict_nd(fit.params, iso["params"].to_numpy(), iso["tokens"].to_numpy())
+    grid = plot.data["loss"]
+    middle = grid.min() + 0.5 * (grid.max() - grid.min())
+    first = iso.groupby("segment").head(1)                 # each piece's colour is that of its first point
+    assert ((loss[first.index] < middle) == (first["shade"] == "#FFFFFF")).all()
+    assert len(set(iso["shade"])) == 2
+
+
+def test_a_percentile_curve_band_is_the_band_the_table_prints(tmp_path):
+    """Found by a new user: with --band-method percentile the figure's band took interpolated
+    percentiles of the draws, the tables the order statistics at or beyond them, so the band drawn
+    was narrower than the band printed (the upper end at 1e23 of a 400-draw band: 2.2729 drawn,
+    2.2792 printed). At the compute of each prediction the curve's band is the printed one."""
+    from scalefit.plots import curve_frame
+
+    at = [1e20, 1e23]
+    result = analyze(two_ladders(tmp_path), focus="new", band_method="percentile", bootstrap=400, at_flops=at)
+    curves = curve_frame(result, np.array(at))
+    for p in result.predictions:
+        row = curves[(curves["family"] == p.family) & (curves["flops"] == p.flops)].iloc[0]
+        assert (row["low"], row["high"]) == pytest.approx((p.low, p.high), rel=1e-12)
+
+
+def test_multiplier_curve_draws_unbounded_bands_to_the_edge_and_dashes_extrapolation(tmp_path):
+    """Found by a new user: for two ladders 5 decades of compute apart, whose losses do not
+    overlap, the multiplier-curve figure dropped the band wherever one end was unbounded (0x or
+    inf), so the curve looked most certain where the table printed [0x, 7458x], and drew the
+    curve solid though every point inverts one fit outside its runs. Unbounded ends now run past
+    the value axis and such a curve is dashed, labelled 'extrapolated'; overlapping ladders'
+    figures are as before."""
+    rng = np.random.default_rng(3)
+    rows = [(f, c, (1.8 + 1e3 * (c / m) ** -0.15) * np.exp(rng.normal(0, 0.008)))
+            for f, m, flops in (("small", 1, np.geomspace(1e15, 1e17, 6)), ("large", 3, np.geomspace(1e22, 1e24, 6)))
+            for c in flops]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), focus="small")
+    m = next(m for m in result.multipliers if m.reference == "large")
+    assert m.low == 0                                                  # the table's band is open below
+    plot = FIGURES["multiplier-curve"](result, points=12)
+    frame = plot.data
+    assert (frame["part"] == "extrapolated").all()
+    assert any(type(layer.geom).__name__ == "geom_line" and "linetype" in layer.mapping for layer in plot.layers)
+    ylim = plot.coordinates.limits.y
+    assert frame[["low", "high"]].notna().all().all()                  # a ribbon at every target
+    assert (frame["low"] < ylim[0]).any()                              # open ends run past the axis
+    assert ylim[0] <= frame["multiplier"].min() and frame["multiplier"].max() <= ylim[1]
+    overlapping = FIGURES["multiplier-curve"](analyze(two_ladders(tmp_path), focus="new"), points=8)
+    assert (overlapping.data["part"] == "fitted range").all()
+    assert not any("linetype" in layer.mapping for layer in overlapping.layers)
+
+
+def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figure(tmp_path):
+    """Found by a new user: `scalefit compare --figure` of seven families with long names laid the
+    legend out in one block wider than the figure: names were cut off at both edges and the 7th
+    left out. The legend is set in columns that fit, and the figure grows by its extra rows."""
+    import struct
+
+    from scalefit.plots import COLUMN_SIZE, shared_figure, shared_height
+    from scalefit.shared import compare_shared
+
+    frame = long_named_ladders(7)
+    cmp = compare_shared(frame)
+    options = FigureOptions(height=shared_height(cmp))
+    assert options.height > COLUMN_SIZE[1]
+    assert _texts_outside(shared_figure(cmp, options)) == []
+    path = tmp_path / "seven.csv"
+    frame.to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.png")])
+    assert r.exit_code == 0, r.output
+    assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
+        (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
+    small = compare_shared(two_ladders(tmp_path))
+    assert _texts_outside(shared_figure(small, FigureOptions(height=shared_height(small)))) == []
+
+
+def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_figure():
+    """Found by a new user: the multiplier-curve figure of four families with long names set its
+    three panels side by side, their titles ('vs muP-transformer-with-qk-norm') running into each
+    other, and its value axis's title ("baseline-transformer-adamw's compute multiplier") off the
+    figure at both ends. Panels are stacked when their titles need it (as the residuals figure's),
+    the figure grows for them, and the axis title is broken into lines that fit."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from scalefit.plots import natural_height
+
+    result = analyze(long_named_ladders(4), bootstrap=0)
+    options = FigureOptions(height=natural_height("multiplier-curve", result, 2.6))
+    assert options.height > 2.6
+    plot = FIGURES["multiplier-curve"](result, options, points=8)
+    assert _texts_outside(plot) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(300)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    from matplotlib.text import Text
+    strips = {t.get_text(): t for t in figure.findobj(Text) if t.get_text().startswith("vs ")}.values()
+    titles = [t.get_window_extent(canvas.get_renderer()) for t in strips]
+    assert len(titles) == 3
+    for i, a in enumerate(titles):
+        assert all(not a.overlaps(b) for b in titles[i + 1:])
+
+
+def test_the_shared_law_figure_gives_each_familys_factor_as_the_table_prints_it(tmp_path):
+    """Found by a new user: the shared-law figure's right panel divides each family's compute by
+    its factor M, but the figure gave no M: a reader had to find the table. The legend names each
+    family's M and band as `compare` prints them, and the focus as the focus."""
+    from scalefit.plots import shared_figure
+    from scalefit.shared import compare_shared
+
+    cmp = compare_shared(two_ladders(tmp_path), focus="new")
+    scale = next(s for s in shared_figure(cmp).scales if {"colour", "color"} & set(s.aesthetics))
+    other = next(f for f in cmp.factors if f.family == "old")
+    assert scale.labels == {"new": "new (focus)", "old": f"old: M = {fmt_multiplier(other.multiplier)} "
+                                                         f"[{fmt_multiplier(other.low)}, {fmt_multiplier(other.high)}]"}
+    assert f"{fmt_multiplier(other.multiplier)}" in cmp.summary()
+
+
+def test_a_pdf_figure_embeds_its_fonts_as_truetype_not_type_3(tmp_path):
+    """Found by a new user: PDF figures embedded matplotlib's default Type 3 fonts, which the PDF
+    checks of ACM, IEEE and other publishers refuse in a submitted paper. They are embedded as
+    TrueType (Type 42); the bytes are still the same on every run."""
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    for name in ("a.pdf", "b.pdf"):
+        save_figure(multiplier_figure(result), str(tmp_path / name))
+    data = (tmp_path / "a.pdf").read_bytes()
+    assert b"/Type3" not in data and b"/FontFile2" in data
+    assert data == (tmp_path / "b.pdf").read_bytes()
+
+
+def test_curve_frame_takes_a_grid_beyond_the_runs():
+    """curve_frame(result, grid) with every point of the grid above the largest run (a user
+    drawing the extrapolation alone) raised IndexError: it looked for the fitted range's ends."""
+    from scalefit.plots import curve_frame
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    frame = curve_frame(result, np.array([1e23, 1e24]))
+    assert list(frame["part"]) == ["above", "above"] and frame[["low", "high"]].notna().all().all()
+    assert (frame["low"] < frame["loss"]).all() and (frame["loss"] < frame["high"]).all()
+
+
+def test_a_legend_entry_wider_than_the_figure_is_broken_into_lines():
+    """A long family name with its note ('transformer-sophia-optimizer-v2 (checkpoints as runs:
+    band too narrow)') was wider than the figure even in a column of its own, and was cut off at
+    both edges. Such an entry is broken into lines, and the figure grows for them."""
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, backtest_height, natural_height
+
+    rng = np.random.default_rng(2)
+    name = "transformer-sophia-optimizer-v2"
+    rows = []
+    for r, final in enumerate(np.geomspace(1e19, 1e21, 5)):
+        offset = rng.normal(0, 0.02)
+        rows += [(name, f"run{r}", c, (1.8 + 1e3 * c ** -0.15) * np.exp(offset + rng.normal(0, 0.002)))
+                 for c in np.geomspace(final / 10, final, 6)]
+    rows += [("baseline", f"p{i}", c, (1.8 + 1e3 * (2 * c) ** -0.15) * np.exp(rng.normal(0, 0.005)))
+             for i, c in enumerate(np.geomspace(1e19, 1e22, 8))]
+    frame = pd.DataFrame(rows, columns=["family", "run", "flops", "loss"])
+    result = analyze(frame, band_method="profile")       # whose legend notes the too narrow band
+    options = FigureOptions(height=natural_height("multipliers", result, 2.6))
+    plot = multiplier_figure(result, options)
+    scale = next(s for s in plot.scales if {"colour", "color"} & set(s.aesthetics))
+    assert "\n" in scale.labels[name] and scale.labels[name].replace("\n", " ").startswith(name)
+    assert _texts_outside(plot) == []
+    bt = backtest(frame, band_method="profile")
+    assert _texts_outside(backtest_figure(bt, FigureOptions(height=backtest_height(bt)))) == []
+
+
+def test_the_multiplier_curve_says_which_way_its_multiplier_favours_the_focus(tmp_path):
+    """Found by a new user: the multiplier-curve figure's axis read "new's compute multiplier", and
+    nothing in the figure said whether 3x meant the focus needs 3 times less compute or 3 times
+    more. Its caption says so as the table's header does; the figure grows for it."""
+    from scalefit.plots import COLUMN_SIZE, natural_height
+
+    result = analyze(two_ladders(tmp_path), focus="new", bootstrap=0)
+    plot = FIGURES["multiplier-curve"](result, points=6)
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    flat = caption.replace("\n", " ")
+    assert "compute / new's at the same loss" in flat and "> 1: new needs less" in flat
+    height = natural_height("multiplier-curve", result, COLUMN_SIZE[1])
+    assert height >= COLUMN_SIZE[1] + len(caption.splitlines()) * 0.16
+    assert _texts_outside(FIGURES["multiplier-curve"](result, FigureOptions(height=height), points=6)) == []

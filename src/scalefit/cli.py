@@ -312,8 +312,13 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
         steps = sum(plots.band_steps(training) for training in result.training.values())
     try:
         with _progress(steps, "figure") as tick:
-            drawn = plots.backtest_figure(result, progress=tick) if kind == "backtest" else plots.shared_figure(result)
-        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower())
+            if kind == "backtest":
+                options = plots.FigureOptions(height=plots.backtest_height(result))
+                drawn = plots.backtest_figure(result, options, progress=tick)
+            else:
+                options = plots.FigureOptions(height=plots.shared_height(result))
+                drawn = plots.shared_figure(result, options)
+        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower(), options)
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "
@@ -755,8 +760,8 @@ def _limits(text: str | None, name: str):
                                           "than 3x, unless LOW <= 0).")
 @click.option("--width", type=FiniteFloat(min=1, max=MAX_INCHES), default=3.4, show_default=True, help="Inches.")
 @click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
-              help="Inches [default: 2.6, more for a distribution figure of many comparisons and for a "
-                   "multipliers figure with a key].")
+              help="Inches [default: 2.6, more for stacked panels (many comparisons, long family names), "
+                   "a multipliers figure's key and a legend of several rows].")
 @click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
 def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss,
          at_perplexity, workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):

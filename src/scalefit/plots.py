@@ -1,8 +1,8 @@
 """Figures as plotnine objects (restyle them in a notebook; save with :func:`save_figure`).
 
 plotnine is imported only here, so the command line starts fast. Colours are the Okabe-Ito
-palette (safe for colour-blind readers) and every family also gets its own marker shape and line
-type, so figures read in grayscale. Default size fits a paper column (3.4 x 2.6 inches, 8 pt).
+palette (safe for colour-blind readers) and every family also gets its own marker shape, so
+figures read in grayscale; line types mark the extrapolated parts of curves. Default size fits a paper column (3.4 x 2.6 inches, 8 pt).
 
 Curve bands are pointwise bands of the fitted loss at each compute, from the same method as the
 multiplier bands: profile likelihood (a point (C, L) is inside when the profile deviance of the
@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from dataclasses import dataclass, fields, replace
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import pandas as pd
@@ -88,11 +89,17 @@ def _metric_label(result: Analysis) -> str:
     return "perplexity" if result.ladder.metric == "perplexity" else "loss (nats/token)"
 
 
+def family_marks(i: int) -> tuple[str, str]:
+    """Colour and marker of the ``i``-th family: the pair differs for every family up to 64 (the
+    markers shift by one each time the colours come round; with both cycling together the 9th
+    family was drawn exactly as the 1st)."""
+    return OKABE_ITO[i % len(OKABE_ITO)], SHAPES[(i + i // len(OKABE_ITO)) % len(SHAPES)]
+
+
 def _styles(result: Analysis) -> dict[str, tuple[str, str, str]]:
     families = result.ladder.families
     focus_first = [result.focus] + [f for f in families if f != result.focus]
-    return {f: (OKABE_ITO[i % len(OKABE_ITO)], SHAPES[i % len(SHAPES)], LINETYPES[i % len(LINETYPES)])
-            for i, f in enumerate(focus_first)}
+    return {f: (*family_marks(i), LINETYPES[i % len(LINETYPES)]) for i, f in enumerate(focus_first)}
 
 
 def _compute_grid(result: Analysis) -> np.ndarray:
@@ -135,8 +142,9 @@ def curve_frame(result: Analysis, grid: np.ndarray | None = None,
         frame = pd.DataFrame({"family": name, "flops": grid, "loss": fit.predict(grid), "low": low,
                               "high": high, "part": part})
         # repeat each boundary point in both parts so that the solid and dashed lines meet
-        edges = frame[(frame.part == "fitted")].iloc[[0, -1]]
-        frames += [frame, edges.assign(part=["below", "above"])]
+        fitted = frame[frame.part == "fitted"]
+        edges = fitted.iloc[[0, -1]].assign(part=["below", "above"]) if len(fitted) else fitted
+        frames += [frame, edges]
     out = pd.concat(frames, ignore_index=True).sort_values(["family", "part", "flops"])
     out["extrapolated"] = np.where(out.part == "fitted", "fitted range", "extrapolated")
     return out.reset_index(drop=True)
@@ -194,9 +202,14 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray,
     ff = result.fits[family]
     nan = np.full(grid.size, np.nan)
     if result.band_method == "percentile" and ff.draws is not None:
+        # the tables' band (uncertainty.percentile_band): the order statistics at or beyond each
+        # quantile, NaN draws left out; interpolated percentiles drew a band narrower than printed
         pred = ff.draws.law.predict(ff.draws.params[ff.draws.ok], grid)
-        return np.percentile(pred, 100 * (1 - result.level) / 2, axis=0), \
-            np.percentile(pred, 100 * (1 + result.level) / 2, axis=0)
+        tail = (1 - result.level) / 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # a point with no finite draw: NaN
+            return np.nanquantile(pred, tail, axis=0, method="lower"), \
+                np.nanquantile(pred, 1 - tail, axis=0, method="higher")
     if result.band_method != "profile":
         return nan, nan
     from .profile import loss_band
@@ -236,24 +249,84 @@ LEGEND_KEY_WIDTH = 0.3   # inches of a legend entry besides its text: the key an
 LEGEND_TEXT_SCALE = 0.8  # legend text size / base size (theme_bw)
 
 
-def legend_names(fits: dict) -> dict[str, str]:
-    """Each fitted family's legend entry: its name, and the E it holds when fitted with E fixed
-    (--fix-e), so that a reader of the figure knows its band assumes that E."""
+def legend_names(fits: dict, narrow: Collection[str] = ()) -> dict[str, str]:
+    """Each fitted family's legend entry: its name, the E it holds when fitted with E fixed
+    (--fix-e), so that a reader of the figure knows its band assumes that E, and for the families
+    in ``narrow`` (:func:`narrow_bands`) that their checkpoints, fitted as runs, make the band too
+    narrow."""
     out = {}
     for family, fit in fits.items():
         held = getattr(fit, "fit", fit).law.fixed.get("E")
-        out[family] = family if held is None else f"{family} (E fixed at {held:.4g} nats)"
+        notes = ([] if held is None else [f"E fixed at {held:.4g} nats"]) + \
+            (["checkpoints as runs: band too narrow"] if family in narrow else [])
+        out[family] = f"{family} ({'; '.join(notes)})" if notes else family
     return out
+
+
+def narrow_bands(result: Analysis) -> set[str]:
+    """The fitted families whose profile bands are too narrow because their rows include
+    checkpoints, each fitted as a run (the table marks their bands *, the warning says why)."""
+    if result.band_method != "profile":
+        return set()
+    from .analysis import checkpoint_families
+    return set(checkpoint_families(result.ladder, list(result.fits)))
 
 
 def legend_columns(names: list[str], options: FigureOptions) -> int | None:
     """Columns of the families' legend when its entries in one row would be wider than the figure
     (long family names were clipped at its edge); None when they fit, for plotnine's own layout."""
-    entry = LEGEND_KEY_WIDTH + max(len(n) for n in names) * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
+    longest = max(len(line) for n in names for line in n.split("\n"))
+    entry = LEGEND_KEY_WIDTH + longest * CHAR_WIDTH * LEGEND_TEXT_SCALE * options.base_size
     room = options.width - 0.2
     if len(names) * entry <= room:
         return None
     return max(1, int(room // entry))
+
+
+def fit_legend(names: dict[str, str], options: FigureOptions) -> dict[str, str]:
+    """Legend entries broken into lines that fit beside their key within the figure's width (a
+    long family name with its note, 'NAME (checkpoints as runs: band too narrow)', ran off both
+    edges even in a column of its own)."""
+    size, room = LEGEND_TEXT_SCALE * options.base_size, options.width - LEGEND_KEY_WIDTH - 0.3
+    return {family: name if text_width(name, size) <= room else wrap_to_width(name, size, room)
+            for family, name in names.items()}
+
+
+LEGEND_ROW_HEIGHT = 0.16  # inches per row of the families' legend (8 pt text)
+
+
+def legend_height(names: list[str], options: FigureOptions) -> float:
+    """Inches a figure grows by for the families' legend rows beyond the first (one per family
+    when long names leave one column: seven of them left a backtest figure 0.8 inches of panel
+    and cut its value axis's title), a row counted once per line of its tallest entry."""
+    columns = legend_columns(names, options)
+    if columns is None:
+        return 0.0
+    lines = [name.count("\n") + 1 for name in names]
+    return LEGEND_ROW_HEIGHT * (sum(max(lines[i:i + columns]) for i in range(0, len(lines), columns)) - 1)
+
+
+def backtest_height(bt, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
+    """``height``, and more for the backtest figure's legend rows (:func:`legend_height`)."""
+    names = _backtest_legend_names(bt, FigureOptions(width=width))
+    return height + legend_height(list(names.values()), FigureOptions(width=width))
+
+
+def _legend_in_columns(names: list[str], options: FigureOptions):
+    """The colour and shape legends in :func:`legend_columns` columns when one row would not fit
+    (the shared-law figure of seven long names ran off both edges of the figure)."""
+    p9 = _p9()
+    columns = legend_columns(names, options)
+    if columns is None:
+        return p9.guides()
+    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+
+
+def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
+    """``height``, and more for the shared-law figure's legend rows (:func:`legend_height`)."""
+    names = list(fit_legend(shared_legend_names(cmp), FigureOptions(width=width)).values())
+    caption = KEY_LINE_HEIGHT if any(name.endswith(" *") for name in shared_legend_names(cmp).values()) else 0.0
+    return height + legend_height(names, FigureOptions(width=width)) + caption
 
 
 def _theme(options: FigureOptions):
@@ -296,11 +369,15 @@ def _longest_prefix_within(word: str, size: float, room: float) -> int:
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
-    not wrap, and cuts a long title off at both edges): at spaces, line breaks given kept, a word
-    longer than the width cut where it must."""
-    size, room = TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1
+    not wrap, and cuts a long title off at both edges)."""
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1)
+
+
+def wrap_to_width(text: str, size: float, room: float) -> str:
+    """``text`` broken into lines no wider than ``room`` inches at ``size`` points: at spaces, line
+    breaks given kept, a word longer than the width cut where it must."""
     lines = []
-    for given in options.title.split("\n"):
+    for given in text.split("\n"):
         line = ""
         for word in given.split(" "):
             while text_width(word, size) > room and len(word) > 1:
@@ -322,14 +399,28 @@ def wrapped_title(options: FigureOptions) -> str:
 DENSE_RUNS = 40  # runs in one panel from which their markers shrink and show through each other
 
 
-def run_markers(n_runs: int, size: float) -> dict:
+def run_markers(n_runs: int, size: float, most_in_family: int = 0) -> dict:
     """Marker size and fill for ``n_runs`` runs in one panel: white-filled at ``size`` (they stand
     out from the curves and bands), and for dense panels two thirds the size without fill, so
     that families with nearly equal runs (several training sets at the same sizes) stay visible
-    instead of the last drawn covering the others."""
+    instead of the last drawn covering the others; faint as well when one family has more than
+    DENSE_RUNS (``most_in_family``), so that its fitted curve, drawn over them
+    (:func:`curves_over_dense_runs`), stands out."""
     if n_runs <= DENSE_RUNS:
         return {"size": size, "fill": "white"}
-    return {"size": size * 2 / 3, "fill": "none"}
+    faint = {"alpha": DENSE_RUN_ALPHA} if most_in_family > DENSE_RUNS else {}
+    return {"size": size * 2 / 3, "fill": "none", **faint}
+
+
+DENSE_RUN_ALPHA = 0.45  # a crowded family's markers are faint, so that the curve drawn over them stands out
+
+
+def curves_over_dense_runs(most_in_family: int, mapping, data: pd.DataFrame, size: float) -> list:
+    """The fitted curves drawn again over the runs when one family has more than DENSE_RUNS,
+    whose markers hid its curve (240 Chinchilla runs left no curve in sight)."""
+    if most_in_family <= DENSE_RUNS:
+        return []
+    return [_p9().geom_line(mapping, data=data, size=size, show_legend=False)]
 
 
 def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions(),
@@ -351,14 +442,17 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         curves[col] = result.ladder.loss_to_metric(curves[col])
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
-    names = legend_names(result.fits)
+    names = fit_legend(legend_names(result.fits, narrow_bands(result)), options)
+    crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                   group="family + part"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
-                            stroke=0.6, **run_markers(len(ladders), 1.5))
+                            stroke=0.6, **run_markers(len(ladders), 1.5, crowded))
+            + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
+                                                          group="family + part"), curves, size=0.6)
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
@@ -369,7 +463,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if columns is not None:
         plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
-    caption = _caption_lines(result, arrows, keyed)
+    caption = _caption_lines(result, arrows, keyed, options)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
         plot += p9.labs(caption="\n".join(caption))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
@@ -604,7 +698,7 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
         for side, offset, anchor in candidates:
             inline = _place_labels(arrows, refs, gap, flops, options, keyed=False, anchor=anchor,
                                    offset=offset, side=side)
-            if not _labels_cover(*inline, shown, gap, options):
+            if _labels_fit(*inline, options) and not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
     keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, flops, options,
                           keyed=True, anchor="below")
@@ -657,9 +751,20 @@ def _clear_numbers(arrows, labels, limits, shown, gap, options):
                 break
             one = one.assign(label_y=one["label_y"] - gap)
         arrows.iloc[i, arrows.columns.get_loc("label_y")] = float(one["label_y"].iloc[0])
-        placed = pd.concat([placed, pd.DataFrame({"flops": one["label_x"], "value": one["label_y"]})],
-                           ignore_index=True)
+        placed = pd.concat([placed, _number_ends(one, limits, options)], ignore_index=True)
     return arrows, labels, limits
+
+
+def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.DataFrame:
+    """Points every half character across a placed keyed number (right-aligned at label_x) and two
+    characters beyond either end, which later numbers keep clear of: with only its anchor kept
+    clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
+    as '56', or on top of each other (with one character, '1 2' still shared a line)."""
+    char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
+    end = float(np.log10(number["label_x"].iloc[0]))
+    start = end - char * len(number["label"].iloc[0])
+    x = np.linspace(start - 2 * char, end + 2 * char, 2 * (len(number["label"].iloc[0]) + 4) + 1)
+    return pd.DataFrame({"flops": 10.0 ** x, "value": float(number["label_y"].iloc[0])})
 
 
 def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
@@ -685,6 +790,22 @@ def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
     return bool(inside.any())
 
 
+def _labels_fit(arrows, labels, limits, options) -> bool:
+    """Whether every arrow label and reference name lies inside the compute axis ``limits``, its
+    width measured in the font (a label too long for the panel, such as 'vs LONG-FAMILY-NAME: 0.622x
+    [0.0883x, 1.89x]', ran past the axis and off the figure)."""
+    low, high = np.log10(limits[0]), np.log10(limits[1])
+    per_inch = (high - low) / max(options.width - AXIS_MARGIN, 1.0)
+    size = options.base_size - 2
+    for x, text, side in zip(arrows["label_x"], arrows["label"], arrows["side"]):
+        width = text_width(text, size) * per_inch
+        start = np.log10(x) - (width if side == "left" else 0.0)
+        if start < low or start + width > high:
+            return False
+    return all(np.log10(x) + text_width(name, size) * per_inch <= high
+               for x, name in zip(labels["x"], labels["family"]))
+
+
 def _arrow_key(arrows: pd.DataFrame) -> str:
     """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME'."""
     return "\n".join(f"{number}   {label}   {title}"
@@ -698,21 +819,31 @@ PREDICTION_NOTE = "filled markers: predictions at --at-flops, with their bands"
 FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D, not through each run"
 
 
-def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool) -> list[str]:
+def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool,
+                   options: FigureOptions = FigureOptions()) -> list[str]:
     """The multipliers figure's caption: the key of numbered arrows, what a '*' means when a label
     carries one, for L(N, D) that its curves are the compute-optimal frontier, not through the runs,
-    and what the filled markers of predictions (--at-flops) are."""
+    and what the filled markers of predictions (--at-flops) are; wrapped to the figure's width (a
+    key line naming a long family ran off the figure's edge)."""
     key = _arrow_key(arrows).splitlines() if keyed else []
     starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
     predicted = len(prediction_frame(result)) > 0
-    return (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
-            + ([PREDICTION_NOTE] if predicted else []))
+    lines = (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
+             + ([PREDICTION_NOTE] if predicted else []))
+    room, size = options.width - AXIS_MARGIN, options.base_size - 2      # the caption starts at the panel's left
+    indent = text_width("0" * len(KEY_INDENT), size)
+    wrapped = [[line] if text_width(line, size) <= room else wrap_to_width(line, size, room - indent).split("\n")
+               for line in lines]
+    return [part if i == 0 else KEY_INDENT + part for parts in wrapped for i, part in enumerate(parts)]
+
+
+KEY_INDENT = "    "  # a caption line's continuation, indented past the key's number
 
 
 def caption_line_count(result: Analysis, options: FigureOptions = FigureOptions()) -> int:
     """Lines of the multipliers figure's caption (``_caption_lines``), for its height."""
     arrows, _, _, keyed = _annotation_layout(result, options)
-    return len(_caption_lines(result, arrows, keyed))
+    return len(_caption_lines(result, arrows, keyed, options))
 
 
 def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions()):
@@ -775,6 +906,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
 
     _require_analysis(result)
     p9 = _p9()
+    options = _sized("multiplier-curve", result, options)
     rows = []
     focus = result.fits[result.focus]
     for name, ff in result.fits.items():
@@ -782,7 +914,8 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             continue
         lo = max(focus.fit.loss.min(), ff.fit.loss.min())
         hi = min(focus.fit.loss.max(), ff.fit.loss.max())
-        if not lo < hi:
+        inside = lo < hi      # the two ladders' losses overlap: both fits are inverted within their runs
+        if not inside:
             lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
         for target in np.linspace(lo, hi, points or curve_targets(result, name)):
             m = multiplier_at(focus.fit, focus.draws, name, float(target), result.level, "curve",
@@ -791,17 +924,66 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             if progress is not None and result.band_method == "profile":
                 progress(1)
             rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(target)),
-                             multiplier=m.multiplier, low=m.low, high=m.high))
+                             multiplier=m.multiplier, low=m.low, high=m.high,
+                             part="fitted range" if inside else "extrapolated"))
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
-    frame = pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
-    frame["reference"] = pd.Categorical(frame["reference"], list(dict.fromkeys(frame["reference"])))  # file order
-    frame["low"] = frame["low"].where(frame["low"] > 0)
+    frame, ylim = _open_band_ends(pd.DataFrame(rows))
+    panels = list(dict.fromkeys(frame["reference"]))
+    frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
+    extrapolated = bool((frame["part"] == "extrapolated").any())
+    line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
+             p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")]
+            if extrapolated else p9.geom_line(colour=OKABE_ITO[0], size=0.7))
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
-            + p9.geom_line(colour=OKABE_ITO[0], size=0.7) + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference") + p9.scale_y_log10() + _theme(options)
-            + _labels(options, _metric_label(result), f"{result.focus}'s compute multiplier"))
+            + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
+            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + p9.scale_y_log10()
+            + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
+            + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
+            + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
+            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
+
+
+def multiplier_curve_caption(result: Analysis, options: FigureOptions = FigureOptions()) -> list[str]:
+    """What the multiplier-curve figure's multiplier is, and which way it favours the focus (the
+    axis title alone left the direction to be guessed), as the table's header says it; wrapped to
+    the figure's width."""
+    text = (f"multiplier: the other ladder's compute / {result.focus}'s at the same "
+            f"{'perplexity' if result.ladder.metric == 'perplexity' else 'loss'}; > 1: {result.focus} needs less")
+    room = options.width - AXIS_MARGIN - 0.3       # the caption starts at the panel, right of a 2-line axis title
+    return wrap_to_width(text, options.base_size - 2, room).split("\n")
+
+
+def _value_title(title: str, options: FigureOptions) -> str:
+    """A value axis's title broken into lines no longer than the panel is high (a long focus name
+    ran it off the figure at both ends)."""
+    return wrap_to_width(title, options.base_size, max(options.height - 0.8, 1.0))
+
+
+def multiplier_curve_panels(result: Analysis) -> list[str]:
+    """The multiplier-curve figure's panel titles: 'vs NAME' for every other fitted family."""
+    return [f"vs {name}" for name in result.fits if name != result.focus]
+
+
+def _open_band_ends(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[float, float] | None]:
+    """Multiplier bands with their unbounded ends (0x, inf) drawn past the value axis, and that
+    axis's limits (None when every end is finite): the ribbon was left out wherever an end was
+    unbounded, so the curve looked most certain where its band is widest. NaN stays NaN (no band)."""
+    frame = frame.copy()
+    open_low, open_high = frame["low"] <= 0, np.isposinf(frame["high"])
+    finite = frame[["multiplier", "low", "high"]].to_numpy(dtype=float).ravel()
+    finite = np.log10(finite[np.isfinite(finite) & (finite > 0)])
+    frame["multiplier"] = frame["multiplier"].where(np.isfinite(frame["multiplier"]) & (frame["multiplier"] > 0))
+    if not (open_low.any() or open_high.any()) or finite.size == 0:
+        frame["low"] = frame["low"].where(~open_low)
+        frame["high"] = frame["high"].where(~open_high)
+        return frame, None
+    pad = max(0.04 * (finite.max() - finite.min()), 0.1)
+    low, high = finite.min() - pad, finite.max() + pad
+    frame.loc[open_low, "low"] = 10.0 ** (low - 1)
+    frame.loc[open_high, "high"] = 10.0 ** (high + 1)
+    return frame, (10.0 ** low, 10.0 ** high)
 
 
 def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions(),
@@ -890,10 +1072,17 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
     if kind == "multipliers":
-        return height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
-    if kind == "residuals":      # stacked rows of panels when long family names leave few columns
-        rows = int(np.ceil(len(result.fits) / residual_columns(list(result.fits), FigureOptions(width=width))))
-        return max(height, 0.8 + PANEL_HEIGHT * rows)
+        return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
+                + legend_height(list(fit_legend(legend_names(result.fits, narrow_bands(result)),
+                                                FigureOptions(width=width)).values()), FigureOptions(width=width)))
+    if kind in ("residuals", "multiplier-curve"):   # stacked rows of panels when long names leave few columns
+        panels = list(result.fits) if kind == "residuals" else multiplier_curve_panels(result)
+        if not panels:
+            return height
+        rows = int(np.ceil(len(panels) / residual_columns(panels, FigureOptions(width=width))))
+        caption = 0.0 if kind == "residuals" else \
+            KEY_LINE_HEIGHT * len(multiplier_curve_caption(result, FigureOptions(width=width)))
+        return max(height, 0.8 + PANEL_HEIGHT * rows) + caption
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
@@ -943,6 +1132,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
 
     _require_analysis(result)
     p9 = _p9()
+    options = _sized("contours", result, options)
     if result.law.name != "chinchilla":
         raise ValueError("contours need a two-variable law: use --law chinchilla")
     family = family or result.focus
@@ -962,6 +1152,9 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
         iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}".replace("e+", "e")}))
     iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
+    middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
+    iso = _shaded_segments(iso, fit.law.predict_nd(fit.params, iso["params"].to_numpy(), iso["tokens"].to_numpy())
+                           < middle)
     runs = pd.DataFrame({"params": fit.model_params, "tokens": fit.tokens})
     levels = np.unique(np.round(np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)), 2))   # readable values
     contours = _iso_loss_lines(fit.params, n, d, levels)
@@ -977,7 +1170,8 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
             + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
-            + p9.geom_line(p9.aes(group="budget"), data=iso, colour="#444444", linetype="dotted", size=0.4)
+            + p9.geom_path(p9.aes(group="segment", colour="shade"), data=iso, linetype="dotted", size=0.4)
+            + p9.scale_colour_identity()
             + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
             + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
             + p9.geom_text(p9.aes(label="level"), data=loss_labels, colour="white", size=text, ha="right", va="bottom")
@@ -990,7 +1184,25 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
             + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
                               + (f"; others: --focus {others[0]}" if others else "") + "\n"
-                              f"white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+                              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+
+
+ON_DARK, ON_LIGHT = "#FFFFFF", "#333333"   # IsoFLOP lines over the dark and the light half of the colour scale
+
+
+def _shaded_segments(lines: pd.DataFrame, dark: np.ndarray) -> pd.DataFrame:
+    """Each line of ``lines`` (points in order, one ``budget`` each) cut into segments white where
+    the background is ``dark`` and dark grey elsewhere (dark grey dotted lines vanished on the
+    dark half of viridis, where the largest budgets lie); ``segment`` numbers them, ``shade`` is
+    their colour, and the point where a line crosses over belongs to both segments."""
+    out = []
+    lines = lines.assign(shade=np.where(dark, ON_DARK, ON_LIGHT)).reset_index(drop=True)
+    for _, line in lines.groupby("budget", sort=False):
+        starts = np.flatnonzero(np.r_[True, line["shade"].to_numpy()[1:] != line["shade"].to_numpy()[:-1]])
+        for begin, end in zip(starts, np.r_[starts[1:], len(line)]):
+            part = line.iloc[begin:min(end + 1, len(line))].assign(shade=line["shade"].iloc[begin])
+            out.append(part.assign(segment=len(out)))
+    return pd.concat(out, ignore_index=True) if out else lines.assign(segment=[])
 
 
 def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFrame:
@@ -1004,6 +1216,12 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
         keep = (tokens >= d[0]) & (tokens <= d[-1])
         frames.append(pd.DataFrame({"params": n[ok][keep], "tokens": tokens[keep], "level": f"{level:.4g}"}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict[str, str]:
+    """:func:`legend_names` of the backtest's families, each from the fit to its smaller runs."""
+    return fit_legend(legend_names({f: r.fits[f] for f, r in bt.training.items()},
+                                   {f for f, r in bt.training.items() if f in narrow_bands(r)}), options)
 
 
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
@@ -1034,7 +1252,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
     colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
-    names = legend_names({f: bt.training[f].fits[f] for f in families})
+    names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
@@ -1083,18 +1301,41 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[
         frame["loss"] = cmp.ladder.loss_to_metric(frame["loss"])
         frame["panel"] = pd.Categorical(frame["panel"], [as_trained, shifted])
         frame["family"] = pd.Categorical(frame["family"], families)
-    colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
-    shapes = {f: SHAPES[i % len(SHAPES)] for i, f in enumerate(families)}
+    colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
+    shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
+    names = fit_legend(shared_legend_names(cmp), options)
+    crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
+    starred = any(name.endswith(" *") for name in shared_legend_names(cmp).values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
-                            **run_markers(len(runs), 1.6))
+                            **run_markers(len(runs), 1.6, crowded))
+            + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
-            + p9.scale_colour_manual(values=colours) + p9.scale_shape_manual(values=shapes)
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
+            + _legend_in_columns(list(names.values()), options)
             + p9.scale_x_log10()
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
-            + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel))
+            + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel)
+            + ([p9.labs(caption=UNCHECKED_NOTE),
+                p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))] if starred else []))
+
+
+def shared_legend_names(cmp) -> dict[str, str]:
+    """The shared-law figure's legend: each family with its factor M and band as the table prints
+    them ('other: M = 2.87x [2.51x, 3.3x]', ' *' when unchecked), the focus named as such: the
+    right panel divides compute by M, which the figure did not give."""
+    out = {}
+    for f in cmp.factors:
+        if f.family == cmp.focus:
+            out[f.family] = f"{f.family} (focus)"
+            continue
+        band = "" if math.isnan(f.low) else f" [{fmt_multiplier(f.low)}, {fmt_multiplier(f.high)}]"
+        star = "" if math.isnan(f.low) or f.band_checked else " *"
+        out[f.family] = f"{f.family}: M = {fmt_multiplier(f.multiplier)}{band}{star}"
+    return out
 
 
 FIGURES = {"multipliers": multiplier_figure, "residuals": residuals_figure,
@@ -1123,12 +1364,18 @@ def save_figure(plot, path: str, options: FigureOptions | None = None, dpi: int 
     write_output(path, figure_bytes(plot, extension, options, dpi))
 
 
+# SVG element ids from a fixed salt (the same bytes every time); in PDF and PostScript the fonts
+# embedded as TrueType (Type 42), not matplotlib's default Type 3, which the PDF checks of ACM,
+# IEEE and other publishers refuse
+FIGURE_RC = {"svg.hashsalt": "scalefit", "pdf.fonttype": 42, "ps.fonttype": 42}
+
+
 def figure_bytes(plot, extension: str, options: FigureOptions | None = None, dpi: int = 300) -> bytes:
     """The figure as a .png, .svg or .pdf file's bytes, at the size it was drawn at, or at
     ``options``'s width and height (a height of None: the drawn one). The same figure gives the
-    same bytes: no creation date, and SVG element ids from a fixed salt."""
+    same bytes: no creation date, and SVG element ids from a fixed salt; a PDF embeds its fonts as
+    TrueType."""
     import io
-    import warnings
 
     import matplotlib
 
@@ -1136,7 +1383,7 @@ def figure_bytes(plot, extension: str, options: FigureOptions | None = None, dpi
     if options is not None and height is None:
         height = plot.theme.getp("figure_size")[1]
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": "scalefit"}):
+    with warnings.catch_warnings(), matplotlib.rc_context(FIGURE_RC):
         warnings.simplefilter("ignore")
         plot.save(buffer, format=extension[1:], width=width, height=height, dpi=dpi,
                   verbose=False, limitsize=False, metadata=FIXED_METADATA[extension])

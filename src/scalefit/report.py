@@ -38,9 +38,9 @@ def _figure_png(result: Analysis, kind: str, progress=None) -> bytes | None:
 
 
 def _shared_png(cmp) -> bytes:
-    from .plots import FigureOptions, figure_bytes, shared_figure
+    from .plots import FigureOptions, figure_bytes, shared_figure, shared_height
 
-    options = FigureOptions(width=5.0, height=3.0)
+    options = FigureOptions(width=5.0, height=shared_height(cmp, 3.0, width=5.0))
     return figure_bytes(shared_figure(cmp, options=options), ".png", options, dpi=150)
 
 
