@@ -1,6 +1,7 @@
 """Calibration study for ladders whose rows are checkpoints: do the bands cover the truth?
 
-    python analyses/checkpoint_calibration.py            # full study: 200 ladders per cell, ~30 min on 2 cores
+    python analyses/checkpoint_calibration.py            # full study: 200 ladders per cell, 400 resamples;
+                                                         # 35 min on 2 cores shared with other work (32 CPU-min)
     python analyses/checkpoint_calibration.py --quick    # smoke run: 2 cells, 10 ladders, prints only
 
 A ladder file whose 'run' column names one run at several computes holds checkpoints. Since the

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+
+from scalefit import analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +60,18 @@ def test_the_default_for_checkpoint_files_is_the_cluster_bootstrap_the_study_mea
     result = STUDY.method_analysis(frame, "cluster", [truth["c_top"] * 10], 200, 0)
     assert result.band_method == "percentile"
     assert any("the bootstrap resamples whole runs" in w for w in result.warnings)
+
+
+def test_the_studys_80_percent_bands_are_those_analyze_gives_at_80_percent():
+    """The study reads 80% bands off its 95% analysis (same fit, same resamples); they must be
+    the bands a user asking for level=0.8 gets."""
+    rng = np.random.default_rng(5)
+    truth = STUDY.draw_truth(CELL, rng)
+    frame = STUDY.simulate_checkpoints(truth, CELL, rng)
+    at = [truth["c_top"] * 10, truth["c_top"] * 100]
+    for method, kwargs in (("cluster", {}), ("profile", dict(band_method="profile"))):
+        derived = STUDY.bands_at_level(STUDY.method_analysis(frame, method, at, 200, 4), 0.8, at)
+        direct = analyze(frame, level=0.8, bootstrap=200, seed=4, at_flops=at, workers=1, **kwargs)
+        assert derived["alpha"] == pytest.approx(tuple(direct.conf_int().loc[("f", "alpha")]), rel=1e-9)
+        for name, p in zip(STUDY.QUANTITIES, direct.predictions):
+            assert derived[name] == pytest.approx((p.low, p.high), rel=1e-9)
