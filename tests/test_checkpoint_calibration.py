@@ -1,0 +1,77 @@
+"""The checkpoint calibration study (analyses/checkpoint_calibration.py) on one tiny cell: the
+rows and summary it produces, and that its seed alone fixes its numbers. Its coverage is the
+study's business, not this test's."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalefit import analyze
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_study():
+    spec = importlib.util.spec_from_file_location("checkpoint_calibration",
+                                                  ROOT / "analyses" / "checkpoint_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+STUDY = _load_study()
+CELL = dict(runs=4, checkpoints=5, run_sd=0.03)
+
+
+def _tiny(seed: int) -> pd.DataFrame:
+    return STUDY.run_cell(CELL, 0, range(2), n_boot=200, seed=seed)
+
+
+def test_study_rows_cover_every_method_quantity_and_level_and_the_seed_fixes_them():
+    raw = _tiny(11)
+    per_ladder = len(STUDY.METHODS) * len(STUDY.QUANTITIES) * len(STUDY.LEVELS)
+    assert len(raw) == 2 * per_ladder
+    assert {"runs", "checkpoints", "run_sd", "ladder", "seed", "method", "quantity", "level", "truth",
+            "low", "high", "covered", "width", "failed_refits", "error"} <= set(raw.columns)
+    assert set(raw.method) == set(STUDY.METHODS) and set(raw.quantity) == set(STUDY.QUANTITIES)
+    assert set(raw.level) == set(STUDY.LEVELS)
+    assert (raw.error == "").all() and np.isfinite(raw[["low", "high"]].to_numpy()).all()
+    assert (raw.low <= raw.high).all()
+    pd.testing.assert_frame_equal(raw, _tiny(11))                       # same seed, same numbers
+    assert not np.allclose(raw.truth.to_numpy(), _tiny(12).truth.to_numpy())  # another seed, other ladders
+
+    summary = STUDY.summarize(raw)
+    assert len(summary) == per_ladder and (summary.ladders == 2).all()
+    assert {"coverage", "coverage_se", "median_width", "missing", "errors"} <= set(summary.columns)
+    assert summary.coverage.between(0, 1).all()
+    table = STUDY.markdown(summary, 2, 200, "python analyses/checkpoint_calibration.py --quick")
+    assert table.count("| 4 | 5 | 3% |") == len(STUDY.METHODS)
+
+
+def test_the_default_for_checkpoint_files_is_the_cluster_bootstrap_the_study_measures():
+    """The study's 'cluster' method is analyze's default on a checkpoint file; it must stay so."""
+    rng = np.random.default_rng(3)
+    truth = STUDY.draw_truth(CELL, rng)
+    frame = STUDY.simulate_checkpoints(truth, CELL, rng)
+    assert frame.groupby("run").flops.nunique().eq(CELL["checkpoints"]).all()
+    result = STUDY.method_analysis(frame, "cluster", [truth["c_top"] * 10], 200, 0)
+    assert result.band_method == "percentile"
+    assert any("the bootstrap resamples whole runs" in w for w in result.warnings)
+
+
+def test_the_studys_80_percent_bands_are_those_analyze_gives_at_80_percent():
+    """The study reads 80% bands off its 95% analysis (same fit, same resamples); they must be
+    the bands a user asking for level=0.8 gets."""
+    rng = np.random.default_rng(5)
+    truth = STUDY.draw_truth(CELL, rng)
+    frame = STUDY.simulate_checkpoints(truth, CELL, rng)
+    at = [truth["c_top"] * 10, truth["c_top"] * 100]
+    for method, kwargs in (("cluster", {}), ("profile", dict(band_method="profile"))):
+        derived = STUDY.bands_at_level(STUDY.method_analysis(frame, method, at, 200, 4), 0.8, at)
+        direct = analyze(frame, level=0.8, bootstrap=200, seed=4, at_flops=at, workers=1, **kwargs)
+        assert derived["alpha"] == pytest.approx(tuple(direct.conf_int().loc[("f", "alpha")]), rel=1e-9)
+        for name, p in zip(STUDY.QUANTITIES, direct.predictions):
+            assert derived[name] == pytest.approx((p.low, p.high), rel=1e-9)
