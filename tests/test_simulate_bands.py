@@ -828,3 +828,21 @@ def test_checkpoint_warning_without_bands_speaks_of_no_bands():
     said = [w for w in analyze(frame, bootstrap=0).warnings if "checkpoints of 5 runs" in w]
     assert len(said) == 1 and "every row is fitted as a separate run" in said[0]
     assert "bands" not in said[0] and "marked" not in said[0]
+
+
+def test_a_checkpoint_family_counts_its_runs_and_its_rows(checkpoint_ladder):
+    """Found by the checkpoint calibration study: the table, the JSON and fits_frame gave 60 runs for
+    6 runs of 10 checkpoints, while the warning spoke of 6 runs. Runs and rows are both given now,
+    and the warnings cite the checkpoint study."""
+    import json
+    from scalefit.formatting import format_table, to_json
+    result = analyze(checkpoint_ladder, bootstrap=200)
+    assert result.fits_frame()[["runs", "rows"]].values.tolist() == [[6, 60]]
+    assert json.loads(to_json(result))["families"][0]["runs"] == 6
+    assert json.loads(to_json(result))["families"][0]["rows"] == 60
+    assert "  f       6 (60 rows)  " in format_table(result)
+    cited = [w for w in result.warnings if "analyses/checkpoint_calibration.py" in w]
+    assert len(cited) == 2 and "covered 92.5-98.5% at 95% but 71-86% at 80%" in cited[0]
+    plain = analyze(checkpoint_ladder.drop(columns="run"), bootstrap=200, band_method="percentile")
+    assert plain.fits_frame()[["runs", "rows"]].values.tolist() == [[60, 60]]
+    assert not any("checkpoint" in w for w in plain.warnings)

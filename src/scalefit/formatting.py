@@ -73,11 +73,13 @@ def to_dict(result) -> dict:
         return _writer(result, "dict")(result)
     ladder = result.ladder
     families = []
+    checkpoints = result.checkpoint_runs()
     for name, ff in result.fits.items():
         f = ff.fit
         families.append({
             "family": name,
-            "runs": f.n_runs,
+            "runs": checkpoints.get(name, f.n_runs),
+            "rows": f.n_runs,
             "flops_min": _clean(f.flops_min),
             "flops_max": _clean(f.flops_max),
             "objective": _clean(f.objective),
@@ -229,9 +231,11 @@ def format_table(result: Analysis) -> str:
     lines += ["", "Fitted families"]
     header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]
     rows = [header]
+    checkpoints = result.checkpoint_runs()
     for name, ff in result.fits.items():
         f = ff.fit
-        row = [name, str(f.n_runs), f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
+        runs = f"{checkpoints[name]} ({f.n_runs} rows)" if name in checkpoints else str(f.n_runs)
+        row = [name, runs, f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
         for j, param in enumerate(result.law.param_names):
             value = fmt(f.params[j])
             if param in result.law.fixed:
