@@ -316,7 +316,7 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
                 options = plots.FigureOptions(height=plots.backtest_height(result))
                 drawn = plots.backtest_figure(result, options, progress=tick)
             else:
-                options = plots.FigureOptions(height=plots.shared_height(result))
+                options = plots.FigureOptions(width=plots.SHARED_WIDTH)     # its natural height
                 drawn = plots.shared_figure(result, options)
         return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower(), options)
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it

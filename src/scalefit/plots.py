@@ -1274,12 +1274,17 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             + p9.theme(legend_box="vertical", legend_spacing=0))
 
 
-def shared_figure(cmp, options: FigureOptions = FigureOptions(width=COLUMN_SIZE[0] * 2)):
+SHARED_WIDTH = COLUMN_SIZE[0] * 2   # two panels side by side: the width of two columns
+
+
+def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH)):
     """The shared-law comparison in two panels: each family's runs and its curve of the shared law
     against its own compute, and the same runs against compute divided by the family's factor M_f
     (the compute the focus would need), where a family that obeys the shared law falls on the
-    focus's curve."""
+    focus's curve. A height of None is :func:`shared_height` at the options' width."""
     p9 = _p9()
+    if options.height is None:
+        options = replace(options, height=shared_height(cmp, width=options.width))
     families = [f.family for f in cmp.factors]
     as_trained, shifted = "compute as trained", "compute / M"
     runs, curves = [], []
