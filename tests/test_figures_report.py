@@ -1168,8 +1168,9 @@ def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figu
     frame.to_csv(path, index=False)
     r = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.png")])
     assert r.exit_code == 0, r.output
+    wide = 2 * COLUMN_SIZE[0]            # two panels: as shared_figure(cmp) draws it from Python
     assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
-        (round(300 * COLUMN_SIZE[0]), round(300 * options.height))
+        (round(300 * wide), round(300 * shared_height(cmp, width=wide)))
     small = compare_shared(two_ladders(tmp_path))
     assert _texts_outside(shared_figure(small, FigureOptions(height=shared_height(small)))) == []
 
