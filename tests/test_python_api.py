@@ -139,6 +139,8 @@ def test_optimal_report_takes_the_law_by_name_and_checks_its_tolerance():
     frame = _chinchilla_frame()
     by_name = scalefit.optimal_report(frame, [1e21], law="chinchilla", bootstrap=0)
     assert by_name.frame().equals(scalefit.optimal_report(frame, [1e21], bootstrap=0).frame())
+    # in any case, as analyze takes law names (review: "Chinchilla" was refused here only)
+    assert scalefit.optimal_report(frame, [1e21], law=" Chinchilla", bootstrap=0).frame().equals(by_name.frame())
     with pytest.raises(ValueError, match="law must be the L\\(N, D\\) law"):
         scalefit.optimal_report(frame, [1e21], law="saturating", bootstrap=0)
     for bad in (0, -1, float("nan"), "0.05"):
