@@ -259,3 +259,26 @@ def test_checkpoints_of_a_held_out_run_are_held_out_with_it(checkpoint_ladder):
     assert len(plain.rows) == 2 and len(plain.training["f"].ladder.runs) == 58
     assert not any("left out whole" in w for w in plain.warnings)
     assert "without the runs at its 2 largest compute value(s), which the fit then predicts" in plain.summary()
+
+
+def test_the_commands_progress_bars_count_the_resamples_a_checkpoint_file_gets(tmp_path, progress_bars,
+                                                                                checkpoint_ladder):
+    """Review: on a file of checkpoints --band-method auto means percentile bands, so `fit` and
+    `backtest` resample; their bars must count the resamples (no test failed when the commands
+    decided as before, profile for the compute laws, and showed no bar). A checkpoint family whose
+    runs all end at one compute is not refitted by the backtest, and its resamples are not counted."""
+    bars = progress_bars
+    same_end = checkpoint_ladder.assign(family="g")
+    same_end["flops"] = 1e22 / 1.25 ** (9 - same_end.groupby("run").cumcount())   # every run ends at 1e22
+    path = tmp_path / "ckpt.csv"
+    pd.concat([checkpoint_ladder, same_end]).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["fit", str(path), "--bootstrap", "50"])
+    assert r.exit_code == 0, r.output
+    ((total, label, ticks),) = bars
+    assert (total, label, sum(ticks)) == (100, "bootstrap", 100)
+    bars.clear()
+    r = CliRunner().invoke(main, ["backtest", str(path), "--bootstrap", "50"])
+    assert r.exit_code == 0, r.output
+    assert "family 'g': not backtested: its runs end at 1 compute value(s)" in r.output
+    ((total, label, ticks), *_) = bars
+    assert (total, label, sum(ticks)) == (50, "bootstrap", 50)

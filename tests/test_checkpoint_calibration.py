@@ -75,3 +75,32 @@ def test_the_studys_80_percent_bands_are_those_analyze_gives_at_80_percent():
         assert derived["alpha"] == pytest.approx(tuple(direct.conf_int().loc[("f", "alpha")]), rel=1e-9)
         for name, p in zip(STUDY.QUANTITIES, direct.predictions):
             assert derived[name] == pytest.approx((p.low, p.high), rel=1e-9)
+
+
+def test_the_readmes_checkpoint_numbers_are_the_studys():
+    """Review: the README quotes the study's per-cell coverage ranges and width ratios; they must be
+    those of analyses/results/checkpoint_calibration.csv (the run-column row said profile bands of
+    predicted losses covered 24-60% where the study's cells give 24-59%, and that profile and row
+    bands were 2.5-5 times narrower where the cells give up to 5.4)."""
+    import re
+    results = pd.read_csv(ROOT / "analyses" / "results" / "checkpoint_calibration.csv")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+    def span(method, quantities, level):
+        cov = results[(results.method == method) & results.quantity.isin(quantities) & (results.level == level)].coverage
+        return f"{100 * cov.min():.1f}% - {100 * cov.max():.1f}%"
+
+    losses = ["loss_10x", "loss_100x"]
+    for label, quantities, level in (("predicted loss, nominal 95%", losses, 0.95),
+                                     ("predicted loss, nominal 80%", losses, 0.8),
+                                     ("alpha, nominal 95%", ["alpha"], 0.95), ("alpha, nominal 80%", ["alpha"], 0.8)):
+        row = f"| {label} | " + " | ".join(span(m, quantities, level) for m in ("cluster", "profile", "rows")) + " |"
+        assert row in readme
+    profile = results[(results.method == "profile") & results.quantity.isin(losses) & (results.level == 0.95)].coverage
+    said = re.search(r"and profile bands (\d+)-(\d+)% at nominal 95%", readme)
+    assert (int(said[1]), int(said[2])) == (round(100 * profile.min()), round(100 * profile.max()))
+    wide = results[results.level == 0.95].pivot_table(index=["runs", "checkpoints", "run_sd", "quantity"],
+                                                      columns="method", values="median_width")
+    ratios = pd.concat([wide["cluster"] / wide["profile"], wide["cluster"] / wide["rows"]])
+    said = re.search(r"their bands are ([\d.]+)-([\d.]+) times narrower than the cluster bootstrap's", readme)
+    assert float(said[1]) <= ratios.min() and ratios.max() <= float(said[2])

@@ -1156,7 +1156,7 @@ def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figu
     left out. The legend is set in columns that fit, and the figure grows by its extra rows."""
     import struct
 
-    from scalefit.plots import COLUMN_SIZE, SHARED_WIDTH, shared_figure, shared_height
+    from scalefit.plots import COLUMN_SIZE, shared_figure, shared_height
     from scalefit.shared import compare_shared
 
     frame = long_named_ladders(7)
@@ -1164,14 +1164,14 @@ def test_the_shared_law_figure_of_long_family_names_keeps_its_legend_on_the_figu
     options = FigureOptions(height=shared_height(cmp))
     assert options.height > COLUMN_SIZE[1]
     assert _texts_outside(shared_figure(cmp, options)) == []
-    wide = FigureOptions(width=SHARED_WIDTH, height=shared_height(cmp, width=SHARED_WIDTH))
-    assert _texts_outside(shared_figure(cmp, wide)) == []
+    assert _texts_outside(shared_figure(cmp)) == []                  # its own size: two columns wide
     path = tmp_path / "seven.csv"
     frame.to_csv(path, index=False)
     r = CliRunner().invoke(main, ["compare", str(path), "--figure", str(tmp_path / "cmp.png")])
     assert r.exit_code == 0, r.output
+    wide = 2 * COLUMN_SIZE[0]            # two panels: as shared_figure(cmp) draws it from Python
     assert struct.unpack(">II", (tmp_path / "cmp.png").read_bytes()[16:24]) == \
-        (round(300 * SHARED_WIDTH), round(300 * wide.height))        # two panels: two columns wide
+        (round(300 * wide), round(300 * shared_height(cmp, width=wide)))
     small = compare_shared(two_ladders(tmp_path))
     assert _texts_outside(shared_figure(small, FigureOptions(height=shared_height(small)))) == []
 

@@ -57,6 +57,39 @@ def test_save_figure_keeps_the_size_a_figure_was_drawn_at(tmp_path):
     assert _png_size(path) == (680, 260)
 
 
+def test_backtest_and_shared_figures_from_python_have_the_commands_size(tmp_path):
+    """Found by review: FigureOptions' height None is documented as the figure's natural height,
+    but backtest_figure and shared_figure drew 2.6 inches whatever their legend needed (seven long
+    family names left the backtest figure's panel 0.8 inches), and after the day's merges `compare
+    --figure` drew the two-panel shared-law figure one column wide (3.4 in), while from Python it
+    is two (6.8 in). Both figures now take their natural size, from Python and from the commands."""
+    import struct
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from scalefit.cli import main
+    from scalefit.plots import COLUMN_SIZE, backtest_figure, backtest_height, shared_figure, shared_height
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_figures_report import long_named_ladders
+
+    frame = long_named_ladders(7)
+    path = tmp_path / "seven.csv"
+    frame.to_csv(path, index=False)
+    bt, cmp = scalefit.backtest(frame, hold_out=2), scalefit.compare_shared(frame)
+    assert backtest_height(bt) > COLUMN_SIZE[1] and shared_height(cmp, width=2 * COLUMN_SIZE[0]) > COLUMN_SIZE[1]
+    for plot, command in ((backtest_figure(bt), ["backtest", str(path), "--hold-out", "2"]),
+                          (shared_figure(cmp), ["compare", str(path)])):
+        scalefit.save_figure(plot, str(tmp_path / "python.png"), dpi=100)
+        r = CliRunner().invoke(main, command + ["--figure", str(tmp_path / "cli.png")])
+        assert r.exit_code == 0, r.output
+        cli = struct.unpack(">II", (tmp_path / "cli.png").read_bytes()[16:24])
+        assert _png_size(tmp_path / "python.png") == (round(cli[0] / 3), round(cli[1] / 3))   # 100 and 300 dpi
+    assert _png_size(tmp_path / "python.png") == (680, round(100 * shared_height(cmp, width=6.8)))
+    scalefit.save_figure(backtest_figure(bt), str(tmp_path / "bt.png"), dpi=100)
+    assert _png_size(tmp_path / "bt.png") == (340, round(100 * backtest_height(bt)))
+
+
 def test_a_multipliers_figure_from_python_has_the_commands_height(tmp_path):
     """With more than three arrows the figure carries a key of one line per arrow: `scalefit plot`
     grew the figure for it, FIGURES['multipliers'](result) squeezed the plot into 2.6 inches."""
@@ -106,6 +139,8 @@ def test_optimal_report_takes_the_law_by_name_and_checks_its_tolerance():
     frame = _chinchilla_frame()
     by_name = scalefit.optimal_report(frame, [1e21], law="chinchilla", bootstrap=0)
     assert by_name.frame().equals(scalefit.optimal_report(frame, [1e21], bootstrap=0).frame())
+    # in any case, as analyze takes law names (review: "Chinchilla" was refused here only)
+    assert scalefit.optimal_report(frame, [1e21], law=" Chinchilla", bootstrap=0).frame().equals(by_name.frame())
     with pytest.raises(ValueError, match="law must be the L\\(N, D\\) law"):
         scalefit.optimal_report(frame, [1e21], law="saturating", bootstrap=0)
     for bad in (0, -1, float("nan"), "0.05"):

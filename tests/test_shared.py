@@ -339,3 +339,27 @@ def test_compare_says_checkpoints_fitted_as_runs_and_marks_their_bands():
     assert not result.factors[1].band_checked
     finals = compare_shared(frame.groupby("run").tail(1))
     assert not any("checkpoints" in w for w in finals.warnings) and finals.factors[1].band_checked
+
+
+def test_compare_and_the_reports_shared_table_count_a_checkpoint_familys_runs_and_rows(checkpoint_ladder):
+    """Found by review: fit's table, JSON and fits_frame were taught to give 6 runs of 60
+    checkpoints as '6 (60 rows)', but compare's table (and so the report's shared-law table, under
+    a Data table saying 'checkpoints of 6 runs') still gave 60 runs per family and '120 runs' in all."""
+    from scalefit.analysis import analyze
+    from scalefit.report import render_report
+    from scalefit.shared import compare_shared
+
+    two = pd.concat([checkpoint_ladder, checkpoint_ladder.assign(family="g", loss=checkpoint_ladder["loss"] * 1.01)])
+    text = compare_shared(two).summary()
+    assert "120 rows of 12 runs" in text and "  g       6 (60 rows)  " in text
+    report, _ = render_report(analyze(two, bootstrap=50), markdown=True)
+    shared = report.split("## One law for all ladders")[1].split("##")[0]
+    assert "| g | 6 (60 rows) |" in shared
+    plain = compare_shared(two.drop(columns="run")).summary()
+    assert "120 runs" in plain and "  g       60  " in plain
+    import scalefit
+    rng = np.random.default_rng(1)
+    rows = [("a", f"r{i}", n, 6 * n * d, (1.7 + 400 / n ** 0.34 + 410 / d ** 0.28) * np.exp(rng.normal(0, 0.002)))
+            for i, n in enumerate(np.geomspace(1e7, 1e9, 6)) for d in 20 * n * 2.0 ** np.arange(-3, 3)]
+    nd = pd.DataFrame(rows, columns=["family", "run", "params", "flops", "loss"])
+    assert "family a (6 runs, 36 rows): " in scalefit.optimal_report(nd, [1e22], bootstrap=0).summary()

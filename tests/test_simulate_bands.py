@@ -846,3 +846,28 @@ def test_a_checkpoint_family_counts_its_runs_and_its_rows(checkpoint_ladder):
     plain = analyze(checkpoint_ladder.drop(columns="run"), bootstrap=200, band_method="percentile")
     assert plain.fits_frame()[["runs", "rows"]].values.tolist() == [[60, 60]]
     assert not any("checkpoint" in w for w in plain.warnings)
+
+
+def test_only_the_law_the_checkpoint_study_fits_cites_its_coverage(checkpoint_ladder):
+    """Found by review: analyses/checkpoint_calibration.py fits the saturating law with E free, yet
+    a power-law, fixed-E or L(N, D) fit of a checkpoint file said its bands "were checked on one
+    simulated design" and quoted that study's 92.5-98.5% coverage (an L(N, D) summary said in the
+    next warning that its bands were checked by no study)."""
+    def said(result):
+        return [w for w in result.warnings if "checkpoint" in w]
+
+    saturating = said(analyze(checkpoint_ladder, bootstrap=100))
+    assert any("were checked on one simulated design" in w for w in saturating)
+    assert any("covered 92.5-98.5% at 95%" in w for w in saturating)
+    rng = np.random.default_rng(1)
+    rows = [("a", f"r{i}", n, 6 * n * d, (1.7 + 400 / n ** 0.34 + 410 / d ** 0.28) * np.exp(rng.normal(0, 0.002)))
+            for i, n in enumerate(np.geomspace(1e7, 1e9, 6)) for d in 20 * n * 2.0 ** np.arange(-3, 3)]
+    nd = pd.DataFrame(rows, columns=["family", "run", "params", "flops", "loss"])
+    others = [analyze(checkpoint_ladder, law="power", bootstrap=100),
+              analyze(checkpoint_ladder, law=SaturatingLaw().with_fixed_E(1.8), bootstrap=100),
+              analyze(nd, law="chinchilla", bootstrap=50)]
+    for result in others:
+        assert result.band_method == "percentile"
+        warnings = said(result)
+        assert any("whole runs" in w and "fits the saturating law with E free only" in w for w in warnings)
+        assert not any("were checked on one simulated design" in w or "92.5-98.5%" in w for w in warnings)

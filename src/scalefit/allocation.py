@@ -111,7 +111,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
 
 def _chinchilla_law(law) -> ChinchillaLaw:
     """``law`` as a ChinchillaLaw (None or "chinchilla": the default one), or ValueError."""
-    if law is None or law == "chinchilla":
+    if law is None or (isinstance(law, str) and law.strip().lower() == "chinchilla"):    # any case, as get_law
         return ChinchillaLaw()
     if not isinstance(law, ChinchillaLaw):
         raise ValueError(f"law must be the L(N, D) law, 'chinchilla' or a ChinchillaLaw (allocation needs N and D), "

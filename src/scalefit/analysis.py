@@ -312,25 +312,37 @@ def runs_if_checkpoints(ladder: Ladder, family: str) -> np.ndarray | None:
     return run_labels(ladder.family_runs(family)) if checkpoint_families(ladder, [family]) else None
 
 
-def _percentile_warning(ladder: Ladder) -> str:
+def _percentile_warning(ladder: Ladder, law: Law) -> str:
     """What the calibration studies measured of percentile bands of a compute law: on ladders of one
-    row per run (analyses/calibration.py) and, when the ladder's rows are checkpoints, on simulated
-    checkpoint ladders (analyses/checkpoint_calibration.py)."""
+    row per run (analyses/calibration.py) and, when the ladder's rows are checkpoints and the law is
+    the one that study fits (:func:`checkpoint_study_law`), on simulated checkpoint ladders
+    (analyses/checkpoint_calibration.py)."""
     said = ("percentile bootstrap bands are not calibrated: in analyses/calibration.py their 95% bands covered "
             "83-99% of simulated truths (52-72% with 4 runs); profile bands, on ladders of one row per run, "
             "covered 93-98%")
-    if checkpoint_families(ladder, ladder.ladder_families()):
+    if checkpoint_study_law(law) and checkpoint_families(ladder, ladder.ladder_families()):
         said += ("; on simulated checkpoint ladders (analyses/checkpoint_calibration.py) resampling whole runs, "
                  "their bands of predicted losses covered 92.5-98.5% at 95% but 71-86% at 80%")
     return said
+
+
+def checkpoint_study_law(law: Law) -> bool:
+    """The law analyses/checkpoint_calibration.py fits to its simulated checkpoint ladders: the
+    saturating law with E free. Its coverage says nothing of the power law's, L(N, D)'s or a fit
+    with E held."""
+    return law.name == "saturating" and not law.fixed
 
 
 def _checkpoint_warning(family: str, rows: int, runs: int, law: Law, method: str | None) -> str:
     """What checkpoints fitted as runs do to the fit and its bands, and what to fit instead."""
     said = f"family '{family}': its {rows} rows are checkpoints of {runs} runs (a run's name repeats at other compute)"
     if method == "percentile":
+        checked = ("were checked on one simulated design only (analyses/checkpoint_calibration.py; marked *)"
+                   if checkpoint_study_law(law) else
+                   "are not checked by a calibration study: analyses/checkpoint_calibration.py fits the saturating "
+                   "law with E free only (marked *)")
         how = ("the bootstrap resamples whole runs (each with all its checkpoints), so its bands count runs, not "
-               "rows, but were checked on one simulated design only (analyses/checkpoint_calibration.py; marked *)")
+               f"rows, but {checked}")
     elif method == "profile":
         how = ("every row is fitted as a separate run, so its bands are too narrow (marked *); "
                "--band-method percentile resamples whole runs instead")
@@ -648,7 +660,7 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
     if method == "profile":
         out = [_mark_checked(m, fits, warnings, ladder) for m in out]
     elif method == "percentile" and fits[focus].fit.law.name != "chinchilla":
-        warnings.append(_percentile_warning(ladder))
+        warnings.append(_percentile_warning(ladder, fits[focus].fit.law))
         out = [replace(m, band_checked=False) for m in out]
     elif method == "percentile":            # L(N, D): said once with the predictions' (see analyze)
         out = [replace(m, band_checked=False) for m in out]

@@ -312,13 +312,13 @@ def _figure_bytes(kind: str, result, figure: str) -> bytes:
         steps = sum(plots.band_steps(training) for training in result.training.values())
     try:
         with _progress(steps, "figure") as tick:
+            # each at its natural size, as from Python: one column for the backtest, two for the
+            # shared-law figure's two panels, taller for legend rows
             if kind == "backtest":
-                options = plots.FigureOptions(height=plots.backtest_height(result))
-                drawn = plots.backtest_figure(result, options, progress=tick)
+                drawn = plots.backtest_figure(result, progress=tick)
             else:
-                options = plots.FigureOptions(width=plots.SHARED_WIDTH)     # its natural height
-                drawn = plots.shared_figure(result, options)
-        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower(), options)
+                drawn = plots.shared_figure(result)
+        return plots.figure_bytes(drawn, os.path.splitext(figure)[1].lower())
     except Exception as exc:  # noqa: BLE001 - as `plot` reports it
         first = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(f"--figure {figure}: cannot draw the {kind} figure ({type(exc).__name__}: {first}); "

@@ -437,7 +437,7 @@ def format_optimal(report) -> str:
         first = next(iter(fa.at.values()))
         a, b = first["a"], first["b"]
         params = "  ".join(f"{n}={fmt(v)}" for n, v in zip(law.param_names, fit.params))
-        lines += ["", f"family {fa.family} ({fit.n_runs} runs): {params}",
+        lines += ["", f"family {fa.family} ({_runs_phrase(result.ladder, fa.family, fit.n_runs)}): {params}",
                   f"  N_opt ∝ C^a, a = {_with_band(a)};  D_opt ∝ C^b, b = {_with_band(b)}"]
         rows = [["compute", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss on frontier"]]
         for c, q in fa.at.items():
@@ -557,6 +557,14 @@ def shared_to_csv(cmp) -> str:
     return frame_csv(cmp.frame())
 
 
+def runs_cell(ladder, family: str, rows: int) -> str:
+    """A family's runs as the tables give them: its row count, or for a family of checkpoints its
+    runs and rows ('6 (60 rows)'; 60 checkpoints of 6 runs were '60' beside a warning about 6 runs)."""
+    from .analysis import checkpoint_families
+    checkpoints = checkpoint_families(ladder, [family])
+    return f"{checkpoints[family][1]} ({rows} rows)" if family in checkpoints else str(rows)
+
+
 def format_shared(cmp) -> str:
     """The shared law, the focus's saving against each family with its band, and the F test."""
     E, A, alpha = cmp.params
@@ -566,15 +574,15 @@ def format_shared(cmp) -> str:
              f"L_f(C) = E + A * (C / M_f)^(-alpha)",
              f"E = {fmt(E)}, A = {fmt(A)}, alpha = {fmt(alpha)} (A for {cmp.focus}, compute in the file's units, "
              f"{'loss = ln(perplexity), nats/token' if cmp.ladder.metric == 'perplexity' else 'loss in nats/token'}); "
-             f"{cmp.n_runs} runs, rmse of ln L {fmt(cmp.rmse_log, 3)}", ""]
+             f"{_shared_runs(cmp)}, rmse of ln L {fmt(cmp.rmse_log, 3)}", ""]
     lines.append(f"Multipliers of {cmp.focus} (family's compute / {cmp.focus}'s compute at the same loss, any loss; "
                  f"> 1: {cmp.focus} needs less)")
     rows = [["family", "runs", "multiplier", f"{pct} profile band"]]
     for f in cmp.factors:
         if f.family == cmp.focus:
-            rows.append([f.family, str(f.n_runs), "1 (focus)", ""])
+            rows.append([f.family, runs_cell(cmp.ladder, f.family, f.n_runs), "1 (focus)", ""])
         else:
-            rows.append([f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
+            rows.append([f.family, runs_cell(cmp.ladder, f.family, f.n_runs), fmt_multiplier(f.multiplier),
                          _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")])
     lines.append(_align(rows))
     if not all(f.band_checked for f in cmp.factors):
@@ -589,3 +597,19 @@ def format_shared(cmp) -> str:
         lines.append(f"check against a separate saturating law per family: F = {cmp.f_statistic:.3g} on "
                      f"({df1}, {df2}) degrees of freedom, p = {cmp.p_value:.2g}: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _runs_phrase(ladder, family: str, rows: int) -> str:
+    """'N runs', or 'N runs, M rows' for a family of checkpoints."""
+    cell = runs_cell(ladder, family, rows)
+    return f"{rows} runs" if cell == str(rows) else f"{cell.split(' ')[0]} runs, {rows} rows"
+
+
+def _shared_runs(cmp) -> str:
+    """The shared fit's runs: 'N runs', or 'M rows of N runs' when some families' rows are checkpoints."""
+    from .analysis import checkpoint_families
+    checkpoints = checkpoint_families(cmp.ladder, [f.family for f in cmp.factors])
+    if not checkpoints:
+        return f"{cmp.n_runs} runs"
+    runs = sum(checkpoints[f.family][1] if f.family in checkpoints else f.n_runs for f in cmp.factors)
+    return f"{cmp.n_runs} rows of {runs} runs"

@@ -1234,6 +1234,8 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
         raise ValueError("the backtest figure draws compute laws; an L(N, D) prediction sits at each run's own N "
                          "and D, off any one curve (see the table)")
     p9 = _p9()
+    if options.height is None:      # its natural height, as `backtest --figure` draws it
+        options = replace(options, height=backtest_height(bt, width=options.width))
     any_result = next(iter(bt.training.values()))
     curves, runs, bars = [], [], []
     for family, result in bt.training.items():
@@ -1283,7 +1285,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     (the compute the focus would need), where a family that obeys the shared law falls on the
     focus's curve. A height of None is :func:`shared_height` at the options' width."""
     p9 = _p9()
-    if options.height is None:
+    if options.height is None:      # its natural height, as `compare --figure` draws it
         options = replace(options, height=shared_height(cmp, width=options.width))
     families = [f.family for f in cmp.factors]
     as_trained, shifted = "compute as trained", "compute / M"

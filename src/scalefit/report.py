@@ -9,7 +9,7 @@ import os
 
 from . import __version__
 from .analysis import Analysis, checkpoint_families
-from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows
+from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows, runs_cell
 from .ladder import LadderError
 
 
@@ -194,7 +194,7 @@ def _shared_table(result: Analysis, cmp) -> list[tuple]:
         " * marks a band outside what the calibration study checked (see the Warnings)."
     note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}.{unchecked}"
     rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
-    rows += [[f.family, str(f.n_runs), fmt_multiplier(f.multiplier),
+    rows += [[f.family, runs_cell(cmp.ladder, f.family, f.n_runs), fmt_multiplier(f.multiplier),
               _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")]
              for f in cmp.factors if f.family != cmp.focus]
     return [(title, rows, note)]
