@@ -255,6 +255,8 @@ def test_checkpoints_of_a_held_out_run_are_held_out_with_it(checkpoint_ladder):
     other = ladder_frame()[lambda f: f.family == "a"]        # with a family of single runs: one method for both
     mixed = scalefit.backtest(pd.concat([frame, other]), hold_out=2, bootstrap=200)
     assert mixed.band_method == "percentile" and {a.band_method for a in mixed.training.values()} == {"percentile"}
+    calibrated = [w for w in mixed.warnings if w.startswith("percentile bootstrap bands are not calibrated")]
+    assert len(calibrated) == 1 and "on simulated checkpoint ladders" in calibrated[0]    # not also the plain one
     plain = scalefit.backtest(frame.drop(columns="run"), hold_out=2, bootstrap=0)     # rows as runs: as before
     assert len(plain.rows) == 2 and len(plain.training["f"].ladder.runs) == 58
     assert not any("left out whole" in w for w in plain.warnings)

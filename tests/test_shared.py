@@ -337,8 +337,10 @@ def test_compare_says_checkpoints_fitted_as_runs_and_marks_their_bands():
     said = [w for w in result.warnings if "checkpoints of 6 runs" in w]
     assert len(said) == 1 and "'a' has 24 rows" in said[0] and "'b' has 24 rows" in said[0]
     assert not result.factors[1].band_checked
+    assert result.frame()[["family", "runs", "rows"]].values.tolist() == [["b", 6, 24]]   # was 24 runs
     finals = compare_shared(frame.groupby("run").tail(1))
     assert not any("checkpoints" in w for w in finals.warnings) and finals.factors[1].band_checked
+    assert finals.frame()[["runs", "rows"]].values.tolist() == [[6, 6]]
 
 
 def test_compare_and_the_reports_shared_table_count_a_checkpoint_familys_runs_and_rows(checkpoint_ladder):

@@ -167,9 +167,17 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
     if not rows:
         advice = "; hold out fewer compute values" if hold_out > 1 else ""
         raise LadderError(f"{ladder.source}: no family could be backtested: " + "; ".join(skipped) + advice)
-    warnings = list(dict.fromkeys(warnings + skipped))      # each once (every family's fit says the same)
+    warnings = _said_once(warnings + skipped)
     return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
                     warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
+
+
+def _said_once(warnings: list[str]) -> list[str]:
+    """Each warning once, in order (every family's refit says the same), and none that another
+    extends with more clauses ('...; on simulated checkpoint ladders ...' of a checkpoint family's
+    refit beside the plain version of another family's)."""
+    unique = list(dict.fromkeys(warnings))
+    return [w for w in unique if not any(other.startswith(w + "; ") for other in unique)]
 
 
 def profile_steps(source, hold_out: int = 1) -> int:

@@ -128,12 +128,16 @@ class SharedComparison:
         return E + A * np.exp(-alpha * (np.log(positive_finite(flops, "flops")) - np.log(m)))
 
     def frame(self) -> pd.DataFrame:
-        """One row per compared family other than the focus: its runs and the focus's saving (the
-        ``focus`` column names whose saving it is)."""
-        return pd.DataFrame([dict(focus=self.focus, family=f.family, runs=f.n_runs, multiplier=f.multiplier,
-                                  low=f.low, high=f.high, band_checked=f.band_checked)
+        """One row per compared family other than the focus: its runs and rows (fewer runs than rows
+        when the rows are checkpoints) and the focus's saving (the ``focus`` column names whose saving
+        it is)."""
+        from .analysis import checkpoint_families
+        checkpoints = checkpoint_families(self.ladder, [f.family for f in self.factors])
+        return pd.DataFrame([dict(focus=self.focus, family=f.family, runs=checkpoints.get(f.family, (0, f.n_runs))[1],
+                                  rows=f.n_runs, multiplier=f.multiplier, low=f.low, high=f.high,
+                                  band_checked=f.band_checked)
                              for f in self.factors if f.family != self.focus],
-                            columns=["focus", "family", "runs", "multiplier", "low", "high", "band_checked"])
+                            columns=["focus", "family", "runs", "rows", "multiplier", "low", "high", "band_checked"])
 
     def summary(self) -> str:
         """The table the command prints, then its warnings (numbered)."""
