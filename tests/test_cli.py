@@ -858,7 +858,7 @@ def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
     assert base["low"] < BASE_SHIFT < base["high"] < 2 * BASE_SHIFT
     assert data["law"]["alpha"] == pytest.approx(0.15, rel=0.05) and data["check"]["dof"] == [2, 10]
     frame = pd.read_csv(io.StringIO(run("compare", path, "--focus", "new", "--format", "csv").stdout))
-    assert list(frame.columns) == ["focus", "family", "runs", "multiplier", "low", "high", "band_checked"]
+    assert list(frame.columns) == ["focus", "family", "runs", "rows", "multiplier", "low", "high", "band_checked"]
     assert set(frame.focus) == {"new"}
     assert frame.multiplier.iloc[0] == pytest.approx(base["multiplier"])
 
