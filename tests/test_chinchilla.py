@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from scalefit.analysis import analyze
@@ -95,10 +95,13 @@ def test_rescaling_units_of_n_or_d_changes_only_a_or_b(truth, s_n, s_d):
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(truths(), st.integers(0, 2**31 - 1))
+@example(truth=np.array([1.79693127, 5.99409477, 1.00214886e5, 0.1, 0.55]), seed=10469475)
 def test_engine_is_no_worse_than_the_papers_lbfgs(truth, seed):
     """Our optimum vs the papers' procedure (slow path): L-BFGS-B from a grid of initializations over
     all five parameters, here 72 of them (E, ln A, ln B, alpha, beta), independent of our starts.
-    (Run with more examples by hand: this is the slow path, a few seconds per example.)"""
+    (Run with more examples by hand: this is the slow path, a few seconds per example.) The example
+    was found by a CI run: the fit's exponent alpha (0.04) barely moved its term across the runs, and
+    the engine stopped at E 0.07, 1.4e-5 above the optimum at E 0.21 (see chinchilla._valley_finishes)."""
     import itertools
     n, d = design()
     loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(seed).normal(0, 0.01, n.size))
