@@ -352,3 +352,11 @@ def test_families_six_decades_apart_are_asked_about_units_and_four_are_not(tmp_p
         warnings = scalefit.analyze(path).warnings
         assert sum("decades from muse's runs: are the families' computes in the same units" in w
                    for w in warnings) == expected, warnings
+
+
+def test_simulated_repeats_are_bounded_before_any_memory_is_taken():
+    from scalefit.simulate import MAX_RUNS, SimulationSpec
+    spec = dict(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22))
+    with pytest.raises(ValueError, match="^repeats 100000000: 4 compute values"):
+        SimulationSpec(**spec, repeats=10 ** 8)     # was accepted, then the draw was killed for memory
+    assert SimulationSpec(**spec, repeats=MAX_RUNS // 4).repeats == MAX_RUNS // 4

@@ -417,7 +417,7 @@ def _emit_bytes(data: bytes, path: str) -> None:
 DEFAULT_PARAMS = {"saturating": "E=1.8,A=1000,alpha=0.15", "power": "A=30,alpha=0.05"}
 
 
-SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder")
+SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder", "repeats")
 
 
 def _as_option_error(exc: ValueError) -> str:
