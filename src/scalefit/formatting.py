@@ -379,6 +379,10 @@ def format_plan(plan) -> str:
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
                      f"{fmt_multiplier(plan.claim)} in {fmt_share(best.claim_supported_share)}; it adds "
                      f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
+    if best is not None and plan.costs_more_than_reference(best):
+        lines.append(f"That run alone takes {fmt(best.extra_flops, 3)}, at least the compute of the reference itself "
+                     f"({fmt(plan.reference_flops, 3)}): it would spend the saving it is meant to show; weigh a "
+                     "cheaper candidate (the 'added' column) or --extra-run.")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "
                      f"(median width {fmt_multiplier(bounded.median_width)}; it adds "
