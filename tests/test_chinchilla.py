@@ -457,3 +457,19 @@ def test_isoflop_band_resamples_whole_runs_when_rows_are_checkpoints():
     iso = report.families[0].isoflop
     assert iso.a_band == isoflop_analysis(n, d, loss, n_resamples=60, seed=0, family="f", runs=runs).a_band
     assert iso.a_band != isoflop_analysis(n, d, loss, n_resamples=60, seed=0, family="f").a_band
+
+
+def test_optimal_on_a_perplexity_file_reports_the_frontier_as_perplexity(tmp_path):
+    """fit shows a perplexity file's predictions as perplexities; optimal showed nats under 'loss'."""
+    n, d, loss = noisy_design(2, 0.003)
+    path = tmp_path / "ppl.csv"
+    pd.DataFrame({"family": "f", "params": n, "tokens": d, "perplexity": np.exp(loss)}).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "100", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    alloc = data["families"][0]["allocations"][0]
+    assert data["metric"] == "perplexity"
+    for end in ("value", "low", "high"):
+        assert alloc["perplexity"][end] == pytest.approx(np.exp(alloc["loss"][end]))
+    table = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "0"]).stdout
+    assert "perplexity on frontier" in table and f"{alloc['perplexity']['value']:.3g}" in table.splitlines()[-1]

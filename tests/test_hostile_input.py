@@ -80,6 +80,25 @@ def test_option_values_that_are_not_numbers_a_run_can_have_get_one_line(tmp_path
     assert not (tmp_path / "f.png").exists()
 
 
+def test_a_huber_delta_that_would_overflow_the_objective_is_refused_by_the_law():
+    from scalefit.chinchilla import MAX_HUBER_DELTA, ChinchillaLaw
+    from scalefit.cli import MAX_HUBER_DELTA as CLI_MAX
+    assert CLI_MAX == MAX_HUBER_DELTA
+    with pytest.raises(ValueError, match="at most 10"):
+        ChinchillaLaw(huber_delta=1e300)
+    assert ChinchillaLaw(huber_delta=MAX_HUBER_DELTA).huber_delta == MAX_HUBER_DELTA
+
+
+@pytest.mark.parametrize("command", [["fit", "--law", "chinchilla"], ["optimal", "--flops", "1e22"]])
+def test_a_huber_delta_that_would_overflow_the_objective_is_one_line_not_a_traceback(tmp_path, command):
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 4), np.geomspace(1e9, 1e11, 4))
+    n, d = n.ravel(), d.ravel()
+    path = tmp_path / "nd.csv"
+    pd.DataFrame({"family": "a", "params": n, "tokens": d,
+                  "loss": 1.8 + 400 / n ** 0.34 + 400 / d ** 0.28}).to_csv(path, index=False)
+    one_error_line(run(command[0], path, *command[1:], "--bootstrap", "0", "--huber-delta", "1e300"), "--huber-delta")
+
+
 @pytest.mark.parametrize("rows, fragment", [
     ([("a", "1_000", 3.0)] * 5, "1_000 is not a number"),
     ([("a", "\uff11e19", 3.0)] * 5, "is not a number"),
@@ -333,3 +352,11 @@ def test_families_six_decades_apart_are_asked_about_units_and_four_are_not(tmp_p
         warnings = scalefit.analyze(path).warnings
         assert sum("decades from muse's runs: are the families' computes in the same units" in w
                    for w in warnings) == expected, warnings
+
+
+def test_simulated_repeats_are_bounded_before_any_memory_is_taken():
+    from scalefit.simulate import MAX_RUNS, SimulationSpec
+    spec = dict(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22))
+    with pytest.raises(ValueError, match="^repeats 100000000: 4 compute values"):
+        SimulationSpec(**spec, repeats=10 ** 8)     # was accepted, then the draw was killed for memory
+    assert SimulationSpec(**spec, repeats=MAX_RUNS // 4).repeats == MAX_RUNS // 4

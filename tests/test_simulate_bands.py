@@ -179,6 +179,20 @@ def test_plan_ranks_designs_and_a_longer_ladder_narrows_the_band():
     assert plan.cheapest_always_bounded is (min(bounded, key=lambda o: o.total_flops) if bounded else None)
 
 
+def test_plan_says_when_its_best_extra_run_costs_more_than_the_reference():
+    """The default candidates reach 1.5 decades past the ladder, beyond the reference's own compute
+    (multiplier x 10^beyond x largest run) when the multiplier is under 10^0.5: the narrowest band
+    then comes from a run that spends more than the saving it is to show, and the plan says so."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e21, 6)), noise=0.01)
+    plan = plan_ladder(spec, multiplier=3.0, beyond=1.0, simulations=20, seed=1, extra_runs=[1e21, 1e23], workers=1)
+    assert plan.reference_flops == pytest.approx(3e22)
+    assert plan.best_extra.extra_flops == 1e23 and plan.costs_more_than_reference(plan.best_extra)
+    assert "at least the compute of the reference itself (3.00e22)" in plan.summary()
+    cheaper = plan_ladder(spec, multiplier=3.0, beyond=1.0, simulations=20, seed=1, extra_runs=[1e21, 1e22], workers=1)
+    assert not cheaper.costs_more_than_reference(cheaper.best_extra)
+    assert "reference itself" not in cheaper.summary()
+
+
 def test_plan_says_so_when_no_extra_run_bounds_the_band():
     """A 4-run ladder with 5% noise and a 99% band: every design's median band is unbounded, so
     the plan names the candidate with the fewest unbounded bands instead of 'inf -> inf'."""

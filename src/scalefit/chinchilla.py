@@ -39,6 +39,7 @@ from .laws import Law
 from .threads import one_blas_thread
 
 HUBER_DELTA = 1e-3
+MAX_HUBER_DELTA = 10.0  # on ln-loss residuals: a residual of 10 is a factor e^10; any larger delta is least squares
 FLOPS_PER_PARAM_TOKEN = 6.0
 EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
 EXPONENT_BOUNDS = (1e-3, 5.0)
@@ -51,13 +52,20 @@ LBFGS_FINISHES = 3
 FINISH_WITHIN = 0.1  # relative objective above the best LM result within which basins are finished
 
 
+def huber_delta_message(value: float) -> str:
+    """Why a Huber delta above MAX_HUBER_DELTA is refused, and what to give instead."""
+    return (f"huber_delta {value:g}: must be at most {MAX_HUBER_DELTA:g} (it is on ln-loss residuals; "
+            f"{MAX_HUBER_DELTA:g} already makes the objective plain least squares); 1e-3 is the papers' choice")
+
+
 @dataclass(frozen=True)
 class ChinchillaLaw(Law):
     """L(N, D) = E + A N^-alpha + B D^-beta; as a law of compute, its compute-optimal frontier.
 
     Fitted by minimizing sum_i Huber_delta(ln L_i - ln L(N_i, D_i)) with ``huber_delta`` the delta
     (on ln-loss residuals); ``flops_per_param_token`` is k in C = k N D, which turns compute into
-    tokens and places the frontier. Both must be positive and finite (ValueError otherwise).
+    tokens and places the frontier. Both must be positive and finite, and ``huber_delta`` at most
+    MAX_HUBER_DELTA (ValueError otherwise).
     """
 
     name: str = "chinchilla"
@@ -73,6 +81,8 @@ class ChinchillaLaw(Law):
             if not (number and 0 < value < np.inf):
                 raise ValueError(f"{name} {value!r}: must be a positive, finite number")
             object.__setattr__(self, name, float(value))
+        if self.huber_delta > MAX_HUBER_DELTA:
+            raise ValueError(huber_delta_message(self.huber_delta))
 
     def predict_nd(self, params, n_params, tokens):
         """L(N, D) at the given parameter and token counts."""

@@ -20,6 +20,7 @@ MAX_PIXELS = 200e6         # of a PNG figure: about 1 GB of memory to render
 MAX_RESAMPLES = 1_000_000  # bootstrap resamples: beyond this the arrays outgrow memory
 MAX_DECADES = 100          # of a figure's compute axis (--xlim)
 MAX_AXIS_VALUE = 1e100     # of a figure's loss axis (--ylim)
+MAX_HUBER_DELTA = 10.0     # chinchilla.MAX_HUBER_DELTA, not imported here (numpy at start-up)
 
 
 class FiniteFloat(click.FloatRange):
@@ -127,8 +128,10 @@ AT_PARAMS_TOKENS_OPTION = click.option(
     help="Chinchilla law: also predict L(N, D) at N parameters and D tokens, written N,D; repeatable.")
 FOCUS_OPTION = click.option("--focus", default=None, help="Family compared against all others [default: the family "
                             "with most runs, the first in the file on a tie].")
-HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
-                            help="Huber delta of the chinchilla law's objective (on ln-loss residuals).")
+HUBER_OPTION = click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True, max=MAX_HUBER_DELTA), default=1e-3,
+                            show_default=True,
+                            help="Huber delta of the chinchilla law's objective (on ln-loss residuals; 10 or less, "
+                                 "above which it is least squares).")
 K_OPTION = click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
                         show_default=True, help="C = k N D for the chinchilla law's compute-optimal frontier.")
 BOOTSTRAP_OPTION = click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000,
@@ -414,7 +417,7 @@ def _emit_bytes(data: bytes, path: str) -> None:
 DEFAULT_PARAMS = {"saturating": "E=1.8,A=1000,alpha=0.15", "power": "A=30,alpha=0.05"}
 
 
-SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder")
+SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder", "repeats")
 
 
 def _as_option_error(exc: ValueError) -> str:
@@ -624,7 +627,7 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
 @click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True)
 @click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--huber-delta", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True)
+@HUBER_OPTION
 @click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
               show_default=True, help="C = k N D.")
 @click.option("--budget-tolerance", type=FiniteFloat(min=0, min_open=True), default=0.05, show_default=True,

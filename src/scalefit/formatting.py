@@ -379,6 +379,10 @@ def format_plan(plan) -> str:
                      f"{fmt_multiplier(proposed.median_width)} -> {fmt_multiplier(best.median_width)}; band above "
                      f"{fmt_multiplier(plan.claim)} in {fmt_share(best.claim_supported_share)}; it adds "
                      f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
+    if best is not None and plan.costs_more_than_reference(best):
+        lines.append(f"That run alone takes {fmt(best.extra_flops, 3)}, at least the compute of the reference itself "
+                     f"({fmt(plan.reference_flops, 3)}): it would spend the saving it is meant to show; weigh a "
+                     "cheaper candidate (the 'added' column) or --extra-run.")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "
                      f"(median width {fmt_multiplier(bounded.median_width)}; it adds "
@@ -389,13 +393,16 @@ def format_plan(plan) -> str:
 # ----- compute-optimal allocation -------------------------------------------------------------------
 
 def optimal_to_dict(report) -> dict:
+    """The allocation as strict JSON; for perplexity files each allocation's frontier loss (nats)
+    also as ``perplexity``."""
     result = report.analysis
+    metric = result.ladder.metric
     fams = []
     for fa in report.families:
         entry = {"family": fa.family,
                  "parameters": to_dict(result)["families"][list(result.fits).index(fa.family)]["parameters"],
                  "allocations": [dict(flops=c, **{q: {"value": _clean(v), "low": _clean(lo), "high": _clean(hi)}
-                                                  for q, (v, lo, hi) in quantities.items()})
+                                                  for q, (v, lo, hi) in _with_perplexity(quantities, metric).items()})
                                  for c, quantities in fa.at.items()]}
         iso = fa.isoflop
         entry["isoflop"] = None if iso is None else {
@@ -406,11 +413,19 @@ def optimal_to_dict(report) -> dict:
         fams.append(entry)
     law = result.law
     return {"schema": JSON_SCHEMA_VERSION, "scalefit_version": __version__, "source": result.ladder.source,
+            "metric": metric,
             "law": {"name": law.name, "formula": law.formula, "huber_delta": law.huber_delta,
                     "flops_per_param_token": law.flops_per_param_token},
             "bands": {"method": result.band_method, "level": result.level, "resamples": result.n_bootstrap,
                       "seed": result.seed},
             "families": fams, "warnings": list(report.warnings)}
+
+
+def _with_perplexity(quantities: dict, metric: str) -> dict:
+    """The allocation's quantities, plus the frontier loss as a perplexity for perplexity files."""
+    if metric != "perplexity":
+        return quantities
+    return {**quantities, "perplexity": tuple(perplexity(x) for x in quantities["loss"])}
 
 
 def optimal_to_json(report) -> str:
@@ -439,9 +454,11 @@ def format_optimal(report) -> str:
         params = "  ".join(f"{n}={fmt(v)}" for n, v in zip(law.param_names, fit.params))
         lines += ["", f"family {fa.family} ({_runs_phrase(result.ladder, fa.family, fit.n_runs)}): {params}",
                   f"  N_opt ∝ C^a, a = {_with_band(a)};  D_opt ∝ C^b, b = {_with_band(b)}"]
-        rows = [["compute", "N_opt (params)", "D_opt (tokens)", "tokens/param", "loss on frontier"]]
+        what = "perplexity" if result.ladder.metric == "perplexity" else "loss"
+        rows = [["compute", "N_opt (params)", "D_opt (tokens)", "tokens/param", f"{what} on frontier"]]
         for c, q in fa.at.items():
-            rows.append([fmt(c, 3)] + [_with_band(q[name]) for name in ("n_opt", "d_opt", "tokens_per_param", "loss")])
+            q = _with_perplexity(q, result.ladder.metric)
+            rows.append([fmt(c, 3)] + [_with_band(q[name]) for name in ("n_opt", "d_opt", "tokens_per_param", what)])
         lines.append(_align(rows))
         iso = fa.isoflop
         if iso is not None:

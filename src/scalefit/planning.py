@@ -87,6 +87,15 @@ class Plan:
         return outcome.total_flops / self.proposed.total_flops - 1.0
 
     @property
+    def reference_flops(self) -> float:
+        """The reference's compute: the true multiplier times the focus's compute at its loss."""
+        return self.multiplier * max(self.spec.flops) * 10.0 ** self.beyond
+
+    def costs_more_than_reference(self, outcome: DesignOutcome) -> bool:
+        """Whether a design's extra run alone takes at least the reference's compute (no saving left)."""
+        return bool(outcome.extra_flops >= self.reference_flops)
+
+    @property
     def cheapest_always_bounded(self) -> DesignOutcome | None:
         """The cheapest candidate extra run whose band was bounded in every simulation (None if none
         was): an unbounded band says nothing about the multiplier."""

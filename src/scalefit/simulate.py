@@ -32,6 +32,7 @@ from .laws import get_law
 TRUTH_PREFIX = "truth: "
 MAX_NOISE = 1.0     # standard deviation of ln loss: beyond this a draw is mostly noise
 MAX_BEYOND = 10.0   # decades between the ladder and a simulated reference
+MAX_RUNS = 1_000_000  # runs of one simulated ladder (compute values x repeats): beyond this memory runs out
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class SimulationSpec:
             raise ValueError(f"params {shown}: need finite numbers, E >= 0 and the others > 0")
         if len(self.flops) < 2 or not all(0 < c < np.inf for c in self.flops):
             raise ValueError("flops: a ladder needs at least 2 runs at positive, finite compute")
+        if not 1 <= self.repeats <= MAX_RUNS // len(self.flops):
+            raise ValueError(f"repeats {self.repeats}: {len(self.flops)} compute values x {self.repeats} runs each "
+                             f"must make at most {MAX_RUNS:,} runs; give fewer repeats")
         if np.log10(max(self.flops) / min(self.flops)) > MAX_COMPUTE_DECADES:
             raise ValueError(f"flops: the runs span more than {MAX_COMPUTE_DECADES} decades of compute, which a "
                              "ladder file may not")
