@@ -16,8 +16,9 @@ valley where E trades off against the exponents), a batched bounded Levenberg-Ma
 parameters (capped at 60 iterations; after 20, three restarts from the best so far join it, at
 E = 0, 0.5 and 0.9 times the smallest loss with the amplitudes rescaled, along the valley where E
 trades off against A and B), and L-BFGS-B (analytic gradient, the papers' optimizer) finishes from
-the best result of each of up to 3 distinct basins within 10% of the lowest; the lowest objective
-wins. Bootstrap refits use the same search (each resample's own grid and 8 basins, plus the
+the best result of each of up to 3 distinct basins within 10% of the lowest (and, when a term
+barely varies across the runs, from the best result moved along the E valley to E = 0.5 and 0.9
+times the smallest loss); the lowest objective wins. Bootstrap refits use the same search (each resample's own grid and 8 basins, plus the
 full-data optimum as a ninth start, and the same restarts along E), polished by the batched LM run
 to convergence instead of the L-BFGS finish; starts of one resample that meet in a basin are merged.
 Parameters are reported in the user's units (A_user = A_norm * N_ref^alpha, B_user = B_norm * D_ref^beta).
