@@ -231,11 +231,9 @@ def format_table(result: Analysis) -> str:
     lines += ["", "Fitted families"]
     header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]
     rows = [header]
-    checkpoints = result.checkpoint_runs()
     for name, ff in result.fits.items():
         f = ff.fit
-        runs = f"{checkpoints[name]} ({f.n_runs} rows)" if name in checkpoints else str(f.n_runs)
-        row = [name, runs, f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
+        row = [name, runs_cell(result.ladder, name, f.n_runs), f"{fmt(f.flops_min, 2)} .. {fmt(f.flops_max, 2)}"]
         for j, param in enumerate(result.law.param_names):
             value = fmt(f.params[j])
             if param in result.law.fixed:
