@@ -127,15 +127,10 @@ def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family:
     n = flops.size
     rng = family_rng(seed, family)
     c_ref = float(np.exp(np.mean(np.log(flops))))
-    size = resample_chunk(n)
-    if runs is None:
-        index = rng.integers(0, n, size=(n_resamples, n))
-        counts = [draw_counts(rows, n) for rows in _split(index, size)]
-    else:
-        counts = _split(draw_run_counts(rng, runs, n_resamples), size)
+    counts = resample_count_chunks(rng, n, n_resamples, resample_chunk(n), runs)
     chunks = [(flops, loss, c, law, c_ref) for c in counts]
     workers = resolve_workers(workers, seconds_estimate=1.5e-8 * n_resamples * n * 160)
-    results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[len(counts) for _, _, counts, _, _ in chunks])
+    results = map_chunks(_fit_chunk, chunks, workers, progress, sizes=[c.n_resamples for c in counts])
     ok = np.concatenate([r.ok for r in results]) if results else np.zeros(0, dtype=bool)
     params = (np.concatenate([r.params for r in results]) if results else np.zeros((0, law.n_params)))
     return BootstrapFits(family=family, law=law, params=np.where(ok[:, None], params, np.nan), ok=ok)
@@ -143,7 +138,53 @@ def bootstrap_family(flops, loss, law: Law, n_resamples: int, seed: int, family:
 
 def _fit_chunk(chunk):
     flops, loss, counts, law, c_ref = chunk
-    return fit_many(flops, loss, law, c_ref=c_ref, counts=counts)
+    return fit_many(flops, loss, law, c_ref=c_ref, counts=counts.expand())
+
+
+@dataclass(frozen=True)
+class CountChunk:
+    """How often each row is drawn in a chunk of resamples, stored small: ``drawn`` (m, k) counts of
+    k units in the smallest unsigned integer type that holds them, and ``unit_of_row`` (n,) the unit
+    each row belongs to (None when the units are the rows). :meth:`expand` gives the (m, n) float
+    counts the engine takes; only one chunk's are ever held at that size (1,000 resamples of
+    100,000 rows are 0.8 GB of float counts, 0.1 GB here, and a few kB when whole runs are drawn)."""
+
+    drawn: np.ndarray
+    unit_of_row: np.ndarray | None = None
+
+    @property
+    def n_resamples(self) -> int:
+        return int(self.drawn.shape[0])
+
+    def expand(self) -> np.ndarray:
+        counts = self.drawn if self.unit_of_row is None else self.drawn[:, self.unit_of_row]
+        return counts.astype(float)
+
+
+def resample_count_chunks(rng: np.random.Generator, n: int, n_resamples: int, size: int,
+                          runs=None) -> list[CountChunk]:
+    """The resamples of n rows, ``size`` at a time, as :class:`CountChunk` s: rows drawn with
+    replacement, or with ``runs`` (a label per row) whole runs (:func:`draw_run_counts`). The draws
+    are the generator's in order, so they equal one draw of all resamples at once."""
+    if runs is None:
+        return [CountChunk(smallest_unsigned(draw_counts(rng.integers(0, n, size=(m, n)), n)))
+                for m in _chunk_sizes(n_resamples, size)]
+    _, run_of_row = np.unique(np.asarray(runs), return_inverse=True)
+    run_of_row = run_of_row.ravel()
+    n_runs = int(run_of_row.max()) + 1 if run_of_row.size else 0
+    drawn = smallest_unsigned(draw_counts(rng.integers(0, n_runs, size=(n_resamples, n_runs)), n_runs))
+    return [CountChunk(part, run_of_row) for part in _split(drawn, size)]
+
+
+def _chunk_sizes(total: int, size: int) -> list[int]:
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+def smallest_unsigned(counts: np.ndarray) -> np.ndarray:
+    """Non-negative integer ``counts`` in the smallest unsigned type that holds their maximum."""
+    top = int(counts.max()) if counts.size else 0
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max)
+    return counts.astype(dtype)
 
 
 def draw_counts(index: np.ndarray, n: int) -> np.ndarray:
