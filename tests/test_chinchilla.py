@@ -473,3 +473,32 @@ def test_optimal_on_a_perplexity_file_reports_the_frontier_as_perplexity(tmp_pat
         assert alloc["perplexity"][end] == pytest.approx(np.exp(alloc["loss"][end]))
     table = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "0"]).stdout
     assert "perplexity on frontier" in table and f"{alloc['perplexity']['value']:.3g}" in table.splitlines()[-1]
+
+
+@pytest.mark.parametrize("k", ["1e-300", "1e300", "1e-31", "2e30"])
+@pytest.mark.parametrize("command", [["optimal", "--flops", "1e22"], ["fit", "--law", "chinchilla"]])
+def test_a_flops_per_param_token_that_names_no_unit_is_one_line_with_the_range(tmp_path, k, command):
+    """Found by a walkthrough: --flops-per-param-token 1e-300 printed N_opt 'inf' with a warning to
+    check the units of params and tokens, and 1e300 ended in a traceback; k is compute per
+    parameter-token in the file's units, within 1e-30 to 1e30 (PF-days: 6.9e-20)."""
+    n, d, loss = noisy_design(2, 0.003)
+    path = tmp_path / "nd.csv"
+    _frame({"f": (n, d, loss)}).to_csv(path, index=False)
+    r = CliRunner().invoke(main, [command[0], str(path), *command[1:], "--bootstrap", "0",
+                                  "--flops-per-param-token", k])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"scalefit: error: --flops-per-param-token {float(k):g}: ")
+    assert "between 1e-30 and 1e+30" in r.stderr and "units" in r.stderr, r.stderr
+    with pytest.raises(ValueError, match="between 1e-30 and 1e"):
+        ChinchillaLaw(flops_per_param_token=float(k))
+    assert ChinchillaLaw(flops_per_param_token=6.9e-20).flops_per_param_token == 6.9e-20      # PF-days
+
+
+def test_a_far_allocation_with_a_k_other_than_6_questions_k_too():
+    """C = k N D: a k in the wrong units moves every run's compute, as a unit slip of N or D does."""
+    from scalefit.allocation import _extrapolation_warnings
+
+    flops = np.array([1e18, 1e21])
+    assert "and k" not in _extrapolation_warnings("f", flops, [1e30])[0]
+    assert "check the units of params and tokens, and k = 1e-10 in C = k N D" in \
+        _extrapolation_warnings("f", flops, [1e30], k=1e-10)[0]

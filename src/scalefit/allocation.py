@@ -16,7 +16,7 @@ import pandas as pd
 
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
                        runs_if_checkpoints)
-from .chinchilla import ChinchillaLaw, allocation_with_bands
+from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
 
@@ -103,7 +103,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
             warnings.append(f"family '{name}': {1 - iso.draws_used:.0%} of the resampled IsoFLOP parabolas have no "
                             "usable minimum (too few runs per budget); read the band of a with care")
         warnings += _extrapolation_warnings(name, law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens,
-                                            budgets)
+                                            budgets, law.flops_per_param_token)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))
@@ -122,11 +122,12 @@ def _chinchilla_law(law) -> ChinchillaLaw:
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned
 
 
-def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float]) -> list[str]:
+def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float],
+                            k: float = FLOPS_PER_PARAM_TOKEN) -> list[str]:
     """A warning for each budget more than ALLOCATION_WARNING_DECADES beyond the family's largest run,
-    or more than EXTRAPOLATION_WARNING_DECADES below its smallest; the units of N and D are
-    questioned only below the runs or more than UNIT_SLIP_DECADES beyond them (a budget 3 decades
-    past a ladder is a forecast, not a slip)."""
+    or more than EXTRAPOLATION_WARNING_DECADES below its smallest; the units of N and D (and a k in
+    C = k N D other than 6, which scales every run's compute) are questioned only below the runs or
+    more than UNIT_SLIP_DECADES beyond them (a budget 3 decades past a ladder is a forecast, not a slip)."""
     out = []
     top, bottom = np.log10(flops.max()), np.log10(flops.min())
     for c in budgets:
@@ -134,7 +135,9 @@ def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[fl
         if beyond > ALLOCATION_WARNING_DECADES or below > EXTRAPOLATION_WARNING_DECADES:
             where = (f"{decades_past(beyond, UNIT_SLIP_DECADES)} decades beyond its largest run" if beyond > 0
                      else f"{below:.1f} decades below its smallest run")
-            units = "; check the units of params and tokens" if beyond <= 0 or beyond > UNIT_SLIP_DECADES else ""
+            units = "; check the units of params and tokens" + (
+                "" if k == FLOPS_PER_PARAM_TOKEN else f", and k = {k:g} in C = k N D (6 for FLOPs)")
+            units = units if beyond <= 0 or beyond > UNIT_SLIP_DECADES else ""
             out.append(f"family '{family}': the allocation at {c:.3g} is extrapolated {where} "
                        f"(runs span {flops.min():.3g} to {flops.max():.3g}{units})")
     return out

@@ -339,7 +339,11 @@ def _law_from_options(name: str, huber_delta: float | None = None, k: float | No
         from .chinchilla import ChinchillaLaw
         given = {key: value for key, value in (("flops_per_param_token", k), ("huber_delta", huber_delta))
                  if value is not None}
-        return ChinchillaLaw(**given)
+        try:
+            return ChinchillaLaw(**given)
+        except ValueError as exc:       # 'flops_per_param_token 1e-300: ...' is --flops-per-param-token 1e-300
+            name, _, rest = str(exc).partition(" ")
+            raise InputError(f"--{name.replace('_', '-')} {rest}") from None
     law = get_law(name)
     return law if fix_e is None else law.with_fixed_E(fix_e)
 
