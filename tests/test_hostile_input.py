@@ -360,3 +360,14 @@ def test_simulated_repeats_are_bounded_before_any_memory_is_taken():
     with pytest.raises(ValueError, match="^repeats 100000000: 4 compute values"):
         SimulationSpec(**spec, repeats=10 ** 8)     # was accepted, then the draw was killed for memory
     assert SimulationSpec(**spec, repeats=MAX_RUNS // 4).repeats == MAX_RUNS // 4
+
+
+@pytest.mark.parametrize("flops, entry", [("1e19,,1e20,1e21", "entry 2 is empty"), ("1e19,1e20,1e21,", "entry 4 is empty"),
+                                          (",1e19,1e20,1e21", "entry 1 is empty"),
+                                          ("1e19,abc,1e21", "entry 2 ('abc') is not a number")])
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+def test_an_empty_or_bad_entry_of_a_flops_list_is_named(flops, entry, command):
+    """Found by a walkthrough: simulate --flops 1e19,,1e20 dropped the empty entry without a word and
+    wrote a ladder with a run fewer than the list."""
+    one_error_line(run(command, "--flops", flops, *(["--simulations", "20"] if command == "plan" else [])),
+                   f"--flops {flops}: {entry}")

@@ -441,13 +441,26 @@ def _parse_flops(text: str) -> tuple[float, ...]:
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
-            values = np.array([float(x) for x in text.split(",") if x.strip()])
+            values = np.array([_flops_entry(text, i, entry) for i, entry in enumerate(text.split(","), 1)])
     except ValueError:
         raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
                          f"from 2 to {MAX_RUNS:,}) or a comma-separated list") from None
     if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InputError(f"--flops {text}: need at least 2 positive, finite compute values")
     return tuple(float(v) for v in values)
+
+
+def _flops_entry(text: str, i: int, entry: str) -> float:
+    """Entry ``i`` (from 1) of a --flops list as a number: an empty one (1e19,,1e20) was dropped
+    without a word, and the ladder had a run fewer than written."""
+    if not entry.strip():
+        raise InputError(f"--flops {text}: entry {i} is empty; separate compute values by single commas, "
+                         "e.g. 1e19,3e19,1e20")
+    try:
+        return float(entry)
+    except ValueError:
+        raise InputError(f"--flops {text}: entry {i} ({entry.strip()!r}) is not a number; give compute values "
+                         "like 1e19,3e19,1e20") from None
 
 
 def _parse_params(text: str | None, law_name: str, defaults: dict | None = None) -> tuple[float, ...]:
