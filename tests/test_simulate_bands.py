@@ -75,7 +75,7 @@ def test_same_seed_same_file_and_noise_is_lognormal():
 
 
 def test_reference_sits_at_its_true_multiplier():
-    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21), noise=0.0,
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e18, 1e19, 1e20, 1e21), noise=0.0,
                           references=(ReferenceSpec("big", 6.0, 1.5),))
     c_ref, loss = spec.reference_truth(spec.references[0])
     focus_needs = SAT.invert(np.array(spec.params), loss)

@@ -176,17 +176,11 @@ MIN_FITTED_NOISE = 1e-6   # below this the fit is exact to rounding: no noise to
 
 
 def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
-    """One clear ValueError for arguments that would make the plan meaningless."""
+    """One clear ValueError for arguments that would make the plan meaningless (a ladder too short
+    to fit is refused by SimulationSpec itself)."""
     if not spec.noise > 0:
         raise ValueError(f"noise {spec.noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
                          "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
-    runs, n_params = len(spec.flops) * spec.repeats, get_law(spec.law).n_params
-    if runs <= n_params:
-        raise ValueError(f"flops: {runs} runs leave the {spec.law} law's {n_params} parameters no residual to "
-                         f"estimate noise from; plan {n_params + 1} or more")
-    if len(set(spec.flops)) < n_params:
-        raise ValueError(f"flops: {len(set(spec.flops))} distinct compute value(s); the {spec.law} law needs "
-                         f"{n_params} or more to be fitted")
     if not abs(beyond) <= MAX_BEYOND:
         raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades "
                          f"within +-{MAX_BEYOND:g}")
