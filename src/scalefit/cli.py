@@ -551,7 +551,8 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 @click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
               help="Assumed true multiplier against the reference.")
 @click.option("--beyond", type=FiniteFloat(), default=1.0, show_default=True,
-              help="Decades beyond the largest run where the focus reaches the reference's loss.")
+              help="Decades beyond the largest run where the focus reaches the reference's loss (within +-10; 0: "
+                   "at the largest run; below 0: inside the ladder, or below its smallest run).")
 @click.option("--claim", type=FiniteFloat(min=0, min_open=True), default=None,
               help="The claim to support, e.g. 2 for '2x less compute' [default: 1, the band excludes 1x].")
 @click.option("--simulations", type=click.IntRange(min=20, max=100_000), default=200, show_default=True)

@@ -343,7 +343,6 @@ def plan_to_csv(plan) -> str:
 
 def format_plan(plan) -> str:
     from .laws import get_law
-    from .planning import decades_phrase
     spec = plan.spec
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
     pct = level_percent(plan.level)
@@ -352,7 +351,7 @@ def format_plan(plan) -> str:
     if plan.truth_from:
         lines.append(f"(assumed truth: {plan.truth_from})")
     lines += [f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
-             f"{decades_phrase(plan.beyond)} beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
+             f"{plan.reference_place}; claim: > {fmt_multiplier(plan.claim)}",
              f"{plan.simulations} simulated ladders per design, {pct} profile bands", ""]
     rows = [["design", "total compute", "added", "median band", "median width", "unbounded",
              f"band > {fmt_multiplier(plan.claim)}", "coverage"]]
