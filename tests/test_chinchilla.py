@@ -502,3 +502,21 @@ def test_a_far_allocation_with_a_k_other_than_6_questions_k_too():
     assert "and k" not in _extrapolation_warnings("f", flops, [1e30])[0]
     assert "check the units of params and tokens, and k = 1e-10 in C = k N D" in \
         _extrapolation_warnings("f", flops, [1e30], k=1e-10)[0]
+
+
+def test_optimal_says_its_bands_are_unchecked_with_the_runs_they_rest_on(tmp_path):
+    """Found by a walkthrough: optimal on 6 runs (one more than L(N, D)'s 5 parameters) printed
+    bands without a word, where compute laws' percentile bands are said to be uncalibrated. No
+    study checked L(N, D) bands, so it is said whenever they are printed, with the runs."""
+    n = np.geomspace(1e7, 1e9, 6)
+    d = n * np.array([5.0, 80.0, 20.0, 5.0, 80.0, 20.0])
+    loss = LAW.predict_nd(TRUTH, n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, 6))
+    path = tmp_path / "six.csv"
+    _frame({"six": (n, d, loss)}).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "50"])
+    assert r.exit_code == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "no calibration study has checked" in line]
+    assert len(said) == 1 and "'six' has 6 runs for L(N, D)'s 5 parameters" in said[0], r.stderr
+    assert "IsoFLOP a" not in said[0]                   # no IsoFLOP analysis on these runs
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "calibration" not in r.stderr, r.stderr
