@@ -520,3 +520,31 @@ def test_optimal_says_its_bands_are_unchecked_with_the_runs_they_rest_on(tmp_pat
     assert "IsoFLOP a" not in said[0]                   # no IsoFLOP analysis on these runs
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "0"])
     assert r.exit_code == 0 and "calibration" not in r.stderr, r.stderr
+
+
+def test_optimal_says_when_the_files_flops_are_not_k_n_d_and_which_k_matches(tmp_path):
+    """Found by a walkthrough: optimal spends a budget as C = k N D (k = 6) even when the file's
+    'flops' column counts 1.2 x 6 N D, so a budget in the column's units bought a model costing 1.2
+    times it, without a word (the reader questions only 3x). More than 5% off is said, with the k
+    that matches; a column within 5%, or none (flops = 6 N D), or tokens from it, is quiet."""
+    from scalefit.allocation import optimal_report
+
+    n, d = design(5)
+    base = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(TRUTH, n, d)})
+
+    def said(frame, k=6.0):
+        return [w for w in optimal_report(frame, [1e21], bootstrap=0, law=ChinchillaLaw(flops_per_param_token=k)
+                                          ).warnings if "'flops' column" in w]
+
+    over = said(base.assign(flops=7.2 * n * d))
+    assert len(over) == 1 and "is 1.2 times C = 6 N D" in over[0] and "--flops-per-param-token 7.2 matches" in over[0]
+    assert "no single k" not in over[0]
+    assert said(base.assign(flops=7.2 * n * d), k=7.2) == []
+    assert said(base.assign(flops=6.2 * n * d)) == [] and said(base) == [] and said(base, k=8.0) == []
+    assert said(base.drop(columns="tokens").assign(flops=7.2 * n * d)) == []     # tokens = flops / (k N)
+    spread = said(base.assign(flops=6 * n * d * np.linspace(1.0, 1.4, n.size)))
+    assert len(spread) == 1 and "1 to 1.4 times" in spread[0] and "no single k matches every run" in spread[0]
+    path = tmp_path / "nd.csv"
+    base.assign(flops=7.2 * n * d).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "--flops-per-param-token 7.2 matches the column" in r.stderr, r.stderr

@@ -104,6 +104,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                             "usable minimum (too few runs per budget); read the band of a with care")
         warnings += _extrapolation_warnings(name, law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens,
                                             budgets, law.flops_per_param_token)
+        warnings += compute_column_warnings(name, result.ladder, law.flops_per_param_token)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     if result.band_method == "percentile":
         warnings.append(allocation_bands_warning({name: result.fits[name].fit.n_runs for name in names},
@@ -133,6 +134,31 @@ def _chinchilla_law(law) -> ChinchillaLaw:
         raise ValueError(f"law must be the L(N, D) law, 'chinchilla' or a ChinchillaLaw (allocation needs N and D), "
                          f"got {law!r}")
     return law
+
+
+COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units
+
+
+def compute_column_warnings(family: str, ladder, k: float) -> list[str]:
+    """A warning when the family's 'flops' column (given in the file, beside params and tokens)
+    differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: the allocation spends a
+    budget C as k N D, so in the column's units N_opt and D_opt cost about r C (r = flops / (k N D),
+    its geometric mean over the runs), and k r would match the column. The column is not used in
+    its place: the frontier needs C as a function of N and D, which a column at the runs is not."""
+    runs = ladder.family_runs(family)
+    if not ladder.flops_given or not {"params", "tokens"} <= set(runs.columns):
+        return []
+    ratio = runs["flops"].to_numpy(float) / (k * runs["params"].to_numpy(float) * runs["tokens"].to_numpy(float))
+    low, high = float(ratio.min()), float(ratio.max())
+    if max(high, 1 / low) <= COMPUTE_COLUMN_TOLERANCE:
+        return []
+    typical = float(np.exp(np.mean(np.log(ratio))))
+    one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
+    times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
+    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute the allocation spends; "
+            f"N_opt and D_opt of a budget cost about {typical:.3g} times that budget as the column counts compute, "
+            f"and --flops-per-param-token {k * typical:.3g} matches the column"
+            + ("" if one_k else " on average (no single k matches every run)")]
 
 
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned

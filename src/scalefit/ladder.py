@@ -58,6 +58,7 @@ class Ladder:
     header: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()    # valid but suspicious input: repeated rows, implausible losses
     params_problem: str = ""          # why a 'params' column given with 'flops' (no 'tokens') is unusable
+    flops_given: bool = True          # the source had a 'flops' column (else flops = 6 * params * tokens)
 
     def __repr__(self) -> str:
         ladders, points = len(self.ladder_families()), len(self.reference_families())
@@ -368,7 +369,7 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
                 + _compute_disagreements(out, where, label, "flops" in has))
     return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
-                  params_problem=params_problem)
+                  params_problem=params_problem, flops_given="flops" in has)
 
 
 COMPUTE_DISAGREEMENT = 3.0  # flops this far from 6 N D: more than accounting conventions (embeddings, attention) explain
