@@ -473,3 +473,78 @@ def test_optimal_on_a_perplexity_file_reports_the_frontier_as_perplexity(tmp_pat
         assert alloc["perplexity"][end] == pytest.approx(np.exp(alloc["loss"][end]))
     table = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "0"]).stdout
     assert "perplexity on frontier" in table and f"{alloc['perplexity']['value']:.3g}" in table.splitlines()[-1]
+
+
+@pytest.mark.parametrize("k", ["1e-300", "1e300", "1e-31", "2e30"])
+@pytest.mark.parametrize("command", [["optimal", "--flops", "1e22"], ["fit", "--law", "chinchilla"]])
+def test_a_flops_per_param_token_that_names_no_unit_is_one_line_with_the_range(tmp_path, k, command):
+    """Found by a walkthrough: --flops-per-param-token 1e-300 printed N_opt 'inf' with a warning to
+    check the units of params and tokens, and 1e300 ended in a traceback; k is compute per
+    parameter-token in the file's units, within 1e-30 to 1e30 (PF-days: 6.9e-20)."""
+    n, d, loss = noisy_design(2, 0.003)
+    path = tmp_path / "nd.csv"
+    _frame({"f": (n, d, loss)}).to_csv(path, index=False)
+    r = CliRunner().invoke(main, [command[0], str(path), *command[1:], "--bootstrap", "0",
+                                  "--flops-per-param-token", k])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"scalefit: error: --flops-per-param-token {float(k):g}: ")
+    assert "between 1e-30 and 1e+30" in r.stderr and "units" in r.stderr, r.stderr
+    with pytest.raises(ValueError, match="between 1e-30 and 1e"):
+        ChinchillaLaw(flops_per_param_token=float(k))
+    assert ChinchillaLaw(flops_per_param_token=6.9e-20).flops_per_param_token == 6.9e-20      # PF-days
+
+
+def test_a_far_allocation_with_a_k_other_than_6_questions_k_too():
+    """C = k N D: a k in the wrong units moves every run's compute, as a unit slip of N or D does."""
+    from scalefit.allocation import _extrapolation_warnings
+
+    flops = np.array([1e18, 1e21])
+    assert "and k" not in _extrapolation_warnings("f", flops, [1e30])[0]
+    assert "check the units of params and tokens, and k = 1e-10 in C = k N D" in \
+        _extrapolation_warnings("f", flops, [1e30], k=1e-10)[0]
+
+
+def test_optimal_says_its_bands_are_unchecked_with_the_runs_they_rest_on(tmp_path):
+    """Found by a walkthrough: optimal on 6 runs (one more than L(N, D)'s 5 parameters) printed
+    bands without a word, where compute laws' percentile bands are said to be uncalibrated. No
+    study checked L(N, D) bands, so it is said whenever they are printed, with the runs."""
+    n = np.geomspace(1e7, 1e9, 6)
+    d = n * np.array([5.0, 80.0, 20.0, 5.0, 80.0, 20.0])
+    loss = LAW.predict_nd(TRUTH, n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, 6))
+    path = tmp_path / "six.csv"
+    _frame({"six": (n, d, loss)}).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "50"])
+    assert r.exit_code == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "no calibration study has checked" in line]
+    assert len(said) == 1 and "'six' has 6 runs for L(N, D)'s 5 parameters" in said[0], r.stderr
+    assert "IsoFLOP a" not in said[0]                   # no IsoFLOP analysis on these runs
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "calibration" not in r.stderr, r.stderr
+
+
+def test_optimal_says_when_the_files_flops_are_not_k_n_d_and_which_k_matches(tmp_path):
+    """Found by a walkthrough: optimal spends a budget as C = k N D (k = 6) even when the file's
+    'flops' column counts 1.2 x 6 N D, so a budget in the column's units bought a model costing 1.2
+    times it, without a word (the reader questions only 3x). More than 5% off is said, with the k
+    that matches; a column within 5%, or none (flops = 6 N D), or tokens from it, is quiet."""
+    from scalefit.allocation import optimal_report
+
+    n, d = design(5)
+    base = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(TRUTH, n, d)})
+
+    def said(frame, k=6.0):
+        return [w for w in optimal_report(frame, [1e21], bootstrap=0, law=ChinchillaLaw(flops_per_param_token=k)
+                                          ).warnings if "'flops' column" in w]
+
+    over = said(base.assign(flops=7.2 * n * d))
+    assert len(over) == 1 and "is 1.2 times C = 6 N D" in over[0] and "--flops-per-param-token 7.2 matches" in over[0]
+    assert "no single k" not in over[0]
+    assert said(base.assign(flops=7.2 * n * d), k=7.2) == []
+    assert said(base.assign(flops=6.2 * n * d)) == [] and said(base) == [] and said(base, k=8.0) == []
+    assert said(base.drop(columns="tokens").assign(flops=7.2 * n * d)) == []     # tokens = flops / (k N)
+    spread = said(base.assign(flops=6 * n * d * np.linspace(1.0, 1.4, n.size)))
+    assert len(spread) == 1 and "1 to 1.4 times" in spread[0] and "no single k matches every run" in spread[0]
+    path = tmp_path / "nd.csv"
+    base.assign(flops=7.2 * n * d).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "--flops-per-param-token 7.2 matches the column" in r.stderr, r.stderr

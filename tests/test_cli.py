@@ -489,6 +489,40 @@ def test_level_narrows_bands(tmp_path):
     assert (narrow["high"] - narrow["low"]) < (wide["high"] - wide["low"])
 
 
+def test_a_level_is_shown_with_the_digits_it_was_given(tmp_path):
+    """Found by a walkthrough: plan --level 0.9999999 printed '100% profile bands', a band it is not
+    ('{:.0%}'); every command's table, a report and the results' reprs use one formatter."""
+    import scalefit
+    from scalefit.analysis import level_percent, tail_percent
+
+    assert [level_percent(x) for x in (0.95, 0.8, 0.999, 0.995, 0.9999999, np.float64(0.5))] == \
+        ["95%", "80%", "99.9%", "99.5%", "99.99999%", "50%"]
+    assert (tail_percent(0.95), tail_percent(0.995)) == ("2.5%", "0.25%")
+    path = make_ladder(tmp_path, base=True)
+    nd = tmp_path / "nd.csv"
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    pd.DataFrame({"family": "f", "params": n, "tokens": d,
+                  "loss": 1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36}).to_csv(nd, index=False)
+    commands = {"fit": ["fit", path], "backtest": ["backtest", path], "compare": ["compare", path],
+                "optimal": ["optimal", nd, "--flops", "1e20", "--bootstrap", "20"],
+                "plan": ["plan", "--simulations", "20", "--extra-run", "1e22"]}
+    for name, args in commands.items():
+        for level, shown in (("0.999", "99.9%"), ("0.9999999", "99.99999%")):
+            r = run(*args, "--level", level)
+            assert r.exit_code == 0, (name, r.stderr)
+            assert f"{shown} " in r.stdout and "100%" not in r.stdout.split("\n\n")[0], (name, r.stdout)
+    report = tmp_path / "r.md"
+    r = run("report", path, "-o", report, "--level", "0.999")
+    assert r.exit_code == 0, r.stderr
+    assert "Bands: 99.9% " in report.read_text() and "99.9% band" in report.read_text()
+    result = scalefit.analyze(path, level=0.999)
+    for obj in (result, scalefit.backtest(path, level=0.999), scalefit.compare_shared(path, level=0.999)):
+        assert "99.9% " in repr(obj), repr(obj)
+    few = scalefit.analyze(path, level=0.995, band_method="percentile", bootstrap=50).warnings
+    assert any("few for 99.5% percentile bands: their ends are the outermost 0.25% " in w for w in few), few
+
+
 def test_bootstrap_zero_table_has_no_band(tmp_path):
     path = make_ladder(tmp_path)
     result = run("fit", path, "--bootstrap", "0")

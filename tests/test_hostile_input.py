@@ -360,3 +360,37 @@ def test_simulated_repeats_are_bounded_before_any_memory_is_taken():
     with pytest.raises(ValueError, match="^repeats 100000000: 4 compute values"):
         SimulationSpec(**spec, repeats=10 ** 8)     # was accepted, then the draw was killed for memory
     assert SimulationSpec(**spec, repeats=MAX_RUNS // 4).repeats == MAX_RUNS // 4
+
+
+@pytest.mark.parametrize("flops, entry", [("1e19,,1e20,1e21", "entry 2 is empty"), ("1e19,1e20,1e21,", "entry 4 is empty"),
+                                          (",1e19,1e20,1e21", "entry 1 is empty"),
+                                          ("1e19,abc,1e21", "entry 2 ('abc') is not a number")])
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+def test_an_empty_or_bad_entry_of_a_flops_list_is_named(flops, entry, command):
+    """Found by a walkthrough: simulate --flops 1e19,,1e20 dropped the empty entry without a word and
+    wrote a ladder with a run fewer than the list."""
+    one_error_line(run(command, "--flops", flops, *(["--simulations", "20"] if command == "plan" else [])),
+                   f"--flops {flops}: {entry}")
+
+
+@pytest.mark.parametrize("law, flops, repeats", [
+    ("saturating", (1e19, 1e19, 1e19), 1), ("saturating", (1e19, 1e20), 3), ("saturating", (1e19, 1e20, 1e21), 1),
+    ("saturating", (1e19, 1e20, 1e21), 2), ("saturating", (1e19, 1e20, 1e21, 1e22), 1),
+    ("power", (1e19, 1e20), 1), ("power", (1e19, 1e19), 4), ("power", (1e19, 1e19, 1e20), 1)])
+def test_simulate_writes_only_ladders_that_fit_can_fit(tmp_path, law, flops, repeats):
+    """Found by a walkthrough: simulate --flops 1e19,1e19,1e19 wrote a ladder at one compute that
+    fit refused. A simulated ladder is refused up front exactly when fit would refuse its runs."""
+    from scalefit.simulate import SimulationSpec
+
+    params = (1.8, 1000.0, 0.15) if law == "saturating" else (30.0, 0.05)
+    runs = np.repeat(flops, repeats)
+    path = ladder(tmp_path, [("a", c, 2.0 + 0.01 * i + 1000 * c ** -0.15) for i, c in enumerate(runs)])
+    fitted = run("fit", path, "--law", law, "--bootstrap", "0")
+    text = ",".join(f"{c:g}" for c in flops)
+    simulated = run("simulate", "--law", law, "--flops", text, "--repeats", repeats,
+                    "--params", ",".join(f"{n}={v}" for n, v in zip(("E", "A", "alpha")[3 - len(params):], params)))
+    assert (simulated.exit_code == 0) == (fitted.exit_code == 0), (simulated.stderr, fitted.stderr)
+    if fitted.exit_code:
+        one_error_line(simulated, "--flops: ", f"fitting the {law} law", "as scalefit fit does")
+        with pytest.raises(ValueError, match="as scalefit fit does"):
+            SimulationSpec(params=params, flops=flops, law=law, repeats=repeats)

@@ -75,7 +75,7 @@ def test_same_seed_same_file_and_noise_is_lognormal():
 
 
 def test_reference_sits_at_its_true_multiplier():
-    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21), noise=0.0,
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e18, 1e19, 1e20, 1e21), noise=0.0,
                           references=(ReferenceSpec("big", 6.0, 1.5),))
     c_ref, loss = spec.reference_truth(spec.references[0])
     focus_needs = SAT.invert(np.array(spec.params), loss)
@@ -244,6 +244,26 @@ def test_simulate_and_plan_commands(tmp_path):
     for flops in ("1e19:abc:3", "1e19:1e22:inf", "1e19:1e22:1e9", "-1e19:1e22:8", "1e19:1e22:2.5"):
         r = runner.invoke(main, ["simulate", "--flops", flops])
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "START:STOP:COUNT" in r.stderr, (flops, r.stderr)
+
+
+def test_plan_says_where_a_reference_at_zero_or_negative_decades_beyond_lies():
+    """Found by a walkthrough: plan --beyond -5 printed 'reached by the focus -5 decades beyond the
+    largest run', and 0 '0 decades beyond'. A reference at or below the largest run has a meaning
+    (its loss is reached inside the ladder, or below it), said in words."""
+    from scalefit.planning import reference_place
+
+    flops = (1e19, 1e20, 1e21, 1e22)
+    assert reference_place(1.0, flops) == "1 decade beyond the largest run"
+    assert reference_place(0.0, flops) == "at the largest run (0 decades beyond it)"
+    assert reference_place(-1.5, flops) == "1.5 decades below the largest run, inside the ladder"
+    assert reference_place(-3.0, flops) == "at the smallest run (3 decades below the largest)"
+    assert reference_place(-5.0, flops) == "2 decades below the smallest run, outside the ladder"
+    for beyond, said in (("-5", "reached by the focus 2 decades below the smallest run, outside the ladder;"),
+                         ("0", "reached by the focus at the largest run (0 decades beyond it);")):
+        r = CliRunner().invoke(main, ["plan", "--simulations", "20", "--extra-run", "1e22", "--flops", "1e19:1e22:4",
+                                      f"--beyond={beyond}"])
+        assert r.exit_code == 0 and said in r.stdout.splitlines()[1], r.stdout
+        assert "-5 decades beyond" not in r.stdout
 
 
 def test_plan_takes_its_truth_from_a_fitted_ladder(tmp_path):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
                        runs_if_checkpoints)
-from .chinchilla import ChinchillaLaw, allocation_with_bands
+from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
 
@@ -103,10 +103,27 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
             warnings.append(f"family '{name}': {1 - iso.draws_used:.0%} of the resampled IsoFLOP parabolas have no "
                             "usable minimum (too few runs per budget); read the band of a with care")
         warnings += _extrapolation_warnings(name, law.flops_per_param_token * ff.fit.model_params * ff.fit.tokens,
-                                            budgets)
+                                            budgets, law.flops_per_param_token)
+        warnings += compute_column_warnings(name, result.ladder, law.flops_per_param_token)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
+    if result.band_method == "percentile":
+        warnings.append(allocation_bands_warning({name: result.fits[name].fit.n_runs for name in names},
+                                                 law.n_params, any(f.isoflop is not None for f in families)))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))
+
+
+def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False) -> str:
+    """What is known of the allocation's bands (``runs``: each allocated family's runs): nothing
+    from a calibration study, which simulated compute laws only; it is said whenever bands are
+    printed, as the compute laws' percentile bands are, with the runs they rest on (6 runs for
+    L(N, D)'s 5 parameters printed bands without a word)."""
+    counts = [f"'{name}' has {n} runs" for name, n in runs.items()]
+    return ("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
+            + (", and the IsoFLOP a" if isoflop else "") + ") are bootstrap percentile bands that no calibration "
+            "study has checked: analyses/calibration.py checked the compute laws' bands only (there percentile bands "
+            "covered 83-99% of simulated truths at 95%, 52-72% with 4 runs for 3 parameters); here "
+            f"{', '.join(counts)} for L(N, D)'s {n_params} parameters")
 
 
 def _chinchilla_law(law) -> ChinchillaLaw:
@@ -119,14 +136,40 @@ def _chinchilla_law(law) -> ChinchillaLaw:
     return law
 
 
+COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units
+
+
+def compute_column_warnings(family: str, ladder, k: float) -> list[str]:
+    """A warning when the family's 'flops' column (given in the file, beside params and tokens)
+    differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: the allocation spends a
+    budget C as k N D, so in the column's units N_opt and D_opt cost about r C (r = flops / (k N D),
+    its geometric mean over the runs), and k r would match the column. The column is not used in
+    its place: the frontier needs C as a function of N and D, which a column at the runs is not."""
+    runs = ladder.family_runs(family)
+    if not ladder.flops_given or not {"params", "tokens"} <= set(runs.columns):
+        return []
+    ratio = runs["flops"].to_numpy(float) / (k * runs["params"].to_numpy(float) * runs["tokens"].to_numpy(float))
+    low, high = float(ratio.min()), float(ratio.max())
+    if max(high, 1 / low) <= COMPUTE_COLUMN_TOLERANCE:
+        return []
+    typical = float(np.exp(np.mean(np.log(ratio))))
+    one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
+    times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
+    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute the allocation spends; "
+            f"N_opt and D_opt of a budget cost about {typical:.3g} times that budget as the column counts compute, "
+            f"and --flops-per-param-token {k * typical:.3g} matches the column"
+            + ("" if one_k else " on average (no single k matches every run)")]
+
+
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned
 
 
-def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float]) -> list[str]:
+def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[float],
+                            k: float = FLOPS_PER_PARAM_TOKEN) -> list[str]:
     """A warning for each budget more than ALLOCATION_WARNING_DECADES beyond the family's largest run,
-    or more than EXTRAPOLATION_WARNING_DECADES below its smallest; the units of N and D are
-    questioned only below the runs or more than UNIT_SLIP_DECADES beyond them (a budget 3 decades
-    past a ladder is a forecast, not a slip)."""
+    or more than EXTRAPOLATION_WARNING_DECADES below its smallest; the units of N and D (and a k in
+    C = k N D other than 6, which scales every run's compute) are questioned only below the runs or
+    more than UNIT_SLIP_DECADES beyond them (a budget 3 decades past a ladder is a forecast, not a slip)."""
     out = []
     top, bottom = np.log10(flops.max()), np.log10(flops.min())
     for c in budgets:
@@ -134,7 +177,9 @@ def _extrapolation_warnings(family: str, flops: np.ndarray, budgets: Sequence[fl
         if beyond > ALLOCATION_WARNING_DECADES or below > EXTRAPOLATION_WARNING_DECADES:
             where = (f"{decades_past(beyond, UNIT_SLIP_DECADES)} decades beyond its largest run" if beyond > 0
                      else f"{below:.1f} decades below its smallest run")
-            units = "; check the units of params and tokens" if beyond <= 0 or beyond > UNIT_SLIP_DECADES else ""
+            units = "; check the units of params and tokens" + (
+                "" if k == FLOPS_PER_PARAM_TOKEN else f", and k = {k:g} in C = k N D (6 for FLOPs)")
+            units = units if beyond <= 0 or beyond > UNIT_SLIP_DECADES else ""
             out.append(f"family '{family}': the allocation at {c:.3g} is extrapolated {where} "
                        f"(runs span {flops.min():.3g} to {flops.max():.3g}{units})")
     return out

@@ -9,6 +9,7 @@ family with every other family. This is what ``scalefit fit`` runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,7 +64,7 @@ class Analysis:
     predictions: tuple[Prediction, ...] = field(default=())
 
     def __repr__(self) -> str:
-        bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"
+        bands = "no bands" if self.band_method == "none" else f"{level_percent(self.level)} {self.band_method} bands"
         return (f"<Analysis of {self.ladder.source}: {self.law.name} law, focus '{self.focus}', "
                 f"{len(self.fits)} fitted famil{'y' if len(self.fits) == 1 else 'ies'}, "
                 f"{len(self.multipliers)} multiplier(s), {bands}, {len(self.warnings)} warning(s); "
@@ -174,6 +175,24 @@ def check_level(level) -> float:
     return float(level)
 
 
+def level_percent(level: float) -> str:
+    """A band's level as a percentage with the digits it was given: 0.95 -> '95%', 0.999 -> '99.9%',
+    0.9999999 -> '99.99999%' (``{:.0%}`` printed that one as '100%', a band it is not). The digits
+    are those of the level's shortest repr, times 100."""
+    return _decimal_percent(Decimal(repr(float(level))))
+
+
+def tail_percent(level: float) -> str:
+    """The share (1 - level) / 2 beyond each end of an equal-tailed band at ``level``, as
+    :func:`level_percent` writes it: 0.95 -> '2.5%', 0.995 -> '0.25%'."""
+    return _decimal_percent((1 - Decimal(repr(float(level)))) / 2)
+
+
+def _decimal_percent(share: Decimal) -> str:
+    text = format(share * 100, "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
 def positive_finite(values, name: str):
     """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite."""
     array = np.asarray(values, dtype=float)
@@ -241,8 +260,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     method = None if bootstrap == 0 else band_method
     n_resamples = bootstrap if method == "percentile" else 0
     if 0 < n_resamples < FEW_RESAMPLES:
-        warnings.append(f"{n_resamples} bootstrap resamples are few for {level:.0%} percentile bands: their ends "
-                        f"are the outermost {(1 - level) / 2:.1%} of the draws; use {FEW_RESAMPLES} or more "
+        warnings.append(f"{n_resamples} bootstrap resamples are few for {level_percent(level)} percentile bands: "
+                        f"their ends are the outermost {tail_percent(level)} of the draws; use {FEW_RESAMPLES} or more "
                         "(1000 by default)")
     checkpoints = checkpoint_families(ladder, ladder.ladder_families())
     with core_limit(workers):

@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import TargetError, analyze, has_checkpoints, resolve_band_method, resolve_law, run_labels
+from .analysis import (TargetError, analyze, has_checkpoints, level_percent, resolve_band_method, resolve_law,
+                       run_labels)
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
 from .prediction import Prediction
@@ -74,7 +75,7 @@ class Backtest:
     training: dict = field(default_factory=dict, repr=False)   # family -> the Analysis of its fitted runs
 
     def __repr__(self) -> str:
-        bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"
+        bands = "no bands" if self.band_method == "none" else f"{level_percent(self.level)} {self.band_method} bands"
         return (f"<Backtest of {self.ladder.source}: {self.law.name} law, {len(self.rows)} held-out run(s) of "
                 f"{len(self.training)} famil{'y' if len(self.training) == 1 else 'ies'}, {bands}, "
                 f"{len(self.warnings)} warning(s); .summary() prints the table, .frame() gives a DataFrame>")

@@ -42,6 +42,9 @@ from .threads import one_blas_thread
 HUBER_DELTA = 1e-3
 MAX_HUBER_DELTA = 10.0  # on ln-loss residuals: a residual of 10 is a factor e^10; any larger delta is least squares
 FLOPS_PER_PARAM_TOKEN = 6.0
+# k in C = k N D is compute per parameter and token in the file's units: 6 for FLOPs (2 forward
+# only), 6.9e-20 for PF-days; no unit of compute is 30 decades from a FLOP
+FLOPS_PER_PARAM_TOKEN_RANGE = (1e-30, 1e30)
 EXPONENT_GRID = np.geomspace(1e-3, 2.5, 64)
 EXPONENT_BOUNDS = (1e-3, 5.0)
 POLISH_STARTS = 8
@@ -51,6 +54,15 @@ E_LEVEL_AFTER = 20         # LM iterations of the point fit before the restarts 
 E_LEVELS = (0.0, 0.5, 0.9)  # restarts at E = level * smallest loss, from the best start so far
 LBFGS_FINISHES = 3
 FINISH_WITHIN = 0.1  # relative objective above the best LM result within which basins are finished
+
+
+def flops_per_param_token_message(value: float) -> str:
+    """Why a k in C = k N D outside FLOPS_PER_PARAM_TOKEN_RANGE is refused: it names no unit of
+    compute (1e-300 gave an infinite N_opt, 1e300 a traceback, with a hint about params and tokens)."""
+    low, high = FLOPS_PER_PARAM_TOKEN_RANGE
+    return (f"flops_per_param_token {value:g}: must be between {low:g} and {high:g}: it is k in C = k N D, the "
+            f"compute per parameter and token in the file's units (6 for FLOPs, 6.9e-20 for PF-days), and no unit "
+            f"of compute is 30 decades from a FLOP")
 
 
 def huber_delta_message(value: float) -> str:
@@ -65,8 +77,9 @@ class ChinchillaLaw(Law):
 
     Fitted by minimizing sum_i Huber_delta(ln L_i - ln L(N_i, D_i)) with ``huber_delta`` the delta
     (on ln-loss residuals); ``flops_per_param_token`` is k in C = k N D, which turns compute into
-    tokens and places the frontier. Both must be positive and finite, and ``huber_delta`` at most
-    MAX_HUBER_DELTA (ValueError otherwise).
+    tokens and places the frontier. Both must be positive and finite, ``huber_delta`` at most
+    MAX_HUBER_DELTA and ``flops_per_param_token`` within FLOPS_PER_PARAM_TOKEN_RANGE (ValueError
+    otherwise).
     """
 
     name: str = "chinchilla"
@@ -84,6 +97,9 @@ class ChinchillaLaw(Law):
             object.__setattr__(self, name, float(value))
         if self.huber_delta > MAX_HUBER_DELTA:
             raise ValueError(huber_delta_message(self.huber_delta))
+        low, high = FLOPS_PER_PARAM_TOKEN_RANGE
+        if not low <= self.flops_per_param_token <= high:
+            raise ValueError(flops_per_param_token_message(self.flops_per_param_token))
 
     def predict_nd(self, params, n_params, tokens):
         """L(N, D) at the given parameter and token counts."""

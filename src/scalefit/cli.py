@@ -339,7 +339,11 @@ def _law_from_options(name: str, huber_delta: float | None = None, k: float | No
         from .chinchilla import ChinchillaLaw
         given = {key: value for key, value in (("flops_per_param_token", k), ("huber_delta", huber_delta))
                  if value is not None}
-        return ChinchillaLaw(**given)
+        try:
+            return ChinchillaLaw(**given)
+        except ValueError as exc:       # 'flops_per_param_token 1e-300: ...' is --flops-per-param-token 1e-300
+            name, _, rest = str(exc).partition(" ")
+            raise InputError(f"--{name.replace('_', '-')} {rest}") from None
     law = get_law(name)
     return law if fix_e is None else law.with_fixed_E(fix_e)
 
@@ -437,13 +441,26 @@ def _parse_flops(text: str) -> tuple[float, ...]:
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
-            values = np.array([float(x) for x in text.split(",") if x.strip()])
+            values = np.array([_flops_entry(text, i, entry) for i, entry in enumerate(text.split(","), 1)])
     except ValueError:
         raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
                          f"from 2 to {MAX_RUNS:,}) or a comma-separated list") from None
     if values.size < 2 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InputError(f"--flops {text}: need at least 2 positive, finite compute values")
     return tuple(float(v) for v in values)
+
+
+def _flops_entry(text: str, i: int, entry: str) -> float:
+    """Entry ``i`` (from 1) of a --flops list as a number: an empty one (1e19,,1e20) was dropped
+    without a word, and the ladder had a run fewer than written."""
+    if not entry.strip():
+        raise InputError(f"--flops {text}: entry {i} is empty; separate compute values by single commas, "
+                         "e.g. 1e19,3e19,1e20")
+    try:
+        return float(entry)
+    except ValueError:
+        raise InputError(f"--flops {text}: entry {i} ({entry.strip()!r}) is not a number; give compute values "
+                         "like 1e19,3e19,1e20") from None
 
 
 def _parse_params(text: str | None, law_name: str, defaults: dict | None = None) -> tuple[float, ...]:
@@ -534,7 +551,8 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 @click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
               help="Assumed true multiplier against the reference.")
 @click.option("--beyond", type=FiniteFloat(), default=1.0, show_default=True,
-              help="Decades beyond the largest run where the focus reaches the reference's loss.")
+              help="Decades beyond the largest run where the focus reaches the reference's loss (within +-10; 0: "
+                   "at the largest run; below 0: inside the ladder, or below its smallest run).")
 @click.option("--claim", type=FiniteFloat(min=0, min_open=True), default=None,
               help="The claim to support, e.g. 2 for '2x less compute' [default: 1, the band excludes 1x].")
 @click.option("--simulations", type=click.IntRange(min=20, max=100_000), default=200, show_default=True)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import __version__
-from .analysis import PERPLEXITY_COLUMNS, Analysis
+from .analysis import PERPLEXITY_COLUMNS, Analysis, level_percent
 from .efficiency import Multiplier
 from .prediction import Prediction
 
@@ -214,7 +214,7 @@ def _fixed_phrase(law) -> str:
 def format_table(result: Analysis) -> str:
     """A table readable at a glance: fits with bands, then multipliers with bands."""
     ladder = result.ladder
-    pct = f"{result.level:.0%}"
+    pct = level_percent(result.level)
     metric_note = "loss = ln(perplexity), nats/token" if ladder.metric == "perplexity" else "loss in nats/token"
     lines = [f"scalefit {__version__}: {ladder.source}",
              f"law: {result.law.name}, {result.law.formula}   ({metric_note}; compute C in the file's units)"]
@@ -293,7 +293,7 @@ def prediction_rows(result: Analysis) -> tuple[str, list[list[str]]]:
     nd = result.law.name == "chinchilla"
     has_bands = result.band_method != "none"
     head = ["family"] + (["at", "params", "tokens"] if nd else []) + ["compute", what]
-    head += [f"{result.level:.0%} band"] if has_bands else []
+    head += [f"{level_percent(result.level)} band"] if has_bands else []
     rows = [head + ["beyond ladder"]]
     for p in result.predictions:
         row = [p.family] + ([p.where, fmt(p.params, 3), fmt(p.tokens, 3)] if nd else [])
@@ -343,16 +343,15 @@ def plan_to_csv(plan) -> str:
 
 def format_plan(plan) -> str:
     from .laws import get_law
-    from .planning import decades_phrase
     spec = plan.spec
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
-    pct = f"{plan.level:.0%}"
+    pct = level_percent(plan.level)
     lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
              f"{spec.law} law {params} (loss in nats); noise {spec.noise:.2%}"]
     if plan.truth_from:
         lines.append(f"(assumed truth: {plan.truth_from})")
     lines += [f"reference at a true multiplier of {fmt_multiplier(plan.multiplier)}, reached by the focus "
-             f"{decades_phrase(plan.beyond)} beyond the largest run; claim: > {fmt_multiplier(plan.claim)}",
+             f"{plan.reference_place}; claim: > {fmt_multiplier(plan.claim)}",
              f"{plan.simulations} simulated ladders per design, {pct} profile bands", ""]
     rows = [["design", "total compute", "added", "median band", "median width", "unbounded",
              f"band > {fmt_multiplier(plan.claim)}", "coverage"]]
@@ -439,7 +438,7 @@ def _with_band(value_low_high) -> str:
 def format_optimal(report) -> str:
     result = report.analysis
     law = result.law
-    pct = f"{result.level:.0%}"
+    pct = level_percent(result.level)
     bands = (f"{pct} percentile bootstrap bands, {result.n_bootstrap} resamples, seed {result.seed}"
              if result.n_bootstrap else "no bands (--bootstrap 0)")
     lines = [f"scalefit {__version__} optimal: {result.ladder.source}",
@@ -515,7 +514,7 @@ def format_backtest(bt) -> str:
     what = "perplexity" if as_perplexity else "loss"
     nd = bt.law.name == "chinchilla"
     has_bands = bt.band_method != "none"
-    pct = f"{bt.level:.0%}"
+    pct = level_percent(bt.level)
     bands = {"profile": f"{pct} profile bands", "percentile": f"{pct} percentile bootstrap bands"}.get(
         bt.band_method, "no bands")
     lines = [f"scalefit {__version__} backtest: {bt.ladder.source}",
@@ -583,7 +582,7 @@ def runs_cell(ladder, family: str, rows: int) -> str:
 def format_shared(cmp) -> str:
     """The shared law, the focus's saving against each family with its band, and the F test."""
     E, A, alpha = cmp.params
-    pct = f"{cmp.level:.0%}"
+    pct = level_percent(cmp.level)
     lines = [f"scalefit {__version__} compare: {cmp.ladder.source}",
              f"one law for {len(cmp.factors)} families up to a compute factor each: "
              f"L_f(C) = E + A * (C / M_f)^(-alpha)",

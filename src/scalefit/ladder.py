@@ -58,6 +58,7 @@ class Ladder:
     header: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()    # valid but suspicious input: repeated rows, implausible losses
     params_problem: str = ""          # why a 'params' column given with 'flops' (no 'tokens') is unusable
+    flops_given: bool = True          # the source had a 'flops' column (else flops = 6 * params * tokens)
 
     def __repr__(self) -> str:
         ladders, points = len(self.ladder_families()), len(self.reference_families())
@@ -368,7 +369,7 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
                 + _compute_disagreements(out, where, label, "flops" in has))
     return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
-                  params_problem=params_problem)
+                  params_problem=params_problem, flops_given="flops" in has)
 
 
 COMPUTE_DISAGREEMENT = 3.0  # flops this far from 6 N D: more than accounting conventions (embeddings, attention) explain
@@ -611,6 +612,13 @@ def _positive_column(table, column, where, label, what) -> np.ndarray:
     return values
 
 
+def runs_a_fit_needs(n_params: int) -> tuple[int, int]:
+    """(runs, distinct compute values) a family needs for a law of compute with ``n_params`` free
+    parameters: a run more than the parameters (a residual degree of freedom, for the noise and
+    the bands) and as many distinct computes as parameters (repeats at one compute are seeds)."""
+    return n_params + 1, n_params
+
+
 def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | None,
                    fixed_e: float | None = None) -> str:
     """Check that every ladder family can be fitted and that the focus family exists.
@@ -633,22 +641,23 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         if two_variable:
             _check_two_variable_family(ladder, family, rows, n, n_params, first)
             continue
-        if n <= n_params:
+        need_runs, need_distinct = runs_a_fit_needs(n_params)
+        if n < need_runs:
             seeds = ("; seeds of one model at one compute? write their mean loss as one run" if rows["flops"].nunique() == 1
                      else "")
             raise LadderError(
                 f"{ladder.source}, {first}, column 'family': family '{family}' has {n} runs; "
-                f"the {law_name} law fits {n_params} parameters and needs at least {n_params + 1} runs, "
+                f"the {law_name} law fits {n_params} parameters and needs at least {need_runs} runs, "
                 f"or exactly 1 run to serve as a reference point{seeds}")
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
             raise LadderError(
                 f"{ladder.source}, {first}, column 'flops': all {n} runs of family '{family}' "
                 "are at one compute value; a law needs runs at different compute")
-        if distinct < n_params:
+        if distinct < need_distinct:
             raise LadderError(
                 f"{ladder.source}, {first}, column 'flops': family '{family}' has only "
-                f"{distinct} distinct compute values; the {law_name} law needs at least {n_params}")
+                f"{distinct} distinct compute values; the {law_name} law needs at least {need_distinct}")
         if fixed_e is not None:
             _check_loss_above(ladder, family, rows, fixed_e)
     if focus is None:

@@ -57,7 +57,7 @@ class Plan:
 
     def __repr__(self) -> str:
         return (f"<Plan: {len(self.spec.flops)}-run ladder, true multiplier {self.multiplier:g} reached "
-                f"{decades_phrase(self.beyond)} beyond it, {len(self.outcomes)} designs x {self.simulations} "
+                f"{self.reference_place}, {len(self.outcomes)} designs x {self.simulations} "
                 "simulations; "
                 ".summary() prints the table, .frame() gives a DataFrame>")
 
@@ -85,6 +85,11 @@ class Plan:
     def added_compute(self, outcome: DesignOutcome) -> float:
         """Compute a design adds to the proposed ladder, as a multiple of the proposed ladder's."""
         return outcome.total_flops / self.proposed.total_flops - 1.0
+
+    @property
+    def reference_place(self) -> str:
+        """Where the focus reaches the reference's loss, as :func:`reference_place` says it."""
+        return reference_place(self.beyond, self.spec.flops)
 
     @property
     def reference_flops(self) -> float:
@@ -176,17 +181,11 @@ MIN_FITTED_NOISE = 1e-6   # below this the fit is exact to rounding: no noise to
 
 
 def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
-    """One clear ValueError for arguments that would make the plan meaningless."""
+    """One clear ValueError for arguments that would make the plan meaningless (a ladder too short
+    to fit is refused by SimulationSpec itself)."""
     if not spec.noise > 0:
         raise ValueError(f"noise {spec.noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
                          "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
-    runs, n_params = len(spec.flops) * spec.repeats, get_law(spec.law).n_params
-    if runs <= n_params:
-        raise ValueError(f"flops: {runs} runs leave the {spec.law} law's {n_params} parameters no residual to "
-                         f"estimate noise from; plan {n_params + 1} or more")
-    if len(set(spec.flops)) < n_params:
-        raise ValueError(f"flops: {len(set(spec.flops))} distinct compute value(s); the {spec.law} law needs "
-                         f"{n_params} or more to be fitted")
     if not abs(beyond) <= MAX_BEYOND:
         raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades "
                          f"within +-{MAX_BEYOND:g}")
@@ -218,6 +217,23 @@ def _extra_run_name(flops: float, top: float, at_top: int = 1) -> str:
     nth = {1: "a second", 2: "a third", 3: "a fourth"}.get(at_top, "another")
     where = f"{nth} run at the largest compute" if abs(decades) < 1e-9 else decades_phrase(decades, sign=True)
     return f"+ run at {flops:.3g} ({where})"
+
+
+def reference_place(beyond: float, flops: Sequence[float]) -> str:
+    """Where a reference ``beyond`` decades past the largest of ``flops`` is reached by the focus:
+    '1 decade beyond the largest run', 'at the largest run', or for a negative ``beyond`` (its loss
+    reached inside the ladder, or below it) 'x decades below the largest run, inside the ladder' or
+    'x decades below the smallest run, outside the ladder' ('-5 decades beyond' read as a slip)."""
+    if beyond > 0:
+        return f"{decades_phrase(beyond)} beyond the largest run"
+    if beyond == 0:
+        return "at the largest run (0 decades beyond it)"
+    below_smallest = np.log10(min(flops) / max(flops)) - beyond
+    if below_smallest > 1e-9:
+        return f"{decades_phrase(below_smallest)} below the smallest run, outside the ladder"
+    if below_smallest > -1e-9:
+        return f"at the smallest run ({decades_phrase(-beyond)} below the largest)"
+    return f"{decades_phrase(-beyond)} below the largest run, inside the ladder"
 
 
 def decades_phrase(decades: float, sign: bool = False) -> str:

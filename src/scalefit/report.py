@@ -8,7 +8,7 @@ import html
 import os
 
 from . import __version__
-from .analysis import Analysis, checkpoint_families
+from .analysis import Analysis, checkpoint_families, level_percent
 from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows, runs_cell
 from .ladder import LadderError
 
@@ -92,7 +92,7 @@ def _per_resampling(progress, resamples: int):
 
 
 def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
-    pct = f"{result.level:.0%}"
+    pct = level_percent(result.level)
     data = [["family", "runs", "kind", "compute range"]]
     checkpoints = checkpoint_families(result.ladder, result.ladder.families)
     for family, n in result.ladder.run_counts().items():
@@ -146,7 +146,7 @@ def _backtest_table(result: Analysis, bt) -> list[tuple]:
         return []
     metric = result.ladder.metric
     rows = [["family", "held-out run", "compute", f"observed {metric}", "predicted", "error (loss)",
-             f"{result.level:.0%} band", "inside", "beyond fit"]]
+             f"{level_percent(result.level)} band", "inside", "beyond fit"]]
     for h in bt.rows:
         p = h.prediction
         shown = [float(result.ladder.loss_to_metric(x)) for x in (h.observed, p.loss, p.low, p.high)]
@@ -193,7 +193,7 @@ def _shared_table(result: Analysis, cmp) -> list[tuple]:
     unchecked = "" if all(f.band_checked for f in cmp.factors) else \
         " * marks a band outside what the calibration study checked (see the Warnings)."
     note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}.{unchecked}"
-    rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{result.level:.0%} profile band"]]
+    rows = [["family", "runs", f"multiplier of {cmp.focus} (any loss)", f"{level_percent(result.level)} profile band"]]
     rows += [[f.family, runs_cell(cmp.ladder, f.family, f.n_runs), fmt_multiplier(f.multiplier),
               _band(f.low, f.high, fmt_multiplier) + ("" if f.band_checked else " *")]
              for f in cmp.factors if f.family != cmp.focus]
@@ -229,7 +229,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     objective = (f"; objective: sum of Huber (delta {result.law.huber_delta:g}) of ln-loss residuals"
                  if result.law.name == "chinchilla" else "; objective: sum of squared ln-loss residuals")
     intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
-             f"Bands: {result.level:.0%} {band}", f"Command: {command}", f"scalefit {__version__}"]
+             f"Bands: {level_percent(result.level)} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
     warnings = report_warnings(result, cmp, bt)
     if markdown:

@@ -96,8 +96,9 @@ class SharedComparison:
     warnings: tuple[str, ...] = field(default=())
 
     def __repr__(self) -> str:
+        from .analysis import level_percent
         return (f"<SharedComparison of {self.ladder.source}: {len(self.factors)} families, focus '{self.focus}', "
-                f"{self.n_runs} runs, {self.level:.0%} bands, {len(self.warnings)} warning(s); "
+                f"{self.n_runs} runs, {level_percent(self.level)} bands, {len(self.warnings)} warning(s); "
                 ".summary() prints the table, .frame() gives a DataFrame>")
 
     def __post_init__(self):

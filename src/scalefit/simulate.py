@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .ladder import LARGEST_LOSS, MAX_COMPUTE_DECADES, SMALLEST_LOSS
+from .ladder import LARGEST_LOSS, MAX_COMPUTE_DECADES, SMALLEST_LOSS, runs_a_fit_needs
 from .laws import get_law
 
 TRUTH_PREFIX = "truth: "
@@ -71,6 +71,7 @@ class SimulationSpec:
             raise ValueError(f"params {shown}: need finite numbers, E >= 0 and the others > 0")
         if len(self.flops) < 2 or not all(0 < c < np.inf for c in self.flops):
             raise ValueError("flops: a ladder needs at least 2 runs at positive, finite compute")
+        self._check_fittable(law)
         if not 1 <= self.repeats <= MAX_RUNS // len(self.flops):
             raise ValueError(f"repeats {self.repeats}: {len(self.flops)} compute values x {self.repeats} runs each "
                              f"must make at most {MAX_RUNS:,} runs; give fewer repeats")
@@ -97,6 +98,20 @@ class SimulationSpec:
             ladders = f"'{self.family}'" + (" and 'other'" if self.second_ladder is not None else "")
             raise ValueError(f"family name '{clash[0]}' is used twice (ladders: {ladders}); give each reference "
                              "a name of its own, as in --reference NAME=M@D")
+
+    def _check_fittable(self, law) -> None:
+        """The ladder must be one `scalefit fit` can fit (check_fittable's counts): --flops
+        1e19,1e19,1e19 wrote a file of runs at one compute that fit then refused."""
+        need_runs, need_distinct = runs_a_fit_needs(law.n_params)
+        distinct, runs = len(set(self.flops)), len(self.flops) * self.repeats
+        fitting = f"fitting the {self.law} law ({law.n_params} parameters) needs"
+        if distinct < need_distinct:
+            raise ValueError(f"flops: the runs are at {distinct} distinct compute value{'s' * (distinct > 1)}; "
+                             f"{fitting} {need_distinct} or more, as scalefit fit does (repeats at one compute "
+                             "are seeds, not new points)")
+        if runs < need_runs:
+            raise ValueError(f"flops: {runs} runs; {fitting} {need_runs} or more, as scalefit fit does (a residual "
+                             "for the noise): give more compute values or repeats")
 
     def _check_reference(self, ref: ReferenceSpec) -> None:
         if not ref.name.strip() or ref.name.lstrip().startswith("#") or "\n" in ref.name or "\r" in ref.name:
