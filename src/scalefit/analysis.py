@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
-from .fitting import FitResult, fit_law, read_only_arrays
+from .fitting import FitResult, ReadOnlyArrays, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction, predict_at, predict_at_size
@@ -26,16 +26,13 @@ EXTRAPOLATION_WARNING_DECADES = 1.0
 
 
 @dataclass(frozen=True)
-class FamilyFit:
+class FamilyFit(ReadOnlyArrays):
     """A fitted family with its bootstrap draws (None without bootstrap) and parameter bands."""
 
     fit: FitResult
     draws: BootstrapFits | None
     low: np.ndarray
     high: np.ndarray
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     @property
     def family(self) -> str:

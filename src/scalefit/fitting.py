@@ -692,8 +692,34 @@ def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 # ----- single fit: result, standard errors, report ----------------------------------------------
 
+def read_only_arrays(result) -> None:
+    """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy:
+    frozen results keep their numbers (``fit.params[0] = 1`` changed every later prediction), and
+    the arrays a caller passed in stay the caller's."""
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            value = value.copy()
+            value.flags.writeable = False
+            object.__setattr__(result, f.name, value)
+
+
+class ReadOnlyArrays:
+    """Base of the frozen result dataclasses whose array fields are read-only (:func:`read_only_arrays`)
+    when made and also when unpickled or deep-copied: pickle and copy restore an object's fields
+    without ``__post_init__``, and numpy unpickles (and deep-copies) every array writeable, so
+    ``pickle.loads(pickle.dumps(fit)).params[0] = 99`` changed the copy's predictions."""
+
+    def __post_init__(self):
+        read_only_arrays(self)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        read_only_arrays(self)
+
+
 @dataclass(frozen=True)
-class FitResult:
+class FitResult(ReadOnlyArrays):
     """A law fitted to one family.
 
     ``params`` and ``stderr`` are in the user's units (compute as in the file, loss in nats).
@@ -714,9 +740,6 @@ class FitResult:
     loss: np.ndarray = field(repr=False, default=None)
     model_params: np.ndarray = field(repr=False, default=None)  # N, for two-variable laws
     tokens: np.ndarray = field(repr=False, default=None)        # D, for two-variable laws
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     def param(self, name: str) -> float:
         return float(self.params[self.law.param_names.index(name)])
@@ -745,18 +768,6 @@ class FitResult:
         if self.written_report or self.flops is None:
             return self.written_report
         return lmfit_report(self.flops, self.loss, self.law, self.params, self.objective)
-
-
-def read_only_arrays(result) -> None:
-    """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy:
-    frozen results keep their numbers (``fit.params[0] = 1`` changed every later prediction), and
-    the arrays a caller passed in stay the caller's."""
-    for f in fields(result):
-        value = getattr(result, f.name)
-        if isinstance(value, np.ndarray) and value.flags.writeable:
-            value = value.copy()
-            value.flags.writeable = False
-            object.__setattr__(result, f.name, value)
 
 
 def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
