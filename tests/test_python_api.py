@@ -239,6 +239,38 @@ def test_unpickled_and_deep_copied_results_keep_their_arrays_read_only():
     with pytest.raises(ValueError, match="read-only"):
         fit.params[0] = 99.0
     assert fit.predict(1e23) == before
+
+
+def test_an_analysis_fits_and_a_backtests_training_cannot_be_changed():
+    """Found by review: Analysis.fits (and Backtest.training) were plain dicts on frozen results, so
+    analysis.fits['focus'] = analysis.fits['other'] made fits_frame() give the focus the other's
+    parameters beside multipliers computed from its own, and del analysis.fits[name] dropped a
+    family from every later table. They are read-only mappings now, also once unpickled, and the
+    dict a caller passes to Analysis stays the caller's."""
+    import copy
+    import dataclasses
+    import pickle
+    frame = scalefit.simulate(SimulationSpec(SPEC.params, (1e19, 1e20, 1e21, 1e22, 1e23), second_ladder=3.0))
+    analysis = scalefit.analyze(frame, bootstrap=0)
+    bt = scalefit.backtest(frame, hold_out=1, bootstrap=0)
+    params = analysis.fits_frame()
+    for result, name in [(analysis, "fits"), (bt, "training")]:
+        for mapping in (getattr(result, name), getattr(pickle.loads(pickle.dumps(result)), name),
+                        getattr(copy.deepcopy(result), name), pickle.loads(pickle.dumps(getattr(result, name)))):
+            assert list(mapping) == ["focus", "other"]
+            with pytest.raises(TypeError):
+                mapping["focus"] = mapping["other"]
+            with pytest.raises(TypeError):
+                del mapping["other"]
+            with pytest.raises(AttributeError):
+                mapping.clear()
+    pd.testing.assert_frame_equal(analysis.fits_frame(), params)
+    given = dict(analysis.fits)
+    rebuilt = dataclasses.replace(analysis, fits=given)
+    del given["other"]
+    assert list(rebuilt.fits) == ["focus", "other"]
+
+
 DEMO = "data/ladders/muse.csv"
 
 

@@ -8,6 +8,7 @@ family with every other family. This is what ``scalefit fit`` runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
-from .fitting import FitResult, ReadOnlyArrays, fit_law
+from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction, predict_at, predict_at_size
@@ -26,7 +27,7 @@ EXTRAPOLATION_WARNING_DECADES = 1.0
 
 
 @dataclass(frozen=True)
-class FamilyFit(ReadOnlyArrays):
+class FamilyFit(ReadOnlyFields):
     """A fitted family with its bootstrap draws (None without bootstrap) and parameter bands."""
 
     fit: FitResult
@@ -44,7 +45,7 @@ class FamilyFit(ReadOnlyArrays):
 
 
 @dataclass(frozen=True)
-class Analysis:
+class Analysis(ReadOnlyFields):
     """Fits, bands and multipliers of one ladder file (see :func:`analyze`)."""
 
     ladder: Ladder
@@ -54,7 +55,7 @@ class Analysis:
     n_bootstrap: int
     seed: int
     band_method: str
-    fits: dict[str, FamilyFit]
+    fits: Mapping[str, FamilyFit]      # read-only (a dict given is kept as a ReadOnlyDict of it)
     multipliers: tuple[Multiplier, ...]
     warnings: tuple[str, ...] = field(default=())
     predictions: tuple[Prediction, ...] = field(default=())

@@ -19,13 +19,15 @@ their final checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .analysis import TargetError, analyze, has_checkpoints, resolve_band_method, resolve_law, run_labels
+from .analysis import Analysis, TargetError, analyze, has_checkpoints, resolve_band_method, resolve_law, run_labels
+from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
 from .prediction import Prediction
@@ -59,7 +61,7 @@ class HeldOut:
 
 
 @dataclass(frozen=True)
-class Backtest:
+class Backtest(ReadOnlyFields):
     """Held-out runs of every family that could be backtested (see :func:`backtest`)."""
 
     ladder: Ladder
@@ -71,7 +73,7 @@ class Backtest:
     warnings: tuple[str, ...] = field(default=())
     n_bootstrap: int = 0        # resamples behind percentile bands (0 for profile bands or none)
     seed: int = 0
-    training: dict = field(default_factory=dict, repr=False)   # family -> the Analysis of its fitted runs
+    training: Mapping[str, Analysis] = field(default_factory=dict, repr=False)   # family -> the Analysis of its runs
 
     def __repr__(self) -> str:
         bands = "no bands" if self.band_method == "none" else f"{self.level:.0%} {self.band_method} bands"

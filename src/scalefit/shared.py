@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
-                      ReadOnlyArrays, lowest_local_minima, lowest_per_owner)
+                      ReadOnlyFields, lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
 from .laws import SaturatingLaw
 
@@ -79,7 +79,7 @@ class FamilyFactor:
 
 
 @dataclass(frozen=True)
-class SharedComparison(ReadOnlyArrays):
+class SharedComparison(ReadOnlyFields):
     """Families fitted with one saturating law up to a compute factor each (see the module)."""
 
     ladder: Ladder

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .fitting import ReadOnlyArrays, fit_many
+from .fitting import ReadOnlyFields, fit_many
 from .laws import Law
 from .threads import available_cores
 
@@ -74,7 +74,7 @@ def resolve_workers(workers: int | None, seconds_estimate: float) -> int:
 
 
 @dataclass(frozen=True)
-class BootstrapFits(ReadOnlyArrays):
+class BootstrapFits(ReadOnlyFields):
     """Refits of B resamples of one family: ``params`` (B, p) in user units, NaN where ``ok`` is False."""
 
     family: str
