@@ -955,6 +955,30 @@ def test_nine_ladders_are_told_apart_in_the_figures():
     assert len({(colour, shape) for colour, shape, _ in styles.values()}) == 9
 
 
+def test_nine_ladders_are_told_apart_in_the_backtest_figure():
+    """Found by review: the backtest figure's markers told fitted from held-out runs, so its
+    families differed by colour alone and the 9th of 9 ladders was drawn exactly as the 1st. Its
+    families now have the other figures' colour and marker (family_marks); fitted runs are open
+    and held-out runs filled in their family's colour."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, family_marks
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGHI")
+            for c in flops]
+    plot = backtest_figure(backtest(pd.DataFrame(rows, columns=["family", "flops", "loss"]), hold_out=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plt.close(plot.draw())                                  # maps the points' aesthetics
+    points = next(layer.data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
+    assert set(zip(points["color"], points["shape"])) == {family_marks(i) for i in range(9)}
+    held = points["fill"] != "white"
+    assert held.sum() == 9 * 2 and (points["fill"][held] == points["color"][held]).all()
+
+
 def test_keyed_numbers_are_neither_side_by_side_nor_on_top_of_each_other():
     """Found by a new user: of seven or nine ladders ending at one compute, keyed numbers were set
     side by side ('5' and '6' read as '56') or on top of each other ('4' over '5'): placed numbers
