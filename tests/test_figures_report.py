@@ -935,13 +935,33 @@ def test_arrow_labels_of_long_family_names_stay_on_the_figure():
 @given(st.integers(2, 64))
 def test_every_family_gets_its_own_colour_and_marker(n):
     """Found by a new user: colours and markers cycled together (8 of each), so the 9th family
-    was drawn exactly as the 1st, in the multipliers and shared-law figures. The first 8 are as
-    before."""
+    was drawn exactly as the 1st, in the multipliers and shared-law figures. The first 8 pair the
+    palette's colours with the markers in order, as before."""
     from scalefit.plots import OKABE_ITO, SHAPES, family_marks
 
     marks = [family_marks(i) for i in range(n)]
     assert len(set(marks)) == n
     assert marks[:8] == list(zip(OKABE_ITO, SHAPES))[:n]
+
+
+def _contrast_with_white(colour: str) -> float:
+    """WCAG contrast ratio (L_white + 0.05) / (L + 0.05), L the relative luminance."""
+    rgb = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return 1.05 / (linear @ [0.2126, 0.7152, 0.0722] + 0.05)
+
+
+def test_no_family_is_drawn_in_a_colour_faint_on_white():
+    """Found by review: the 7th family was drawn in Okabe-Ito yellow (#F0E442), 1.3:1 against the
+    white panel, so its curve, band and open markers all but vanished. Yellow now comes last (the
+    8th family) and darkened; every family's colour stands out at least 2:1, as the orange and the
+    sky blue (2.3:1) do, and the first six, which the demo figure uses, are as before."""
+    from scalefit.plots import family_marks
+
+    colours = {family_marks(i)[0] for i in range(64)}
+    assert len(colours) == 8 and min(map(_contrast_with_white, colours)) >= 2.0
+    assert [family_marks(i)[0] for i in range(6)] == ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+                                                       "#56B4E9"]
 
 
 def test_nine_ladders_are_told_apart_in_the_figures():
@@ -953,6 +973,30 @@ def test_nine_ladders_are_told_apart_in_the_figures():
     frame = pd.DataFrame(rows, columns=["family", "flops", "loss"])
     styles = _styles(analyze(frame, focus="A", bootstrap=0))
     assert len({(colour, shape) for colour, shape, _ in styles.values()}) == 9
+
+
+def test_nine_ladders_are_told_apart_in_the_backtest_figure():
+    """Found by review: the backtest figure's markers told fitted from held-out runs, so its
+    families differed by colour alone and the 9th of 9 ladders was drawn exactly as the 1st. Its
+    families now have the other figures' colour and marker (family_marks); fitted runs are open
+    and held-out runs filled in their family's colour."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, family_marks
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGHI")
+            for c in flops]
+    plot = backtest_figure(backtest(pd.DataFrame(rows, columns=["family", "flops", "loss"]), hold_out=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plt.close(plot.draw())                                  # maps the points' aesthetics
+    points = next(layer.data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
+    assert set(zip(points["color"], points["shape"])) == {family_marks(i) for i in range(9)}
+    held = points["fill"] != "white"
+    assert held.sum() == 9 * 2 and (points["fill"][held] == points["color"][held]).all()
 
 
 def test_keyed_numbers_are_neither_side_by_side_nor_on_top_of_each_other():

@@ -201,6 +201,76 @@ def test_frozen_results_keep_their_numbers_and_leave_the_callers_arrays_alone():
     assert not any(a.flags.writeable for a in arrays)
 
 
+
+def _array_fields(result) -> dict:
+    import dataclasses
+    import numpy as np
+    return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)
+            if isinstance(getattr(result, f.name), np.ndarray)}
+
+
+def test_unpickled_and_deep_copied_results_keep_their_arrays_read_only():
+    """Found by review: pickle and copy.deepcopy restore a result's fields without __post_init__, and
+    numpy makes every unpickled array writeable, so after pickle.loads(pickle.dumps(fit)),
+    fit.params[0] = 99 went through and changed the copy's predictions (a notebook that caches its
+    analyses, or a process pool that returns them, got results that were frozen in name only)."""
+    import copy
+    import pickle
+
+    import numpy as np
+    from scalefit.isoflop import isoflop_analysis
+    analysis = scalefit.analyze(FIVE_REFERENCES, band_method="percentile", bootstrap=50, workers=1)
+    ff = analysis.fits["a"]
+    cmp = scalefit.compare_shared(scalefit.simulate(SimulationSpec(SPEC.params, SPEC.flops, second_ladder=2.0)))
+    budgets = np.repeat([1e18, 1e19, 1e20], 5)
+    n = budgets ** 0.5 * np.tile(np.geomspace(0.3, 3.0, 5), 3) / 20       # 5 sizes around N_opt per budget
+    d = budgets / (6 * n)
+    iso = isoflop_analysis(n, d, 1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36, n_resamples=20)
+    results = [ff.fit, ff, ff.draws, cmp, iso]
+    assert all(_array_fields(r) for r in results)
+    for result in results:
+        for again in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
+            arrays = _array_fields(again)
+            assert not [name for name, a in arrays.items() if a.flags.writeable], type(result).__name__
+            for name, a in arrays.items():
+                np.testing.assert_array_equal(a, getattr(result, name))
+    fit = pickle.loads(pickle.dumps(ff.fit))
+    before = fit.predict(1e23)
+    with pytest.raises(ValueError, match="read-only"):
+        fit.params[0] = 99.0
+    assert fit.predict(1e23) == before
+
+
+def test_an_analysis_fits_and_a_backtests_training_cannot_be_changed():
+    """Found by review: Analysis.fits (and Backtest.training) were plain dicts on frozen results, so
+    analysis.fits['focus'] = analysis.fits['other'] made fits_frame() give the focus the other's
+    parameters beside multipliers computed from its own, and del analysis.fits[name] dropped a
+    family from every later table. They are read-only mappings now, also once unpickled, and the
+    dict a caller passes to Analysis stays the caller's."""
+    import copy
+    import dataclasses
+    import pickle
+    frame = scalefit.simulate(SimulationSpec(SPEC.params, (1e19, 1e20, 1e21, 1e22, 1e23), second_ladder=3.0))
+    analysis = scalefit.analyze(frame, bootstrap=0)
+    bt = scalefit.backtest(frame, hold_out=1, bootstrap=0)
+    params = analysis.fits_frame()
+    for result, name in [(analysis, "fits"), (bt, "training")]:
+        for mapping in (getattr(result, name), getattr(pickle.loads(pickle.dumps(result)), name),
+                        getattr(copy.deepcopy(result), name), pickle.loads(pickle.dumps(getattr(result, name)))):
+            assert list(mapping) == ["focus", "other"]
+            with pytest.raises(TypeError):
+                mapping["focus"] = mapping["other"]
+            with pytest.raises(TypeError):
+                del mapping["other"]
+            with pytest.raises(AttributeError):
+                mapping.clear()
+    pd.testing.assert_frame_equal(analysis.fits_frame(), params)
+    given = dict(analysis.fits)
+    rebuilt = dataclasses.replace(analysis, fits=given)
+    del given["other"]
+    assert list(rebuilt.fits) == ["focus", "other"]
+
+
 DEMO = "data/ladders/muse.csv"
 
 

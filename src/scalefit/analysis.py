@@ -8,6 +8,7 @@ family with every other family. This is what ``scalefit fit`` runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Callable, Sequence
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .efficiency import Multiplier, multiplier_at
-from .fitting import FitResult, fit_law, read_only_arrays
+from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
 from .prediction import Prediction, predict_at, predict_at_size
@@ -27,16 +28,13 @@ EXTRAPOLATION_WARNING_DECADES = 1.0
 
 
 @dataclass(frozen=True)
-class FamilyFit:
+class FamilyFit(ReadOnlyFields):
     """A fitted family with its bootstrap draws (None without bootstrap) and parameter bands."""
 
     fit: FitResult
     draws: BootstrapFits | None
     low: np.ndarray
     high: np.ndarray
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     @property
     def family(self) -> str:
@@ -48,7 +46,7 @@ class FamilyFit:
 
 
 @dataclass(frozen=True)
-class Analysis:
+class Analysis(ReadOnlyFields):
     """Fits, bands and multipliers of one ladder file (see :func:`analyze`)."""
 
     ladder: Ladder
@@ -58,7 +56,7 @@ class Analysis:
     n_bootstrap: int
     seed: int
     band_method: str
-    fits: dict[str, FamilyFit]
+    fits: Mapping[str, FamilyFit]      # read-only (a dict given is kept as a ReadOnlyDict of it)
     multipliers: tuple[Multiplier, ...]
     warnings: tuple[str, ...] = field(default=())
     predictions: tuple[Prediction, ...] = field(default=())

@@ -19,14 +19,16 @@ their final checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .analysis import (TargetError, analyze, has_checkpoints, level_percent, resolve_band_method, resolve_law,
-                       run_labels)
+from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, resolve_band_method,
+                       resolve_law, run_labels)
+from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
 from .prediction import Prediction
@@ -60,7 +62,7 @@ class HeldOut:
 
 
 @dataclass(frozen=True)
-class Backtest:
+class Backtest(ReadOnlyFields):
     """Held-out runs of every family that could be backtested (see :func:`backtest`)."""
 
     ladder: Ladder
@@ -72,7 +74,7 @@ class Backtest:
     warnings: tuple[str, ...] = field(default=())
     n_bootstrap: int = 0        # resamples behind percentile bands (0 for profile bands or none)
     seed: int = 0
-    training: dict = field(default_factory=dict, repr=False)   # family -> the Analysis of its fitted runs
+    training: Mapping[str, Analysis] = field(default_factory=dict, repr=False)   # family -> the Analysis of its runs
 
     def __repr__(self) -> str:
         bands = "no bands" if self.band_method == "none" else f"{level_percent(self.level)} {self.band_method} bands"

@@ -28,6 +28,7 @@ becomes sum_i c_i r_i^2 and all resamples share the runs, so the grid work is ma
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 
@@ -692,8 +693,63 @@ def _solve_batched(h: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 # ----- single fit: result, standard errors, report ----------------------------------------------
 
+class ReadOnlyDict(Mapping):
+    """A dict that cannot be changed (``d[k] = v``, ``del d[k]`` raise TypeError); it reads, compares
+    and pickles as a dict does."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyDict({self._items!r})"
+
+    def __reduce__(self):
+        return ReadOnlyDict, (self._items,)
+
+
+def read_only_fields(result) -> None:
+    """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy, and
+    each dict field by a :class:`ReadOnlyDict` of it: frozen results keep their numbers
+    (``fit.params[0] = 1`` changed every later prediction, ``del analysis.fits[name]`` every later
+    table), and the arrays and dicts a caller passed in stay the caller's."""
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            value = value.copy()
+            value.flags.writeable = False
+            object.__setattr__(result, f.name, value)
+        elif isinstance(value, dict):
+            object.__setattr__(result, f.name, ReadOnlyDict(value))
+
+
+class ReadOnlyFields:
+    """Base of the frozen result dataclasses whose array and dict fields are read-only
+    (:func:`read_only_fields`) when made and also when unpickled or deep-copied: pickle and copy
+    restore an object's fields without ``__post_init__``, and numpy unpickles (and deep-copies)
+    every array writeable, so ``pickle.loads(pickle.dumps(fit)).params[0] = 99`` changed the
+    copy's predictions."""
+
+    def __post_init__(self):
+        read_only_fields(self)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        read_only_fields(self)
+
+
 @dataclass(frozen=True)
-class FitResult:
+class FitResult(ReadOnlyFields):
     """A law fitted to one family.
 
     ``params`` and ``stderr`` are in the user's units (compute as in the file, loss in nats).
@@ -714,9 +770,6 @@ class FitResult:
     loss: np.ndarray = field(repr=False, default=None)
     model_params: np.ndarray = field(repr=False, default=None)  # N, for two-variable laws
     tokens: np.ndarray = field(repr=False, default=None)        # D, for two-variable laws
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     def param(self, name: str) -> float:
         return float(self.params[self.law.param_names.index(name)])
@@ -745,18 +798,6 @@ class FitResult:
         if self.written_report or self.flops is None:
             return self.written_report
         return lmfit_report(self.flops, self.loss, self.law, self.params, self.objective)
-
-
-def read_only_arrays(result) -> None:
-    """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy:
-    frozen results keep their numbers (``fit.params[0] = 1`` changed every later prediction), and
-    the arrays a caller passed in stay the caller's."""
-    for f in fields(result):
-        value = getattr(result, f.name)
-        if isinstance(value, np.ndarray) and value.flags.writeable:
-            value = value.copy()
-            value.flags.writeable = False
-            object.__setattr__(result, f.name, value)
 
 
 def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .fitting import ReadOnlyFields
 from .uncertainty import draw_run_counts, percentile_band
 
 MIN_RUNS = 4
@@ -33,7 +34,7 @@ MIN_DISTINCT_N = 3
 
 
 @dataclass(frozen=True)
-class IsoflopResult:
+class IsoflopResult(ReadOnlyFields):
     budgets: pd.DataFrame       # one row per usable budget: flops, runs, n_opt, d_opt, loss_opt
     skipped: tuple[str, ...]    # why other budgets were not used
     a: float

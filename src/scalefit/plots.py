@@ -21,10 +21,13 @@ from typing import Callable, Collection
 import numpy as np
 import pandas as pd
 
-from .analysis import Analysis
+from .analysis import Analysis, level_percent
 from .formatting import fmt_multiplier
 
-OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+# Okabe and Ito's colour-blind-safe palette, its yellow (#F0E442, 1.3:1 against the white panel: a
+# faint line, band and open marker) last, so that it only colours the 8th family, and darkened for
+# lines and points to a mustard (2.6:1, beside the orange's 2.3:1 and the sky blue's 2.3:1)
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#B5A200"]
 SHAPES = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINETYPES = ["solid", "dashdot", "dotted", "dashed"]
 COLUMN_SIZE = (3.4, 2.6)
@@ -1053,7 +1056,7 @@ def _distribution_caption(result: Analysis) -> list[str]:
     their distributions), wrapped to the figure's width."""
     import textwrap
 
-    lines = [f"the {result.level:.0%} band is where the curve is below the dashed line"]
+    lines = [f"the {level_percent(result.level)} band is where the curve is below the dashed line"]
     omitted = list(dict.fromkeys(m.reference for m in result.multipliers if m.reference_kind == "ladder"))
     if omitted:
         lines.append("not drawn (other ladders; --band-method percentile draws them):")
@@ -1224,9 +1227,15 @@ def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict
                                    {f for f, r in bt.training.items() if f in narrow_bands(r)}), options)
 
 
+FITTED, HELD_OUT = "fitted runs", "held-out runs"
+ROLE_FILLS = {" fitted": "white", " held-out": "#555555"}   # the roles' legend keys (no family name starts with a
+                                                            # space); held-out runs are filled in their family's colour
+
+
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
     """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
-    (dashed where extrapolated); fitted runs as open circles, held-out runs as crosses, and the
+    (dashed where extrapolated); runs in their family's colour and marker (:func:`family_marks`, as
+    the other figures draw families), fitted runs open and held-out runs filled, and the
     prediction's band at each held-out compute as a vertical bar. Compute laws only: an L(N, D)
     fit predicts each held-out run at its own N and D, off any one curve. ``progress`` as for
     :func:`curve_frame` (``sum(band_steps(r) for r in bt.training.values())`` steps)."""
@@ -1243,9 +1252,9 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
         held = [h for h in bt.rows if h.family == family]
         top = max([fit.flops_max] + [h.prediction.flops for h in held])
         curves.append(curve_frame(result, np.geomspace(fit.flops_min / 2, top * 1.25, CURVE_POINTS), progress))
-        runs.append(pd.DataFrame({"family": family, "flops": fit.flops, "loss": fit.loss, "role": "fitted runs"}))
+        runs.append(pd.DataFrame({"family": family, "flops": fit.flops, "loss": fit.loss, "role": FITTED}))
         runs.append(pd.DataFrame({"family": family, "flops": [h.prediction.flops for h in held],
-                                  "loss": [h.observed for h in held], "role": "held-out runs"}))
+                                  "loss": [h.observed for h in held], "role": HELD_OUT}))
         bars.append(pd.DataFrame({"family": family, "flops": [h.prediction.flops for h in held],
                                   "low": [h.prediction.low for h in held], "high": [h.prediction.high for h in held]}))
     curves, runs, bars = (pd.concat(frames, ignore_index=True) for frames in (curves, runs, bars))
@@ -1253,7 +1262,9 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
         for column in columns:
             frame[column] = any_result.ladder.loss_to_metric(frame[column])
     families = list(bt.training)
-    colours = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, f in enumerate(families)}
+    colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
+    shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
+    runs["fill"] = runs["family"].where(runs["role"] == HELD_OUT, " fitted")   # held-out runs filled in their colour
     names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
@@ -1263,12 +1274,15 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                            data=curves, size=0.6)
             + p9.geom_linerange(p9.aes("flops", ymin="low", ymax="high", colour="family"),
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="role"), data=runs, size=1.6,
-                            fill="white", stroke=0.7)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill"), data=runs,
+                            size=1.6, stroke=0.7)
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
-            + p9.scale_fill_manual(values=colours)
-            + (p9.guides(colour=p9.guide_legend(ncol=columns)) if columns is not None else p9.guides())
-            + p9.scale_shape_manual(values={"fitted runs": "o", "held-out runs": "X"}, name=" ")
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
+            + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
+                                   breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
+            # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
+            + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
+                        shape=p9.guide_legend(ncol=columns))
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + p9.scale_x_log10(limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())

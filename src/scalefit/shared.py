@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
-                      lowest_local_minima, lowest_per_owner, read_only_arrays)
+                      ReadOnlyFields, lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
 from .laws import SaturatingLaw
 
@@ -79,7 +79,7 @@ class FamilyFactor:
 
 
 @dataclass(frozen=True)
-class SharedComparison:
+class SharedComparison(ReadOnlyFields):
     """Families fitted with one saturating law up to a compute factor each (see the module)."""
 
     ladder: Ladder
@@ -100,9 +100,6 @@ class SharedComparison:
         return (f"<SharedComparison of {self.ladder.source}: {len(self.factors)} families, focus '{self.focus}', "
                 f"{self.n_runs} runs, {level_percent(self.level)} bands, {len(self.warnings)} warning(s); "
                 ".summary() prints the table, .frame() gives a DataFrame>")
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     @property
     def dof(self) -> int:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .fitting import fit_many, read_only_arrays
+from .fitting import ReadOnlyFields, fit_many
 from .laws import Law
 from .threads import available_cores
 
@@ -74,16 +74,13 @@ def resolve_workers(workers: int | None, seconds_estimate: float) -> int:
 
 
 @dataclass(frozen=True)
-class BootstrapFits:
+class BootstrapFits(ReadOnlyFields):
     """Refits of B resamples of one family: ``params`` (B, p) in user units, NaN where ``ok`` is False."""
 
     family: str
     law: Law
     params: np.ndarray
     ok: np.ndarray
-
-    def __post_init__(self):
-        read_only_arrays(self)
 
     @property
     def n_resamples(self) -> int:
