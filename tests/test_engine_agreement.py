@@ -611,6 +611,10 @@ def test_resample_chunks_are_one_draw_of_all_resamples_stored_small(seed, n, n_r
     assert all(c.drawn.dtype == np.uint8 for c in chunks)          # counts this small fit in a byte
     if whole_runs:                                                 # one count per run, not per row
         assert all(c.drawn.shape[1] == np.unique(runs).size for c in chunks)
+    from scalefit.chinchilla import resample_row_chunks       # L(N, D) refits take row numbers
+    rows = resample_row_chunks(family_rng(seed, "g"), n, n_resamples, size)
+    assert np.array_equal(np.concatenate(rows), family_rng(seed, "g").integers(0, n, size=(n_resamples, n)))
+    assert all(r.dtype == np.uint8 for r in rows)
 
 
 def test_counts_too_large_for_a_byte_keep_their_value():

@@ -153,6 +153,9 @@ class CountChunk:
     def n_resamples(self) -> int:
         return int(self.drawn.shape[0])
 
+    def __len__(self) -> int:
+        return self.n_resamples
+
     def expand(self) -> np.ndarray:
         counts = self.drawn if self.unit_of_row is None else self.drawn[:, self.unit_of_row]
         return counts.astype(float)
@@ -165,7 +168,7 @@ def resample_count_chunks(rng: np.random.Generator, n: int, n_resamples: int, si
     are the generator's in order, so they equal one draw of all resamples at once."""
     if runs is None:
         return [CountChunk(smallest_unsigned(draw_counts(rng.integers(0, n, size=(m, n)), n)))
-                for m in _chunk_sizes(n_resamples, size)]
+                for m in chunk_sizes(n_resamples, size)]
     _, run_of_row = np.unique(np.asarray(runs), return_inverse=True)
     run_of_row = run_of_row.ravel()
     n_runs = int(run_of_row.max()) + 1 if run_of_row.size else 0
@@ -173,7 +176,8 @@ def resample_count_chunks(rng: np.random.Generator, n: int, n_resamples: int, si
     return [CountChunk(part, run_of_row) for part in _split(drawn, size)]
 
 
-def _chunk_sizes(total: int, size: int) -> list[int]:
+def chunk_sizes(total: int, size: int) -> list[int]:
+    """Sizes of the chunks that cut ``total`` resamples ``size`` at a time (the last may be smaller)."""
     return [min(size, total - start) for start in range(0, total, size)]
 
 
