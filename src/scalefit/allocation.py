@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
-                       runs_if_checkpoints)
+from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analysis_bands_warnings, analyze,
+                       decades_past, nd_bands_warning, runs_if_checkpoints)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
@@ -89,7 +89,8 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                      progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
     names = [result.focus] if focus is not None else list(result.fits)
     families = []
-    warnings = list(result.warnings)
+    said_for_the_fits = analysis_bands_warnings(result)     # of bands optimal does not print: its own below
+    warnings = [w for w in result.warnings if w not in said_for_the_fits]
     for name in names:
         ff = result.fits[name]
         at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
@@ -114,16 +115,10 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
 
 
 def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False) -> str:
-    """What is known of the allocation's bands (``runs``: each allocated family's runs): nothing
-    from a calibration study, which simulated compute laws only; it is said whenever bands are
-    printed, as the compute laws' percentile bands are, with the runs they rest on (6 runs for
-    L(N, D)'s 5 parameters printed bands without a word)."""
-    counts = [f"'{name}' has {n} runs" for name, n in runs.items()]
-    return ("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
-            + (", and the IsoFLOP a" if isoflop else "") + ") are bootstrap percentile bands that no calibration "
-            "study has checked: analyses/calibration.py checked the compute laws' bands only (there percentile bands "
-            "covered 83-99% of simulated truths at 95%, 52-72% with 4 runs for 3 parameters); here "
-            f"{', '.join(counts)} for L(N, D)'s {n_params} parameters")
+    """:func:`scalefit.analysis.nd_bands_warning` for the allocation's bands (``runs``: each
+    allocated family's runs): no calibration study has checked them."""
+    return nd_bands_warning("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
+                            + (", and the IsoFLOP a" if isoflop else "") + ")", runs, n_params)
 
 
 def _chinchilla_law(law) -> ChinchillaLaw:
