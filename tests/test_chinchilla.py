@@ -597,3 +597,35 @@ def test_the_bands_warning_is_said_once_for_what_each_command_prints():
     backtested = _unchecked("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
     assert len(backtested) == 1 and "held-out runs' predicted losses are" in backtested[0], backtested
     assert "'new' has 14 runs, 'old' has 14 runs" in backtested[0]   # 1 held out
+
+
+def test_fit_at_flops_and_reference_multipliers_say_when_the_files_flops_are_not_k_n_d(tmp_path):
+    """Found by review: fit --law chinchilla --at-flops C placed the frontier prediction at C = 6 N D
+    when the file's 'flops' column counts 1.2 x 6 N D, so its N_opt and D_opt cost 1.2 C as the
+    column counts; and a reference run's multiplier (its compute from the column) came out 1.2 times
+    that in the column's units. Both now get optimal's check, once per family, naming what uses it."""
+    n, d = design(5)
+    base = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(TRUTH, n, d)})
+    over = base.assign(flops=7.2 * n * d)
+    reference = pd.DataFrame({"family": ["big"], "params": [3e9], "tokens": [6e10], "loss": [2.2],
+                              "flops": [7.2 * 3e9 * 6e10]})
+
+    def said(frame, k=6.0, **targets):
+        return [w for w in analyze(frame, law=ChinchillaLaw(flops_per_param_token=k), bootstrap=0, **targets).warnings
+                if "'flops' column" in w]
+
+    predicted = said(over, at_flops=[1e21])
+    assert len(predicted) == 1 and "1.2 times C = 6 N D, the compute the frontier spends for the predictions at " \
+        "--at-flops;" in predicted[0] and "--flops-per-param-token 7.2 matches" in predicted[0], predicted
+    assert said(over) == [] and said(over, at_params_tokens=[(1e9, 2e10)]) == []     # nothing spent as 6 N D
+    assert said(over, k=7.2, at_flops=[1e21]) == [] and said(base, at_flops=[1e21]) == []
+    both = said(pd.concat([over, reference]), at_flops=[1e21])
+    assert len(both) == 1 and "for the predictions at --at-flops and the multipliers against reference runs" in both[0]
+    assert "those multipliers are about 1.2 times what they are in the column's units" in both[0]
+    path = tmp_path / "nd.csv"
+    pd.concat([over, reference]).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0", "--at-flops", "1e21"])
+    assert r.exit_code == 0 and "--flops-per-param-token 7.2 matches the column" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])   # prints no multipliers
+    said_by_optimal = [line for line in r.stderr.splitlines() if "'flops' column" in line]
+    assert r.exit_code == 0 and len(said_by_optimal) == 1 and "the allocation spends" in said_by_optimal[0], r.stderr

@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analysis_bands_warnings, analyze,
-                       decades_past, nd_bands_warning, runs_if_checkpoints)
+from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, compute_column_warnings,
+                       decades_past, nd_bands_warning, runs_if_checkpoints, table_warnings)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .isoflop import IsoflopResult, isoflop_analysis
 
@@ -89,8 +89,8 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                      progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
     names = [result.focus] if focus is not None else list(result.fits)
     families = []
-    said_for_the_fits = analysis_bands_warnings(result)     # of bands optimal does not print: its own below
-    warnings = [w for w in result.warnings if w not in said_for_the_fits]
+    said_of_the_table = table_warnings(result)       # of numbers optimal does not print: its own below
+    warnings = [w for w in result.warnings if w not in said_of_the_table]
     for name in names:
         ff = result.fits[name]
         at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
@@ -129,31 +129,6 @@ def _chinchilla_law(law) -> ChinchillaLaw:
         raise ValueError(f"law must be the L(N, D) law, 'chinchilla' or a ChinchillaLaw (allocation needs N and D), "
                          f"got {law!r}")
     return law
-
-
-COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units
-
-
-def compute_column_warnings(family: str, ladder, k: float) -> list[str]:
-    """A warning when the family's 'flops' column (given in the file, beside params and tokens)
-    differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: the allocation spends a
-    budget C as k N D, so in the column's units N_opt and D_opt cost about r C (r = flops / (k N D),
-    its geometric mean over the runs), and k r would match the column. The column is not used in
-    its place: the frontier needs C as a function of N and D, which a column at the runs is not."""
-    runs = ladder.family_runs(family)
-    if not ladder.flops_given or not {"params", "tokens"} <= set(runs.columns):
-        return []
-    ratio = runs["flops"].to_numpy(float) / (k * runs["params"].to_numpy(float) * runs["tokens"].to_numpy(float))
-    low, high = float(ratio.min()), float(ratio.max())
-    if max(high, 1 / low) <= COMPUTE_COLUMN_TOLERANCE:
-        return []
-    typical = float(np.exp(np.mean(np.log(ratio))))
-    one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
-    times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
-    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute the allocation spends; "
-            f"N_opt and D_opt of a budget cost about {typical:.3g} times that budget as the column counts compute, "
-            f"and --flops-per-param-token {k * typical:.3g} matches the column"
-            + ("" if one_k else " on average (no single k matches every run)")]
 
 
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned

@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import (Analysis, TargetError, analysis_bands_warnings, analyze, has_checkpoints, level_percent,
-                       nd_bands_warning, resolve_band_method, resolve_law, run_labels)
+from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, nd_bands_warning,
+                       resolve_band_method, resolve_law, run_labels, table_warnings)
 from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
@@ -165,8 +165,8 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
             continue
         method, n_bootstrap = result.band_method, result.n_bootstrap
         training[family] = result
-        said_for_the_fit = analysis_bands_warnings(result)       # its parameters' too: said for the backtest below
-        warnings.extend(w for w in result.warnings if not _plain_extrapolation(w) and w not in said_for_the_fit)
+        said_of_the_table = table_warnings(result)     # of its parameters too: said for the backtest below
+        warnings.extend(w for w in result.warnings if not _plain_extrapolation(w) and w not in said_of_the_table)
         rows.extend(_held_out_rows(family, held, result.predictions, law))
     if not rows:
         advice = "; hold out fewer compute values" if hold_out > 1 else ""
