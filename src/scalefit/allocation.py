@@ -8,6 +8,7 @@ bootstrap bands; and, when the runs group into compute budgets, the IsoFLOP one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -17,13 +18,17 @@ import pandas as pd
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, compute_column_warnings,
                        decades_past, nd_bands_warning, runs_if_checkpoints, table_warnings)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
+from .fitting import ReadOnlyFields
 from .isoflop import IsoflopResult, isoflop_analysis
 
 
 @dataclass(frozen=True)
-class FamilyAllocation:
+class FamilyAllocation(ReadOnlyFields):
+    """One family's allocation of each budget, and its IsoFLOP analysis (None without one)."""
+
     family: str
-    at: dict[float, dict[str, tuple[float, float, float]]]  # budget -> quantity -> (value, low, high)
+    # budget -> quantity -> (value, low, high); read-only all the way down (dicts given are copied)
+    at: Mapping[float, Mapping[str, tuple[float, float, float]]]
     isoflop: IsoflopResult | None
 
 
