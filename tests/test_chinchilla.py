@@ -309,7 +309,8 @@ def test_warnings_say_why_bands_are_starred_and_when_the_law_does_not_fit():
               for name, shift in (("new", 1.0), ("old", 2.0))]
     result = analyze(pd.concat(frames), law="chinchilla", bootstrap=40, focus="new")
     assert not any(m.band_checked for m in result.multipliers)
-    assert any("did not check" in w for w in result.warnings)
+    assert any("bands of the parameters (E, A, B, alpha, beta) and multipliers are bootstrap percentile bands that "
+               "no calibration study has checked" in w for w in result.warnings)
     noisy = frames[0].assign(loss=LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.3, n.size)))
     assert any("scatter" in w for w in analyze(noisy, law="chinchilla", bootstrap=0).warnings)
     assert not any("scatter" in w for w in analyze(frames[0], law="chinchilla", bootstrap=0).warnings)
@@ -508,11 +509,7 @@ def test_optimal_says_its_bands_are_unchecked_with_the_runs_they_rest_on(tmp_pat
     """Found by a walkthrough: optimal on 6 runs (one more than L(N, D)'s 5 parameters) printed
     bands without a word, where compute laws' percentile bands are said to be uncalibrated. No
     study checked L(N, D) bands, so it is said whenever they are printed, with the runs."""
-    n = np.geomspace(1e7, 1e9, 6)
-    d = n * np.array([5.0, 80.0, 20.0, 5.0, 80.0, 20.0])
-    loss = LAW.predict_nd(TRUTH, n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, 6))
-    path = tmp_path / "six.csv"
-    _frame({"six": (n, d, loss)}).to_csv(path, index=False)
+    path = _six_runs(tmp_path / "six.csv")
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "50"])
     assert r.exit_code == 0, r.stderr
     said = [line for line in r.stderr.splitlines() if "no calibration study has checked" in line]
@@ -548,3 +545,87 @@ def test_optimal_says_when_the_files_flops_are_not_k_n_d_and_which_k_matches(tmp
     base.assign(flops=7.2 * n * d).to_csv(path, index=False)
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])
     assert r.exit_code == 0 and "--flops-per-param-token 7.2 matches the column" in r.stderr, r.stderr
+
+
+def _six_runs(path):
+    """The 6-run L(N, D) ladder of the walkthrough (one run more than the law's 5 parameters)."""
+    n = np.geomspace(1e7, 1e9, 6)
+    d = n * np.array([5.0, 80.0, 20.0, 5.0, 80.0, 20.0])
+    loss = LAW.predict_nd(TRUTH, n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, 6))
+    _frame({"six": (n, d, loss)}).to_csv(path, index=False)
+    return path
+
+
+def _unchecked(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "no calibration study has checked" in line]
+
+
+def test_fit_says_its_parameter_bands_are_unchecked_in_optimals_words(tmp_path):
+    """Found by review: fit --law chinchilla printed L(N, D)'s parameter bands on 6 runs without the
+    statement optimal makes of its allocation's (the analysis warned of multipliers and predictions
+    only). Now the same words (one function), with the runs, whenever bands are printed."""
+    from scalefit.allocation import allocation_bands_warning
+
+    path = _six_runs(tmp_path / "six.csv")
+    for method in (["--band-method", "percentile"], []):            # auto is percentile for L(N, D)
+        r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "50", *method])
+        assert r.exit_code == 0, r.stderr
+        said = _unchecked(r.stderr)
+        assert len(said) == 1 and "the L(N, D) bands of the parameters (E, A, B, alpha, beta) are" in said[0], r.stderr
+        optimal_words = allocation_bands_warning({"six": 6}, 5).split(") are ", 1)[1]
+        assert said[0].endswith(") are " + optimal_words), (said[0], optimal_words)
+    r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0"])
+    assert r.exit_code == 0 and _unchecked(r.stderr) == [], r.stderr
+
+
+def test_the_bands_warning_is_said_once_for_what_each_command_prints():
+    """fit names every band it prints in one warning; optimal (no multipliers printed) and backtest
+    (held-out runs) each say it once for their own bands, not the refits' as well."""
+    from scalefit.allocation import optimal_report
+    from scalefit.backtesting import backtest
+
+    n, d = design(5)
+    rng = np.random.default_rng(1)
+    frame = pd.concat([pd.DataFrame({"family": name, "params": n, "tokens": d,
+                                     "loss": LAW.predict_nd(TRUTH, n / shift, d) * np.exp(rng.normal(0, 0.003, n.size))})
+                       for name, shift in (("new", 1.0), ("old", 2.0))])
+    fitted = _unchecked("\n".join(analyze(frame, law="chinchilla", bootstrap=40, at_flops=[1e21]).warnings))
+    assert len(fitted) == 1 and "(E, A, B, alpha, beta), multipliers and predictions are" in fitted[0]
+    assert "'new' has 15 runs, 'old' has 15 runs for L(N, D)'s 5 parameters" in fitted[0]
+    allocated = _unchecked("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
+    assert len(allocated) == 1 and allocated[0].startswith("the allocation's bands"), allocated
+    backtested = _unchecked("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
+    assert len(backtested) == 1 and "held-out runs' predicted losses are" in backtested[0], backtested
+    assert "'new' has 14 runs, 'old' has 14 runs" in backtested[0]   # 1 held out
+
+
+def test_fit_at_flops_and_reference_multipliers_say_when_the_files_flops_are_not_k_n_d(tmp_path):
+    """Found by review: fit --law chinchilla --at-flops C placed the frontier prediction at C = 6 N D
+    when the file's 'flops' column counts 1.2 x 6 N D, so its N_opt and D_opt cost 1.2 C as the
+    column counts; and a reference run's multiplier (its compute from the column) came out 1.2 times
+    that in the column's units. Both now get optimal's check, once per family, naming what uses it."""
+    n, d = design(5)
+    base = pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": LAW.predict_nd(TRUTH, n, d)})
+    over = base.assign(flops=7.2 * n * d)
+    reference = pd.DataFrame({"family": ["big"], "params": [3e9], "tokens": [6e10], "loss": [2.2],
+                              "flops": [7.2 * 3e9 * 6e10]})
+
+    def said(frame, k=6.0, **targets):
+        return [w for w in analyze(frame, law=ChinchillaLaw(flops_per_param_token=k), bootstrap=0, **targets).warnings
+                if "'flops' column" in w]
+
+    predicted = said(over, at_flops=[1e21])
+    assert len(predicted) == 1 and "1.2 times C = 6 N D, the compute the frontier spends for the predictions at " \
+        "--at-flops;" in predicted[0] and "--flops-per-param-token 7.2 matches" in predicted[0], predicted
+    assert said(over) == [] and said(over, at_params_tokens=[(1e9, 2e10)]) == []     # nothing spent as 6 N D
+    assert said(over, k=7.2, at_flops=[1e21]) == [] and said(base, at_flops=[1e21]) == []
+    both = said(pd.concat([over, reference]), at_flops=[1e21])
+    assert len(both) == 1 and "for the predictions at --at-flops and the multipliers against reference runs" in both[0]
+    assert "those multipliers are about 1.2 times what they are in the column's units" in both[0]
+    path = tmp_path / "nd.csv"
+    pd.concat([over, reference]).to_csv(path, index=False)
+    r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0", "--at-flops", "1e21"])
+    assert r.exit_code == 0 and "--flops-per-param-token 7.2 matches the column" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])   # prints no multipliers
+    said_by_optimal = [line for line in r.stderr.splitlines() if "'flops' column" in line]
+    assert r.exit_code == 0 and len(said_by_optimal) == 1 and "the allocation spends" in said_by_optimal[0], r.stderr

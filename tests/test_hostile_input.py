@@ -394,3 +394,16 @@ def test_simulate_writes_only_ladders_that_fit_can_fit(tmp_path, law, flops, rep
         one_error_line(simulated, "--flops: ", f"fitting the {law} law", "as scalefit fit does")
         with pytest.raises(ValueError, match="as scalefit fit does"):
             SimulationSpec(params=params, flops=flops, law=law, repeats=repeats)
+
+
+@pytest.mark.parametrize("params, entry", [("E=1.8,,A=1000,alpha=0.15", "entry 2 is empty"),
+                                           ("E=1.8,A=1000,alpha=0.15,", "entry 4 is empty"),
+                                           (",E=1.8,A=1000,alpha=0.15", "entry 1 is empty")])
+@pytest.mark.parametrize("command", ["simulate", "plan", "plan-ladder"])
+def test_an_empty_entry_of_a_params_list_is_named(params, entry, command, tmp_path):
+    """Found by review: simulate --params E=1.8,,A=1000,alpha=0.15 dropped the empty entry without a
+    word (a stray comma is as likely a missing value as a typo); refused as --flops refuses it."""
+    args = {"simulate": ["simulate"], "plan": ["plan", "--simulations", "20"],
+            "plan-ladder": ["plan", ladder(tmp_path), "--simulations", "20", "--noise", "0.01"]}[command]
+    one_error_line(run(*args, "--params", params),
+                   f"--params {params}: {entry}; separate NAME=VALUE pairs by single commas, e.g. E=1.8,A=1000,alpha=0.15")

@@ -271,6 +271,33 @@ def test_an_analysis_fits_and_a_backtests_training_cannot_be_changed():
     assert list(rebuilt.fits) == ["focus", "other"]
 
 
+def test_an_allocations_budgets_and_quantities_cannot_be_changed():
+    """Found by review: FamilyAllocation.at was a dict of dicts on a frozen result, so
+    report.families[0].at[c]['n_opt'] = ... changed every later frame(), summary() and JSON, and
+    at[c2] = at[c] added a budget never allocated. Read-only all the way down now, also once
+    unpickled or deep-copied, and the dicts a caller passes stay the caller's."""
+    import copy
+    import dataclasses
+    import pickle
+    report = scalefit.optimal_report(_chinchilla_frame(), [1e21, 1e22], bootstrap=0)
+    frame = report.frame()
+    family = report.families[0]
+    for again in (family, pickle.loads(pickle.dumps(report)).families[0], copy.deepcopy(family)):
+        assert list(again.at) == [1e21, 1e22] and again.at[1e21]["n_opt"][0] == family.at[1e21]["n_opt"][0]
+        with pytest.raises(TypeError):
+            again.at[1e21]["n_opt"] = (1.0, 0.5, 2.0)
+        with pytest.raises(TypeError):
+            again.at[1e23] = again.at[1e21]
+        with pytest.raises(TypeError):
+            del again.at[1e22]["loss"]
+    pd.testing.assert_frame_equal(report.frame(), frame)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(report)).frame(), frame)
+    given = {c: dict(quantities) for c, quantities in family.at.items()}
+    rebuilt = dataclasses.replace(family, at=given)
+    given[1e21]["n_opt"] = (1.0, 0.5, 2.0)
+    assert rebuilt.at[1e21]["n_opt"][0] == family.at[1e21]["n_opt"][0] != 1.0
+
+
 DEMO = "data/ladders/muse.csv"
 
 

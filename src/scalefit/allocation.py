@@ -8,22 +8,27 @@ bootstrap bands; and, when the runs group into compute budgets, the IsoFLOP one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, decades_past,
-                       runs_if_checkpoints)
+from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, compute_column_warnings,
+                       decades_past, nd_bands_warning, runs_if_checkpoints, table_warnings)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
+from .fitting import ReadOnlyFields
 from .isoflop import IsoflopResult, isoflop_analysis
 
 
 @dataclass(frozen=True)
-class FamilyAllocation:
+class FamilyAllocation(ReadOnlyFields):
+    """One family's allocation of each budget, and its IsoFLOP analysis (None without one)."""
+
     family: str
-    at: dict[float, dict[str, tuple[float, float, float]]]  # budget -> quantity -> (value, low, high)
+    # budget -> quantity -> (value, low, high); read-only all the way down (dicts given are copied)
+    at: Mapping[float, Mapping[str, tuple[float, float, float]]]
     isoflop: IsoflopResult | None
 
 
@@ -89,7 +94,8 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
                      progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
     names = [result.focus] if focus is not None else list(result.fits)
     families = []
-    warnings = list(result.warnings)
+    said_of_the_table = table_warnings(result)       # of numbers optimal does not print: its own below
+    warnings = [w for w in result.warnings if w not in said_of_the_table]
     for name in names:
         ff = result.fits[name]
         at = {float(c): allocation_with_bands(ff.fit, ff.draws, c, level) for c in budgets}
@@ -114,16 +120,10 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
 
 
 def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False) -> str:
-    """What is known of the allocation's bands (``runs``: each allocated family's runs): nothing
-    from a calibration study, which simulated compute laws only; it is said whenever bands are
-    printed, as the compute laws' percentile bands are, with the runs they rest on (6 runs for
-    L(N, D)'s 5 parameters printed bands without a word)."""
-    counts = [f"'{name}' has {n} runs" for name, n in runs.items()]
-    return ("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
-            + (", and the IsoFLOP a" if isoflop else "") + ") are bootstrap percentile bands that no calibration "
-            "study has checked: analyses/calibration.py checked the compute laws' bands only (there percentile bands "
-            "covered 83-99% of simulated truths at 95%, 52-72% with 4 runs for 3 parameters); here "
-            f"{', '.join(counts)} for L(N, D)'s {n_params} parameters")
+    """:func:`scalefit.analysis.nd_bands_warning` for the allocation's bands (``runs``: each
+    allocated family's runs): no calibration study has checked them."""
+    return nd_bands_warning("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
+                            + (", and the IsoFLOP a" if isoflop else "") + ")", runs, n_params)
 
 
 def _chinchilla_law(law) -> ChinchillaLaw:
@@ -134,31 +134,6 @@ def _chinchilla_law(law) -> ChinchillaLaw:
         raise ValueError(f"law must be the L(N, D) law, 'chinchilla' or a ChinchillaLaw (allocation needs N and D), "
                          f"got {law!r}")
     return law
-
-
-COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units
-
-
-def compute_column_warnings(family: str, ladder, k: float) -> list[str]:
-    """A warning when the family's 'flops' column (given in the file, beside params and tokens)
-    differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: the allocation spends a
-    budget C as k N D, so in the column's units N_opt and D_opt cost about r C (r = flops / (k N D),
-    its geometric mean over the runs), and k r would match the column. The column is not used in
-    its place: the frontier needs C as a function of N and D, which a column at the runs is not."""
-    runs = ladder.family_runs(family)
-    if not ladder.flops_given or not {"params", "tokens"} <= set(runs.columns):
-        return []
-    ratio = runs["flops"].to_numpy(float) / (k * runs["params"].to_numpy(float) * runs["tokens"].to_numpy(float))
-    low, high = float(ratio.min()), float(ratio.max())
-    if max(high, 1 / low) <= COMPUTE_COLUMN_TOLERANCE:
-        return []
-    typical = float(np.exp(np.mean(np.log(ratio))))
-    one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
-    times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
-    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute the allocation spends; "
-            f"N_opt and D_opt of a budget cost about {typical:.3g} times that budget as the column counts compute, "
-            f"and --flops-per-param-token {k * typical:.3g} matches the column"
-            + ("" if one_k else " on average (no single k matches every run)")]
 
 
 ALLOCATION_WARNING_DECADES = 3.0  # allocations are routinely taken 2-3 decades past the ladder; farther is warned

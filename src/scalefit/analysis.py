@@ -273,13 +273,99 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
         multipliers = [replace(m, band_checked=False) if m.focus in checkpoints or m.reference in checkpoints
                        else m for m in multipliers]
         predictions = [replace(p, band_checked=False) if p.family in checkpoints else p for p in predictions]
-    if method == "percentile" and law.name == "chinchilla" and (multipliers or predictions):
-        warnings.append("the calibration study (analyses/calibration.py) checked the compute laws' profile bands "
-                        "only; the L(N, D) bands of multipliers and predictions are bootstrap percentile bands it "
-                        "did not check")
-    return Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
-                    band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
-                    warnings=tuple(warnings), predictions=tuple(predictions))
+    result = Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
+                      band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
+                      warnings=tuple(warnings), predictions=tuple(predictions))
+    return replace(result, warnings=result.warnings + tuple(table_warnings(result)))
+
+
+def table_warnings(result: Analysis) -> list[str]:
+    """What an analysis says of the L(N, D) numbers its table prints: the compute its frontier
+    spends where the file's 'flops' column counts otherwise (:func:`frontier_compute_warnings`), and
+    its unchecked bands (:func:`analysis_bands_warnings`). A command that prints other numbers of
+    the analysis (optimal's allocation, backtest's held-out runs) says its own in their place."""
+    return frontier_compute_warnings(result) + analysis_bands_warnings(result)
+
+
+def nd_bands_warning(bands: str, runs: Mapping[str, int], n_params: int) -> str:
+    """What is known of L(N, D)'s bootstrap percentile bands (``bands``: which, e.g. "the
+    allocation's bands (N_opt, ...)"; ``runs``: each family's runs): nothing from a calibration
+    study, which simulated compute laws only; said whenever such bands are printed, as the compute
+    laws' percentile bands are, with the runs they rest on (6 runs for 5 parameters printed bands
+    without a word)."""
+    counts = ", ".join(f"'{name}' has {n} runs" for name, n in runs.items())
+    return (f"{bands} are bootstrap percentile bands that no calibration study has checked: analyses/calibration.py "
+            "checked the compute laws' bands only (there percentile bands covered 83-99% of simulated truths at 95%, "
+            f"52-72% with 4 runs for 3 parameters); here {counts} for L(N, D)'s {n_params} parameters")
+
+
+def analysis_bands_warnings(result: Analysis) -> list[str]:
+    """:func:`nd_bands_warning` for the bands an L(N, D) analysis prints (percentile bands): its
+    parameters', and its multipliers' and predictions' when it has any; none for a compute law or
+    without bands (``fit --law chinchilla`` printed parameter bands without a word)."""
+    law = result.law
+    if result.band_method != "percentile" or law.name != "chinchilla":
+        return []
+    shown = [f"parameters ({', '.join(law.param_names)})"] + ["multipliers"] * bool(result.multipliers) \
+        + ["predictions"] * bool(result.predictions)
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    runs = {name: ff.fit.n_runs for name, ff in result.fits.items()}
+    return [nd_bands_warning(f"the L(N, D) bands of the {listed}", runs, law.n_params)]
+
+
+COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units
+ALLOCATION_COST = "N_opt and D_opt of a budget cost about {r} times that budget as the column counts compute"
+
+
+def compute_column_warnings(family: str, ladder: Ladder, k: float, spender: str = "the allocation spends",
+                            effects: Sequence[str] = (ALLOCATION_COST,)) -> list[str]:
+    """A warning when the family's 'flops' column (given in the file, beside params and tokens)
+    differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: L(N, D)'s frontier spends
+    a compute C as k N D (``spender``: what spends it), so in the column's units N_opt and D_opt cost
+    about r C (r = flops / (k N D), its geometric mean over the runs; ``effects`` say what that does,
+    "{r}" standing for r), and k r would match the column. The column is not used in its place: the
+    frontier needs C as a function of N and D, which a column at the runs is not."""
+    runs = ladder.family_runs(family)
+    if not ladder.flops_given or not {"params", "tokens"} <= set(runs.columns):
+        return []
+    ratio = runs["flops"].to_numpy(float) / (k * runs["params"].to_numpy(float) * runs["tokens"].to_numpy(float))
+    low, high = float(ratio.min()), float(ratio.max())
+    if max(high, 1 / low) <= COMPUTE_COLUMN_TOLERANCE:
+        return []
+    typical = float(np.exp(np.mean(np.log(ratio))))
+    one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
+    times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
+    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute {spender}; "
+            + "; ".join(effect.format(r=f"{typical:.3g}") for effect in effects)
+            + f", and --flops-per-param-token {k * typical:.3g} matches the column"
+            + ("" if one_k else " on average (no single k matches every run)")]
+
+
+def frontier_compute_warnings(result: Analysis) -> list[str]:
+    """:func:`compute_column_warnings` for each L(N, D) family whose frontier spends compute as
+    k N D where the user reads the file's units: its predictions at --at-flops (a compute given as
+    the column counts it), and the focus's multipliers against reference runs (whose compute is
+    their column). At 1.2 x 6 N D, fit --at-flops placed the N_opt and D_opt of 1.2 C at C, and a
+    reference run's multiplier was 1.2 times that in the column's units, without a word."""
+    law = result.law
+    if law.name != "chinchilla":
+        return []
+    out = []
+    for name in result.fits:
+        uses = []
+        if any(p.family == name and p.where == "compute-optimal" for p in result.predictions):
+            uses.append(("the predictions at --at-flops",
+                         "the N_opt and D_opt of a prediction cost about {r} times its compute as the column counts "
+                         "compute"))
+        if name == result.focus and any(m.reference_kind == "point" for m in result.multipliers):
+            uses.append(("the multipliers against reference runs",
+                         "those multipliers are about {r} times what they are in the column's units (a reference "
+                         "run's compute is its column)"))
+        if uses:
+            out += compute_column_warnings(name, result.ladder, law.flops_per_param_token,
+                                           "the frontier spends for " + " and ".join(u for u, _ in uses),
+                                           [effect for _, effect in uses])
+    return out
 
 
 def resolve_band_method(band_method: str, law: Law | str, ladder: Ladder) -> str:

@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, resolve_band_method,
-                       resolve_law, run_labels)
+from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, nd_bands_warning,
+                       resolve_band_method, resolve_law, run_labels, table_warnings)
 from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
@@ -165,14 +165,24 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
             continue
         method, n_bootstrap = result.band_method, result.n_bootstrap
         training[family] = result
-        warnings.extend(w for w in result.warnings if not _plain_extrapolation(w))
+        said_of_the_table = table_warnings(result)     # of its parameters too: said for the backtest below
+        warnings.extend(w for w in result.warnings if not _plain_extrapolation(w) and w not in said_of_the_table)
         rows.extend(_held_out_rows(family, held, result.predictions, law))
     if not rows:
         advice = "; hold out fewer compute values" if hold_out > 1 else ""
         raise LadderError(f"{ladder.source}: no family could be backtested: " + "; ".join(skipped) + advice)
-    warnings = _said_once(warnings + skipped)
+    warnings = _said_once(warnings + skipped + _held_out_bands_warnings(law, method, training))
     return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
                     warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
+
+
+def _held_out_bands_warnings(law: Law, band_method: str, training: Mapping[str, Analysis]) -> list[str]:
+    """For L(N, D) with bands, that no calibration study checked the held-out runs' bands, with the
+    runs each family's refit rests on: said once for the backtest, not once per refit."""
+    if band_method != "percentile" or law.name != "chinchilla":
+        return []
+    runs = {family: result.fits[family].fit.n_runs for family, result in training.items()}
+    return [nd_bands_warning("the L(N, D) bands of the held-out runs' predicted losses", runs, law.n_params)]
 
 
 def _said_once(warnings: list[str]) -> list[str]:

@@ -441,7 +441,8 @@ def _parse_flops(text: str) -> tuple[float, ...]:
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
-            values = np.array([_flops_entry(text, i, entry) for i, entry in enumerate(text.split(","), 1)])
+            values = np.array([_flops_entry(text, i, entry)
+                               for i, entry in _list_entries("--flops", text, "compute values", "1e19,3e19,1e20")])
     except ValueError:
         raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
                          f"from 2 to {MAX_RUNS:,}) or a comma-separated list") from None
@@ -450,12 +451,20 @@ def _parse_flops(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def _list_entries(option: str, text: str, what: str, example: str) -> list[tuple[int, str]]:
+    """The comma-separated entries of ``option``'s ``text``, each with its place (from 1); an empty
+    one is refused by its place: dropped without a word, --flops 1e19,,1e20 wrote a run fewer than
+    written and --params E=1.8,,A=1000,alpha=0.15 read as if the stray comma were a typo (it is as
+    likely a missing value)."""
+    entries = list(enumerate(text.split(","), 1))
+    for i, entry in entries:
+        if not entry.strip():
+            raise InputError(f"{option} {text}: entry {i} is empty; separate {what} by single commas, e.g. {example}")
+    return entries
+
+
 def _flops_entry(text: str, i: int, entry: str) -> float:
-    """Entry ``i`` (from 1) of a --flops list as a number: an empty one (1e19,,1e20) was dropped
-    without a word, and the ladder had a run fewer than written."""
-    if not entry.strip():
-        raise InputError(f"--flops {text}: entry {i} is empty; separate compute values by single commas, "
-                         "e.g. 1e19,3e19,1e20")
+    """Entry ``i`` (from 1) of a --flops list as a number."""
     try:
         return float(entry)
     except ValueError:
@@ -470,7 +479,7 @@ def _parse_params(text: str | None, law_name: str, defaults: dict | None = None)
     law = get_law(law_name)
     text = DEFAULT_PARAMS[law_name] if text is None else text
     given = {}
-    for item in (item for item in text.split(",") if item.strip()):
+    for _, item in _list_entries("--params", text, "NAME=VALUE pairs", DEFAULT_PARAMS[law_name]):
         name, equals, value = item.partition("=")
         if not equals:
             raise InputError(f"--params {text}: write NAME=VALUE pairs, e.g. {DEFAULT_PARAMS[law_name]}")

@@ -720,9 +720,10 @@ class ReadOnlyDict(Mapping):
 
 def read_only_fields(result) -> None:
     """Replace each writeable array field of the frozen dataclass ``result`` by a read-only copy, and
-    each dict field by a :class:`ReadOnlyDict` of it: frozen results keep their numbers
-    (``fit.params[0] = 1`` changed every later prediction, ``del analysis.fits[name]`` every later
-    table), and the arrays and dicts a caller passed in stay the caller's."""
+    each dict field by a :class:`ReadOnlyDict` of it, dicts within it too (:func:`read_only_dict`):
+    frozen results keep their numbers (``fit.params[0] = 1`` changed every later prediction,
+    ``del analysis.fits[name]`` every later table, ``report.families[0].at[c]['n_opt'] = ...`` every
+    later frame), and the arrays and dicts a caller passed in stay the caller's."""
     for f in fields(result):
         value = getattr(result, f.name)
         if isinstance(value, np.ndarray) and value.flags.writeable:
@@ -730,7 +731,13 @@ def read_only_fields(result) -> None:
             value.flags.writeable = False
             object.__setattr__(result, f.name, value)
         elif isinstance(value, dict):
-            object.__setattr__(result, f.name, ReadOnlyDict(value))
+            object.__setattr__(result, f.name, read_only_dict(value))
+
+
+def read_only_dict(value: dict) -> ReadOnlyDict:
+    """A :class:`ReadOnlyDict` of ``value`` whose values that are dicts are read-only too, all the
+    way down (a budget -> quantity -> (value, low, high) allocation)."""
+    return ReadOnlyDict({key: read_only_dict(item) if isinstance(item, dict) else item for key, item in value.items()})
 
 
 class ReadOnlyFields:
