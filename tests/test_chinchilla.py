@@ -331,6 +331,25 @@ def test_optimal_warns_of_budgets_far_from_the_runs():
     assert len(repr(far)) < 300 and "N_opt" in far.summary() and json.loads(far.to_json())
 
 
+def test_params_and_tokens_without_flops_are_compute_k_n_d_for_every_run():
+    """With no flops column a run's compute is k N D for the law's k, reference runs included: read
+    as 6 N D, a reference's compute disagreed with the frontier's k N D, and with k = 7.2 the
+    multiplier against it fell from 1.28x to 1.07x. In (N, D) nothing depends on k, so neither may
+    the multiplier; a file that gives flops keeps them."""
+    truth = np.array([1.8, 400.0, 2000.0, 0.34, 0.37])
+    n, d = design(5)
+    loss = LAW.predict_nd(truth, n, d) * np.exp(np.random.default_rng(1).normal(0, 0.01, n.size))
+    frame = pd.concat([pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": loss}),
+                       pd.DataFrame({"family": ["ref"], "params": [3e9], "tokens": [6e10],
+                                     "loss": [LAW.predict_nd(truth, 3e9, 6e10)]})], ignore_index=True)
+    six, seven = (analyze(frame, law=ChinchillaLaw(flops_per_param_token=k), bootstrap=0) for k in (6.0, 7.2))
+    assert seven.multipliers[0].multiplier == pytest.approx(six.multipliers[0].multiplier, rel=1e-6)
+    assert seven.ladder.family_runs("ref")["flops"].iloc[0] == pytest.approx(7.2 * 3e9 * 6e10)
+    given = frame.assign(flops=6 * frame["params"] * frame["tokens"])
+    kept = analyze(given, law=ChinchillaLaw(flops_per_param_token=7.2), bootstrap=0)
+    assert kept.ladder.family_runs("ref")["flops"].iloc[0] == pytest.approx(6 * 3e9 * 6e10)
+
+
 def test_params_and_flops_without_tokens_give_tokens():
     """Epoch's digitised Chinchilla table gives N and C: tokens are C / (6 N)."""
     truth = np.array([1.7, 400.0, 2000.0, 0.34, 0.36])

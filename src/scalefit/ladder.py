@@ -67,10 +67,14 @@ class Ladder:
                 ".runs is the DataFrame, .family_runs(name) one family's runs>")
 
     def with_tokens(self, k: float) -> "Ladder":
-        """The ladder with tokens D = C / (k N) where the file gave params N and flops C but no
-        tokens (Epoch's digitised Chinchilla table), k the law's FLOPs per parameter-token."""
+        """The ladder as an L(N, D) law with C = k N D reads it: tokens D = C / (k N) where the file
+        gave params N and flops C but no tokens (Epoch's digitised Chinchilla table), and compute
+        C = k N D where the file gave no flops (read as 6 N D: with another k a reference run's
+        compute and the frontier's disagreed, and multipliers against reference runs were off by k / 6)."""
         if "tokens" in self.runs.columns:
-            return self
+            if self.flops_given or k == FLOPS_PER_PARAM_TOKEN:
+                return self
+            return replace(self, runs=self.runs.assign(flops=k * self.runs["params"] * self.runs["tokens"]))
         if self.params_problem:
             raise LadderError(self.params_problem + " (L(N, D) needs every run's parameter count)")
         if "params" not in self.runs.columns:
