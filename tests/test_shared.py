@@ -365,3 +365,22 @@ def test_compare_and_the_reports_shared_table_count_a_checkpoint_familys_runs_an
             for i, n in enumerate(np.geomspace(1e7, 1e9, 6)) for d in 20 * n * 2.0 ** np.arange(-3, 3)]
     nd = pd.DataFrame(rows, columns=["family", "run", "params", "flops", "loss"])
     assert "family a (6 runs, 36 rows): " in scalefit.optimal_report(nd, [1e22], bootstrap=0).summary()
+
+
+def test_the_calibration_script_writes_a_quick_look_where_out_says(tmp_path, monkeypatch):
+    """analyses/shared_calibration.py --out DIR (as analyses/calibration.py): a quick look must not
+    rewrite the committed analyses/results/shared_calibration.md."""
+    import importlib.util
+    import sys
+    script = Path(__file__).resolve().parent.parent / "analyses" / "shared_calibration.py"
+    spec = importlib.util.spec_from_file_location("shared_calibration", script)
+    study = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "shared_calibration", study)   # its worker pool pickles run_cell by name
+    spec.loader.exec_module(study)
+    committed = study.OUT / "shared_calibration.md"
+    before = committed.read_bytes()
+    study.main(["--comparisons", "1", "--workers", "1", "--out", str(tmp_path / "quick")])
+    written = (tmp_path / "quick" / "shared_calibration.md").read_text()
+    assert "`python analyses/shared_calibration.py --comparisons 1`" in written
+    assert written.count("\n| ") == 1 + 9                    # the header and one row per cell
+    assert committed.read_bytes() == before
