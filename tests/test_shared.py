@@ -17,6 +17,8 @@ from scalefit.profile import threshold
 from scalefit.shared import (MAX_LOG_FACTOR, _compared_families, _normalized_runs, compare_shared,
                              fit_shared_rows)
 
+from conftest import reference_data
+
 # SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand (400 examples passed in one)
 STRESS = int(os.environ.get("SCALEFIT_STRESS", "1"))
 
@@ -168,17 +170,16 @@ def test_compare_refuses_what_it_cannot_compare():
     assert [f.family for f in compare_shared(with_reference).factors] == ["f0", "f1"]   # single runs left out
 
 
-GADRE = (Path(__file__).resolve().parent.parent.parent / "shared" / "reference-data" / "overtraining-gadre2024"
-         / "gadre2024_runs_summary.csv")
+GADRE = reference_data() / "overtraining-gadre2024" / "gadre2024_runs_summary.csv"
 
 
 @pytest.mark.parametrize("evaluation", ["loss_c4_val", "loss_paloma_ptb", "loss_openlm_val"])
 def test_real_ladders_of_three_training_sets_reach_the_global_optimum(evaluation):
     """Gadre et al.'s compute-optimal runs (6 per training set, 11M to 6.9B parameters) on one
-    evaluation set (../shared/reference-data; skipped when absent): the fit and a profile point
+    evaluation set (../shared/reference-data or $SCALEFIT_REFERENCE_DATA; skipped when absent): the fit and a profile point
     against the 36-start slow path."""
     if not GADRE.exists():
-        pytest.skip(f"shared reference data not present: {GADRE}")
+        pytest.skip(f"reference data not present: {GADRE}")
     runs = pd.read_csv(GADRE).query("chinchilla_multiplier == 1.0")
     frame = pd.DataFrame({"family": runs.train_dataset, "flops": runs.flops_6ND, "loss": runs[evaluation]})
     normalized = runs_of(frame, focus="rw_original")
