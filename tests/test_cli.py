@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -924,6 +925,41 @@ def test_the_readme_compare_example_is_what_the_commands_print(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert run("simulate", *simulate_args.split()).exit_code == 0
     assert run(*compare_args.split()[2:]).stdout == shown
+
+
+SYNOPSES = {"fit": "## `scalefit fit`", "optimal": "## Two-variable laws", "plot": "## Figures and reports",
+            "report": "## Figures and reports"}
+
+
+def _readme_synopsis(readme: str, command: str) -> str:
+    """In the README section that documents COMMAND, the lines of code blocks that start
+    `scalefit COMMAND ` (with their indented continuations), and the "(plus the fit options ...)"
+    sentence after a block that has one."""
+    section = readme.split(SYNOPSES[command], 1)[1].split("\n## ", 1)[0]
+    lines = []
+    for block, after in re.findall(r"```(?:sh)?\n(.*?)```\n\n?(\(plus the fit options.*?\))?", section, re.S):
+        mine, found = False, []
+        for line in block.splitlines():
+            mine = line.startswith(f"scalefit {command} ") or (mine and line.startswith(" "))
+            if mine:
+                found.append(line)
+        lines += found + ([after] if found and after else [])
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("command", SYNOPSES)
+def test_the_readme_synopses_list_every_option_and_no_other(command):
+    """Found by a README audit: the fit synopsis left out --huber-delta and --flops-per-param-token,
+    the optimal one 8 of its 11 options, plot's and report's --bootstrap, --seed, --at-perplexity
+    and --workers."""
+    synopsis = _readme_synopsis((ROOT / "README.md").read_text(encoding="utf-8"), command)
+    assert synopsis, f"README has no synopsis of scalefit {command}"
+    listed = set(re.findall(r"(?<![\w-])--?[a-z][a-z-]*", synopsis))             # -o or --output
+    params = [p for p in main.commands[command].params if isinstance(p, click.Option) and p.name != "help"]
+    assert [p.opts[-1] for p in params if not set(p.opts) & listed] == [], \
+        f"scalefit {command} --help has options its README synopsis lacks"
+    assert {o for o in listed if o.startswith("--")} - {o for p in params for o in p.opts} == set(), \
+        f"the README synopsis of scalefit {command} lists options it does not have"
 
 
 def test_compare_on_a_single_ladder_says_what_it_needs(tmp_path):
