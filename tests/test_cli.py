@@ -927,6 +927,48 @@ def test_the_readme_compare_example_is_what_the_commands_print(tmp_path, monkeyp
     assert run(*compare_args.split()[2:]).stdout == shown
 
 
+def _sketch_matches(sketch, real, where="") -> list[str]:
+    """Where the README's JSON sketch (numbers kept as their text) differs from real output: a
+    number that is not the real one rounded to the sketch's digits, another value, a field in one
+    and not the other; an object elided as {...}, or a list ending in ..., matches what it shows."""
+    if isinstance(sketch, dict):
+        if sketch == {"...": True}:
+            return []
+        if not isinstance(real, dict) or set(sketch) != set(real):
+            return [f"{where}: fields {sorted(set(sketch) ^ set(real or {}))} shown or printed, not both"]
+        return [d for key in sketch for d in _sketch_matches(sketch[key], real[key], f"{where}.{key}")]
+    if isinstance(sketch, list):
+        elided = bool(sketch) and sketch[-1] == "..."
+        shown = sketch[:-1] if elided else sketch
+        if not isinstance(real, list) or len(real) < len(shown) or (not elided and len(real) != len(shown)):
+            return [f"{where}: {len(shown)} entries shown, the output has {real!r:.60}"]
+        return [d for i, item in enumerate(shown) for d in _sketch_matches(item, real[i], f"{where}[{i}]")]
+    if isinstance(sketch, str) and re.fullmatch(r"-?[\d.]+(e-?\d+)?", sketch) and isinstance(real, float):
+        mantissa = sketch.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        exponent = int(sketch.split("e")[1]) if "e" in sketch else 0
+        rounded = round(real / 10.0 ** exponent, digits) * 10.0 ** exponent
+        return [] if math.isclose(rounded, float(sketch), rel_tol=1e-9) else [f"{where}: {sketch} shown, {real} printed"]
+    if isinstance(sketch, str) and re.fullmatch(r"-?\d+", sketch):
+        return [] if sketch == str(real) else [f"{where}: {sketch} shown, {real} printed"]
+    return [] if sketch == real or sketch == ["..."] else [f"{where}: {sketch!r} shown, {real!r} printed"]
+
+
+def test_the_readme_json_sketch_shows_what_the_demo_prints(monkeypatch):
+    """Found by a README audit: the sketch's references entry was Kimi-K2's while the output's list
+    starts with Llama 4 Maverick's. Every value it shows is the demo's (predictions: --at-flops 1e23)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sketch = readme.split("```jsonc\n", 1)[1].split("```", 1)[0]
+    sketch = re.sub(r"//[^\n]*", "", sketch)
+    sketch = sketch.replace("{...}", '{"...": true}').replace(", ...]", ', "..."]')
+    sketch = json.loads(sketch, parse_float=str, parse_int=str)
+    monkeypatch.chdir(ROOT)
+    result = run("fit", "data/ladders/muse.csv", "--format", "json", "--at-flops", "1e23")
+    assert result.exit_code == 0, result.stderr
+    real = json.loads(result.stdout)
+    assert _sketch_matches(sketch, real) == []
+
+
 SYNOPSES = {"fit": "## `scalefit fit`", "optimal": "## Two-variable laws", "plot": "## Figures and reports",
             "report": "## Figures and reports"}
 
