@@ -1,7 +1,7 @@
 """Calibration study: do scalefit's bands cover the truth as often as they claim?
 
-    python analyses/calibration.py                 # full study: 400 ladders per cell, ~30 min on 2 cores
-    python analyses/calibration.py --ladders 40    # a quick look
+    python analyses/calibration.py                                # full study: 400 ladders per cell, ~30 min on 2 cores
+    python analyses/calibration.py --ladders 40 --out /tmp/quick  # a quick look
 
 Simulates ladders with known truth (scalefit.simulate), fits each, and records whether the bands
 of each method contain the true value, at nominal 80%, 90% and 95%.
@@ -19,7 +19,8 @@ E that is 50% to 85% of the loss at the largest run. Runs are log-spaced. Seeded
 writes the same tables.
 
 Writes analyses/results/calibration.csv (every cell, method, quantity and level) and
-analyses/results/calibration.md (the summary the README quotes).
+analyses/results/calibration.md (the summary the README quotes), or both into --out DIR; without
+--out, a quick look rewrites the committed results.
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", default="profile,percentile")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"directory for the results (default {OUT})")
     args = parser.parse_args(argv)
     methods = tuple(args.methods.split(","))
     jobs = [(i, cell, args.ladders, args.bootstrap, methods, args.seed) for i, cell in enumerate(cells())]

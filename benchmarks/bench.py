@@ -3,9 +3,10 @@
     python benchmarks/bench.py            # about 5 minutes: the baselines are the slow part
     python benchmarks/bench.py --quick    # about 3 minutes: baselines on a subset, scaled up (says so)
 
-"Ours" is, as issue 6 defines it, `scalefit fit` end to end minus its start-up (the same command on a
-small ladder without resampling: Python, imports, reading, one small fit), as the median difference
-over interleaved pairs of runs (start-up alone varies by about 0.1 s from run to run here).
+"Ours" is, as the project's speed issue (issue 6, which set the targets benchmarks/README.md lists)
+defines it, `scalefit fit` end to end minus its start-up (the same command on a small ladder
+without resampling: Python, imports, reading, one small fit), as the median difference over
+interleaved pairs of runs (start-up alone varies by about 0.1 s from run to run here).
 In-process times of the library calls are printed too, as a second, stricter view.
 
 Cases

@@ -1,10 +1,11 @@
 """Shared test set-up. Hypothesis profiles: CI (CI=true) replays the same examples every run
 (derandomized), so a submission's result does not depend on luck; local runs explore new examples
 each time. The progress_bars fixture records the CLI's progress bars; checkpoint_ladder is a made-up
-file of checkpoints."""
+file of checkpoints; reference_data() is where the published reference data is looked for."""
 
 import contextlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,14 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reference_data() -> Path:
+    """The published reference data, where the analyses look for it: the folder the environment
+    variable SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data beside the project. Never
+    copied into the project; the tests that read it skip when it is absent."""
+    return Path(os.environ.get("SCALEFIT_REFERENCE_DATA", ROOT.parent / "shared" / "reference-data"))
 
 
 @pytest.fixture

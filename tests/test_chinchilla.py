@@ -18,9 +18,11 @@ from scalefit.cli import main
 from scalefit.isoflop import isoflop_analysis
 from scalefit.ladder import LadderError
 
+from conftest import reference_data
+
 LAW = ChinchillaLaw()
 ROOT = Path(__file__).resolve().parent.parent
-CHINCHILLA = ROOT.parent / "shared" / "reference-data" / "chinchilla" / "svg_extracted_data.csv"
+CHINCHILLA = reference_data() / "chinchilla" / "svg_extracted_data.csv"
 SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -240,7 +242,24 @@ def test_optimal_and_fit_commands(tmp_path):
     assert r.exit_code == 2 and "'params' and 'tokens'" in r.stderr and "Traceback" not in r.output
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared reference data not present")
+@pytest.mark.parametrize("named", [True, False])
+def test_the_tests_look_for_the_reference_data_where_the_analyses_do(named, tmp_path, monkeypatch):
+    """The folder SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data: the tests' helper and
+    analyses/chinchilla_replication.py agree, so a clone without ../shared runs both on the data."""
+    import importlib.util
+    if named:
+        monkeypatch.setenv("SCALEFIT_REFERENCE_DATA", str(tmp_path))
+    else:
+        monkeypatch.delenv("SCALEFIT_REFERENCE_DATA", raising=False)
+    spec = importlib.util.spec_from_file_location("chinchilla_replication",
+                                                  ROOT / "analyses" / "chinchilla_replication.py")
+    replication = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replication)
+    assert reference_data() == (tmp_path if named else ROOT.parent / "shared" / "reference-data")
+    assert replication.DATA == reference_data() / "chinchilla" / "svg_extracted_data.csv"
+
+
+@pytest.mark.skipif(not CHINCHILLA.exists(), reason=f"reference data not present: {CHINCHILLA}")
 def test_real_chinchilla_runs_match_the_published_replication():
     """Besiroglu et al. 2024 on the same 240 runs: E 1.8172, A 482.01, B 2085.43, alpha 0.3478,
     beta 0.3658 (s.e. 0.03, 124.58, 1293.23, 0.02, 0.02); plain Huber optimum A 477.84, B 2143.86."""

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -924,6 +925,83 @@ def test_the_readme_compare_example_is_what_the_commands_print(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert run("simulate", *simulate_args.split()).exit_code == 0
     assert run(*compare_args.split()[2:]).stdout == shown
+
+
+def _sketch_matches(sketch, real, where="") -> list[str]:
+    """Where the README's JSON sketch (numbers kept as their text) differs from real output: a
+    number that is not the real one rounded to the sketch's digits, another value, a field in one
+    and not the other; an object elided as {...}, or a list ending in ..., matches what it shows."""
+    if isinstance(sketch, dict):
+        if sketch == {"...": True}:
+            return []
+        if not isinstance(real, dict) or set(sketch) != set(real):
+            return [f"{where}: fields {sorted(set(sketch) ^ set(real or {}))} shown or printed, not both"]
+        return [d for key in sketch for d in _sketch_matches(sketch[key], real[key], f"{where}.{key}")]
+    if isinstance(sketch, list):
+        elided = bool(sketch) and sketch[-1] == "..."
+        shown = sketch[:-1] if elided else sketch
+        if not isinstance(real, list) or len(real) < len(shown) or (not elided and len(real) != len(shown)):
+            return [f"{where}: {len(shown)} entries shown, the output has {real!r:.60}"]
+        return [d for i, item in enumerate(shown) for d in _sketch_matches(item, real[i], f"{where}[{i}]")]
+    if isinstance(sketch, str) and re.fullmatch(r"-?[\d.]+(e-?\d+)?", sketch) and isinstance(real, float):
+        mantissa = sketch.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        exponent = int(sketch.split("e")[1]) if "e" in sketch else 0
+        rounded = round(real / 10.0 ** exponent, digits) * 10.0 ** exponent
+        return [] if math.isclose(rounded, float(sketch), rel_tol=1e-9) else [f"{where}: {sketch} shown, {real} printed"]
+    if isinstance(sketch, str) and re.fullmatch(r"-?\d+", sketch):
+        return [] if sketch == str(real) else [f"{where}: {sketch} shown, {real} printed"]
+    return [] if sketch == real or sketch == ["..."] else [f"{where}: {sketch!r} shown, {real!r} printed"]
+
+
+def test_the_readme_json_sketch_shows_what_the_demo_prints(monkeypatch):
+    """Found by a README audit: the sketch's references entry was Kimi-K2's while the output's list
+    starts with Llama 4 Maverick's. Every value it shows is the demo's (predictions: --at-flops 1e23)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sketch = readme.split("```jsonc\n", 1)[1].split("```", 1)[0]
+    sketch = re.sub(r"//[^\n]*", "", sketch)
+    sketch = sketch.replace("{...}", '{"...": true}').replace(", ...]", ', "..."]')
+    sketch = json.loads(sketch, parse_float=str, parse_int=str)
+    monkeypatch.chdir(ROOT)
+    result = run("fit", "data/ladders/muse.csv", "--format", "json", "--at-flops", "1e23")
+    assert result.exit_code == 0, result.stderr
+    real = json.loads(result.stdout)
+    assert _sketch_matches(sketch, real) == []
+
+
+SYNOPSES = {"fit": "## `scalefit fit`", "optimal": "## Two-variable laws", "plot": "## Figures and reports",
+            "report": "## Figures and reports"}
+
+
+def _readme_synopsis(readme: str, command: str) -> str:
+    """In the README section that documents COMMAND, the lines of code blocks that start
+    `scalefit COMMAND ` (with their indented continuations), and the "(plus the fit options ...)"
+    sentence after a block that has one."""
+    section = readme.split(SYNOPSES[command], 1)[1].split("\n## ", 1)[0]
+    lines = []
+    for block, after in re.findall(r"```(?:sh)?\n(.*?)```\n\n?(\(plus the fit options.*?\))?", section, re.S):
+        mine, found = False, []
+        for line in block.splitlines():
+            mine = line.startswith(f"scalefit {command} ") or (mine and line.startswith(" "))
+            if mine:
+                found.append(line)
+        lines += found + ([after] if found and after else [])
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("command", SYNOPSES)
+def test_the_readme_synopses_list_every_option_and_no_other(command):
+    """Found by a README audit: the fit synopsis left out --huber-delta and --flops-per-param-token,
+    the optimal one 8 of its 11 options, plot's and report's --bootstrap, --seed, --at-perplexity
+    and --workers."""
+    synopsis = _readme_synopsis((ROOT / "README.md").read_text(encoding="utf-8"), command)
+    assert synopsis, f"README has no synopsis of scalefit {command}"
+    listed = set(re.findall(r"(?<![\w-])--?[a-z][a-z-]*", synopsis))             # -o or --output
+    params = [p for p in main.commands[command].params if isinstance(p, click.Option) and p.name != "help"]
+    assert [p.opts[-1] for p in params if not set(p.opts) & listed] == [], \
+        f"scalefit {command} --help has options its README synopsis lacks"
+    assert {o for o in listed if o.startswith("--")} - {o for p in params for o in p.opts} == set(), \
+        f"the README synopsis of scalefit {command} lists options it does not have"
 
 
 def test_compare_on_a_single_ladder_says_what_it_needs(tmp_path):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -30,6 +29,8 @@ from scalefit import fitting
 from scalefit.fitting import E_CEILING, _distinct_per_row, fit_many
 from scalefit.laws import PowerLaw, SaturatingLaw
 from scalefit.uncertainty import bootstrap_family, draw_counts
+
+from conftest import reference_data
 
 SAT, POW, CHIN = SaturatingLaw(), PowerLaw(), ChinchillaLaw()
 # SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand
@@ -359,16 +360,16 @@ def test_bootstrap_refits_reach_the_full_fits_optimum(ladder, seed):
         assert n.size * (obj - full) <= 0.01 * full + 1e-12   # an exact fit has full = 0
 
 
-# ----- real ladders (../shared/reference-data; skipped when absent) ------------------------------
+# ----- real ladders (../shared/reference-data or $SCALEFIT_REFERENCE_DATA; skipped when absent) --
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference-data"
+REFERENCE = reference_data()
 MUENNIGHOFF = REFERENCE / "data-constrained-muennighoff2023" / "datablations_final_val_loss.csv"
 GADRE = REFERENCE / "overtraining-gadre2024" / "gadre2024_runs_summary.csv"
 
 
 def gadre_runs() -> pd.DataFrame:
     if not GADRE.exists():
-        pytest.skip(f"shared reference data not present: {GADRE}")
+        pytest.skip(f"reference data not present: {GADRE}")
     return pd.read_csv(GADRE)
 
 
@@ -396,7 +397,7 @@ def real_nd_sets():
     if GADRE.exists():
         for name, runs in pd.read_csv(GADRE).groupby("train_dataset"):
             sets.append(pytest.param(runs["params"], runs["tokens"], runs["loss_c4_val"], id=f"gadre-{name}"))
-    return sets or [pytest.param(None, None, None, marks=pytest.mark.skip(reason="shared reference data not present"))]
+    return sets or [pytest.param(None, None, None, marks=pytest.mark.skip(reason=f"reference data not present: {REFERENCE}"))]
 
 
 @pytest.mark.parametrize("n, d, loss", real_nd_sets())

@@ -17,6 +17,8 @@ from scalefit.profile import threshold
 from scalefit.shared import (MAX_LOG_FACTOR, _compared_families, _normalized_runs, compare_shared,
                              fit_shared_rows)
 
+from conftest import reference_data
+
 # SCALEFIT_STRESS=k multiplies the number of examples, for a stress run by hand (400 examples passed in one)
 STRESS = int(os.environ.get("SCALEFIT_STRESS", "1"))
 
@@ -168,17 +170,16 @@ def test_compare_refuses_what_it_cannot_compare():
     assert [f.family for f in compare_shared(with_reference).factors] == ["f0", "f1"]   # single runs left out
 
 
-GADRE = (Path(__file__).resolve().parent.parent.parent / "shared" / "reference-data" / "overtraining-gadre2024"
-         / "gadre2024_runs_summary.csv")
+GADRE = reference_data() / "overtraining-gadre2024" / "gadre2024_runs_summary.csv"
 
 
 @pytest.mark.parametrize("evaluation", ["loss_c4_val", "loss_paloma_ptb", "loss_openlm_val"])
 def test_real_ladders_of_three_training_sets_reach_the_global_optimum(evaluation):
     """Gadre et al.'s compute-optimal runs (6 per training set, 11M to 6.9B parameters) on one
-    evaluation set (../shared/reference-data; skipped when absent): the fit and a profile point
+    evaluation set (../shared/reference-data or $SCALEFIT_REFERENCE_DATA; skipped when absent): the fit and a profile point
     against the 36-start slow path."""
     if not GADRE.exists():
-        pytest.skip(f"shared reference data not present: {GADRE}")
+        pytest.skip(f"reference data not present: {GADRE}")
     runs = pd.read_csv(GADRE).query("chinchilla_multiplier == 1.0")
     frame = pd.DataFrame({"family": runs.train_dataset, "flops": runs.flops_6ND, "loss": runs[evaluation]})
     normalized = runs_of(frame, focus="rw_original")
@@ -365,3 +366,22 @@ def test_compare_and_the_reports_shared_table_count_a_checkpoint_familys_runs_an
             for i, n in enumerate(np.geomspace(1e7, 1e9, 6)) for d in 20 * n * 2.0 ** np.arange(-3, 3)]
     nd = pd.DataFrame(rows, columns=["family", "run", "params", "flops", "loss"])
     assert "family a (6 runs, 36 rows): " in scalefit.optimal_report(nd, [1e22], bootstrap=0).summary()
+
+
+def test_the_calibration_script_writes_a_quick_look_where_out_says(tmp_path, monkeypatch):
+    """analyses/shared_calibration.py --out DIR (as analyses/calibration.py): a quick look must not
+    rewrite the committed analyses/results/shared_calibration.md."""
+    import importlib.util
+    import sys
+    script = Path(__file__).resolve().parent.parent / "analyses" / "shared_calibration.py"
+    spec = importlib.util.spec_from_file_location("shared_calibration", script)
+    study = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "shared_calibration", study)   # its worker pool pickles run_cell by name
+    spec.loader.exec_module(study)
+    committed = study.OUT / "shared_calibration.md"
+    before = committed.read_bytes()
+    study.main(["--comparisons", "1", "--workers", "1", "--out", str(tmp_path / "quick")])
+    written = (tmp_path / "quick" / "shared_calibration.md").read_text()
+    assert "`python analyses/shared_calibration.py --comparisons 1`" in written
+    assert written.count("\n| ") == 1 + 9                    # the header and one row per cell
+    assert committed.read_bytes() == before
