@@ -637,6 +637,28 @@ def test_the_bands_warning_is_said_once_for_what_each_command_prints():
     assert "'new' has 14 runs, 'old' has 14 runs" in backtested[0]   # 1 held out
 
 
+def test_the_bands_warning_counts_runs_not_checkpoint_rows():
+    """Found by review: on a checkpoint ladder (8 runs of 7 checkpoints) the L(N, D) bands warning
+    said "'a' has 56 runs for L(N, D)'s 5 parameters", the fit's row count, in fit, optimal and
+    backtest alike; the bootstrap draws whole runs, and the runs are what the bands rest on."""
+    from scalefit.allocation import optimal_report
+    from scalefit.backtesting import backtest
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i, n in enumerate(np.geomspace(1e8, 3e9, 8)):
+        offset = np.exp(rng.normal(0, 0.01))
+        for d in np.geomspace(2e9, 6e10, 7):
+            rows.append(("a", f"r{i}", n, d, LAW.predict_nd(TRUTH, n, d) * offset * np.exp(rng.normal(0, 0.002))))
+    frame = pd.DataFrame(rows, columns=["family", "run", "params", "tokens", "loss"])
+    fitted = _unchecked("\n".join(analyze(frame, law="chinchilla", bootstrap=40).warnings))
+    assert len(fitted) == 1 and "'a' has 8 runs (56 rows of checkpoints) for L(N, D)'s 5" in fitted[0], fitted
+    allocated = _unchecked("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
+    assert len(allocated) == 1 and "'a' has 8 runs (56 rows of checkpoints) for" in allocated[0], allocated
+    backtested = _unchecked("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
+    assert len(backtested) == 1 and "'a' has 7 runs (49 rows of checkpoints) for" in backtested[0], backtested
+
+
 def test_fit_at_flops_and_reference_multipliers_say_when_the_files_flops_are_not_k_n_d(tmp_path):
     """Found by review: fit --law chinchilla --at-flops C placed the frontier prediction at C = 6 N D
     when the file's 'flops' column counts 1.2 x 6 N D, so its N_opt and D_opt cost 1.2 C as the

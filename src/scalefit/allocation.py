@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, compute_column_warnings,
-                       decades_past, nd_bands_warning, runs_if_checkpoints, table_warnings)
+                       decades_past, nd_bands_warning, run_and_row_counts, runs_if_checkpoints,
+                       table_warnings)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .fitting import ReadOnlyFields
 from .isoflop import IsoflopResult, isoflop_analysis
@@ -113,17 +114,19 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         warnings += compute_column_warnings(name, result.ladder, law.flops_per_param_token)
         families.append(FamilyAllocation(family=name, at=at, isoflop=iso))
     if result.band_method == "percentile":
-        warnings.append(allocation_bands_warning({name: result.fits[name].fit.n_runs for name in names},
-                                                 law.n_params, any(f.isoflop is not None for f in families)))
+        runs, rows = run_and_row_counts(result.ladder, names)
+        warnings.append(allocation_bands_warning(runs, law.n_params, any(f.isoflop is not None for f in families),
+                                                 rows))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
                          warnings=tuple(warnings))
 
 
-def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False) -> str:
+def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False,
+                             rows: dict[str, int] | None = None) -> str:
     """:func:`scalefit.analysis.nd_bands_warning` for the allocation's bands (``runs``: each
-    allocated family's runs): no calibration study has checked them."""
+    allocated family's runs; ``rows``: those of checkpoint families): no calibration study has checked them."""
     return nd_bands_warning("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
-                            + (", and the IsoFLOP a" if isoflop else "") + ")", runs, n_params)
+                            + (", and the IsoFLOP a" if isoflop else "") + ")", runs, n_params, rows)
 
 
 def _chinchilla_law(law) -> ChinchillaLaw:

@@ -287,16 +287,33 @@ def table_warnings(result: Analysis) -> list[str]:
     return frontier_compute_warnings(result) + analysis_bands_warnings(result)
 
 
-def nd_bands_warning(bands: str, runs: Mapping[str, int], n_params: int) -> str:
+def nd_bands_warning(bands: str, runs: Mapping[str, int], n_params: int,
+                     rows: Mapping[str, int] | None = None) -> str:
     """What is known of L(N, D)'s bootstrap percentile bands (``bands``: which, e.g. "the
-    allocation's bands (N_opt, ...)"; ``runs``: each family's runs): nothing from a calibration
-    study, which simulated compute laws only; said whenever such bands are printed, as the compute
-    laws' percentile bands are, with the runs they rest on (6 runs for 5 parameters printed bands
-    without a word)."""
-    counts = ", ".join(f"'{name}' has {n} runs" for name, n in runs.items())
+    allocation's bands (N_opt, ...)"; ``runs``: each family's runs; ``rows``: the rows of those
+    families whose rows are checkpoints): nothing from a calibration study, which simulated compute
+    laws only; said whenever such bands are printed, as the compute laws' percentile bands are, with
+    the runs they rest on (6 runs for 5 parameters printed bands without a word)."""
+    rows = rows or {}
+    counts = ", ".join(f"'{name}' has {n} runs" + (f" ({rows[name]} rows of checkpoints)" if name in rows else "")
+                       for name, n in runs.items())
     return (f"{bands} are bootstrap percentile bands that no calibration study has checked: analyses/calibration.py "
             "checked the compute laws' bands only (there percentile bands covered 83-99% of simulated truths at 95%, "
             f"52-72% with 4 runs for 3 parameters); here {counts} for L(N, D)'s {n_params} parameters")
+
+
+def run_and_row_counts(ladder: Ladder, families: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each family's runs, checkpoints of one run counted once (:func:`run_labels`), and the rows of
+    the families whose rows are checkpoints, for :func:`nd_bands_warning` (it said 'has 56 runs' of
+    8 runs of 7 checkpoints each, as the fit's row count)."""
+    runs, rows = {}, {}
+    for family in families:
+        table = ladder.family_runs(family)
+        if has_checkpoints(table):
+            runs[family], rows[family] = len(set(run_labels(table))), len(table)
+        else:
+            runs[family] = len(table)
+    return runs, rows
 
 
 def analysis_bands_warnings(result: Analysis) -> list[str]:
@@ -309,8 +326,8 @@ def analysis_bands_warnings(result: Analysis) -> list[str]:
     shown = [f"parameters ({', '.join(law.param_names)})"] + ["multipliers"] * bool(result.multipliers) \
         + ["predictions"] * bool(result.predictions)
     listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-    runs = {name: ff.fit.n_runs for name, ff in result.fits.items()}
-    return [nd_bands_warning(f"the L(N, D) bands of the {listed}", runs, law.n_params)]
+    runs, rows = run_and_row_counts(result.ladder, list(result.fits))
+    return [nd_bands_warning(f"the L(N, D) bands of the {listed}", runs, law.n_params, rows)]
 
 
 COMPUTE_COLUMN_TOLERANCE = 1.05  # a 'flops' column further from k N D than this factor: budgets are not in its units

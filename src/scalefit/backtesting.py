@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, nd_bands_warning,
-                       resolve_band_method, resolve_law, run_labels, table_warnings)
+                       resolve_band_method, resolve_law, run_and_row_counts, run_labels, table_warnings)
 from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
@@ -181,8 +181,12 @@ def _held_out_bands_warnings(law: Law, band_method: str, training: Mapping[str, 
     runs each family's refit rests on: said once for the backtest, not once per refit."""
     if band_method != "percentile" or law.name != "chinchilla":
         return []
-    runs = {family: result.fits[family].fit.n_runs for family, result in training.items()}
-    return [nd_bands_warning("the L(N, D) bands of the held-out runs' predicted losses", runs, law.n_params)]
+    runs, rows = {}, {}
+    for family, result in training.items():      # each refit's runs: its ladder holds the family's fitted runs
+        family_runs, family_rows = run_and_row_counts(result.ladder, [family])
+        runs.update(family_runs)
+        rows.update(family_rows)
+    return [nd_bands_warning("the L(N, D) bands of the held-out runs' predicted losses", runs, law.n_params, rows)]
 
 
 def _said_once(warnings: list[str]) -> list[str]:
