@@ -253,10 +253,15 @@ VALLEY_LADDERS = {
 }
 
 
+def eighteen_run_design() -> tuple[np.ndarray, np.ndarray]:
+    """The hard ladders' 18 runs: 6 sizes from 1e7 to 1e9 parameters at 5, 20 and 80 tokens each."""
+    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
+    return n, n * np.tile([5.0, 20.0, 80.0], 6)
+
+
 @pytest.mark.parametrize("name", sorted(VALLEY_LADDERS))
 def test_restarts_along_e_leave_shallow_minima_of_the_valley(name):
-    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
-    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    n, d = eighteen_run_design()
     loss = np.array(VALLEY_LADDERS[name])
     _, ours = fit_chinchilla_params(n, d, loss)
     assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
@@ -275,8 +280,7 @@ HUBER_RANKED_LADDER = [12.87840765, 11.95684238, 12.20086257, 11.83860683, 11.20
 def test_grid_points_ranked_with_huber_weights_find_the_basin_least_squares_ranked_low():
     from scalefit import chinchilla
 
-    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
-    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    n, d = eighteen_run_design()
     loss = np.array(HUBER_RANKED_LADDER)
     params, ours = fit_chinchilla_params(n, d, loss)
     assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
@@ -318,8 +322,7 @@ def test_grid_profile_on_unequal_grids_is_each_points_own_solution(n_alpha, n_be
 
 
 def test_a_basin_narrower_than_the_exponent_grid_is_found_by_the_zoomed_grid():
-    n = np.repeat(np.geomspace(1e7, 1e9, 6), 3)
-    d = n * np.tile([5.0, 20.0, 80.0], 6)
+    n, d = eighteen_run_design()
     loss = np.array(NARROW_BASIN_LADDER)
     _, ours = fit_chinchilla_params(n, d, loss)
     assert ours <= papers_procedure(n, d, loss) * (1 + 1e-6)
