@@ -423,7 +423,8 @@ def _huber_weighted_starts(data: _Normalized, coef: np.ndarray, surface: np.ndar
     refined[candidates] = obj
     minima = candidates[_is_local_minimum(refined.reshape(surface.shape)).ravel()[candidates]]
     minima = minima[np.argsort(refined[minima], kind="stable")]
-    picks = [p for p in minima.tolist() if p not in set(chosen.tolist())][:WEIGHTED_STARTS]
+    already = set(chosen.tolist())
+    picks = [p for p in minima.tolist() if p not in already][:WEIGHTED_STARTS]
     where = {p: k for k, p in enumerate(candidates.tolist())}
     return [_start_at(c[where[p]], grid, grid, p) for p in picks]
 
