@@ -234,6 +234,15 @@ def test_optimal_and_fit_commands(tmp_path):
     assert alloc["n_opt"]["value"] * alloc["d_opt"]["value"] * 6 == pytest.approx(1e22, rel=1e-9)
     r = runner.invoke(main, ["optimal", str(path), "--flops", "1e22", "--bootstrap", "0"])
     assert r.exit_code == 0 and "tokens/param" in r.stdout
+    # budgets as a comma list too, as simulate's and plan's --flops (was 'not a valid float')
+    both = runner.invoke(main, ["optimal", str(path), "--flops", "1e21,1e22", "--flops", "3e22", "--bootstrap", "0"])
+    assert both.exit_code == 0, both.output
+    assert [line.split()[0] for line in both.stdout.splitlines() if line.strip()[:2] in ("1.", "3.")] == [
+        "1.00e21", "1.00e22", "3.00e22"]
+    for bad, said in (("1e21,,1e22", "entry 2 is empty"), ("1e21,x", "entry 2 ('x') is not a number"),
+                      ("-1e22", "positive, finite"), ("inf", "positive, finite")):
+        r = runner.invoke(main, ["optimal", str(path), "--flops", bad, "--bootstrap", "0"])
+        assert r.exit_code == 2 and said in r.stderr and "Traceback" not in r.output, (bad, r.output)
     r = runner.invoke(main, ["fit", str(path), "--law", "chinchilla", "--band-method", "profile"])
     assert r.exit_code == 2 and "percentile" in r.stderr
     flops_only = tmp_path / "flops.csv"

@@ -42,6 +42,27 @@ class FiniteFloat(click.FloatRange):
         return "" if self.min is None and self.max is None else super()._describe_range()
 
 
+class ComputeList(click.ParamType):
+    """'1e24' or '1e23,1e24': positive, finite compute values (the same list form as simulate's and
+    plan's --flops; a comma list was refused as 'not a valid float')."""
+
+    name = "C[,C...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        try:
+            values = tuple(_flops_entry(text, i, entry) for i, entry in
+                           _list_entries("--flops", text, "compute values", "1e23,1e24"))
+        except InputError as exc:
+            self.fail(str(exc).removeprefix("--flops "), param, ctx)
+        for v in values:
+            if not (0 < v < float("inf")):
+                self.fail(f"{text}: a compute budget must be a positive, finite number ({v:g} is not)", param, ctx)
+        return values
+
+
 class ParamsTokens(click.ParamType):
     """'N,D': a parameter count and a token count, both positive and finite."""
 
@@ -648,8 +669,8 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
 
 @main.command()
 @click.argument("ladder_csv", metavar="LADDER.csv")
-@click.option("--flops", "budgets", type=FiniteFloat(), multiple=True, required=True,
-              help="Compute budget to allocate (in the file's units); repeatable.")
+@click.option("--flops", "budget_lists", type=ComputeList(), multiple=True, required=True,
+              help="Compute budget(s) to allocate, in the file's units: one value or a comma list; repeatable.")
 @click.option("--focus", default=None, help="Only this family [default: every family with enough runs].")
 @click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True)
 @click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
@@ -665,7 +686,7 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
                    "same for any number.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", default=None)
-def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output,
+def optimal(ladder_csv, budget_lists, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output,
             workers):
     """Compute-optimal allocation N_opt(C), D_opt(C) from L(N, D) = E + A/N^alpha + B/D^beta, with bands,
     and the IsoFLOP (parabola) analysis when runs group into compute budgets."""
@@ -674,9 +695,7 @@ def optimal(ladder_csv, budgets, focus, bootstrap, level, seed, huber_delta, k, 
     from .ladder import LadderError, read_ladder
 
     _check_output_path(output, ladder_csv)
-    for c in budgets:
-        if not (c > 0 and c < float("inf")):
-            raise InputError(f"--flops {c:g}: a compute budget must be a positive number")
+    budgets = [c for values in budget_lists for c in values]
     try:
         ladder = read_ladder(ladder_csv)
         with _progress(bootstrap * len(ladder.ladder_families()), "bootstrap") as tick:
