@@ -169,11 +169,8 @@ def resample_count_chunks(rng: np.random.Generator, n: int, n_resamples: int, si
     if runs is None:
         return [CountChunk(smallest_unsigned(draw_counts(rng.integers(0, n, size=(m, n)), n)))
                 for m in chunk_sizes(n_resamples, size)]
-    _, run_of_row = np.unique(np.asarray(runs), return_inverse=True)
-    run_of_row = run_of_row.ravel()
-    n_runs = int(run_of_row.max()) + 1 if run_of_row.size else 0
-    drawn = smallest_unsigned(draw_counts(rng.integers(0, n_runs, size=(n_resamples, n_runs)), n_runs))
-    return [CountChunk(part, run_of_row) for part in _split(drawn, size)]
+    drawn, run_of_row = draw_runs(rng, runs, n_resamples)
+    return [CountChunk(part, run_of_row) for part in _split(smallest_unsigned(drawn), size)]
 
 
 def chunk_sizes(total: int, size: int) -> list[int]:
@@ -201,10 +198,17 @@ def draw_run_counts(rng: np.random.Generator, runs, n_resamples: int) -> np.ndar
     resample draws as many runs as there are labels, with replacement, and a row counts as often
     as its run is drawn (a cluster bootstrap: the checkpoints of one run vary together, so the
     run, not the row, is the unit of resampling)."""
+    drawn, run_of_row = draw_runs(rng, runs, n_resamples)
+    return drawn[:, run_of_row]
+
+
+def draw_runs(rng: np.random.Generator, runs, n_resamples: int) -> tuple[np.ndarray, np.ndarray]:
+    """How often each run is drawn in each resample, (B, runs), and the run of each row, (n,):
+    ``runs`` a label per row, each resample drawing as many runs as there are, with replacement."""
     _, run_of_row = np.unique(np.asarray(runs), return_inverse=True)
+    run_of_row = run_of_row.ravel()
     n_runs = int(run_of_row.max()) + 1 if run_of_row.size else 0
-    drawn = draw_counts(rng.integers(0, n_runs, size=(n_resamples, n_runs)), n_runs)
-    return drawn[:, run_of_row.ravel()]
+    return draw_counts(rng.integers(0, n_runs, size=(n_resamples, n_runs)), n_runs), run_of_row
 
 
 def _split(index: np.ndarray, size: int) -> list[np.ndarray]:
