@@ -970,7 +970,8 @@ def test_the_readme_json_sketch_shows_what_the_demo_prints(monkeypatch):
 
 
 SYNOPSES = {"fit": "## `scalefit fit`", "optimal": "## Two-variable laws", "plot": "## Figures and reports",
-            "report": "## Figures and reports"}
+            "report": "## Figures and reports", "backtest": "## Backtesting your ladder",
+            "compare": "## Comparing ladders", "simulate": "## Simulated ladders", "plan": "## Planning a ladder"}
 
 
 def _readme_synopsis(readme: str, command: str) -> str:
@@ -1002,6 +1003,14 @@ def test_the_readme_synopses_list_every_option_and_no_other(command):
         f"scalefit {command} --help has options its README synopsis lacks"
     assert {o for o in listed if o.startswith("--")} - {o for p in params for o in p.opts} == set(), \
         f"the README synopsis of scalefit {command} lists options it does not have"
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_option_says_in_help_what_it_does(command):
+    """plan's --output, --simulations, --level and --seed, optimal's --bootstrap, --seed and --output,
+    simulate's --law and --seed, plot's --kind, --title and --dpi and every --format had none."""
+    silent = [p.opts[-1] for p in main.commands[command].params if isinstance(p, click.Option) and not p.help]
+    assert silent == [], f"scalefit {command} --help shows these options without a word"
 
 
 def test_compare_on_a_single_ladder_says_what_it_needs(tmp_path):

@@ -166,7 +166,7 @@ WORKERS_OPTION = click.option(
     help="Cores to use: processes sharing the bootstrap resamples, threads sharing the profile grids of long "
          "ladders [default: all cores when that pays]; results are the same for any number.")
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-                             show_default=True)
+                             show_default=True, help="table to read; json or csv for programs (README: JSON output).")
 OUTPUT_OPTION = click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
 FIX_E_OPTION = click.option(
     "--fix-e", "fix_e", type=FiniteFloat(min=0), default=None, metavar="LOSS",
@@ -546,7 +546,8 @@ def _law_options(f):
     f = click.option("--params", "params_text", default=None,
                      help=f"True parameters, NAME=VALUE (user units, loss in nats) [default: "
                           f"{DEFAULT_PARAMS['saturating']}; with --law power: {DEFAULT_PARAMS['power']}].")(f)
-    f = click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True)(f)
+    f = click.option("--law", type=click.Choice(["saturating", "power"]), default="saturating", show_default=True,
+                     help="saturating: L = E + A*C^-alpha; power: L = A*C^-alpha.")(f)
     return f
 
 
@@ -557,7 +558,7 @@ def _law_options(f):
 @click.option("--second-ladder", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Add a ladder 'other' needing this many times more compute at every loss.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per compute value.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the noise.")
 @click.option("--output", "-o", default=None, help="Write the CSV here instead of stdout.")
 def simulate(law, params_text, flops_text, noise, references, second_ladder, repeats, seed, output):
     """Write a synthetic ladder CSV drawn from a stated truth (written into its header)."""
@@ -585,16 +586,17 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
                    "at the largest run; below 0: inside the ladder, or below its smallest run).")
 @click.option("--claim", type=FiniteFloat(min=0, min_open=True), default=None,
               help="The claim to support, e.g. 2 for '2x less compute' [default: 1, the band excludes 1x].")
-@click.option("--simulations", type=click.IntRange(min=20, max=100_000), default=200, show_default=True)
-@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--simulations", type=click.IntRange(min=20, max=100_000), default=200, show_default=True,
+              help="Simulated ladders per design.")
+@LEVEL_OPTION
 @click.option("--extra-run", "extra_runs", type=FiniteFloat(), multiple=True,
               help="Candidate extra run compute; repeatable [default: at the largest run and 0.25-1.5 decades beyond].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the simulations.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Cores to use: processes sharing the designs [default: all cores when that pays]; the plan "
                    "is the same for any number.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--output", "-o", default=None)
+@FORMAT_OPTION
+@OUTPUT_OPTION
 def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, beyond, claim, simulations, level,
          extra_runs, seed, workers, fmt, output):
     """Predict by simulation how wide the multiplier band of a planned ladder will be, and which
@@ -672,20 +674,18 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
 @click.option("--flops", "budget_lists", type=ComputeList(), multiple=True, required=True,
               help="Compute budget(s) to allocate, in the file's units: one value or a comma list; repeatable.")
 @click.option("--focus", default=None, help="Only this family [default: every family with enough runs].")
-@click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_RESAMPLES), default=1000, show_default=True)
-@click.option("--level", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@BOOTSTRAP_OPTION
+@LEVEL_OPTION
+@SEED_OPTION
 @HUBER_OPTION
 @click.option("--flops-per-param-token", "k", type=FiniteFloat(min=0, min_open=True), default=6.0,
               show_default=True, help="C = k N D.")
 @click.option("--budget-tolerance", type=FiniteFloat(min=0, min_open=True), default=0.05, show_default=True,
               help="IsoFLOP analysis: runs within this many decades of compute form one budget.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Cores to use: processes sharing the bootstrap resamples, threads sharing the "
-                   "profile grids of long ladders [default: all cores when that pays]; results are the "
-                   "same for any number.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--output", "-o", default=None)
+@WORKERS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table to read; json for programs.")
+@OUTPUT_OPTION
 def optimal(ladder_csv, budget_lists, focus, bootstrap, level, seed, huber_delta, k, budget_tolerance, fmt, output,
             workers):
     """Compute-optimal allocation N_opt(C), D_opt(C) from L(N, D) = E + A/N^alpha + B/D^beta, with bands,
@@ -798,12 +798,17 @@ def _limits(text: str | None, name: str):
 @click.argument("ladder_csv", metavar="LADDER.csv")
 @click.option("--output", "-o", required=True, help="Figure file: .png, .svg or .pdf.")
 @click.option("--kind", type=click.Choice(["multipliers", "residuals", "multiplier-curve", "distribution", "contours"]),
-              default="multipliers", show_default=True)
+              default="multipliers", show_default=True,
+              help="multipliers: runs, fits, bands and multiplier arrows; residuals: ln-loss residuals; "
+                   "multiplier-curve: the multiplier against another ladder by target loss; distribution: "
+                   "each multiplier's bootstrap distribution or profile confidence curve; contours: L(N, D) "
+                   "and its compute-optimal frontier (--law chinchilla).")
 @_analysis_options
 @AT_FLOPS_OPTION
-@click.option("--title", default=None)
-@click.option("--xlabel", default=None)
-@click.option("--ylabel", default=None)
+@click.option("--title", default=None, help="Title above the figure [default: none].")
+@click.option("--xlabel", default=None, help="Compute axis title [default: training compute (FLOPs), or the "
+                                             "file's units below 1e12].")
+@click.option("--ylabel", default=None, help="Loss axis title [default: the file's loss or perplexity].")
 @click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
 @click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis (log when the runs span more "
                                           "than 3x, unless LOW <= 0).")
@@ -811,7 +816,8 @@ def _limits(text: str | None, name: str):
 @click.option("--height", type=FiniteFloat(min=1, max=MAX_INCHES), default=None,
               help="Inches [default: 2.6, more for stacked panels (many comparisons, long family names), "
                    "a multipliers figure's key and a legend of several rows].")
-@click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True)
+@click.option("--dpi", type=click.IntRange(min=50, max=2400), default=300, show_default=True,
+              help="Dots per inch of a .png.")
 def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss,
          at_perplexity, workers, at_flops, title, xlabel, ylabel, xlim, ylim, width, height, dpi):
     """Draw a figure: the ladder with fits, bands and multiplier arrows (default), or a diagnostic."""
