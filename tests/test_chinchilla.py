@@ -698,3 +698,22 @@ def test_fit_at_flops_and_reference_multipliers_say_when_the_files_flops_are_not
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e21", "--bootstrap", "0"])   # prints no multipliers
     said_by_optimal = [line for line in r.stderr.splitlines() if "'flops' column" in line]
     assert r.exit_code == 0 and len(said_by_optimal) == 1 and "the allocation spends" in said_by_optimal[0], r.stderr
+
+
+def test_the_fit_table_says_its_compute_range_is_k_n_d(tmp_path):
+    """Found by a helper: with a 'flops' column (6 N D) and --flops-per-param-token 8 the table's
+    compute range was 8 N D under a law line that said 'compute C in the file's units'."""
+    n, d = design(5)
+    path = tmp_path / "nd.csv"
+    pd.DataFrame({"family": "f", "params": n, "tokens": d, "flops": 6 * n * d,
+                  "loss": LAW.predict_nd(TRUTH, n, d)}).to_csv(path, index=False)
+    for k in ("6", "8"):
+        r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0",
+                                      "--flops-per-param-token", k])
+        assert r.exit_code == 0, r.stderr
+        law_line = r.stdout.splitlines()[1]
+        assert law_line.endswith(f"compute C = {k} N D in the file's units)"), law_line
+        low = float(r.stdout.split("compute range")[1].splitlines()[1].split()[2])
+        assert low == pytest.approx(float(k) * (n * d).min(), rel=0.05)
+    r = CliRunner().invoke(main, ["fit", str(path), "--bootstrap", "0"])
+    assert r.stdout.splitlines()[1].endswith("compute C in the file's units)")

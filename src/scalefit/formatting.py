@@ -211,13 +211,20 @@ def _fixed_phrase(law) -> str:
     return "".join(f", {name} fixed at {value:.6g}" for name, value in law.fixed.items())
 
 
+def compute_note(law) -> str:
+    """What the compute column means: the file's, or for L(N, D) C = k N D (the fit's compute range
+    and its frontier spend that, whatever a flops column says)."""
+    k = getattr(law, "flops_per_param_token", None)
+    return "compute C in the file's units" if k is None else f"compute C = {k:g} N D in the file's units"
+
+
 def format_table(result: Analysis) -> str:
     """A table readable at a glance: fits with bands, then multipliers with bands."""
     ladder = result.ladder
     pct = level_percent(result.level)
     metric_note = "loss = ln(perplexity), nats/token" if ladder.metric == "perplexity" else "loss in nats/token"
     lines = [f"scalefit {__version__}: {ladder.source}",
-             f"law: {result.law.name}, {result.law.formula}   ({metric_note}; compute C in the file's units)"]
+             f"law: {result.law.name}, {result.law.formula}   ({metric_note}; {compute_note(result.law)})"]
     if result.band_method == "percentile":
         lines.append(f"bands: {pct} percentile bootstrap over runs, {result.n_bootstrap} resamples, "
                      f"seed {result.seed}")
