@@ -13,7 +13,8 @@ Cases
 - saturating bootstrap, 1,000 resamples of a 10-run ladder (`--band-method percentile`). Baseline:
   a careful hand-written loop, scipy curve_fit on ln L from 3 starts per resample, best kept, on the
   same resamples; objectives compared resample by resample.
-- L(N, D) fit of the 240 Chinchilla runs (../shared/reference-data, skipped when absent). Baseline:
+- L(N, D) fit of the 240 Chinchilla runs (../shared/reference-data, or the folder the environment
+  variable SCALEFIT_REFERENCE_DATA names, as for the tests and analyses; skipped when absent). Baseline:
   the published procedure, L-BFGS-B (analytic gradient) from the 4,500-point grid of
   initializations of (alpha, beta, e, a, b), Huber delta 1e-3 on log residuals.
 - L(N, D) bootstrap, 1,000 resamples, with 1 and with 2 worker processes (identical output checked).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-CHINCHILLA = ROOT.parent / "shared" / "reference-data" / "chinchilla" / "svg_extracted_data.csv"
+REFERENCE = Path(os.environ.get("SCALEFIT_REFERENCE_DATA", ROOT.parent / "shared" / "reference-data"))
+CHINCHILLA = REFERENCE / "chinchilla" / "svg_extracted_data.csv"
 SCALEFIT = [str(Path(sys.executable).parent / "scalefit")]
 
 
