@@ -1329,3 +1329,13 @@ def test_the_multiplier_curve_says_which_way_its_multiplier_favours_the_focus(tm
     height = natural_height("multiplier-curve", result, COLUMN_SIZE[1])
     assert height >= COLUMN_SIZE[1] + len(caption.splitlines()) * 0.16
     assert _texts_outside(FIGURES["multiplier-curve"](result, FigureOptions(height=height), points=6)) == []
+
+
+def test_the_reports_data_table_gives_a_reference_points_compute_once():
+    """A reference point's compute read '2.24e24 .. 2.24e24'; a ladder keeps its range."""
+    from scalefit.report import _tables
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)
+    data = dict(_tables(result))["Data"]
+    compute = {row[0]: row[3] for row in data[1:]}
+    assert compute["muse"] == "1.00e19 .. 1.00e22" and compute["Llama-4-Maverick-Base"] == "2.24e24"

@@ -98,8 +98,9 @@ def _tables(result: Analysis) -> list[tuple[str, list[list[str]]]]:
     for family, n in result.ladder.run_counts().items():
         runs = result.ladder.family_runs(family)
         shown = f"{n} rows: checkpoints of {checkpoints[family][1]} runs" if family in checkpoints else str(n)
+        low, high = fmt(runs['flops'].min(), 3), fmt(runs['flops'].max(), 3)
         data.append([family, shown, "ladder" if n > 1 else "reference point",
-                     f"{fmt(runs['flops'].min(), 3)} .. {fmt(runs['flops'].max(), 3)}"])
+                     low if low == high else f"{low} .. {high}"])
     fits = [["family"] + [f"{p} [{pct} band]" for p in result.law.param_names] + ["objective", "rmse(ln L)"]]
     for name, ff in result.fits.items():
         fits.append([name] + [f"{fmt(v)} {'(fixed)' if p in result.law.fixed else _band(lo, hi, fmt)}".strip()
