@@ -352,21 +352,9 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
                               f"{_more_rows(bad, where, 'nor is 1 more row', 'nor are {n} more rows')}; "
                               "loss must be in nats per token (> 0)")
         loss = values
-    huge = np.flatnonzero(loss > LARGEST_LOSS)
-    if huge.size:
-        i = huge[0]
-        more = _more_rows(huge, where, "as is 1 more row", "as are {n} more rows")
-        raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, above {LARGEST_LOSS:g}{more}; a training run's loss is of "
-                          f"order 1: check the {'values and their' if more else 'value and its'} units")
+    _refuse_losses_outside(loss > LARGEST_LOSS, f"above {LARGEST_LOSS:g}", values, loss, where, label, metric)
     _check_compute_span(out["flops"].to_numpy(), where, label)
-    tiny = np.flatnonzero(loss < SMALLEST_LOSS)
-    if tiny.size:
-        i = tiny[0]
-        more = _more_rows(tiny, where, "as is 1 more row", "as are {n} more rows")
-        raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
-                          f"{loss[i]:.3g} nats per token, below {SMALLEST_LOSS:g}{more}; a training run's loss is of "
-                          f"order 1: check the {'values and their' if more else 'value and its'} units")
+    _refuse_losses_outside(loss < SMALLEST_LOSS, f"below {SMALLEST_LOSS:g}", values, loss, where, label, metric)
     out["loss"] = loss
     out["where"] = where
     out = out.reset_index(drop=True)
@@ -592,6 +580,19 @@ def _number_column(table, column, where, label) -> np.ndarray:
         raise LadderError(f"{label}, {where[first]}, column '{column}': {text or numbers[first]} is not a "
                           f"finite number{more}; {fix}")
     return numbers
+
+
+def _refuse_losses_outside(outside: np.ndarray, bound: str, values: np.ndarray, loss: np.ndarray,
+                           where: list[str], label: str, metric: str) -> None:
+    """One line naming the first row whose loss (ln of a perplexity) is ``outside`` the plausible
+    range (``bound``: "above 1e4"), and how many more are."""
+    rows = np.flatnonzero(outside)
+    if rows.size:
+        i = rows[0]
+        more = _more_rows(rows, where, "as is 1 more row", "as are {n} more rows")
+        raise LadderError(f"{label}, {where[i]}, column '{metric}': {float(values[i])!r} means a loss of "
+                          f"{loss[i]:.3g} nats per token, {bound}{more}; a training run's loss is of "
+                          f"order 1: check the {'values and their' if more else 'value and its'} units")
 
 
 def _check_compute_span(flops: np.ndarray, where, label) -> None:
