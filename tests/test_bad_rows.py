@@ -175,6 +175,9 @@ def test_one_bad_row_of_any_check_is_said_as_before(_file):
     assert error_of(frame.assign(loss=[3.0, 2.9, 2.8, 2.7, 1e5])) == (
         "ladder.csv, row 4, column 'loss': 100000.0 means a loss of 1e+05 nats per token, above 10000; "
         "a training run's loss is of order 1: check the value and its units")
+    assert error_of(frame.assign(loss=[3.0, 2.9, 2.8, 1e-7, 2e-7])) == (
+        "ladder.csv, row 3, column 'loss': 1e-07 means a loss of 1e-07 nats per token, below 1e-06 (as is 1 more "
+        "row: row 4); a training run's loss is of order 1: check the values and their units")
     assert error_of(frame.assign(family=["a", "a", None, "a", "a"])) == (
         "ladder.csv, row 2, column 'family': empty; every run needs a family")
     assert error_of(_file("family,flops,loss\na,1e18,3\na,1e19,2.9,\na,1e20,2.8\n")) == (
