@@ -1281,3 +1281,21 @@ def test_conf_int_gives_each_familys_parameter_bands_as_statsmodels_does():
     alpha = result.params_frame().query("family == 'muse' and parameter == 'alpha'").iloc[0]
     assert tuple(bands.loc[("muse", "alpha")]) == (alpha["low"], alpha["high"])
     assert (bands["low"] < result.params_frame().set_index(["family", "parameter"])["value"]).all()
+
+
+@pytest.mark.parametrize("command", ["backtest", "compare"])
+@pytest.mark.parametrize("how", ["same path", "relative path", "existing file"])
+def test_figure_and_output_cannot_be_one_file(tmp_path, monkeypatch, command, how):
+    """Found by a new user: `backtest -o r.png --figure r.png` said 'wrote r.png' and exited 0, but
+    the table written after the figure replaced it: one of the two outputs was silently lost."""
+    path = make_ladder(tmp_path, base=True)
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "result.png"
+    figure = {"same path": output, "relative path": Path(".") / ".." / tmp_path.name / "result.png",
+              "existing file": output}[how]
+    if how == "existing file":
+        output.write_bytes(b"previous\n")
+    before = output.read_bytes() if output.exists() else None
+    message = assert_input_error(run(command, path, "-o", output, "--figure", figure), "--figure", "--output")
+    assert "different names" in message
+    assert (output.read_bytes() if output.exists() else None) == before

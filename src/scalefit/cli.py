@@ -240,7 +240,7 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
-        _check_figure_path(figure, ladder_csv)
+        _check_figure_path(figure, ladder_csv, output)
         if law == "chinchilla":
             raise InputError("--figure draws compute laws: an L(N, D) prediction sits at each run's own N and D, "
                              "off any one curve (the table shows them)")
@@ -278,7 +278,7 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
-        _check_figure_path(figure, ladder_csv)
+        _check_figure_path(figure, ladder_csv, output)
     try:
         ladder = read_ladder(ladder_csv)
         with _progress(len(ladder.ladder_families()) - 1, "bands") as tick:
@@ -301,11 +301,15 @@ def _emit_result(result, render, output: str | None, figure: str | None, kind: s
     _emit(render(result), output)
 
 
-def _check_figure_path(figure: str, ladder_csv: str) -> None:
-    """--figure names a .png, .svg or .pdf file that is not the input."""
+def _check_figure_path(figure: str, ladder_csv: str, output: str | None) -> None:
+    """--figure names a .png, .svg or .pdf file that is neither the input nor --output (the result,
+    written after the figure, would replace it)."""
     if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(figure, ladder_csv, option="--figure")
+    if output is not None and _same_target(figure, output):
+        raise InputError(f"--figure {figure}: is also the --output file {output}, which the result would "
+                         "replace the figure with; give them different names")
 
 
 def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int) -> tuple[int, str]:
@@ -412,6 +416,11 @@ def _check_output_path(output: str | None, *inputs: str, option: str = "--output
             pass
     except OSError as exc:
         raise InputError(f"{option} {output}: cannot write in {directory} ({exc.strerror or exc})") from None
+
+
+def _same_target(a: str, b: str) -> bool:
+    """True when output paths ``a`` and ``b`` would write one file, existing or not (links followed)."""
+    return os.path.realpath(a) == os.path.realpath(b) or _same_file(a, b)
 
 
 def _same_file(a: str, b: str) -> bool:
