@@ -640,6 +640,14 @@ BAD_FILES = [
      HEAD + "".join(f"a,a{i},1e{18 + i % 2},{3 - 0.1 * i}\n" for i in range(5)),
      ["'flops'", "2 distinct"], 4, []),
     ("only-reference-points", HEAD + "a,a,1e18,3\nb,b,1e19,2.9\n", ["single run"], None, []),
+    # found by a new user on Muennighoff et al.'s runs (params and tokens, no flops): the message named
+    # a 'flops' column the file does not have; 5 seeds of one model are a reference point's mean
+    ("one-compute-value-from-params-and-tokens",
+     "# c\nfamily,run,params,tokens,loss\n" + "".join(f"a,seed{i},2.8e9,5.5e10,{3.42 + 0.001 * i}\n" for i in range(5)),
+     ["columns 'params' and 'tokens'", "one compute value", "mean loss as one run"], 3, []),
+    ("two-compute-values-from-params-and-tokens",
+     "# c\nfamily,params,tokens,loss\n" + "".join(f"a,1e{8 + i % 2},2e10,{3 - 0.1 * i}\n" for i in range(5)),
+     ["columns 'params' and 'tokens'", "2 distinct"], 3, []),
 ]
 
 

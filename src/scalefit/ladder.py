@@ -81,6 +81,11 @@ class Ladder:
             return self            # check_fittable says what L(N, D) needs
         return replace(self, runs=self.runs.assign(tokens=self.runs["flops"] / (k * self.runs["params"])))
 
+    def compute_columns(self) -> str:
+        """Where a run's compute comes from, as an error message names it: "column 'flops'", or
+        "columns 'params' and 'tokens'" when the file gave no flops (compute 6 * params * tokens)."""
+        return "column 'flops'" if self.flops_given else "columns 'params' and 'tokens' (compute 6 * params * tokens)"
+
     @property
     def families(self) -> list[str]:
         """Family names in the order they first appear in the file."""
@@ -656,11 +661,12 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
             raise LadderError(
-                f"{ladder.source}, {first}, column 'flops': all {n} runs of family '{family}' "
-                "are at one compute value; a law needs runs at different compute")
+                f"{ladder.source}, {first}, {ladder.compute_columns()}: all {n} runs of family '{family}' "
+                "are at one compute value; a law needs runs at different compute (seeds of one model? "
+                "write their mean loss as one run to use it as a reference point)")
         if distinct < need_distinct:
             raise LadderError(
-                f"{ladder.source}, {first}, column 'flops': family '{family}' has only "
+                f"{ladder.source}, {first}, {ladder.compute_columns()}: family '{family}' has only "
                 f"{distinct} distinct compute values; the {law_name} law needs at least {need_distinct}")
         if fixed_e is not None:
             _check_loss_above(ladder, family, rows, fixed_e)
