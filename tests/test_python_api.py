@@ -359,3 +359,33 @@ def test_figures_and_the_report_name_what_they_were_given_instead_of_an_analysis
     for draw in list(FIGURES.values()) + [render_report]:
         with pytest.raises(TypeError, match=r"from an analysis \(scalefit.analyze\(...\)\), not DataFrame"):
             draw(frame)
+
+
+def test_tables_line_up_when_a_family_is_named_in_wide_characters():
+    """Found by a new user: a family named in Chinese counted one column per character, while a
+    terminal draws each in two, so its row's columns ran two places right of the others'."""
+    import unicodedata
+
+    import numpy as np
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    loss = 1.8 + 1000 * flops ** -0.15 * (1 + 0.003 * np.sin(np.arange(6)))
+    frame = pd.concat([pd.DataFrame({"family": "模型", "flops": flops, "loss": loss}),
+                       pd.DataFrame({"family": "base", "flops": 3 * flops, "loss": loss[::-1] * 1.001})])
+    table = scalefit.analyze(frame).summary().split("\n\n")[1].splitlines()
+    header, wide, narrow = table[1], table[2], table[3]
+    assert wide.lstrip().startswith("模型") and narrow.lstrip().startswith("base")
+
+    def column_starts(line):      # display columns where each cell after the first begins
+        starts, col, gap = [], 0, 0
+        for ch in line:
+            if ch == " ":
+                gap += 1
+            else:
+                if gap >= 2:
+                    starts.append(col)
+                gap = 0
+            col += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        return starts[:3]
+
+    assert column_starts(wide) == column_starts(narrow) == column_starts(header)
