@@ -389,3 +389,30 @@ def test_tables_line_up_when_a_family_is_named_in_wide_characters():
         return starts[:3]
 
     assert column_starts(wide) == column_starts(narrow) == column_starts(header)
+
+
+def test_results_compare_by_value_also_when_unpickled(tmp_path):
+    """Found by a new user checking in a notebook that a rerun gives the same result: `a == b` of two
+    analyses of one ladder raised 'The truth value of a DataFrame is ambiguous' (an array's, for
+    fits); and a NaN field (no bootstrap) would make equal results unequal once unpickled."""
+    import pickle
+
+    from scalefit.simulate import ReferenceSpec
+
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22, 1e23), noise=0.01, seed=3,
+                          second_ladder=2.0, references=(ReferenceSpec("big", 4.0, 1.0),))
+    frame = scalefit.simulate(spec)
+    makers = [lambda: scalefit.read_ladder(frame), lambda: scalefit.analyze(frame, at_flops=[1e24]),
+              lambda: scalefit.analyze(frame, band_method="percentile", bootstrap=40),
+              lambda: scalefit.backtest(frame), lambda: scalefit.compare_shared(frame),
+              lambda: scalefit.fit_law(frame["flops"][:5], frame["loss"][:5], "saturating")]
+    for make in makers:
+        a, b = make(), make()
+        assert a == b and not (a != b)
+        assert pickle.loads(pickle.dumps(a)) == a
+        assert a != "something else"
+    assert scalefit.analyze(frame) != scalefit.analyze(frame, level=0.9)
+    assert scalefit.analyze(frame, band_method="percentile", bootstrap=40, seed=1) != \
+        scalefit.analyze(frame, band_method="percentile", bootstrap=40, seed=2)
+    with pytest.raises(TypeError):
+        hash(scalefit.analyze(frame))

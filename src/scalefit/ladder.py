@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .equality import ValueEquality
+
 # The smallest loss (nats per token) accepted: a perplexity of 1.000001. The fits weight runs by
 # 1 / loss^2, which overflows for losses near 1e-154, and no training run comes near either.
 SMALLEST_LOSS = 1e-6
@@ -42,8 +44,8 @@ class LadderError(ValueError):
     """Bad input: the message is one line naming the file, row and column, and what to do."""
 
 
-@dataclass(frozen=True)
-class Ladder:
+@dataclass(frozen=True, eq=False)
+class Ladder(ValueEquality):
     """Validated training runs.
 
     ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``where`` (where the run
