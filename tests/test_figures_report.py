@@ -1329,3 +1329,24 @@ def test_the_multiplier_curve_says_which_way_its_multiplier_favours_the_focus(tm
     height = natural_height("multiplier-curve", result, COLUMN_SIZE[1])
     assert height >= COLUMN_SIZE[1] + len(caption.splitlines()) * 0.16
     assert _texts_outside(FIGURES["multiplier-curve"](result, FigureOptions(height=height), points=6)) == []
+
+
+@pytest.mark.parametrize("from_console_script", [True, False])
+def test_the_reports_command_can_be_pasted_back_into_a_shell(tmp_path, monkeypatch, from_console_script):
+    """Found by a new user: the report's 'Command:' line joined the arguments with spaces, so a file
+    named 'my ladder.csv' read 'scalefit report my ladder.csv -o ...', which a shell splits in two."""
+    import shlex
+    import sys
+
+    source = tmp_path / "my ladder.csv"
+    source.write_bytes((ROOT / "data" / "ladders" / "muse.csv").read_bytes())
+    output = tmp_path / "the report.md"
+    args = ["report", str(source), "-o", str(output), "--focus", "muse"]
+    if from_console_script:
+        monkeypatch.setattr(sys, "argv", ["/venv/bin/scalefit", *args])
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in output.read_text().splitlines() if "Command: " in x)
+    words = shlex.split(line.split("Command: ", 1)[1])
+    expected = ["scalefit", *args] if from_console_script else ["scalefit", "report", str(source), "-o", str(output)]
+    assert words == expected

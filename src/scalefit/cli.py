@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import sys
 import tempfile
 import warnings
@@ -910,8 +911,10 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
     from .report import render_report, report_steps
-    command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
-        f"scalefit report {ladder_csv} -o {output}"
+    # quoted as a shell reads it, so that the command the report shows can be pasted back (a file
+    # name with a space, a --title of several words)
+    words = sys.argv[1:] if sys.argv and "scalefit" in sys.argv[0] else ["report", ladder_csv, "-o", output]
+    command = shlex.join(["scalefit", *words])
     steps = report_steps(result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     with _progress(steps, "report") as tick:
         text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick)
