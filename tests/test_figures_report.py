@@ -710,7 +710,8 @@ def test_the_reports_shared_law_table_marks_unchecked_bands_and_says_each_warnin
     frame = pd.DataFrame(rows, columns=["family", "flops", "loss"]).assign(loss=lambda d: d.loss * noise)
     text, _ = render_report(analyze(frame, bootstrap=0), markdown=True)
     shared = text.split("One law for all ladders")[1].split("##")[0]
-    assert "] * |" in shared and "* marks a band outside what the calibration study checked" in shared
+    # Markdown shows '\*' as '*' (a '*' opening a line would make it a bullet)
+    assert "] \\* |" in shared and "\\* marks a band outside what the calibration study checked" in shared
     note = "a vs b: the band was not checked by the calibration study (analyses/shared_calibration.py)"
     assert text.count(note) == 1
     a = frame[frame.family == "a"]
@@ -861,7 +862,7 @@ def test_the_report_of_a_checkpoint_file_says_rows_are_checkpoints_and_marks_the
     assert "| f | 20 rows: checkpoints of 5 runs | ladder |" in text
     section = text.split("## Backtest: each family refitted without its largest-compute run(s) (whole, with their "
                          "checkpoints), predicting them")[1].split("##")[0]
-    assert "* marks a band outside what the calibration study checked" in section and "] * |" in section
+    assert "\\* marks a band outside what the calibration study checked" in section and "] \\* |" in section
     warnings = text.split("## Warnings", 1)[1]
     assert warnings.count("backtest: family 'f': its rows are checkpoints, so each held-out run is left "
                           "out whole (4 rows of 1 run)") == 1
