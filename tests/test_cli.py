@@ -640,6 +640,14 @@ BAD_FILES = [
      HEAD + "".join(f"a,a{i},1e{18 + i % 2},{3 - 0.1 * i}\n" for i in range(5)),
      ["'flops'", "2 distinct"], 4, []),
     ("only-reference-points", HEAD + "a,a,1e18,3\nb,b,1e19,2.9\n", ["single run"], None, []),
+    # found by a new user on Muennighoff et al.'s runs (params and tokens, no flops): the message named
+    # a 'flops' column the file does not have; 5 seeds of one model are a reference point's mean
+    ("one-compute-value-from-params-and-tokens",
+     "# c\nfamily,run,params,tokens,loss\n" + "".join(f"a,seed{i},2.8e9,5.5e10,{3.42 + 0.001 * i}\n" for i in range(5)),
+     ["columns 'params' and 'tokens'", "one compute value", "mean loss as one run"], 3, []),
+    ("two-compute-values-from-params-and-tokens",
+     "# c\nfamily,params,tokens,loss\n" + "".join(f"a,1e{8 + i % 2},2e10,{3 - 0.1 * i}\n" for i in range(5)),
+     ["columns 'params' and 'tokens'", "2 distinct"], 3, []),
 ]
 
 
@@ -1290,3 +1298,21 @@ def test_conf_int_gives_each_familys_parameter_bands_as_statsmodels_does():
     alpha = result.params_frame().query("family == 'muse' and parameter == 'alpha'").iloc[0]
     assert tuple(bands.loc[("muse", "alpha")]) == (alpha["low"], alpha["high"])
     assert (bands["low"] < result.params_frame().set_index(["family", "parameter"])["value"]).all()
+
+
+@pytest.mark.parametrize("command", ["backtest", "compare"])
+@pytest.mark.parametrize("how", ["same path", "relative path", "existing file"])
+def test_figure_and_output_cannot_be_one_file(tmp_path, monkeypatch, command, how):
+    """Found by a new user: `backtest -o r.png --figure r.png` said 'wrote r.png' and exited 0, but
+    the table written after the figure replaced it: one of the two outputs was silently lost."""
+    path = make_ladder(tmp_path, base=True)
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "result.png"
+    figure = {"same path": output, "relative path": Path(".") / ".." / tmp_path.name / "result.png",
+              "existing file": output}[how]
+    if how == "existing file":
+        output.write_bytes(b"previous\n")
+    before = output.read_bytes() if output.exists() else None
+    message = assert_input_error(run(command, path, "-o", output, "--figure", figure), "--figure", "--output")
+    assert "different names" in message
+    assert (output.read_bytes() if output.exists() else None) == before

@@ -710,7 +710,8 @@ def test_the_reports_shared_law_table_marks_unchecked_bands_and_says_each_warnin
     frame = pd.DataFrame(rows, columns=["family", "flops", "loss"]).assign(loss=lambda d: d.loss * noise)
     text, _ = render_report(analyze(frame, bootstrap=0), markdown=True)
     shared = text.split("One law for all ladders")[1].split("##")[0]
-    assert "] * |" in shared and "* marks a band outside what the calibration study checked" in shared
+    # Markdown shows '\*' as '*' (a '*' opening a line would make it a bullet)
+    assert "] \\* |" in shared and "\\* marks a band outside what the calibration study checked" in shared
     note = "a vs b: the band was not checked by the calibration study (analyses/shared_calibration.py)"
     assert text.count(note) == 1
     a = frame[frame.family == "a"]
@@ -861,7 +862,7 @@ def test_the_report_of_a_checkpoint_file_says_rows_are_checkpoints_and_marks_the
     assert "| f | 20 rows: checkpoints of 5 runs | ladder |" in text
     section = text.split("## Backtest: each family refitted without its largest-compute run(s) (whole, with their "
                          "checkpoints), predicting them")[1].split("##")[0]
-    assert "* marks a band outside what the calibration study checked" in section and "] * |" in section
+    assert "\\* marks a band outside what the calibration study checked" in section and "] \\* |" in section
     warnings = text.split("## Warnings", 1)[1]
     assert warnings.count("backtest: family 'f': its rows are checkpoints, so each held-out run is left "
                           "out whole (4 rows of 1 run)") == 1
@@ -1339,3 +1340,24 @@ def test_the_reports_data_table_gives_a_reference_points_compute_once():
     data = dict(_tables(result))["Data"]
     compute = {row[0]: row[3] for row in data[1:]}
     assert compute["muse"] == "1.00e19 .. 1.00e22" and compute["Llama-4-Maverick-Base"] == "2.24e24"
+
+
+@pytest.mark.parametrize("from_console_script", [True, False])
+def test_the_reports_command_can_be_pasted_back_into_a_shell(tmp_path, monkeypatch, from_console_script):
+    """Found by a new user: the report's 'Command:' line joined the arguments with spaces, so a file
+    named 'my ladder.csv' read 'scalefit report my ladder.csv -o ...', which a shell splits in two."""
+    import shlex
+    import sys
+
+    source = tmp_path / "my ladder.csv"
+    source.write_bytes((ROOT / "data" / "ladders" / "muse.csv").read_bytes())
+    output = tmp_path / "the report.md"
+    args = ["report", str(source), "-o", str(output), "--focus", "muse"]
+    if from_console_script:
+        monkeypatch.setattr(sys, "argv", ["/venv/bin/scalefit", *args])
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in output.read_text().splitlines() if "Command: " in x)
+    words = shlex.split(line.split("Command: ", 1)[1])
+    expected = ["scalefit", *args] if from_console_script else ["scalefit", "report", str(source), "-o", str(output)]
+    assert words == expected

@@ -4,10 +4,12 @@ line (or a ValueError naming the value), never a traceback, a silent NaN or a re
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
 import threading
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -407,3 +409,18 @@ def test_an_empty_entry_of_a_params_list_is_named(params, entry, command, tmp_pa
             "plan-ladder": ["plan", ladder(tmp_path), "--simulations", "20", "--noise", "0.01"]}[command]
     one_error_line(run(*args, "--params", params),
                    f"--params {params}: {entry}; separate NAME=VALUE pairs by single commas, e.g. E=1.8,A=1000,alpha=0.15")
+
+
+def test_markdown_report_shows_emphasis_and_link_characters_literally_and_links_its_figures(tmp_path):
+    """Found by a new user: a family '_base_' showed as an italic 'base' and '*new*' as an italic
+    'new' in the Markdown report, and the figures of 'my report.md' were linked as
+    '(my report-multipliers.png)', a link target Markdown ends at the space (no image shown)."""
+    rows = ([("*new*", c, 1.5 + 200 * c ** -0.15) for c in FLOPS]
+            + [("_base_", 3 * c, 1.5 + 200 * c ** -0.15 * 1.001) for c in FLOPS] + [("c4_original", 4e21, 2.0)])
+    result = scalefit.analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)
+    text, assets = scalefit.render_report(result, markdown=True, output=str(tmp_path / "my report.md"))
+    assert "\\*new\\*" in text and "\\_base\\_" in text and "c4_original" in text
+    assert "*new*" not in text.replace("\\*new\\*", "") and "_base_" not in text.replace("\\_base\\_", "")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", text)
+    assert links and all(" " not in link for link in links)
+    assert sorted(urllib.parse.unquote(link) for link in links) == sorted(os.path.basename(p) for p in assets)

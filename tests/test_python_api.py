@@ -359,3 +359,60 @@ def test_figures_and_the_report_name_what_they_were_given_instead_of_an_analysis
     for draw in list(FIGURES.values()) + [render_report]:
         with pytest.raises(TypeError, match=r"from an analysis \(scalefit.analyze\(...\)\), not DataFrame"):
             draw(frame)
+
+
+def test_tables_line_up_when_a_family_is_named_in_wide_characters():
+    """Found by a new user: a family named in Chinese counted one column per character, while a
+    terminal draws each in two, so its row's columns ran two places right of the others'."""
+    import unicodedata
+
+    import numpy as np
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    loss = 1.8 + 1000 * flops ** -0.15 * (1 + 0.003 * np.sin(np.arange(6)))
+    frame = pd.concat([pd.DataFrame({"family": "模型", "flops": flops, "loss": loss}),
+                       pd.DataFrame({"family": "base", "flops": 3 * flops, "loss": loss[::-1] * 1.001})])
+    table = scalefit.analyze(frame).summary().split("\n\n")[1].splitlines()
+    header, wide, narrow = table[1], table[2], table[3]
+    assert wide.lstrip().startswith("模型") and narrow.lstrip().startswith("base")
+
+    def column_starts(line):      # display columns where each cell after the first begins
+        starts, col, gap = [], 0, 0
+        for ch in line:
+            if ch == " ":
+                gap += 1
+            else:
+                if gap >= 2:
+                    starts.append(col)
+                gap = 0
+            col += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        return starts[:3]
+
+    assert column_starts(wide) == column_starts(narrow) == column_starts(header)
+
+
+def test_results_compare_by_value_also_when_unpickled(tmp_path):
+    """Found by a new user checking in a notebook that a rerun gives the same result: `a == b` of two
+    analyses of one ladder raised 'The truth value of a DataFrame is ambiguous' (an array's, for
+    fits); and a NaN field (no bootstrap) would make equal results unequal once unpickled."""
+    import pickle
+
+    from scalefit.simulate import ReferenceSpec
+
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22, 1e23), noise=0.01, seed=3,
+                          second_ladder=2.0, references=(ReferenceSpec("big", 4.0, 1.0),))
+    frame = scalefit.simulate(spec)
+    makers = [lambda: scalefit.read_ladder(frame), lambda: scalefit.analyze(frame, at_flops=[1e24]),
+              lambda: scalefit.analyze(frame, band_method="percentile", bootstrap=40),
+              lambda: scalefit.backtest(frame), lambda: scalefit.compare_shared(frame),
+              lambda: scalefit.fit_law(frame["flops"][:5], frame["loss"][:5], "saturating")]
+    for make in makers:
+        a, b = make(), make()
+        assert a == b and not (a != b)
+        assert pickle.loads(pickle.dumps(a)) == a
+        assert a != "something else"
+    assert scalefit.analyze(frame) != scalefit.analyze(frame, level=0.9)
+    assert scalefit.analyze(frame, band_method="percentile", bootstrap=40, seed=1) != \
+        scalefit.analyze(frame, band_method="percentile", bootstrap=40, seed=2)
+    with pytest.raises(TypeError):
+        hash(scalefit.analyze(frame))

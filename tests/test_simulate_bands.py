@@ -64,6 +64,20 @@ def test_noiseless_files_are_fit_exactly(tmp_path_factory, spec):
         assert m.multiplier == pytest.approx(truth, rel=1e-4)
 
 
+def test_noiseless_ladders_have_a_band_between_them_as_against_a_reference():
+    """Found by a new user checking the tool on a noise-free simulation: the multiplier against the
+    second ladder had no band (blank, JSON null, no warning) while the reference point's was
+    [4x, 4x]; each exact fit's band is its estimate, and so is their ratio's."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 8)), noise=0.0,
+                          second_ladder=2.0, references=(ReferenceSpec("big", 4.0, 1.0),))
+    result = analyze(simulate(spec), focus="focus", at_loss=[2.3, 2.2])
+    assert sorted(m.reference for m in result.multipliers) == ["big", "other", "other", "other"]
+    for m in result.multipliers:
+        truth = 4.0 if m.reference == "big" else 2.0
+        assert m.low <= m.multiplier <= m.high
+        assert m.low == pytest.approx(truth, rel=1e-4) and m.high == pytest.approx(truth, rel=1e-4)
+
+
 def test_same_seed_same_file_and_noise_is_lognormal():
     spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 4000)),
                           noise=0.02, seed=11)

@@ -19,11 +19,12 @@ from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysi
                        decades_past, nd_bands_warning, run_and_row_counts, runs_if_checkpoints,
                        table_warnings)
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
+from .equality import ValueEquality
 from .fitting import ReadOnlyFields
 from .isoflop import IsoflopResult, isoflop_analysis
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FamilyAllocation(ReadOnlyFields):
     """One family's allocation of each budget, and its IsoFLOP analysis (None without one)."""
 
@@ -33,8 +34,8 @@ class FamilyAllocation(ReadOnlyFields):
     isoflop: IsoflopResult | None
 
 
-@dataclass(frozen=True)
-class OptimalReport:
+@dataclass(frozen=True, eq=False)
+class OptimalReport(ValueEquality):
     analysis: Analysis
     budgets: tuple[float, ...]
     families: tuple[FamilyAllocation, ...]

@@ -27,7 +27,7 @@ from .uncertainty import BootstrapFits, bootstrap_family
 EXTRAPOLATION_WARNING_DECADES = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FamilyFit(ReadOnlyFields):
     """A fitted family with its bootstrap draws (None without bootstrap) and parameter bands."""
 
@@ -45,7 +45,7 @@ class FamilyFit(ReadOnlyFields):
         return f"<FamilyFit '{self.family}': {self.fit.law.name} law, {self.fit.n_runs} runs{draws}>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Analysis(ReadOnlyFields):
     """Fits, bands and multipliers of one ladder file (see :func:`analyze`)."""
 

@@ -61,7 +61,7 @@ class HeldOut:
         return bool(self.prediction.low <= self.observed <= self.prediction.high)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Backtest(ReadOnlyFields):
     """Held-out runs of every family that could be backtested (see :func:`backtest`)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import sys
 import tempfile
 import warnings
@@ -240,7 +241,7 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
-        _check_figure_path(figure, ladder_csv)
+        _check_figure_path(figure, ladder_csv, output)
         if law == "chinchilla":
             raise InputError("--figure draws compute laws: an L(N, D) prediction sits at each run's own N and D, "
                              "off any one curve (the table shows them)")
@@ -278,7 +279,7 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
 
     _check_output_path(output, ladder_csv)
     if figure is not None:
-        _check_figure_path(figure, ladder_csv)
+        _check_figure_path(figure, ladder_csv, output)
     try:
         ladder = read_ladder(ladder_csv)
         with _progress(len(ladder.ladder_families()) - 1, "bands") as tick:
@@ -301,11 +302,15 @@ def _emit_result(result, render, output: str | None, figure: str | None, kind: s
     _emit(render(result), output)
 
 
-def _check_figure_path(figure: str, ladder_csv: str) -> None:
-    """--figure names a .png, .svg or .pdf file that is not the input."""
+def _check_figure_path(figure: str, ladder_csv: str, output: str | None) -> None:
+    """--figure names a .png, .svg or .pdf file that is neither the input nor --output (the result,
+    written after the figure, would replace it)."""
     if os.path.splitext(figure)[1].lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--figure {figure}: the figure's file name must end in .png, .svg or .pdf")
     _check_output_path(figure, ladder_csv, option="--figure")
+    if output is not None and _same_target(figure, output):
+        raise InputError(f"--figure {figure}: is also the --output file {output}, which the result would "
+                         "replace the figure with; give them different names")
 
 
 def _backtest_steps(ladder, law, hold_out: int, band_method: str, bootstrap: int) -> tuple[int, str]:
@@ -412,6 +417,11 @@ def _check_output_path(output: str | None, *inputs: str, option: str = "--output
             pass
     except OSError as exc:
         raise InputError(f"{option} {output}: cannot write in {directory} ({exc.strerror or exc})") from None
+
+
+def _same_target(a: str, b: str) -> bool:
+    """True when output paths ``a`` and ``b`` would write one file, existing or not (links followed)."""
+    return os.path.realpath(a) == os.path.realpath(b) or _same_file(a, b)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -907,8 +917,10 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
     from .report import render_report, report_steps
-    command = "scalefit " + " ".join(sys.argv[1:]) if sys.argv and "scalefit" in sys.argv[0] else \
-        f"scalefit report {ladder_csv} -o {output}"
+    # quoted as a shell reads it, so that the command the report shows can be pasted back (a file
+    # name with a space, a --title of several words)
+    words = sys.argv[1:] if sys.argv and "scalefit" in sys.argv[0] else ["report", ladder_csv, "-o", output]
+    command = shlex.join(["scalefit", *words])
     steps = report_steps(result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     with _progress(steps, "report") as tick:
         text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick)

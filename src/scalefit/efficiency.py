@@ -130,6 +130,10 @@ def _profile_bands(focus_fit: FitResult, reference_fit: FitResult | None, ref_fl
     focus_point = float(focus_fit.invert(loss))
     ref_point = ref_flops if reference_fit is None else float(reference_fit.invert(loss))
     point = float(compute_ratio(ref_point, focus_point))
+    if np.isnan(low) and focus_lo == focus_hi and ref_lo == ref_hi and 0 < point < np.inf:
+        # exact fits (no scatter, e.g. a noise-free simulation): each family's band is its estimate,
+        # and so is their ratio's (the grid of ratios steps over a single point, which left no band)
+        low = high = point
     nan = float("nan")
     return dict(reference_flops_low=float(min(ref_lo, ref_point)), reference_flops_high=float(max(ref_hi, ref_point)),
                 focus_flops_low=float(min(focus_lo, focus_point)), focus_flops_high=float(max(focus_hi, focus_point)),

@@ -34,6 +34,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .equality import ValueEquality
 from .laws import Law, PowerLaw, SaturatingLaw
 from .threads import one_blas_thread
 
@@ -740,7 +741,7 @@ def read_only_dict(value: dict) -> ReadOnlyDict:
     return ReadOnlyDict({key: read_only_dict(item) if isinstance(item, dict) else item for key, item in value.items()})
 
 
-class ReadOnlyFields:
+class ReadOnlyFields(ValueEquality):
     """Base of the frozen result dataclasses whose array and dict fields are read-only
     (:func:`read_only_fields`) when made and also when unpickled or deep-copied: pickle and copy
     restore an object's fields without ``__post_init__``, and numpy unpickles (and deep-copies)
@@ -755,7 +756,7 @@ class ReadOnlyFields:
         read_only_fields(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FitResult(ReadOnlyFields):
     """A law fitted to one family.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import unicodedata
 
 import numpy as np
 
@@ -201,9 +202,18 @@ def _band(low, high, formatter) -> str:
 
 
 def _align(rows: list[list[str]], indent: str = "  ") -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [indent + "  ".join(c + " " * (w - display_width(c)) for c, w in zip(r, widths)).rstrip()
+             for r in rows]
     return "\n".join(lines)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: 2 for each wide (East Asian) character, 0 for a
+    combining mark, 1 for the rest; so that a family named in Chinese or Japanese does not push
+    its row's columns out of line with the others."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
 
 
 def _fixed_phrase(law) -> str:

@@ -33,7 +33,7 @@ MIN_RUNS = 4
 MIN_DISTINCT_N = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IsoflopResult(ReadOnlyFields):
     budgets: pd.DataFrame       # one row per usable budget: flops, runs, n_opt, d_opt, loss_opt
     skipped: tuple[str, ...]    # why other budgets were not used

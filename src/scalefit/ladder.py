@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .equality import ValueEquality
+
 # The smallest loss (nats per token) accepted: a perplexity of 1.000001. The fits weight runs by
 # 1 / loss^2, which overflows for losses near 1e-154, and no training run comes near either.
 SMALLEST_LOSS = 1e-6
@@ -42,8 +44,8 @@ class LadderError(ValueError):
     """Bad input: the message is one line naming the file, row and column, and what to do."""
 
 
-@dataclass(frozen=True)
-class Ladder:
+@dataclass(frozen=True, eq=False)
+class Ladder(ValueEquality):
     """Validated training runs.
 
     ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``where`` (where the run
@@ -80,6 +82,11 @@ class Ladder:
         if "params" not in self.runs.columns:
             return self            # check_fittable says what L(N, D) needs
         return replace(self, runs=self.runs.assign(tokens=self.runs["flops"] / (k * self.runs["params"])))
+
+    def compute_columns(self) -> str:
+        """Where a run's compute comes from, as an error message names it: "column 'flops'", or
+        "columns 'params' and 'tokens'" when the file gave no flops (compute 6 * params * tokens)."""
+        return "column 'flops'" if self.flops_given else "columns 'params' and 'tokens' (compute 6 * params * tokens)"
 
     @property
     def families(self) -> list[str]:
@@ -657,11 +664,12 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
         distinct = np.unique(rows["flops"].to_numpy()).size
         if distinct == 1:
             raise LadderError(
-                f"{ladder.source}, {first}, column 'flops': all {n} runs of family '{family}' "
-                "are at one compute value; a law needs runs at different compute")
+                f"{ladder.source}, {first}, {ladder.compute_columns()}: all {n} runs of family '{family}' "
+                "are at one compute value; a law needs runs at different compute (seeds of one model? "
+                "write their mean loss as one run to use it as a reference point)")
         if distinct < need_distinct:
             raise LadderError(
-                f"{ladder.source}, {first}, column 'flops': family '{family}' has only "
+                f"{ladder.source}, {first}, {ladder.compute_columns()}: family '{family}' has only "
                 f"{distinct} distinct compute values; the {law_name} law needs at least {need_distinct}")
         if fixed_e is not None:
             _check_loss_above(ladder, family, rows, fixed_e)

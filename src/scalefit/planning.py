@@ -19,6 +19,7 @@ import pandas as pd
 
 from .analysis import check_level
 from .efficiency import compute_ratio
+from .equality import ValueEquality
 from .fitting import FitResult, fit_ladders
 from .laws import get_law
 from .profile import compute_deviances, interval_from_deviance
@@ -44,8 +45,8 @@ class DesignOutcome:
     coverage: float              # share of bands containing the true multiplier
 
 
-@dataclass(frozen=True)
-class Plan:
+@dataclass(frozen=True, eq=False)
+class Plan(ValueEquality):
     spec: SimulationSpec
     multiplier: float
     beyond: float

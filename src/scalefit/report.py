@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
+import urllib.parse
 
 from . import __version__
 from .analysis import Analysis, checkpoint_families, level_percent
@@ -267,14 +269,27 @@ def _markdown(result, intro, provenance, tables, figures, output, warnings):
     for kind, title, png in figures:
         path = dict(zip((k for k, _ in REPORT_FIGURES), markdown_figure_paths(output)))[kind]
         assets[path] = png
-        lines += ["", f"### {_md_text(title)}", "", f"![{_md_text(title)}]({os.path.basename(path)})"]
+        lines += ["", f"### {_md_text(title)}", "", f"![{_md_text(title)}]({_md_link(os.path.basename(path))})"]
     lines += ["", "## Warnings", ""] + ([f"- {_md_text(w)}" for w in warnings] or ["None."])
     return "\n".join(lines) + "\n", assets
 
 
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*~])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
 def _md_text(text) -> str:
-    """Text as Markdown shows it literally, not as HTML (a family may be named '<i>')."""
-    return html.escape(str(text), quote=False)
+    """Text as Markdown shows it literally, not as HTML (a family may be named '<i>') nor as
+    emphasis or code ('*new*', '_base_', '`x`'); an underscore inside a word ('c4_original')
+    cannot start emphasis, and brackets without a link target make no link ('[1.78, 1.94]'):
+    those are left as they are."""
+    escaped = MARKDOWN_PUNCTUATION.sub(lambda m: "\\" + m.group(0), str(text))
+    return html.escape(escaped, quote=False)
+
+
+def _md_link(path: str) -> str:
+    """A file name as a Markdown link's target: percent-encoded, as a target ends at a space (the
+    figures of 'my report.md' are 'my report-multipliers.png')."""
+    return urllib.parse.quote(path)
 
 
 def _md_cell(text) -> str:

@@ -78,7 +78,7 @@ class FamilyFactor:
     band_checked: bool = True     # the design lies inside what analyses/shared_calibration.py verified
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SharedComparison(ReadOnlyFields):
     """Families fitted with one saturating law up to a compute factor each (see the module)."""
 

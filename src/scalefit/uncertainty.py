@@ -73,7 +73,7 @@ def resolve_workers(workers: int | None, seconds_estimate: float) -> int:
     return available_cores() if seconds_estimate > 1.0 else 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BootstrapFits(ReadOnlyFields):
     """Refits of B resamples of one family: ``params`` (B, p) in user units, NaN where ``ok`` is False."""
 
