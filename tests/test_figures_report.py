@@ -1329,3 +1329,26 @@ def test_the_multiplier_curve_says_which_way_its_multiplier_favours_the_focus(tm
     height = natural_height("multiplier-curve", result, COLUMN_SIZE[1])
     assert height >= COLUMN_SIZE[1] + len(caption.splitlines()) * 0.16
     assert _texts_outside(FIGURES["multiplier-curve"](result, FigureOptions(height=height), points=6)) == []
+
+
+def test_log_axes_write_powers_of_ten_as_papers_do():
+    """Found by review: the log axes read '1e21' (programmers' notation) while a paper writes 10^21;
+    mizani's own label_log would label 3e20 as 10^20. Ticks between powers keep their digits, and
+    an axis whose ticks are all ordinary numbers (0.03 to 3) keeps them plain."""
+    from scalefit.plots import log_tick_labels
+
+    assert log_tick_labels([1e19, 1e21, 3e21, 1e-5]) == ["$10^{19}$", "$10^{21}$", "$3\\times10^{21}$",
+                                                           "$10^{-5}$"]
+    assert log_tick_labels([0.03, 0.3, 1, 3, 300]) == ["0.03", "0.3", "1", "3", "300"]
+    assert log_tick_labels([9.999999e20, np.nan]) == ["$10^{21}$", ""]
+
+
+@pytest.mark.parametrize("kind", ["multipliers", "residuals", "contours"])
+def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, kind):
+    from scalefit.plots import log_tick_labels
+
+    source = chinchilla_ladder(tmp_path) if kind == "contours" else ROOT / "data" / "ladders" / "muse.csv"
+    result = analyze(source, law="chinchilla" if kind == "contours" else "saturating", bootstrap=0)
+    plot = FIGURES[kind](result)
+    logs = [s for s in plot.scales if type(s).__name__.endswith("log10")]
+    assert len(logs) == (2 if kind == "contours" else 1) and all(s.labels is log_tick_labels for s in logs)

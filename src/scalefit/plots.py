@@ -78,6 +78,39 @@ def _p9():
     return plotnine
 
 
+PLAIN_TICKS = (1e-3, 1e4)  # a log axis whose ticks all lie within this range is labelled in plain numbers
+
+
+def log_tick_labels(breaks) -> list[str]:
+    """Tick labels of a log axis: plain numbers ('0.03', '1', '300') when every tick lies within
+    PLAIN_TICKS, else powers of ten set as 10^k (a tick between them as 3x10^k), as papers print
+    them: the default '1e21' is programmers' notation, and mizani's label_log rounds 3e20 to 10^20."""
+    values = np.asarray(breaks, dtype=float)
+    finite = values[np.isfinite(values) & (values > 0)]
+    plain = finite.size == 0 or (finite.min() >= PLAIN_TICKS[0] and finite.max() <= PLAIN_TICKS[1])
+    return [_tick_label(v, plain) for v in values]
+
+
+def _tick_label(value: float, plain: bool) -> str:
+    """One tick's label: ``value`` to 6 digits when ``plain``, else m x 10^k (mathtext), m to 3."""
+    if not (np.isfinite(value) and value > 0):
+        return ""
+    if plain:
+        return f"{value:.6g}"
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = float(f"{value / 10.0 ** exponent:.3g}")
+    if mantissa >= 10:
+        exponent, mantissa = exponent + 1, mantissa / 10
+    power = f"10^{{{exponent}}}"
+    return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times{power}$"
+
+
+def _log_scale(axis: str = "x", **kwargs):
+    """plotnine's log10 scale of ``axis`` with :func:`log_tick_labels`."""
+    p9 = _p9()
+    return (p9.scale_x_log10 if axis == "x" else p9.scale_y_log10)(labels=log_tick_labels, **kwargs)
+
+
 SMALLEST_FLOPS_LABELLED = 1e12  # compute below this is not FLOPs of a training run (PF-days, GPU-hours, ...)
 
 
@@ -495,9 +528,9 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
-    plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
+    plot += _log_scale("x", limits=options.xlim or (x_min, x_max))
     if log_value_axis(result, options):
-        plot += p9.scale_y_log10()
+        plot += _log_scale("y")
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
     else:
@@ -867,7 +900,7 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
             + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
             + p9.geom_point(size=1.2, colour=OKABE_ITO[0])
             + p9.facet_wrap("~family", ncol=residual_columns(list(result.fits), options))
-            + p9.scale_x_log10() + _theme(options)
+            + _log_scale("x") + _theme(options)
             + p9.theme(panel_spacing_x=0.04)              # adjacent panels' end ticks ran together ("1e221e19")
             + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
 
@@ -941,7 +974,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + p9.scale_y_log10()
+            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + _log_scale("y")
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
             + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
             + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
@@ -1022,7 +1055,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                              "by one of its ladders")
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
                 + _estimate_and_band(result) + p9.facet_wrap("~comparison", scales="free", ncol=1)
-                + p9.scale_x_log10() + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
+                + _log_scale("x") + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
     for m, label in zip(result.multipliers, _comparison_labels(result.multipliers)):
@@ -1044,7 +1077,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                                                                  "distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
-            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
+            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + _log_scale("x") + _theme(options)
             + _labels(options, "multiplier", "profile deviance")
             + p9.labs(caption="\n".join(_distribution_caption(result)))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
@@ -1182,7 +1215,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
                            va="top")
             + p9.geom_text(p9.aes(label="budget"), data=budget_labels[~on_dark], colour="#222222", size=text,
                            ha="left", va="top")
-            + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
+            + _log_scale("x") + _log_scale("y") + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
             + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
@@ -1284,7 +1317,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
                         shape=p9.guide_legend(ncol=columns))
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
-            + p9.scale_x_log10(limits=options.xlim)
+            + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(any_result.ladder), _metric_label(any_result))
             + p9.theme(legend_box="vertical", legend_spacing=0))
@@ -1337,7 +1370,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
             + _legend_in_columns(list(names.values()), options)
-            + p9.scale_x_log10()
+            + _log_scale("x")
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel)
             + ([p9.labs(caption=UNCHECKED_NOTE),
