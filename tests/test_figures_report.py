@@ -1352,3 +1352,21 @@ def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, ki
     plot = FIGURES[kind](result)
     logs = [s for s in plot.scales if type(s).__name__.endswith("log10")]
     assert len(logs) == (2 if kind == "contours" else 1) and all(s.labels is log_tick_labels for s in logs)
+
+
+def test_the_compute_axis_holds_the_labels_without_grid_lines_or_padding_past_the_data():
+    """Found by review: the demo's compute axis ran to 10^28.8, four decades past its last
+    reference at 10^24.5: the reference names need room (to about 10^28), but plotnine padded the
+    axis 5% beyond that room, which has its own, and drew ticks and grid lines (10^27) where
+    there are only labels. Now ticks end at the data, no padding follows the labels' room, and the
+    labels still lie inside the panel; an axis set by the data keeps plotnine's own ticks."""
+    from scalefit.plots import _annotation_layout, labelled_axis_ends
+
+    demo = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    x_min, x_max = _annotation_layout(demo, FigureOptions())[2]
+    scale = next(s for s in multiplier_figure(demo).scales if "x" in s.aesthetics)
+    assert np.allclose(10.0 ** np.asarray(scale.limits), (x_min, x_max)) and tuple(scale.expand)[2:] == (0, 0)
+    data_end = 3.4721e24 * 1.25                                      # the largest reference's compute
+    assert x_min <= min(scale.breaks) and max(scale.breaks) <= data_end and len(scale.breaks) >= 3
+    assert _texts_outside(multiplier_figure(demo)) == []
+    assert labelled_axis_ends(1e18, 1e22, 1e22) == {}

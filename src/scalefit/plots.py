@@ -528,7 +528,11 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
-    plot += _log_scale("x", limits=options.xlim or (x_min, x_max))
+    if options.xlim is not None:
+        plot += _log_scale("x", limits=options.xlim)
+    else:
+        data_end = float(_drawn_flops(ladders["flops"], predicted, arrows).max()) * 1.25
+        plot += _log_scale("x", limits=(x_min, x_max), **labelled_axis_ends(x_min, x_max, data_end))
     if log_value_axis(result, options):
         plot += _log_scale("y")
     if options.ylim:
@@ -545,6 +549,20 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         if limits is not None:
             plot += p9.coord_cartesian(ylim=limits)
     return plot
+
+
+def labelled_axis_ends(x_min: float, x_max: float, data_end: float) -> dict:
+    """The multipliers figure's compute scale's breaks and expansion when the labels right of the
+    data set the axis's right end ``x_max`` (beyond ``data_end``): ticks and grid lines only up to
+    ``data_end`` and no padding past the labels' room, which has its own (the demo's axis ran on to
+    10^28.8, 4 decades beyond its last reference, with grid lines at 10^27 in the labels' room); {}
+    when the data set it."""
+    if not x_max > data_end * 1.001:
+        return {}
+    from mizani.breaks import breaks_log
+
+    breaks = [b for b in breaks_log()((x_min, data_end)) if x_min <= b <= data_end]
+    return {"expand": (0.05, 0, 0, 0), **({"breaks": breaks} if len(breaks) >= 2 else {})}
 
 
 BAND_ROOM = 0.25  # share of the runs' and curves' value span that bands may add at either end of the axis
@@ -575,6 +593,15 @@ CHAR_WIDTH = 0.55 / 72  # inches per character per point of font size (DejaVu Sa
 AXIS_MARGIN = 0.4       # inches of the figure's width taken by the y axis and its title
 MARKER_RADIUS = 0.03    # inches: half a run's marker (size 1.5), kept clear of labels
 MARKER_IN_GAPS = 0.3    # the same radius in label gaps (a gap is about a line of 6 pt text, 0.1 in)
+
+
+def _drawn_flops(runs: pd.Series, predicted: pd.DataFrame, arrows: pd.DataFrame) -> pd.Series:
+    """The computes the multipliers figure draws at, which its axis holds: the runs, the predictions'
+    spread markers and both ends of every arrow (a focus that needs more compute than a reference
+    reaches its loss beyond the runs)."""
+    spread = 10 ** (PREDICTION_DODGE / 2)
+    return pd.concat([runs, predicted["flops"] / spread, predicted["flops"] * spread, arrows["left"],
+                      arrows["right"]], ignore_index=True)
 
 
 def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOptions) -> float:
@@ -716,11 +743,7 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
     predicted["value"] = to_axis(predicted["value"].to_numpy(dtype=float))
     shown = pd.concat([runs[["flops", "value"]], lines, predicted[["flops", "value"]]], ignore_index=True)
     arrows = _arrow_frame(result)
-    spread = 10 ** (PREDICTION_DODGE / 2)
-    # the axis holds the runs, the predictions' spread markers and both ends of every arrow (a focus
-    # that needs more compute than a reference reaches its loss beyond the runs)
-    flops = pd.concat([runs["flops"], predicted["flops"] / spread, predicted["flops"] * spread, arrows["left"],
-                       arrows["right"]], ignore_index=True)
+    flops = _drawn_flops(runs["flops"], predicted, arrows)
     ylim = None if options.ylim is None else tuple(float(v) for v in to_axis(np.asarray(options.ylim, dtype=float)))
     low, high = ylim or (float(shown["value"].min()), float(shown["value"].max()))
     gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
