@@ -693,7 +693,7 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
 LABEL_OFFSETS = (4.0, 16.0)  # an arrow's label ends at its left end / offset (in compute), tried in turn
 RIGHT_LABEL_OFFSET = 2.5     # or starts at its right end * this, when no reference names are there
-LABEL_GAP = 0.055   # vertical distance of stacked labels, as a share of the plotted values' range
+LABEL_GAP = 0.065   # vertical distance of stacked labels, as a share of the plotted values' range
 
 
 def _annotation_layout(result: Analysis, options: FigureOptions):
