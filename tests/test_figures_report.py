@@ -725,17 +725,26 @@ def test_dense_runs_are_drawn_small_and_unfilled_so_families_show_through_each_o
     the last drawn covering the others with white-filled markers."""
     from scalefit.plots import DENSE_RUNS, run_markers
 
-    def run_layer(plot):                         # the first points drawn are the ladders' runs
+    def run_layer(plot, families):    # the first points drawn are the ladders' runs, sized by their family
         layer = next(l for l in plot.layers if type(l.geom).__name__ == "geom_point")
-        return layer.geom.aes_params
+        sizes = marker_sizes(plot, families)
+        assert len(set(sizes.values())) == 1             # no star among them
+        return {**layer.geom.aes_params, "size": next(iter(sizes.values()))}
 
-    demo = run_layer(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
+    demo = run_layer(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")), ["muse"])
     assert (demo["fill"], demo["size"]) == ("white", 1.5)
     flops = np.geomspace(1e19, 1e22, 15)
     rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.01), ("c", 1.02)) for c in flops]
-    dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)))
+    dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)),
+                      ["a", "b", "c"])
     assert 3 * len(flops) > DENSE_RUNS and dense == {**dense, **run_markers(3 * len(flops), 1.5)}
     assert dense["fill"] == "none" and dense["size"] < 1.5
+
+
+def marker_sizes(plot, families: list[str]) -> dict[str, float]:
+    """Each family's marker size in a figure: the size scale its runs' markers map the family to."""
+    scale = next(s for s in plot.scales if "size" in s.aesthetics)
+    return dict(zip(families, scale.map(families)))
 
 
 def long_ladder(tmp_path, runs: int = 60) -> Path:
@@ -1388,3 +1397,36 @@ def test_stacked_labels_of_the_demo_do_not_overlap():
     boxes = [t.get_window_extent(canvas.get_renderer()) for t in figure.axes[0].texts if t.get_text()]
     assert len(boxes) == 6
     assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def eight_families() -> pd.DataFrame:
+    """Eight 6-run ladders of one law, each 1.3 times more efficient than the one before."""
+    flops = np.geomspace(1e19, 1e22, 6)
+    return pd.DataFrame([(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGH")
+                         for c in flops], columns=["family", "flops", "loss"])
+
+
+def test_the_star_marker_is_drawn_as_large_as_the_others():
+    """Found by review: the 8th family's star, drawn at the other markers' size, covers a third of
+    a circle's area (the other shapes 0.6 to 1.3 of it) and looked a size smaller, in the panel
+    and in the legend. Its size is scaled up by STAR_SIZE through a size scale mapped to the
+    family, whose legend merges with the colours' and shapes' (one key per family)."""
+    from matplotlib.markers import MarkerStyle
+    from scalefit.plots import family_marks, shared_figure
+    from scalefit.shared import compare_shared
+
+    def area(shape: str) -> float:          # of the marker's outline at size 1
+        marker = MarkerStyle(shape)
+        polygons = marker.get_path().transformed(marker.get_transform()).to_polygons()
+        return sum(abs(np.sum(p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1])) / 2 for p in polygons)
+
+    shapes = {f: family_marks(i)[1] for i, f in enumerate("ABCDEFGH")}
+    assert shapes["H"] == "*" and area("*") < 0.4 * area("o")
+    frame = eight_families()
+    for plot in (multiplier_figure(analyze(frame, band_method="percentile", bootstrap=0)),
+                 shared_figure(compare_shared(frame))):
+        sizes = marker_sizes(plot, list("ABCDEFGH"))
+        drawn = {f: area(shapes[f]) * sizes[f] ** 2 for f in shapes}
+        assert len({sizes[f] for f in "ABCDEFG"}) == 1 and drawn["H"] >= min(drawn[f] for f in "ABCDEFG")
+        legend = {type(s).__name__: (s.breaks, s.name) for s in plot.scales if {"size", "shape"} & set(s.aesthetics)}
+        assert len(set(map(repr, legend.values()))) == 1            # same breaks and title: one merged legend

@@ -355,7 +355,8 @@ def _legend_in_columns(names: list[str], options: FigureOptions):
     columns = legend_columns(names, options)
     if columns is None:
         return p9.guides()
-    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns),
+                     size=p9.guide_legend(ncol=columns))
 
 
 def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
@@ -448,6 +449,18 @@ def run_markers(n_runs: int, size: float, most_in_family: int = 0) -> dict:
     return {"size": size * 2 / 3, "fill": "none", **faint}
 
 
+STAR_SIZE = 1.45  # the star's marker size / the other markers': at one size its five thin points cover a third
+                  # of a circle's area (the other shapes 0.6 to 1.3 of it), and the 8th family's runs looked smaller
+
+
+def marker_size_scale(shapes: dict[str, str], size: float, **legend):
+    """The size scale of the families' markers (``shapes``): ``size``, the star STAR_SIZE times
+    that. Mapped to the family, with the colour and shape scales' ``legend`` (breaks, labels,
+    name), so that the legends merge and the star's key is as large as its points."""
+    return _p9().scale_size_manual(values={f: size * (STAR_SIZE if s == "*" else 1.0) for f, s in shapes.items()},
+                                   **legend)
+
+
 DENSE_RUN_ALPHA = 0.45  # a crowded family's markers are faint, so that the curve drawn over them stands out
 
 
@@ -480,24 +493,27 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     shapes = {f: styles[f][1] for f in result.fits}
     names = fit_legend(legend_names(result.fits, narrow_bands(result)), options)
     crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
+    markers = run_markers(len(ladders), 1.5, crowded)
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                   group="family + part"), data=curves, size=0.6)
-            + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
-                            stroke=0.6, **run_markers(len(ladders), 1.5, crowded))
+            + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family", size="family"), data=ladders,
+                            stroke=0.6, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                                           group="family + part"), curves, size=0.6)
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
+            + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=names, name=" ")
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     columns = legend_columns(list(names.values()), options)
     if columns is not None:
-        plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+        plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns),
+                          size=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
     caption = _caption_lines(result, arrows, keyed, options)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
@@ -1330,15 +1346,16 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                            data=curves, size=0.6)
             + p9.geom_linerange(p9.aes("flops", ymin="low", ymax="high", colour="family"),
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill"), data=runs,
-                            size=1.6, stroke=0.7)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
+                            data=runs, stroke=0.7)
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
+            + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
             + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
-                        shape=p9.guide_legend(ncol=columns))
+                        shape=p9.guide_legend(ncol=columns), size=p9.guide_legend(ncol=columns))
             + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
             + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
@@ -1382,16 +1399,18 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     names = fit_legend(shared_legend_names(cmp), options)
     crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
+    markers = run_markers(len(runs), 1.6, crowded)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
     starred = any(name.endswith(" *") for name in shared_legend_names(cmp).values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
-                            **run_markers(len(runs), 1.6, crowded))
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", size="family"), data=runs,
+                            stroke=0.7, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
+            + marker_size_scale(shapes, markers["size"], breaks=families, labels=names)
             + _legend_in_columns(list(names.values()), options)
             + _log_scale("x")
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
