@@ -1430,3 +1430,9 @@ def test_the_star_marker_is_drawn_as_large_as_the_others():
         assert len({sizes[f] for f in "ABCDEFG"}) == 1 and drawn["H"] >= min(drawn[f] for f in "ABCDEFG")
         legend = {type(s).__name__: (s.breaks, s.name) for s in plot.scales if {"size", "shape"} & set(s.aesthetics)}
         assert len(set(map(repr, legend.values()))) == 1            # same breaks and title: one merged legend
+
+
+def test_fitted_range_is_keyed_before_extrapolated():
+    demo = multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0))
+    scale = next(s for s in demo.scales if "linetype" in s.aesthetics)
+    assert list(scale.breaks) == ["fitted range", "extrapolated"]

@@ -366,6 +366,15 @@ def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZ
     return height + legend_height(names, FigureOptions(width=width)) + caption
 
 
+EXTRAPOLATION_LINES = {"fitted range": "solid", "extrapolated": "dashed"}
+
+
+def _extrapolation_scale():
+    """The line types of fitted and extrapolated parts of a curve, keyed in that order (plotnine's
+    alphabetical order put 'extrapolated' first)."""
+    return _p9().scale_linetype_manual(values=EXTRAPOLATION_LINES, breaks=list(EXTRAPOLATION_LINES), name=" ")
+
+
 def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
@@ -507,7 +516,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
             + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=names, name=" ")
-            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
+            + _extrapolation_scale()
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     columns = legend_columns(list(names.values()), options)
@@ -1008,7 +1017,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
     extrapolated = bool((frame["part"] == "extrapolated").any())
     line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
-             p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")]
+             _extrapolation_scale()]
             if extrapolated else p9.geom_line(colour=OKABE_ITO[0], size=0.7))
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
@@ -1356,7 +1365,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
             + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
                         shape=p9.guide_legend(ncol=columns), size=p9.guide_legend(ncol=columns))
-            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
+            + _extrapolation_scale()
             + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(any_result.ladder), _metric_label(any_result))
