@@ -1436,3 +1436,13 @@ def test_fitted_range_is_keyed_before_extrapolated():
     demo = multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0))
     scale = next(s for s in demo.scales if "linetype" in s.aesthetics)
     assert list(scale.breaks) == ["fitted range", "extrapolated"]
+
+
+def test_contours_fill_the_panel_and_label_budgets_as_the_axes_write_powers(tmp_path):
+    """Found by review: plotnine's 5% margin left a band of grid lines around the raster, and
+    budgets read '8.8e18' beside axes reading 10^18."""
+    from scalefit.plots import budget_label
+
+    plot = FIGURES["contours"](analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=0))
+    assert all(tuple(s.expand) == (0, 0) for s in plot.scales if {"x", "y"} & set(s.aesthetics))
+    assert budget_label(8.8123e18) == "$8.8\\times10^{18}$" and budget_label(3.04e15) == "$3\\times10^{15}$"

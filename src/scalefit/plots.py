@@ -1233,7 +1233,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     frontier = frontier[(frontier.params.between(n[0], n[-1])) & (frontier.tokens.between(d[0], d[-1]))]
     iso = []
     for c in np.geomspace(fit.flops.min(), fit.flops.max(), 4):
-        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}".replace("e+", "e")}))
+        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": budget_label(c)}))
     iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
     middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
@@ -1250,7 +1250,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     on_dark = fit.law.predict_nd(fit.params, budget_labels["params"].to_numpy(), budget_labels["tokens"].to_numpy()) \
         < grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
     others = [f for f in result.fits if f != family]
-    text = options.base_size - 3
+    text = options.base_size - 2   # as the other figures label inside the panel
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
             + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
@@ -1263,12 +1263,20 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
                            va="top")
             + p9.geom_text(p9.aes(label="budget"), data=budget_labels[~on_dark], colour="#222222", size=text,
                            ha="left", va="top")
-            + _log_scale("x") + _log_scale("y") + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
+            # the raster to the panel's edges (plotnine's 5% margin left a band of grid around it)
+            + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
+            + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
-            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
+            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
             + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
                               + (f"; others: --focus {others[0]}" if others else "") + "\n"
                               f"solid white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+
+
+def budget_label(flops: float) -> str:
+    """An IsoFLOP line's label, its compute to two digits as the axes write powers of ten ('8.8e18'
+    beside axes reading 10^18 read as program output)."""
+    return _tick_label(float(f"{flops:.2g}"), plain=False)
 
 
 ON_DARK, ON_LIGHT = "#FFFFFF", "#333333"   # IsoFLOP lines over the dark and the light half of the colour scale
