@@ -726,17 +726,26 @@ def test_dense_runs_are_drawn_small_and_unfilled_so_families_show_through_each_o
     the last drawn covering the others with white-filled markers."""
     from scalefit.plots import DENSE_RUNS, run_markers
 
-    def run_layer(plot):                         # the first points drawn are the ladders' runs
+    def run_layer(plot, families):    # the first points drawn are the ladders' runs, sized by their family
         layer = next(l for l in plot.layers if type(l.geom).__name__ == "geom_point")
-        return layer.geom.aes_params
+        sizes = marker_sizes(plot, families)
+        assert len(set(sizes.values())) == 1             # no star among them
+        return {**layer.geom.aes_params, "size": next(iter(sizes.values()))}
 
-    demo = run_layer(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")))
+    demo = run_layer(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")), ["muse"])
     assert (demo["fill"], demo["size"]) == ("white", 1.5)
     flops = np.geomspace(1e19, 1e22, 15)
     rows = [(f, c, 1.8 + 1e3 * (c / m) ** -0.15) for f, m in (("a", 1), ("b", 1.01), ("c", 1.02)) for c in flops]
-    dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)))
+    dense = run_layer(multiplier_figure(analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)),
+                      ["a", "b", "c"])
     assert 3 * len(flops) > DENSE_RUNS and dense == {**dense, **run_markers(3 * len(flops), 1.5)}
     assert dense["fill"] == "none" and dense["size"] < 1.5
+
+
+def marker_sizes(plot, families: list[str]) -> dict[str, float]:
+    """Each family's marker size in a figure: the size scale its runs' markers map the family to."""
+    scale = next(s for s in plot.scales if "size" in s.aesthetics)
+    return dict(zip(families, scale.map(families)))
 
 
 def long_ladder(tmp_path, runs: int = 60) -> Path:
@@ -1361,3 +1370,111 @@ def test_the_reports_command_can_be_pasted_back_into_a_shell(tmp_path, monkeypat
     words = shlex.split(line.split("Command: ", 1)[1])
     expected = ["scalefit", *args] if from_console_script else ["scalefit", "report", str(source), "-o", str(output)]
     assert words == expected
+
+
+def test_log_axes_write_powers_of_ten_as_papers_do():
+    """Found by review: the log axes read '1e21' (programmers' notation) while a paper writes 10^21;
+    mizani's own label_log would label 3e20 as 10^20. Ticks between powers keep their digits, and
+    an axis whose ticks are all ordinary numbers (0.03 to 3) keeps them plain."""
+    from scalefit.plots import log_tick_labels
+
+    assert log_tick_labels([1e19, 1e21, 3e21, 1e-5]) == ["$10^{19}$", "$10^{21}$", "$3\\times10^{21}$",
+                                                           "$10^{-5}$"]
+    assert log_tick_labels([0.03, 0.3, 1, 3, 300]) == ["0.03", "0.3", "1", "3", "300"]
+    assert log_tick_labels([9.999999e20, np.nan]) == ["$10^{21}$", ""]
+
+
+@pytest.mark.parametrize("kind", ["multipliers", "residuals", "contours"])
+def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, kind):
+    from scalefit.plots import log_tick_labels
+
+    source = chinchilla_ladder(tmp_path) if kind == "contours" else ROOT / "data" / "ladders" / "muse.csv"
+    result = analyze(source, law="chinchilla" if kind == "contours" else "saturating", bootstrap=0)
+    plot = FIGURES[kind](result)
+    logs = [s for s in plot.scales if type(s).__name__.endswith("log10")]
+    assert len(logs) == (2 if kind == "contours" else 1) and all(s.labels is log_tick_labels for s in logs)
+
+
+def test_the_compute_axis_holds_the_labels_without_grid_lines_or_padding_past_the_data():
+    """Found by review: the demo's compute axis ran to 10^28.8, four decades past its last
+    reference at 10^24.5: the reference names need room (to about 10^28), but plotnine padded the
+    axis 5% beyond that room, which has its own, and drew ticks and grid lines (10^27) where
+    there are only labels. Now ticks end at the data, no padding follows the labels' room, and the
+    labels still lie inside the panel; an axis set by the data keeps plotnine's own ticks."""
+    from scalefit.plots import _annotation_layout, labelled_axis_ends
+
+    demo = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    x_min, x_max = _annotation_layout(demo, FigureOptions())[2]
+    scale = next(s for s in multiplier_figure(demo).scales if "x" in s.aesthetics)
+    assert np.allclose(10.0 ** np.asarray(scale.limits), (x_min, x_max)) and tuple(scale.expand)[2:] == (0, 0)
+    data_end = 3.4721e24 * 1.25                                      # the largest reference's compute
+    assert x_min <= min(scale.breaks) and max(scale.breaks) <= data_end and len(scale.breaks) >= 3
+    assert _texts_outside(multiplier_figure(demo)) == []
+    assert labelled_axis_ends(1e18, 1e22, 1e22) == {}
+
+
+def test_stacked_labels_of_the_demo_do_not_overlap():
+    """Found by review: the demo's three multiplier labels and three reference names were stacked
+    closer than a line of their text (6.3 pt apart, 7.2 pt high): each touched the next."""
+    import itertools
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv")).draw()
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    boxes = [t.get_window_extent(canvas.get_renderer()) for t in figure.axes[0].texts if t.get_text()]
+    assert len(boxes) == 6
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def eight_families() -> pd.DataFrame:
+    """Eight 6-run ladders of one law, each 1.3 times more efficient than the one before."""
+    flops = np.geomspace(1e19, 1e22, 6)
+    return pd.DataFrame([(name, c, 1.8 + 1000 * (c * (1 + 0.3 * i)) ** -0.15) for i, name in enumerate("ABCDEFGH")
+                         for c in flops], columns=["family", "flops", "loss"])
+
+
+def test_the_star_marker_is_drawn_as_large_as_the_others():
+    """Found by review: the 8th family's star, drawn at the other markers' size, covers a third of
+    a circle's area (the other shapes 0.6 to 1.3 of it) and looked a size smaller, in the panel
+    and in the legend. Its size is scaled up by STAR_SIZE through a size scale mapped to the
+    family, whose legend merges with the colours' and shapes' (one key per family)."""
+    from matplotlib.markers import MarkerStyle
+    from scalefit.plots import family_marks, shared_figure
+    from scalefit.shared import compare_shared
+
+    def area(shape: str) -> float:          # of the marker's outline at size 1
+        marker = MarkerStyle(shape)
+        polygons = marker.get_path().transformed(marker.get_transform()).to_polygons()
+        return sum(abs(np.sum(p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1])) / 2 for p in polygons)
+
+    shapes = {f: family_marks(i)[1] for i, f in enumerate("ABCDEFGH")}
+    assert shapes["H"] == "*" and area("*") < 0.4 * area("o")
+    frame = eight_families()
+    for plot in (multiplier_figure(analyze(frame, band_method="percentile", bootstrap=0)),
+                 shared_figure(compare_shared(frame))):
+        sizes = marker_sizes(plot, list("ABCDEFGH"))
+        drawn = {f: area(shapes[f]) * sizes[f] ** 2 for f in shapes}
+        assert len({sizes[f] for f in "ABCDEFG"}) == 1 and drawn["H"] >= min(drawn[f] for f in "ABCDEFG")
+        legend = {type(s).__name__: (s.breaks, s.name) for s in plot.scales if {"size", "shape"} & set(s.aesthetics)}
+        assert len(set(map(repr, legend.values()))) == 1            # same breaks and title: one merged legend
+
+
+def test_fitted_range_is_keyed_before_extrapolated():
+    demo = multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0))
+    scale = next(s for s in demo.scales if "linetype" in s.aesthetics)
+    assert list(scale.breaks) == ["fitted range", "extrapolated"]
+
+
+def test_contours_fill_the_panel_and_label_budgets_as_the_axes_write_powers(tmp_path):
+    """Found by review: plotnine's 5% margin left a band of grid lines around the raster, and
+    budgets read '8.8e18' beside axes reading 10^18."""
+    from scalefit.plots import budget_label
+
+    plot = FIGURES["contours"](analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=0))
+    assert all(tuple(s.expand) == (0, 0) for s in plot.scales if {"x", "y"} & set(s.aesthetics))
+    assert budget_label(8.8123e18) == "$8.8\\times10^{18}$" and budget_label(3.04e15) == "$3\\times10^{15}$"

@@ -78,6 +78,39 @@ def _p9():
     return plotnine
 
 
+PLAIN_TICKS = (1e-3, 1e4)  # a log axis whose ticks all lie within this range is labelled in plain numbers
+
+
+def log_tick_labels(breaks) -> list[str]:
+    """Tick labels of a log axis: plain numbers ('0.03', '1', '300') when every tick lies within
+    PLAIN_TICKS, else powers of ten set as 10^k (a tick between them as 3x10^k), as papers print
+    them: the default '1e21' is programmers' notation, and mizani's label_log rounds 3e20 to 10^20."""
+    values = np.asarray(breaks, dtype=float)
+    finite = values[np.isfinite(values) & (values > 0)]
+    plain = finite.size == 0 or (finite.min() >= PLAIN_TICKS[0] and finite.max() <= PLAIN_TICKS[1])
+    return [_tick_label(v, plain) for v in values]
+
+
+def _tick_label(value: float, plain: bool) -> str:
+    """One tick's label: ``value`` to 6 digits when ``plain``, else m x 10^k (mathtext), m to 3."""
+    if not (np.isfinite(value) and value > 0):
+        return ""
+    if plain:
+        return f"{value:.6g}"
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = float(f"{value / 10.0 ** exponent:.3g}")
+    if mantissa >= 10:
+        exponent, mantissa = exponent + 1, mantissa / 10
+    power = f"10^{{{exponent}}}"
+    return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times{power}$"
+
+
+def _log_scale(axis: str = "x", **kwargs):
+    """plotnine's log10 scale of ``axis`` with :func:`log_tick_labels`."""
+    p9 = _p9()
+    return (p9.scale_x_log10 if axis == "x" else p9.scale_y_log10)(labels=log_tick_labels, **kwargs)
+
+
 SMALLEST_FLOPS_LABELLED = 1e12  # compute below this is not FLOPs of a training run (PF-days, GPU-hours, ...)
 
 
@@ -322,7 +355,8 @@ def _legend_in_columns(names: list[str], options: FigureOptions):
     columns = legend_columns(names, options)
     if columns is None:
         return p9.guides()
-    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+    return p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns),
+                     size=p9.guide_legend(ncol=columns))
 
 
 def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZE[0]) -> float:
@@ -330,6 +364,15 @@ def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZ
     names = list(fit_legend(shared_legend_names(cmp), FigureOptions(width=width)).values())
     caption = KEY_LINE_HEIGHT if any(name.endswith(" *") for name in shared_legend_names(cmp).values()) else 0.0
     return height + legend_height(names, FigureOptions(width=width)) + caption
+
+
+EXTRAPOLATION_LINES = {"fitted range": "solid", "extrapolated": "dashed"}
+
+
+def _extrapolation_scale():
+    """The line types of fitted and extrapolated parts of a curve, keyed in that order (plotnine's
+    alphabetical order put 'extrapolated' first)."""
+    return _p9().scale_linetype_manual(values=EXTRAPOLATION_LINES, breaks=list(EXTRAPOLATION_LINES), name=" ")
 
 
 def _theme(options: FigureOptions):
@@ -415,6 +458,18 @@ def run_markers(n_runs: int, size: float, most_in_family: int = 0) -> dict:
     return {"size": size * 2 / 3, "fill": "none", **faint}
 
 
+STAR_SIZE = 1.45  # the star's marker size / the other markers': at one size its five thin points cover a third
+                  # of a circle's area (the other shapes 0.6 to 1.3 of it), and the 8th family's runs looked smaller
+
+
+def marker_size_scale(shapes: dict[str, str], size: float, **legend):
+    """The size scale of the families' markers (``shapes``): ``size``, the star STAR_SIZE times
+    that. Mapped to the family, with the colour and shape scales' ``legend`` (breaks, labels,
+    name), so that the legends merge and the star's key is as large as its points."""
+    return _p9().scale_size_manual(values={f: size * (STAR_SIZE if s == "*" else 1.0) for f, s in shapes.items()},
+                                   **legend)
+
+
 DENSE_RUN_ALPHA = 0.45  # a crowded family's markers are faint, so that the curve drawn over them stands out
 
 
@@ -447,24 +502,27 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     shapes = {f: styles[f][1] for f in result.fits}
     names = fit_legend(legend_names(result.fits, narrow_bands(result)), options)
     crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
+    markers = run_markers(len(ladders), 1.5, crowded)
     plot = (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                   group="family + part"), data=curves, size=0.6)
-            + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family"), data=ladders,
-                            stroke=0.6, **run_markers(len(ladders), 1.5, crowded))
+            + p9.geom_point(p9.aes("flops", "value", colour="family", shape="family", size="family"), data=ladders,
+                            stroke=0.6, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                                           group="family + part"), curves, size=0.6)
             + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
             + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
-            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
+            + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=names, name=" ")
+            + _extrapolation_scale()
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
     columns = legend_columns(list(names.values()), options)
     if columns is not None:
-        plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns))
+        plot += p9.guides(colour=p9.guide_legend(ncol=columns), shape=p9.guide_legend(ncol=columns),
+                          size=p9.guide_legend(ncol=columns))
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
     caption = _caption_lines(result, arrows, keyed, options)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
@@ -495,9 +553,13 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
-    plot += p9.scale_x_log10(limits=options.xlim or (x_min, x_max))
+    if options.xlim is not None:
+        plot += _log_scale("x", limits=options.xlim)
+    else:
+        data_end = float(_drawn_flops(ladders["flops"], predicted, arrows).max()) * 1.25
+        plot += _log_scale("x", limits=(x_min, x_max), **labelled_axis_ends(x_min, x_max, data_end))
     if log_value_axis(result, options):
-        plot += p9.scale_y_log10()
+        plot += _log_scale("y")
     if options.ylim:
         plot += p9.coord_cartesian(ylim=options.ylim)       # in data units on either axis
     else:
@@ -512,6 +574,20 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
         if limits is not None:
             plot += p9.coord_cartesian(ylim=limits)
     return plot
+
+
+def labelled_axis_ends(x_min: float, x_max: float, data_end: float) -> dict:
+    """The multipliers figure's compute scale's breaks and expansion when the labels right of the
+    data set the axis's right end ``x_max`` (beyond ``data_end``): ticks and grid lines only up to
+    ``data_end`` and no padding past the labels' room, which has its own (the demo's axis ran on to
+    10^28.8, 4 decades beyond its last reference, with grid lines at 10^27 in the labels' room); {}
+    when the data set it."""
+    if not x_max > data_end * 1.001:
+        return {}
+    from mizani.breaks import breaks_log
+
+    breaks = [b for b in breaks_log()((x_min, data_end)) if x_min <= b <= data_end]
+    return {"expand": (0.05, 0, 0, 0), **({"breaks": breaks} if len(breaks) >= 2 else {})}
 
 
 BAND_ROOM = 0.25  # share of the runs' and curves' value span that bands may add at either end of the axis
@@ -542,6 +618,15 @@ CHAR_WIDTH = 0.55 / 72  # inches per character per point of font size (DejaVu Sa
 AXIS_MARGIN = 0.4       # inches of the figure's width taken by the y axis and its title
 MARKER_RADIUS = 0.03    # inches: half a run's marker (size 1.5), kept clear of labels
 MARKER_IN_GAPS = 0.3    # the same radius in label gaps (a gap is about a line of 6 pt text, 0.1 in)
+
+
+def _drawn_flops(runs: pd.Series, predicted: pd.DataFrame, arrows: pd.DataFrame) -> pd.Series:
+    """The computes the multipliers figure draws at, which its axis holds: the runs, the predictions'
+    spread markers and both ends of every arrow (a focus that needs more compute than a reference
+    reaches its loss beyond the runs)."""
+    spread = 10 ** (PREDICTION_DODGE / 2)
+    return pd.concat([runs, predicted["flops"] / spread, predicted["flops"] * spread, arrows["left"],
+                      arrows["right"]], ignore_index=True)
 
 
 def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOptions) -> float:
@@ -633,7 +718,7 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
 LABEL_OFFSETS = (4.0, 16.0)  # an arrow's label ends at its left end / offset (in compute), tried in turn
 RIGHT_LABEL_OFFSET = 2.5     # or starts at its right end * this, when no reference names are there
-LABEL_GAP = 0.055   # vertical distance of stacked labels, as a share of the plotted values' range
+LABEL_GAP = 0.065   # vertical distance of stacked labels, as a share of the plotted values' range
 
 
 def _annotation_layout(result: Analysis, options: FigureOptions):
@@ -683,11 +768,7 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
     predicted["value"] = to_axis(predicted["value"].to_numpy(dtype=float))
     shown = pd.concat([runs[["flops", "value"]], lines, predicted[["flops", "value"]]], ignore_index=True)
     arrows = _arrow_frame(result)
-    spread = 10 ** (PREDICTION_DODGE / 2)
-    # the axis holds the runs, the predictions' spread markers and both ends of every arrow (a focus
-    # that needs more compute than a reference reaches its loss beyond the runs)
-    flops = pd.concat([runs["flops"], predicted["flops"] / spread, predicted["flops"] * spread, arrows["left"],
-                       arrows["right"]], ignore_index=True)
+    flops = _drawn_flops(runs["flops"], predicted, arrows)
     ylim = None if options.ylim is None else tuple(float(v) for v in to_axis(np.asarray(options.ylim, dtype=float)))
     low, high = ylim or (float(shown["value"].min()), float(shown["value"].max()))
     gap = LABEL_GAP * (high - low)      # a line of label text, as a share of the plotted range
@@ -867,7 +948,7 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
             + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
             + p9.geom_point(size=1.2, colour=OKABE_ITO[0])
             + p9.facet_wrap("~family", ncol=residual_columns(list(result.fits), options))
-            + p9.scale_x_log10() + _theme(options)
+            + _log_scale("x") + _theme(options)
             + p9.theme(panel_spacing_x=0.04)              # adjacent panels' end ticks ran together ("1e221e19")
             + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
 
@@ -936,12 +1017,12 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
     extrapolated = bool((frame["part"] == "extrapolated").any())
     line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
-             p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")]
+             _extrapolation_scale()]
             if extrapolated else p9.geom_line(colour=OKABE_ITO[0], size=0.7))
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + p9.scale_y_log10()
+            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + _log_scale("y")
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
             + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
             + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
@@ -1022,7 +1103,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                              "by one of its ladders")
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
                 + _estimate_and_band(result) + p9.facet_wrap("~comparison", scales="free", ncol=1)
-                + p9.scale_x_log10() + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
+                + _log_scale("x") + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
     for m, label in zip(result.multipliers, _comparison_labels(result.multipliers)):
@@ -1044,7 +1125,7 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                                                                  "distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
-            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + p9.scale_x_log10() + _theme(options)
+            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + _log_scale("x") + _theme(options)
             + _labels(options, "multiplier", "profile deviance")
             + p9.labs(caption="\n".join(_distribution_caption(result)))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
@@ -1152,7 +1233,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     frontier = frontier[(frontier.params.between(n[0], n[-1])) & (frontier.tokens.between(d[0], d[-1]))]
     iso = []
     for c in np.geomspace(fit.flops.min(), fit.flops.max(), 4):
-        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": f"{c:.1e}".replace("e+", "e")}))
+        iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": budget_label(c)}))
     iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
     middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
@@ -1169,7 +1250,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     on_dark = fit.law.predict_nd(fit.params, budget_labels["params"].to_numpy(), budget_labels["tokens"].to_numpy()) \
         < grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
     others = [f for f in result.fits if f != family]
-    text = options.base_size - 3
+    text = options.base_size - 2   # as the other figures label inside the panel
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
             + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
@@ -1182,12 +1263,20 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
                            va="top")
             + p9.geom_text(p9.aes(label="budget"), data=budget_labels[~on_dark], colour="#222222", size=text,
                            ha="left", va="top")
-            + p9.scale_x_log10() + p9.scale_y_log10() + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
+            # the raster to the panel's edges (plotnine's 5% margin left a band of grid around it)
+            + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
+            + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
-            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2))
+            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
             + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
                               + (f"; others: --focus {others[0]}" if others else "") + "\n"
                               f"solid white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+
+
+def budget_label(flops: float) -> str:
+    """An IsoFLOP line's label, its compute to two digits as the axes write powers of ten ('8.8e18'
+    beside axes reading 10^18 read as program output)."""
+    return _tick_label(float(f"{flops:.2g}"), plain=False)
 
 
 ON_DARK, ON_LIGHT = "#FFFFFF", "#333333"   # IsoFLOP lines over the dark and the light half of the colour scale
@@ -1274,17 +1363,18 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                            data=curves, size=0.6)
             + p9.geom_linerange(p9.aes("flops", ymin="low", ymax="high", colour="family"),
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill"), data=runs,
-                            size=1.6, stroke=0.7)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
+                            data=runs, stroke=0.7)
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
+            + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
             + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
-                        shape=p9.guide_legend(ncol=columns))
-            + p9.scale_linetype_manual(values={"fitted range": "solid", "extrapolated": "dashed"}, name=" ")
-            + p9.scale_x_log10(limits=options.xlim)
+                        shape=p9.guide_legend(ncol=columns), size=p9.guide_legend(ncol=columns))
+            + _extrapolation_scale()
+            + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(any_result.ladder), _metric_label(any_result))
             + p9.theme(legend_box="vertical", legend_spacing=0))
@@ -1326,18 +1416,20 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     names = fit_legend(shared_legend_names(cmp), options)
     crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
+    markers = run_markers(len(runs), 1.6, crowded)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
     starred = any(name.endswith(" *") for name in shared_legend_names(cmp).values())
     return (p9.ggplot()
             + p9.geom_line(p9.aes("flops", "loss", colour="family"), data=curves, size=0.6)
-            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family"), data=runs, stroke=0.7,
-                            **run_markers(len(runs), 1.6, crowded))
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", size="family"), data=runs,
+                            stroke=0.7, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
+            + marker_size_scale(shapes, markers["size"], breaks=families, labels=names)
             + _legend_in_columns(list(names.values()), options)
-            + p9.scale_x_log10()
+            + _log_scale("x")
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
             + _theme(options) + _labels(options, _compute_label(cmp.ladder), ylabel)
             + ([p9.labs(caption=UNCHECKED_NOTE),
