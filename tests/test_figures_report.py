@@ -1478,3 +1478,23 @@ def test_contours_fill_the_panel_and_label_budgets_as_the_axes_write_powers(tmp_
     plot = FIGURES["contours"](analyze(chinchilla_ladder(tmp_path), law="chinchilla", bootstrap=0))
     assert all(tuple(s.expand) == (0, 0) for s in plot.scales if {"x", "y"} & set(s.aesthetics))
     assert budget_label(8.8123e18) == "$8.8\\times10^{18}$" and budget_label(3.04e15) == "$3\\times10^{15}$"
+
+
+def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tmp_path):
+    """Found by a new user: on three Gadre et al. training sets the caption's first line ('...;
+    others: --focus c4_original') ran off the figure's right edge; a longer name ran further."""
+    from scalefit.plots import AXIS_MARGIN, COLUMN_SIZE, contours_caption, natural_height, text_width
+
+    one = pd.read_csv(chinchilla_ladder(tmp_path))
+    two = pd.concat([one, one.assign(family="a_training_set_with_a_rather_long_name", loss=one.loss * 1.01)])
+    result = analyze(two, law="chinchilla", bootstrap=0, focus="f")
+    options = FigureOptions(width=COLUMN_SIZE[0])
+    caption = contours_caption(result, "f", options)
+    assert all(text_width(line, options.base_size - 2) <= COLUMN_SIZE[0] - AXIS_MARGIN for line in caption)
+    assert len(caption) == 3 and "--focus" in caption[0] and "rather_long_name" in caption[1]
+    assert natural_height("contours", result, COLUMN_SIZE[1]) > COLUMN_SIZE[1]
+    short = analyze(one, law="chinchilla", bootstrap=0)
+    assert len(contours_caption(short, "f", options)) == 2
+    assert natural_height("contours", short, COLUMN_SIZE[1]) == COLUMN_SIZE[1]
+    plot = FIGURES["contours"](result)
+    assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)

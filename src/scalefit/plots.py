@@ -1167,6 +1167,11 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
         caption = 0.0 if kind == "residuals" else \
             KEY_LINE_HEIGHT * len(multiplier_curve_caption(result, FigureOptions(width=width)))
         return max(height, 0.8 + PANEL_HEIGHT * rows) + caption
+    if kind == "contours":     # room for caption lines beyond the two the height was set for
+        if result.law.name != "chinchilla" or result.focus not in result.fits:
+            return height
+        lines = len(contours_caption(result, result.focus, FigureOptions(width=width)))
+        return height + KEY_LINE_HEIGHT * max(0, lines - 2)
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
@@ -1249,7 +1254,6 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     # white on the dark (low-loss) half of the colour scale, dark on the light half
     on_dark = fit.law.predict_nd(fit.params, budget_labels["params"].to_numpy(), budget_labels["tokens"].to_numpy()) \
         < grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
-    others = [f for f in result.fits if f != family]
     text = options.base_size - 2   # as the other figures label inside the panel
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
@@ -1268,9 +1272,20 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
-            + p9.labs(caption=f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
-                              + (f"; others: --focus {others[0]}" if others else "") + "\n"
-                              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {k:g} N D"))
+            + p9.labs(caption="\n".join(contours_caption(result, family, options)))
+            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
+
+
+def contours_caption(result: Analysis, family: str, options: FigureOptions) -> list[str]:
+    """The contours figure's caption: whose fit it is, how to draw another family's, what the lines
+    are; wrapped to the figure's width (a long family name ran off its right edge)."""
+    fit = result.fits[family].fit
+    others = [f for f in result.fits if f != family]
+    lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
+             + (f"; others: --focus {others[0]}" if others else ""),
+             f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
+    room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
+    return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
 
 
 def budget_label(flops: float) -> str:
