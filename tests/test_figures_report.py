@@ -1498,3 +1498,17 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     assert natural_height("contours", short, COLUMN_SIZE[1]) == COLUMN_SIZE[1]
     plot = FIGURES["contours"](result)
     assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)
+
+
+def test_the_arrow_keys_numbers_line_up_past_nine():
+    """Found by review: '10   12.7x ...' started its label a digit further right than '9   11.7x ...'."""
+    from scalefit.plots import FIGURE_SPACE, _arrow_key, text_width
+
+    arrows = pd.DataFrame({"label": list(range(1, 12)), "key": [f"{i}x" for i in range(1, 12)],
+                           "title": [f"vs r{i}" for i in range(1, 12)]})
+    lines = _arrow_key(arrows).splitlines()
+    assert lines[0].startswith(FIGURE_SPACE + "1   1x") and lines[10].startswith("11   11x")
+    assert {len(line.split("   ")[0]) for line in lines} == {2}
+    # in the figures' font a figure space is as wide as a digit (ink from the first 1 to the last)
+    assert text_width("1" + FIGURE_SPACE + "1", 6) == pytest.approx(text_width("101", 6), rel=1e-6)
+    assert _arrow_key(arrows.head(3)).splitlines()[0] == "1   1x   vs r1"

@@ -891,9 +891,14 @@ def _labels_fit(arrows, labels, limits, options) -> bool:
 
 
 def _arrow_key(arrows: pd.DataFrame) -> str:
-    """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME'."""
-    return "\n".join(f"{number}   {label}   {title}"
+    """The caption of a keyed figure: one line per arrow, 'k   LABEL   vs NAME', the numbers right-aligned
+    by figure spaces (U+2007, a digit's width), so that lines 10 and on line up with 1 to 9."""
+    digits = max((len(str(number)) for number in arrows["label"]), default=1)
+    return "\n".join(f"{str(number).rjust(digits, FIGURE_SPACE)}   {label}   {title}"
                      for number, label, title in zip(arrows["label"], arrows["key"], arrows["title"]))
+
+
+FIGURE_SPACE = "\u2007"
 
 
 UNCHECKED_NOTE = "* band outside what the calibration study checked"
