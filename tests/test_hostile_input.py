@@ -424,3 +424,14 @@ def test_markdown_report_shows_emphasis_and_link_characters_literally_and_links_
     links = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", text)
     assert links and all(" " not in link for link in links)
     assert sorted(urllib.parse.unquote(link) for link in links) == sorted(os.path.basename(p) for p in assets)
+
+
+def test_a_distribution_figure_without_reference_points_says_there_are_none(tmp_path):
+    """Found by a new user: two ladders and no single-run family were told 'no reference point the
+    focus's law can reach', as if one were out of reach."""
+    path = tmp_path / "two.csv"
+    assert run("simulate", "--second-ladder", "2", "-o", path).exit_code == 0
+    result = run("plot", path, "--kind", "distribution", "-o", tmp_path / "d.png")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("scalefit: error: the file has no reference point (a family of one run): ")
+    assert "--band-method percentile" in result.stderr

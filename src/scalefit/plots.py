@@ -1124,8 +1124,10 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     frame = _in_table_order(frame[frame["deviance"] <= 3 * limit])
     if frame.empty:
         ladders = any(m.reference_kind == "ladder" for m in result.multipliers)
-        raise ValueError("no reference point the focus's law can reach: with profile bands this figure draws each "
-                         "reference point's confidence curve" + ("; for comparisons between ladders add "
+        points = any(m.reference_kind == "point" for m in result.multipliers)
+        raise ValueError(("no reference point the focus's law can reach" if points else
+                          "the file has no reference point (a family of one run)")
+                         + ": with profile bands this figure draws each reference point's confidence curve" + ("; for comparisons between ladders add "
                                                                  "--band-method percentile (their bootstrap "
                                                                  "distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
