@@ -208,6 +208,10 @@ def test_python_api_refuses_what_is_not_a_ladder_number():
     for call, fragment in [
         (lambda: result.predict("muse", -1e20), "flops -1e+20"),
         (lambda: result.predict("muse", [1e20, np.nan]), "flops nan"),
+        (lambda: result.predict("muse", None), "flops None: not a number"),     # read as nan
+        (lambda: result.predict("muse", True), "flops True: not a number"),     # read as compute 1
+        (lambda: result.predict("muse", [1e20, None]), "flops None: not a number"),
+        (lambda: result.invert("muse", "low"), "loss 'low': not a number"),   # numpy's own words
         (lambda: result.invert("muse", 0.0), "loss 0"),
         (lambda: result.invert("Kimi-K2-Base", 0.6), "reference point"),
         (lambda: result.invert("nope", 0.6), "family 'nope' is not in the file"),

@@ -192,8 +192,17 @@ def _decimal_percent(share: Decimal) -> str:
 
 
 def positive_finite(values, name: str):
-    """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite."""
-    array = np.asarray(values, dtype=float)
+    """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite,
+    or not a number (None read as nan, True as 1, 'abc' as numpy's own words)."""
+    given = np.asarray(values)
+    odd = "" if given.dtype.kind not in "Ob" else \
+        next((v for v in given.ravel() if v is None or isinstance(v, (bool, np.bool_))), "")
+    if odd != "":
+        raise ValueError(f"{name} {odd if odd is None else bool(odd)!r}: not a number; give positive, finite numbers")
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {values!r}: not a number; give positive, finite numbers") from None
     bad = np.flatnonzero(~(np.isfinite(array) & (array > 0)).ravel())
     if bad.size:
         raise ValueError(f"{name} {array.ravel()[bad[0]]:g}: must be positive and finite")
