@@ -385,3 +385,14 @@ def test_the_calibration_script_writes_a_quick_look_where_out_says(tmp_path, mon
     assert "`python analyses/shared_calibration.py --comparisons 1`" in written
     assert written.count("\n| ") == 1 + 9                    # the header and one row per cell
     assert committed.read_bytes() == before
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_ladders_are_not_tested_on_their_rounding_errors(seed):
+    """Found by a new user: on a noise-free simulation the F test compared rounding errors (F = 3.93,
+    p = 0.055: a little less and it would have said the data contradict the shared law)."""
+    cmp = compare_shared(shared_ladder((3.0,), runs=8, noise=0.0, seed=seed))
+    assert np.isnan(cmp.p_value) and cmp.factors[1].multiplier == pytest.approx(3.0, rel=1e-9)
+    assert any("both fit the runs exactly" in w for w in cmp.warnings)
+    noisy = compare_shared(shared_ladder((3.0,), runs=8, noise=1e-6, seed=seed))
+    assert 0 < noisy.p_value <= 1 and not any("exactly" in w for w in noisy.warnings)

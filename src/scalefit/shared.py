@@ -497,6 +497,9 @@ def _linearized_se(runs: _Runs, theta: np.ndarray, objective: float, dof: int, g
     return se if np.isfinite(se) else 1.0
 
 
+EXACT_RMSE = 1e-9   # rms of ln-loss residuals below which a fit is exact to rounding (losses carry ~1e-16)
+
+
 def _check_against_separate_laws(ladder: Ladder, families: list[str], shared_objective: float, n_runs: int):
     """F test of the shared law (F + 2 parameters) against a separate saturating law per family (3F):
     F = ((S_shared - S_sep) / (2F - 2)) / (S_sep / (n - 3F)). Returns S_sep, F, p, the two degrees of
@@ -519,6 +522,10 @@ def _check_against_separate_laws(ladder: Ladder, families: list[str], shared_obj
         except ValueError as exc:             # e.g. A beyond a float in these compute units
             return float("nan"), float("nan"), float("nan"), (df1, df2), (
                 f"the shared law was not checked against separate laws per family: {f}: {exc}",)
+    if np.sqrt(shared_objective / n_runs) < EXACT_RMSE:       # both exact: F would be a ratio of rounding errors
+        return separate, float("nan"), float("nan"), (df1, df2), (
+            "the shared law was not checked against separate laws per family: both fit the runs exactly "
+            "(zero residuals, to rounding)",)
     f_stat = max(shared_objective - separate, 0.0) / df1 / (separate / df2) if separate > 0 else float("inf")
     p_value = float(special.fdtrc(df1, df2, f_stat)) if np.isfinite(f_stat) else 0.0
     notes = ()
