@@ -115,3 +115,21 @@ def test_a_band_reaching_zero_is_scored_not_raised():
     assert [r["covered"] for r in rows] == [True, False]
     assert rows[0]["width"] == np.inf and rows[1]["width"] == pytest.approx(np.log(0.4 / 0.3))
 
+
+def test_the_readme_and_the_bands_warning_quote_the_studys_numbers():
+    """The README's table is the study's summary of analyses/results/nd_calibration.csv, and the
+    coverage the L(N, D) bands warning states is the lowest and highest of the study's pooled
+    coverages (per method, quantity and true law) at each level, for the runs it simulated."""
+    from scalefit.analysis import ND_STUDY_COVERAGE, ND_STUDY_RUNS
+
+    results = pd.read_csv(ROOT / "analyses" / "results" / "nd_calibration.csv")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    for line in STUDY.readme_table(results):
+        assert line in readme, line
+    assert STUDY.standard_errors(results) in readme
+    for level, (low, high) in ND_STUDY_COVERAGE.items():
+        at = results[results.level == level]
+        pooled = [STUDY.pooled_coverage(g) for _, g in at.groupby(["method", "quantity", "true_law"])]
+        assert (low, high) == (round(100 * min(pooled), 1), round(100 * max(pooled), 1))
+    assert ND_STUDY_RUNS == (min(STUDY.RUNS), max(STUDY.RUNS))
+    assert set(results.runs) == set(STUDY.RUNS) and set(results.noise) == set(STUDY.NOISES)
