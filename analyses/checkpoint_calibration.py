@@ -39,6 +39,7 @@ import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ E_TRUE = 1.8
 LAW = SaturatingLaw()
 OUT = Path(__file__).resolve().parent / "results"
 QUANTITIES = tuple(f"loss_{10 ** b}x" for b in BEYOND_DECADES) + ("alpha",)
+CELL_KEYS = ("runs", "checkpoints", "run_sd")
 
 
 def cells() -> list[dict]:
@@ -150,11 +152,12 @@ def evaluate_ladder(cell: dict, seed: int, n_boot: int) -> list[dict]:
     return rows
 
 
-def failed_rows(method: str, true_values: dict, error: str) -> list[dict]:
-    """Rows for a method whose analysis raised: no band, so not covered, with the error said."""
+def failed_rows(method: str, true_values: dict, error: str, levels: tuple[float, ...] = LEVELS) -> list[dict]:
+    """Rows for a method whose analysis raised: no band, so not covered, with the error said (one
+    per quantity of ``true_values`` and level)."""
     nan = float("nan")
     return [dict(method=method, quantity=q, level=level, truth=float(true_values[q]), low=nan, high=nan,
-                 covered=False, width=nan, failed_refits=0, error=error) for level in LEVELS for q in QUANTITIES]
+                 covered=False, width=nan, failed_refits=0, error=error) for level in levels for q in true_values]
 
 
 def ladder_seed(seed: int, cell_index: int, ladder: int) -> int:
@@ -182,11 +185,11 @@ def jobs_for(cell_list: list[dict], n_ladders: int, n_boot: int, seed: int, chun
             for index, cell in enumerate(cell_list) for start in range(0, n_ladders, chunk)]
 
 
-def summarize(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, method, quantity and level: ladders, coverage with its binomial standard error,
-    median band width (nats for losses, absolute for alpha), bands missing an end, failed
-    bootstrap refits and analyses that raised."""
-    keys = ["runs", "checkpoints", "run_sd", "method", "quantity", "level"]
+def summarize(raw: pd.DataFrame, cell_keys: tuple[str, ...] = CELL_KEYS) -> pd.DataFrame:
+    """Per cell (``cell_keys``), method, quantity and level: ladders, coverage with its binomial
+    standard error, median band width (nats for losses, absolute for alpha), bands missing an end,
+    failed bootstrap refits and analyses that raised."""
+    keys = [*cell_keys, "method", "quantity", "level"]
     raw = raw.assign(missing=~(np.isfinite(raw["low"]) & np.isfinite(raw["high"])), errors=raw["error"] != "")
     out = raw.groupby(keys, sort=True).agg(ladders=("covered", "size"), coverage=("covered", "mean"),
                                              median_width=("width", "median"), missing=("missing", "sum"),
@@ -240,20 +243,22 @@ def markdown(summary: pd.DataFrame, n_ladders: int, n_boot: int, command: str) -
     return "\n".join(lines) + "\n"
 
 
-def error_report(raw: pd.DataFrame) -> list[str]:
+def error_report(raw: pd.DataFrame, cell_keys: tuple[str, ...] = CELL_KEYS) -> list[str]:
     """One line per distinct error an analysis raised: method, message, how often, a ladder's seed
     and cell to reproduce it with ``evaluate_ladder``."""
-    bad = raw[raw["error"] != ""].drop_duplicates(["runs", "checkpoints", "run_sd", "ladder", "method"])
-    return [f"{len(g)}x {method}: {error} (e.g. cell runs={g.runs.iloc[0]}, checkpoints={g.checkpoints.iloc[0]}, "
-            f"run_sd={g.run_sd.iloc[0]}, seed={g.seed.iloc[0]})" for (method, error), g in bad.groupby(["method", "error"])]
+    bad = raw[raw["error"] != ""].drop_duplicates([*cell_keys, "ladder", "method"])
+    return [f"{len(g)}x {method}: {error} (e.g. cell " + ", ".join(f"{k}={g[k].iloc[0]}" for k in cell_keys)
+            + f", seed={g.seed.iloc[0]})" for (method, error), g in bad.groupby(["method", "error"])]
 
 
-def run_study(cell_list: list[dict], n_ladders: int, n_boot: int, seed: int, workers: int) -> pd.DataFrame:
-    """Every ladder of every cell, shared by ``workers`` processes; rows in a fixed order."""
+def run_study(cell_list: list[dict], n_ladders: int, n_boot: int, seed: int, workers: int,
+              job: Callable[[tuple], pd.DataFrame] = _run_job) -> pd.DataFrame:
+    """Every ladder of every cell, shared by ``workers`` processes; rows in a fixed order. ``job``
+    runs one chunk of :func:`jobs_for` (a study's own ``run_cell(*chunk)``, a module-level function)."""
     jobs = jobs_for(cell_list, n_ladders, n_boot, seed)
     start, frames = time.time(), []
     with Pool(workers) as pool:
-        for done, frame in enumerate(pool.imap(_run_job, jobs), start=1):
+        for done, frame in enumerate(pool.imap(job, jobs), start=1):
             frames.append(frame)
             print(f"\rchunk {done}/{len(jobs)}  {time.time() - start:.0f}s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

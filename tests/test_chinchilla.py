@@ -337,8 +337,8 @@ def test_warnings_say_why_bands_are_starred_and_when_the_law_does_not_fit():
               for name, shift in (("new", 1.0), ("old", 2.0))]
     result = analyze(pd.concat(frames), law="chinchilla", bootstrap=40, focus="new")
     assert not any(m.band_checked for m in result.multipliers)
-    assert any("bands of the parameters (E, A, B, alpha, beta) and multipliers are bootstrap percentile bands that "
-               "no calibration study has checked" in w for w in result.warnings)
+    assert any("bands of the parameters (E, A, B, alpha, beta) and multipliers are bootstrap percentile bands, which "
+               "analyses/nd_calibration.py found" in w and "multipliers between families" in w for w in result.warnings)
     noisy = frames[0].assign(loss=LAW.predict_nd(truth, n, d) * np.exp(rng.normal(0, 0.3, n.size)))
     assert any("scatter" in w for w in analyze(noisy, law="chinchilla", bootstrap=0).warnings)
     assert not any("scatter" in w for w in analyze(frames[0], law="chinchilla", bootstrap=0).warnings)
@@ -552,15 +552,17 @@ def test_a_far_allocation_with_a_k_other_than_6_questions_k_too():
         _extrapolation_warnings("f", flops, [1e30], k=1e-10)[0]
 
 
-def test_optimal_says_its_bands_are_unchecked_with_the_runs_they_rest_on(tmp_path):
+def test_optimal_says_what_is_known_of_its_bands_with_the_runs_they_rest_on(tmp_path):
     """Found by a walkthrough: optimal on 6 runs (one more than L(N, D)'s 5 parameters) printed
-    bands without a word, where compute laws' percentile bands are said to be uncalibrated. No
-    study checked L(N, D) bands, so it is said whenever they are printed, with the runs."""
+    bands without a word, where compute laws' percentile bands are said to be uncalibrated. What
+    analyses/nd_calibration.py measured of L(N, D) bands is said whenever they are printed, with
+    the runs, and 6 runs are named as fewer than the study simulated."""
     path = _six_runs(tmp_path / "six.csv")
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "50"])
     assert r.exit_code == 0, r.stderr
-    said = [line for line in r.stderr.splitlines() if "no calibration study has checked" in line]
+    said = _bands_said(r.stderr)
     assert len(said) == 1 and "'six' has 6 runs for L(N, D)'s 5 parameters" in said[0], r.stderr
+    assert "outside the study here: 'six' (fewer than 20 runs)" in said[0], said
     assert "IsoFLOP a" not in said[0]                   # no IsoFLOP analysis on these runs
     r = CliRunner().invoke(main, ["optimal", str(path), "--flops", "1e20", "--bootstrap", "0"])
     assert r.exit_code == 0 and "calibration" not in r.stderr, r.stderr
@@ -603,11 +605,12 @@ def _six_runs(path):
     return path
 
 
-def _unchecked(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if "no calibration study has checked" in line]
+def _bands_said(stderr: str) -> list[str]:
+    """The lines that say what the L(N, D) calibration study found of the bands printed."""
+    return [line for line in stderr.splitlines() if "analyses/nd_calibration.py found" in line]
 
 
-def test_fit_says_its_parameter_bands_are_unchecked_in_optimals_words(tmp_path):
+def test_fit_says_what_is_known_of_its_parameter_bands_in_optimals_words(tmp_path):
     """Found by review: fit --law chinchilla printed L(N, D)'s parameter bands on 6 runs without the
     statement optimal makes of its allocation's (the analysis warned of multipliers and predictions
     only). Now the same words (one function), with the runs, whenever bands are printed."""
@@ -617,12 +620,12 @@ def test_fit_says_its_parameter_bands_are_unchecked_in_optimals_words(tmp_path):
     for method in (["--band-method", "percentile"], []):            # auto is percentile for L(N, D)
         r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "50", *method])
         assert r.exit_code == 0, r.stderr
-        said = _unchecked(r.stderr)
+        said = _bands_said(r.stderr)
         assert len(said) == 1 and "the L(N, D) bands of the parameters (E, A, B, alpha, beta) are" in said[0], r.stderr
         optimal_words = allocation_bands_warning({"six": 6}, 5).split(") are ", 1)[1]
         assert said[0].endswith(") are " + optimal_words), (said[0], optimal_words)
     r = CliRunner().invoke(main, ["fit", str(path), "--law", "chinchilla", "--bootstrap", "0"])
-    assert r.exit_code == 0 and _unchecked(r.stderr) == [], r.stderr
+    assert r.exit_code == 0 and _bands_said(r.stderr) == [], r.stderr
 
 
 def test_the_bands_warning_is_said_once_for_what_each_command_prints():
@@ -636,12 +639,12 @@ def test_the_bands_warning_is_said_once_for_what_each_command_prints():
     frame = pd.concat([pd.DataFrame({"family": name, "params": n, "tokens": d,
                                      "loss": LAW.predict_nd(TRUTH, n / shift, d) * np.exp(rng.normal(0, 0.003, n.size))})
                        for name, shift in (("new", 1.0), ("old", 2.0))])
-    fitted = _unchecked("\n".join(analyze(frame, law="chinchilla", bootstrap=40, at_flops=[1e21]).warnings))
+    fitted = _bands_said("\n".join(analyze(frame, law="chinchilla", bootstrap=40, at_flops=[1e21]).warnings))
     assert len(fitted) == 1 and "(E, A, B, alpha, beta), multipliers and predictions are" in fitted[0]
     assert "'new' has 15 runs, 'old' has 15 runs for L(N, D)'s 5 parameters" in fitted[0]
-    allocated = _unchecked("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
+    allocated = _bands_said("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
     assert len(allocated) == 1 and allocated[0].startswith("the allocation's bands"), allocated
-    backtested = _unchecked("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
+    backtested = _bands_said("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
     assert len(backtested) == 1 and "held-out runs' predicted losses are" in backtested[0], backtested
     assert "'new' has 14 runs, 'old' has 14 runs" in backtested[0]   # 1 held out
 
@@ -660,11 +663,12 @@ def test_the_bands_warning_counts_runs_not_checkpoint_rows():
         for d in np.geomspace(2e9, 6e10, 7):
             rows.append(("a", f"r{i}", n, d, LAW.predict_nd(TRUTH, n, d) * offset * np.exp(rng.normal(0, 0.002))))
     frame = pd.DataFrame(rows, columns=["family", "run", "params", "tokens", "loss"])
-    fitted = _unchecked("\n".join(analyze(frame, law="chinchilla", bootstrap=40).warnings))
+    fitted = _bands_said("\n".join(analyze(frame, law="chinchilla", bootstrap=40).warnings))
     assert len(fitted) == 1 and "'a' has 8 runs (56 rows of checkpoints) for L(N, D)'s 5" in fitted[0], fitted
-    allocated = _unchecked("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
+    assert "outside the study here: 'a' (fewer than 20 runs; checkpoints)" in fitted[0], fitted
+    allocated = _bands_said("\n".join(optimal_report(frame, [1e21], bootstrap=40).warnings))
     assert len(allocated) == 1 and "'a' has 8 runs (56 rows of checkpoints) for" in allocated[0], allocated
-    backtested = _unchecked("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
+    backtested = _bands_said("\n".join(backtest(frame, law="chinchilla", bootstrap=40).warnings))
     assert len(backtested) == 1 and "'a' has 7 runs (49 rows of checkpoints) for" in backtested[0], backtested
 
 

@@ -125,7 +125,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
 def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False,
                              rows: dict[str, int] | None = None) -> str:
     """:func:`scalefit.analysis.nd_bands_warning` for the allocation's bands (``runs``: each
-    allocated family's runs; ``rows``: those of checkpoint families): no calibration study has checked them."""
+    allocated family's runs; ``rows``: those of checkpoint families): what analyses/nd_calibration.py measured."""
     return nd_bands_warning("the allocation's bands (N_opt, D_opt, tokens per parameter, loss on the frontier, a and b"
                             + (", and the IsoFLOP a" if isoflop else "") + ")", runs, n_params, rows)
 

@@ -177,8 +177,8 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
 
 
 def _held_out_bands_warnings(law: Law, band_method: str, training: Mapping[str, Analysis]) -> list[str]:
-    """For L(N, D) with bands, that no calibration study checked the held-out runs' bands, with the
-    runs each family's refit rests on: said once for the backtest, not once per refit."""
+    """For L(N, D) with bands, what analyses/nd_calibration.py measured of such bands (:func:`nd_bands_warning`),
+    with the runs each family's refit rests on: said once for the backtest, not once per refit."""
     if band_method != "percentile" or law.name != "chinchilla":
         return []
     runs, rows = {}, {}
