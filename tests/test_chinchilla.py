@@ -253,19 +253,25 @@ def test_optimal_and_fit_commands(tmp_path):
 
 @pytest.mark.parametrize("named", [True, False])
 def test_the_tests_look_for_the_reference_data_where_the_analyses_do(named, tmp_path, monkeypatch):
-    """The folder SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data: the tests' helper and
-    analyses/chinchilla_replication.py agree, so a clone without ../shared runs both on the data."""
+    """The folder SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data: the tests' helper,
+    analyses/chinchilla_replication.py and benchmarks/bench.py (its L(N, D) cases; loaded here, not
+    run) agree, so a clone without ../shared runs them all on the data."""
     import importlib.util
     if named:
         monkeypatch.setenv("SCALEFIT_REFERENCE_DATA", str(tmp_path))
     else:
         monkeypatch.delenv("SCALEFIT_REFERENCE_DATA", raising=False)
-    spec = importlib.util.spec_from_file_location("chinchilla_replication",
-                                                  ROOT / "analyses" / "chinchilla_replication.py")
-    replication = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(replication)
+
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    replication = load("chinchilla_replication", ROOT / "analyses" / "chinchilla_replication.py")
+    bench = load("bench", ROOT / "benchmarks" / "bench.py")
     assert reference_data() == (tmp_path if named else ROOT.parent / "shared" / "reference-data")
-    assert replication.DATA == reference_data() / "chinchilla" / "svg_extracted_data.csv"
+    assert replication.DATA == bench.CHINCHILLA == reference_data() / "chinchilla" / "svg_extracted_data.csv"
 
 
 @pytest.mark.skipif(not CHINCHILLA.exists(), reason=f"reference data not present: {CHINCHILLA}")

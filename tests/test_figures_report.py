@@ -1491,7 +1491,8 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     options = FigureOptions(width=COLUMN_SIZE[0])
     caption = contours_caption(result, "f", options)
     assert all(text_width(line, options.base_size - 2) <= COLUMN_SIZE[0] - AXIS_MARGIN for line in caption)
-    assert len(caption) == 3 and "--focus" in caption[0] and "rather_long_name" in caption[1]
+    # the option and its value on one line (the first line ended '--focus', its value began the next)
+    assert len(caption) == 3 and "--focus\u00a0a_training_set_with_a_rather_long_name" in caption[1]
     assert natural_height("contours", result, COLUMN_SIZE[1]) > COLUMN_SIZE[1]
     short = analyze(one, law="chinchilla", bootstrap=0)
     assert len(contours_caption(short, "f", options)) == 2

@@ -211,6 +211,9 @@ def test_python_api_refuses_what_is_not_a_ladder_number():
         (lambda: result.predict("muse", None), "flops None: not a number"),     # read as nan
         (lambda: result.predict("muse", True), "flops True: not a number"),     # read as compute 1
         (lambda: result.predict("muse", [1e20, None]), "flops None: not a number"),
+        (lambda: result.predict("muse", [1e20, True]), "flops True: not a number"),   # numpy reads [1e20, 1.0]
+        (lambda: result.invert("muse", (0.7, False)), "loss False: not a number"),
+        (lambda: result.predict("muse", [[1e20], [1e21, 1e22]]), "not a number"),     # numpy's own words, ragged
         (lambda: result.invert("muse", "low"), "loss 'low': not a number"),   # numpy's own words
         (lambda: result.invert("muse", 0.0), "loss 0"),
         (lambda: result.invert("Kimi-K2-Base", 0.6), "reference point"),

@@ -194,9 +194,7 @@ def _decimal_percent(share: Decimal) -> str:
 def positive_finite(values, name: str):
     """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite,
     or not a number (None read as nan, True as 1, 'abc' as numpy's own words)."""
-    given = np.asarray(values)
-    odd = "" if given.dtype.kind not in "Ob" else \
-        next((v for v in given.ravel() if v is None or isinstance(v, (bool, np.bool_))), "")
+    odd = _none_or_bool(values)
     if odd != "":
         raise ValueError(f"{name} {odd if odd is None else bool(odd)!r}: not a number; give positive, finite numbers")
     try:
@@ -207,6 +205,18 @@ def positive_finite(values, name: str):
     if bad.size:
         raise ValueError(f"{name} {array.ravel()[bad[0]]:g}: must be positive and finite")
     return float(array) if array.ndim == 0 else array
+
+
+def _none_or_bool(values):
+    """The first None or boolean among ``values`` (a number, a sequence or an array), else "": looked
+    for among the given objects, as numpy reads [1e20, True] as [1e20, 1.0] and [True] as a bool array."""
+    if isinstance(values, (np.ndarray, pd.Series)) and values.dtype.kind in "iuf":
+        return ""                        # numbers already: nothing to look at one by one
+    try:
+        given = np.asarray(values, dtype=object)
+    except ValueError:                   # a nested sequence numpy cannot shape: the float conversion says so
+        return ""
+    return next((v for v in given.ravel() if v is None or isinstance(v, (bool, np.bool_))), "")
 
 
 def analyze(source, law: str | Law = "saturating", focus: str | None = None, bootstrap: int = 1000,

@@ -118,26 +118,39 @@ def _profile_bands(focus_fit: FitResult, reference_fit: FitResult | None, ref_fl
 
     focus_dev = compute_deviance(focus_fit, loss, level)
     focus_lo, focus_hi = (10.0 ** x for x in interval_from_deviance(focus_dev, level))
+    focus_point = float(focus_fit.invert(loss))
     if reference_fit is None:
-        ref_lo = ref_hi = ref_flops
-        low, high = float(compute_ratio(ref_flops, focus_hi)), float(compute_ratio(ref_flops, focus_lo))
+        ref_lo = ref_hi = ref_point = ref_flops
     else:
         ref_dev = compute_deviance(reference_fit, loss, level)
         ref_lo, ref_hi = (10.0 ** x for x in interval_from_deviance(ref_dev, level))
+        ref_point = float(reference_fit.invert(loss))
+    if reference_fit is None or exact_band(ref_lo, ref_hi):
+        # a reference point, or a ladder fitted exactly (no scatter, e.g. a noise-free simulation),
+        # whose band is its estimate: the ratio's band is the focus's alone
+        low, high = float(compute_ratio(ref_point, focus_hi)), float(compute_ratio(ref_point, focus_lo))
+    elif exact_band(focus_lo, focus_hi):
+        low, high = float(compute_ratio(ref_lo, focus_point)), float(compute_ratio(ref_hi, focus_point))
+    else:
         low, high = (10.0 ** x for x in ratio_interval(ref_dev, focus_dev, level))
     # The profile's minimum can sit a hair from the point fit's optimum (optimizer tolerance); a
     # band always contains its own point estimate.
-    focus_point = float(focus_fit.invert(loss))
-    ref_point = ref_flops if reference_fit is None else float(reference_fit.invert(loss))
     point = float(compute_ratio(ref_point, focus_point))
-    if np.isnan(low) and focus_lo == focus_hi and ref_lo == ref_hi and 0 < point < np.inf:
-        # exact fits (no scatter, e.g. a noise-free simulation): each family's band is its estimate,
-        # and so is their ratio's (the grid of ratios steps over a single point, which left no band)
-        low = high = point
     nan = float("nan")
     return dict(reference_flops_low=float(min(ref_lo, ref_point)), reference_flops_high=float(max(ref_hi, ref_point)),
                 focus_flops_low=float(min(focus_lo, focus_point)), focus_flops_high=float(max(focus_hi, focus_point)),
                 low=float(_fmin(low, point)), high=float(_fmax(high, point)), unreachable_fraction=nan, n_draws=0)
+
+
+EXACT_BAND_DECADES = 1e-9   # a compute band narrower than this is an exact fit's estimate (its deviance is rounding)
+
+
+def exact_band(low: float, high: float) -> bool:
+    """Whether the compute band [low, high] is a single point, as an exact fit's is: its profile
+    deviance is then rounding error (5, say, at the estimate and 1e20 a grid step away), and
+    combined with another family's (:func:`~scalefit.profile.ratio_interval`) it gave no band, a
+    point or a one-sided one (found on noise-free simulations)."""
+    return bool(0 < low <= high < np.inf and np.log10(high / low) < EXACT_BAND_DECADES)
 
 
 def _fmin(a: float, b: float) -> float:

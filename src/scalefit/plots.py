@@ -1289,7 +1289,7 @@ def contours_caption(result: Analysis, family: str, options: FigureOptions) -> l
     fit = result.fits[family].fit
     others = [f for f in result.fits if f != family]
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
-             + (f"; others: --focus {others[0]}" if others else ""),
+             + (f"; others: --focus\u00a0{others[0]}" if others else ""),   # the option and its value on one line
              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
     room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
     return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
