@@ -816,9 +816,10 @@ def _limits(text: str | None, name: str):
 @_analysis_options
 @AT_FLOPS_OPTION
 @click.option("--title", default=None, help="Title above the figure [default: none].")
-@click.option("--xlabel", default=None, help="Compute axis title [default: training compute (FLOPs), or the "
-                                             "file's units below 1e12].")
-@click.option("--ylabel", default=None, help="Loss axis title [default: the file's loss or perplexity].")
+@click.option("--xlabel", default=None, help="Horizontal axis title [default: the figure's own, e.g. 'training "
+                                             "compute (FLOPs)'].")
+@click.option("--ylabel", default=None, help="Vertical axis title [default: the figure's own, e.g. the file's loss "
+                                             "or perplexity].")
 @click.option("--xlim", default=None, help="LOW,HIGH of the compute axis.")
 @click.option("--ylim", default=None, help="LOW,HIGH of the loss/perplexity axis (log when the runs span more "
                                           "than 3x, unless LOW <= 0).")
