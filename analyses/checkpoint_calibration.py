@@ -278,20 +278,28 @@ def main(argv=None) -> None:
     cell_list = cells()
     if args.quick:
         cell_list, args.ladders, args.bootstrap = [cell_list[0], cell_list[-1]], 10, 200
+    run_and_write("checkpoint_calibration", cell_list, args, markdown)
+
+
+def run_and_write(name: str, cell_list: list[dict], args, markdown_of: Callable, job: Callable = _run_job,
+                  cell_keys: tuple[str, ...] = CELL_KEYS) -> None:
+    """Run the study ``name`` (its script analyses/NAME.py) on ``cell_list`` with the parsed ``args``
+    (ladders, bootstrap, seed, workers, quick, out), print its errors and table, and write NAME.csv
+    and NAME.md to ``args.out`` (a --quick run without --out writes nowhere; a full run, to results/)."""
     start = time.time()
-    raw = run_study(cell_list, args.ladders, args.bootstrap, args.seed, args.workers)
-    for line in error_report(raw):
+    raw = run_study(cell_list, args.ladders, args.bootstrap, args.seed, args.workers, job=job)
+    for line in error_report(raw, cell_keys):
         print("error:", line, file=sys.stderr)
-    summary = summarize(raw)
-    command = "python analyses/checkpoint_calibration.py" + (" --quick" if args.quick else "")
-    table = markdown(summary, args.ladders, args.bootstrap, command)
+    summary = summarize(raw, cell_keys)
+    command = f"python analyses/{name}.py" + (" --quick" if args.quick else "")
+    table = markdown_of(summary, args.ladders, args.bootstrap, command)
     print(table)
     out = args.out if args.out is not None or args.quick else OUT
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / "checkpoint_calibration.csv", index=False, float_format="%.6g")
-        (out / "checkpoint_calibration.md").write_text(table)
-        print(f"wrote {out / 'checkpoint_calibration.csv'} and checkpoint_calibration.md", file=sys.stderr)
+        summary.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
+        (out / f"{name}.md").write_text(table)
+        print(f"wrote {out / f'{name}.csv'} and {name}.md", file=sys.stderr)
     print(f"{time.time() - start:.0f}s", file=sys.stderr)
 
 

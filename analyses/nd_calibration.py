@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # analyses/ is a folder of scripts, not a package
-from checkpoint_calibration import error_report, failed_rows, ladder_seed, run_study, summarize  # noqa: E402
+from checkpoint_calibration import failed_rows, ladder_seed, run_and_write  # noqa: E402
 
 from scalefit import analyze  # noqa: E402
 from scalefit.chinchilla import ChinchillaLaw, allocation, allocation_with_bands  # noqa: E402
@@ -407,21 +406,7 @@ def main(argv=None) -> None:
         cell_list = [cell_list[int(i)] for i in args.cells.split(",")]
     if args.quick:
         cell_list, args.ladders, args.bootstrap = [cell_list[0], cell_list[-1]], 10, 200
-    start = time.time()
-    raw = run_study(cell_list, args.ladders, args.bootstrap, args.seed, args.workers, job=_run_job)
-    for line in error_report(raw, CELL_KEYS):
-        print("error:", line, file=sys.stderr)
-    summary = summarize(raw, CELL_KEYS)
-    command = "python analyses/nd_calibration.py" + (" --quick" if args.quick else "")
-    table = markdown(summary, args.ladders, args.bootstrap, command)
-    print(table)
-    out = args.out if args.out is not None or args.quick else OUT
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / "nd_calibration.csv", index=False, float_format="%.6g")
-        (out / "nd_calibration.md").write_text(table)
-        print(f"wrote {out / 'nd_calibration.csv'} and nd_calibration.md", file=sys.stderr)
-    print(f"{time.time() - start:.0f}s", file=sys.stderr)
+    run_and_write("nd_calibration", cell_list, args, markdown, job=_run_job, cell_keys=CELL_KEYS)
 
 
 if __name__ == "__main__":
