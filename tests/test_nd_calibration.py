@@ -48,7 +48,9 @@ def test_study_rows_cover_every_quantity_and_level_and_the_seed_fixes_them():
     pd.testing.assert_frame_equal(raw, _tiny(ISOFLOP, 11))                      # same seed, same numbers
     assert not np.allclose(raw.low.to_numpy(), _tiny(ISOFLOP, 12).low.to_numpy())  # another seed, other ladders
 
-    summary = STUDY.summarize(pd.concat([raw, _tiny(GRID, 11)]), STUDY.CELL_KEYS)
+    from checkpoint_calibration import summarize      # the study's shared summary (on the path once loaded)
+
+    summary = summarize(pd.concat([raw, _tiny(GRID, 11)]), STUDY.CELL_KEYS)
     assert (summary.ladders == 2).all() and summary.coverage.between(0, 1).all()
     assert {"coverage", "coverage_se", "median_width", "missing", "errors"} <= set(summary.columns)
     table = STUDY.markdown(summary, 2, 200, "python analyses/nd_calibration.py --quick")
