@@ -168,10 +168,17 @@ def ladder_seed(seed: int, cell_index: int, ladder: int) -> int:
 def run_cell(cell: dict, cell_index: int, ladders: range, n_boot: int, seed: int) -> pd.DataFrame:
     """Every method's bands on ladders ``ladders`` of one cell: one row per ladder, method,
     quantity and level."""
+    return ladder_rows(evaluate_ladder, cell, cell_index, ladders, n_boot, seed)
+
+
+def ladder_rows(evaluate: Callable[[dict, int, int], list[dict]], cell: dict, cell_index: int, ladders: range,
+                n_boot: int, seed: int) -> pd.DataFrame:
+    """``evaluate(cell, ladder_seed, n_boot)``'s rows for each of ``ladders``, labelled with the cell,
+    the ladder and its seed (``ladder_seed``)."""
     rows = []
     for i in ladders:
         s = ladder_seed(seed, cell_index, i)
-        rows += [dict(cell, ladder=i, seed=s, **row) for row in evaluate_ladder(cell, s, n_boot)]
+        rows += [dict(cell, ladder=i, seed=s, **row) for row in evaluate(cell, s, n_boot)]
     return pd.DataFrame(rows)
 
 

@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # analyses/ is a folder of scripts, not a package
-from checkpoint_calibration import failed_rows, ladder_seed, run_and_write  # noqa: E402
+from checkpoint_calibration import failed_rows, ladder_rows, run_and_write  # noqa: E402
 
 from scalefit import analyze  # noqa: E402
 from scalefit.chinchilla import ChinchillaLaw, allocation, allocation_with_bands  # noqa: E402
@@ -223,11 +223,7 @@ def evaluate_ladder(cell: dict, seed: int, n_boot: int) -> list[dict]:
 
 def run_cell(cell: dict, cell_index: int, ladders: range, n_boot: int, seed: int) -> pd.DataFrame:
     """Every band of ladders ``ladders`` of one cell: one row per ladder, method, quantity and level."""
-    rows = []
-    for i in ladders:
-        s = ladder_seed(seed, cell_index, i)
-        rows += [dict(cell, ladder=i, seed=s, **row) for row in evaluate_ladder(cell, s, n_boot)]
-    return pd.DataFrame(rows)
+    return ladder_rows(evaluate_ladder, cell, cell_index, ladders, n_boot, seed)
 
 
 def _run_job(job: tuple) -> pd.DataFrame:
