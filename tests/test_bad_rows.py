@@ -225,3 +225,44 @@ def test_the_readmes_example_is_what_is_printed(_file):
     rows = [5, 7, 10, 13] + list(range(20, 53))          # lines 7, 9, 12, 15 and 33 more: 37 diverged runs
     message = error_of(_file(ladder_text(60, dict.fromkeys(rows, ""))))
     assert f"`{message.split(', ', 1)[1]}`" in readme, message
+
+
+# ----- names that differ only in the spaces around them ----------------------------------------------
+
+def _two_spellings(family_cells: list[str]) -> pd.DataFrame:
+    n = len(family_cells)
+    return pd.DataFrame({"family": family_cells, "flops": np.geomspace(1e18, 1e22, n), "loss": np.linspace(3, 2.4, n)})
+
+
+def test_family_names_that_strip_to_one_name_are_refused_naming_both_rows():
+    """Found by a new user: ' a' and 'a ' were stripped into one family 'a' and fitted together
+    without a word, so two recipes' runs made one ladder (and each one's multipliers were wrong)."""
+    frame = _two_spellings([" a"] * 4 + ["a "] * 4 + ["ref"])
+    with pytest.raises(LadderError) as raised:
+        read_ladder(frame)
+    message = str(raised.value)
+    assert message.startswith("<DataFrame>, rows 0 and 4, column 'family': ' a' and 'a ' differ only in the spaces")
+    assert "both would be family 'a'" in message and "write them alike if they are one family" in message
+    assert "\n" not in message
+
+
+def test_only_the_first_names_rows_are_named_and_the_other_names_counted():
+    frame = _two_spellings(["a", "b", " a", " b", "b ", "c", "c "])
+    message = str(pytest.raises(LadderError, read_ladder, frame).value)
+    assert "rows 0 and 2, column 'family': 'a' and ' a'" in message
+    assert "(as do the spellings of 2 more names: 'b', 'c')" in message
+
+
+def test_names_spelled_alike_with_spaces_are_still_read_stripped():
+    """The refusal is of two spellings of one name; one spelling with spaces is read as before."""
+    ladder = read_ladder(_two_spellings([" a "] * 4 + ["b"]))
+    assert ladder.run_counts() == {"a": 4, "b": 1}
+
+
+def test_a_file_whose_family_names_differ_in_spaces_exits_2_naming_its_lines(tmp_path):
+    path = tmp_path / "spaces.csv"
+    path.write_text("family,flops,loss\n a,1e19,3\n a,1e20,2.8\na ,1e21,2.7\na ,1e22,2.6\nref,1e23,2.5\n")
+    result = CliRunner().invoke(main, ["fit", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"scalefit: error: {path}, lines 2 and 4, column 'family': ' a' and 'a '")
+    assert len(result.stderr.splitlines()) == 1

@@ -319,6 +319,7 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     metric = "loss" if "loss" in has else "perplexity"
 
     out = pd.DataFrame({"family": _text_column(table, "family", where, label)})
+    _refuse_names_alike_once_stripped(table["family"], out["family"], where, label, "family")
     out["run"] = (_text_column(table, "run", where, label, required=False)
                   if "run" in has else [f"{f}#{i + 1}" for i, f in enumerate(out["family"])])
     if "params" in has and "tokens" in has:
@@ -498,6 +499,28 @@ def _text_column(table, column, where, label, required=True) -> list[str]:
         fix = f"every run needs a {column}" + (": fill them in or remove those rows" if more else "")
         raise LadderError(f"{label}, {where[empty[0]]}, column '{column}': empty{more}; {fix}")
     return values.tolist()
+
+
+def _refuse_names_alike_once_stripped(cells: pd.Series, names: pd.Series, where, label, column) -> None:
+    """Names are read stripped ('a ' is 'a'), so cells that differ only in the spaces around them
+    (' a' and 'a ') would be one name: refused, naming the rows of the first two such spellings and
+    counting the other names spelled so, since the file cannot say whether they are one family
+    (spaces typed unevenly) or two (fitted as one, both families' results would be wrong without a
+    word)."""
+    raw = cells.astype(str).mask(cells.isna(), "").to_numpy(dtype=object)
+    spelled = pd.DataFrame({"name": names.to_numpy(dtype=object), "raw": raw})
+    spellings = spelled[spelled["name"] != ""].drop_duplicates()          # each cell as written, at its first row
+    alike = spellings[spellings["name"].duplicated(keep=False)]
+    if alike.empty:
+        return
+    name, *others = dict.fromkeys(alike["name"])
+    i, j = alike.index[alike["name"] == name][:2]
+    shown = ", ".join(repr(n) for n in others[:ROWS_SHOWN]) + (", ..." if len(others) > ROWS_SHOWN else "")
+    more = f" (as do the spellings of {len(others)} more name{'s' * (len(others) > 1)}: {shown})" if others else ""
+    raise LadderError(f"{label}, {_several([where[i], where[j]])}, column '{column}': {raw[i]!r} and {raw[j]!r} "
+                      f"differ only in the spaces around them, which are ignored, so both would be {column} "
+                      f"{name!r}{more}; write them alike if they are one {column}, or give them "
+                      "names that differ in more than spaces")
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
