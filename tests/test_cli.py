@@ -1073,9 +1073,9 @@ def test_python_api_checks_its_arguments_like_the_command():
     for bad in ([], [0.0], [-1e24], [float("inf")]):
         with pytest.raises(ValueError, match="budget"):
             scalefit.optimal_report(pd.DataFrame(), bad)
-    with pytest.raises(ValueError, match="at-loss 0"):
+    with pytest.raises(ValueError, match="at_loss 0"):
         scalefit.analyze(muse, at_loss=[0.0])
-    with pytest.raises(ValueError, match="at-perplexity 0.5"):
+    with pytest.raises(ValueError, match="at_perplexity 0.5"):
         scalefit.analyze(muse, at_perplexity=0.5)
     spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.0)
     for kwargs, what in ((dict(), "noise 0"), (dict(multiplier=-3.0), "multiplier -3")):

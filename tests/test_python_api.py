@@ -416,3 +416,61 @@ def test_results_compare_by_value_also_when_unpickled(tmp_path):
         scalefit.analyze(frame, band_method="percentile", bootstrap=40, seed=2)
     with pytest.raises(TypeError):
         hash(scalefit.analyze(frame))
+
+
+# ----- messages name Python's arguments, the command its flags -------------------------------------
+
+def _nd_frame() -> pd.DataFrame:
+    """A made-up L(N, D) grid (E 1.8, A 400, B 2000, alpha 0.34, beta 0.37, 0.5% noise, seed 0)."""
+    import numpy as np
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 4), np.geomspace(1e9, 1e11, 4)))
+    loss = (1.8 + 400 * n ** -0.34 + 2000 * d ** -0.37) * np.exp(np.random.default_rng(0).normal(0, 0.005, n.size))
+    return pd.DataFrame({"family": "f", "params": n, "tokens": d, "loss": loss})
+
+
+@pytest.mark.parametrize("kwargs, said", [
+    (dict(at_params_tokens=[(7e9, 1.4e12)]),
+     "at_params_tokens: predictions at a parameter and token count need the L(N, D) law (law='chinchilla'); "
+     "for a compute law use at_flops"),
+    (dict(at_flops=1e40), "at_flops 1e+40: 19.2 decades outside the fitted runs' compute"),
+    (dict(at_loss=[0.0]), "at_loss 0: a target loss must be a positive, finite number"),
+    (dict(at_loss=[1e5]), "at_loss 100000: a loss of 1e+05 nats per token is outside"),
+    (dict(at_perplexity=[0.5]), "at_perplexity 0.5: a perplexity must be a number above 1"),
+    (dict(law="chinchilla", band_method="profile"),
+     "band_method='profile': profile bands are available for the compute laws; the chinchilla law uses "
+     "band_method='percentile'"),
+    (dict(law="chinchilla", at_params_tokens=[(1e40, 1e10)]), "at_params_tokens (1e+40, 1e+10): 1e+40 parameters"),
+])
+def test_analyze_names_its_arguments_not_the_commands_flags(kwargs, said):
+    """Found by a new user in a notebook: analyze(..., at_params_tokens=...) under a compute law said
+    "need the L(N, D) law (--law chinchilla); for a compute law use --at-flops", flags of a command
+    they never ran (and 'at-flops 1e+40' for their at_flops)."""
+    ladder = scalefit.read_ladder(_nd_frame())
+    with pytest.raises(ValueError) as raised:
+        scalefit.analyze(ladder, bootstrap=0, **kwargs)
+    assert str(raised.value).startswith(said) and "--" not in str(raised.value)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["fit", "--at-params-tokens", "7e9,1.4e12"],
+     "--at-params-tokens: predictions at a parameter and token count need the L(N, D) law (--law chinchilla); "
+     "for a compute law use --at-flops"),
+    (["fit", "--at-flops", "1e40"], "--at-flops 1e+40: 19.2 decades outside"),
+    (["fit", "--at-loss", "1e5"], "--at-loss 100000: a loss of 1e+05 nats per token is outside"),
+    (["fit", "--law", "chinchilla", "--band-method", "profile"],
+     "--band-method profile: profile bands are available for the compute laws; the chinchilla law uses "
+     "--band-method percentile"),
+    (["backtest", "--law", "chinchilla", "--band-method", "profile"], "--band-method profile: profile bands"),
+    (["fit", "--law", "chinchilla", "--at-params-tokens", "1e40,1e10"],
+     "--at-params-tokens 1e+40,1e+10: 1e+40 parameters"),
+])
+def test_the_command_names_its_flags_in_the_same_messages(tmp_path, args, said):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    path = tmp_path / "nd.csv"
+    _nd_frame().to_csv(path, index=False)
+    result = CliRunner().invoke(main, [args[0], str(path), "--bootstrap", "0", *args[1:]])
+    assert result.exit_code == 2 and result.stderr.startswith(f"scalefit: error: {said}"), result.output
+    assert len(result.stderr.splitlines()) == 1
+

@@ -665,9 +665,9 @@ def test_predictions_at_compute_have_bands_marks_and_warnings():
     assert len(bare) == 2 and [p.family for p in bare] == ["focus", "other"]
     assert np.isnan(bare[0].low) and np.isnan(bare[0].high) and bare[0].loss == result.predictions[1].loss
     assert bare[0].band_checked        # no band: nothing unchecked, as for multipliers
-    with pytest.raises(ValueError, match="at-flops 1e\\+40: .* decades outside"):
+    with pytest.raises(ValueError, match="at_flops 1e\\+40: .* decades outside"):
         analyze(ladder, at_flops=1e40)
-    with pytest.raises(ValueError, match="at-flops -1"):
+    with pytest.raises(ValueError, match="at_flops -1"):
         analyze(ladder, at_flops=[-1.0])
 
 

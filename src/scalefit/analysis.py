@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .arguments import ArgumentError, argument_error
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
@@ -268,8 +269,9 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     asked_for_profile = band_method == "profile"
     band_method = resolve_band_method(band_method, law, ladder)
     if band_method == "profile" and law.name == "chinchilla":
-        raise LadderError("profile bands are available for the compute laws; the chinchilla law uses "
-                          "--band-method percentile (bootstrap over runs)")
+        raise argument_error(lambda t: f"{t.setting('band_method', 'profile')}: profile bands are available for "
+                             f"the compute laws; the chinchilla law uses {t.setting('band_method', 'percentile')} "
+                             "(bootstrap over runs)")
     warnings: list[str] = list(ladder.warnings) + perplexities_given_as_losses(given_losses, ladder)
     if asked_for_profile and bootstrap == 0:
         warnings.append("bootstrap 0 fits without any bands, profile bands included (they need no resampling: "
@@ -539,25 +541,27 @@ def profile_steps(ladder: Ladder, focus: str, n_at_loss: int = 0, n_predictions:
 
 def target_losses(at_loss: Sequence[float] | float = (), at_perplexity: Sequence[float] | float = ()) -> list[float]:
     """The target losses (nats/token): ``at_loss`` as given and ``at_perplexity`` as ln(perplexity),
-    each a number or a sequence. ValueError, naming the value, for a loss that is not positive and
-    finite or a perplexity not above 1."""
+    each a number or a sequence. ArgumentError (a ValueError), naming the value, for a loss that is
+    not positive and finite or a perplexity not above 1."""
     losses, perplexities = _flat_numbers(at_loss, "at_loss"), _flat_numbers(at_perplexity, "at_perplexity")
     for t in losses:
         if not 0 < t < np.inf:
-            raise ValueError(f"at-loss {t:g}: a target loss must be a positive, finite number (nats/token)")
+            raise argument_error(lambda a: f"{a.given('at_loss', t, 'g')}: a target loss must be a positive, finite "
+                                           "number (nats/token)")
     for p in perplexities:
         if not 1 < p < np.inf:
-            raise ValueError(f"at-perplexity {p:g}: a perplexity must be a number above 1")
+            raise argument_error(lambda a: f"{a.given('at_perplexity', p, 'g')}: a perplexity must be a number above 1")
     targets = losses + [float(np.log(p)) for p in perplexities]
-    given = [f"at-loss {t:.15g}" for t in losses] + [f"at-perplexity {p:.15g}" for p in perplexities]
-    for t, given in zip(targets, given):
+    given = [("at_loss", t) for t in losses] + [("at_perplexity", p) for p in perplexities]
+    for t, (argument, value) in zip(targets, given):
         if not SMALLEST_LOSS <= t <= LARGEST_LOSS:
-            raise ValueError(f"{given}: a loss of {t:.3g} nats per token is outside what a training run can have "
-                             f"({SMALLEST_LOSS:g} to {LARGEST_LOSS:g}); check the value and its units")
+            raise argument_error(lambda a: f"{a.given(argument, value, '.15g')}: a loss of {t:.3g} nats per token is "
+                                           f"outside what a training run can have ({SMALLEST_LOSS:g} to "
+                                           f"{LARGEST_LOSS:g}); check the value and its units")
     return targets
 
 
-class TargetError(ValueError):
+class TargetError(ArgumentError):
     """A target (a loss or compute to evaluate the fits at) that cannot be used with this ladder."""
 
 
@@ -570,7 +574,8 @@ def target_computes(at_flops: Sequence[float] | float = ()) -> list[float]:
     computes = _flat_numbers(at_flops, "at_flops")
     for c in computes:
         if not 0 < c < np.inf:
-            raise ValueError(f"at-flops {c:g}: compute must be a positive, finite number (in the file's units)")
+            raise argument_error(lambda a: f"{a.given('at_flops', c, 'g')}: compute must be a positive, finite number "
+                                           "(in the file's units)")
     return list(dict.fromkeys(computes))          # each once, in the order given
 
 
@@ -583,9 +588,10 @@ def check_within_reach(at_flops: Sequence[float], ladder: Ladder) -> None:
     for c in at_flops:
         outside = max(np.log10(c) - high, low - np.log10(c))
         if outside > MAX_PREDICTION_DECADES:
-            raise TargetError(f"at-flops {c:.6g}: {decades_past(outside, MAX_PREDICTION_DECADES)} decades outside the "
-                              f"fitted runs' compute ({flops.min():.3g} to {flops.max():.3g}); predictions go at most "
-                              f"{MAX_PREDICTION_DECADES:g} decades out. Check the value and its units")
+            raise argument_error(lambda a: f"{a.given('at_flops', c)}: {decades_past(outside, MAX_PREDICTION_DECADES)} "
+                                           f"decades outside the fitted runs' compute ({flops.min():.3g} to "
+                                           f"{flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
+                                           "decades out. Check the value and its units", TargetError)
 
 
 def target_sizes(at_params_tokens: Sequence[tuple[float, float]] = ()) -> list[tuple[float, float]]:
@@ -600,7 +606,8 @@ def target_sizes(at_params_tokens: Sequence[tuple[float, float]] = ()) -> list[t
     pairs = pairs.reshape(-1, 2)
     for n, d in pairs:
         if not (0 < n < np.inf and 0 < d < np.inf):
-            raise ValueError(f"at-params-tokens {n:g},{d:g}: parameters and tokens must be positive, finite numbers")
+            raise argument_error(lambda a: f"{a.given('at_params_tokens', (n, d), 'g')}: parameters and tokens must be "
+                                           "positive, finite numbers")
     return list(dict.fromkeys((float(n), float(d)) for n, d in pairs))   # each once, in the order given
 
 
@@ -610,17 +617,19 @@ def check_sizes(sizes: Sequence[tuple[float, float]], ladder: Ladder, law: Law) 
     if not sizes:
         return
     if law.name != "chinchilla":
-        raise TargetError("at-params-tokens: predictions at a parameter and token count need the L(N, D) law "
-                          "(--law chinchilla); for a compute law use --at-flops")
+        raise argument_error(lambda a: f"{a.name('at_params_tokens')}: predictions at a parameter and token count "
+                                       f"need the L(N, D) law ({a.setting('law', 'chinchilla')}); for a compute law "
+                                       f"use {a.name('at_flops')}", TargetError)
     for (n, d) in sizes:
         for value, column, what in ((n, "params", "parameters"), (d, "tokens", "tokens")):
             runs = ladder.runs[column].to_numpy(dtype=float)
             outside = max(np.log10(value / runs.max()), np.log10(runs.min() / value))
             if outside > MAX_PREDICTION_DECADES:
-                raise TargetError(f"at-params-tokens {n:.6g},{d:.6g}: {value:.6g} {what} is "
-                                  f"{decades_past(outside, MAX_PREDICTION_DECADES)} decades outside "
-                                  f"the runs' ({runs.min():.3g} to {runs.max():.3g}); predictions go at most "
-                                  f"{MAX_PREDICTION_DECADES:g} decades out. Check the value and its units")
+                raise argument_error(lambda a: f"{a.given('at_params_tokens', (n, d))}: {value:.6g} {what} is "
+                                               f"{decades_past(outside, MAX_PREDICTION_DECADES)} decades outside "
+                                               f"the runs' ({runs.min():.3g} to {runs.max():.3g}); predictions go at "
+                                               f"most {MAX_PREDICTION_DECADES:g} decades out. Check the value and its "
+                                               "units", TargetError)
 
 
 def _flat_numbers(values, name: str) -> list[float]:

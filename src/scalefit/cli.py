@@ -235,6 +235,7 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
     Judges the law by how it extrapolates on your own ladder: each family is fitted as `fit` fits
     it, to its runs below its --hold-out largest compute values, and predicts the held-out runs.
     """
+    from .arguments import ArgumentError
     from .backtesting import backtest as run_backtest
     from .formatting import backtest_to_csv, backtest_to_json, format_backtest
     from .ladder import LadderError, read_ladder
@@ -254,6 +255,8 @@ def backtest(ladder_csv, law, hold_out, fix_e, band_method, huber_delta, k, boot
                                   bootstrap=bootstrap, seed=seed, workers=workers, progress=tick)
     except LadderError as exc:
         raise InputError(str(exc)) from None
+    except ArgumentError as exc:       # --band-method profile with --law chinchilla, as the library names it
+        raise InputError(exc.flags) from None
     render = {"table": format_backtest, "json": backtest_to_json, "csv": backtest_to_csv}[fmt]
     _emit_result(result, render, output, figure, "backtest")
 
@@ -379,8 +382,8 @@ def _target_losses(at_loss, at_perplexity) -> list[float]:
     from .analysis import target_losses
     try:
         return target_losses(at_loss, at_perplexity)
-    except ValueError as exc:          # 'at-loss 0: ...' is --at-loss 0
-        raise InputError(f"--{exc}") from None
+    except ValueError as exc:          # an ArgumentError: 'at_loss 0: ...' is --at-loss 0
+        raise InputError(exc.flags) from None
 
 
 @contextlib.contextmanager
@@ -740,7 +743,8 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
                   at_params_tokens=()):
     """Read ``source`` (a path, or a Ladder already read), analyze (with a progress bar while
     resampling) and print warnings; bad data -> exit 2."""
-    from .analysis import TargetError, analyze, resolve_band_method
+    from .analysis import analyze, resolve_band_method
+    from .arguments import ArgumentError
     from .ladder import LadderError, read_ladder
     try:
         ladder = read_ladder(source)
@@ -755,8 +759,8 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
                              at_flops=at_flops, at_params_tokens=at_params_tokens)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    except TargetError as exc:         # 'at-flops 1e40: ...' is --at-flops 1e40
-        raise InputError(f"--{exc}") from None
+    except ArgumentError as exc:       # the library's message, naming the flags ('at_flops 1e+40' is --at-flops 1e+40)
+        raise InputError(exc.flags) from None
     for warning in list(result.warnings) + _unused_bootstrap(result.band_method):
         click.echo(f"scalefit: warning: {warning}", err=True)
     return result
