@@ -474,3 +474,15 @@ def test_the_command_names_its_flags_in_the_same_messages(tmp_path, args, said):
     assert result.exit_code == 2 and result.stderr.startswith(f"scalefit: error: {said}"), result.output
     assert len(result.stderr.splitlines()) == 1
 
+
+def test_ladders_the_chinchilla_law_cannot_fit_are_refused_without_the_commands_words():
+    """The shared message of a ladder without parameter counts, or with tokens a fixed multiple of
+    them, told a notebook user to run `scalefit fit --law saturating`; it names the law instead."""
+    import numpy as np
+    n = np.geomspace(1e7, 1e10, 8)
+    loss = 1.8 + 400 * n ** -0.34
+    for frame in (pd.DataFrame({"family": "f", "flops": 120 * n * n, "loss": loss}),
+                  pd.DataFrame({"family": "f", "params": n, "tokens": 20 * n, "loss": loss})):
+        with pytest.raises(scalefit.LadderError) as raised:
+            scalefit.analyze(frame, law="chinchilla", bootstrap=0)
+        assert str(raised.value).endswith("or fit a law of compute, such as the saturating law")

@@ -667,7 +667,7 @@ def check_fittable(ladder: Ladder, n_params: int, law_name: str, focus: str | No
     two_variable = law_name == "chinchilla"
     if two_variable and not {"params", "tokens"} <= set(ladder.runs.columns):
         raise LadderError(f"{ladder.source}, header: the chinchilla law L(N, D) needs 'params' and 'tokens' "
-                          "columns; add them, or fit a law of compute with scalefit fit --law saturating")
+                          "columns; add them, or fit a law of compute, such as the saturating law")
     for family, n in counts.items():
         if n == 1:
             continue
@@ -738,5 +738,5 @@ def _check_two_variable_family(ladder: Ladder, family: str, rows: pd.DataFrame, 
         raise LadderError(
             f"{ladder.source}, {first}, columns 'params' and 'tokens': in family '{family}' tokens "
             "are a fixed power of parameters (collinear), so the exponents of N and D cannot both be "
-            "identified; add runs with other tokens-per-parameter ratios, or fit a law of compute with "
-            "scalefit fit --law saturating")
+            "identified; add runs with other tokens-per-parameter ratios, or fit a law of compute, "
+            "such as the saturating law")
