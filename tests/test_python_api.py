@@ -475,6 +475,23 @@ def test_the_command_names_its_flags_in_the_same_messages(tmp_path, args, said):
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_a_figure_saved_where_it_cannot_be_is_refused_by_its_own_path(tmp_path):
+    """Found by a new user: save_figure(figure, 'missing/m.png') raised "No such file or directory:
+    'missing/.scalefit-_8m9uof7.tmp'", a file they never named; a directory given as the file
+    raised the same way, at the rename."""
+    figure = scalefit.FIGURES["multipliers"](scalefit.analyze(DEMO, bootstrap=0))
+    missing = tmp_path / "missing" / "m.png"
+    with pytest.raises(FileNotFoundError) as raised:
+        scalefit.save_figure(figure, str(missing))
+    assert raised.value.filename == str(missing) and ".tmp" not in str(raised.value)
+    folder = tmp_path / "figures.png"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        scalefit.save_figure(figure, str(folder))
+    assert raised.value.filename == str(folder) and "give a file name" in str(raised.value)
+    assert list(tmp_path.iterdir()) == [folder] and list(folder.iterdir()) == []
+
+
 def test_ladders_the_chinchilla_law_cannot_fit_are_refused_without_the_commands_words():
     """The shared message of a ladder without parameter counts, or with tokens a fixed multiple of
     them, told a notebook user to run `scalefit fit --law saturating`; it names the law instead."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -41,8 +42,9 @@ def write_output(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all: to a temporary file beside the target (links
     followed, so a symbolic link is written through, not replaced) that takes the target's
     permissions and is renamed over it when complete (readers see the old file or the new one,
-    never a part). An open descriptor, pipe or device is written in place. Raises OSError when it
-    cannot; no temporary file is left behind."""
+    never a part). An open descriptor, pipe or device is written in place. Raises OSError naming
+    ``path`` when it cannot (a missing or unwritable directory, a directory given as the file); no
+    temporary file is left behind."""
     fd = open_descriptor(path)
     if fd is not None:
         _write_all(fd, data)
@@ -52,7 +54,12 @@ def write_output(path: str, data: bytes) -> None:
             handle.write(data)
         return
     target = os.path.realpath(path)
-    handle_fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".scalefit-", suffix=".tmp")
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", path)
+    try:
+        handle_fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".scalefit-", suffix=".tmp")
+    except OSError as exc:      # named by the path asked for, not the temporary file beside it
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         with os.fdopen(handle_fd, "wb") as handle:
             handle.write(data)
