@@ -48,7 +48,12 @@ class FamilyFit(ReadOnlyFields):
 
 @dataclass(frozen=True, eq=False)
 class Analysis(ReadOnlyFields):
-    """Fits, bands and multipliers of one ladder file (see :func:`analyze`)."""
+    """Fits, bands and multipliers of one ladder file (see :func:`analyze`).
+
+    Each family's law is fitted by log-space least squares, sum_i (ln L_i - ln L(C_i))^2 (a Huber
+    loss for L(N, D)); a multiplier of the focus F against a reference R at loss L* is
+    m = C_R(L*) / C_F(L*), C_F the inverse of F's law (:mod:`scalefit.efficiency`).
+    """
 
     ladder: Ladder
     law: Law
@@ -234,7 +239,8 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     ``at_flops`` are computes at which to predict each family's loss, with bands (``predictions``;
     for the chinchilla law on its compute-optimal frontier), and ``at_params_tokens`` (N, D) pairs
     at which to predict L(N, D) itself (chinchilla law only).
-    ``band_method`` "profile" gives profile-likelihood bands (the default, calibrated by analyses/calibration.py); "percentile" gives
+    ``band_method`` "profile" gives profile-likelihood bands (what "auto" gives the compute laws,
+    calibrated by analyses/calibration.py); "percentile" gives
     bootstrap percentile bands from ``bootstrap`` resamples of runs (seeded by ``seed``), and
     ``progress`` is then called with the number of resamples done after each chunk; with profile
     bands it is called with 1 after each family's parameter bands, each multiplier and each

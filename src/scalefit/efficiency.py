@@ -24,7 +24,11 @@ from .uncertainty import BootstrapFits, percentile_band
 
 @dataclass(frozen=True)
 class Multiplier:
-    """One comparison of the focus family with a reference, at one target loss (nats per token)."""
+    """One comparison of the focus family F with a reference R, at one target loss L* (``loss``,
+    nats per token): ``multiplier`` m = C_R(L*) / C_F(L*) = ``reference_flops / focus_flops``, C_F
+    the compute at which F's law reaches L* ((A / (L* - E))^(1/alpha) for the saturating law, E = 0
+    for the power law; on the compute-optimal frontier for L(N, D)), C_R the reference run's compute
+    or R's law inverted alike; ``low`` and ``high`` the band at the analysis's level."""
 
     focus: str
     reference: str
