@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -1514,3 +1515,62 @@ def test_the_arrow_keys_numbers_line_up_past_nine():
     # in the figures' font a figure space is as wide as a digit (ink from the first 1 to the last)
     assert text_width("1" + FIGURE_SPACE + "1", 6) == pytest.approx(text_width("101", 6), rel=1e-6)
     assert _arrow_key(arrows.head(3)).splitlines()[0] == "1   1x   vs r1"
+
+
+def _drawn_labels_and_lines(plot, dpi: int = 100):
+    """The panel's texts' boxes and its drawn lines, each a (k, 2) array of points at most a pixel
+    apart, in pixels, as rendered at ``dpi``."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    ax = figure.axes[0]
+    boxes = {t.get_text(): t.get_window_extent(canvas.get_renderer()) for t in ax.texts if t.get_text()}
+    paths = [(line.get_color(), line.get_transform().transform(line.get_xydata())) for line in ax.get_lines()]
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            paths += [(collection.get_edgecolor(), collection.get_transform().transform(p.vertices))
+                      for p in collection.get_paths()]
+    dense = []
+    for colour, xy in paths:
+        steps = [a + (b - a) * np.linspace(0, 1, int(np.ceil(np.hypot(*(b - a)))) + 2)[:, None]
+                 for a, b in zip(xy[:-1], xy[1:])]
+        dense.append((colour, np.concatenate(steps) if steps else xy))
+    return boxes, dense
+
+
+def test_contour_labels_are_clear_of_every_line_and_the_frontier(tmp_path):
+    """Found by review: each budget label sat at the start of its own dotted IsoFLOP line, over it,
+    and on the Gadre et al. runs a loss label sat on the compute-optimal frontier (labels were put
+    where each line left the panel, whatever lay there). Each label now sits on its own line, which
+    is broken under it, clear of the frontier and of the other labels; as drawn, no line passes
+    under a label, the frontier (orange) stays at least a few pixels away."""
+    from matplotlib.colors import to_hex
+
+    one = pd.read_csv(chinchilla_ladder(tmp_path))
+    grid = pd.DataFrame([(n, n * r) for n in np.geomspace(1e7, 7e9, 7) for r in (5, 20, 80, 320)],
+                        columns=["params", "tokens"])
+    overtrained = grid.assign(family="g", loss=1.9 + 480 * grid.params ** -0.33 + 1900 * grid.tokens ** -0.3)
+    for frame, options in ((one, FigureOptions()), (overtrained, FigureOptions()),
+                           (overtrained, FigureOptions(width=7, height=4, title="L(N, D)"))):
+        plot = FIGURES["contours"](analyze(frame, law="chinchilla", bootstrap=0), options=options)
+        texts = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
+        boxes, lines = _drawn_labels_and_lines(plot)
+        assert len(boxes) == sum(len(t) for t in texts) >= 8
+        for label, box in boxes.items():
+            for colour, xy in lines:
+                frontier = to_hex(np.asarray(colour).reshape(-1)[:4] if not isinstance(colour, str) else colour) \
+                    == "#d55e00"
+                margin = 3 if frontier else 0          # pixels at 100 dpi, the frontier 2.6 pt wide
+                inside = ((xy[:, 0] > box.x0 - margin) & (xy[:, 0] < box.x1 + margin)
+                          & (xy[:, 1] > box.y0 - margin) & (xy[:, 1] < box.y1 + margin))
+                assert not inside.any(), f"{label!r} lies on a {'frontier' if frontier else 'line'}"
+        for a, b in itertools.combinations(boxes.values(), 2):
+            assert not a.overlaps(b)
