@@ -1487,12 +1487,15 @@ def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict
 FITTED, HELD_OUT = "fitted runs", "held-out runs"
 ROLE_FILLS = {" fitted": "white", " held-out": "#555555"}   # the roles' legend keys (no family name starts with a
                                                             # space); held-out runs are filled in their family's colour
+HELD_OUT_RING = {"size": 3.6, "stroke": 0.3, "colour": "#333333"}   # the ring around each held-out run: filled and
+# open differ by the inside of a marker, which the thin plus (P) and cross (X) do not show at any stroke
 
 
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
     """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
     (dashed where extrapolated); runs in their family's colour and marker (:func:`family_marks`, as
-    the other figures draw families), fitted runs open and held-out runs filled, and the
+    the other figures draw families), fitted runs open and held-out runs filled and ringed
+    (HELD_OUT_RING: open and filled plus and cross look alike), and the
     prediction's band at each held-out compute as a vertical bar. Compute laws only: an L(N, D)
     fit predicts each held-out run at its own N and D, off any one curve. ``progress`` as for
     :func:`curve_frame` (``sum(band_steps(r) for r in bt.training.values())`` steps)."""
@@ -1522,6 +1525,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     runs["fill"] = runs["family"].where(runs["role"] == HELD_OUT, " fitted")   # held-out runs filled in their colour
+    runs["ring"] = np.where(runs["role"] == HELD_OUT, " held-out", " fitted")
     names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
@@ -1533,14 +1537,21 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
                             data=runs, stroke=0.7)
+            # held-out runs ringed, keyed with the fills (same breaks, labels and name: one legend)
+            + p9.geom_point(p9.aes("flops", "loss", alpha="ring"), data=runs[runs["role"] == HELD_OUT], shape="o",
+                            fill="none", **HELD_OUT_RING)
+            + p9.scale_alpha_manual(values={" fitted": 0.0, " held-out": 1.0}, limits=list(ROLE_FILLS),
+                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
             + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
-            + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
-                        shape=p9.guide_legend(ncol=columns), size=p9.guide_legend(ncol=columns))
+            + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}, order=1),
+                        shape=p9.guide_legend(ncol=columns, order=1), size=p9.guide_legend(ncol=columns, order=1),
+                        fill=p9.guide_legend(order=2), alpha=p9.guide_legend(order=2),
+                        linetype=p9.guide_legend(order=3))
             + _extrapolation_scale()
             + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
