@@ -1638,3 +1638,24 @@ def test_held_out_runs_differ_from_fitted_runs_for_every_familys_marker():
         inked = (fitted < 0.95).any(axis=-1) | (held < 0.95).any(axis=-1)
         differ = (np.abs(fitted - held) > 0.2).any(axis=-1)
         assert differ[inked].mean() >= 0.1, f"family {'ABCDEFGHI'[i]}: held-out run drawn as its fitted runs"
+
+
+def test_many_keyed_numbers_keep_to_the_values_plotted():
+    """Found by review: with ten reference points a tenth of a decade apart in loss, the keyed
+    numbers were stacked a line apart below their arrows, the tenth 0.25 nats below the lowest run
+    and curve, stretching the value axis by a third for the numbers alone. When the stack below
+    would leave the values plotted, the numbers go above and right of the arrows, where no
+    reference is named, in the arrows' order."""
+    from scalefit.plots import _annotation_layout
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("focus", c, 1.8 + 1000 * c ** -0.15) for c in flops]
+    rows += [(f"ref{i}", 1e22 * 10 ** (0.2 + 0.12 * i), 1.8 + 1000 * (1e22 * 10 ** (0.2 + 0.12 * i) / (1.5 + 0.9 * i))
+              ** -0.15) for i in range(1, 11)]                        # as `scalefit simulate --reference` draws them
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    assert keyed and len(arrows) == 10
+    values = pd.DataFrame(rows, columns=["family", "flops", "loss"])["loss"]
+    assert arrows["label_y"].min() >= values.min() and arrows["label_y"].max() <= values.max()
+    assert arrows.sort_values("y")["label_y"].is_monotonic_increasing          # in the arrows' order
+    assert _texts_outside(multiplier_figure(result)) == []

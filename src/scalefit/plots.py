@@ -784,9 +784,18 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
                                    offset=offset, side=side)
             if _labels_fit(*inline, options) and not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
-    keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, flops, options,
-                          keyed=True, anchor="below")
-    arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
+    unnamed = refs[~refs["family"].isin(arrows["reference"])]
+    keyed = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="below"),
+                           shown, gap, options)
+    if unnamed.empty and float(keyed[0]["label_y"].min()) - gap / 2 < low:
+        # the stack below the arrows stretches the value axis (ten references within a few gaps of
+        # loss put the tenth number 0.55 nats below every run and curve): numbers above and right of
+        # the arrows, where no reference is named, when they stay within the values plotted
+        above = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="above",
+                                              offset=RIGHT_LABEL_OFFSET, side="right"), shown, gap, options)
+        if float(above[0]["label_y"].max()) + gap / 2 <= high:
+            keyed = above
+    arrows, labels, limits = keyed
     return _inside_window(arrows, options, ylim), labels, limits, True
 
 
@@ -824,29 +833,34 @@ KEY_NUMBER_STEPS = 8  # a keyed number moves down at most this many gaps to clea
 
 
 def _clear_numbers(arrows, labels, limits, shown, gap, options):
-    """Keyed numbers moved down, one gap at a time (top arrow first), until no run, fitted curve
-    or earlier number is inside their box (see ``_labels_cover``), or KEY_NUMBER_STEPS."""
+    """Keyed numbers moved away from the arrows, one gap at a time (the arrow farthest from the
+    others' side first): down when left of the arrows, up when right of them, until no run,
+    fitted curve or earlier number is inside their box (see ``_labels_cover``), or KEY_NUMBER_STEPS."""
     arrows = arrows.copy()
     placed = shown
-    for i in np.argsort(-arrows["y"].to_numpy(), kind="stable"):
+    up = bool(len(arrows)) and (arrows["side"] == "right").all()
+    for i in np.argsort(arrows["y"].to_numpy() if up else -arrows["y"].to_numpy(), kind="stable"):
         one = arrows.iloc[[i]]
         for _ in range(KEY_NUMBER_STEPS):
             if not _labels_cover(one, labels.iloc[:0], limits, placed, gap, options):
                 break
-            one = one.assign(label_y=one["label_y"] - gap)
+            one = one.assign(label_y=one["label_y"] + (gap if up else -gap))
         arrows.iloc[i, arrows.columns.get_loc("label_y")] = float(one["label_y"].iloc[0])
         placed = pd.concat([placed, _number_ends(one, limits, options)], ignore_index=True)
     return arrows, labels, limits
 
 
 def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.DataFrame:
-    """Points every half character across a placed keyed number (right-aligned at label_x) and two
+    """Points every half character across a placed keyed number (right-aligned at label_x; left-aligned
+    right of the arrows) and two
     characters beyond either end, which later numbers keep clear of: with only its anchor kept
     clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
     as '56', or on top of each other (with one character, '1 2' still shared a line)."""
     char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
     end = float(np.log10(number["label_x"].iloc[0]))
     start = end - char * len(number["label"].iloc[0])
+    if number["side"].iloc[0] == "right":       # left-aligned at label_x
+        start, end = end, 2 * end - start
     x = np.linspace(start - 2 * char, end + 2 * char, 2 * (len(number["label"].iloc[0]) + 4) + 1)
     return pd.DataFrame({"flops": 10.0 ** x, "value": float(number["label_y"].iloc[0])})
 
