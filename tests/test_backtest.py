@@ -163,9 +163,13 @@ def test_backtest_figure(tmp_path):
     from scalefit.plots import backtest_figure
     bt = scalefit.backtest(path, hold_out=2)
     figure = backtest_figure(bt)
-    layers = {type(layer.geom).__name__: layer._data for layer in figure.layers}
+    layers = {}
+    for layer in figure.layers:
+        layers.setdefault(type(layer.geom).__name__, []).append(layer._data)
+    layers = {name: data[0] for name, data in layers.items()} | {"rings": layers["geom_point"][1]}
     points = layers["geom_point"]
     assert sorted(points[points.role == "held-out runs"].flops) == sorted(h.prediction.flops for h in bt.rows)
+    assert sorted(layers["rings"].flops) == sorted(h.prediction.flops for h in bt.rows)   # held-out runs ringed
     assert len(points[points.role == "fitted runs"]) == 6 + 4       # a: 8 - 2 held out; b: 7 - 3 (a repeat)
     bars = layers["geom_linerange"]
     assert sorted(bars.high) == sorted(h.prediction.high for h in bt.rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -1514,3 +1515,147 @@ def test_the_arrow_keys_numbers_line_up_past_nine():
     # in the figures' font a figure space is as wide as a digit (ink from the first 1 to the last)
     assert text_width("1" + FIGURE_SPACE + "1", 6) == pytest.approx(text_width("101", 6), rel=1e-6)
     assert _arrow_key(arrows.head(3)).splitlines()[0] == "1   1x   vs r1"
+
+
+def _drawn_labels_and_lines(plot, dpi: int = 100):
+    """The panel's texts' boxes and its drawn lines, each a (k, 2) array of points at most a pixel
+    apart, in pixels, as rendered at ``dpi``."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    ax = figure.axes[0]
+    boxes = {t.get_text(): t.get_window_extent(canvas.get_renderer()) for t in ax.texts if t.get_text()}
+    paths = [(line.get_color(), line.get_transform().transform(line.get_xydata())) for line in ax.get_lines()]
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            paths += [(collection.get_edgecolor(), collection.get_transform().transform(p.vertices))
+                      for p in collection.get_paths()]
+    dense = []
+    for colour, xy in paths:
+        steps = [a + (b - a) * np.linspace(0, 1, int(np.ceil(np.hypot(*(b - a)))) + 2)[:, None]
+                 for a, b in zip(xy[:-1], xy[1:])]
+        dense.append((colour, np.concatenate(steps) if steps else xy))
+    return boxes, dense
+
+
+def test_contour_labels_are_clear_of_every_line_and_the_frontier(tmp_path):
+    """Found by review: each budget label sat at the start of its own dotted IsoFLOP line, over it,
+    and on the Gadre et al. runs a loss label sat on the compute-optimal frontier (labels were put
+    where each line left the panel, whatever lay there). Each label now sits on its own line, which
+    is broken under it, clear of the frontier and of the other labels; as drawn, no line passes
+    under a label, the frontier (orange) stays at least a few pixels away."""
+    from matplotlib.colors import to_hex
+
+    one = pd.read_csv(chinchilla_ladder(tmp_path))
+    grid = pd.DataFrame([(n, n * r) for n in np.geomspace(1e7, 7e9, 7) for r in (5, 20, 80, 320)],
+                        columns=["params", "tokens"])
+    overtrained = grid.assign(family="g", loss=1.9 + 480 * grid.params ** -0.33 + 1900 * grid.tokens ** -0.3)
+    for frame, options in ((one, FigureOptions()), (overtrained, FigureOptions()),
+                           (overtrained, FigureOptions(width=7, height=4, title="L(N, D)"))):
+        plot = FIGURES["contours"](analyze(frame, law="chinchilla", bootstrap=0), options=options)
+        texts = [layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"]
+        boxes, lines = _drawn_labels_and_lines(plot)
+        assert len(boxes) == sum(len(t) for t in texts) >= 8
+        for label, box in boxes.items():
+            for colour, xy in lines:
+                frontier = to_hex(np.asarray(colour).reshape(-1)[:4] if not isinstance(colour, str) else colour) \
+                    == "#d55e00"
+                margin = 3 if frontier else 0          # pixels at 100 dpi, the frontier 2.6 pt wide
+                inside = ((xy[:, 0] > box.x0 - margin) & (xy[:, 0] < box.x1 + margin)
+                          & (xy[:, 1] > box.y0 - margin) & (xy[:, 1] < box.y1 + margin))
+                assert not inside.any(), f"{label!r} lies on a {'frontier' if frontier else 'line'}"
+        for a, b in itertools.combinations(boxes.values(), 2):
+            assert not a.overlaps(b)
+
+
+def _marks_at(figure, ax) -> dict[float, list]:
+    """The markers drawn in ``ax`` by their x offset (6 decimals): each (path, size, face, edge,
+    line width) as the drawn PathCollection gives it."""
+    from matplotlib.collections import PathCollection
+
+    def pick(values, i):
+        return values[i % len(values)] if len(values) else None
+
+    marks: dict[float, list] = {}
+    for c in ax.collections:
+        if isinstance(c, PathCollection):
+            for i, (x, _) in enumerate(c.get_offsets()):
+                marks.setdefault(round(float(x), 6), []).append(
+                    (c.get_paths()[0], pick(c.get_sizes(), i), pick(c.get_facecolors(), i), pick(c.get_edgecolors(), i),
+                     pick(c.get_linewidths(), i)))
+    return marks
+
+
+def _rendered(marks) -> np.ndarray:
+    """``marks`` drawn one over another alone on a white 40-pixel square at 300 dpi (RGB, 0 to 1)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import IdentityTransform
+
+    figure = Figure(figsize=(40 / 300, 40 / 300), dpi=300)
+    canvas = FigureCanvasAgg(figure)
+    for path, size, face, edge, width in marks:          # as Axes.scatter builds them
+        marker = PathCollection([path], sizes=[size], facecolors=[face if face is not None else "none"],
+                                edgecolors=[edge if edge is not None else "none"], linewidths=[width],
+                                offsets=[(0.5, 0.5)], offset_transform=figure.transFigure)
+        marker.set_transform(IdentityTransform())
+        figure.add_artist(marker)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba(), dtype=float)[..., :3] / 255
+
+
+def test_held_out_runs_differ_from_fitted_runs_for_every_familys_marker():
+    """Found by review: with seven or more families the 7th family's cross (X), and the 6th's
+    plus (P), looked the same open (fitted) as filled (held-out): their arms leave no inside to
+    show at any stroke (the star little more). Held-out runs are ringed as well as filled; drawn
+    alone, each family's held-out run differs from its fitted run in at least a tenth of the
+    pixels either inks (open and filled triangles, told apart at a glance, differ in 0.14 of
+    them; unringed crosses and pluses in none, stars in 0.04)."""
+    import warnings
+
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [(name, c * 1.3 ** i, 1.8 + 1000 * (c * 1.3 ** i * (1 + 0.3 * i)) ** -0.15)   # no two runs at one compute
+            for i, name in enumerate("ABCDEFGHI") for c in flops]
+    plot = backtest_figure(backtest(pd.DataFrame(rows, columns=["family", "flops", "loss"]), hold_out=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = plot.draw()
+    marks = _marks_at(figure, figure.axes[0])
+    for i in range(9):
+        fitted, held = (_rendered(marks[round(float(np.log10(c * 1.3 ** i)), 6)]) for c in (flops[0], flops[-1]))
+        inked = (fitted < 0.95).any(axis=-1) | (held < 0.95).any(axis=-1)
+        differ = (np.abs(fitted - held) > 0.2).any(axis=-1)
+        assert differ[inked].mean() >= 0.1, f"family {'ABCDEFGHI'[i]}: held-out run drawn as its fitted runs"
+
+
+def test_many_keyed_numbers_keep_to_the_values_plotted():
+    """Found by review: with ten reference points a tenth of a decade apart in loss, the keyed
+    numbers were stacked a line apart below their arrows, the tenth 0.25 nats below the lowest run
+    and curve, stretching the value axis by a third for the numbers alone. When the stack below
+    would leave the values plotted, the numbers go above and right of the arrows, where no
+    reference is named, in the arrows' order."""
+    from scalefit.plots import _annotation_layout
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("focus", c, 1.8 + 1000 * c ** -0.15) for c in flops]
+    rows += [(f"ref{i}", 1e22 * 10 ** (0.2 + 0.12 * i), 1.8 + 1000 * (1e22 * 10 ** (0.2 + 0.12 * i) / (1.5 + 0.9 * i))
+              ** -0.15) for i in range(1, 11)]                        # as `scalefit simulate --reference` draws them
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    assert keyed and len(arrows) == 10
+    values = pd.DataFrame(rows, columns=["family", "flops", "loss"])["loss"]
+    assert arrows["label_y"].min() >= values.min() and arrows["label_y"].max() <= values.max()
+    assert arrows.sort_values("y")["label_y"].is_monotonic_increasing          # in the arrows' order
+    assert _texts_outside(multiplier_figure(result)) == []

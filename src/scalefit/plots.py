@@ -784,9 +784,18 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
                                    offset=offset, side=side)
             if _labels_fit(*inline, options) and not _labels_cover(*inline, shown, gap, options):
                 return (*inline, False)
-    keyed = _place_labels(arrows, refs[~refs["family"].isin(arrows["reference"])], gap, flops, options,
-                          keyed=True, anchor="below")
-    arrows, labels, limits = _clear_numbers(*keyed, shown, gap, options)
+    unnamed = refs[~refs["family"].isin(arrows["reference"])]
+    keyed = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="below"),
+                           shown, gap, options)
+    if unnamed.empty and float(keyed[0]["label_y"].min()) - gap / 2 < low:
+        # the stack below the arrows stretches the value axis (ten references within a few gaps of
+        # loss put the tenth number 0.55 nats below every run and curve): numbers above and right of
+        # the arrows, where no reference is named, when they stay within the values plotted
+        above = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="above",
+                                              offset=RIGHT_LABEL_OFFSET, side="right"), shown, gap, options)
+        if float(above[0]["label_y"].max()) + gap / 2 <= high:
+            keyed = above
+    arrows, labels, limits = keyed
     return _inside_window(arrows, options, ylim), labels, limits, True
 
 
@@ -824,29 +833,34 @@ KEY_NUMBER_STEPS = 8  # a keyed number moves down at most this many gaps to clea
 
 
 def _clear_numbers(arrows, labels, limits, shown, gap, options):
-    """Keyed numbers moved down, one gap at a time (top arrow first), until no run, fitted curve
-    or earlier number is inside their box (see ``_labels_cover``), or KEY_NUMBER_STEPS."""
+    """Keyed numbers moved away from the arrows, one gap at a time (the arrow farthest from the
+    others' side first): down when left of the arrows, up when right of them, until no run,
+    fitted curve or earlier number is inside their box (see ``_labels_cover``), or KEY_NUMBER_STEPS."""
     arrows = arrows.copy()
     placed = shown
-    for i in np.argsort(-arrows["y"].to_numpy(), kind="stable"):
+    up = bool(len(arrows)) and (arrows["side"] == "right").all()
+    for i in np.argsort(arrows["y"].to_numpy() if up else -arrows["y"].to_numpy(), kind="stable"):
         one = arrows.iloc[[i]]
         for _ in range(KEY_NUMBER_STEPS):
             if not _labels_cover(one, labels.iloc[:0], limits, placed, gap, options):
                 break
-            one = one.assign(label_y=one["label_y"] - gap)
+            one = one.assign(label_y=one["label_y"] + (gap if up else -gap))
         arrows.iloc[i, arrows.columns.get_loc("label_y")] = float(one["label_y"].iloc[0])
         placed = pd.concat([placed, _number_ends(one, limits, options)], ignore_index=True)
     return arrows, labels, limits
 
 
 def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.DataFrame:
-    """Points every half character across a placed keyed number (right-aligned at label_x) and two
+    """Points every half character across a placed keyed number (right-aligned at label_x; left-aligned
+    right of the arrows) and two
     characters beyond either end, which later numbers keep clear of: with only its anchor kept
     clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
     as '56', or on top of each other (with one character, '1 2' still shared a line)."""
     char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
     end = float(np.log10(number["label_x"].iloc[0]))
     start = end - char * len(number["label"].iloc[0])
+    if number["side"].iloc[0] == "right":       # left-aligned at label_x
+        start, end = end, 2 * end - start
     x = np.linspace(start - 2 * char, end + 2 * char, 2 * (len(number["label"].iloc[0]) + 4) + 1)
     return pd.DataFrame({"flops": 10.0 ** x, "value": float(number["label_y"].iloc[0])})
 
@@ -1248,38 +1262,37 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
         iso.append(pd.DataFrame({"params": n, "tokens": c / (k * n), "budget": budget_label(c)}))
     iso = pd.concat(iso, ignore_index=True)
     iso = iso[iso.tokens.between(d[0], d[-1])]
-    middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
-    iso = _shaded_segments(iso, fit.law.predict_nd(fit.params, iso["params"].to_numpy(), iso["tokens"].to_numpy())
-                           < middle)
     runs = pd.DataFrame({"params": fit.model_params, "tokens": fit.tokens})
     levels = np.unique(np.round(np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)), 2))   # readable values
     contours = _iso_loss_lines(fit.params, n, d, levels)
-    # each line labelled where it leaves the plot: a loss at the large-N end of its contour, a budget
-    # at the small-N (large-D) end of its IsoFLOP line
-    loss_labels = contours.loc[contours.groupby("level", sort=False)["params"].idxmax()]
-    budget_labels = iso.loc[iso.groupby("budget", sort=False)["params"].idxmin()]
-    # white on the dark (low-loss) half of the colour scale, dark on the light half
-    on_dark = fit.law.predict_nd(fit.params, budget_labels["params"].to_numpy(), budget_labels["tokens"].to_numpy()) \
-        < grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
     text = options.base_size - 2   # as the other figures label inside the panel
+    caption = contours_caption(result, family, options)
+    loss_labels, budget_labels, contours, iso = labelled_contour_lines(
+        contours, iso, frontier, runs, (n[[0, -1]], d[[0, -1]]), contours_panel_size(options, len(caption)), text)
+    # lines and labels white on the dark (low-loss) half of the colour scale, dark on the light half
+    middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
+
+    def on_dark(frame: pd.DataFrame) -> np.ndarray:
+        return fit.law.predict_nd(fit.params, frame["params"].to_numpy(float), frame["tokens"].to_numpy(float)) < middle
+
+    iso = _shaded_segments(iso, on_dark(iso), by="piece")
+    for labels in (loss_labels, budget_labels):
+        labels["shade"] = np.where(on_dark(labels), ON_DARK, ON_LIGHT)
     return (p9.ggplot(grid, p9.aes("params", "tokens"))
             + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
-            + p9.geom_line(p9.aes(group="level"), data=contours, colour="white", size=0.25)
+            + p9.geom_line(p9.aes(group="piece"), data=contours, colour="white", size=0.25)
             + p9.geom_path(p9.aes(group="segment", colour="shade"), data=iso, linetype="dotted", size=0.4)
             + p9.scale_colour_identity()
             + p9.geom_line(data=frontier, colour="#D55E00", size=0.9)
             + p9.geom_point(data=runs, size=0.8, colour="black", fill="white", shape="o")
-            + p9.geom_text(p9.aes(label="level"), data=loss_labels, colour="white", size=text, ha="right", va="bottom")
-            + p9.geom_text(p9.aes(label="budget"), data=budget_labels[on_dark], colour="white", size=text, ha="left",
-                           va="top")
-            + p9.geom_text(p9.aes(label="budget"), data=budget_labels[~on_dark], colour="#222222", size=text,
-                           ha="left", va="top")
+            + p9.geom_text(p9.aes(label="level", colour="shade"), data=loss_labels, size=text)
+            + p9.geom_text(p9.aes(label="budget", colour="shade"), data=budget_labels, size=text)
             # the raster to the panel's edges (plotnine's 5% margin left a band of grid around it)
             + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
             + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
-            + p9.labs(caption="\n".join(contours_caption(result, family, options)))
+            + p9.labs(caption="\n".join(caption))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
@@ -1304,14 +1317,14 @@ def budget_label(flops: float) -> str:
 ON_DARK, ON_LIGHT = "#FFFFFF", "#333333"   # IsoFLOP lines over the dark and the light half of the colour scale
 
 
-def _shaded_segments(lines: pd.DataFrame, dark: np.ndarray) -> pd.DataFrame:
-    """Each line of ``lines`` (points in order, one ``budget`` each) cut into segments white where
+def _shaded_segments(lines: pd.DataFrame, dark: np.ndarray, by: str = "budget") -> pd.DataFrame:
+    """Each line of ``lines`` (points in order, one value of ``by`` each) cut into segments white where
     the background is ``dark`` and dark grey elsewhere (dark grey dotted lines vanished on the
     dark half of viridis, where the largest budgets lie); ``segment`` numbers them, ``shade`` is
     their colour, and the point where a line crosses over belongs to both segments."""
     out = []
     lines = lines.assign(shade=np.where(dark, ON_DARK, ON_LIGHT)).reset_index(drop=True)
-    for _, line in lines.groupby("budget", sort=False):
+    for _, line in lines.groupby(by, sort=False):
         starts = np.flatnonzero(np.r_[True, line["shade"].to_numpy()[1:] != line["shade"].to_numpy()[:-1]])
         for begin, end in zip(starts, np.r_[starts[1:], len(line)]):
             part = line.iloc[begin:min(end + 1, len(line))].assign(shade=line["shade"].iloc[begin])
@@ -1332,6 +1345,153 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
+CONTOUR_LABEL_GAP = 0.02     # inches between a contours figure's label and the ends of its line, or another label
+FRONTIER_CLEARANCE = 0.035   # inches kept between a label and the frontier's centre (its half width, 0.018, and a gap)
+LABEL_STEP = 0.03            # inches between the positions along a line tried for its label
+CONTOUR_TOP_MARGIN = 0.05    # inches above the contours panel (its top tick label)
+CONTOUR_BOTTOM_MARGIN = 1.0  # inches below it: axis title, colour bar and a two-line caption
+CONTOUR_LEFT_MARGIN = 0.47   # inches left of it: the token axis's ticks and title
+TEXT_LINE_HEIGHT = 0.107     # inches per caption line of 6 pt text, as drawn
+
+
+def contours_panel_size(options: FigureOptions, caption: int) -> tuple[float, float]:
+    """The contours figure's panel (width, height) in inches: the figure less its axes, colour
+    bar, ``caption`` lines (beyond two) and title (within a few hundredths of the drawn panel)."""
+    title = 0.0 if not options.title else \
+        TITLE_TEXT_SCALE * options.base_size / 72 * 1.5 * (wrapped_title(options).count("\n") + 1)
+    height = (options.height - CONTOUR_TOP_MARGIN - CONTOUR_BOTTOM_MARGIN - TEXT_LINE_HEIGHT * max(caption - 2, 0)
+              - title)
+    return options.width - CONTOUR_LEFT_MARGIN, max(height, 0.5)
+
+
+def text_extent(text: str, size: float) -> tuple[float, float]:
+    """(width, height) in inches of the box matplotlib draws ``text`` in at ``size`` points, math
+    text ('$3\\times10^{20}$') included (its line height, not only its ink: boxes kept apart by
+    their ink were drawn overlapping)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(dpi=72)
+    box = figure.text(0, 0, text, size=size).get_window_extent(FigureCanvasAgg(figure).get_renderer())
+    return float(box.width) / 72, float(box.height) / 72
+
+
+def _polyline_points(xy: np.ndarray, step: float) -> np.ndarray:
+    """Points along the polyline ``xy`` ((k, 2), inches) at most ``step`` apart, its vertices included."""
+    if len(xy) < 2:
+        return xy
+    parts = [xy[:1]]
+    for a, b in zip(xy[:-1], xy[1:]):
+        count = max(int(np.ceil(np.hypot(*(b - a)) / step)), 1)
+        parts.append(a + (b - a) * np.linspace(0, 1, count + 1)[1:, None])
+    return np.concatenate(parts)
+
+
+def _points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """How many of ``points`` ((k, 2)) lie in each of ``boxes`` ((m, 4): x0, y0, x1, y1) grown by ``margin``."""
+    if len(points) == 0 or len(boxes) == 0:
+        return np.zeros(len(boxes), dtype=int)
+    x, y = points[:, 0][None, :], points[:, 1][None, :]
+    inside = ((x >= boxes[:, [0]] - margin) & (x <= boxes[:, [2]] + margin)
+              & (y >= boxes[:, [1]] - margin) & (y <= boxes[:, [3]] + margin))
+    return inside.sum(axis=1)
+
+
+def _boxes_overlap(boxes: np.ndarray, placed: list[np.ndarray], gap: float) -> np.ndarray:
+    """Whether each of ``boxes`` comes within ``gap`` of one of the ``placed`` boxes."""
+    hit = np.zeros(len(boxes), dtype=bool)
+    for b in placed:
+        hit |= ((boxes[:, 0] < b[2] + gap) & (boxes[:, 2] > b[0] - gap)
+                & (boxes[:, 1] < b[3] + gap) & (boxes[:, 3] > b[1] - gap))
+    return hit
+
+
+def place_line_labels(lines: list[np.ndarray], texts: list[str], from_end: list[bool], frontier: np.ndarray,
+                      runs: np.ndarray, panel: tuple[float, float], size: float) -> np.ndarray:
+    """Boxes ((k, 4): x0, y0, x1, y1, inches in the panel) of one label per line of ``lines``
+    (each (m, 2), in order of increasing x), placed in order, each centred on its line (which is
+    then broken under it, :func:`_cut_under_labels`), inside the panel, clear of the ``frontier``
+    (points along it) and of the labels placed before it; of those positions the one of least
+    cost: 1 per other line it crosses, 0.3 per run it covers, and 1 per half inch along its line
+    from the line's preferred end (its last point when ``from_end``, else its first). A label that
+    cannot be placed clear is placed at the least cost regardless."""
+    placed: list[np.ndarray] = []
+    width, height = panel
+    dense = [_polyline_points(line, LABEL_STEP / 3) for line in lines]
+    for i, (line, text) in enumerate(zip(lines, texts)):
+        anchors = _polyline_points(line[::-1] if from_end[i] else line, LABEL_STEP)
+        along = np.r_[0.0, np.cumsum(np.hypot(*np.diff(anchors, axis=0).T))]
+        w, h = text_extent(text, size)
+        boxes = np.column_stack([anchors[:, 0] - w / 2, anchors[:, 1] - h / 2,
+                                 anchors[:, 0] + w / 2, anchors[:, 1] + h / 2])
+        edge = CONTOUR_LABEL_GAP / 2
+        outside = ((boxes[:, 0] < edge) | (boxes[:, 1] < edge) | (boxes[:, 2] > width - edge)
+                   | (boxes[:, 3] > height - edge))
+        blocked = (outside | (_points_in_boxes(frontier, boxes, FRONTIER_CLEARANCE) > 0)
+                   | _boxes_overlap(boxes, placed, CONTOUR_LABEL_GAP))
+        crossings = sum((_points_in_boxes(other, boxes) > 0).astype(float) for j, other in enumerate(dense) if j != i)
+        cost = crossings + 0.3 * _points_in_boxes(runs, boxes, MARKER_RADIUS / 2) + along / 0.5 + 1e3 * blocked
+        placed.append(boxes[int(np.argmin(cost))])
+    return np.array(placed).reshape(-1, 4)
+
+
+STUB = 0.15   # inches: the part of a line left between a label and the panel's edge shorter than this is not drawn
+
+
+def _cut_under_labels(line: np.ndarray, boxes: np.ndarray, gap: float) -> list[np.ndarray]:
+    """The pieces of ``line`` ((m, 2), inches) outside every one of ``boxes`` ((k, 4)) grown by
+    ``gap`` (the line first cut into steps of a tenth of the gap: the break is that precise),
+    less a piece at either end shorter than STUB (a stub between a label and the panel's edge)."""
+    points = _polyline_points(line, gap / 10)
+    keep = np.ones(len(points), dtype=bool)
+    for box in boxes:
+        keep &= ~((points[:, 0] >= box[0] - gap) & (points[:, 0] <= box[2] + gap)
+                  & (points[:, 1] >= box[1] - gap) & (points[:, 1] <= box[3] + gap))
+    piece = np.cumsum(~keep)
+    pieces = [points[keep & (piece == k)] for k in np.unique(piece[keep])]
+    if len(pieces) < 2:
+        return pieces
+    ends = [i for i, touches in ((0, keep[0]), (len(pieces) - 1, keep[-1])) if touches]
+    stubs = {i for i in ends if np.hypot(*np.diff(pieces[i], axis=0).T).sum() < STUB}
+    return [p for i, p in enumerate(pieces) if i not in stubs]
+
+
+def labelled_contour_lines(contours: pd.DataFrame, iso: pd.DataFrame, frontier: pd.DataFrame, runs: pd.DataFrame,
+                           limits: tuple[np.ndarray, np.ndarray], panel: tuple[float, float], size: float):
+    """The contours figure's labels and lines: one label per loss line (``level``), preferably at
+    its large-N end, and one per IsoFLOP line (``budget``), preferably at its small-N end, each on
+    its own line, clear of the frontier and of each other and crossing as few other lines as it
+    can (:func:`place_line_labels`); every line is broken under every label (``piece`` numbers the
+    parts of a line). Labels at their centre (params, tokens). Labels had sat where each line left
+    the panel: budgets over the start of their own dotted line, a loss on the frontier."""
+    (n0, n1), (d0, d1) = np.log10(limits[0]), np.log10(limits[1])
+    width, height = panel
+
+    def to_panel(frame: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([(np.log10(frame["params"].to_numpy(dtype=float)) - n0) / (n1 - n0) * width,
+                                (np.log10(frame["tokens"].to_numpy(dtype=float)) - d0) / (d1 - d0) * height])
+
+    def from_panel(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return 10 ** (n0 + xy[:, 0] / width * (n1 - n0)), 10 ** (d0 + xy[:, 1] / height * (d1 - d0))
+
+    named = [("level", level, to_panel(g.sort_values("params"))) for level, g in contours.groupby("level", sort=False)]
+    named += [("budget", budget, to_panel(g.sort_values("params"))) for budget, g in iso.groupby("budget", sort=False)]
+    boxes = place_line_labels([xy for *_, xy in named], [t for _, t, _ in named], [c == "level" for c, *_ in named],
+                              _polyline_points(to_panel(frontier), LABEL_STEP / 3), to_panel(runs), panel, size)
+    labels, lines = {"level": [], "budget": []}, {"level": [], "budget": []}
+    for (column, text, xy), box in zip(named, boxes):
+        params, tokens = from_panel(np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]]))
+        labels[column].append(pd.DataFrame({"params": params, "tokens": tokens, column: [text]}))
+        for k, piece in enumerate(_cut_under_labels(xy, boxes, CONTOUR_LABEL_GAP)):
+            params, tokens = from_panel(piece)
+            lines[column].append(pd.DataFrame({"params": params, "tokens": tokens, column: text, "piece": f"{text}/{k}"}))
+    return tuple(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+                 for parts, columns in ((labels["level"], ["params", "tokens", "level"]),
+                                        (labels["budget"], ["params", "tokens", "budget"]),
+                                        (lines["level"], ["params", "tokens", "level", "piece"]),
+                                        (lines["budget"], ["params", "tokens", "budget", "piece"])))
+
+
 def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict[str, str]:
     """:func:`legend_names` of the backtest's families, each from the fit to its smaller runs."""
     return fit_legend(legend_names({f: r.fits[f] for f, r in bt.training.items()},
@@ -1341,12 +1501,15 @@ def _backtest_legend_names(bt, options: FigureOptions = FigureOptions()) -> dict
 FITTED, HELD_OUT = "fitted runs", "held-out runs"
 ROLE_FILLS = {" fitted": "white", " held-out": "#555555"}   # the roles' legend keys (no family name starts with a
                                                             # space); held-out runs are filled in their family's colour
+HELD_OUT_RING = {"size": 3.6, "stroke": 0.3, "colour": "#333333"}   # the ring around each held-out run: filled and
+# open differ by the inside of a marker, which the thin plus (P) and cross (X) do not show at any stroke
 
 
 def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Callable[[int], None] | None = None):
     """Each family's fit to its smaller runs, with its band, carried out to the held-out runs
     (dashed where extrapolated); runs in their family's colour and marker (:func:`family_marks`, as
-    the other figures draw families), fitted runs open and held-out runs filled, and the
+    the other figures draw families), fitted runs open and held-out runs filled and ringed
+    (HELD_OUT_RING: open and filled plus and cross look alike), and the
     prediction's band at each held-out compute as a vertical bar. Compute laws only: an L(N, D)
     fit predicts each held-out run at its own N and D, off any one curve. ``progress`` as for
     :func:`curve_frame` (``sum(band_steps(r) for r in bt.training.values())`` steps)."""
@@ -1376,6 +1539,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     runs["fill"] = runs["family"].where(runs["role"] == HELD_OUT, " fitted")   # held-out runs filled in their colour
+    runs["ring"] = np.where(runs["role"] == HELD_OUT, " held-out", " fitted")
     names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
     return (p9.ggplot()
@@ -1387,14 +1551,21 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                                 data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
                             data=runs, stroke=0.7)
+            # held-out runs ringed, keyed with the fills (same breaks, labels and name: one legend)
+            + p9.geom_point(p9.aes("flops", "loss", alpha="ring"), data=runs[runs["role"] == HELD_OUT], shape="o",
+                            fill="none", **HELD_OUT_RING)
+            + p9.scale_alpha_manual(values={" fitted": 0.0, " held-out": 1.0}, limits=list(ROLE_FILLS),
+                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
             + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
             + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
-            + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}),
-                        shape=p9.guide_legend(ncol=columns), size=p9.guide_legend(ncol=columns))
+            + p9.guides(colour=p9.guide_legend(ncol=columns, override_aes={"fill": "white"}, order=1),
+                        shape=p9.guide_legend(ncol=columns, order=1), size=p9.guide_legend(ncol=columns, order=1),
+                        fill=p9.guide_legend(order=2), alpha=p9.guide_legend(order=2),
+                        linetype=p9.guide_legend(order=3))
             + _extrapolation_scale()
             + _log_scale("x", limits=options.xlim)
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
