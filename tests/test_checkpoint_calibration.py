@@ -104,3 +104,23 @@ def test_the_readmes_checkpoint_numbers_are_the_studys():
     ratios = pd.concat([wide["cluster"] / wide["profile"], wide["cluster"] / wide["rows"]])
     said = re.search(r"their bands are ([\d.]+)-([\d.]+) times narrower than the cluster bootstrap's", readme)
     assert float(said[1]) <= ratios.min() and ratios.max() <= float(said[2])
+
+
+def test_the_readmes_coverage_by_runs_and_checkpoints_is_the_studys():
+    """The README says the cluster bootstrap's 80% shortfall grows with runs and checkpoints (so
+    few-cluster corrections cannot fix it), quoting coverage pooled over the two predicted losses
+    by number of runs and of checkpoints: those must be analyses/results/checkpoint_calibration.csv's."""
+    results = pd.read_csv(ROOT / "analyses" / "results" / "checkpoint_calibration.csv")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    cluster = results[(results.method == "cluster") & results.quantity.isin(["loss_10x", "loss_100x"])]
+
+    def pooled(level, by, value):
+        g = cluster[(cluster.level == level) & (cluster[by] == value)]
+        return f"{100 * np.average(g.coverage, weights=g.ladders):.1f}%"
+
+    at80 = [pooled(0.8, "runs", n) for n in (4, 6, 10)]
+    at95 = [pooled(0.95, "runs", n) for n in (4, 6, 10)]
+    assert (f"the 80% bands covered {at80[0]} of truths with 4 runs, {at80[1]} with 6 and {at80[2]} with 10 "
+            f"(the 95% bands: {at95[0]}, {at95[1]} and {at95[2]})") in readme
+    assert (f"They covered {pooled(0.8, 'checkpoints', 5)} with 5 checkpoints per run and "
+            f"{pooled(0.8, 'checkpoints', 20)} with 20.") in readme
