@@ -266,3 +266,21 @@ def test_a_file_whose_family_names_differ_in_spaces_exits_2_naming_its_lines(tmp
     assert result.exit_code == 2
     assert result.stderr.startswith(f"scalefit: error: {path}, lines 2 and 4, column 'family': ' a' and 'a '")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_run_names_that_strip_to_one_name_within_a_family_are_refused():
+    """' r1' and 'r1' in one family were stripped into one run 'r1', whose rows then read as
+    checkpoints of one run: the bands resampled two runs as one and the fit was warned of as
+    checkpoints, without a word of the spaces."""
+    frame = pd.DataFrame({"family": ["a"] * 4 + ["ref"], "run": ["r0", " r1", "r1", "r2", " r1"],
+                          "flops": np.geomspace(1e18, 1e22, 5), "loss": np.linspace(3, 2.4, 5)})
+    message = str(pytest.raises(LadderError, read_ladder, frame).value)
+    assert message.startswith("<DataFrame>, rows 1 and 2, column 'run': ' r1' and 'r1' differ only in the spaces")
+    assert "both would be run 'r1' of family 'a'" in message and "write them alike if they are one run" in message
+
+
+def test_run_names_alike_in_different_families_are_still_read():
+    """Runs are named within their family: ' r1' in one family and 'r1' in another are two runs."""
+    frame = pd.DataFrame({"family": ["a"] * 4 + ["b"] * 4, "run": [" r1", "r2", "r3", "r4", "r1", "r2", "r3", "r4"],
+                          "flops": np.tile(np.geomspace(1e18, 1e22, 4), 2), "loss": np.tile(np.linspace(3, 2.4, 4), 2)})
+    assert read_ladder(frame).run_counts() == {"a": 4, "b": 4}

@@ -322,6 +322,8 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     _refuse_names_alike_once_stripped(table["family"], out["family"], where, label, "family")
     out["run"] = (_text_column(table, "run", where, label, required=False)
                   if "run" in has else [f"{f}#{i + 1}" for i, f in enumerate(out["family"])])
+    if "run" in has:
+        _refuse_names_alike_once_stripped(table["run"], out["run"], where, label, "run", within=out["family"])
     if "params" in has and "tokens" in has:
         out["params"] = _positive_column(table, "params", where, label, "parameter count")
         out["tokens"] = _positive_column(table, "tokens", where, label, "token count")
@@ -501,25 +503,29 @@ def _text_column(table, column, where, label, required=True) -> list[str]:
     return values.tolist()
 
 
-def _refuse_names_alike_once_stripped(cells: pd.Series, names: pd.Series, where, label, column) -> None:
+def _refuse_names_alike_once_stripped(cells: pd.Series, names: pd.Series, where, label, column,
+                                      within: pd.Series | None = None) -> None:
     """Names are read stripped ('a ' is 'a'), so cells that differ only in the spaces around them
     (' a' and 'a ') would be one name: refused, naming the rows of the first two such spellings and
-    counting the other names spelled so, since the file cannot say whether they are one family
-    (spaces typed unevenly) or two (fitted as one, both families' results would be wrong without a
-    word)."""
+    counting the other names spelled so, since the file cannot say whether they are one name
+    (spaces typed unevenly) or two (a family: fitted as one, both families' results would be wrong
+    without a word; a run: two runs' rows read as checkpoints of one). ``within`` (the rows'
+    families) compares names within each family only: runs of two families may share a name."""
     raw = cells.astype(str).mask(cells.isna(), "").to_numpy(dtype=object)
-    spelled = pd.DataFrame({"name": names.to_numpy(dtype=object), "raw": raw})
+    group = np.full(len(raw), "", dtype=object) if within is None else within.to_numpy(dtype=object)
+    spelled = pd.DataFrame({"group": group, "name": names.to_numpy(dtype=object), "raw": raw})
     spellings = spelled[spelled["name"] != ""].drop_duplicates()          # each cell as written, at its first row
-    alike = spellings[spellings["name"].duplicated(keep=False)]
+    alike = spellings[spellings.duplicated(["group", "name"], keep=False)]
     if alike.empty:
         return
-    name, *others = dict.fromkeys(alike["name"])
-    i, j = alike.index[alike["name"] == name][:2]
-    shown = ", ".join(repr(n) for n in others[:ROWS_SHOWN]) + (", ..." if len(others) > ROWS_SHOWN else "")
+    (group, name), *others = dict.fromkeys(zip(alike["group"], alike["name"]))
+    i, j = alike.index[(alike["group"] == group) & (alike["name"] == name)][:2]
+    shown = ", ".join(repr(n) for _, n in others[:ROWS_SHOWN]) + (", ..." if len(others) > ROWS_SHOWN else "")
     more = f" (as do the spellings of {len(others)} more name{'s' * (len(others) > 1)}: {shown})" if others else ""
+    of = "" if within is None else f" of family {group!r}"
     raise LadderError(f"{label}, {_several([where[i], where[j]])}, column '{column}': {raw[i]!r} and {raw[j]!r} "
                       f"differ only in the spaces around them, which are ignored, so both would be {column} "
-                      f"{name!r}{more}; write them alike if they are one {column}, or give them "
+                      f"{name!r}{of}{more}; write them alike if they are one {column}, or give them "
                       "names that differ in more than spaces")
 
 
