@@ -503,3 +503,14 @@ def test_ladders_the_chinchilla_law_cannot_fit_are_refused_without_the_commands_
         with pytest.raises(scalefit.LadderError) as raised:
             scalefit.analyze(frame, law="chinchilla", bootstrap=0)
         assert str(raised.value).endswith("or fit a law of compute, such as the saturating law")
+
+
+def test_to_csv_refuses_an_analysis_with_predictions_as_the_command_does():
+    """Found by a new user: to_csv(analyze(..., at_flops=[...])) wrote the multipliers alone and
+    dropped the predictions without a word, where `fit --format csv --at-flops` refuses."""
+    result = scalefit.analyze(DEMO, bootstrap=0, at_flops=[1e23])
+    with pytest.raises(ValueError) as raised:
+        scalefit.to_csv(result)
+    said = str(raised.value)
+    assert "1 prediction(s)" in said and "predictions_frame()" in said and "to_json(result)" in said
+    assert scalefit.to_csv(scalefit.analyze(DEMO, bootstrap=0)).startswith("focus,reference,")

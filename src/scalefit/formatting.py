@@ -137,9 +137,16 @@ def to_json(result) -> str:
 
 def to_csv(result) -> str:
     """A result as its command's ``--format csv`` writes it: for an Analysis one row per multiplier,
-    with the same fields as the JSON ``multipliers`` entries; for the others their ``frame()``."""
+    with the same fields as the JSON ``multipliers`` entries; for the others their ``frame()``.
+    An Analysis with predictions is refused (ValueError), as ``fit --format csv`` refuses them: a
+    CSV is one table, and the multipliers' would leave the predictions out without a word."""
     if not isinstance(result, Analysis):
         return _writer(result, "csv")(result)
+    if result.predictions:
+        raise ValueError(f"to_csv writes one table, the multipliers, and this analysis has {len(result.predictions)} "
+                         "prediction(s) too (at_flops, at_params_tokens), which it would leave out: write "
+                         "result.multipliers_frame() and result.predictions_frame() as two tables, or to_json(result) "
+                         "for both")
     return frame_csv(result.multipliers_frame())
 
 
