@@ -415,7 +415,8 @@ def test_a_compute_law_on_an_isoflop_grid_points_to_the_chinchilla_law():
     loss = law.predict_nd(truth, n, budgets / (6 * n))
     grid = pd.DataFrame({"family": "iso", "params": n, "flops": budgets, "loss": loss})
     warnings = analyze(grid, bootstrap=0).warnings
-    assert any("IsoFLOP grid" in w and "5 compute budget(s)" in w and "--law chinchilla" in w for w in warnings)
+    (said,) = [w for w in warnings if "IsoFLOP grid" in w and "5 compute budget(s)" in w]
+    assert "use law='chinchilla'" in said and "use --law chinchilla" in said.flags      # Python's terms; the command's
     one_each = grid.groupby("flops", as_index=False).apply(lambda g: g.loc[g["loss"].idxmin()], include_groups=False)
     one_each = pd.DataFrame({"family": "iso", "params": one_each["params"], "flops": one_each["flops"],
                              "loss": one_each["loss"]})
@@ -589,7 +590,9 @@ def test_optimal_says_when_the_files_flops_are_not_k_n_d_and_which_k_matches(tmp
                                           ).warnings if "'flops' column" in w]
 
     over = said(base.assign(flops=7.2 * n * d))
-    assert len(over) == 1 and "is 1.2 times C = 6 N D" in over[0] and "--flops-per-param-token 7.2 matches" in over[0]
+    assert len(over) == 1 and "is 1.2 times C = 6 N D" in over[0]
+    assert "ChinchillaLaw(flops_per_param_token=7.2) matches" in over[0] and "--" not in over[0]      # Python's terms
+    assert "--flops-per-param-token 7.2 matches" in over[0].flags                                   # the command's
     assert "no single k" not in over[0]
     assert said(base.assign(flops=7.2 * n * d), k=7.2) == []
     assert said(base.assign(flops=6.2 * n * d)) == [] and said(base) == [] and said(base, k=8.0) == []
@@ -695,11 +698,13 @@ def test_fit_at_flops_and_reference_multipliers_say_when_the_files_flops_are_not
 
     predicted = said(over, at_flops=[1e21])
     assert len(predicted) == 1 and "1.2 times C = 6 N D, the compute the frontier spends for the predictions at " \
-        "--at-flops;" in predicted[0] and "--flops-per-param-token 7.2 matches" in predicted[0], predicted
+        "at_flops;" in predicted[0] and "ChinchillaLaw(flops_per_param_token=7.2) matches" in predicted[0], predicted
+    assert "the predictions at --at-flops;" in predicted[0].flags and "--flops-per-param-token 7.2" in predicted[0].flags
     assert said(over) == [] and said(over, at_params_tokens=[(1e9, 2e10)]) == []     # nothing spent as 6 N D
     assert said(over, k=7.2, at_flops=[1e21]) == [] and said(base, at_flops=[1e21]) == []
     both = said(pd.concat([over, reference]), at_flops=[1e21])
-    assert len(both) == 1 and "for the predictions at --at-flops and the multipliers against reference runs" in both[0]
+    assert len(both) == 1 and "for the predictions at at_flops and the multipliers against reference runs" in both[0]
+    assert "for the predictions at --at-flops and the multipliers against reference runs" in both[0].flags
     assert "those multipliers are about 1.2 times what they are in the column's units" in both[0]
     path = tmp_path / "nd.csv"
     pd.concat([over, reference]).to_csv(path, index=False)

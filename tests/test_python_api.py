@@ -514,3 +514,126 @@ def test_to_csv_refuses_an_analysis_with_predictions_as_the_command_does():
     said = str(raised.value)
     assert "1 prediction(s)" in said and "predictions_frame()" in said and "to_json(result)" in said
     assert scalefit.to_csv(scalefit.analyze(DEMO, bootstrap=0)).startswith("focus,reference,")
+
+
+# ----- warnings and summaries name Python's arguments, the command its flags ----------------------
+
+def _scattered_frame() -> pd.DataFrame:
+    """Made up: the saturating law E 1.8, A 1000, alpha 0.15 at 8 computes with 25% log-normal
+    scatter (seed 4), and a reference run."""
+    import numpy as np
+    flops = np.geomspace(1e19, 1e22, 8)
+    loss = (1.8 + 1000 * flops ** -0.15) * np.exp(np.random.default_rng(4).normal(0, 0.25, flops.size))
+    return pd.DataFrame({"family": ["a"] * 8 + ["ref"], "flops": [*flops, 1e23], "loss": [*loss, 2.0]})
+
+
+def _diverging_frame() -> pd.DataFrame:
+    """Made up: two ladders of 8 runs whose exponents differ (0.15 and 0.30), 0.5% noise (seed 0)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("a", c, (1.8 + 1000 * c ** -0.15) * np.exp(rng.normal(0, 0.005))) for c in flops]
+    rows += [("b", c, (1.8 + 3e5 * c ** -0.30) * np.exp(rng.normal(0, 0.005))) for c in flops]
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def _warning(warnings, part: str):
+    (found,) = [w for w in warnings if part in w]
+    return found
+
+
+@pytest.mark.parametrize("make, part, python, command", [
+    (lambda: scalefit.analyze(DEMO, law="power", bootstrap=0), "fits its runs much better",
+     "try law='saturating'", "try --law saturating"),
+    (lambda: scalefit.analyze(DEMO, bootstrap=0, at_loss=[2.5]), "apply to comparisons",
+     "at_loss and at_perplexity apply", "--at-loss and --at-perplexity apply"),
+    (lambda: scalefit.analyze(_scattered_frame(), bootstrap=0), "does not describe them well",
+     "(see FIGURES['residuals'](result))", "(see 'scalefit plot --kind residuals')"),
+    (lambda: scalefit.compare_shared(_diverging_frame(), focus="a"), "contradict the shared law",
+     "with analyze(..., at_loss=...)", "with `scalefit fit --at-loss`"),
+])
+def test_warnings_a_result_returns_name_pythons_arguments_and_carry_the_flags(make, part, python, command):
+    """Found by a new user in a notebook: result.warnings said "try --law saturating" and "see
+    'scalefit plot --kind residuals'", a command they never ran; the command prints the flags."""
+    warning = _warning(make().warnings, part)
+    assert python in warning and "--" not in warning
+    assert command in warning.flags and warning.flags.replace(command, python) == str(warning)
+
+
+def test_a_checkpoint_warning_names_the_band_method_as_an_argument(checkpoint_ladder):
+    result = scalefit.analyze(checkpoint_ladder.assign(family="f"), band_method="profile")
+    warning = _warning(result.warnings, "rows are checkpoints")
+    assert "band_method='percentile' resamples whole runs instead" in warning and "--" not in warning
+    assert "--band-method percentile resamples whole runs instead" in warning.flags
+
+
+def test_summaries_name_pythons_arguments_and_the_command_its_flags():
+    result = scalefit.analyze(DEMO, bootstrap=0)
+    assert "bands: none (bootstrap=0)" in result.summary() and "--" not in result.summary()
+    assert "bands: none (--bootstrap 0)" in scalefit.format_table(result, flags=True)
+
+
+def test_warnings_carrying_flags_keep_results_frozen_equal_and_picklable():
+    import copy
+    import pickle
+    result = scalefit.analyze(DEMO, law="power", bootstrap=0)
+    warning = _warning(result.warnings, "fits its runs much better")
+    for again in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
+        assert again == result
+        assert _warning(again.warnings, "fits its runs much better").flags == warning.flags
+    with pytest.raises(AttributeError):
+        warning.flags = "changed"
+    assert scalefit.to_dict(result)["warnings"] == [str(w) for w in result.warnings]
+
+
+def test_the_command_prints_the_same_warnings_with_its_flags(tmp_path):
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    path = tmp_path / "scattered.csv"
+    _scattered_frame().to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["fit", str(path), "--bootstrap", "0", "--format", "json"])
+    assert "(see 'scalefit plot --kind residuals')" in result.stderr and "FIGURES" not in result.stderr
+    import json
+    assert any("(see 'scalefit plot --kind residuals')" in w for w in json.loads(result.stdout)["warnings"])
+
+
+@pytest.mark.parametrize("call, said", [
+    (lambda: SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), second_ladder=-2),
+     "second_ladder -2: its true multiplier must be a positive number"),
+    (lambda: SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), second_ladder=2,
+                            references=(scalefit.ReferenceSpec(name="other", multiplier=2.0),)),
+     "family name 'other' is used twice (ladders: 'focus' and 'other'); give each reference a name of its own, "
+     "as in ReferenceSpec(name=...)"),
+    (lambda: scalefit.plan_ladder(SPEC, multiplier=2.0, beyond=1.0, extra_runs=[-1.0]),
+     "extra_runs -1: a run's compute must be a positive number"),
+    (lambda: scalefit.plan_ladder(SPEC, multiplier=2.0, beyond=1.0, extra_runs=[1e40]),
+     "extra_runs 1e+40: more than 10 decades from the ladder's largest run"),
+])
+def test_simulate_and_plan_name_their_arguments(call, said):
+    """'second-ladder -2' and 'extra run -1' named the command's options (the command added the
+    dashes by rewriting the text); the arguments are second_ladder and extra_runs."""
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value).startswith(said) and "--" not in str(raised.value)
+
+
+def test_a_plan_from_an_exact_fit_asks_for_the_noise_argument():
+    """spec_from_fit said "give the noise you expect with --noise" to a caller whose argument is noise."""
+    import numpy as np
+
+    from scalefit.planning import spec_from_fit
+    flops = np.geomspace(1e19, 1e22, 6)
+    fit = scalefit.fit_law(flops, 1.8 + 1000 * flops ** -0.15, "saturating", family="a")      # exact: no noise
+    with pytest.raises(ValueError) as raised:
+        spec_from_fit(fit)
+    assert str(raised.value).endswith("give the noise you expect with noise=...")
+    assert raised.value.flags.endswith("give the noise you expect with --noise")
+
+
+def test_contours_of_a_compute_law_ask_for_the_law_argument():
+    """Only Python reaches this refusal (the command refuses --kind contours without --law chinchilla
+    before fitting), yet it said 'use --law chinchilla'."""
+    with pytest.raises(ValueError) as raised:
+        scalefit.FIGURES["contours"](scalefit.analyze(DEMO, bootstrap=0))
+    assert str(raised.value) == "contours need a two-variable law: analyze with law='chinchilla'"

@@ -884,7 +884,8 @@ def test_checkpoint_bootstrap_resamples_whole_runs(checkpoint_ladder):
     said = [w for w in by_runs.warnings if "checkpoints of 6 runs" in w]
     assert len(said) == 1 and "the bootstrap resamples whole runs" in said[0] and "too narrow" not in said[0]
     profile = [w for w in analyze(frame, band_method="profile").warnings if "checkpoints of 6 runs" in w]
-    assert "too narrow" in profile[0] and "--band-method percentile resamples whole runs" in profile[0]
+    assert "too narrow" in profile[0] and "band_method='percentile' resamples whole runs" in profile[0]
+    assert "--band-method percentile resamples whole runs" in profile[0].flags          # what the command prints
     by_default = analyze(frame, bootstrap=400, at_flops=[1e24])       # checkpoints: whole runs by default
     assert by_default.band_method == "percentile"
     assert [(p.low, p.high) for p in by_default.predictions] == [(p.low, p.high) for p in by_runs.predictions]

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .arguments import ArgumentError, argument_error
+from .arguments import ArgumentError, FlagTerms, Message, argument_error, message
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
@@ -379,7 +379,7 @@ ALLOCATION_COST = "N_opt and D_opt of a budget cost about {r} times that budget 
 
 
 def compute_column_warnings(family: str, ladder: Ladder, k: float, spender: str = "the allocation spends",
-                            effects: Sequence[str] = (ALLOCATION_COST,)) -> list[str]:
+                            effects: Sequence[str] = (ALLOCATION_COST,)) -> list[Message]:
     """A warning when the family's 'flops' column (given in the file, beside params and tokens)
     differs from k N D by more than COMPUTE_COLUMN_TOLERANCE on some run: L(N, D)'s frontier spends
     a compute C as k N D (``spender``: what spends it), so in the column's units N_opt and D_opt cost
@@ -396,10 +396,11 @@ def compute_column_warnings(family: str, ladder: Ladder, k: float, spender: str 
     typical = float(np.exp(np.mean(np.log(ratio))))
     one_k = high / low <= COMPUTE_COLUMN_TOLERANCE
     times = f"{typical:.3g} times" if one_k else f"{low:.3g} to {high:.3g} times (geometric mean {typical:.3g})"
-    return [f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute {spender}; "
-            + "; ".join(effect.format(r=f"{typical:.3g}") for effect in effects)
-            + f", and --flops-per-param-token {k * typical:.3g} matches the column"
-            + ("" if one_k else " on average (no single k matches every run)")]
+    return [message(lambda t: f"family '{family}': its 'flops' column is {times} C = {k:g} N D, the compute "
+                              f"{t.text(spender)}; "
+                    + "; ".join(effect.format(r=f"{typical:.3g}") for effect in effects)
+                    + f", and {t.law_setting('flops_per_param_token', k * typical)} matches the column"
+                    + ("" if one_k else " on average (no single k matches every run)"))]
 
 
 def frontier_compute_warnings(result: Analysis) -> list[str]:
@@ -415,7 +416,7 @@ def frontier_compute_warnings(result: Analysis) -> list[str]:
     for name in result.fits:
         uses = []
         if any(p.family == name and p.where == "compute-optimal" for p in result.predictions):
-            uses.append(("the predictions at --at-flops",
+            uses.append((message(lambda t: f"the predictions at {t.name('at_flops')}"),
                          "the N_opt and D_opt of a prediction cost about {r} times its compute as the column counts "
                          "compute"))
         if name == result.focus and any(m.reference_kind == "point" for m in result.multipliers):
@@ -423,8 +424,9 @@ def frontier_compute_warnings(result: Analysis) -> list[str]:
                          "those multipliers are about {r} times what they are in the column's units (a reference "
                          "run's compute is its column)"))
         if uses:
-            out += compute_column_warnings(name, result.ladder, law.flops_per_param_token,
-                                           "the frontier spends for " + " and ".join(u for u, _ in uses),
+            spender = message(lambda t, uses=uses: "the frontier spends for "
+                              + " and ".join(t.text(u) for u, _ in uses))
+            out += compute_column_warnings(name, result.ladder, law.flops_per_param_token, spender,
                                            [effect for _, effect in uses])
     return out
 
@@ -508,14 +510,14 @@ def _checkpoint_warning(family: str, rows: int, runs: int, law: Law, method: str
         how = ("the bootstrap resamples whole runs (each with all its checkpoints), so its bands count runs, not "
                f"rows, but {checked}")
     elif method == "profile":
-        how = ("every row is fitted as a separate run, so its bands are too narrow (marked *); "
-               "--band-method percentile resamples whole runs instead")
+        how = message(lambda t: "every row is fitted as a separate run, so its bands are too narrow (marked *); "
+                                f"{t.setting('band_method', 'percentile')} resamples whole runs instead")
     else:
         how = "every row is fitted as a separate run"
     what = ("the law of compute fits the blend of checkpoints, not the loss each run reaches at its compute: "
             "give one row per run (e.g. its final checkpoint)" if law.name != "chinchilla" else
             "one row per run (e.g. its final checkpoint) is the design the fit assumes")
-    return f"{said}, and {how}; {what}"
+    return message(lambda t: f"{said}, and {t.text(how)}; {what}")
 
 
 def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> list[str]:
@@ -526,9 +528,10 @@ def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> lis
         return []
     loss = ladder.runs["loss"].to_numpy(dtype=float)
     low, high = np.exp(loss.min()) / 2, np.exp(loss.max()) * 2
-    return [f"the target loss {t:g} (--at-loss) is {t:g} nats, perplexity {np.exp(t):.3g}, above twice every run's "
-            f"loss (at most {loss.max():.4g}); if {t:g} is a perplexity, give it as --at-perplexity {t:g} "
-            "(at_perplexity in Python)"
+    return [message(lambda a, t=t: f"the target loss {t:g} ({a.name('at_loss')}) is {t:g} nats, perplexity "
+                                   f"{np.exp(t):.3g}, above twice every run's loss (at most {loss.max():.4g}); "
+                                   f"if {t:g} is a perplexity, give it as {a.given('at_perplexity', t, 'g')}"
+                                   + (" (at_perplexity in Python)" if a is FlagTerms else ""))
             for t in losses if t > 2 * loss.max() and low <= t <= high]
 
 
@@ -761,9 +764,9 @@ def power_law_lack_of_fit(fit: FitResult, flops, loss) -> list[str]:
         p_value = 0.0 if fit.objective > 0 else 1.0
     if p_value >= POWER_LAW_CHECK_LEVEL:
         return []
-    return [f"family '{fit.family}': the saturating law (with an irreducible loss E) fits its runs much better than "
-            f"the power law (F test p = {p_value:.2g}); the loss is flattening, which the power law's curve and bands "
-            "ignore: try --law saturating"]
+    return [message(lambda t: f"family '{fit.family}': the saturating law (with an irreducible loss E) fits its runs "
+                              f"much better than the power law (F test p = {p_value:.2g}); the loss is flattening, "
+                              f"which the power law's curve and bands ignore: try {t.setting('law', 'saturating')}")]
 
 
 ISOFLOP_SIZES = 2.0   # model sizes this far apart within one compute budget make an IsoFLOP grid
@@ -783,10 +786,11 @@ def _isoflop_warnings(runs: pd.DataFrame, family: str) -> list[str]:
              and np.nanmax(params[labels == b]) >= ISOFLOP_SIZES * np.nanmin(params[labels == b])]
     if not grids:
         return []
-    return [f"family '{family}': {len(grids)} compute budget(s) hold 3 or more runs of model sizes "
-            f"{ISOFLOP_SIZES:g}x or more apart (an IsoFLOP grid); a law of compute alone fits through the middle of "
-            "each budget. For L(N, D) use --law chinchilla (tokens from a tokens column, or D = C / 6N), or keep each "
-            "budget's lowest-loss run for a compute-optimal ladder"]
+    return [message(lambda t: f"family '{family}': {len(grids)} compute budget(s) hold 3 or more runs of model "
+                              f"sizes {ISOFLOP_SIZES:g}x or more apart (an IsoFLOP grid); a law of compute alone fits "
+                              f"through the middle of each budget. For L(N, D) use {t.setting('law', 'chinchilla')} "
+                              "(tokens from a tokens column, or D = C / 6N), or keep each budget's lowest-loss run "
+                              "for a compute-optimal ladder")]
 
 
 POOR_FIT_SCATTER = 0.10  # rms relative residual above which a law does not describe the runs (good fits: < 3%)
@@ -797,8 +801,9 @@ def _scatter_warnings(fit: FitResult) -> list[str]:
     the ln-loss residuals)."""
     if fit.rmse_log <= POOR_FIT_SCATTER:
         return []
-    return [f"family '{fit.family}': the runs scatter {fit.rmse_log:.0%} (rms of ln-loss residuals) around the "
-            f"fitted {fit.law.name} law; it does not describe them well (see 'scalefit plot --kind residuals')"]
+    return [message(lambda t: f"family '{fit.family}': the runs scatter {fit.rmse_log:.0%} (rms of ln-loss "
+                              f"residuals) around the fitted {fit.law.name} law; it does not describe them well "
+                              f"(see {t.figure('residuals')})")]
 
 
 def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, level: float,
@@ -808,8 +813,8 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
     out: list[Multiplier] = []
     others = [f for f in ladder.families if f != focus]
     if at_loss and not any(f in fits for f in others):
-        warnings.append("--at-loss and --at-perplexity apply to comparisons between ladders; this file has no "
-                        "other ladder")
+        warnings.append(message(lambda t: f"{t.name('at_loss')} and {t.name('at_perplexity')} apply to comparisons "
+                                          "between ladders; this file has no other ladder"))
     for other in others:
         if other in fits:
             ref = fits[other]

@@ -213,7 +213,9 @@ def fit(ladder_csv, law, focus, fix_e, band_method, huber_delta, k, bootstrap, l
     _check_output_path(output, ladder_csv)
     result = _run_analysis(ladder_csv, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops, at_params_tokens)
-    render = {"table": format_table, "json": to_json, "csv": to_csv}[fmt]
+    from .arguments import in_flags
+    render = {"table": lambda r: format_table(r, flags=True), "json": lambda r: to_json(in_flags(r)),
+              "csv": to_csv}[fmt]
     _emit(render(result), output)
 
 
@@ -296,13 +298,20 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
 def _emit_result(result, render, output: str | None, figure: str | None, kind: str) -> None:
     """The result's warnings on stderr, its figure ``kind`` when --figure asks for one, then the
     rendered result on stdout or --output."""
+    from .arguments import in_flags
     unused = _unused_bootstrap(result.band_method) if kind == "backtest" else []
-    for warning in list(result.warnings) + unused:
-        click.echo(f"scalefit: warning: {warning}", err=True)
+    _echo_warnings(list(result.warnings) + unused)
     if figure is not None:
         _emit_bytes(_figure_bytes(kind, result, figure), figure)
         click.echo(f"scalefit: wrote {figure}", err=True)
-    _emit(render(result), output)
+    _emit(render(in_flags(result)), output)
+
+
+def _echo_warnings(warnings) -> None:
+    """Each warning on stderr, in the command's terms (its flags: 'try --law saturating')."""
+    from .arguments import FlagTerms
+    for warning in warnings:
+        click.echo(f"scalefit: warning: {FlagTerms.text(warning)}", err=True)
 
 
 def _check_figure_path(figure: str, ladder_csv: str, output: str | None) -> None:
@@ -459,7 +468,11 @@ SPEC_OPTIONS = ("params", "flops", "noise", "reference", "second-ladder", "repea
 
 
 def _as_option_error(exc: ValueError) -> str:
-    """A SimulationSpec message as the option's error: 'noise 2: ...' is '--noise 2: ...'."""
+    """A SimulationSpec message as the option's error: an ArgumentError's flags ('second_ladder 0'
+    is '--second-ladder 0'), else 'noise 2: ...' is '--noise 2: ...'."""
+    from .arguments import ArgumentError
+    if isinstance(exc, ArgumentError):
+        return exc.flags
     text = str(exc)
     return f"--{text}" if text.startswith(SPEC_OPTIONS) else text
 
@@ -641,9 +654,9 @@ def plan(ladder_csv, law, params_text, flops_text, noise, focus, multiplier, bey
             result = plan_ladder(spec, multiplier=multiplier, beyond=beyond, claim=claim or 1.0, level=level,
                                  simulations=simulations, seed=seed, extra_runs=extra_runs or None, progress=tick,
                                  workers=workers, truth_from=truth_from)
-    except ValueError as exc:     # the library's checks name the option: 'noise 0: ...' is --noise 0
-        raise InputError(f"--{str(exc).replace('extra run', 'extra-run')}") from None
-    render = {"table": format_plan, "json": plan_to_json, "csv": plan_to_csv}[fmt]
+    except ValueError as exc:     # the library's checks, with the flags: 'noise 0: ...' is --noise 0
+        raise InputError(_as_option_error(exc)) from None
+    render = {"table": lambda p: format_plan(p, flags=True), "json": plan_to_json, "csv": plan_to_csv}[fmt]
     _emit(render(result), output)
 
 
@@ -664,12 +677,11 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
         fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), law, family=focus)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    for warning in list(ladder.warnings) + family_fit_warnings(fit, runs):
-        click.echo(f"scalefit: warning: {warning}", err=True)
+    _echo_warnings(list(ladder.warnings) + family_fit_warnings(fit, runs))
     try:
         spec = spec_from_fit(fit, seed, given.get("noise"))
-    except ValueError as exc:
-        raise InputError(f"{ladder_csv}: {exc}") from None
+    except ValueError as exc:           # an ArgumentError: 'give noise=...' is 'give --noise'
+        raise InputError(f"{ladder_csv}: {getattr(exc, 'flags', exc)}") from None
     if "params" in given:
         spec = replace(spec, params=_parse_params(given["params"], law, dict(zip(get_law(law).param_names, spec.params))))
     if "flops" in given:
@@ -704,6 +716,7 @@ def optimal(ladder_csv, budget_lists, focus, bootstrap, level, seed, huber_delta
     """Compute-optimal allocation N_opt(C), D_opt(C) from L(N, D) = E + A/N^alpha + B/D^beta, with bands,
     and the IsoFLOP (parabola) analysis when runs group into compute budgets."""
     from .allocation import optimal_report
+    from .arguments import in_flags
     from .formatting import format_optimal, optimal_to_json
     from .ladder import LadderError, read_ladder
 
@@ -717,9 +730,8 @@ def optimal(ladder_csv, budget_lists, focus, bootstrap, level, seed, huber_delta
                                     budget_tolerance=budget_tolerance, progress=tick, workers=workers)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    for warning in report.warnings:
-        click.echo(f"scalefit: warning: {warning}", err=True)
-    _emit(format_optimal(report) if fmt == "table" else optimal_to_json(report), output)
+    _echo_warnings(report.warnings)
+    _emit(format_optimal(report, flags=True) if fmt == "table" else optimal_to_json(in_flags(report)), output)
 
 
 def _analysis_options(f):
@@ -761,8 +773,7 @@ def _run_analysis(source, law, focus, band_method, bootstrap, level, seed, at_lo
         raise InputError(str(exc)) from None
     except ArgumentError as exc:       # the library's message, naming the flags ('at_flops 1e+40' is --at-flops 1e+40)
         raise InputError(exc.flags) from None
-    for warning in list(result.warnings) + _unused_bootstrap(result.band_method):
-        click.echo(f"scalefit: warning: {warning}", err=True)
+    _echo_warnings(list(result.warnings) + _unused_bootstrap(result.band_method))
     return result
 
 
@@ -928,7 +939,8 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     command = shlex.join(["scalefit", *words])
     steps = report_steps(result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     with _progress(steps, "report") as tick:
-        text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick)
+        text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick,
+                                     flags=True)
     for path, data in assets.items():
         _emit_bytes(data, path)
     _emit(text, output)

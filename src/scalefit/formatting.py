@@ -15,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .analysis import PERPLEXITY_COLUMNS, Analysis, level_percent
+from .arguments import terms_of
 from .efficiency import Multiplier
 from .prediction import Prediction
 
@@ -235,8 +236,10 @@ def compute_note(law) -> str:
     return "compute C in the file's units" if k is None else f"compute C = {k:g} N D in the file's units"
 
 
-def format_table(result: Analysis) -> str:
-    """A table readable at a glance: fits with bands, then multipliers with bands."""
+def format_table(result: Analysis, flags: bool = False) -> str:
+    """A table readable at a glance: fits with bands, then multipliers with bands; arguments named
+    as Python does (``bootstrap=0``), or with ``flags`` as the command's options (``--bootstrap 0``)."""
+    terms = terms_of(flags)
     ladder = result.ladder
     pct = level_percent(result.level)
     metric_note = "loss = ln(perplexity), nats/token" if ladder.metric == "perplexity" else "loss in nats/token"
@@ -248,9 +251,9 @@ def format_table(result: Analysis) -> str:
     elif result.band_method == "profile":
         lines.append(f"bands: {pct} profile likelihood (F-calibrated), see README 'Honest bands'")
     elif any(np.isfinite(ff.fit.stderr).any() for ff in result.fits.values()):
-        lines.append("bands: none (--bootstrap 0); parameter ± are standard errors")
+        lines.append(f"bands: none ({terms.setting('bootstrap', 0)}); parameter ± are standard errors")
     else:
-        lines.append("bands: none (--bootstrap 0)")
+        lines.append(f"bands: none ({terms.setting('bootstrap', 0)})")
     has_bands = result.band_method != "none"
     lines += ["", "Fitted families"]
     header = ["family", "runs", "compute range"] + list(result.law.param_names) + ["rmse(ln L)"]
@@ -365,7 +368,9 @@ def plan_to_csv(plan) -> str:
     return frame_csv(plan.frame(), "%.6g")
 
 
-def format_plan(plan) -> str:
+def format_plan(plan, flags: bool = False) -> str:
+    """The plan's table and advice; arguments named as Python does (``extra_runs=...``), or with
+    ``flags`` as the command's options (``--extra-run``)."""
     from .laws import get_law
     spec = plan.spec
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
@@ -403,7 +408,7 @@ def format_plan(plan) -> str:
     if best is not None and plan.costs_more_than_reference(best):
         lines.append(f"That run alone takes {fmt(best.extra_flops, 3)}, at least the compute of the reference itself "
                      f"({fmt(plan.reference_flops, 3)}): it would spend the saving it is meant to show; weigh a "
-                     "cheaper candidate (the 'added' column) or --extra-run.")
+                     f"cheaper candidate (the 'added' column) or {terms_of(flags).option('extra_runs')}.")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "
                      f"(median width {fmt_multiplier(bounded.median_width)}; it adds "
@@ -459,12 +464,14 @@ def _with_band(value_low_high) -> str:
     return f"{fmt(value, 3)} {_band(low, high, lambda x: fmt(x, 3))}".strip()
 
 
-def format_optimal(report) -> str:
+def format_optimal(report, flags: bool = False) -> str:
+    """The allocation's tables; arguments named as Python does (``bootstrap=0``), or with ``flags``
+    as the command's options (``--bootstrap 0``)."""
     result = report.analysis
     law = result.law
     pct = level_percent(result.level)
     bands = (f"{pct} percentile bootstrap bands, {result.n_bootstrap} resamples, seed {result.seed}"
-             if result.n_bootstrap else "no bands (--bootstrap 0)")
+             if result.n_bootstrap else f"no bands ({terms_of(flags).setting('bootstrap', 0)})")
     lines = [f"scalefit {__version__} optimal: {result.ladder.source}",
              f"law: {law.formula}, Huber delta {law.huber_delta:g} on ln-loss residuals; "
              f"C = {law.flops_per_param_token:g} N D; {bands}"]

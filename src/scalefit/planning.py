@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import check_level
+from .arguments import argument_error
 from .efficiency import compute_ratio
 from .equality import ValueEquality
 from .fitting import FitResult, fit_ladders
@@ -168,13 +169,14 @@ def _residual_noise(fit: FitResult) -> float:
     """sqrt(S / (n - p)), or ValueError when there is no residual, or it is rounding, or too large."""
     dof = fit.n_runs - fit.law.n_params
     if dof <= 0:
-        raise ValueError(f"family '{fit.family}': {fit.n_runs} runs leave the {fit.law.name} law's "
-                         f"{fit.law.n_params} parameters no residual to estimate the noise from; give --noise")
+        raise argument_error(lambda t: f"family '{fit.family}': {fit.n_runs} runs leave the {fit.law.name} law's "
+                                       f"{fit.law.n_params} parameters no residual to estimate the noise from; give "
+                                       f"{t.option('noise')}")
     noise = float(np.sqrt(fit.objective / dof))
     if not MIN_FITTED_NOISE <= noise <= MAX_NOISE:
         why = "too little to simulate from (an exact fit)" if noise < MIN_FITTED_NOISE else "more than a law describes"
-        raise ValueError(f"family '{fit.family}': its runs scatter {noise:.3g} (ln loss) around the {fit.law.name} "
-                         f"fit, {why}; give the noise you expect with --noise")
+        raise argument_error(lambda t: f"family '{fit.family}': its runs scatter {noise:.3g} (ln loss) around the "
+                                       f"{fit.law.name} fit, {why}; give the noise you expect with {t.option('noise')}")
     return noise
 
 
@@ -185,30 +187,35 @@ def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulati
     """One clear ValueError for arguments that would make the plan meaningless (a ladder too short
     to fit is refused by SimulationSpec itself)."""
     if not spec.noise > 0:
-        raise ValueError(f"noise {spec.noise:g}: planning needs the ladder's seed-to-seed noise, above 0 "
-                         "(e.g. 0.01 for 1%): without noise every simulated band is a single point")
+        raise argument_error(lambda t: f"{t.given('noise', spec.noise, 'g')}: planning needs the ladder's seed-to-seed "
+                                       "noise, above 0 (e.g. 0.01 for 1%): without noise every simulated band is a "
+                                       "single point")
     if not abs(beyond) <= MAX_BEYOND:
-        raise ValueError(f"beyond {beyond:g}: the reference's distance past the ladder must be a number of decades "
-                         f"within +-{MAX_BEYOND:g}")
+        raise argument_error(lambda t: f"{t.given('beyond', beyond, 'g')}: the reference's distance past the ladder "
+                                       f"must be a number of decades within +-{MAX_BEYOND:g}")
     if not 0 < multiplier < np.inf:
-        raise ValueError(f"multiplier {multiplier:g}: the true multiplier must be a positive number")
+        raise argument_error(lambda t: f"{t.given('multiplier', multiplier, 'g')}: the true multiplier must be a "
+                                       "positive number")
     if not 0 < claim < np.inf:
-        raise ValueError(f"claim {claim:g}: the claimed multiplier must be a positive number")
+        raise argument_error(lambda t: f"{t.given('claim', claim, 'g')}: the claimed multiplier must be a positive "
+                                       "number")
     check_level(level)
     if simulations < 20:
-        raise ValueError(f"simulations {simulations}: must be at least 20")
+        raise argument_error(lambda t: f"{t.name('simulations')} {simulations}: must be at least 20")
     top = max(spec.flops)
     with np.errstate(all="ignore"):
         reference = top * 10.0 ** beyond * multiplier
     if not 0 < reference < np.inf:
-        raise ValueError(f"multiplier {multiplier:g}: the reference's compute ({reference:g}) is not a positive "
-                         "float; plan a smaller multiplier or a nearer reference")
+        raise argument_error(lambda t: f"{t.given('multiplier', multiplier, 'g')}: the reference's compute "
+                                       f"({reference:g}) is not a positive float; plan a smaller multiplier or a "
+                                       "nearer reference")
     for c in extra_runs or ():
         if not 0 < c < np.inf:
-            raise ValueError(f"extra run {c:g}: a run's compute must be a positive number (in the ladder's units)")
+            raise argument_error(lambda t: f"{t.given('extra_runs', c, 'g')}: a run's compute must be a positive "
+                                           "number (in the ladder's units)")
         if abs(np.log10(c / top)) > MAX_BEYOND:
-            raise ValueError(f"extra run {c:g}: more than {MAX_BEYOND:g} decades from the ladder's largest run "
-                             f"({top:g}); give it in the ladder's units")
+            raise argument_error(lambda t: f"{t.given('extra_runs', c, 'g')}: more than {MAX_BEYOND:g} decades from "
+                                           f"the ladder's largest run ({top:g}); give it in the ladder's units")
 
 
 def _extra_run_name(flops: float, top: float, at_top: int = 1) -> str:

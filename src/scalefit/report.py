@@ -11,6 +11,7 @@ import urllib.parse
 
 from . import __version__
 from .analysis import Analysis, checkpoint_families, level_percent
+from .arguments import message, terms_of
 from .formatting import _band, _decades, _with_band, fmt, fmt_multiplier, prediction_rows, runs_cell
 from .ladder import LadderError
 
@@ -217,9 +218,11 @@ def _allocations(result: Analysis) -> list[list[str]]:
 
 
 def render_report(result: Analysis, command: str = "(from Python)", markdown: bool = False,
-                  output: str = "report.html", progress=None) -> tuple[str, dict[str, bytes]]:
+                  output: str = "report.html", progress=None, flags: bool = False) -> tuple[str, dict[str, bytes]]:
     """The report's text and, for Markdown, the figure files to write beside it (path -> bytes).
-    ``progress`` is called with the steps done as the work goes (:func:`report_steps` counts them)."""
+    ``progress`` is called with the steps done as the work goes (:func:`report_steps` counts them).
+    Its warnings name arguments as Python does (``law='saturating'``), or with ``flags`` as the
+    command's options (``--law saturating``, what ``scalefit report`` writes)."""
     if not isinstance(result, Analysis):
         raise TypeError(f"a report is written from an analysis (scalefit.analyze(...)), not {type(result).__name__}")
     cmp = _shared_comparison(result, progress)
@@ -234,7 +237,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
              f"Bands: {level_percent(result.level)} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
-    warnings = report_warnings(result, cmp, bt)
+    warnings = [terms_of(flags).text(w) for w in report_warnings(result, cmp, bt)]
     if markdown:
         return _markdown(result, intro, provenance, tables, figures, output, warnings)
     return _html(result, intro, provenance, tables, figures, warnings), {}
@@ -246,7 +249,8 @@ def report_warnings(result: Analysis, cmp, bt=None) -> list[str]:
     out = list(result.warnings)
     for label, other in (("shared-law comparison", cmp), ("backtest", bt)):
         if other is not None:
-            out += [f"{label}: {w}" for w in other.warnings if w not in result.warnings and not _restated(w, label)]
+            out += [message(lambda t, w=w: f"{label}: {t.text(w)}")
+                    for w in other.warnings if w not in result.warnings and not _restated(w, label)]
     return out
 
 

@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .arguments import message
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
                       ReadOnlyFields, lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
@@ -530,7 +531,7 @@ def _check_against_separate_laws(ladder: Ladder, families: list[str], shared_obj
     p_value = float(special.fdtrc(df1, df2, f_stat)) if np.isfinite(f_stat) else 0.0
     notes = ()
     if p_value < CHECK_LEVEL:
-        notes = (f"the data contradict the shared law (F test against separate laws per family: p = "
-                 f"{p_value:.2g}): the families scale differently, so the saving depends on the loss; "
-                 "compare them at chosen losses with `scalefit fit --at-loss`",)
+        notes = (message(lambda t: f"the data contradict the shared law (F test against separate laws per family: "
+                                   f"p = {p_value:.2g}): the families scale differently, so the saving depends on the "
+                                   f"loss; compare them at chosen losses with {t.call('analyze', 'fit', 'at_loss')}"),)
     return separate, float(f_stat), p_value, (df1, df2), notes

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .arguments import FlagTerms, argument_error
 from .ladder import LARGEST_LOSS, MAX_COMPUTE_DECADES, SMALLEST_LOSS, runs_a_fit_needs
 from .laws import get_law
 
@@ -89,15 +90,17 @@ class SimulationSpec:
                 raise ValueError(f"{name} {value:g}: must be between 0 and {MAX_NOISE:g} (the standard deviation "
                                  "of ln loss: 0.01 is 1%)")
         if self.second_ladder is not None and not 0 < self.second_ladder < np.inf:
-            raise ValueError(f"second-ladder {self.second_ladder:g}: its true multiplier must be a positive number")
+            raise argument_error(lambda t: f"{t.given('second_ladder', self.second_ladder, 'g')}: its true multiplier "
+                                           "must be a positive number")
         for ref in self.references:
             self._check_reference(ref)
         names = [self.family] + (["other"] if self.second_ladder is not None else []) + [r.name for r in self.references]
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
             ladders = f"'{self.family}'" + (" and 'other'" if self.second_ladder is not None else "")
-            raise ValueError(f"family name '{clash[0]}' is used twice (ladders: {ladders}); give each reference "
-                             "a name of its own, as in --reference NAME=M@D")
+            raise argument_error(lambda t: f"family name '{clash[0]}' is used twice (ladders: {ladders}); give each "
+                                           "reference a name of its own, as in "
+                                           + ("--reference NAME=M@D" if t is FlagTerms else "ReferenceSpec(name=...)"))
 
     def _check_fittable(self, law) -> None:
         """The ladder must be one `scalefit fit` can fit (check_fittable's counts): --flops
