@@ -133,6 +133,9 @@ def test_backtest_refusals_and_outputs_without_bands(tmp_path):
                                                  zip((1e10, 1e11, 1e12, 1e13, 1e14, 1e29), (3.0, 2.8, 2.6, 2.5, 2.45, 2.0))))
     beyond = runner.invoke(main, ["backtest", str(far)])
     assert beyond.exit_code == 2 and len(beyond.stderr.splitlines()) == 1 and "decades outside" in beyond.stderr
+    # the held-out run, not an argument the backtest has not ('at_flops 1e+29' / '--at-flops')
+    assert "not backtested: its held-out run at compute 1e+29: 15.0 decades outside" in beyond.stderr
+    assert "at_flops" not in beyond.stderr and "at-flops" not in beyond.stderr
     bare = json.loads(runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--bootstrap", "0",
                                            "--format", "json"]).stdout)
     (row,) = bare["held_out"]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, nd_bands_warning,
                        resolve_band_method, resolve_law, run_and_row_counts, run_labels, table_warnings)
+from .arguments import PythonTerms
 from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
@@ -161,7 +162,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
                            f"value(s) it keeps {kept}, which cannot be fitted ({_reason(exc)})")
             continue
         except TargetError as exc:           # a held-out run far beyond the others
-            skipped.append(f"family '{family}': not backtested: {exc}")
+            skipped.append(f"family '{family}': not backtested: {exc.in_terms(HeldOutTerms)}")
             continue
         method, n_bootstrap = result.band_method, result.n_bootstrap
         training[family] = result
@@ -246,6 +247,18 @@ def _run_ends(runs: pd.DataFrame) -> np.ndarray:
     if not has_checkpoints(runs):
         return flops
     return pd.Series(flops).groupby(run_labels(runs)).transform("max").to_numpy()
+
+
+class HeldOutTerms(PythonTerms):
+    """The targets of the backtest's predictions as the backtest made them: held-out runs, at their
+    compute (at_flops) or size (at_params_tokens), which its caller never gave ('at_flops 1e+29'
+    named an argument a backtest has not)."""
+
+    @staticmethod
+    def given(argument: str, value, digits: str = ".6g") -> str:
+        if isinstance(value, tuple):
+            return f"its held-out run at (N, D) = ({', '.join(format(float(v), digits) for v in value)})"
+        return f"its held-out run at compute {format(float(value), digits)}"
 
 
 def _targets(held: pd.DataFrame, law: Law) -> dict:

@@ -1244,7 +1244,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     p9 = _p9()
     options = _sized("contours", result, options)
     if result.law.name != "chinchilla":
-        raise ValueError("contours need a two-variable law: use --law chinchilla")
+        raise ValueError("contours need a two-variable law: analyze with law='chinchilla'")
     family = family or result.focus
     fit = result.fits[family].fit
     n = np.geomspace(fit.model_params.min() / 3, fit.model_params.max() * 3, 80)
