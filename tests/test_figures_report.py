@@ -1659,3 +1659,27 @@ def test_many_keyed_numbers_keep_to_the_values_plotted():
     assert arrows["label_y"].min() >= values.min() and arrows["label_y"].max() <= values.max()
     assert arrows.sort_values("y")["label_y"].is_monotonic_increasing          # in the arrows' order
     assert _texts_outside(multiplier_figure(result)) == []
+
+
+def test_keyed_numbers_lines_cross_no_other_arrow_when_references_lie_either_side():
+    """Found by review: with references both left and right of the focus's curve (multipliers 0.5x
+    and 4x alternating), the numbers went right of the arrows, where an arrow to a reference left
+    of the curve ends on the curve: the lines from those arrows' ends up to their numbers ran
+    across the 4x arrows above them ('3' read as the number of arrow 4). Numbers go right only when
+    every arrow ends at its reference there; here no number's line crosses another arrow."""
+    from scalefit.plots import _annotation_layout
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("focus", c, 1.8 + 1000 * c ** -0.15) for c in flops]
+    rows += [(f"ref{i}", 1e19 * 10 ** (0.7 * i), 1.8 + 1000 * (1e19 * 10 ** (0.7 * i) / (0.5 if i % 2 else 4)) ** -0.15)
+             for i in range(1, 7)]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    assert keyed and sorted(round(m.multiplier, 1) for m in result.multipliers) == [0.5] * 3 + [4.0] * 3
+    for _, number in arrows.iterrows():
+        x0, y0, x1, y1 = np.log10(number["end"]), number["y"], np.log10(number["label_x"]), number["label_y"]
+        for _, other in arrows.drop(index=number.name).iterrows():
+            if (y0 - other["y"]) * (y1 - other["y"]) < 0:           # its line passes the other arrow's height
+                x = x0 + (x1 - x0) * (other["y"] - y0) / (y1 - y0)
+                assert not np.log10(other["left"]) < x < np.log10(other["right"]), \
+                    f"the line to number {number['label']} crosses arrow {other['label']}"
