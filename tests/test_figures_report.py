@@ -1683,3 +1683,32 @@ def test_keyed_numbers_lines_cross_no_other_arrow_when_references_lie_either_sid
                 x = x0 + (x1 - x0) * (other["y"] - y0) / (y1 - y0)
                 assert not np.log10(other["left"]) < x < np.log10(other["right"]), \
                     f"the line to number {number['label']} crosses arrow {other['label']}"
+
+
+def test_contour_labels_contrast_with_the_colour_behind_them(tmp_path):
+    """Found by review (a change no test guarded): loss labels, moved from the panel's edge onto
+    their lines, were still drawn white everywhere, so those on the light (high-loss) half of the
+    colour scale were white on yellow-green. Every label, loss and budget, contrasts with the
+    colour of the loss at its centre by at least 3:1 (WCAG's ratio for large text)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    def luminance(rgb) -> float:
+        c = np.asarray(rgb, dtype=float)
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    grid = pd.DataFrame([(n, n * r) for n in np.geomspace(1e7, 7e9, 7) for r in (5, 20, 80, 320)],
+                        columns=["params", "tokens"])             # made up: exponents 0.1, levels spread up the scale
+    result = analyze(grid.assign(family="g", loss=1.9 + 4.8 * grid.params ** -0.1 + 19 * grid.tokens ** -0.1),
+                     law="chinchilla", bootstrap=0)
+    plot = FIGURES["contours"](result)
+    fit, scale = result.fits[result.focus].fit, plot.data["loss"]
+    texts = pd.concat([layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"])
+    share = (fit.law.predict_nd(fit.params, texts["params"].to_numpy(float), texts["tokens"].to_numpy(float))
+             - scale.min()) / (scale.max() - scale.min())
+    behind = colormaps["viridis"](share)[:, :3]
+    assert len(texts) >= 8 and (share[texts["level"].notna().to_numpy()] > 0.7).any()   # a loss label on light colours
+    for text, colour, background in zip(texts["level"].fillna(texts["budget"]), texts["shade"], behind):
+        a, b = sorted([luminance(to_rgb(colour)), luminance(background)])
+        assert (b + 0.05) / (a + 0.05) >= 3, f"label {text} ({colour}) on {background}"
