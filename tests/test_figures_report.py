@@ -1712,3 +1712,28 @@ def test_contour_labels_contrast_with_the_colour_behind_them(tmp_path):
     for text, colour, background in zip(texts["level"].fillna(texts["budget"]), texts["shade"], behind):
         a, b = sorted([luminance(to_rgb(colour)), luminance(background)])
         assert (b + 0.05) / (a + 0.05) >= 3, f"label {text} ({colour}) on {background}"
+
+
+def test_contour_labels_lie_inside_the_panel(tmp_path):
+    """Found by review (no test guarded it): a label centred on its line near where the line leaves
+    the panel reaches past the panel's edge and is cut off. As drawn, with and without a title
+    every label lies inside the panel."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    result = analyze(pd.read_csv(chinchilla_ladder(tmp_path)), law="chinchilla", bootstrap=0)
+    for options in (FigureOptions(), FigureOptions(width=3, height=3, title="L(N, D) of a made-up ladder, "
+                                                   "fitted by least squares in log space")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figure = FIGURES["contours"](result, options=options).draw()
+            figure.set_dpi(100)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+        ax = figure.axes[0]
+        boxes = {t.get_text(): t.get_window_extent(canvas.get_renderer()) for t in ax.texts if t.get_text()}
+        assert len(boxes) >= 8
+        for label, box in boxes.items():
+            assert (ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1), \
+                f"{label!r} ({box}) reaches past the panel ({ax.bbox})"
