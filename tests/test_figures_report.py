@@ -1659,3 +1659,81 @@ def test_many_keyed_numbers_keep_to_the_values_plotted():
     assert arrows["label_y"].min() >= values.min() and arrows["label_y"].max() <= values.max()
     assert arrows.sort_values("y")["label_y"].is_monotonic_increasing          # in the arrows' order
     assert _texts_outside(multiplier_figure(result)) == []
+
+
+def test_keyed_numbers_lines_cross_no_other_arrow_when_references_lie_either_side():
+    """Found by review: with references both left and right of the focus's curve (multipliers 0.5x
+    and 4x alternating), the numbers went right of the arrows, where an arrow to a reference left
+    of the curve ends on the curve: the lines from those arrows' ends up to their numbers ran
+    across the 4x arrows above them ('3' read as the number of arrow 4). Numbers go right only when
+    every arrow ends at its reference there; here no number's line crosses another arrow."""
+    from scalefit.plots import _annotation_layout
+
+    flops = np.geomspace(1e19, 1e22, 8)
+    rows = [("focus", c, 1.8 + 1000 * c ** -0.15) for c in flops]
+    rows += [(f"ref{i}", 1e19 * 10 ** (0.7 * i), 1.8 + 1000 * (1e19 * 10 ** (0.7 * i) / (0.5 if i % 2 else 4)) ** -0.15)
+             for i in range(1, 7)]
+    result = analyze(pd.DataFrame(rows, columns=["family", "flops", "loss"]), bootstrap=0)
+    arrows, _, _, keyed = _annotation_layout(result, FigureOptions())
+    assert keyed and sorted(round(m.multiplier, 1) for m in result.multipliers) == [0.5] * 3 + [4.0] * 3
+    for _, number in arrows.iterrows():
+        x0, y0, x1, y1 = np.log10(number["end"]), number["y"], np.log10(number["label_x"]), number["label_y"]
+        for _, other in arrows.drop(index=number.name).iterrows():
+            if (y0 - other["y"]) * (y1 - other["y"]) < 0:           # its line passes the other arrow's height
+                x = x0 + (x1 - x0) * (other["y"] - y0) / (y1 - y0)
+                assert not np.log10(other["left"]) < x < np.log10(other["right"]), \
+                    f"the line to number {number['label']} crosses arrow {other['label']}"
+
+
+def test_contour_labels_contrast_with_the_colour_behind_them(tmp_path):
+    """Found by review (a change no test guarded): loss labels, moved from the panel's edge onto
+    their lines, were still drawn white everywhere, so those on the light (high-loss) half of the
+    colour scale were white on yellow-green. Every label, loss and budget, contrasts with the
+    colour of the loss at its centre by at least 3:1 (WCAG's ratio for large text)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    def luminance(rgb) -> float:
+        c = np.asarray(rgb, dtype=float)
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    grid = pd.DataFrame([(n, n * r) for n in np.geomspace(1e7, 7e9, 7) for r in (5, 20, 80, 320)],
+                        columns=["params", "tokens"])             # made up: exponents 0.1, levels spread up the scale
+    result = analyze(grid.assign(family="g", loss=1.9 + 4.8 * grid.params ** -0.1 + 19 * grid.tokens ** -0.1),
+                     law="chinchilla", bootstrap=0)
+    plot = FIGURES["contours"](result)
+    fit, scale = result.fits[result.focus].fit, plot.data["loss"]
+    texts = pd.concat([layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_text"])
+    share = (fit.law.predict_nd(fit.params, texts["params"].to_numpy(float), texts["tokens"].to_numpy(float))
+             - scale.min()) / (scale.max() - scale.min())
+    behind = colormaps["viridis"](share)[:, :3]
+    assert len(texts) >= 8 and (share[texts["level"].notna().to_numpy()] > 0.7).any()   # a loss label on light colours
+    for text, colour, background in zip(texts["level"].fillna(texts["budget"]), texts["shade"], behind):
+        a, b = sorted([luminance(to_rgb(colour)), luminance(background)])
+        assert (b + 0.05) / (a + 0.05) >= 3, f"label {text} ({colour}) on {background}"
+
+
+def test_contour_labels_lie_inside_the_panel(tmp_path):
+    """Found by review (no test guarded it): a label centred on its line near where the line leaves
+    the panel reaches past the panel's edge and is cut off. As drawn, with and without a title
+    every label lies inside the panel."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    result = analyze(pd.read_csv(chinchilla_ladder(tmp_path)), law="chinchilla", bootstrap=0)
+    for options in (FigureOptions(), FigureOptions(width=3, height=3, title="L(N, D) of a made-up ladder, "
+                                                   "fitted by least squares in log space")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figure = FIGURES["contours"](result, options=options).draw()
+            figure.set_dpi(100)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+        ax = figure.axes[0]
+        boxes = {t.get_text(): t.get_window_extent(canvas.get_renderer()) for t in ax.texts if t.get_text()}
+        assert len(boxes) >= 8
+        for label, box in boxes.items():
+            assert (ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1), \
+                f"{label!r} ({box}) reaches past the panel ({ax.bbox})"

@@ -787,10 +787,12 @@ def _layout_on_axis(result: Analysis, options: FigureOptions, to_axis):
     unnamed = refs[~refs["family"].isin(arrows["reference"])]
     keyed = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="below"),
                            shown, gap, options)
-    if unnamed.empty and float(keyed[0]["label_y"].min()) - gap / 2 < low:
+    if unnamed.empty and _all_point_right(arrows) and float(keyed[0]["label_y"].min()) - gap / 2 < low:
         # the stack below the arrows stretches the value axis (ten references within a few gaps of
         # loss put the tenth number 0.55 nats below every run and curve): numbers above and right of
-        # the arrows, where no reference is named, when they stay within the values plotted
+        # the arrows, where no reference is named, when they stay within the values plotted; only
+        # when every arrow ends at its reference on the right (an arrow to a reference left of the
+        # curve ends on the curve there, and its number's line rose across the arrows above it)
         above = _clear_numbers(*_place_labels(arrows, unnamed, gap, flops, options, keyed=True, anchor="above",
                                               offset=RIGHT_LABEL_OFFSET, side="right"), shown, gap, options)
         if float(above[0]["label_y"].max()) + gap / 2 <= high:
@@ -830,6 +832,12 @@ def _place_labels(arrows, refs, gap, flops, options, keyed, anchor, offset=LABEL
 
 
 KEY_NUMBER_STEPS = 8  # a keyed number moves down at most this many gaps to clear the runs and curves
+
+
+def _all_point_right(arrows: pd.DataFrame) -> bool:
+    """Whether every arrow runs from the focus's curve right to its reference (xend >= x: the
+    focus needs less compute, multiplier >= 1), so that its right end is the reference's point."""
+    return bool((arrows["xend"] >= arrows["x"]).all())
 
 
 def _clear_numbers(arrows, labels, limits, shown, gap, options):
