@@ -880,13 +880,12 @@ def test_the_report_of_a_checkpoint_file_says_rows_are_checkpoints_and_marks_the
     assert warnings.count("rows are checkpoints of") == 1          # the file's, not restated by the backtest's refit
 
 
-def _texts_outside(plot, dpi: int = 300) -> list[str]:
-    """The texts of a drawn figure that reach past its edges, and the labels drawn on a panel
-    (geom_text) that reach past the panel's, as rendered at ``dpi``."""
+def _drawn_at(plot, dpi: int):
+    """The drawn matplotlib figure of ``plot`` and its canvas, rendered at ``dpi`` (plotnine's
+    warnings silenced)."""
     import warnings
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.text import Text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -894,6 +893,15 @@ def _texts_outside(plot, dpi: int = 300) -> list[str]:
         figure.set_dpi(dpi)
         canvas = FigureCanvasAgg(figure)
         canvas.draw()
+    return figure, canvas
+
+
+def _texts_outside(plot, dpi: int = 300) -> list[str]:
+    """The texts of a drawn figure that reach past its edges, and the labels drawn on a panel
+    (geom_text) that reach past the panel's, as rendered at ``dpi``."""
+    from matplotlib.text import Text
+
+    figure, canvas = _drawn_at(plot, dpi)
     renderer = canvas.get_renderer()
     out = []
     for ax in figure.axes:
@@ -1520,17 +1528,9 @@ def test_the_arrow_keys_numbers_line_up_past_nine():
 def _drawn_labels_and_lines(plot, dpi: int = 100):
     """The panel's texts' boxes and its drawn lines, each a (k, 2) array of points at most a pixel
     apart, in pixels, as rendered at ``dpi``."""
-    import warnings
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        figure = plot.draw()
-        figure.set_dpi(dpi)
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
+    figure, canvas = _drawn_at(plot, dpi)
     ax = figure.axes[0]
     boxes = {t.get_text(): t.get_window_extent(canvas.get_renderer()) for t in ax.texts if t.get_text()}
     paths = [(line.get_color(), line.get_transform().transform(line.get_xydata())) for line in ax.get_lines()]
