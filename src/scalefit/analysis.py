@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .arguments import ArgumentError, FlagTerms, Message, argument_error, message
+from .arguments import ArgumentError, Message, argument_error, message
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
@@ -530,8 +530,7 @@ def perplexities_given_as_losses(losses: Sequence[float], ladder: Ladder) -> lis
     low, high = np.exp(loss.min()) / 2, np.exp(loss.max()) * 2
     return [message(lambda a, t=t: f"the target loss {t:g} ({a.name('at_loss')}) is {t:g} nats, perplexity "
                                    f"{np.exp(t):.3g}, above twice every run's loss (at most {loss.max():.4g}); "
-                                   f"if {t:g} is a perplexity, give it as {a.given('at_perplexity', t, 'g')}"
-                                   + (" (at_perplexity in Python)" if a is FlagTerms else ""))
+                                   f"if {t:g} is a perplexity, give it as {a.given('at_perplexity', t, 'g')}")
             for t in losses if t > 2 * loss.max() and low <= t <= high]
 
 
