@@ -1274,9 +1274,18 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     levels = np.unique(np.round(np.quantile(grid["loss"], np.linspace(0.05, 0.9, 9)), 2))   # readable values
     contours = _iso_loss_lines(fit.params, n, d, levels)
     text = options.base_size - 2   # as the other figures label inside the panel
-    caption = contours_caption(result, family, options)
+    # the colours, axes, colour bar, caption and title: drawn once to measure the panel the labels go in
+    base = (p9.ggplot(grid, p9.aes("params", "tokens"))
+            + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
+            # the raster to the panel's edges (plotnine's 5% margin left a band of grid around it)
+            + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
+            + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
+            + _theme(options) + _labels(options, "parameters N", "tokens D")
+            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
+            + p9.labs(caption="\n".join(contours_caption(result, family, options)))
+            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
     loss_labels, budget_labels, contours, iso = labelled_contour_lines(
-        contours, iso, frontier, runs, (n[[0, -1]], d[[0, -1]]), contours_panel_size(options, len(caption)), text)
+        contours, iso, frontier, runs, (n[[0, -1]], d[[0, -1]]), drawn_panel_size(base), text)
     # lines and labels white on the dark (low-loss) half of the colour scale, dark on the light half
     middle = grid["loss"].min() + 0.5 * (grid["loss"].max() - grid["loss"].min())
 
@@ -1286,8 +1295,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
     iso = _shaded_segments(iso, on_dark(iso), by="piece")
     for labels in (loss_labels, budget_labels):
         labels["shade"] = np.where(on_dark(labels), ON_DARK, ON_LIGHT)
-    return (p9.ggplot(grid, p9.aes("params", "tokens"))
-            + p9.geom_raster(p9.aes(fill="loss"), interpolate=True)
+    return (base
             + p9.geom_line(p9.aes(group="piece"), data=contours, colour="white", size=0.25)
             + p9.geom_path(p9.aes(group="segment", colour="shade"), data=iso, linetype="dotted", size=0.4)
             + p9.scale_colour_identity()
@@ -1296,14 +1304,27 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.geom_text(p9.aes(label="level", colour="shade"), data=loss_labels, size=text,
                            lineheight=LABEL_LINE_SPACING)
             + p9.geom_text(p9.aes(label="budget", colour="shade"), data=budget_labels, size=text,
-                           lineheight=LABEL_LINE_SPACING)
-            # the raster to the panel's edges (plotnine's 5% margin left a band of grid around it)
-            + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
-            + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
-            + _theme(options) + _labels(options, "parameters N", "tokens D")
-            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
-            + p9.labs(caption="\n".join(caption))
-            + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
+                           lineheight=LABEL_LINE_SPACING))
+
+
+def drawn_panel_size(plot) -> tuple[float, float]:
+    """The (width, height) in inches of ``plot``'s (first) panel as matplotlib lays it out: the
+    figure less its axes, colour bar, caption and title at the sizes their texts are drawn (a copy
+    drawn without rendering, then closed). An estimate from fixed margins was off by 0.1 in at 2.5
+    x 2 in, 0.9 in at 16 x 12 and 1.5 in at 25 x 3, and blind to the text size."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figure = copy.deepcopy(plot).draw()     # draw() builds into the plot it draws
+    try:
+        figure.draw_without_rendering()
+        box = figure.axes[0].get_window_extent()
+        return float(box.width) / figure.dpi, float(box.height) / figure.dpi
+    finally:
+        plt.close(figure)
 
 
 def contours_caption(result: Analysis, family: str, options: FigureOptions) -> list[str]:
@@ -1358,22 +1379,6 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
 CONTOUR_LABEL_GAP = 0.02     # inches between a contours figure's label and the ends of its line, or another label
 FRONTIER_CLEARANCE = 0.035   # inches kept between a label and the frontier's centre (its half width, 0.018, and a gap)
 LABEL_STEP = 0.03            # inches between the positions along a line tried for its label
-CONTOUR_TOP_MARGIN = 0.05    # inches above the contours panel (its top tick label)
-CONTOUR_BOTTOM_MARGIN = 1.0  # inches below it: axis title, colour bar and a two-line caption
-CONTOUR_LEFT_MARGIN = 0.47   # inches left of it: the token axis's ticks and title
-TEXT_LINE_HEIGHT = 0.107     # inches per caption line of 6 pt text, as drawn
-
-
-def contours_panel_size(options: FigureOptions, caption: int) -> tuple[float, float]:
-    """The contours figure's panel (width, height) in inches: the figure less its axes, colour
-    bar, ``caption`` lines (beyond two) and title (within a few hundredths of the drawn panel)."""
-    title = 0.0 if not options.title else \
-        TITLE_TEXT_SCALE * options.base_size / 72 * 1.5 * (wrapped_title(options).count("\n") + 1)
-    height = (options.height - CONTOUR_TOP_MARGIN - CONTOUR_BOTTOM_MARGIN - TEXT_LINE_HEIGHT * max(caption - 2, 0)
-              - title)
-    return options.width - CONTOUR_LEFT_MARGIN, max(height, 0.5)
-
-
 LABEL_LINE_SPACING = 1.2    # the contours figure's labels' line height / text size (plotnine's default, set)
 EXTENT_DPIS = (72, 100, 300)  # resolutions a label is measured at: PDF and SVG, plotnine's screen, a saved PNG
 
@@ -1482,8 +1487,9 @@ def labelled_contour_lines(contours: pd.DataFrame, iso: pd.DataFrame, frontier: 
     its large-N end, and one per IsoFLOP line (``budget``), preferably at its small-N end, each on
     its own line, clear of the frontier and of each other and crossing as few other lines as it
     can (:func:`place_line_labels`); every line is broken under every label (``piece`` numbers the
-    parts of a line). Labels at their centre (params, tokens). Labels had sat where each line left
-    the panel: budgets over the start of their own dotted line, a loss on the frontier."""
+    parts of a line); ``panel`` is its size in inches as drawn (:func:`drawn_panel_size`). Labels
+    at their centre (params, tokens). Labels had sat where each line left the panel: budgets over
+    the start of their own dotted line, a loss on the frontier."""
     (n0, n1), (d0, d1) = np.log10(limits[0]), np.log10(limits[1])
     width, height = panel
 
