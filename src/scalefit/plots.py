@@ -1379,6 +1379,8 @@ def _iso_loss_lines(params, n: np.ndarray, d: np.ndarray, levels) -> pd.DataFram
 CONTOUR_LABEL_GAP = 0.02     # inches between a contours figure's label and the ends of its line, or another label
 FRONTIER_CLEARANCE = 0.035   # inches kept between a label and the frontier's centre (its half width, 0.018, and a gap)
 LABEL_STEP = 0.03            # inches between the positions along a line tried for its label
+
+
 LABEL_LINE_SPACING = 1.2    # the contours figure's labels' line height / text size (plotnine's default, set)
 EXTENT_DPIS = (72, 100, 300)  # resolutions a label is measured at: PDF and SVG, plotnine's screen, a saved PNG
 
@@ -1431,33 +1433,44 @@ def _boxes_overlap(boxes: np.ndarray, placed: list[np.ndarray], gap: float) -> n
     return hit
 
 
+def _label_candidates(line: np.ndarray, text: str, from_end: bool, others: list[np.ndarray], frontier: np.ndarray,
+                      runs: np.ndarray, panel: tuple[float, float], size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes ((k, 4): x0, y0, x1, y1, inches) of ``text`` centred on points of ``line`` every
+    LABEL_STEP from its preferred end (its last point when ``from_end``, else its first), and the
+    cost of each: 1 per line of ``others`` it crosses, 0.3 per run it covers, 1 per half inch from
+    that end, infinite where it reaches past the panel or onto the ``frontier``."""
+    width, height = panel
+    anchors = _polyline_points(line[::-1] if from_end else line, LABEL_STEP)
+    along = np.r_[0.0, np.cumsum(np.hypot(*np.diff(anchors, axis=0).T))]
+    w, h = text_extent(text, size)
+    boxes = np.column_stack([anchors[:, 0] - w / 2, anchors[:, 1] - h / 2,
+                             anchors[:, 0] + w / 2, anchors[:, 1] + h / 2])
+    edge = CONTOUR_LABEL_GAP / 2
+    outside = (boxes[:, 0] < edge) | (boxes[:, 1] < edge) | (boxes[:, 2] > width - edge) | (boxes[:, 3] > height - edge)
+    crossings = sum((_points_in_boxes(other, boxes) > 0).astype(float) for other in others)
+    cost = crossings + 0.3 * _points_in_boxes(runs, boxes, MARKER_RADIUS / 2) + along / 0.5
+    cost[outside | (_points_in_boxes(frontier, boxes, FRONTIER_CLEARANCE) > 0)] = np.inf
+    return boxes, cost
+
+
 def place_line_labels(lines: list[np.ndarray], texts: list[str], from_end: list[bool], frontier: np.ndarray,
                       runs: np.ndarray, panel: tuple[float, float], size: float) -> np.ndarray:
     """Boxes ((k, 4): x0, y0, x1, y1, inches in the panel) of one label per line of ``lines``
     (each (m, 2), in order of increasing x), placed in order, each centred on its line (which is
     then broken under it, :func:`_cut_under_labels`), inside the panel, clear of the ``frontier``
     (points along it) and of the labels placed before it; of those positions the one of least
-    cost: 1 per other line it crosses, 0.3 per run it covers, and 1 per half inch along its line
-    from the line's preferred end (its last point when ``from_end``, else its first). A label that
-    cannot be placed clear is placed at the least cost regardless."""
-    placed: list[np.ndarray] = []
-    width, height = panel
+    cost (:func:`_label_candidates`). A label with no clear position (a small figure, large text)
+    is left out: its row is NaN (placed regardless, it had overlapped another label and been cut
+    off at the panel's edge)."""
     dense = [_polyline_points(line, LABEL_STEP / 3) for line in lines]
-    for i, (line, text) in enumerate(zip(lines, texts)):
-        anchors = _polyline_points(line[::-1] if from_end[i] else line, LABEL_STEP)
-        along = np.r_[0.0, np.cumsum(np.hypot(*np.diff(anchors, axis=0).T))]
-        w, h = text_extent(text, size)
-        boxes = np.column_stack([anchors[:, 0] - w / 2, anchors[:, 1] - h / 2,
-                                 anchors[:, 0] + w / 2, anchors[:, 1] + h / 2])
-        edge = CONTOUR_LABEL_GAP / 2
-        outside = ((boxes[:, 0] < edge) | (boxes[:, 1] < edge) | (boxes[:, 2] > width - edge)
-                   | (boxes[:, 3] > height - edge))
-        blocked = (outside | (_points_in_boxes(frontier, boxes, FRONTIER_CLEARANCE) > 0)
-                   | _boxes_overlap(boxes, placed, CONTOUR_LABEL_GAP))
-        crossings = sum((_points_in_boxes(other, boxes) > 0).astype(float) for j, other in enumerate(dense) if j != i)
-        cost = crossings + 0.3 * _points_in_boxes(runs, boxes, MARKER_RADIUS / 2) + along / 0.5 + 1e3 * blocked
-        placed.append(boxes[int(np.argmin(cost))])
-    return np.array(placed).reshape(-1, 4)
+    placed = np.full((len(lines), 4), np.nan)
+    for i, (line, text, end) in enumerate(zip(lines, texts, from_end)):
+        boxes, cost = _label_candidates(line, text, end, [o for j, o in enumerate(dense) if j != i], frontier, runs,
+                                        panel, size)
+        cost[_boxes_overlap(boxes, list(placed[:i]), CONTOUR_LABEL_GAP)] = np.inf
+        if np.isfinite(cost).any():
+            placed[i] = boxes[int(np.argmin(cost))]
+    return placed
 
 
 STUB = 0.15   # inches: the part of a line left between a label and the panel's edge shorter than this is not drawn
@@ -1486,10 +1499,11 @@ def labelled_contour_lines(contours: pd.DataFrame, iso: pd.DataFrame, frontier: 
     """The contours figure's labels and lines: one label per loss line (``level``), preferably at
     its large-N end, and one per IsoFLOP line (``budget``), preferably at its small-N end, each on
     its own line, clear of the frontier and of each other and crossing as few other lines as it
-    can (:func:`place_line_labels`); every line is broken under every label (``piece`` numbers the
-    parts of a line); ``panel`` is its size in inches as drawn (:func:`drawn_panel_size`). Labels
-    at their centre (params, tokens). Labels had sat where each line left the panel: budgets over
-    the start of their own dotted line, a loss on the frontier."""
+    can (:func:`place_line_labels`), or left out where no position is clear; every line is broken
+    under every label (``piece`` numbers the parts of a line); ``panel`` is its size in inches as
+    drawn (:func:`drawn_panel_size`). Labels at their centre (params, tokens). Labels had sat
+    where each line left the panel: budgets over the start of their own dotted line, a loss on
+    the frontier."""
     (n0, n1), (d0, d1) = np.log10(limits[0]), np.log10(limits[1])
     width, height = panel
 
@@ -1505,10 +1519,12 @@ def labelled_contour_lines(contours: pd.DataFrame, iso: pd.DataFrame, frontier: 
     boxes = place_line_labels([xy for *_, xy in named], [t for _, t, _ in named], [c == "level" for c, *_ in named],
                               _polyline_points(to_panel(frontier), LABEL_STEP / 3), to_panel(runs), panel, size)
     labels, lines = {"level": [], "budget": []}, {"level": [], "budget": []}
+    drawn = boxes[np.isfinite(boxes).all(axis=1)]
     for (column, text, xy), box in zip(named, boxes):
-        params, tokens = from_panel(np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]]))
-        labels[column].append(pd.DataFrame({"params": params, "tokens": tokens, column: [text]}))
-        for k, piece in enumerate(_cut_under_labels(xy, boxes, CONTOUR_LABEL_GAP)):
+        if np.isfinite(box).all():
+            params, tokens = from_panel(np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]]))
+            labels[column].append(pd.DataFrame({"params": params, "tokens": tokens, column: [text]}))
+        for k, piece in enumerate(_cut_under_labels(xy, drawn, CONTOUR_LABEL_GAP)):
             params, tokens = from_panel(piece)
             lines[column].append(pd.DataFrame({"params": params, "tokens": tokens, column: text, "piece": f"{text}/{k}"}))
     return tuple(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
