@@ -637,3 +637,16 @@ def test_contours_of_a_compute_law_ask_for_the_law_argument():
     with pytest.raises(ValueError) as raised:
         scalefit.FIGURES["contours"](scalefit.analyze(DEMO, bootstrap=0))
     assert str(raised.value) == "contours need a two-variable law: analyze with law='chinchilla'"
+
+
+def test_compare_shared_on_a_single_ladder_points_python_at_analyze():
+    """compare_shared told a notebook "single runs are compared by `scalefit fit`", a command it never
+    ran; the refusal stays a LadderError (bad input), and the command still names `scalefit fit`."""
+    import pickle
+    with pytest.raises(scalefit.LadderError) as raised:
+        scalefit.compare_shared(DEMO)
+    said = str(raised.value)
+    assert said.endswith("single runs are compared by `scalefit.analyze`") and "scalefit fit" not in said
+    assert raised.value.flags.endswith("single runs are compared by `scalefit fit`")
+    again = pickle.loads(pickle.dumps(raised.value))
+    assert isinstance(again, scalefit.LadderError) and (str(again), again.flags) == (said, raised.value.flags)

@@ -289,8 +289,8 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
         ladder = read_ladder(ladder_csv)
         with _progress(len(ladder.ladder_families()) - 1, "bands") as tick:
             result = compare_shared(ladder, focus=focus, level=level, progress=tick)
-    except LadderError as exc:
-        raise InputError(str(exc)) from None
+    except LadderError as exc:         # with the command's terms when it carries them (FewLaddersError)
+        raise InputError(getattr(exc, "flags", str(exc))) from None
     render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
     _emit_result(result, render, output, figure, "shared")
 
