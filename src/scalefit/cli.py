@@ -865,14 +865,15 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
                            level, seed, targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
     from .threads import core_limit
-    options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
+    options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
+                            height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True))
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
         with core_limit(workers), _progress(steps, "figure") as tick:
             figure = draw_figure(kind, result, options, progress=tick)
         save_figure(figure, output, dpi=dpi)      # at the size it was drawn at, options'
-    except ValueError as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
+    except ValueError as exc:          # an ArgumentError in the command's terms (--band-method percentile)
+        lines = [line for line in getattr(exc, "flags", str(exc)).splitlines() if line.strip()]
         if "ParseFatalException" in str(exc):      # matplotlib's math text, $...$ in a title or label
             raise InputError(f"--title/--xlabel/--ylabel: cannot typeset the math between $ signs "
                              f"({lines[-1].split(': ', 1)[-1]}); write \\$ for a dollar sign") from None
