@@ -650,3 +650,29 @@ def test_compare_shared_on_a_single_ladder_points_python_at_analyze():
     assert raised.value.flags.endswith("single runs are compared by `scalefit fit`")
     again = pickle.loads(pickle.dumps(raised.value))
     assert isinstance(again, scalefit.LadderError) and (str(again), again.flags) == (said, raised.value.flags)
+
+
+def _nd_frame_with_a_flops_column() -> pd.DataFrame:
+    """Made up: L(N, D) = 1.7 + 400 N^-0.34 + 2000 D^-0.36 on a 5 x 3 grid, 0.5% noise (seed 1), with
+    a 'flops' column of 7.2 N D (1.2 times the 6 N D the law spends)."""
+    import numpy as np
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    loss = (1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36) * np.exp(np.random.default_rng(1).normal(0, 0.005, n.size))
+    return pd.DataFrame({"family": "f", "params": n, "tokens": d, "flops": 7.2 * n * d, "loss": loss})
+
+
+@pytest.mark.parametrize("make", [
+    lambda: scalefit.analyze(DEMO, law="power", bootstrap=0),
+    lambda: scalefit.backtest(DEMO, law="power", bootstrap=0),
+    lambda: scalefit.compare_shared(_diverging_frame(), focus="a"),
+    lambda: scalefit.optimal_report(_nd_frame_with_a_flops_column(), [1e20], bootstrap=0),
+], ids=["analysis", "backtest", "shared", "optimal"])
+def test_to_dict_holds_warnings_as_plain_strings(make):
+    """Found by review: to_dict's warnings were the results' Messages (a str subclass), which
+    yaml.safe_dump refuses ('cannot represent an object'); the dict is plain data: str, in Python's terms."""
+    from scalefit.arguments import Message
+    result = make()
+    assert any(isinstance(w, Message) for w in result.warnings)           # the case: a warning carrying flags
+    said = scalefit.to_dict(result)["warnings"]
+    assert said == [str(w) for w in result.warnings] and all(type(w) is str for w in said)
