@@ -581,8 +581,11 @@ def test_profile_distribution_figure_names_the_ladder_comparisons_it_leaves_out(
     assert {m.reference_kind for m in result.multipliers} == {"point", "ladder"}
     plot = FIGURES["distribution"](result)
     caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
-    assert caption.splitlines()[1:] == ["not drawn (other ladders; --band-method percentile draws them):",
+    assert caption.splitlines()[1:] == ["not drawn (other ladders; band_method='percentile' draws them):",
                                         "vs old"]
+    plot = FIGURES["distribution"](result, options=FigureOptions(flags=True))      # as `scalefit plot` draws it
+    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+    assert caption.splitlines()[1] == "not drawn (other ladders; --band-method percentile draws them):"
 
 
 def test_residual_panels_follow_the_file_and_leave_room_for_long_names():
@@ -632,11 +635,13 @@ def test_contours_label_each_loss_line_and_each_budget_once(tmp_path):
 
 
 def test_prediction_markers_are_explained_in_the_caption():
-    from scalefit.plots import PREDICTION_NOTE
+    """In the caller's terms: Python's figure said 'predictions at --at-flops', a flag it never gave."""
     result = analyze(ROOT / "data" / "ladders" / "muse.csv", at_flops=[1e23])
-    plot = multiplier_figure(result)
-    caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
-    assert caption.splitlines()[-1] == PREDICTION_NOTE
+    for options, note in ((FigureOptions(), "filled markers: predictions at at_flops, with their bands"),
+                          (FigureOptions(flags=True), "filled markers: predictions at --at-flops, with their bands")):
+        plot = multiplier_figure(result, options)
+        caption = plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+        assert caption.splitlines()[-1] == note
 
 
 def test_multipliers_figure_keeps_an_unbounded_band_from_setting_the_value_axis():
@@ -1501,9 +1506,12 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     options = FigureOptions(width=COLUMN_SIZE[0])
     caption = contours_caption(result, "f", options)
     assert all(text_width(line, options.base_size - 2) <= COLUMN_SIZE[0] - AXIS_MARGIN for line in caption)
-    # the option and its value on one line (the first line ended '--focus', its value began the next)
-    assert len(caption) == 3 and "--focus\u00a0a_training_set_with_a_rather_long_name" in caption[1]
+    # the argument and its value on one line (the first line ended '--focus', its value began the next)
+    assert len(caption) == 3 and caption[1] == "family='a_training_set_with_a_rather_long_name'"
     assert natural_height("contours", result, COLUMN_SIZE[1]) > COLUMN_SIZE[1]
+    flagged = contours_caption(result, "f", FigureOptions(width=COLUMN_SIZE[0], flags=True))     # as the command
+    assert len(flagged) == 3 and "--focus\u00a0a_training_set_with_a_rather_long_name" in flagged[1]
+    assert all(text_width(line, options.base_size - 2) <= COLUMN_SIZE[0] - AXIS_MARGIN for line in flagged)
     short = analyze(one, law="chinchilla", bootstrap=0)
     assert len(contours_caption(short, "f", options)) == 2
     assert natural_height("contours", short, COLUMN_SIZE[1]) == COLUMN_SIZE[1]
@@ -1783,3 +1791,74 @@ def test_contour_labels_lie_inside_the_panel(tmp_path):
         for label, box in boxes.items():
             assert (ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1), \
                 f"{label!r} ({box}) reaches past the panel ({ax.bbox})"
+
+
+def _caption(plot) -> str:
+    return plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption
+
+
+def test_figures_drawn_from_python_name_its_arguments_and_the_command_its_flags(tmp_path):
+    """Found by review: a notebook's figures said 'predictions at --at-flops', '--band-method
+    percentile draws them' and 'others: --focus b', options of a command it never ran. Python's
+    figures name its arguments; FigureOptions(flags=True), as `scalefit plot` and `scalefit report`
+    draw them, the flags, in captions whose lines the figure's height counts."""
+    from scalefit.plots import caption_line_count, contours_figure
+
+    two = analyze(two_ladders(tmp_path), focus="new", at_flops=[1e22])
+    nd = pd.read_csv(chinchilla_ladder(tmp_path))
+    contours = analyze(pd.concat([nd, nd.assign(family="b", loss=nd.loss * 1.01)]), law="chinchilla", bootstrap=0,
+                       focus="f")
+    drawn = {"multipliers": lambda o: multiplier_figure(two, o),
+             "distribution": lambda o: FIGURES["distribution"](two, options=o),
+             "contours": lambda o: contours_figure(contours, options=o)}
+    for kind, draw in drawn.items():
+        python, command = _caption(draw(FigureOptions())), _caption(draw(FigureOptions(flags=True)))
+        assert "--" not in python and "--" in command, kind
+    for flags in (False, True):                  # the height is made for the caption drawn
+        options = FigureOptions(flags=flags)
+        assert caption_line_count(two, options) == len(_caption(multiplier_figure(two, options)).splitlines())
+
+
+def test_the_commands_figures_and_reports_draw_captions_with_its_flags(tmp_path, monkeypatch):
+    """`scalefit plot` and `scalefit report` draw with FigureOptions(flags=True): their captions say
+    --at-flops, as before; a report rendered from Python draws with Python's terms."""
+    import scalefit.plots as plots
+    from scalefit.report import render_report
+
+    seen = []
+    original = plots.draw_figure
+
+    def recording(kind, result, options=FigureOptions(), progress=None):
+        seen.append((kind, options.flags))
+        return original(kind, result, options, progress=progress)
+
+    monkeypatch.setattr(plots, "draw_figure", recording)
+    path = two_ladders(tmp_path)
+    r = CliRunner().invoke(main, ["plot", str(path), "-o", str(tmp_path / "f.png"), "--bootstrap", "0",
+                                  "--at-flops", "1e22"])
+    assert r.exit_code == 0, r.output
+    assert seen == [("multipliers", True)]
+    seen.clear()
+    r = CliRunner().invoke(main, ["report", str(path), "-o", str(tmp_path / "r.md"), "--bootstrap", "0"])
+    assert r.exit_code == 0, r.output
+    assert seen and all(flags for _, flags in seen)
+    seen.clear()
+    render_report(analyze(path, bootstrap=0), markdown=True)
+    assert seen and not any(flags for _, flags in seen)
+
+
+def test_the_profile_distribution_refusal_names_the_callers_band_method(tmp_path):
+    """Without a reference point, the profile distribution figure is refused; the advice named
+    '--band-method percentile' to Python, and the command printed it only because it was written so."""
+    rows = [("old", c, 1.8 + 300 * c ** -0.15) for c in np.geomspace(1e18, 1e21, 7)]
+    rows += [("new", c, (1.8 + 300 * (3 * c) ** -0.15) * (1.002 if i % 2 else 0.998))
+             for i, c in enumerate(np.geomspace(1e18, 1e21, 7))]
+    path = tmp_path / "ladders.csv"
+    pd.DataFrame(rows, columns=["family", "flops", "loss"]).to_csv(path, index=False)
+    with pytest.raises(ValueError) as raised:
+        FIGURES["distribution"](analyze(path, focus="new"))
+    assert "add band_method='percentile' (their bootstrap distributions)" in str(raised.value)
+    assert "--" not in str(raised.value)
+    r = CliRunner().invoke(main, ["plot", str(path), "--kind", "distribution", "--focus", "new", "-o",
+                                  str(tmp_path / "d.png")])
+    assert r.exit_code == 2 and "add --band-method percentile (their bootstrap distributions)" in r.stderr

@@ -401,8 +401,10 @@ def test_simulate_writes_only_ladders_that_fit_can_fit(tmp_path, law, flops, rep
     assert (simulated.exit_code == 0) == (fitted.exit_code == 0), (simulated.stderr, fitted.stderr)
     if fitted.exit_code:
         one_error_line(simulated, "--flops: ", f"fitting the {law} law", "as scalefit fit does")
-        with pytest.raises(ValueError, match="as scalefit fit does"):
+        with pytest.raises(ValueError) as raised:       # Python's caller is told of analyze, not a command
             SimulationSpec(params=params, flops=flops, law=law, repeats=repeats)
+        assert str(raised.value).startswith("flops: ") and "as scalefit.analyze does" in str(raised.value)
+        assert "scalefit fit" not in str(raised.value) and "as scalefit fit does" in raised.value.flags
 
 
 @pytest.mark.parametrize("params, entry", [("E=1.8,,A=1000,alpha=0.15", "entry 2 is empty"),

@@ -637,3 +637,138 @@ def test_contours_of_a_compute_law_ask_for_the_law_argument():
     with pytest.raises(ValueError) as raised:
         scalefit.FIGURES["contours"](scalefit.analyze(DEMO, bootstrap=0))
     assert str(raised.value) == "contours need a two-variable law: analyze with law='chinchilla'"
+
+
+def test_compare_shared_on_a_single_ladder_points_python_at_analyze():
+    """compare_shared told a notebook "single runs are compared by `scalefit fit`", a command it never
+    ran; the refusal stays a LadderError (bad input), and the command still names `scalefit fit`."""
+    import pickle
+    with pytest.raises(scalefit.LadderError) as raised:
+        scalefit.compare_shared(DEMO)
+    said = str(raised.value)
+    assert said.endswith("single runs are compared by `scalefit.analyze`") and "scalefit fit" not in said
+    assert raised.value.flags.endswith("single runs are compared by `scalefit fit`")
+    again = pickle.loads(pickle.dumps(raised.value))
+    assert isinstance(again, scalefit.LadderError) and (str(again), again.flags) == (said, raised.value.flags)
+
+
+def _nd_frame_with_a_flops_column() -> pd.DataFrame:
+    """Made up: L(N, D) = 1.7 + 400 N^-0.34 + 2000 D^-0.36 on a 5 x 3 grid, 0.5% noise (seed 1), with
+    a 'flops' column of 7.2 N D (1.2 times the 6 N D the law spends)."""
+    import numpy as np
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    loss = (1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36) * np.exp(np.random.default_rng(1).normal(0, 0.005, n.size))
+    return pd.DataFrame({"family": "f", "params": n, "tokens": d, "flops": 7.2 * n * d, "loss": loss})
+
+
+@pytest.mark.parametrize("make", [
+    lambda: scalefit.analyze(DEMO, law="power", bootstrap=0),
+    lambda: scalefit.backtest(DEMO, law="power", bootstrap=0),
+    lambda: scalefit.compare_shared(_diverging_frame(), focus="a"),
+    lambda: scalefit.optimal_report(_nd_frame_with_a_flops_column(), [1e20], bootstrap=0),
+], ids=["analysis", "backtest", "shared", "optimal"])
+def test_to_dict_holds_warnings_as_plain_strings(make):
+    """Found by review: to_dict's warnings were the results' Messages (a str subclass), which
+    yaml.safe_dump refuses ('cannot represent an object'); the dict is plain data: str, in Python's terms."""
+    from scalefit.arguments import Message
+    result = make()
+    assert any(isinstance(w, Message) for w in result.warnings)           # the case: a warning carrying flags
+    said = scalefit.to_dict(result)["warnings"]
+    assert said == [str(w) for w in result.warnings] and all(type(w) is str for w in said)
+
+
+# ----- guards found by reverting each change of the wording merge alone -------------------------
+
+def _perplexity_file(tmp_path):
+    """Made up: two ladders of perplexities exp(1.8 + 1000 C^-0.15 s), s 1 and 1.1, at 4 computes."""
+    import math
+    rows = [f"{f},{c:.6g},{math.exp(1.8 + 1e3 * c ** -0.15 * s):.6g}"
+            for f, s in (("a", 1.0), ("b", 1.1)) for c in (1e19, 1e20, 1e21, 1e22)]
+    path = tmp_path / "ppl.csv"
+    path.write_text("family,flops,perplexity\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_the_perplexity_hint_names_each_callers_argument(tmp_path):
+    """The hint for a perplexity typed as a target loss said '--at-loss' and '--at-perplexity 12
+    (at_perplexity in Python)' to both; each now reads in its caller's terms alone."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    path = _perplexity_file(tmp_path)
+    warning = _warning(scalefit.analyze(path, bootstrap=0, at_loss=[12]).warnings, "is a perplexity")
+    assert "the target loss 12 (at_loss)" in warning and "give it as at_perplexity 12" in warning
+    assert "--" not in warning and "in Python" not in warning
+    assert "the target loss 12 (--at-loss)" in warning.flags and warning.flags.endswith("give it as --at-perplexity 12")
+    stderr = CliRunner().invoke(main, ["fit", str(path), "--bootstrap", "0", "--at-loss", "12"]).stderr
+    assert "give it as --at-perplexity 12\n" in stderr and "at_perplexity" not in stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["simulate", "--second-ladder", "2", "--reference", "other=2@1"],
+     "scalefit: error: family name 'other' is used twice (ladders: 'focus' and 'other'); give each reference a name "
+     "of its own, as in --reference NAME=M@D"),
+    (["plan", "--simulations", "20", "--extra-run", "1e40"],
+     "scalefit: error: --extra-run 1e+40: more than 10 decades from the ladder's largest run (1e+22); give it in the "
+     "ladder's units"),
+])
+def test_simulate_and_plan_print_their_refusals_with_the_flags(args, said):
+    """The library's refusals name Python's arguments (ReferenceSpec(name=...), extra_runs); the
+    command prints their flags (--reference NAME=M@D, --extra-run), not a rewrite of Python's text."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and result.stderr.splitlines() == [said]
+
+
+def test_plan_from_a_ladder_prints_the_fits_warnings_and_errors_with_the_flags(tmp_path):
+    """plan LADDER.csv prints the focus fit's warnings and spec_from_fit's refusal as the command
+    words them ('see scalefit plot --kind residuals', 'give ... with --noise'), not Python's."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    scattered = tmp_path / "scattered.csv"
+    _scattered_frame().to_csv(scattered, index=False)
+    result = CliRunner().invoke(main, ["plan", str(scattered), "--simulations", "20"])
+    assert "(see 'scalefit plot --kind residuals')" in result.stderr and "FIGURES" not in result.stderr
+    exact = tmp_path / "exact.csv"
+    flops = np.geomspace(1e19, 1e22, 6)
+    pd.DataFrame({"family": "a", "flops": flops, "loss": 1.8 + 1000 * flops ** -0.15}).to_csv(exact, index=False)
+    result = CliRunner().invoke(main, ["plan", str(exact), "--simulations", "20"])
+    assert result.exit_code == 2 and result.stderr.rstrip().endswith("give the noise you expect with --noise")
+
+
+def test_a_plans_summary_names_the_extra_runs_argument():
+    """A plan whose best extra run costs more than the reference advised '--extra-run' in its
+    summary(), a flag of a command the notebook never ran; the command's table keeps it."""
+    import numpy as np
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e21, 6)), noise=0.01)
+    plan = scalefit.plan_ladder(spec, multiplier=3.0, beyond=1.0, simulations=20, seed=1, extra_runs=[1e21, 1e23],
+                                workers=1)
+    assert "(the 'added' column) or extra_runs=...." in plan.summary() and "--" not in plan.summary()
+    from scalefit.formatting import format_plan
+    assert "(the 'added' column) or --extra-run." in format_plan(plan, flags=True)
+
+
+def test_the_commands_report_words_its_warnings_with_the_flags(tmp_path):
+    """scalefit report writes the warnings as the command prints them; a report rendered from
+    Python in Python's terms."""
+    from click.testing import CliRunner
+
+    from scalefit.cli import main
+    from scalefit.report import render_report
+    out = tmp_path / "r.md"
+    result = CliRunner().invoke(main, ["report", DEMO, "--law", "power", "--bootstrap", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "try --law saturating" in out.read_text() and "law='saturating'" not in out.read_text()
+    text, _ = render_report(scalefit.analyze(DEMO, law="power", bootstrap=0), markdown=True)
+    assert "try law='saturating'" in text and "--law" not in text
+    diverging = tmp_path / "diverging.csv"                     # the shared-law comparison's own warning
+    _diverging_frame().to_csv(diverging, index=False)
+    result = CliRunner().invoke(main, ["report", str(diverging), "--focus", "a", "--bootstrap", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "shared-law comparison: the data contradict the shared law" in out.read_text()
+    assert "with \\`scalefit fit --at-loss\\`" in out.read_text() and "at_loss=" not in out.read_text()  # Markdown-escaped

@@ -70,6 +70,11 @@ class PythonTerms:
         """analyze(..., at_loss=...): a call and the argument that asks for something."""
         return f"{function}(..., {argument}=...)"
 
+    @staticmethod
+    def tool(function: str, command: str) -> str:
+        """scalefit.analyze: what does the work (the command ``command`` runs it)."""
+        return f"scalefit.{function}"
+
 
 class FlagTerms:
     """Arguments as the command line names them: its flags."""
@@ -115,6 +120,11 @@ class FlagTerms:
     def call(function: str, command: str, argument: str) -> str:
         """`scalefit fit --at-loss`"""
         return f"`scalefit {command} {FlagTerms.name(argument)}`"
+
+    @staticmethod
+    def tool(function: str, command: str) -> str:
+        """scalefit fit: the command that does the work."""
+        return f"scalefit {command}"
 
 
 Terms = type[PythonTerms] | type[FlagTerms]

@@ -289,8 +289,8 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
         ladder = read_ladder(ladder_csv)
         with _progress(len(ladder.ladder_families()) - 1, "bands") as tick:
             result = compare_shared(ladder, focus=focus, level=level, progress=tick)
-    except LadderError as exc:
-        raise InputError(str(exc)) from None
+    except LadderError as exc:         # with the command's terms when it carries them (FewLaddersError)
+        raise InputError(getattr(exc, "flags", str(exc))) from None
     render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
     _emit_result(result, render, output, figure, "shared")
 
@@ -865,14 +865,15 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
                            level, seed, targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
     from .threads import core_limit
-    options = FigureOptions(**options_kwargs, height=height or natural_height(kind, result, COLUMN_SIZE[1], width))
+    options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
+                            height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True))
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
         with core_limit(workers), _progress(steps, "figure") as tick:
             figure = draw_figure(kind, result, options, progress=tick)
         save_figure(figure, output, dpi=dpi)      # at the size it was drawn at, options'
-    except ValueError as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
+    except ValueError as exc:          # an ArgumentError in the command's terms (--band-method percentile)
+        lines = [line for line in getattr(exc, "flags", str(exc)).splitlines() if line.strip()]
         if "ParseFatalException" in str(exc):      # matplotlib's math text, $...$ in a title or label
             raise InputError(f"--title/--xlabel/--ylabel: cannot typeset the math between $ signs "
                              f"({lines[-1].split(': ', 1)[-1]}); write \\$ for a dollar sign") from None

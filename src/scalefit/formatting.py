@@ -23,6 +23,12 @@ JSON_SCHEMA_VERSION = 1
 
 
 
+def plain_texts(messages) -> list[str]:
+    """Messages as plain strings (a :class:`~scalefit.arguments.Message` is a str subclass, in
+    Python's terms): what a dict of plain data holds, which yaml.safe_dump refuses a subclass in."""
+    return [str(m) for m in messages]
+
+
 def with_warnings(text: str, warnings) -> str:
     """``text`` followed by the warnings the command prints on stderr, numbered (what a summary()
     in a notebook shows, where stderr is not in sight)."""
@@ -111,7 +117,7 @@ def to_dict(result) -> dict:
         "references": references,
         "multipliers": [_multiplier_dict(m, ladder.metric) for m in result.multipliers],
         "predictions": [_prediction_dict(p, ladder.metric) for p in result.predictions],
-        "warnings": list(result.warnings),
+        "warnings": plain_texts(result.warnings),
     }
 
 
@@ -444,7 +450,7 @@ def optimal_to_dict(report) -> dict:
                     "flops_per_param_token": law.flops_per_param_token},
             "bands": {"method": result.band_method, "level": result.level, "resamples": result.n_bootstrap,
                       "seed": result.seed},
-            "families": fams, "warnings": list(report.warnings)}
+            "families": fams, "warnings": plain_texts(report.warnings)}
 
 
 def _with_perplexity(quantities: dict, metric: str) -> dict:
@@ -514,7 +520,7 @@ def backtest_to_dict(bt) -> dict:
         "held_out": [{k: _clean(v) for k, v in row.items()} for row in bt.frame().to_dict("records")],
         "coverage": _clean(bt.coverage),
         "median_abs_error": _clean(bt.median_abs_error),
-        "warnings": list(bt.warnings),
+        "warnings": plain_texts(bt.warnings),
     }
 
 
@@ -590,7 +596,7 @@ def shared_to_dict(cmp) -> dict:
         "families": [{k: _clean(v) for k, v in row.items()} for row in cmp.frame().to_dict("records")],
         "check": {"separate_objective": _clean(cmp.separate_objective), "f": _clean(cmp.f_statistic),
                   "dof": list(cmp.check_dof), "p": _clean(cmp.p_value)},
-        "warnings": list(cmp.warnings),
+        "warnings": plain_texts(cmp.warnings),
     }
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis, level_percent
+from .arguments import argument_error, terms_of
 from .formatting import fmt_multiplier
 
 # Okabe and Ito's colour-blind-safe palette, its yellow (#F0E442, 1.3:1 against the white panel: a
@@ -38,7 +39,8 @@ CURVE_POINTS = 200
 class FigureOptions:
     """How a figure is drawn: pass to the figure's function (``FIGURES[kind](result, options=...)``).
     Sizes are in inches; ``height`` None is the figure's natural height, as ``scalefit plot`` draws
-    it (2.6, more for a multipliers figure's key or stacked panels)."""
+    it (2.6, more for a multipliers figure's key or stacked panels). Captions name arguments as
+    Python does (``at_flops``), or with ``flags`` as the command's options (``--at-flops``)."""
 
     title: str | None = None
     xlabel: str | None = None
@@ -48,6 +50,7 @@ class FigureOptions:
     width: float = COLUMN_SIZE[0]
     height: float | None = None
     base_size: float = 8.0
+    flags: bool = False
 
     def __post_init__(self):
         for name in ("width", "height", "base_size"):
@@ -70,7 +73,7 @@ def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions
     """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given."""
     if options.height is not None:
         return options
-    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width))
+    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags))
 
 
 def _p9():
@@ -926,7 +929,10 @@ FIGURE_SPACE = "\u2007"
 UNCHECKED_NOTE = "* band outside what the calibration study checked"
 
 
-PREDICTION_NOTE = "filled markers: predictions at --at-flops, with their bands"
+def prediction_note(flags: bool = False) -> str:
+    """What the multipliers figure's filled markers are: predictions at the compute given as
+    ``at_flops`` (with ``flags``, ``--at-flops``)."""
+    return f"filled markers: predictions at {terms_of(flags).name('at_flops')}, with their bands"
 FRONTIER_NOTE = "curves: L(N, D) at compute-optimal N and D, not through each run"
 
 
@@ -940,7 +946,7 @@ def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool,
     starred = any(label.endswith(" *") for label in arrows["key" if keyed else "label"])
     predicted = len(prediction_frame(result)) > 0
     lines = (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
-             + ([PREDICTION_NOTE] if predicted else []))
+             + ([prediction_note(options.flags)] if predicted else []))
     room, size = options.width - AXIS_MARGIN, options.base_size - 2      # the caption starts at the panel's left
     indent = text_width("0" * len(KEY_INDENT), size)
     wrapped = [[line] if text_width(line, size) <= room else wrap_to_width(line, size, room - indent).split("\n")
@@ -1147,29 +1153,29 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
     if frame.empty:
         ladders = any(m.reference_kind == "ladder" for m in result.multipliers)
         points = any(m.reference_kind == "point" for m in result.multipliers)
-        raise ValueError(("no reference point the focus's law can reach" if points else
-                          "the file has no reference point (a family of one run)")
-                         + ": with profile bands this figure draws each reference point's confidence curve" + ("; for comparisons between ladders add "
-                                                                 "--band-method percentile (their bootstrap "
-                                                                 "distributions)" if ladders else ""))
+        raise argument_error(lambda t: ("no reference point the focus's law can reach" if points else
+                                        "the file has no reference point (a family of one run)")
+                             + ": with profile bands this figure draws each reference point's confidence curve"
+                             + (f"; for comparisons between ladders add {t.setting('band_method', 'percentile')} "
+                                "(their bootstrap distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + _log_scale("x") + _theme(options)
             + _labels(options, "multiplier", "profile deviance")
-            + p9.labs(caption="\n".join(_distribution_caption(result)))
+            + p9.labs(caption="\n".join(_distribution_caption(result, options.flags)))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
-def _distribution_caption(result: Analysis) -> list[str]:
+def _distribution_caption(result: Analysis, flags: bool = False) -> list[str]:
     """The profile distribution figure's caption: how to read it, and the comparisons with other
-    ladders that it leaves out (their bands combine two curves; --band-method percentile draws
-    their distributions), wrapped to the figure's width."""
+    ladders that it leaves out (their bands combine two curves; band_method='percentile', with
+    ``flags`` --band-method percentile, draws their distributions), wrapped to the figure's width."""
     import textwrap
 
     lines = [f"the {level_percent(result.level)} band is where the curve is below the dashed line"]
     omitted = list(dict.fromkeys(m.reference for m in result.multipliers if m.reference_kind == "ladder"))
     if omitted:
-        lines.append("not drawn (other ladders; --band-method percentile draws them):")
+        lines.append(f"not drawn (other ladders; {terms_of(flags).setting('band_method', 'percentile')} draws them):")
         lines += textwrap.wrap(", ".join(f"vs {name}" for name in omitted), CAPTION_CHARS)
     return lines
 
@@ -1181,11 +1187,14 @@ PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyo
 KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption key (8 pt text)
 
 
-def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0]) -> float:
+def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0],
+                   flags: bool = False) -> float:
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
-    and for a multipliers figure ``width`` wide with a caption key, a line per arrow."""
+    and for a multipliers figure ``width`` wide with a caption key, a line per arrow (its caption's
+    lines with ``flags`` as the command words them, :class:`FigureOptions`)."""
     if kind == "multipliers":
-        return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height))
+        return (height + KEY_LINE_HEIGHT * caption_line_count(result, FigureOptions(width=width, height=height,
+                                                                                     flags=flags))
                 + legend_height(list(fit_legend(legend_names(result.fits, narrow_bands(result)),
                                                 FigureOptions(width=width)).values()), FigureOptions(width=width)))
     if kind in ("residuals", "multiplier-curve"):   # stacked rows of panels when long names leave few columns
@@ -1199,12 +1208,12 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     if kind == "contours":     # room for caption lines beyond the two the height was set for
         if result.law.name != "chinchilla" or result.focus not in result.fits:
             return height
-        lines = len(contours_caption(result, result.focus, FigureOptions(width=width)))
+        lines = len(contours_caption(result, result.focus, FigureOptions(width=width, flags=flags)))
         return height + KEY_LINE_HEIGHT * max(0, lines - 2)
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
-    caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result)) - 1
+    caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result, flags)) - 1
     return max(height, 0.8 + PANEL_HEIGHT * panels + KEY_LINE_HEIGHT * caption)
 
 
@@ -1328,15 +1337,22 @@ def drawn_panel_size(plot) -> tuple[float, float]:
 
 
 def contours_caption(result: Analysis, family: str, options: FigureOptions) -> list[str]:
-    """The contours figure's caption: whose fit it is, how to draw another family's, what the lines
-    are; wrapped to the figure's width (a long family name ran off its right edge)."""
+    """The contours figure's caption: whose fit it is, how to draw another family's (``family='b'``;
+    with ``options.flags`` ``--focus b``), what the lines are; wrapped to the figure's width (a long
+    family name ran off its right edge)."""
     fit = result.fits[family].fit
     others = [f for f in result.fits if f != family]
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
-             + (f"; others: --focus\u00a0{others[0]}" if others else ""),   # the option and its value on one line
+             + (f"; others: {_other_family(others[0], options.flags)}" if others else ""),
              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
     room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
     return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
+
+
+def _other_family(family: str, flags: bool) -> str:
+    """How to draw the contours of ``family``: the figure's argument ``family='b'``, or the command's
+    ``--focus b`` (the option and its value joined by a no-break space: kept on one line)."""
+    return f"--focus\u00a0{family}" if flags else f"family={family!r}"
 
 
 def budget_label(flops: float) -> str:

@@ -28,11 +28,12 @@ def markdown_figure_paths(output: str) -> list[str]:
     return [f"{stem}-{kind}.png" for kind, _ in REPORT_FIGURES]
 
 
-def _figure_png(result: Analysis, kind: str, progress=None) -> bytes | None:
-    """PNG bytes of one figure, or None when that figure does not apply to this analysis."""
+def _figure_png(result: Analysis, kind: str, progress=None, flags: bool = False) -> bytes | None:
+    """PNG bytes of one figure, or None when that figure does not apply to this analysis; its
+    caption in the command's terms with ``flags``."""
     from .plots import FigureOptions, draw_figure, figure_bytes, natural_height
 
-    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6, width=5.0))
+    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6, width=5.0, flags=flags), flags=flags)
     try:
         figure = draw_figure(kind, result, options, progress=progress)
     except ValueError:
@@ -47,12 +48,12 @@ def _shared_png(cmp) -> bytes:
     return figure_bytes(shared_figure(cmp, options=options), ".png", options, dpi=150)
 
 
-def _figures(result: Analysis, cmp=None, progress=None) -> list[tuple[str, str, bytes]]:
+def _figures(result: Analysis, cmp=None, progress=None, flags: bool = False) -> list[tuple[str, str, bytes]]:
     out = []
     for kind, title in REPORT_FIGURES:
         if (kind == "contours" and result.law.name != "chinchilla") or (kind == "shared" and cmp is None):
             continue
-        png = _shared_png(cmp) if kind == "shared" else _figure_png(result, kind, progress)
+        png = _shared_png(cmp) if kind == "shared" else _figure_png(result, kind, progress, flags)
         if png is not None:
             out.append((kind, title, png))
     return out
@@ -226,7 +227,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     if not isinstance(result, Analysis):
         raise TypeError(f"a report is written from an analysis (scalefit.analyze(...)), not {type(result).__name__}")
     cmp = _shared_comparison(result, progress)
-    figures = _figures(result, cmp, progress)
+    figures = _figures(result, cmp, progress, flags)
     bt = _backtest(result, progress)
     tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result, bt)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .arguments import message
+from .arguments import ArgumentError, argument_error, message
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
                       ReadOnlyFields, lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
@@ -279,6 +279,11 @@ def _fit_notes(ladder: Ladder, families: list[str], runs: _Runs, objective: floa
     return tuple(notes)
 
 
+class FewLaddersError(LadderError, ArgumentError):
+    """A file without two ladders to compare: bad input (a LadderError) whose advice names how the
+    caller compares single runs (``scalefit.analyze``; the command's ``flags``: ``scalefit fit``)."""
+
+
 def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], str]:
     families = ladder.ladder_families()
     focus = ladder.family_name(focus)
@@ -290,8 +295,9 @@ def _compared_families(ladder: Ladder, focus: str | None) -> tuple[list[str], st
         raise LadderError(f"{ladder.source}: family {focus!r} has one run; a shared law needs a ladder "
                           "(2 or more runs) as the focus")
     if len(families) < 2:
-        raise LadderError(f"{ladder.source}: compare needs two or more families with 2 or more runs each "
-                          f"(ladders: {', '.join(families)}); single runs are compared by `scalefit fit`")
+        raise argument_error(lambda t: f"{ladder.source}: compare needs two or more families with 2 or more runs "
+                                       f"each (ladders: {', '.join(families)}); single runs are compared by "
+                                       f"`{t.tool('analyze', 'fit')}`", FewLaddersError)
     return [focus] + [f for f in families if f != focus], focus
 
 

@@ -103,18 +103,20 @@ class SimulationSpec:
                                            + ("--reference NAME=M@D" if t is FlagTerms else "ReferenceSpec(name=...)"))
 
     def _check_fittable(self, law) -> None:
-        """The ladder must be one `scalefit fit` can fit (check_fittable's counts): --flops
-        1e19,1e19,1e19 wrote a file of runs at one compute that fit then refused."""
+        """The ladder must be one :func:`scalefit.analyze` (``scalefit fit``) can fit (check_fittable's
+        counts): --flops 1e19,1e19,1e19 wrote a file of runs at one compute that fit then refused."""
         need_runs, need_distinct = runs_a_fit_needs(law.n_params)
         distinct, runs = len(set(self.flops)), len(self.flops) * self.repeats
         fitting = f"fitting the {self.law} law ({law.n_params} parameters) needs"
         if distinct < need_distinct:
-            raise ValueError(f"flops: the runs are at {distinct} distinct compute value{'s' * (distinct > 1)}; "
-                             f"{fitting} {need_distinct} or more, as scalefit fit does (repeats at one compute "
-                             "are seeds, not new points)")
+            raise argument_error(lambda t: f"{t.name('flops')}: the runs are at {distinct} distinct compute "
+                                           f"value{'s' * (distinct > 1)}; {fitting} {need_distinct} or more, as "
+                                           f"{t.tool('analyze', 'fit')} does (repeats at one compute are seeds, not "
+                                           "new points)")
         if runs < need_runs:
-            raise ValueError(f"flops: {runs} runs; {fitting} {need_runs} or more, as scalefit fit does (a residual "
-                             "for the noise): give more compute values or repeats")
+            raise argument_error(lambda t: f"{t.name('flops')}: {runs} runs; {fitting} {need_runs} or more, as "
+                                           f"{t.tool('analyze', 'fit')} does (a residual for the noise): give more "
+                                           "compute values or repeats")
 
     def _check_reference(self, ref: ReferenceSpec) -> None:
         if not ref.name.strip() or ref.name.lstrip().startswith("#") or "\n" in ref.name or "\r" in ref.name:
