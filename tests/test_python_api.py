@@ -772,3 +772,28 @@ def test_the_commands_report_words_its_warnings_with_the_flags(tmp_path):
     assert result.exit_code == 0, result.output
     assert "shared-law comparison: the data contradict the shared law" in out.read_text()
     assert "with \\`scalefit fit --at-loss\\`" in out.read_text() and "at_loss=" not in out.read_text()  # Markdown-escaped
+
+
+def test_every_warning_of_a_result_carries_both_wordings(tmp_path):
+    """A notebook looping `for w in result.warnings: print(w.flags)` met AttributeError on the
+    warnings that name no argument (plain strings, e.g. an extrapolation), while those that do were
+    Messages: every warning of analyze, optimal_report, backtest and compare_shared is a Message,
+    its .flags the command's wording (the same text when it names no argument)."""
+    import scalefit
+    from scalefit.arguments import Message
+
+    power = scalefit.analyze("data/ladders/muse.csv", law="power")
+    fit = scalefit.analyze("data/ladders/muse.csv")
+    backtest = scalefit.backtest("data/ladders/muse.csv", hold_out=5)
+    rows = [f"{f},{c:.6g},{1.7 + 400 * (c * m) ** -0.15:.6g}" for f, m in (("a", 1.0), ("b", 3.0))
+            for c in (1e19, 3e19, 1e20, 3e20, 1e21)]
+    two = tmp_path / "two.csv"
+    two.write_text("family,flops,loss\n" + "\n".join(rows + rows[:1]) + "\n")   # a run given twice: warned
+    shared = scalefit.compare_shared(two)
+    for result in (power, fit, backtest, shared):
+        assert result.warnings, result
+        for warning in result.warnings:
+            assert isinstance(warning, Message) and isinstance(warning.flags, str), (type(warning), warning)
+    plain = [w for w in fit.warnings if "extrapolated" in w]
+    assert plain and all(w.flags == str(w) for w in plain)
+    assert any(w.flags != str(w) for w in power.warnings)             # 'try --law saturating'

@@ -18,6 +18,7 @@ import pandas as pd
 from .analysis import (EXTRAPOLATION_WARNING_DECADES, UNIT_SLIP_DECADES, Analysis, analyze, compute_column_warnings,
                        decades_past, nd_bands_warning, run_and_row_counts, runs_if_checkpoints,
                        table_warnings)
+from .arguments import messages
 from .chinchilla import FLOPS_PER_PARAM_TOKEN, ChinchillaLaw, allocation_with_bands
 from .equality import ValueEquality
 from .fitting import ReadOnlyFields
@@ -119,7 +120,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         warnings.append(allocation_bands_warning(runs, law.n_params, any(f.isoflop is not None for f in families),
                                                  rows))
     return OptimalReport(analysis=result, budgets=tuple(float(c) for c in budgets), families=tuple(families),
-                         warnings=tuple(warnings))
+                         warnings=messages(warnings))
 
 
 def allocation_bands_warning(runs: dict[str, int], n_params: int, isoflop: bool = False,

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .arguments import ArgumentError, Message, argument_error, message
+from .arguments import ArgumentError, Message, argument_error, message, messages
 from .efficiency import Multiplier, multiplier_at
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
@@ -303,7 +303,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     result = Analysis(ladder=ladder, law=law, focus=focus, level=level, n_bootstrap=n_resamples, seed=seed,
                       band_method=method or "none", fits=fits, multipliers=tuple(multipliers),
                       warnings=tuple(warnings), predictions=tuple(predictions))
-    return replace(result, warnings=result.warnings + tuple(table_warnings(result)))
+    return replace(result, warnings=messages(result.warnings + tuple(table_warnings(result))))
 
 
 def table_warnings(result: Analysis) -> list[str]:

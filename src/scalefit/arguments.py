@@ -154,6 +154,12 @@ class Message(str):
         return Message, (str.__str__(self), self.flags)
 
 
+def messages(texts) -> tuple[Message, ...]:
+    """``texts`` as Messages: each Message kept, each plain string one whose two wordings are alike
+    (it names no argument), so that every warning of a result has ``.flags``."""
+    return tuple(t if isinstance(t, Message) else Message(t) for t in texts)
+
+
 def message(write: Callable[[Terms], str]) -> Message:
     """The message ``write(terms)``: with Python's terms, carrying the flags' (``Message.flags``)."""
     return Message(write(PythonTerms), write(FlagTerms))

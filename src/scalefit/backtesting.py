@@ -28,7 +28,7 @@ import pandas as pd
 
 from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_percent, nd_bands_warning,
                        resolve_band_method, resolve_law, run_and_row_counts, run_labels, table_warnings)
-from .arguments import PythonTerms
+from .arguments import PythonTerms, messages
 from .fitting import ReadOnlyFields
 from .ladder import Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law
@@ -174,7 +174,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
         raise LadderError(f"{ladder.source}: no family could be backtested: " + "; ".join(skipped) + advice)
     warnings = _said_once(warnings + skipped + _held_out_bands_warnings(law, method, training))
     return Backtest(ladder=ladder, law=law, hold_out=hold_out, level=level, band_method=method, rows=tuple(rows),
-                    warnings=tuple(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
+                    warnings=messages(warnings), n_bootstrap=n_bootstrap, seed=seed, training=training)
 
 
 def _held_out_bands_warnings(law: Law, band_method: str, training: Mapping[str, Analysis]) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .arguments import ArgumentError, argument_error, message
+from .arguments import ArgumentError, argument_error, message, messages
 from .fitting import (ALPHA_BOUNDS, ALPHA_GRID, E_CEILING, check_representable, bounded_least_squares, fit_law,
                       ReadOnlyFields, lowest_local_minima, lowest_per_owner)
 from .ladder import Ladder, LadderError, read_ladder
@@ -193,7 +193,7 @@ def compare_shared(source, focus: str | None = None, level: float = 0.95, name: 
     return SharedComparison(ladder=ladder, focus=focus, params=params, factors=tuple(factors),
                             objective=objective, n_runs=runs.u.size, level=level, separate_objective=separate,
                             f_statistic=f_stat, p_value=p_value, check_dof=check_dof,
-                            warnings=tuple(ladder.warnings) + notes)
+                            warnings=messages(tuple(ladder.warnings) + tuple(notes)))
 
 
 # The designs on which analyses/shared_calibration.py verified the bands of M (README, "Comparing
