@@ -107,8 +107,29 @@ def test_save_figure_refuses_options_it_cannot_apply(tmp_path):
     figure = scalefit.FIGURES["residuals"](scalefit.analyze(FIVE_REFERENCES, bootstrap=0))
     with pytest.raises(ValueError, match="title, xlim .*figure's function"):
         scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(title="t", xlim=(1, 2)))
-    scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(width=5.0, height=3.0), dpi=100)
+    with pytest.warns(UserWarning, match="laid out for 3.4 x 2.6 in .* saved at 5 x 3 in"):
+        scalefit.save_figure(figure, str(tmp_path / "r.png"), scalefit.FigureOptions(width=5.0, height=3.0), dpi=100)
     assert _png_size(tmp_path / "r.png") == (500, 300)
+
+
+def test_save_figure_warns_when_saving_at_another_size_than_drawn(tmp_path):
+    """Drawn at 3.4 x 2.6 in and saved at 2.5 x 2 with save_figure's width and height, a contours
+    figure's caption ran off the figure and its labels sat on lines, without a word; drawn at the
+    size it is saved at, or saved at the drawn size, it says nothing."""
+    import warnings
+
+    result = scalefit.analyze(FIVE_REFERENCES, bootstrap=0)
+    figure = scalefit.FIGURES["residuals"](result)
+    with pytest.warns(UserWarning, match=r"FigureOptions\(width=2.5, height=2\)"):
+        scalefit.save_figure(figure, str(tmp_path / "small.png"), scalefit.FigureOptions(width=2.5, height=2), dpi=50)
+    with pytest.warns(UserWarning, match=r"saved at 2.5 x 2.6 in.*FigureOptions\(width=2.5\)"):
+        scalefit.save_figure(figure, str(tmp_path / "narrow.png"), scalefit.FigureOptions(width=2.5), dpi=50)
+    small = scalefit.FIGURES["residuals"](result, options=scalefit.FigureOptions(width=2.5, height=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scalefit.save_figure(small, str(tmp_path / "drawn.png"), dpi=50)
+        scalefit.save_figure(small, str(tmp_path / "same.png"), scalefit.FigureOptions(width=2.5, height=2), dpi=50)
+        scalefit.save_figure(figure, str(tmp_path / "default.png"), dpi=50)
 
 
 # ----- arguments -----------------------------------------------------------------------------------

@@ -1714,7 +1714,9 @@ def save_figure(plot, path: str, options: FigureOptions | None = None, dpi: int 
     """Write a figure (.png, .svg or .pdf) whole or not at all (rendered in memory, then written
     to a temporary file renamed over ``path``), at the size it was drawn at, or at ``options``'s
     width and height. Titles, labels, limits and text size are drawn into the figure: give them
-    to the figure's function (``FIGURES[kind](result, options=...)``); here they are refused."""
+    to the figure's function (``FIGURES[kind](result, options=...)``); here they are refused. A
+    figure is laid out for the size it is drawn at (its caption's line breaks, its height, where
+    labels clear the lines), so saving it at another size warns: draw it at that size instead."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in (".png", ".svg", ".pdf"):
         raise ValueError(f"{path}: the figure's file name must end in .png, .svg or .pdf")
@@ -1724,8 +1726,29 @@ def save_figure(plot, path: str, options: FigureOptions | None = None, dpi: int 
         raise ValueError(f"save_figure: {', '.join(drawn)} shape the figure as it is drawn, not as it is saved; "
                          "pass the options to the figure's function, e.g. "
                          "FIGURES['multipliers'](result, options=FigureOptions(title=...))")
+    warn_if_resized(plot, options)
     from .outputs import write_output
     write_output(path, figure_bytes(plot, extension, options, dpi))
+
+
+def warn_if_resized(plot, options: FigureOptions | None) -> None:
+    """Warn when ``options`` would save ``plot`` at a size other than the one it was drawn at:
+    drawn at 3.4 x 2.6 in and saved at 2.5 x 2, a contours figure's caption ran off the figure and
+    its labels sat on the lines they had been placed beside."""
+    if options is None:
+        return
+    drawn = tuple(float(x) for x in plot.theme.getp("figure_size"))
+    saved = (float(options.width), drawn[1] if options.height is None else float(options.height))
+    if not np.allclose(saved, drawn, rtol=1e-6, atol=0):
+        size = f"width={_inches(saved[0])}" + ("" if options.height is None else f", height={_inches(saved[1])}")
+        warnings.warn(f"save_figure: the figure was laid out for {_inches(drawn[0])} x {_inches(drawn[1])} in "
+                      f"(its caption's line breaks, its labels' places); saved at {_inches(saved[0])} x "
+                      f"{_inches(saved[1])} in, text may be cut off or overlap: draw it at that size, "
+                      f"FIGURES[kind](result, options=FigureOptions({size}))", UserWarning, stacklevel=2)
+
+
+def _inches(x: float) -> str:
+    return f"{x:.3g}"
 
 
 # SVG element ids from a fixed salt (the same bytes every time); in PDF and PostScript the fonts
