@@ -1652,11 +1652,11 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
         grid = np.geomspace(flops.min() / 2, flops.max() * 2, CURVE_POINTS)
         runs += [pd.DataFrame({"family": f, "flops": flops, "loss": loss, "panel": as_trained}),
                  pd.DataFrame({"family": f, "flops": flops / m, "loss": loss, "panel": shifted})]
-        curves.append(pd.DataFrame({"family": f, "flops": grid, "loss": cmp.predict(f, grid), "panel": as_trained}))
+        curves.append(pd.DataFrame({"family": f, "flops": grid, "loss": cmp._curve(f, grid), "panel": as_trained}))
     lows = [r.flops.min() for r in runs[1::2]]
     highs = [r.flops.max() for r in runs[1::2]]
     grid = np.geomspace(min(lows) / 2, max(highs) * 2, CURVE_POINTS)
-    curves.append(pd.DataFrame({"family": cmp.focus, "flops": grid, "loss": cmp.predict(cmp.focus, grid),
+    curves.append(pd.DataFrame({"family": cmp.focus, "flops": grid, "loss": cmp._curve(cmp.focus, grid),
                                 "panel": shifted}))
     runs, curves = pd.concat(runs, ignore_index=True), pd.concat(curves, ignore_index=True)
     for frame in (runs, curves):
