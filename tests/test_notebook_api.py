@@ -76,3 +76,32 @@ def test_shared_predict_refuses_and_warns_as_analysis_predict(two_ladders):
     assert [str(w.message) for w in caught] == [
         "other at compute 1e+24: the prediction is extrapolated 2.0 decades beyond its largest run"]
     assert np.isfinite(value) and _caught(lambda: two_ladders.predict("other", 1e21))[1] == []
+
+
+# ----- validated runs stay validated ---------------------------------------------------------------
+
+def _change_every_way(ladder) -> None:
+    """What a notebook might do to the frame it reads from a ladder, directly or kept in a name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # pandas' chained-assignment warning, where it gives one
+        ladder.runs.loc[0, "loss"] = -1.0
+        ladder.runs["flops"] = 0.0
+        runs = ladder.runs
+        runs.iloc[1, runs.columns.get_loc("loss")] = 1e9
+        runs.drop(columns=["family"], inplace=True)
+        ladder.family_runs("muse").loc[0, "loss"] = -1.0
+
+
+def test_the_runs_of_a_ladder_cannot_be_changed_through_it():
+    ladder = scalefit.read_ladder(MUSE)
+    read, fitted = ladder.runs, scalefit.analyze(ladder, bootstrap=0)
+    _change_every_way(ladder)
+    assert ladder.runs.equals(read) and (ladder.runs["loss"] > 0).all()
+    assert scalefit.analyze(ladder, bootstrap=0) == fitted     # before: a LadderError about loss -1
+
+
+def test_the_runs_of_a_result_cannot_be_changed_through_it(muse):
+    before = muse.ladder.runs
+    _change_every_way(muse.ladder)
+    assert muse.ladder.runs.equals(before)
+    assert scalefit.analyze(muse.ladder, bootstrap=0) == muse
