@@ -5,6 +5,7 @@ stays validated, and Python's wording in Python's outputs."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scalefit
@@ -105,3 +106,44 @@ def test_the_runs_of_a_result_cannot_be_changed_through_it(muse):
     _change_every_way(muse.ladder)
     assert muse.ladder.runs.equals(before)
     assert scalefit.analyze(muse.ladder, bootstrap=0) == muse
+
+
+# ----- Python's wording in Python's outputs --------------------------------------------------------
+
+VERSION = scalefit.__version__
+
+
+def test_a_comparison_summary_is_titled_by_its_function_and_the_commands_by_the_command(two_ladders):
+    from scalefit.formatting import format_shared
+    summary = two_ladders.summary()
+    assert summary.startswith(f"scalefit {VERSION} compare_shared: two\n") and "scalefit compare" not in summary
+    assert format_shared(two_ladders, flags=True).startswith(f"scalefit {VERSION} compare: two\n")
+
+
+def test_a_plan_summary_is_titled_by_plan_ladder():
+    from scalefit.formatting import format_plan
+    from scalefit.planning import plan_ladder
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 5)), noise=0.01)
+    plan = plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=20, workers=1)
+    assert plan.summary().startswith("scalefit plan_ladder: 5 runs from 1.00e19")
+    assert format_plan(plan, flags=True).startswith("scalefit plan: 5 runs from 1.00e19")
+
+
+def test_an_optimal_report_summary_is_titled_by_optimal_report():
+    from scalefit.formatting import format_optimal
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    law = scalefit.ChinchillaLaw()
+    frame = pd.DataFrame({"family": "f", "params": n, "tokens": d,
+                          "loss": law.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d)})
+    report = scalefit.optimal_report(frame, [1e21], bootstrap=0, name="nd")
+    assert report.summary().startswith(f"scalefit {VERSION} optimal_report: nd\n")
+    assert format_optimal(report, flags=True).startswith(f"scalefit {VERSION} optimal: nd\n")
+
+
+def test_a_reports_shared_law_table_names_the_call_in_python_and_the_command_with_flags(two_ladders):
+    from scalefit.report import _shared_table
+    result = scalefit.analyze(two_ladders.ladder, bootstrap=0)
+    (python_title, *_), = _shared_table(result, two_ladders)
+    (flags_title, *_), = _shared_table(result, two_ladders, flags=True)
+    assert python_title.endswith("(scalefit.compare_shared)") and flags_title.endswith("(scalefit compare)")

@@ -489,7 +489,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
     points labelled, for each multiplier a horizontal arrow from the focus curve to the
     reference at the same loss, labelled like "10.3x [7.2x, 14x]", and each prediction at a
-    compute (--at-flops) as a filled marker with its band as a vertical bar. ``progress`` as for
+    compute (``analyze(..., at_flops=...)``) as a filled marker with its band as a vertical bar. ``progress`` as for
     :func:`curve_frame`."""
     _require_analysis(result)
     p9 = _p9()
