@@ -2,6 +2,7 @@
 compute far from the runs, warnings about extrapolation) given from Python too, validated data that
 stays validated, and Python's wording in Python's outputs."""
 
+import re
 import warnings
 
 import numpy as np
@@ -147,3 +148,24 @@ def test_a_reports_shared_law_table_names_the_call_in_python_and_the_command_wit
     (python_title, *_), = _shared_table(result, two_ladders)
     (flags_title, *_), = _shared_table(result, two_ladders, flags=True)
     assert python_title.endswith("(scalefit.compare_shared)") and flags_title.endswith("(scalefit compare)")
+
+
+# ----- figure options checked as the command checks --xlim and --ylim -----------------------------
+
+@pytest.mark.parametrize("limits, said", [
+    (dict(xlim=(1e25, 1e19)), "xlim (1e+25, 1e+19): low must be a number below high"),
+    (dict(xlim=(0, 1e22)), "xlim (0, 1e+22): compute is on a log axis: give 0 < low < high, at most 100 decades apart"),
+    (dict(xlim=(1e-90, 1e22)), "compute is on a log axis"),
+    (dict(xlim=(1e19, float("inf"))), "compute is on a log axis"),
+    (dict(xlim="12"), "xlim '12': give (low, high), two numbers"),
+    (dict(xlim=(1e19,)), "give (low, high), two numbers"),
+    (dict(ylim=(2, 1)), "ylim (2, 1): low must be a number below high"),
+    (dict(ylim=(float("nan"), 2)), "low must be a number below high"),
+    (dict(ylim=(0, 1e200)), "ylim (0, 1e+200): give finite limits within +-1e+100"),
+])
+def test_figure_limits_without_sense_are_refused_by_name(limits, said):
+    """They were drawn (a reversed or zero-based log axis, NaN limits) without a word."""
+    with pytest.raises(ValueError, match=re.escape(said)) as refused:
+        scalefit.FigureOptions(**limits)
+    assert str(refused.value).startswith(f"FigureOptions {next(iter(limits))} ")
+    scalefit.FigureOptions(xlim=(1e18, 1e24), ylim=(-1, 3))                # sensible limits pass
