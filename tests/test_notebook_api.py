@@ -169,3 +169,24 @@ def test_figure_limits_without_sense_are_refused_by_name(limits, said):
         scalefit.FigureOptions(**limits)
     assert str(refused.value).startswith(f"FigureOptions {next(iter(limits))} ")
     scalefit.FigureOptions(xlim=(1e18, 1e24), ylim=(-1, 3))                # sensible limits pass
+
+
+# ----- simulate and plan as the command takes them -------------------------------------------------
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_a_simulation_seed_the_command_refuses_is_refused_by_name(seed):
+    """numpy refused -1 from deep in the generator ('expected non-negative integer') and 1.5 with a
+    TypeError about SeedSequence entropy."""
+    from scalefit.planning import plan_ladder
+    with pytest.raises(ValueError, match=rf"^seed must be a whole number >= 0, got {seed!r}$"):
+        simulate(SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), seed=seed))
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01)
+    with pytest.raises(ValueError, match=rf"^seed must be a whole number >= 0, got {seed!r}$"):
+        plan_ladder(spec, simulations=20, seed=seed)
+
+
+def test_plan_ladder_defaults_are_the_commands():
+    """scalefit plan defaults to --multiplier 2 --beyond 1 --claim 1; plan_ladder required the first two."""
+    from scalefit.planning import plan_ladder
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01)
+    assert plan_ladder(spec, simulations=20) == plan_ladder(spec, 2.0, 1.0, 1.0, simulations=20)

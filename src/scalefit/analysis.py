@@ -218,6 +218,14 @@ def _decimal_percent(share: Decimal) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
 
 
+def check_seed(seed) -> int:
+    """``seed``, or ValueError unless it is a whole number >= 0 (numpy's own words otherwise, from
+    deep in the random generator)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    return seed
+
+
 def positive_finite(values, name: str):
     """``values`` as floats (a number stays a number), or ValueError if any is not positive and finite,
     or not a number (None read as nan, True as 1, 'abc' as numpy's own words)."""
@@ -283,8 +291,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     level = check_level(level)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    check_seed(seed)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number >= 1 (or None: all cores), got {workers!r}")
