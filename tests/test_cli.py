@@ -1135,7 +1135,7 @@ def test_result_objects_print_short_in_a_notebook(tmp_path):
     assert warned and all(w.startswith("renamed") for w in warned), warned
     draws = result.fits["muse"].draws
     np.testing.assert_allclose(result.params_frame()["bootstrap_se"], draws.params[draws.ok].std(axis=0, ddof=1))
-    assert plan.summary().startswith("scalefit plan:") and json.loads(plan.to_json())["simulations"] == 20
+    assert plan.summary().startswith("scalefit plan_ladder:") and json.loads(plan.to_json())["simulations"] == 20
     # a DataFrame can be named for messages and outputs; a report can be rendered from Python
     from scalefit.report import render_report
 

@@ -17,7 +17,7 @@ _EXPORTS = {
     "fit_law": "fitting", "fit_many": "fitting", "FitResult": "fitting",
     "bootstrap_family": "uncertainty", "percentile_band": "uncertainty", "BootstrapFits": "uncertainty",
     "multiplier_at": "efficiency", "Multiplier": "efficiency",
-    "analyze": "analysis", "Analysis": "analysis", "FamilyFit": "analysis",
+    "analyze": "analysis", "Analysis": "analysis", "FamilyFit": "analysis", "ExtrapolationWarning": "analysis",
     "to_dict": "formatting", "to_json": "formatting", "to_csv": "formatting", "format_table": "formatting",
     "ChinchillaLaw": "chinchilla", "fit_chinchilla": "chinchilla", "optimal_report": "allocation",
     "SimulationSpec": "simulate", "ReferenceSpec": "simulate", "simulated_csv": "simulate", "read_truth": "simulate",

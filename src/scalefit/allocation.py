@@ -78,9 +78,10 @@ class OptimalReport(ValueEquality):
 def optimal_report(source, budgets: Sequence[float], focus: str | None = None, bootstrap: int = 1000,
                    level: float = 0.95, seed: int = 0, law: ChinchillaLaw | None = None,
                    budget_tolerance: float = 0.05,
-                   progress: Callable[[int], None] | None = None, workers: int | None = None) -> OptimalReport:
-    """Fit L(N, D) to each family (or only ``focus``) and allocate each budget (``workers``: see
-    :func:`scalefit.analyze`). ``law`` is a ChinchillaLaw (its Huber delta and k in C = k N D) or
+                   progress: Callable[[int], None] | None = None, workers: int | None = None,
+                   name: str | None = None) -> OptimalReport:
+    """Fit L(N, D) to each family (or only ``focus``) and allocate each budget (``workers`` and
+    ``name``, a DataFrame's label in messages and outputs: see :func:`scalefit.analyze`). ``law`` is a ChinchillaLaw (its Huber delta and k in C = k N D) or
     "chinchilla"; ``budget_tolerance`` (decades, > 0) groups runs into IsoFLOP budgets."""
     law = _chinchilla_law(law)
     if isinstance(budget_tolerance, bool) or not isinstance(budget_tolerance, (int, float, np.integer, np.floating)) \
@@ -94,7 +95,7 @@ def optimal_report(source, budgets: Sequence[float], focus: str | None = None, b
         if not 0 < c < np.inf:
             raise ValueError(f"budget {c:g}: a compute budget must be a positive, finite number")
     result = analyze(source, law=law, focus=focus, bootstrap=bootstrap, level=level, seed=seed,
-                     progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers)
+                     progress=progress, band_method="percentile" if bootstrap else "auto", workers=workers, name=name)
     names = [result.focus] if focus is not None else list(result.fits)
     families = []
     said_of_the_table = table_warnings(result)       # of numbers optimal does not print: its own below

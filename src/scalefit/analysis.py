@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Callable, Sequence
 
+import warnings as python_warnings
+
 import numpy as np
 import pandas as pd
 
 from .arguments import ArgumentError, Message, argument_error, message, messages
-from .efficiency import Multiplier, multiplier_at
+from .efficiency import Multiplier, extrapolation_decades, multiplier_at
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
@@ -26,6 +28,13 @@ from .threads import core_limit
 from .uncertainty import BootstrapFits, bootstrap_family
 
 EXTRAPOLATION_WARNING_DECADES = 1.0
+
+
+class ExtrapolationWarning(UserWarning):
+    """A fitted law evaluated more than EXTRAPOLATION_WARNING_DECADES outside its family's runs
+    (``Analysis.predict``, ``Analysis.invert``, ``SharedComparison.predict``): its message is a
+    :class:`~scalefit.arguments.Message`, worded as the warning ``scalefit fit`` prints for the same
+    prediction. Silence it with ``warnings.simplefilter("ignore", scalefit.ExtrapolationWarning)``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,15 +145,27 @@ class Analysis(ReadOnlyFields):
         return frame
 
     def predict(self, family: str, flops):
-        """Fitted loss (nats per token) of ``family`` at ``flops`` (positive, finite compute): the
-        law evaluated anywhere, without a band or a word about extrapolation; ``analyze(...,
-        at_flops=...)`` gives the band, the distance from the runs, and refuses more than 10 decades."""
-        return self._fitted(family).fit.predict(positive_finite(flops, "flops"))
+        """Fitted loss L(C) (nats per token) of ``family`` at ``flops`` (positive, finite compute; a
+        number or an array), without a band (``analyze(..., at_flops=...)`` gives one). As the
+        command's ``--at-flops``: a compute more than 10 decades outside the fitted runs raises
+        ValueError, and one more than a decade outside the family's runs warns
+        (:class:`ExtrapolationWarning`)."""
+        ff = self._fitted(family)
+        flops = positive_finite(flops, "flops")
+        check_within_reach(np.ravel(flops), self.ladder, argument="flops")
+        warn_extrapolated(ff.family, ff.fit.flops_min, ff.fit.flops_max, np.ravel(flops),
+                          "compute-optimal" if self.law.name == "chinchilla" else "compute")
+        return ff.fit.predict(flops)
 
     def invert(self, family: str, loss):
-        """Compute ``family`` needs to reach ``loss`` (positive, finite; nats per token); inf where
-        unreachable."""
-        return self._fitted(family).fit.invert(positive_finite(loss, "loss"))
+        """Compute ``family`` needs to reach ``loss`` (positive, finite; nats per token), C(L) the
+        inverse of its law; inf where unreachable. A compute more than a decade outside the family's
+        runs warns (:class:`ExtrapolationWarning`), as the command does for a multiplier there."""
+        ff = self._fitted(family)
+        loss = positive_finite(loss, "loss")
+        flops = ff.fit.invert(loss)
+        warn_inverse_extrapolated(ff.fit, np.ravel(loss), np.ravel(flops), self.ladder)
+        return flops
 
     def _fitted(self, family: str) -> FamilyFit:
         family = self.ladder.family_name(family)
@@ -195,6 +216,14 @@ def tail_percent(level: float) -> str:
 def _decimal_percent(share: Decimal) -> str:
     text = format(share * 100, "f")
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def check_seed(seed) -> int:
+    """``seed``, or ValueError unless it is a whole number >= 0 (numpy's own words otherwise, from
+    deep in the random generator)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    return seed
 
 
 def positive_finite(values, name: str):
@@ -262,8 +291,7 @@ def analyze(source, law: str | Law = "saturating", focus: str | None = None, boo
     level = check_level(level)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    check_seed(seed)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
                                 or workers < 1):
         raise ValueError(f"workers must be a whole number >= 1 (or None: all cores), got {workers!r}")
@@ -587,16 +615,17 @@ def target_computes(at_flops: Sequence[float] | float = ()) -> list[float]:
     return list(dict.fromkeys(computes))          # each once, in the order given
 
 
-def check_within_reach(at_flops: Sequence[float], ladder: Ladder) -> None:
+def check_within_reach(at_flops: Sequence[float], ladder: Ladder, argument: str = "at_flops") -> None:
     """TargetError for a compute more than MAX_PREDICTION_DECADES outside the fitted families' runs
-    (reference points, which are not fitted, do not extend the range)."""
+    (reference points, which are not fitted, do not extend the range), naming it as given in
+    ``argument``."""
     fitted = ladder.runs[ladder.runs["family"].isin(ladder.ladder_families())]
     flops = fitted["flops"].to_numpy(dtype=float)
     low, high = np.log10(flops.min()), np.log10(flops.max())
     for c in at_flops:
         outside = max(np.log10(c) - high, low - np.log10(c))
         if outside > MAX_PREDICTION_DECADES:
-            raise argument_error(lambda a: f"{a.given('at_flops', c)}: {decades_past(outside, MAX_PREDICTION_DECADES)} "
+            raise argument_error(lambda a: f"{a.given(argument, c)}: {decades_past(outside, MAX_PREDICTION_DECADES)} "
                                            f"decades outside the fitted runs' compute ({flops.min():.3g} to "
                                            f"{flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
                                            "decades out. Check the value and its units", TargetError)
@@ -917,9 +946,7 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
                 p = replace(p, band_checked=False)
             beyond_study = any("extrapolated" in reason for reason in reasons)
             if abs(p.extrapolation_decades) > EXTRAPOLATION_WARNING_DECADES and not beyond_study:
-                where = {"compute-optimal": "on its compute-optimal frontier ", "size": "in compute "}.get(p.where, "")
-                warnings.append(f"{name} at {_prediction_point(p)}: the prediction {where}is "
-                                f"{_extrapolated(p.extrapolation_decades)}")
+                warnings.append(_prediction_extrapolated(name, [_prediction_point(p)], p.extrapolation_decades, p.where))
             out.append(p)
         warnings += [f"{name} at {_listed(points)}: the predicted loss's band was not checked by the calibration "
                      f"study: {reasons}" for reasons, points in unchecked.items()]
@@ -927,6 +954,46 @@ def _all_predictions(fits: dict[str, FamilyFit], at_flops: Sequence[float], at_s
         if step is not None and (len(at_flops) or len(at_sizes)):
             step(1)
     return out
+
+
+def _prediction_extrapolated(family: str, points: list[str], decades: float, where: str, up_to: bool = False) -> str:
+    """'muse at compute 1e+23: the prediction is extrapolated 1.3 decades beyond its largest run'
+    (``up_to``: 'is extrapolated up to ...', the farthest of several points)."""
+    where = {"compute-optimal": "on its compute-optimal frontier ", "size": "in compute "}.get(where, "")
+    extrapolated = _extrapolated(decades)
+    if up_to:
+        extrapolated = extrapolated.replace("extrapolated ", "extrapolated up to ", 1)
+    return f"{family} at {_listed(points)}: the prediction {where}is {extrapolated}"
+
+
+def warn_extrapolated(family: str, flops_min: float, flops_max: float, flops: np.ndarray,
+                      where: str = "compute") -> None:
+    """An :class:`ExtrapolationWarning` for the computes ``flops`` more than
+    EXTRAPOLATION_WARNING_DECADES beyond the family's largest run (``flops_max``), and one for those
+    below its smallest, each the warning the command gives a prediction there (naming the farthest
+    of several). ``where``: "compute", or "compute-optimal" for an L(N, D) law's frontier."""
+    decades = np.array([extrapolation_decades(float(c), flops_min, flops_max) for c in flops])
+    for side in (decades > EXTRAPOLATION_WARNING_DECADES, decades < -EXTRAPOLATION_WARNING_DECADES):
+        if side.any():
+            points = [f"compute {c:.4g}" for c in flops[side]]
+            farthest = decades[side][np.argmax(np.abs(decades[side]))]
+            _warn(_prediction_extrapolated(family, points, farthest, where, up_to=len(points) > 1))
+
+
+def warn_inverse_extrapolated(fit: FitResult, loss: np.ndarray, flops: np.ndarray, ladder: Ladder) -> None:
+    """An :class:`ExtrapolationWarning` for each loss whose compute ``flops`` (finite) lies more than
+    EXTRAPOLATION_WARNING_DECADES outside the family's runs, worded as the command's warning of a
+    multiplier there: 'muse at loss 0.6: muse's fit is extrapolated 2.0 decades beyond its largest run'."""
+    for target, c in zip(loss, flops):
+        decades = extrapolation_decades(float(c), fit.flops_min, fit.flops_max) if 0 < c < np.inf else 0.0
+        if abs(decades) > EXTRAPOLATION_WARNING_DECADES:
+            _warn(f"{fit.family} at {at_target(float(target), ladder)}: {fit.family}'s fit is {_extrapolated(decades)}")
+
+
+def _warn(text: str) -> None:
+    """Warn with ``text`` as a Message (it names no argument: both wordings are the same), pointing at
+    the caller's line (the public method's caller, two frames up)."""
+    python_warnings.warn(Message(text), ExtrapolationWarning, stacklevel=4)
 
 
 POINTS_SHOWN = 3  # prediction points named in one warning (the rest are counted)

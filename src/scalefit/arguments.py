@@ -138,7 +138,15 @@ def terms_of(flags: bool) -> Terms:
 class Message(str):
     """A message in Python's terms (the string itself: ``str()``, printing, ``==`` and hashing are
     its) that carries the same message in the command's terms, ``flags``. Immutable and pickled
-    with both texts, so results holding messages stay frozen, comparable and picklable."""
+    with both texts, so results holding messages stay frozen, comparable and picklable.
+
+    Only the Message itself carries ``flags``: what string operations make of it (``m + "."``,
+    ``f"{label}: {m}"``, ``m.strip()``, ``"; ".join(...)``) is a plain ``str`` in Python's terms,
+    and ``FlagTerms.text`` would then print Python's wording. A message made from another is
+    written as a function of the terms too, ``message(lambda t: f"{label}: {t.text(m)}")`` (as
+    the report does with the shared comparison's warnings); the library builds none by
+    concatenation (its concatenated texts, e.g. a fit's complaint inside a LadderError, name no
+    argument)."""
 
     __slots__ = ("flags",)
 

@@ -154,7 +154,7 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
                             f"({len(runs) - len(train)} rows of {n_held} run{'s' * (n_held > 1)}) and predicted at "
                             "its final checkpoint")
         try:
-            result = analyze(replace(ladder, runs=train, warnings=()), law=law, bootstrap=bootstrap, level=level,
+            result = analyze(ladder.with_runs(train, warnings=()), law=law, bootstrap=bootstrap, level=level,
                              seed=seed, band_method=band_method, workers=workers, progress=progress,
                              **_targets(held, law))
         except LadderError as exc:
@@ -208,7 +208,7 @@ def profile_steps(source, hold_out: int = 1) -> int:
     for family in ladder.ladder_families():
         held, train = split_held_out(ladder.family_runs(family), hold_out)
         if not held.empty:
-            steps += analysis_steps(replace(ladder, runs=train), family, 0, len(held))
+            steps += analysis_steps(ladder.with_runs(train), family, 0, len(held))
     return steps
 
 

@@ -291,7 +291,7 @@ def compare(ladder_csv, focus, level, fmt, output, figure):
             result = compare_shared(ladder, focus=focus, level=level, progress=tick)
     except LadderError as exc:         # with the command's terms when it carries them (FewLaddersError)
         raise InputError(getattr(exc, "flags", str(exc))) from None
-    render = {"table": format_shared, "json": shared_to_json, "csv": shared_to_csv}[fmt]
+    render = {"table": lambda c: format_shared(c, flags=True), "json": shared_to_json, "csv": shared_to_csv}[fmt]
     _emit_result(result, render, output, figure, "shared")
 
 

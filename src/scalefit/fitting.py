@@ -786,7 +786,9 @@ class FitResult(ReadOnlyFields):
         return dict(zip(self.law.param_names, map(float, self.params)))
 
     def predict(self, flops):
-        """Loss (nats per token) at the given compute."""
+        """Loss (nats per token) at the given compute: the law itself, at any compute, unchecked
+        (figures and bands evaluate it over whole axes); ``Analysis.predict`` refuses a compute far
+        from the runs and warns of extrapolation, as the command does."""
         return self.law.predict(self.params, flops)
 
     def invert(self, loss):

@@ -29,6 +29,12 @@ def plain_texts(messages) -> list[str]:
     return [str(m) for m in messages]
 
 
+def _title(flags: bool, function: str, command: str, version: str = "") -> str:
+    """A table's title: 'scalefit 0.1.0 compare_shared', what a Python call made it, or with
+    ``flags`` 'scalefit 0.1.0 compare', the command that printed it (``version`` left out if empty)."""
+    return " ".join(part for part in ("scalefit", version, command if flags else function) if part)
+
+
 def with_warnings(text: str, warnings) -> str:
     """``text`` followed by the warnings the command prints on stderr, numbered (what a summary()
     in a notebook shows, where stderr is not in sight)."""
@@ -381,7 +387,7 @@ def format_plan(plan, flags: bool = False) -> str:
     spec = plan.spec
     params = ", ".join(f"{n}={fmt(v)}" for n, v in zip(get_law(spec.law).param_names, spec.params))
     pct = level_percent(plan.level)
-    lines = [f"scalefit plan: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
+    lines = [f"{_title(flags, 'plan_ladder', 'plan')}: {len(spec.flops)} runs from {fmt(min(spec.flops), 3)} to {fmt(max(spec.flops), 3)}; "
              f"{spec.law} law {params} (loss in nats); noise {spec.noise:.2%}"]
     if plan.truth_from:
         lines.append(f"(assumed truth: {plan.truth_from})")
@@ -478,7 +484,7 @@ def format_optimal(report, flags: bool = False) -> str:
     pct = level_percent(result.level)
     bands = (f"{pct} percentile bootstrap bands, {result.n_bootstrap} resamples, seed {result.seed}"
              if result.n_bootstrap else f"no bands ({terms_of(flags).setting('bootstrap', 0)})")
-    lines = [f"scalefit {__version__} optimal: {result.ladder.source}",
+    lines = [f"{_title(flags, 'optimal_report', 'optimal', __version__)}: {result.ladder.source}",
              f"law: {law.formula}, Huber delta {law.huber_delta:g} on ln-loss residuals; "
              f"C = {law.flops_per_param_token:g} N D; {bands}"]
     for fa in report.families:
@@ -616,11 +622,12 @@ def runs_cell(ladder, family: str, rows: int) -> str:
     return f"{checkpoints[family][1]} ({rows} rows)" if family in checkpoints else str(rows)
 
 
-def format_shared(cmp) -> str:
-    """The shared law, the focus's saving against each family with its band, and the F test."""
+def format_shared(cmp, flags: bool = False) -> str:
+    """The shared law, the focus's saving against each family with its band, and the F test; titled
+    by the function that made it (``compare_shared``), or with ``flags`` by the command (``compare``)."""
     E, A, alpha = cmp.params
     pct = level_percent(cmp.level)
-    lines = [f"scalefit {__version__} compare: {cmp.ladder.source}",
+    lines = [f"{_title(flags, 'compare_shared', 'compare', __version__)}: {cmp.ladder.source}",
              f"one law for {len(cmp.factors)} families up to a compute factor each: "
              f"L_f(C) = E + A * (C / M_f)^(-alpha)",
              f"E = {fmt(E)}, A = {fmt(A)}, alpha = {fmt(alpha)} (A for {cmp.focus}, compute in the file's units, "

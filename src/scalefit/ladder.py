@@ -38,6 +38,8 @@ LARGEST_LOSS = 1e4        # nats per token: far above any training run's loss
 MAX_COMPUTE_DECADES = 30  # between a file's smallest and largest compute
 KNOWN_COLUMNS = ("family", "run", "flops", "params", "tokens", "loss", "perplexity")
 FLOPS_PER_PARAM_TOKEN = 6.0
+# pandas 3 copies a frame's data only when a copy is written to; before it, pd.options.mode.copy_on_write
+COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or getattr(pd.options.mode, "copy_on_write", False) is True
 
 
 class LadderError(ValueError):
@@ -50,11 +52,13 @@ class Ladder(ValueEquality):
 
     ``runs`` has columns ``family``, ``run``, ``flops``, ``loss`` and ``where`` (where the run
     came from, for messages: "line 7" of a file, "row 5" of a DataFrame by its index label), plus
-    ``params`` and ``tokens`` when given.
+    ``params`` and ``tokens`` when given. It is a copy of the validated runs, which stay as they
+    were read whatever is done to it (``ladder.runs.loc[0, 'loss'] = -1`` changed the runs every
+    later fit used, unchecked): to fit changed runs, read the changed frame, ``read_ladder(frame)``.
     ``metric`` is the column the losses came from (``"loss"`` or ``"perplexity"``).
     """
 
-    runs: pd.DataFrame
+    _runs: pd.DataFrame                # the validated runs; read them as .runs
     metric: str
     source: str
     header: tuple[str, ...] = ()
@@ -62,9 +66,21 @@ class Ladder(ValueEquality):
     params_problem: str = ""          # why a 'params' column given with 'flops' (no 'tokens') is unusable
     flops_given: bool = True          # the source had a 'flops' column (else flops = 6 * params * tokens)
 
+    @property
+    def runs(self) -> pd.DataFrame:
+        """The validated runs, as a copy: with pandas' copy-on-write (pandas 3) a copy that shares
+        the data until either is written to (free); before it, the data copied (about 7 ms for
+        100,000 runs; the library reads its own frame)."""
+        return self._runs.copy(deep=not COPY_ON_WRITE)
+
+    def with_runs(self, runs: pd.DataFrame, **changes) -> "Ladder":
+        """This ladder with other runs, already validated (some of these: a backtest's training runs),
+        and other fields ``changes``."""
+        return replace(self, _runs=runs, **changes)
+
     def __repr__(self) -> str:
         ladders, points = len(self.ladder_families()), len(self.reference_families())
-        return (f"<Ladder {self.source}: {len(self.runs)} runs of {self.metric}, {ladders} ladder famil"
+        return (f"<Ladder {self.source}: {len(self._runs)} runs of {self.metric}, {ladders} ladder famil"
                 f"{'y' if ladders == 1 else 'ies'} and {points} reference point(s), {len(self.warnings)} warning(s); "
                 ".runs is the DataFrame, .family_runs(name) one family's runs>")
 
@@ -73,15 +89,15 @@ class Ladder(ValueEquality):
         gave params N and flops C but no tokens (Epoch's digitised Chinchilla table), and compute
         C = k N D where the file gave no flops (read as 6 N D: with another k a reference run's
         compute and the frontier's disagreed, and multipliers against reference runs were off by k / 6)."""
-        if "tokens" in self.runs.columns:
+        if "tokens" in self._runs.columns:
             if self.flops_given or k == FLOPS_PER_PARAM_TOKEN:
                 return self
-            return replace(self, runs=self.runs.assign(flops=k * self.runs["params"] * self.runs["tokens"]))
+            return self.with_runs(self._runs.assign(flops=k * self._runs["params"] * self._runs["tokens"]))
         if self.params_problem:
             raise LadderError(self.params_problem + " (L(N, D) needs every run's parameter count)")
-        if "params" not in self.runs.columns:
+        if "params" not in self._runs.columns:
             return self            # check_fittable says what L(N, D) needs
-        return replace(self, runs=self.runs.assign(tokens=self.runs["flops"] / (k * self.runs["params"])))
+        return self.with_runs(self._runs.assign(tokens=self._runs["flops"] / (k * self._runs["params"])))
 
     def compute_columns(self) -> str:
         """Where a run's compute comes from, as an error message names it: "column 'flops'", or
@@ -91,13 +107,13 @@ class Ladder(ValueEquality):
     @property
     def families(self) -> list[str]:
         """Family names in the order they first appear in the file."""
-        return list(dict.fromkeys(self.runs["family"]))
+        return list(dict.fromkeys(self._runs["family"]))
 
     def family_runs(self, family: str) -> pd.DataFrame:
-        return self.runs[self.runs["family"] == self.family_name(family)]
+        return self._runs[self._runs["family"] == self.family_name(family)]
 
     def run_counts(self) -> dict[str, int]:
-        return {f: int((self.runs["family"] == f).sum()) for f in self.families}
+        return {f: int((self._runs["family"] == f).sum()) for f in self.families}
 
     def reference_families(self) -> list[str]:
         """Families with a single run: reference points, not fitted."""
@@ -370,7 +386,7 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     out = out.reset_index(drop=True)
     warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
                 + _compute_disagreements(out, where, label, "flops" in has))
-    return Ladder(runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
+    return Ladder(_runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
                   params_problem=params_problem, flops_given="flops" in has)
 
 

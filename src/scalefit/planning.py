@@ -119,19 +119,20 @@ class Plan(ValueEquality):
         return min(extras, key=lambda o: (o.median_width, o.unbounded_share, -o.claim_supported_share))
 
 
-def plan_ladder(spec: SimulationSpec, multiplier: float, beyond: float, claim: float = 1.0,
+def plan_ladder(spec: SimulationSpec, multiplier: float = 2.0, beyond: float = 1.0, claim: float = 1.0,
                 level: float = 0.95, simulations: int = 200, seed: int | None = None,
                 extra_runs: Sequence[float] | None = None,
                 progress: Callable[[int], None] | None = None, workers: int | None = None,
                 truth_from: str = "") -> Plan:
     """Predict the multiplier band of the ladder ``spec.flops`` against a reference at true
-    ``multiplier``, ``beyond`` decades past its largest run, and of the ladder plus each extra run
+    ``multiplier`` (2, as the command's), ``beyond`` decades past its largest run (1), and of the ladder plus each extra run
     (default: at the largest run's compute and 0.25, 0.5, 1 and 1.5 decades beyond it). The
     simulations are seeded by ``seed`` (default: ``spec.seed``). ``workers`` processes share the
     designs (default: all cores when that pays); the plan is the same for any number. Bad
     arguments raise ValueError. ``truth_from`` says where ``spec`` came from (see ``spec_from_fit``),
     for the summary."""
-    seed = spec.seed if seed is None else seed
+    from .analysis import check_seed
+    seed = spec.seed if seed is None else check_seed(seed)
     _check_plan(spec, multiplier, beyond, claim, level, simulations, extra_runs)
     top = max(spec.flops)
     extras = [top * 10 ** d for d in DEFAULT_EXTRA_DECADES] if extra_runs is None else list(extra_runs)

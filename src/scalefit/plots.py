@@ -60,6 +60,35 @@ class FigureOptions:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < np.inf:
                 raise ValueError(f"FigureOptions {name} {value!r}: must be a positive number (inches; points for "
                                  "base_size)")
+        _check_limits(self.xlim, "xlim")
+        _check_limits(self.ylim, "ylim")
+
+
+MAX_XLIM_DECADES = 100        # of a figure's compute axis (the command's --xlim has the same bound)
+MAX_AXIS_VALUE = 1e100        # of a figure's loss axis (--ylim)
+
+
+def _check_limits(limits, name: str) -> None:
+    """ValueError unless ``limits`` is None or (low, high), numbers with low < high: for xlim
+    0 < low and high / low at most 10^MAX_XLIM_DECADES (compute is on a log axis), for ylim within
+    +-MAX_AXIS_VALUE, the bounds the command puts on --xlim and --ylim (given (1e25, 1e19), (0, 1e22)
+    or (nan, 2), a figure was drawn with no sense in its axis, without a word)."""
+    if limits is None:
+        return
+    try:
+        if isinstance(limits, str):
+            raise TypeError
+        low, high = (float(x) for x in limits)
+    except (TypeError, ValueError):
+        raise ValueError(f"FigureOptions {name} {limits!r}: give (low, high), two numbers, e.g. "
+                         f"{'(1e19, 1e25)' if name == 'xlim' else '(1.5, 3)'}") from None
+    if any(isinstance(x, (bool, np.bool_)) for x in limits) or not low < high:
+        raise ValueError(f"FigureOptions {name} {limits!r}: low must be a number below high")
+    if name == "xlim" and not (0 < low and high < np.inf and np.log10(high / low) <= MAX_XLIM_DECADES):
+        raise ValueError(f"FigureOptions xlim {limits!r}: compute is on a log axis: give 0 < low < high, at most "
+                         f"{MAX_XLIM_DECADES} decades apart")
+    if name == "ylim" and not max(abs(low), abs(high)) <= MAX_AXIS_VALUE:
+        raise ValueError(f"FigureOptions ylim {limits!r}: give finite limits within +-{MAX_AXIS_VALUE:g}")
 
 
 def _require_analysis(result) -> None:
@@ -489,7 +518,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     """Runs as points, fitted curves with shaded bands (dashed where extrapolated), reference
     points labelled, for each multiplier a horizontal arrow from the focus curve to the
     reference at the same loss, labelled like "10.3x [7.2x, 14x]", and each prediction at a
-    compute (--at-flops) as a filled marker with its band as a vertical bar. ``progress`` as for
+    compute (``analyze(..., at_flops=...)``) as a filled marker with its band as a vertical bar. ``progress`` as for
     :func:`curve_frame`."""
     _require_analysis(result)
     p9 = _p9()
@@ -1652,11 +1681,11 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
         grid = np.geomspace(flops.min() / 2, flops.max() * 2, CURVE_POINTS)
         runs += [pd.DataFrame({"family": f, "flops": flops, "loss": loss, "panel": as_trained}),
                  pd.DataFrame({"family": f, "flops": flops / m, "loss": loss, "panel": shifted})]
-        curves.append(pd.DataFrame({"family": f, "flops": grid, "loss": cmp.predict(f, grid), "panel": as_trained}))
+        curves.append(pd.DataFrame({"family": f, "flops": grid, "loss": cmp._curve(f, grid), "panel": as_trained}))
     lows = [r.flops.min() for r in runs[1::2]]
     highs = [r.flops.max() for r in runs[1::2]]
     grid = np.geomspace(min(lows) / 2, max(highs) * 2, CURVE_POINTS)
-    curves.append(pd.DataFrame({"family": cmp.focus, "flops": grid, "loss": cmp.predict(cmp.focus, grid),
+    curves.append(pd.DataFrame({"family": cmp.focus, "flops": grid, "loss": cmp._curve(cmp.focus, grid),
                                 "panel": shifted}))
     runs, curves = pd.concat(runs, ignore_index=True), pd.concat(curves, ignore_index=True)
     for frame in (runs, curves):

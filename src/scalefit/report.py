@@ -182,9 +182,10 @@ def _shared_comparison(result: Analysis, progress=None):
         return None
 
 
-def _shared_table(result: Analysis, cmp) -> list[tuple]:
-    """The shared-law comparison's multipliers, with its law and check as a note under the title
-    (no table without one)."""
+def _shared_table(result: Analysis, cmp, flags: bool = False) -> list[tuple]:
+    """The shared-law comparison's multipliers, with its law and check as a note under the title,
+    which names what makes it (``scalefit.compare_shared``, or with ``flags`` ``scalefit compare``);
+    no table without one."""
     if cmp is None:
         return []
     E, _, alpha = cmp.params
@@ -194,7 +195,7 @@ def _shared_table(result: Analysis, cmp) -> list[tuple]:
         check = (f"F test against separate laws: p = {cmp.p_value:.2g}, "
                  + ("the data contradict the shared law (the saving depends on the loss)" if cmp.p_value < 0.05
                     else "no evidence against it"))
-    title = "One law for all ladders up to a compute factor each (scalefit compare)"
+    title = f"One law for all ladders up to a compute factor each ({terms_of(flags).tool('compare_shared', 'compare')})"
     unchecked = "" if all(f.band_checked for f in cmp.factors) else \
         " * marks a band outside what the calibration study checked (see the Warnings)."
     note = f"Shared E = {fmt(E)}, alpha = {fmt(alpha)}; {check}.{unchecked}"
@@ -229,7 +230,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     cmp = _shared_comparison(result, progress)
     figures = _figures(result, cmp, progress, flags)
     bt = _backtest(result, progress)
-    tables = _tables(result) + _shared_table(result, cmp) + _backtest_table(result, bt)
+    tables = _tables(result) + _shared_table(result, cmp, flags) + _backtest_table(result, bt)
     band = {"profile": "profile likelihood (F-calibrated)", "percentile":
             f"bootstrap percentile over runs ({result.n_bootstrap} resamples, seed {result.seed})",
             "none": "none"}[result.band_method]

@@ -119,12 +119,23 @@ class SharedComparison(ReadOnlyFields):
         raise ValueError(self.ladder.not_among(family, [f.family for f in self.factors], "compared"))
 
     def predict(self, family: str, flops) -> np.ndarray:
-        """L_f(C) = E + A (C / M_f)^(-alpha), nats per token, at ``flops`` (positive, finite compute)."""
-        from .analysis import positive_finite
+        """L_f(C) = E + A (C / M_f)^(-alpha), nats per token, at ``flops`` (positive, finite compute).
+        As ``Analysis.predict``: a compute more than 10 decades outside the compared runs raises
+        ValueError, one more than a decade outside the family's runs warns (ExtrapolationWarning)."""
+        from .analysis import check_within_reach, positive_finite, warn_extrapolated
 
+        family = self.ladder.family_name(family)
+        self.multiplier(family)                       # a compared family, or ValueError naming them
+        flops = positive_finite(flops, "flops")
+        check_within_reach(np.ravel(flops), self.ladder, argument="flops")
+        own = self.ladder.family_runs(family)["flops"]
+        warn_extrapolated(family, float(own.min()), float(own.max()), np.ravel(flops))
+        return self._curve(family, flops)
+
+    def _curve(self, family: str, flops) -> np.ndarray:
+        """L_f(C) at ``flops`` as they are, unchecked (a figure's curves, over its axis)."""
         E, A, alpha = self.params
-        m = self.multiplier(family)
-        return E + A * np.exp(-alpha * (np.log(positive_finite(flops, "flops")) - np.log(m)))
+        return E + A * np.exp(-alpha * (np.log(flops) - np.log(self.multiplier(family))))
 
     def frame(self) -> pd.DataFrame:
         """One row per compared family other than the focus: its runs and rows (fewer runs than rows

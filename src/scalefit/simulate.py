@@ -85,6 +85,8 @@ class SimulationSpec:
             raise ValueError(f"params: the true loss of the runs goes from {np.min(true):.3g} to {np.max(true):.3g} "
                              f"nats per token, outside what a ladder file may hold ({SMALLEST_LOSS:g} to "
                              f"{LARGEST_LOSS:g}); choose parameters for losses of order 1")
+        from .analysis import check_seed
+        check_seed(self.seed)
         for name, value in (("noise", self.noise), ("reference noise", self.reference_noise)):
             if not 0 <= value <= MAX_NOISE:
                 raise ValueError(f"{name} {value:g}: must be between 0 and {MAX_NOISE:g} (the standard deviation "
