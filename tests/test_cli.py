@@ -1316,3 +1316,11 @@ def test_figure_and_output_cannot_be_one_file(tmp_path, monkeypatch, command, ho
     message = assert_input_error(run(command, path, "-o", output, "--figure", figure), "--figure", "--output")
     assert "different names" in message
     assert (output.read_bytes() if output.exists() else None) == before
+
+
+@pytest.mark.parametrize("command", ["fit", "backtest", "compare", "plan"])
+def test_format_help_points_to_the_json_schema_only_where_the_readme_has_one(command):
+    """backtest, compare and plan --help sent users to the README's "JSON output", which is fit's
+    schema alone; their JSON holds their tables' fields."""
+    text = " ".join(run(command, "--help").stdout.split())
+    assert ("(README: JSON output)" in text) == (command == "fit")

@@ -167,7 +167,11 @@ WORKERS_OPTION = click.option(
     help="Cores to use: processes sharing the bootstrap resamples, threads sharing the profile grids of long "
          "ladders [default: all cores when that pays]; results are the same for any number.")
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-                             show_default=True, help="table to read; json or csv for programs (README: JSON output).")
+                             show_default=True, help="table to read; json or csv for programs.")
+# fit's JSON has its schema in the README (backtest's, compare's and plan's are their tables' fields)
+FIT_FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+                                 show_default=True,
+                                 help="table to read; json or csv for programs (README: JSON output).")
 OUTPUT_OPTION = click.option("--output", "-o", default=None, help="Write the result to this file instead of stdout.")
 FIX_E_OPTION = click.option(
     "--fix-e", "fix_e", type=FiniteFloat(min=0), default=None, metavar="LOSS",
@@ -195,7 +199,7 @@ def _band_options(f):
 @AT_FLOPS_OPTION
 @AT_PARAMS_TOKENS_OPTION
 @WORKERS_OPTION
-@FORMAT_OPTION
+@FIT_FORMAT_OPTION
 @OUTPUT_OPTION
 def fit(ladder_csv, law, focus, fix_e, band_method, huber_delta, k, bootstrap, level, seed, at_loss, at_perplexity,
         at_flops,
