@@ -17,8 +17,8 @@ construction; the file shows the analysis, not the lab's data.
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +94,9 @@ def build() -> str:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    parser = argparse.ArgumentParser(description="Write the demo ladder (a seeded reconstruction; see the module's text).")
+    parser.add_argument("out", nargs="?", type=Path, default=OUT, help=f"the CSV to write (default: {OUT})")
+    out = parser.parse_args().out
     out.write_text(build())
     print(f"wrote {out}")
 
