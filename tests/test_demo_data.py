@@ -35,3 +35,14 @@ def test_demo_multipliers_round_to_published_savings_inside_their_bands():
         m = got[name]
         assert round(m.multiplier, 1) == pytest.approx(saving)
         assert m.low < m.multiplier < m.high
+
+
+def test_build_script_help_writes_nothing(tmp_path):
+    """`build_muse_ladder.py --help` wrote the ladder to a file named '--help'."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "analyses" / "build_muse_ladder.py"), "--help"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage" in done.stdout
+    assert list(tmp_path.iterdir()) == []
