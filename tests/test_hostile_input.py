@@ -270,6 +270,24 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path):
     one_error_line(run("fit", broken), "starts as UTF-16 text")
 
 
+def test_a_tab_or_semicolon_separated_file_is_refused_naming_its_separator(tmp_path):
+    """Excel's 'Unicode Text' export is UTF-16 separated by tabs; a European CSV is separated by
+    semicolons. Both were told 'the header has 1 column(s) (family	flops	loss)', a tab printed
+    as whitespace, without saying what separated the columns or how to save the file."""
+    rows = "".join(f"a\t1e{19 + i}\t{3 - 0.1 * i:.1f}\n" for i in range(5))
+    tabs = tmp_path / "unicode.txt"
+    tabs.write_bytes(("family\tflops\tloss\n" + rows).encode("utf-16"))
+    one_error_line(run("fit", tabs), "unicode.txt, line 1: the header's columns are separated by tabs",
+                   "save the file as comma-separated CSV")
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("family;flops;loss\na;1e19;3,0\n")
+    one_error_line(run("fit", semicolons), "semicolons.csv, line 1: the header's columns are separated by semicolons",
+                   "commas between columns")
+    one_column = tmp_path / "one.csv"
+    one_column.write_text("family\na\n")
+    one_error_line(run("fit", one_column), "the header has 1 column(s) (family); expected comma-separated")
+
+
 def test_known_column_names_are_read_in_any_case(tmp_path):
     """A header written 'Family,FLOPs,Perplexity' (a spreadsheet's habit) is our columns, in a file and
     in a DataFrame; the same name twice in two cases is refused, as any repeated column is."""

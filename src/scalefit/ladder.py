@@ -189,6 +189,8 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     rows, row_lines = _parse_csv(body, lines, label)
     lines = row_lines
     columns = [c.strip() for c in rows[0]]
+    if len(columns) == 1 and _other_separator(columns[0]):
+        raise LadderError(f"{label}, line {lines[0]}: {_other_separator(columns[0])}")
     if len(columns) < 2:
         raise LadderError(f"{label}, line {lines[0]}: the header has {len(columns)} column(s) "
                           f"({','.join(columns) or 'empty'}); expected comma-separated columns "
@@ -308,6 +310,19 @@ def _parse_csv(body: list[str], lines: list[int], label: str) -> tuple[list[list
         raise LadderError(f"{label}, line {lines[min(consumed, len(lines) - 1)]}: not readable as CSV "
                           f"({exc}); save it as comma-separated text") from None
     return rows, row_lines
+
+
+def _other_separator(header: str) -> str:
+    """What is wrong with a one-column ``header`` split by tabs (a tab-separated export, such as
+    Excel's 'Unicode Text') or semicolons (the CSV of a locale whose decimal mark is a comma), and
+    what to do; '' for any other."""
+    if "\t" in header:
+        return ("the header's columns are separated by tabs, not commas (a tab-separated export, e.g. Excel's "
+                "'Unicode Text'); save the file as comma-separated CSV (in Excel: 'CSV UTF-8')")
+    if ";" in header:
+        return ("the header's columns are separated by semicolons, not commas (a CSV written where the decimal "
+                "mark is a comma); save it with commas between columns and points as decimal marks")
+    return ""
 
 
 def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
