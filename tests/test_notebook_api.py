@@ -63,6 +63,16 @@ def test_predict_inside_the_runs_is_silent_and_an_array_warns_once_per_side(muse
                      "muse at compute 1e+17: the prediction is extrapolated 2.0 decades below its smallest run"]
 
 
+def test_a_compute_given_twice_is_named_once_in_the_warning(muse):
+    """An array with repeats (a grid rounded, np.full) named '3e+23, 3e+23, 3e+23 and 2 more'."""
+    _, caught = _caught(lambda: muse.predict("muse", [3e23, 3e23, 3e23, 3e23, 1e24]))
+    assert [str(w.message) for w in caught] == [
+        "muse at compute 3e+23, compute 1e+24: the prediction is extrapolated up to 2.0 decades beyond its largest run"]
+    _, caught = _caught(lambda: muse.predict("muse", np.full(3, 3e23)))
+    assert [str(w.message) for w in caught] == [
+        "muse at compute 3e+23: the prediction is extrapolated 1.5 decades beyond its largest run"]
+
+
 def test_invert_warns_when_the_compute_needed_is_far_beyond_the_runs(muse):
     flops, caught = _caught(lambda: muse.invert("muse", 0.6))
     assert flops > 1e23 and [str(w.message) for w in caught] == [

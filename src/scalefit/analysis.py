@@ -971,11 +971,11 @@ def warn_extrapolated(family: str, flops_min: float, flops_max: float, flops: np
     """An :class:`ExtrapolationWarning` for the computes ``flops`` more than
     EXTRAPOLATION_WARNING_DECADES beyond the family's largest run (``flops_max``), and one for those
     below its smallest, each the warning the command gives a prediction there (naming the farthest
-    of several). ``where``: "compute", or "compute-optimal" for an L(N, D) law's frontier."""
+    of several, each named once). ``where``: "compute", or "compute-optimal" for an L(N, D) law's frontier."""
     decades = np.array([extrapolation_decades(float(c), flops_min, flops_max) for c in flops])
     for side in (decades > EXTRAPOLATION_WARNING_DECADES, decades < -EXTRAPOLATION_WARNING_DECADES):
         if side.any():
-            points = [f"compute {c:.4g}" for c in flops[side]]
+            points = list(dict.fromkeys(f"compute {c:.4g}" for c in flops[side]))     # each once
             farthest = decades[side][np.argmax(np.abs(decades[side]))]
             _warn(_prediction_extrapolated(family, points, farthest, where, up_to=len(points) > 1))
 
