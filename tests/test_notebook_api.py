@@ -77,6 +77,7 @@ def test_invert_warns_when_the_compute_needed_is_far_beyond_the_runs(muse):
     flops, caught = _caught(lambda: muse.invert("muse", 0.6))
     assert flops > 1e23 and [str(w.message) for w in caught] == [
         "muse at loss 0.6 (perplexity 1.822): muse's fit is extrapolated 2.1 decades beyond its largest run"]
+    assert caught[0].filename == __file__
     assert _caught(lambda: muse.invert("muse", 0.8))[1] == []
     assert _caught(lambda: muse.invert("muse", 0.1)) == (np.inf, [])     # unreachable: inf says so
 
@@ -87,6 +88,7 @@ def test_shared_predict_refuses_and_warns_as_analysis_predict(two_ladders):
     value, caught = _caught(lambda: two_ladders.predict("other", 1e24))
     assert [str(w.message) for w in caught] == [
         "other at compute 1e+24: the prediction is extrapolated 2.0 decades beyond its largest run"]
+    assert caught[0].filename == __file__
     assert np.isfinite(value) and _caught(lambda: two_ladders.predict("other", 1e21))[1] == []
 
 
@@ -106,14 +108,14 @@ def _change_every_way(ladder) -> None:
 
 def test_the_runs_of_a_ladder_cannot_be_changed_through_it():
     ladder = scalefit.read_ladder(MUSE)
-    read, fitted = ladder.runs, scalefit.analyze(ladder, bootstrap=0)
+    read, fitted = scalefit.read_ladder(MUSE).runs, scalefit.analyze(ladder, bootstrap=0)   # not ladder.runs
     _change_every_way(ladder)
     assert ladder.runs.equals(read) and (ladder.runs["loss"] > 0).all()
     assert scalefit.analyze(ladder, bootstrap=0) == fitted     # before: a LadderError about loss -1
 
 
 def test_the_runs_of_a_result_cannot_be_changed_through_it(muse):
-    before = muse.ladder.runs
+    before = scalefit.read_ladder(MUSE).runs      # not muse.ladder.runs, which shared its changes
     _change_every_way(muse.ladder)
     assert muse.ladder.runs.equals(before)
     assert scalefit.analyze(muse.ladder, bootstrap=0) == muse
