@@ -92,6 +92,18 @@ def test_shared_predict_refuses_and_warns_as_analysis_predict(two_ladders):
     assert np.isfinite(value) and _caught(lambda: two_ladders.predict("other", 1e21))[1] == []
 
 
+def test_predict_and_shared_predict_read_the_fitted_range_once(muse, two_ladders, monkeypatch):
+    """The check against the runs recounted every family's rows at every call: a scalar predict
+    took 17 ms with 60 families, 0.016 ms before the check (a notebook's loop over computes)."""
+    muse.predict("muse", 1e21), two_ladders.predict("other", 1e21)
+    monkeypatch.setattr(scalefit.Ladder, "run_counts", lambda self: pytest.fail("the runs recounted"))
+    muse.predict("muse", [1e21, 1e22])
+    two_ladders.predict("other", 1e21)
+    with pytest.raises(ValueError, match=r"^flops 1e\+40: 18.0 decades outside the fitted runs' compute "
+                                         r"\(1e\+19 to 1e\+22\)"):
+        muse.predict("muse", 1e40)
+
+
 # ----- validated runs stay validated ---------------------------------------------------------------
 
 def _change_every_way(ladder) -> None:

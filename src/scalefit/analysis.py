@@ -619,15 +619,14 @@ def check_within_reach(at_flops: Sequence[float], ladder: Ladder, argument: str 
     """TargetError for a compute more than MAX_PREDICTION_DECADES outside the fitted families' runs
     (reference points, which are not fitted, do not extend the range), naming it as given in
     ``argument``."""
-    fitted = ladder.runs[ladder.runs["family"].isin(ladder.ladder_families())]
-    flops = fitted["flops"].to_numpy(dtype=float)
-    low, high = np.log10(flops.min()), np.log10(flops.max())
+    smallest, largest = ladder.fitted_compute_range
+    low, high = np.log10(smallest), np.log10(largest)
     for c in at_flops:
         outside = max(np.log10(c) - high, low - np.log10(c))
         if outside > MAX_PREDICTION_DECADES:
             raise argument_error(lambda a: f"{a.given(argument, c)}: {decades_past(outside, MAX_PREDICTION_DECADES)} "
-                                           f"decades outside the fitted runs' compute ({flops.min():.3g} to "
-                                           f"{flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
+                                           f"decades outside the fitted runs' compute ({smallest:.3g} to "
+                                           f"{largest:.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
                                            "decades out. Check the value and its units", TargetError)
 
 
