@@ -120,8 +120,9 @@ def test_save_figure_warns_when_saving_at_another_size_than_drawn(tmp_path):
 
     result = scalefit.analyze(FIVE_REFERENCES, bootstrap=0)
     figure = scalefit.FIGURES["residuals"](result)
-    with pytest.warns(UserWarning, match=r"FigureOptions\(width=2.5, height=2\)"):
+    with pytest.warns(UserWarning, match=r"FigureOptions\(width=2.5, height=2\)") as caught:
         scalefit.save_figure(figure, str(tmp_path / "small.png"), scalefit.FigureOptions(width=2.5, height=2), dpi=50)
+    assert [w.filename for w in caught] == [__file__]         # the user's line, not save_figure's
     with pytest.warns(UserWarning, match=r"saved at 2.5 x 2.6 in.*FigureOptions\(width=2.5\)"):
         scalefit.save_figure(figure, str(tmp_path / "narrow.png"), scalefit.FigureOptions(width=2.5), dpi=50)
     small = scalefit.FIGURES["residuals"](result, options=scalefit.FigureOptions(width=2.5, height=2))

@@ -619,15 +619,14 @@ def check_within_reach(at_flops: Sequence[float], ladder: Ladder, argument: str 
     """TargetError for a compute more than MAX_PREDICTION_DECADES outside the fitted families' runs
     (reference points, which are not fitted, do not extend the range), naming it as given in
     ``argument``."""
-    fitted = ladder.runs[ladder.runs["family"].isin(ladder.ladder_families())]
-    flops = fitted["flops"].to_numpy(dtype=float)
-    low, high = np.log10(flops.min()), np.log10(flops.max())
+    smallest, largest = ladder.fitted_compute_range
+    low, high = np.log10(smallest), np.log10(largest)
     for c in at_flops:
         outside = max(np.log10(c) - high, low - np.log10(c))
         if outside > MAX_PREDICTION_DECADES:
             raise argument_error(lambda a: f"{a.given(argument, c)}: {decades_past(outside, MAX_PREDICTION_DECADES)} "
-                                           f"decades outside the fitted runs' compute ({flops.min():.3g} to "
-                                           f"{flops.max():.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
+                                           f"decades outside the fitted runs' compute ({smallest:.3g} to "
+                                           f"{largest:.3g}); predictions go at most {MAX_PREDICTION_DECADES:g} "
                                            "decades out. Check the value and its units", TargetError)
 
 
@@ -971,11 +970,11 @@ def warn_extrapolated(family: str, flops_min: float, flops_max: float, flops: np
     """An :class:`ExtrapolationWarning` for the computes ``flops`` more than
     EXTRAPOLATION_WARNING_DECADES beyond the family's largest run (``flops_max``), and one for those
     below its smallest, each the warning the command gives a prediction there (naming the farthest
-    of several). ``where``: "compute", or "compute-optimal" for an L(N, D) law's frontier."""
+    of several, each named once). ``where``: "compute", or "compute-optimal" for an L(N, D) law's frontier."""
     decades = np.array([extrapolation_decades(float(c), flops_min, flops_max) for c in flops])
     for side in (decades > EXTRAPOLATION_WARNING_DECADES, decades < -EXTRAPOLATION_WARNING_DECADES):
         if side.any():
-            points = [f"compute {c:.4g}" for c in flops[side]]
+            points = list(dict.fromkeys(f"compute {c:.4g}" for c in flops[side]))     # each once
             farthest = decades[side][np.argmax(np.abs(decades[side]))]
             _warn(_prediction_extrapolated(family, points, farthest, where, up_to=len(points) > 1))
 

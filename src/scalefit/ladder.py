@@ -24,6 +24,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,14 @@ class Ladder(ValueEquality):
     def ladder_families(self) -> list[str]:
         """Families with more than one run: ladders, fitted with a law."""
         return [f for f, n in self.run_counts().items() if n > 1]
+
+    @cached_property
+    def fitted_compute_range(self) -> tuple[float, float]:
+        """Smallest and largest compute of the ladder families' runs (reference points are not
+        fitted), read once: the runs do not change, and Analysis.predict checks every call against it."""
+        runs = self._runs
+        flops = runs.loc[runs["family"].isin(self.ladder_families()), "flops"].to_numpy(dtype=float)
+        return float(flops.min()), float(flops.max())
 
     def default_focus(self) -> str:
         """The family with the most runs (the first in the file on a tie)."""

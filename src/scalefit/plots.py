@@ -1761,9 +1761,9 @@ def save_figure(plot, path: str, options: FigureOptions | None = None, dpi: int 
 
 
 def warn_if_resized(plot, options: FigureOptions | None) -> None:
-    """Warn when ``options`` would save ``plot`` at a size other than the one it was drawn at:
-    drawn at 3.4 x 2.6 in and saved at 2.5 x 2, a contours figure's caption ran off the figure and
-    its labels sat on the lines they had been placed beside."""
+    """Warn, at the line that called save_figure, when ``options`` would save ``plot`` at a size
+    other than the one it was drawn at: drawn at 3.4 x 2.6 in and saved at 2.5 x 2, a contours
+    figure's caption ran off the figure and its labels sat on the lines they had been placed beside."""
     if options is None:
         return
     drawn = tuple(float(x) for x in plot.theme.getp("figure_size"))
@@ -1773,7 +1773,8 @@ def warn_if_resized(plot, options: FigureOptions | None) -> None:
         warnings.warn(f"save_figure: the figure was laid out for {_inches(drawn[0])} x {_inches(drawn[1])} in "
                       f"(its caption's line breaks, its labels' places); saved at {_inches(saved[0])} x "
                       f"{_inches(saved[1])} in, text may be cut off or overlap: draw it at that size, "
-                      f"FIGURES[kind](result, options=FigureOptions({size}))", UserWarning, stacklevel=2)
+                      f"FIGURES[kind](result, options=FigureOptions({size}))", UserWarning,
+                      stacklevel=3)          # the line that called save_figure
 
 
 def _inches(x: float) -> str:
