@@ -14,6 +14,7 @@ command's as ``.flags`` (``FlagTerms.text(warning)``).
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 
@@ -201,3 +202,22 @@ class ArgumentError(ValueError):
 def argument_error(write: Callable[[Terms], str], kind: type[ArgumentError] = ArgumentError) -> ArgumentError:
     """The error ``kind`` whose message is ``write(terms)``: with Python's terms, and with the flags."""
     return kind(write(PythonTerms), write(FlagTerms), write)
+
+
+MAX_XLIM_DECADES = 100        # of a figure's compute axis (xlim, --xlim)
+MAX_AXIS_VALUE = 1e100        # of a figure's loss axis (ylim, --ylim)
+
+
+def axis_limits_fault(name: str, low: float, high: float) -> str:
+    """Which rule the limits (low, high) of a figure's axis ``name`` ("xlim" or "ylim") break, as
+    the fix to give: "order" (low must be below high), "log" (xlim: 0 < low < high < inf, at most
+    10^MAX_XLIM_DECADES apart, compute being on a log axis), "finite" (ylim: within
+    +-MAX_AXIS_VALUE); "" when they are limits the axis can take. The command's --xlim and --ylim
+    and FigureOptions' xlim and ylim word it each in their own terms."""
+    if not low < high:
+        return "order"
+    if name == "xlim" and not (0 < low and high < math.inf and math.log10(high / low) <= MAX_XLIM_DECADES):
+        return "log"
+    if name == "ylim" and not max(abs(low), abs(high)) <= MAX_AXIS_VALUE:
+        return "finite"
+    return ""

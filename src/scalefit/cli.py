@@ -14,13 +14,12 @@ from dataclasses import replace
 import click
 
 from . import __version__
+from .arguments import MAX_AXIS_VALUE, MAX_XLIM_DECADES, axis_limits_fault
 from .outputs import is_stream, write_output
 
 MAX_INCHES = 25.0          # plotnine's limit on a figure's side
 MAX_PIXELS = 200e6         # of a PNG figure: about 1 GB of memory to render
 MAX_RESAMPLES = 1_000_000  # bootstrap resamples: beyond this the arrays outgrow memory
-MAX_DECADES = 100          # of a figure's compute axis (--xlim)
-MAX_AXIS_VALUE = 1e100     # of a figure's loss axis (--ylim)
 MAX_HUBER_DELTA = 10.0     # chinchilla.MAX_HUBER_DELTA, not imported here (numpy at start-up)
 
 
@@ -813,12 +812,13 @@ def _limits(text: str | None, name: str):
         low, high = (float(x) for x in text.split(","))
     except ValueError:
         raise InputError(f"--{name} {text}: write LOW,HIGH, e.g. 1e19,1e25") from None
-    if not low < high:
+    fault = axis_limits_fault(name, low, high)
+    if fault == "order":
         raise InputError(f"--{name} {text}: LOW must be below HIGH")
-    if name == "xlim" and not (0 < low and high < math.inf and math.log10(high / low) <= MAX_DECADES):
+    if fault == "log":
         raise InputError(f"--xlim {text}: compute is on a log axis: give 0 < LOW < HIGH, at most "
-                         f"{MAX_DECADES} decades apart")
-    if name == "ylim" and not max(abs(low), abs(high)) <= MAX_AXIS_VALUE:
+                         f"{MAX_XLIM_DECADES} decades apart")
+    if fault == "finite":
         raise InputError(f"--ylim {text}: give finite limits within +-{MAX_AXIS_VALUE:g}")
     return low, high
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis, level_percent
-from .arguments import argument_error, terms_of
+from .arguments import MAX_AXIS_VALUE, MAX_XLIM_DECADES, argument_error, axis_limits_fault, terms_of
 from .formatting import fmt_multiplier
 
 # Okabe and Ito's colour-blind-safe palette, its yellow (#F0E442, 1.3:1 against the white panel: a
@@ -64,8 +64,6 @@ class FigureOptions:
         _check_limits(self.ylim, "ylim")
 
 
-MAX_XLIM_DECADES = 100        # of a figure's compute axis (the command's --xlim has the same bound)
-MAX_AXIS_VALUE = 1e100        # of a figure's loss axis (--ylim)
 
 
 def _check_limits(limits, name: str) -> None:
@@ -82,12 +80,13 @@ def _check_limits(limits, name: str) -> None:
     except (TypeError, ValueError):
         raise ValueError(f"FigureOptions {name} {limits!r}: give (low, high), two numbers, e.g. "
                          f"{'(1e19, 1e25)' if name == 'xlim' else '(1.5, 3)'}") from None
-    if any(isinstance(x, (bool, np.bool_)) for x in limits) or not low < high:
+    fault = "order" if any(isinstance(x, (bool, np.bool_)) for x in limits) else axis_limits_fault(name, low, high)
+    if fault == "order":
         raise ValueError(f"FigureOptions {name} {limits!r}: low must be a number below high")
-    if name == "xlim" and not (0 < low and high < np.inf and np.log10(high / low) <= MAX_XLIM_DECADES):
+    if fault == "log":
         raise ValueError(f"FigureOptions xlim {limits!r}: compute is on a log axis: give 0 < low < high, at most "
                          f"{MAX_XLIM_DECADES} decades apart")
-    if name == "ylim" and not max(abs(low), abs(high)) <= MAX_AXIS_VALUE:
+    if fault == "finite":
         raise ValueError(f"FigureOptions ylim {limits!r}: give finite limits within +-{MAX_AXIS_VALUE:g}")
 
 
