@@ -1,7 +1,8 @@
 """Shared test set-up. Hypothesis profiles: CI (CI=true) replays the same examples every run
 (derandomized), so a submission's result does not depend on luck; local runs explore new examples
 each time. The progress_bars fixture records the CLI's progress bars; checkpoint_ladder is a made-up
-file of checkpoints; reference_data() is where the published reference data is looked for."""
+file of checkpoints; reference_data() is where the published reference data is looked for;
+load_script(path) loads a script of analyses/ or benchmarks/ as a module."""
 
 import contextlib
 import os
@@ -24,6 +25,17 @@ def reference_data() -> Path:
     variable SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data beside the project. Never
     copied into the project; the tests that read it skip when it is absent."""
     return Path(os.environ.get("SCALEFIT_REFERENCE_DATA", ROOT.parent / "shared" / "reference-data"))
+
+
+def load_script(path: Path):
+    """A script of analyses/ or benchmarks/ (not a package) loaded as a module named by its file,
+    to test its functions without running it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

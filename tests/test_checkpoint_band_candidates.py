@@ -2,7 +2,6 @@
 "percentile" candidate is scalefit's own band from the same refits, and the candidates shaped from
 the 95% band equal it at 95%. Which candidate covers best is the study's business, not this test's."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,20 +9,13 @@ import numpy as np
 import pytest
 
 from scalefit import analyze
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_study():
-    sys.path.insert(0, str(ROOT / "analyses"))
-    spec = importlib.util.spec_from_file_location("checkpoint_band_candidates",
-                                                  ROOT / "analyses" / "checkpoint_band_candidates.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-STUDY = _load_study()
+sys.path.insert(0, str(ROOT / "analyses"))     # the study imports checkpoint_calibration
+STUDY = load_script(ROOT / "analyses" / "checkpoint_band_candidates.py")
 CELL = dict(runs=10, checkpoints=5, run_sd=0.03)     # 10 runs: few tied refits, so the order statistic taken matters
 
 

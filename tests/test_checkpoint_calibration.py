@@ -2,7 +2,6 @@
 rows and summary it produces, and that its seed alone fixes its numbers. Its coverage is the
 study's business, not this test's."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +9,12 @@ import pandas as pd
 import pytest
 
 from scalefit import analyze
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_study():
-    spec = importlib.util.spec_from_file_location("checkpoint_calibration",
-                                                  ROOT / "analyses" / "checkpoint_calibration.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-STUDY = _load_study()
+STUDY = load_script(ROOT / "analyses" / "checkpoint_calibration.py")
 CELL = dict(runs=4, checkpoints=5, run_sd=0.03)
 
 

@@ -18,7 +18,7 @@ from scalefit.cli import main
 from scalefit.isoflop import isoflop_analysis
 from scalefit.ladder import LadderError
 
-from conftest import reference_data
+from conftest import load_script, reference_data
 
 LAW = ChinchillaLaw()
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,20 +256,13 @@ def test_the_tests_look_for_the_reference_data_where_the_analyses_do(named, tmp_
     """The folder SCALEFIT_REFERENCE_DATA names, else ../shared/reference-data: the tests' helper,
     analyses/chinchilla_replication.py and benchmarks/bench.py (its L(N, D) cases; loaded here, not
     run) agree, so a clone without ../shared runs them all on the data."""
-    import importlib.util
     if named:
         monkeypatch.setenv("SCALEFIT_REFERENCE_DATA", str(tmp_path))
     else:
         monkeypatch.delenv("SCALEFIT_REFERENCE_DATA", raising=False)
 
-    def load(name, path):
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    replication = load("chinchilla_replication", ROOT / "analyses" / "chinchilla_replication.py")
-    bench = load("bench", ROOT / "benchmarks" / "bench.py")
+    replication = load_script(ROOT / "analyses" / "chinchilla_replication.py")
+    bench = load_script(ROOT / "benchmarks" / "bench.py")
     assert reference_data() == (tmp_path if named else ROOT.parent / "shared" / "reference-data")
     assert replication.DATA == bench.CHINCHILLA == reference_data() / "chinchilla" / "svg_extracted_data.csv"
 

@@ -1,25 +1,18 @@
 """The demo ladder is rebuilt identically by its seeded script and reproduces the published savings."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from scalefit.analysis import analyze
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 MUSE = ROOT / "data" / "ladders" / "muse.csv"
 
 
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("build_muse_ladder", ROOT / "analyses" / "build_muse_ladder.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_build_script_reproduces_the_committed_file():
-    assert _load_builder().build() == MUSE.read_text()
+    assert load_script(ROOT / "analyses" / "build_muse_ladder.py").build() == MUSE.read_text()
 
 
 def test_header_labels_the_file_a_reconstruction():

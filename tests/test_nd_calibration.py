@@ -3,7 +3,6 @@ produces, that its seed alone fixes its numbers, that its designs and truths are
 that its bands are the ones a user gets from `analyze` and `optimal_report`. Its coverage is the
 study's business, not this test's."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,12 @@ import pandas as pd
 import pytest
 
 from scalefit import analyze, optimal_report
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_study():
-    spec = importlib.util.spec_from_file_location("nd_calibration", ROOT / "analyses" / "nd_calibration.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-STUDY = _load_study()
+STUDY = load_script(ROOT / "analyses" / "nd_calibration.py")
 ISOFLOP = dict(true_law="chinchilla", design="isoflop", runs=20, noise=0.02)
 GRID = dict(true_law="apart", design="grid", runs=20, noise=0.01)
 
