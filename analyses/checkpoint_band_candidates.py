@@ -37,7 +37,6 @@ import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checkpoint_calibration import (BEYOND_DECADES, LAW, OUT, QUANTITIES, cells, draw_truth,  # noqa: E402
-                                    ladder_seed, simulate_checkpoints, true_loss)
+                                    ladder_seed, simulate_checkpoints, true_loss, write_results)
 
 from scalefit import analyze  # noqa: E402
 
@@ -241,12 +240,7 @@ def main(argv=None) -> None:
     command = f"python analyses/{NAME}.py" + (" --quick" if args.quick else "")
     text = markdown(summary, needed_ratios(data), args.ladders, args.bootstrap, command)
     print(text)
-    out = args.out if args.out is not None or args.quick else OUT
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / f"{NAME}.csv", index=False, float_format="%.6g")
-        (out / f"{NAME}.md").write_text(text)
-        print(f"wrote {out / f'{NAME}.csv'} and {NAME}.md", file=sys.stderr)
+    write_results(NAME, summary, text, args)
 
 
 if __name__ == "__main__":

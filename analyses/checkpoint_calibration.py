@@ -301,13 +301,19 @@ def run_and_write(name: str, cell_list: list[dict], args, markdown_of: Callable,
     command = f"python analyses/{name}.py" + (" --quick" if args.quick else "")
     table = markdown_of(summary, args.ladders, args.bootstrap, command)
     print(table)
+    write_results(name, summary, table, args)
+    print(f"{time.time() - start:.0f}s", file=sys.stderr)
+
+
+def write_results(name: str, summary: pd.DataFrame, table: str, args) -> None:
+    """NAME.csv (``summary``) and NAME.md (``table``) into ``args.out``; a --quick run without --out
+    writes nowhere, a full run without it into analyses/results/."""
     out = args.out if args.out is not None or args.quick else OUT
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         summary.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
         (out / f"{name}.md").write_text(table)
         print(f"wrote {out / f'{name}.csv'} and {name}.md", file=sys.stderr)
-    print(f"{time.time() - start:.0f}s", file=sys.stderr)
 
 
 if __name__ == "__main__":
