@@ -34,7 +34,9 @@ class ExtrapolationWarning(UserWarning):
     """A fitted law evaluated more than EXTRAPOLATION_WARNING_DECADES outside its family's runs
     (``Analysis.predict``, ``Analysis.invert``, ``SharedComparison.predict``): its message is a
     :class:`~scalefit.arguments.Message`, worded as the warning ``scalefit fit`` prints for the same
-    prediction. Silence it with ``warnings.simplefilter("ignore", scalefit.ExtrapolationWarning)``."""
+    prediction. Silence it with ``warnings.simplefilter("ignore", scalefit.ExtrapolationWarning)``
+    (Python's ``-W`` option and PYTHONWARNINGS cannot name it: they are read before installed
+    packages can be imported)."""
 
 
 @dataclass(frozen=True, eq=False)
