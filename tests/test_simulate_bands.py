@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scalefit.analysis import analyze
+from scalefit.analysis import ExtrapolationWarning, analyze
 from scalefit.cli import main
 from scalefit.fitting import fit_law
 from scalefit.ladder import read_ladder
@@ -650,7 +651,10 @@ def test_predictions_at_compute_have_bands_marks_and_warnings():
     frame = result.predictions_frame()
     assert list(zip(frame.family, frame.flops)) == [(f, c) for f in ("focus", "other") for c in (3e20, 1e23, 1e26)]
     for p in result.predictions:
-        assert p.loss == pytest.approx(float(result.predict(p.family, p.flops)), rel=1e-12)
+        with warnings.catch_warnings(record=True) as caught:      # Analysis.predict warns as the table does
+            warnings.simplefilter("always")
+            assert p.loss == pytest.approx(float(result.predict(p.family, p.flops)), rel=1e-12)
+        assert [type(w.message) for w in caught] == [ExtrapolationWarning] * (p.extrapolation_decades > 1)
         assert p.low < p.loss < p.high and p.band_method == "profile"
     # inside the runs, 1 decade beyond, 4 beyond: only the last is outside the calibration study
     assert [p.band_checked for p in result.predictions[:3]] == [True, True, False]
