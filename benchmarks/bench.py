@@ -140,21 +140,71 @@ def papers_grid_lbfgs(n, d, loss, max_starts: int | None = None) -> tuple[float,
     return time.perf_counter() - start, best, len(grid)
 
 
-def gauss_newton_floor(u, y, counts, theta, steps: int = 3) -> None:
-    """A lower bound on numpy array work for the resampled saturating fits, not a fit: ``steps``
-    undamped Gauss-Newton steps on (E, ln A, alpha) for all resamples at once (counts (B, n)), all
-    starting at the full-data optimum ``theta``. No search for the global optimum, no bounds, no
-    damping, no stopping test: what the engine does is this times the grid and the polish."""
-    th = np.tile(theta, (counts.shape[0], 1))
+def warm_start_lm(u, y, counts, theta, iterations: int) -> np.ndarray:
+    """A yardstick, not a fit: the cheapest honest attempt at the resampled saturating fits in numpy.
+    Levenberg-Marquardt on (E, ln A_norm, alpha) for all resamples at once (counts (B, n)), every
+    resample started at the full-data optimum ``theta`` (no search for the global optimum), E kept in
+    [0, the resample's smallest loss), the 3 x 3 normal equations solved in closed form (Cramer's rule),
+    damping lambda per resample (start 1e-4, x0.2 on a step that lowers sum_i c_i (y_i - ln(E + A_norm
+    e^(-alpha u_i)))^2, x5 on one that does not; the best of five schedules tried). Returns that
+    objective per resample after ``iterations`` iterations; each costs one Jacobian, one trial
+    objective and about 40 array calls on (B, n)."""
+    smallest = np.where(counts > 0, np.exp(y)[None, :], np.inf).min(axis=1) * (1 - 1e-9)
+    E, a, alpha = (np.full(counts.shape[0], value) for value in theta)
+    lam = np.full(counts.shape[0], 1e-4)
+    uu = u[None, :]
+
+    def objective(E, a, alpha):
+        r = y - np.log(E[:, None] + np.exp(a[:, None] - alpha[:, None] * uu))
+        return (counts * r * r).sum(axis=1)
+
+    f = objective(E, a, alpha)
     with np.errstate(all="ignore"):
-        for _ in range(steps):
-            g = np.exp(th[:, 1:2] - th[:, 2:3] * u)
-            p = th[:, 0:1] + g
-            r = y - np.log(p)
-            jac = np.stack([1 / p, g / p, -g * u / p], axis=2)              # (B, n, 3)
-            jw = jac * counts[:, :, None]
-            h = np.einsum("bni,bnj->bij", jw, jac) + 1e-9 * np.eye(3)
-            th = th + np.linalg.solve(h, np.einsum("bni,bn->bi", jw, r)[..., None])[..., 0]
+        for _ in range(iterations):
+            g = np.exp(a[:, None] - alpha[:, None] * uu)
+            ip = 1.0 / (E[:, None] + g)
+            r = y + np.log(ip)
+            j1, j2 = ip, g * ip
+            j3 = -j2 * uu
+            c1, c2, c3 = counts * j1, counts * j2, counts * j3
+            h11, h22, h33 = ((c1 * j1).sum(1) * (1 + lam), (c2 * j2).sum(1) * (1 + lam),
+                             (c3 * j3).sum(1) * (1 + lam))
+            h12, h13, h23 = (c1 * j2).sum(1), (c1 * j3).sum(1), (c2 * j3).sum(1)
+            g1, g2, g3 = (c1 * r).sum(1), (c2 * r).sum(1), (c3 * r).sum(1)
+            k11, k12, k13 = h22 * h33 - h23 * h23, h13 * h23 - h12 * h33, h12 * h23 - h13 * h22
+            k22, k23, k33 = h11 * h33 - h13 * h13, h12 * h13 - h11 * h23, h11 * h22 - h12 * h12
+            det = h11 * k11 + h12 * k12 + h13 * k13
+            E_new = np.clip(E + (k11 * g1 + k12 * g2 + k13 * g3) / det, 0.0, smallest)
+            a_new = a + (k12 * g1 + k22 * g2 + k23 * g3) / det
+            alpha_new = alpha + (k13 * g1 + k23 * g2 + k33 * g3) / det
+            f_new = objective(E_new, a_new, alpha_new)
+            lower = f_new <= f
+            E, a, alpha = np.where(lower, E_new, E), np.where(lower, a_new, a), np.where(lower, alpha_new, alpha)
+            f = np.where(lower, f_new, f)
+            lam = np.where(lower, lam * 0.2, lam * 5.0)
+    return f
+
+
+LONG_RUN = 60  # iterations of the yardstick's long run
+
+
+def local_refit_yardstick(u, y, counts, theta, ours_obj, base_s, rows, notes) -> None:
+    """Time warm_start_lm, find how many of its iterations fit in the 500x budget (baseline / 500),
+    and count the resamples it leaves at our optimum (within 1e-6 relative) then and after LONG_RUN."""
+    per_iteration = best_seconds(lambda: warm_start_lm(u, y, counts, theta, LONG_RUN), 5) / LONG_RUN
+    budget = base_s / 500
+    fit_in = max(1, int(budget / per_iteration))
+    seconds = best_seconds(lambda: warm_start_lm(u, y, counts, theta, fit_in), 20)
+
+    def at_optimum(iterations):
+        return int(np.sum(warm_start_lm(u, y, counts, theta, iterations) <= ours_obj * (1 + 1e-6) + 1e-15))
+
+    rows.append((f"  yardstick: LM from the answer, {fit_in} iterations", seconds, base_s,
+                 f"not a fit: at our optimum in {at_optimum(fit_in)} of {len(ours_obj):,} resamples "
+                 f"({at_optimum(LONG_RUN)} after {LONG_RUN} iterations)"))
+    notes.append(f"saturating yardstick: the 500x budget is {budget * 1e3:.1f} ms; warm_start_lm (Levenberg-Marquardt "
+                 "for all resamples at once, each started at the full-data optimum, no global search) takes "
+                 f"{per_iteration * 1e3:.2f} ms per iteration, so {fit_in} iterations fit in it")
 
 
 # ----- cases ----------------------------------------------------------------------------------------
@@ -177,7 +227,6 @@ def saturating_bootstrap(tmp: Path, startup: list[str], quick: bool, rows: list,
     full = fit_law(flops, loss, SaturatingLaw())
     theta = np.array([full.params[0], np.log(full.params[1]) - full.params[2] * np.log(flops).mean(), full.params[2]])
     counts = draw_counts(index, 10).astype(float)
-    floor = best_seconds(lambda: gauss_newton_floor(u, np.log(loss), counts, theta), 20)
     n_base = 100 if quick else 1000
     start = time.perf_counter()
     base_obj = np.array([curve_fit_best(u[rows_], np.log(loss[rows_])) for rows_ in index[:n_base]])
@@ -187,11 +236,7 @@ def saturating_bootstrap(tmp: Path, startup: list[str], quick: bool, rows: list,
     rows.append(("saturating, 10 runs, 1,000 resamples", ours, base_s,
                  f"{full_obj:.6g} / {curve_fit_best(u, np.log(loss)):.6g} (full data)"))
     rows.append(("  same, in-process (bootstrap_family)", in_process, base_s, ""))
-    rows.append(("  floor: 3 Gauss-Newton steps from the answer", floor, base_s,
-                 "not a fit: no search, bounds or damping (see note)"))
-    notes.append("saturating floor: numpy array work of 3 undamped Gauss-Newton steps for all 1,000 resamples "
-                 "at once, started at the full-data optimum (gauss_newton_floor); any fit that searches for the "
-                 "global optimum does more, so a ratio above the floor's is out of reach in numpy")
+    local_refit_yardstick(u, np.log(loss), counts, theta, ours_obj, base_s, rows, notes)
     excess = np.max(ours_obj[:n_base] - base_obj * (1 + 1e-6))
     notes.append(f"saturating bootstrap: our objective is above curve_fit's (by more than 1e-6 relative) in "
                  f"{worse.sum()} of {n_base} resamples (largest difference {excess:+.1e}); below it by more than 1e-6 in "
