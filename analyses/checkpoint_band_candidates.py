@@ -10,7 +10,9 @@ The ladders are those of analyses/checkpoint_calibration.py (same cells, seeds a
 the "percentile" candidate reproduces that study's cluster rows exactly. Per ladder, `analyze` runs
 the cluster bootstrap (resampling whole runs) once; the point fit's and every refit's ln loss at 10x
 and 100x beyond the largest checkpoint and alpha are kept, and each candidate band is computed from
-them at levels 50%, 80%, 90%, 95% and 99%.
+them at levels 50%, 80%, 90%, 95% and 99%. For the BCa band the ladder is also refitted G times by
+scalefit's engine (`fit_many`, the bootstrap's compute scale), each time without one of its G runs
+and all that run's checkpoints (a leave-one-run-out, or cluster, jackknife).
 
 Candidates (g = ln loss, or alpha; theta the point fit's g; q_x the x-quantile of the refits' g,
 as order statistics the way scalefit's percentile_band takes them; z_x the standard normal's):
@@ -21,7 +23,18 @@ as order statistics the way scalefit's percentile_band takes them; z_x the stand
 - logistic95: as normal95 with the logistic's ratio r = ln((1+p)/(1-p)) / ln 39;
 - t95_runs: as normal95 with Student-t quantiles, G - 1 degrees of freedom for G runs;
 - normal_sd: theta -/+ z_(1+p)/2 sd(g over refits);
-- normal_iqr: theta -/+ z_(1+p)/2 IQR(g) / 1.349 (a robust sd).
+- normal_iqr: theta -/+ z_(1+p)/2 IQR(g) / 1.349 (a robust sd);
+- bc (bias-corrected percentile, Efron 1987): [q_l, q_u] at l = Phi(2 z0 + z_(1-p)/2),
+  u = Phi(2 z0 + z_(1+p)/2), with z0 = Phi^-1(share of refits below theta, a tie counting half;
+  refits within TIE_RTOL of theta, relative, are ties: a resample that draws every run once is the
+  ladder itself, refitted to about 1e-9); z0 = 0 gives the percentile band;
+- bca (bias-corrected and accelerated): levels Phi(z0 + (z0 + z_x) / (1 - a (z0 + z_x))) for
+  x = (1-p)/2 and (1+p)/2, acceleration a = sum d_i^3 / (6 (sum d_i^2)^1.5), d_i = mean(g_(-j)) - g_(-i),
+  g_(-i) the fit without run i (cluster jackknife); a = 0 gives the bc band.
+Degenerate cases, handled so and counted in the Markdown: every refit on one side of theta (z0
+infinite): bc and bca fall back to the percentile band; a jackknife refit failed or all g_(-i)
+equal (a undefined): bca falls back to bc; 1 - a (z0 + z_x) <= 0 (the level is past the formula's
+pole): that end is the extreme refit on its side (level 0 or 1).
 
 Also per cell, a diagnostic of what any band shaped from the 95% band would need: the 50%, 80% and
 95% quantiles of |truth - theta| / (the 95% band's half-width on the truth's side), beside the
@@ -47,9 +60,12 @@ from checkpoint_calibration import (BEYOND_DECADES, LAW, OUT, QUANTITIES, cells,
                                     ladder_seed, simulate_checkpoints, true_loss, write_results)
 
 from scalefit import analyze  # noqa: E402
+from scalefit.fitting import fit_many  # noqa: E402
 
 LEVELS = (0.50, 0.80, 0.90, 0.95, 0.99)
 NAME = "checkpoint_band_candidates"
+TIE_RTOL = 1e-7     # |refit - theta| <= TIE_RTOL |theta| is a tie (refits of the ladder itself differ by ~3e-9)
+MAX_RUNS = 10       # jackknife values are stored padded with NaN to this many runs
 Band = tuple[np.ndarray, np.ndarray]
 
 
@@ -65,11 +81,28 @@ def collect_ladder(job: tuple) -> dict:
         raise RuntimeError(f"checkpoint file resolved to {result.band_method!r}, not percentile")
     ff, a = result.fits["f"], LAW.param_names.index("alpha")
     params = ff.draws.params                                 # (B, p), NaN where a refit failed
-    with np.errstate(invalid="ignore"):
-        draws = np.column_stack([np.log(LAW.predict(params, at_flops)), params[:, a]])
+    jack = np.full((MAX_RUNS, len(QUANTITIES)), np.nan)
+    jack[:cell["runs"]] = run_jackknife(frame, at_flops)
     return dict(cell=cell_index, ladder=ladder, seed=seed, runs=cell["runs"],
                 point=np.r_[np.log(ff.fit.predict(at_flops)), ff.fit.params[a]],
-                truth=np.r_[np.log(true_loss(truth["params"], at_flops)), truth["params"][2]], draws=draws)
+                truth=np.r_[np.log(true_loss(truth["params"], at_flops)), truth["params"][2]],
+                draws=quantities_of(params, at_flops), jack=jack)
+
+
+def quantities_of(params: np.ndarray, at_flops: np.ndarray) -> np.ndarray:
+    """(ln loss at each of ``at_flops``, alpha) of each row of law parameters (NaN rows stay NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.column_stack([np.log(LAW.predict(params, at_flops)), params[:, LAW.param_names.index("alpha")]])
+
+
+def run_jackknife(frame: pd.DataFrame, at_flops: np.ndarray) -> np.ndarray:
+    """(G, quantities): the law refitted G times by scalefit's engine, each time without one run
+    (all its checkpoints), at the bootstrap's compute scale; NaN where a refit failed."""
+    flops, loss = frame["flops"].to_numpy(float), frame["loss"].to_numpy(float)
+    _, run_of_row = np.unique(frame["run"].to_numpy(), return_inverse=True)
+    counts = (run_of_row[None, :] != np.arange(run_of_row.max() + 1)[:, None]).astype(float)
+    engine = fit_many(flops, loss, LAW, c_ref=float(np.exp(np.mean(np.log(flops)))), counts=counts)
+    return quantities_of(np.where(engine.ok[:, None], engine.params, np.nan), at_flops)
 
 
 def collect(cell_indices, n_ladders: int, n_boot: int, seed: int, workers: int) -> dict[str, np.ndarray]:
@@ -98,8 +131,82 @@ def scaled_from_95(anchor: np.ndarray, values: np.ndarray, ratio) -> Band:
     return anchor - (anchor - low) * ratio, anchor + (high - anchor) * ratio
 
 
-def candidate_bands(point: np.ndarray, values: np.ndarray, runs: np.ndarray, level: float) -> dict[str, Band]:
-    """(low, high) per ladder of every candidate at ``level``: point (L,), values (L, B), runs (L,)."""
+def order_statistic(values: np.ndarray, q: np.ndarray, method: str) -> np.ndarray:
+    """Per row of ``values`` (L, B), the order statistic of its non-NaN values at quantile ``q`` (L,),
+    the way np.nanquantile's method "lower" (floor) or "higher" (ceil) takes it; NaN for an all-NaN row."""
+    ordered = np.sort(values, axis=1)                      # NaN last
+    n = np.sum(~np.isnan(values), axis=1)
+    at = np.clip(q, 0.0, 1.0) * (n - 1)
+    index = np.floor(at) if method == "lower" else np.ceil(at)
+    index = np.clip(index, 0, np.maximum(n - 1, 0)).astype(int)
+    out = np.take_along_axis(ordered, index[:, None], axis=1)[:, 0]
+    return np.where(n > 0, out, np.nan)
+
+
+def bias_z0(point: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """z0 = Phi^-1(share of the non-NaN refits below ``point``, those within TIE_RTOL of it counting
+    half) per row; +-inf when every refit lies on one side."""
+    valid = ~np.isnan(values)
+    diff = values - point[:, None]
+    tie = valid & (np.abs(diff) <= TIE_RTOL * np.abs(point)[:, None])
+    below = valid & ~tie & (diff < 0)
+    share = (below.sum(axis=1) + 0.5 * tie.sum(axis=1)) / valid.sum(axis=1)
+    return stats.norm.ppf(share)
+
+
+def acceleration(jack: np.ndarray) -> np.ndarray:
+    """a = sum d^3 / (6 (sum d^2)^1.5), d_i = mean(jack) - jack_i, over the finite values of each row
+    of jackknife values (L, G; NaN-padded past the ladder's runs); NaN where all are equal."""
+    d = np.nanmean(jack, axis=1, keepdims=True) - jack
+    s2, s3 = np.nansum(d ** 2, axis=1), np.nansum(d ** 3, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(s2 > 0, s3 / (6 * s2 ** 1.5), np.nan)
+
+
+def jackknife_acceleration(jack: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """BCa's acceleration per ladder; NaN when any of its ``runs`` jackknife refits failed."""
+    complete = np.sum(np.isfinite(jack), axis=1) == runs
+    return np.where(complete, acceleration(jack), np.nan)
+
+
+def bca_levels(z0: np.ndarray, a: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """BCa quantile levels of both ends: Phi(z0 + w / (1 - a w)), w = z0 + z_x; an end whose
+    1 - a w <= 0 (past the pole) goes to level 0 or 1 on its own side. a = 0 gives bc's Phi(2 z0 + z_x)."""
+    out = []
+    for x in ((1 - level) / 2, (1 + level) / 2):
+        w = z0 + stats.norm.ppf(x)
+        denom = 1 - a * w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = stats.norm.cdf(z0 + w / denom)
+        out.append(np.where(denom > 0, inside, np.where(w > 0, 1.0, 0.0)))
+    return out[0], out[1]
+
+
+def adjusted_percentile(values: np.ndarray, low_q: np.ndarray, high_q: np.ndarray, fallback: Band,
+                        use: np.ndarray) -> Band:
+    """The order statistics at ``low_q`` / ``high_q`` per row where ``use``, else ``fallback``'s ends."""
+    return (np.where(use, order_statistic(values, low_q, "lower"), fallback[0]),
+            np.where(use, order_statistic(values, high_q, "higher"), fallback[1]))
+
+
+def bias_corrected_bands(point: np.ndarray, values: np.ndarray, level: float, jack: np.ndarray,
+                         runs: np.ndarray) -> dict[str, Band]:
+    """The bc and bca bands (module docstring) with their fallbacks: percentile where z0 is infinite,
+    bc where the acceleration is undefined."""
+    z0 = bias_z0(point, values)
+    finite = np.isfinite(z0)
+    z0_ = np.where(finite, z0, 0.0)
+    pct = percentile(values, level)
+    bc = adjusted_percentile(values, *bca_levels(z0_, np.zeros_like(z0_), level), pct, finite)
+    a = jackknife_acceleration(jack, runs)
+    bca = adjusted_percentile(values, *bca_levels(z0_, np.nan_to_num(a), level), bc, finite & np.isfinite(a))
+    return {"bc": bc, "bca": bca}
+
+
+def candidate_bands(point: np.ndarray, values: np.ndarray, runs: np.ndarray, level: float,
+                    jack: np.ndarray | None = None) -> dict[str, Band]:
+    """(low, high) per ladder of every candidate at ``level``: point (L,), values (L, B), runs (L,);
+    bc and bca too when the jackknife values ``jack`` (L, G) are given."""
     z = stats.norm.ppf((1 + level) / 2)
     sd = np.nanstd(values, axis=1, ddof=1)
     q25, q75 = np.nanquantile(values, [0.25, 0.75], axis=1)
@@ -110,7 +217,8 @@ def candidate_bands(point: np.ndarray, values: np.ndarray, runs: np.ndarray, lev
             "t95_runs": scaled_from_95(point, values, stats.t.ppf((1 + level) / 2, runs - 1)
                                        / stats.t.ppf(0.975, runs - 1)),
             "normal_sd": (point - z * sd, point + z * sd),
-            "normal_iqr": (point - z * (q75 - q25) / 1.349, point + z * (q75 - q25) / 1.349)}
+            "normal_iqr": (point - z * (q75 - q25) / 1.349, point + z * (q75 - q25) / 1.349),
+            **({} if jack is None else bias_corrected_bands(point, values, level, jack, runs))}
 
 
 def score(data: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -120,7 +228,7 @@ def score(data: dict[str, np.ndarray]) -> pd.DataFrame:
         truth = data["truth"][:, q]
         for level in LEVELS:
             for cand, (low, high) in candidate_bands(data["point"][:, q], data["draws"][:, :, q],
-                                                     data["runs"], level).items():
+                                                     data["runs"], level, data["jack"][:, :, q]).items():
                 frame = pd.DataFrame(dict(cell=data["cell"], covered=(low <= truth) & (truth <= high), width=high - low))
                 for c, g in frame.groupby("cell"):
                     rows.append(dict(cell_list[c], candidate=cand, quantity=name, level=level, ladders=len(g),
@@ -157,6 +265,36 @@ def needed_ratios(data: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def degenerate_cases(data: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per quantity, how often bc and bca met a degenerate case (module docstring): ladders whose
+    refits all lie on one side of the point fit, with a failed jackknife refit, with all jackknife
+    values equal, with an end past BCa's pole at each level; the refits counted as ties (within
+    TIE_RTOL, and of those exactly equal), the median |a| by runs per ladder; and the bias they
+    correct: median |z0|, and the share of ladders whose truth lies on the same side of the point
+    fit as the refits' median (bc moves the band away from that side, so it expects under half)."""
+    rows = []
+    for q, name in enumerate(QUANTITIES):
+        point, values, jack = data["point"][:, q], data["draws"][:, :, q], data["jack"][:, :, q]
+        z0 = bias_z0(point, values)
+        failed = np.sum(np.isfinite(jack), axis=1) < data["runs"]
+        a = jackknife_acceleration(jack, data["runs"])
+        diff = np.abs(values - point[:, None])
+        row = dict(quantity=name, ladders=len(point), z0_infinite=int(np.sum(~np.isfinite(z0))),
+                   jackknife_failed=int(failed.sum()), a_undefined_equal=int(np.sum(~failed & np.isnan(a))),
+                   refits=int(np.sum(~np.isnan(values))), ties=int(np.sum(diff <= TIE_RTOL * np.abs(point)[:, None])),
+                   exact_ties=int(np.sum(diff == 0)), median_abs_z0=float(np.median(np.abs(z0))),
+                   truth_on_median_side=float(np.mean(np.sign(data["truth"][:, q] - point)
+                                                      == np.sign(np.nanmedian(values, axis=1) - point))))
+        z0_, a_ = np.where(np.isfinite(z0), z0, 0.0), np.nan_to_num(a)
+        for level in LEVELS:
+            w = z0_[:, None] + stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
+            row[f"past_pole_{level:.0%}"] = int(np.sum(np.any(1 - a_[:, None] * w <= 0, axis=1)))
+        for n in np.unique(data["runs"]):
+            row[f"median_abs_a_{n}_runs"] = float(np.nanmedian(np.abs(a[data["runs"] == n])))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def pooled(summary: pd.DataFrame) -> pd.DataFrame:
     """Per candidate, quantity and level: pooled coverage, lowest and highest cell, median width."""
     return summary.groupby(["quantity", "candidate", "level"], sort=False).apply(
@@ -179,7 +317,24 @@ def by_factor(summary: pd.DataFrame, level: float = 0.80) -> list[str]:
     return rows
 
 
-def markdown(summary: pd.DataFrame, ratios: pd.DataFrame, n_ladders: int, n_boot: int, command: str) -> str:
+def degenerate_lines(cases: pd.DataFrame) -> list[str]:
+    """Markdown table of :func:`degenerate_cases`."""
+    runs = [c.removeprefix("median_abs_a_").removesuffix("_runs") for c in cases.columns if c.startswith("median_abs_a_")]
+    head = ["quantity", "ladders", "z0 infinite", "jackknife refit failed", "a undefined (equal)",
+            *[f"past pole {lv:.0%}" for lv in LEVELS], "refits", "ties (exact)", *[f"median abs a, {n} runs" for n in runs],
+            "median abs z0", "truth on the refits' median side"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---|" * (len(head) - 1)]
+    for r in cases.to_dict("records"):
+        cells_ = [r["quantity"], r["ladders"], r["z0_infinite"], r["jackknife_failed"], r["a_undefined_equal"],
+                  *[r[f"past_pole_{lv:.0%}"] for lv in LEVELS], r["refits"], f"{r['ties']} ({r['exact_ties']})",
+                  *[f"{r[f'median_abs_a_{n}_runs']:.3f}" for n in runs], f"{r['median_abs_z0']:.3f}",
+                  f"{r['truth_on_median_side']:.1%}"]
+        lines.append("| " + " | ".join(str(c) for c in cells_) + " |")
+    return lines
+
+
+def markdown(summary: pd.DataFrame, ratios: pd.DataFrame, n_ladders: int, n_boot: int, command: str,
+             cases: pd.DataFrame | None = None) -> str:
     table = pooled(summary)
     n = int(table.ladders.iloc[0])
     lines = [f"# Band candidates on checkpoint ladders ({n_ladders} simulated ladders per cell, {n} in all)", "",
@@ -200,8 +355,21 @@ def markdown(summary: pd.DataFrame, ratios: pd.DataFrame, n_ladders: int, n_boot
     lines += ["## Predicted losses at 80% by design factor", "",
               "Coverage of the 80% bands of both predicted losses together (10x and 100x), by runs per ladder "
               "and by checkpoints per run (each column pools the cells with that value).", "",
-              *by_factor(summary), "",
-              "## What a band shaped from the 95% band would need, per cell", "",
+              *by_factor(summary), ""]
+    if cases is not None:
+        lines += ["## bc and bca: degenerate cases and the bias they correct", "",
+                  "Ladders (of each quantity) whose refits all lie on one side of the point fit (z0 infinite: bc "
+                  "and bca fall back to the percentile band); whose leave-one-run-out jackknife had a failed refit, or "
+                  "all its values equal (acceleration undefined: bca falls back to bc); whose BCa band at a level "
+                  "has an end past the formula's pole (1 - a (z0 + z_x) <= 0: that end is the extreme refit). "
+                  f"Ties: refits within {TIE_RTOL:g} (relative) of the point fit, counting half in z0 (in "
+                  "brackets those exactly equal; a resample that draws every run once is the ladder itself). "
+                  "Median |a|: the jackknife's acceleration by runs per ladder. Truth on the refits' median side: "
+                  "share of ladders whose truth lies on the same side of the point fit as the median refit; bc "
+                  "and bca move the band away from that side (they read the refits' shift from the point fit as "
+                  "the point fit's shift from the truth), so they expect it under half.", "",
+                  *degenerate_lines(cases), ""]
+    lines += ["## What a band shaped from the 95% band would need, per cell", "",
               "Quantiles of |truth - point fit| in units of the 95% percentile band's half-width on the truth's "
               "side (a band r x that half-width covers p of truths if r = need_p), beside the percentile band's "
               "median 80% ratio; a normal shape gives 0.344 / 0.654 / 1 at 50 / 80 / 95%. Skew: median of the "
@@ -232,13 +400,16 @@ def main(argv=None) -> None:
         indices, args.ladders, args.bootstrap = [0, len(cells()) - 1], 10, 200
     if args.draws is not None and args.draws.exists():
         data = dict(np.load(args.draws))
+        if "jack" not in data:
+            sys.exit(f"{args.draws}: no jackknife refits ('jack'); it was written by an older version of this "
+                     "script: delete it or pass another --draws path to refit")
     else:
         data = collect(indices, args.ladders, args.bootstrap, args.seed, args.workers)
         if args.draws is not None:
             np.savez_compressed(args.draws, **data)
     summary = score(data)
     command = f"python analyses/{NAME}.py" + (" --quick" if args.quick else "")
-    text = markdown(summary, needed_ratios(data), args.ladders, args.bootstrap, command)
+    text = markdown(summary, needed_ratios(data), args.ladders, args.bootstrap, command, degenerate_cases(data))
     print(text)
     write_results(NAME, summary, text, args)
 
