@@ -125,8 +125,9 @@ def test_order_statistics_at_per_row_levels_are_numpys_lower_and_higher_quantile
 
 def test_the_readmes_band_candidate_numbers_are_the_studys():
     """The README's paragraph on other bands quotes analyses/results/checkpoint_band_candidates.csv:
-    the 80% coverage of both predicted losses by checkpoints per run, one cell's jump, and the
-    standard-deviation band's pooled 95% coverage."""
+    the 80% coverage of both predicted losses by checkpoints per run, one cell's jump, the
+    standard-deviation band's pooled 95% coverage, the BC and BCa bands' coverage, the count of
+    candidates; and from its Markdown, that no degenerate case arose and the truth's side."""
     import pandas as pd
     results = pd.read_csv(ROOT / "analyses" / "results" / "checkpoint_band_candidates.csv")
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
@@ -146,3 +147,23 @@ def test_the_readmes_band_candidate_numbers_are_the_studys():
                   & (losses.checkpoints == 5) & (losses.run_sd == 0.03)].set_index("candidate").coverage
     assert f"(4 runs of 5 checkpoints at 3%: {100 * cell['percentile']:.1f}% to {100 * cell['normal95']:.1f}% at 10x)" in readme
     assert f"covers only {100 * pooled('normal_sd', 0.95):.0f}% at 95%" in readme
+
+    def one(candidate, level, quantity, worst=False):
+        g = results[(results.candidate == candidate) & (results.level == level) & (results.quantity == quantity)]
+        return f"{100 * (g.coverage.min() if worst else np.average(g.coverage, weights=g.ladders)):.1f}%"
+
+    assert (f"their 80% bands of the loss at 10x cover {one('bc', 0.8, 'loss_10x')} and {one('bca', 0.8, 'loss_10x')} "
+            f"({one('bc', 0.8, 'loss_10x', worst=True)} in the worst cell), their 95% bands "
+            f"{one('bc', 0.95, 'loss_10x')} and {one('bca', 0.95, 'loss_10x')} (BC at 100x: {one('bc', 0.8, 'loss_100x')} "
+            f"and {one('bc', 0.95, 'loss_100x')}; for alpha, whose bands are conservative today, "
+            f"{one('bc', 0.8, 'alpha')} and {one('bc', 0.95, 'alpha')}).") in readme
+    assert results.candidate.nunique() == 9 and "None of the eight candidates met" in readme
+    # the bias table of the Markdown (not in the CSV): no degenerate case, the truth's side
+    table = (ROOT / "analyses" / "results" / "checkpoint_band_candidates.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")
+            for line in table.split("## bc and bca")[1].split("## ")[0].splitlines()
+            if line.split(" | ")[0].strip("| ") in ("loss_10x", "loss_100x", "alpha")}
+    assert len(rows) == 3
+    assert all(r[2:10] == ["0"] * 8 for r in rows.values())
+    assert (f"the truth lies on the median's side of the point fit in {float(rows['loss_10x'][-1][:-1]):.0f}% of "
+            f"ladders at 10x ({float(rows['alpha'][-1][:-1]):.0f}% for alpha). No degenerate case arose") in readme
