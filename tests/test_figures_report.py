@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,19 @@ def test_predictions_at_a_compute_are_drawn_with_their_bands(tmp_path):
     assert [row.split(" | ")[0].lstrip("| ") for row in table] == [p.family for p in result.predictions]
     for row, p in zip(table, result.predictions):
         assert row.split(" | ")[2] == fmt(p.loss) and row.split(" | ")[3] == f"[{fmt(p.low)}, {fmt(p.high)}]"
+
+
+def test_without_predictions_the_plotted_compute_stays_numeric_and_nothing_warns(tmp_path):
+    """Without --at-flops the frame of predictions is empty, and its flops were object: concatenated
+    with the runs to lay out the labels, they made the plotted compute object (pandas 3) or warned
+    of that change (pandas 2.1 and 2.2, a FutureWarning under `scalefit plot`)."""
+    from scalefit.plots import prediction_frame
+
+    result = analyze(two_ladders(tmp_path), focus="new")
+    assert prediction_frame(result)[["flops", "value", "low", "high"]].dtypes.eq(float).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        multiplier_figure(result)
 
 
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):

@@ -189,6 +189,9 @@ def prediction_frame(result: Analysis) -> pd.DataFrame:
     rows = [dict(family=p.family, flops=p.flops, value=p.loss, low=p.low, high=p.high)
             for p in result.predictions if p.where in ("compute", "compute-optimal") and np.isfinite(p.loss)]
     frame = pd.DataFrame(rows, columns=["family", "flops", "value", "low", "high"])
+    # without predictions the frame is empty and its columns object: flops too, or concatenating it
+    # with the runs made their flops object (pandas 3) or warned of that change (pandas 2.1, 2.2)
+    frame["flops"] = frame["flops"].to_numpy(dtype=float)
     for column in ("value", "low", "high"):
         frame[column] = result.ladder.loss_to_metric(frame[column].to_numpy(dtype=float))
     return frame
