@@ -163,17 +163,22 @@ def test_predictions_at_a_compute_are_drawn_with_their_bands(tmp_path):
         assert row.split(" | ")[2] == fmt(p.loss) and row.split(" | ")[3] == f"[{fmt(p.low)}, {fmt(p.high)}]"
 
 
-def test_without_predictions_the_plotted_compute_stays_numeric_and_nothing_warns(tmp_path):
-    """Without --at-flops the frame of predictions is empty, and its flops were object: concatenated
-    with the runs to lay out the labels, they made the plotted compute object (pandas 3) or warned
-    of that change (pandas 2.1 and 2.2, a FutureWarning under `scalefit plot`)."""
+def test_without_predictions_or_arrows_the_plotted_compute_stays_numeric_and_nothing_warns(tmp_path):
+    """Without --at-flops the frame of predictions is empty, and without multipliers the frame of
+    arrows, and their columns were object: concatenated with the runs to lay out the labels, they
+    made the plotted compute object (pandas 3) or warned of that change (pandas 2.1 and 2.2, a
+    FutureWarning under `scalefit plot`)."""
     from scalefit.plots import prediction_frame
 
-    result = analyze(two_ladders(tmp_path), focus="new")
-    assert prediction_frame(result)[["flops", "value", "low", "high"]].dtypes.eq(float).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)
-        multiplier_figure(result)
+    with_arrows = analyze(two_ladders(tmp_path), focus="new")
+    assert prediction_frame(with_arrows)[["flops", "value", "low", "high"]].dtypes.eq(float).all()
+    flops = np.geomspace(1e18, 1e21, 7)
+    one = analyze(pd.DataFrame({"family": "one", "flops": flops, "loss": 1.8 + 300 * flops ** -0.15}), bootstrap=0)
+    assert not one.multipliers
+    for result in (with_arrows, one):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            multiplier_figure(result)
 
 
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):
@@ -1032,7 +1037,7 @@ def test_nine_ladders_are_told_apart_in_the_backtest_figure():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plt.close(plot.draw())                                  # maps the points' aesthetics
-    points = next(layer.data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
+    points = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
     assert set(zip(points["color"], points["shape"])) == {family_marks(i) for i in range(9)}
     held = points["fill"] != "white"
     assert held.sum() == 9 * 2 and (points["fill"][held] == points["color"][held]).all()
