@@ -391,7 +391,7 @@ def test_params_and_flops_without_tokens_give_tokens():
     c, e = (analyze(frame, law=law8, bootstrap=0) for frame in (with_tokens.assign(flops=8 * n * d), eight))
     np.testing.assert_allclose(c.fits["f"].fit.params, e.fits["f"].fit.params, rtol=1e-6)
     # a reference with no parameter count is fine for a law of compute, refused for L(N, D)
-    blank = pd.concat([with_flops, pd.DataFrame({"family": ["big"], "params": [None], "flops": [1e23],
+    blank = pd.concat([with_flops, pd.DataFrame({"family": ["big"], "params": [np.nan], "flops": [1e23],
                                                  "loss": [1.9]})], ignore_index=True)
     assert analyze(blank, bootstrap=0).multipliers[0].reference == "big"
     with pytest.raises(LadderError, match="params"):
