@@ -1037,7 +1037,7 @@ def test_nine_ladders_are_told_apart_in_the_backtest_figure():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plt.close(plot.draw())                                  # maps the points' aesthetics
-    points = next(layer._data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
+    points = next(layer.data for layer in plot.layers if type(layer.geom).__name__ == "geom_point")
     assert set(zip(points["color"], points["shape"])) == {family_marks(i) for i in range(9)}
     held = points["fill"] != "white"
     assert held.sum() == 9 * 2 and (points["fill"][held] == points["color"][held]).all()
