@@ -423,7 +423,7 @@ def _theme(options: FigureOptions):
     p9 = _p9()
     return (p9.theme_bw(base_size=options.base_size)
             + p9.theme(figure_size=(options.width, options.height or COLUMN_SIZE[1]), legend_position="bottom",
-                       legend_title=p9.element_blank(), legend_key_size=8, legend_key=p9.element_blank(),
+                       legend_title=p9.element_blank(), legend_key_size=8,
                        panel_grid_minor=p9.element_blank(), legend_box_margin=0))
 
 
