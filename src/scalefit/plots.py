@@ -403,20 +403,10 @@ def shared_height(cmp, height: float = COLUMN_SIZE[1], width: float = COLUMN_SIZ
 EXTRAPOLATION_LINES = {"fitted range": "solid", "extrapolated": "dashed"}
 
 
-def _in_break_order(values: dict, breaks) -> list | dict:
-    """A manual scale's ``values`` (level -> value) as a list in the order of ``breaks`` when these
-    name the same levels, else as given. plotnine 0.13 paired the breaks with a dict's keys, not
-    its values, when they were as many (each family's colour became its name: "Invalid RGBA
-    argument"); a list in the breaks' order maps the same way in every version."""
-    breaks = list(breaks) if breaks is not None else []
-    return [values[b] for b in breaks] if len(breaks) == len(values) and set(breaks) == set(values) else values
-
-
 def _extrapolation_scale():
     """The line types of fitted and extrapolated parts of a curve, keyed in that order (plotnine's
     alphabetical order put 'extrapolated' first)."""
-    return _p9().scale_linetype_manual(values=_in_break_order(EXTRAPOLATION_LINES, EXTRAPOLATION_LINES),
-                                       breaks=list(EXTRAPOLATION_LINES), name=" ")
+    return _p9().scale_linetype_manual(values=EXTRAPOLATION_LINES, breaks=list(EXTRAPOLATION_LINES), name=" ")
 
 
 def _theme(options: FigureOptions):
@@ -510,8 +500,8 @@ def marker_size_scale(shapes: dict[str, str], size: float, **legend):
     """The size scale of the families' markers (``shapes``): ``size``, the star STAR_SIZE times
     that. Mapped to the family, with the colour and shape scales' ``legend`` (breaks, labels,
     name), so that the legends merge and the star's key is as large as its points."""
-    sizes = {f: size * (STAR_SIZE if s == "*" else 1.0) for f, s in shapes.items()}
-    return _p9().scale_size_manual(values=_in_break_order(sizes, legend.get("breaks")), **legend)
+    return _p9().scale_size_manual(values={f: size * (STAR_SIZE if s == "*" else 1.0) for f, s in shapes.items()},
+                                   **legend)
 
 
 DENSE_RUN_ALPHA = 0.45  # a crowded family's markers are faint, so that the curve drawn over them stands out
@@ -556,11 +546,9 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                             stroke=0.6, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                                           group="family + part"), curves, size=0.6)
-            + p9.scale_colour_manual(values=_in_break_order(colours, names), breaks=list(names), labels=names,
-                                     name=" ")
+            + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
             + p9.scale_fill_manual(values=colours)
-            + p9.scale_shape_manual(values=_in_break_order(shapes, names), breaks=list(names), labels=names,
-                                    name=" ")   # file order
+            + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
             + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=names, name=" ")
             + _extrapolation_scale()
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
@@ -1657,13 +1645,10 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
             # held-out runs ringed, keyed with the fills (same breaks, labels and name: one legend)
             + p9.geom_point(p9.aes("flops", "loss", alpha="ring"), data=runs[runs["role"] == HELD_OUT], shape="o",
                             fill="none", **HELD_OUT_RING)
-            + p9.scale_alpha_manual(values=_in_break_order({" fitted": 0.0, " held-out": 1.0}, ROLE_FILLS),
-                                    limits=list(ROLE_FILLS),
+            + p9.scale_alpha_manual(values={" fitted": 0.0, " held-out": 1.0}, limits=list(ROLE_FILLS),
                                     breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
-            + p9.scale_colour_manual(values=_in_break_order(colours, families), breaks=families, labels=names,
-                                     name=" ")   # file order
-            + p9.scale_shape_manual(values=_in_break_order(shapes, families), breaks=families, labels=names,
-                                    name=" ")
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
             + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
@@ -1724,8 +1709,8 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
                             stroke=0.7, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
-            + p9.scale_colour_manual(values=_in_break_order(colours, families), breaks=families, labels=names)
-            + p9.scale_shape_manual(values=_in_break_order(shapes, families), breaks=families, labels=names)
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
             + marker_size_scale(shapes, markers["size"], breaks=families, labels=names)
             + _legend_in_columns(list(names.values()), options)
             + _log_scale("x")
