@@ -582,7 +582,10 @@ def test_chinchilla_refits_weighted_by_counts_are_the_refits_of_the_repeated_row
 def test_bootstraps_are_the_same_whatever_the_chunk_size(monkeypatch):
     """Long ladders refit fewer resamples per chunk (memory); the chunk size never changes a draw, and
     changes a refit at most by rounding (the batched linear algebra's sums depend on the batch's
-    shape): compute law and L(N, D), rows and whole runs, with chunks as small as one resample."""
+    shape): compute law and L(N, D), rows and whole runs, with chunks as small as one resample.
+    Rounding moves a refit along the flat valley of its optimum, A most: by up to 9e-7 of A with
+    numpy 2.4 and 4e-6 with numpy 1.24 and 1.26 (whose fitted curves then differ by 4e-8), so the
+    parameters agree to 1e-5 and the curves at the runs to 1e-6."""
     from scalefit import chinchilla, uncertainty
 
     flops = np.geomspace(1e19, 1e22, 12)
@@ -607,7 +610,10 @@ def test_bootstraps_are_the_same_whatever_the_chunk_size(monkeypatch):
     small = draws()
     for a, b in zip(whole, small):
         assert np.array_equal(a.ok, b.ok)
-        assert np.allclose(a.params, b.params, rtol=1e-6, atol=0, equal_nan=True)
+        assert np.allclose(a.params, b.params, rtol=1e-5, atol=0, equal_nan=True)
+    for a, b in zip(whole[:2], small[:2]):
+        curves = [np.array([SAT.predict(p, flops) for p in draws.params[draws.ok]]) for draws in (a, b)]
+        assert np.allclose(*curves, rtol=1e-6, atol=0)
     assert not np.array_equal(whole[0].params, whole[1].params, equal_nan=True)   # runs change the draws
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,24 @@ def test_predictions_at_a_compute_are_drawn_with_their_bands(tmp_path):
     assert [row.split(" | ")[0].lstrip("| ") for row in table] == [p.family for p in result.predictions]
     for row, p in zip(table, result.predictions):
         assert row.split(" | ")[2] == fmt(p.loss) and row.split(" | ")[3] == f"[{fmt(p.low)}, {fmt(p.high)}]"
+
+
+def test_without_predictions_or_arrows_the_plotted_compute_stays_numeric_and_nothing_warns(tmp_path):
+    """Without --at-flops the frame of predictions is empty, and without multipliers the frame of
+    arrows, and their columns were object: concatenated with the runs to lay out the labels, they
+    made the plotted compute object (pandas 3) or warned of that change (pandas 2.1 and 2.2, a
+    FutureWarning under `scalefit plot`)."""
+    from scalefit.plots import prediction_frame
+
+    with_arrows = analyze(two_ladders(tmp_path), focus="new")
+    assert prediction_frame(with_arrows)[["flops", "value", "low", "high"]].dtypes.eq(float).all()
+    flops = np.geomspace(1e18, 1e21, 7)
+    one = analyze(pd.DataFrame({"family": "one", "flops": flops, "loss": 1.8 + 300 * flops ** -0.15}), bootstrap=0)
+    assert not one.multipliers
+    for result in (with_arrows, one):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            multiplier_figure(result)
 
 
 def test_many_arrows_are_numbered_and_keyed_in_the_caption(tmp_path):

@@ -3,6 +3,9 @@ compute far from the runs, warnings about extrapolation) given from Python too, 
 stays validated, and Python's wording in Python's outputs."""
 
 import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -131,6 +134,28 @@ def test_the_runs_of_a_result_cannot_be_changed_through_it(muse):
     _change_every_way(muse.ladder)
     assert muse.ladder.runs.equals(before)
     assert scalefit.analyze(muse.ladder, bootstrap=0) == muse
+
+
+@pytest.mark.skipif(int(pd.__version__.split(".")[0]) >= 3, reason="pandas 3 copies on write always")
+def test_the_runs_stay_unchanged_when_copy_on_write_is_turned_off_after_the_import():
+    """pandas 2 copies on write only while pd.options.mode.copy_on_write is on; scalefit read the
+    option once, when it read its first ladder, and with it on then and off later, ladder.runs
+    shared its data with the ladder: a write to it changed the runs every later fit used."""
+    code = textwrap.dedent(f"""
+        import warnings
+        import pandas as pd
+        import scalefit
+        pd.options.mode.copy_on_write = True
+        ladder = scalefit.read_ladder({MUSE!r})
+        pd.options.mode.copy_on_write = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ladder.runs.loc[0, "loss"] = -1.0
+        print(ladder.runs.loc[0, "loss"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) == scalefit.read_ladder(MUSE).runs.loc[0, "loss"] > 0
 
 
 # ----- Python's wording in Python's outputs --------------------------------------------------------

@@ -39,8 +39,14 @@ LARGEST_LOSS = 1e4        # nats per token: far above any training run's loss
 MAX_COMPUTE_DECADES = 30  # between a file's smallest and largest compute
 KNOWN_COLUMNS = ("family", "run", "flops", "params", "tokens", "loss", "perplexity")
 FLOPS_PER_PARAM_TOKEN = 6.0
-# pandas 3 copies a frame's data only when a copy is written to; before it, pd.options.mode.copy_on_write
-COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or getattr(pd.options.mode, "copy_on_write", False) is True
+PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
+
+
+def copy_on_write() -> bool:
+    """Whether pandas copies a frame's data only when a copy is written to: always in pandas 3,
+    before it while ``pd.options.mode.copy_on_write`` is True, read at each call (a notebook may
+    turn it off after reading a ladder: a shallow copy then shared its writes with the ladder)."""
+    return PANDAS_3 or pd.options.mode.copy_on_write is True
 
 
 class LadderError(ValueError):
@@ -72,7 +78,7 @@ class Ladder(ValueEquality):
         """The validated runs, as a copy: with pandas' copy-on-write (pandas 3) a copy that shares
         the data until either is written to (free); before it, the data copied (about 7 ms for
         100,000 runs; the library reads its own frame)."""
-        return self._runs.copy(deep=not COPY_ON_WRITE)
+        return self._runs.copy(deep=not copy_on_write())
 
     def with_runs(self, runs: pd.DataFrame, **changes) -> "Ladder":
         """This ladder with other runs, already validated (some of these: a backtest's training runs),

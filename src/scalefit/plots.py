@@ -189,6 +189,9 @@ def prediction_frame(result: Analysis) -> pd.DataFrame:
     rows = [dict(family=p.family, flops=p.flops, value=p.loss, low=p.low, high=p.high)
             for p in result.predictions if p.where in ("compute", "compute-optimal") and np.isfinite(p.loss)]
     frame = pd.DataFrame(rows, columns=["family", "flops", "value", "low", "high"])
+    # without predictions the frame is empty and its columns object: flops too, or concatenating it
+    # with the runs made their flops object (pandas 3) or warned of that change (pandas 2.1, 2.2)
+    frame["flops"] = frame["flops"].to_numpy(dtype=float)
     for column in ("value", "low", "high"):
         frame[column] = result.ladder.loss_to_metric(frame[column].to_numpy(dtype=float))
     return frame
@@ -743,7 +746,9 @@ def _arrow_frame(result: Analysis) -> pd.DataFrame:
                          y=float(result.ladder.loss_to_metric(m.loss)), label=f"{fmt_multiplier(m.multiplier)}{band}",
                          reference=m.reference, title=title,
                          name=f"vs {m.reference}: " if m.reference_kind == "ladder" else ""))
-    return pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title", "name"])
+    frame = pd.DataFrame(rows, columns=["x", "xend", "left", "right", "y", "label", "reference", "title", "name"])
+    # numeric without arrows too (empty columns are object), as prediction_frame's flops
+    return frame.astype({column: float for column in ("x", "xend", "left", "right", "y")})
 
 
 INLINE_ARROWS = 3  # more arrows than this, and their labels become numbers keyed in the caption
@@ -1318,7 +1323,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + _log_scale("x", expand=(0, 0)) + _log_scale("y", expand=(0, 0))
             + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
-            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4, "unit": "pt"}))
+            + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4}))
             + p9.labs(caption="\n".join(contours_caption(result, family, options)))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
     loss_labels, budget_labels, contours, iso = labelled_contour_lines(
