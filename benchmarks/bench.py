@@ -330,7 +330,7 @@ def main() -> None:
     for case, ours, base, note in rows:
         ratio = f"{base / ours:7.0f}x" if np.isfinite(base) and ours > 0 else " " * 8
         base_text = f"{base:13.2f}" if np.isfinite(base) else " " * 13
-        print(f"{case:52s} {ours:9.3f} {base_text} {ratio}  {note}")
+        print(f"{case:52s} {ours:9.4f} {base_text} {ratio}  {note}")
     for note in notes:
         print("- " + note)
 
