@@ -1,6 +1,6 @@
 """Speed of scalefit against baselines measured in the same run (ratios, not absolute times).
 
-    python benchmarks/bench.py            # about 5 minutes: the baselines are the slow part
+    python benchmarks/bench.py            # 3 to 5 minutes: the baselines and the 100,000-run bands are the slow part
     python benchmarks/bench.py --quick    # about 3 minutes: baselines on a subset, scaled up (says so)
 
 "Ours" is, as the project's speed issue (issue 6, which set the targets benchmarks/README.md lists)
