@@ -170,25 +170,61 @@ def test_a_comparison_summary_is_titled_by_its_function_and_the_commands_by_the_
     assert format_shared(two_ladders, flags=True).startswith(f"scalefit {VERSION} compare: two\n")
 
 
-def test_a_plan_summary_is_titled_by_plan_ladder():
-    from scalefit.formatting import format_plan
+@pytest.fixture(scope="module")
+def plan():
     from scalefit.planning import plan_ladder
     spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(np.geomspace(1e19, 1e22, 5)), noise=0.01)
-    plan = plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=20, workers=1)
-    assert plan.summary().startswith("scalefit plan_ladder: 5 runs from 1.00e19")
-    assert format_plan(plan, flags=True).startswith("scalefit plan: 5 runs from 1.00e19")
+    return plan_ladder(spec, multiplier=3.0, beyond=1.0, claim=2.0, simulations=20, workers=1)
 
 
-def test_an_optimal_report_summary_is_titled_by_optimal_report():
-    from scalefit.formatting import format_optimal
+@pytest.fixture(scope="module")
+def optimal():
     n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
     d = n * np.tile([5.0, 20.0, 80.0], 5)
     law = scalefit.ChinchillaLaw()
     frame = pd.DataFrame({"family": "f", "params": n, "tokens": d,
                           "loss": law.predict_nd(np.array([1.7, 400.0, 2000.0, 0.34, 0.36]), n, d)})
-    report = scalefit.optimal_report(frame, [1e21], bootstrap=0, name="nd")
-    assert report.summary().startswith(f"scalefit {VERSION} optimal_report: nd\n")
-    assert format_optimal(report, flags=True).startswith(f"scalefit {VERSION} optimal: nd\n")
+    return scalefit.optimal_report(frame, [1e21], bootstrap=0, name="nd")
+
+
+def test_a_plan_summary_is_titled_by_plan_ladder(plan):
+    from scalefit.formatting import format_plan
+    assert plan.summary().startswith("scalefit plan_ladder: 5 runs from 1.00e19")
+    assert format_plan(plan, flags=True).startswith("scalefit plan: 5 runs from 1.00e19")
+
+
+def test_an_optimal_report_summary_is_titled_by_optimal_report(optimal):
+    from scalefit.formatting import format_optimal
+    assert optimal.summary().startswith(f"scalefit {VERSION} optimal_report: nd\n")
+    assert format_optimal(optimal, flags=True).startswith(f"scalefit {VERSION} optimal: nd\n")
+
+
+class _Printer:
+    """What IPython hands to _repr_pretty_: it collects the text a cell would show."""
+
+    def __init__(self):
+        self.shown = ""
+
+    def text(self, text):
+        self.shown += text
+
+
+def test_a_summary_ending_a_notebook_cell_shows_as_the_table(muse, two_ladders, plan, optimal):
+    """A notebook cell ending in ``result.summary()`` showed a quoted string of \\n escapes (a plain
+    str's repr); every summary is now a str that IPython shows as its text, and still equals the text."""
+    summaries = [muse.summary(), two_ladders.summary(), scalefit.backtest(MUSE, hold_out=2).summary(),
+                 plan.summary(), optimal.summary()]
+    for summary in summaries:
+        printer = _Printer()
+        summary._repr_pretty_(printer, cycle=False)
+        assert printer.shown == str.__str__(summary) and "\n" in printer.shown and "\\n" not in printer.shown
+        assert isinstance(summary, str) and summary == str.__str__(summary)
+
+
+def test_ipython_shows_a_summary_as_its_text(muse):
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    summary = muse.summary()
+    assert pretty.pretty(summary) == summary and pretty.pretty(str(summary)) != summary
 
 
 def test_a_reports_shared_law_table_names_the_call_in_python_and_the_command_with_flags(two_ladders):

@@ -35,13 +35,24 @@ def _title(flags: bool, function: str, command: str, version: str = "") -> str:
     return " ".join(part for part in ("scalefit", version, command if flags else function) if part)
 
 
-def with_warnings(text: str, warnings) -> str:
+class Summary(str):
+    """A summary's text: a ``str`` in every way (print it, write it, compare it), which a notebook
+    cell ending in ``result.summary()`` shows as the table itself rather than as a quoted string
+    of ``\\n`` escapes (IPython's ``_repr_pretty_``)."""
+
+    __slots__ = ()
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(str.__str__(self))
+
+
+def with_warnings(text: str, warnings=()) -> Summary:
     """``text`` followed by the warnings the command prints on stderr, numbered (what a summary()
     in a notebook shows, where stderr is not in sight)."""
     if not warnings:
-        return text
+        return Summary(text)
     lines = [f"  [{i}] {w}" for i, w in enumerate(warnings, start=1)]
-    return text.rstrip("\n") + "\n\nWarnings:\n" + "\n".join(lines) + "\n"
+    return Summary(text.rstrip("\n") + "\n\nWarnings:\n" + "\n".join(lines) + "\n")
 
 def _clean(value):
     """A JSON-safe scalar: floats stay floats, inf becomes "inf"/"-inf", NaN becomes None."""

@@ -65,8 +65,8 @@ class Plan(ValueEquality):
 
     def summary(self) -> str:
         """The table ``scalefit plan`` prints."""
-        from .formatting import format_plan
-        return format_plan(self)
+        from .formatting import format_plan, with_warnings
+        return with_warnings(format_plan(self))
 
     def to_json(self) -> str:
         from .formatting import plan_to_json
