@@ -221,6 +221,13 @@ def test_a_summary_ending_a_notebook_cell_shows_as_the_table(muse, two_ladders, 
         assert isinstance(summary, str) and summary == str.__str__(summary)
 
 
+def test_a_fits_lmfit_report_ending_a_notebook_cell_shows_as_text(muse):
+    report = muse.fits["muse"].fit.report
+    printer = _Printer()
+    report._repr_pretty_(printer, cycle=False)
+    assert printer.shown == str.__str__(report) and "[[Variables]]" in printer.shown
+
+
 def test_ipython_shows_a_summary_as_its_text(muse):
     pretty = pytest.importorskip("IPython.lib.pretty")
     summary = muse.summary()

@@ -804,10 +804,12 @@ class FitResult(ReadOnlyFields):
     def report(self) -> str:
         """lmfit's fit report of a compute law (its own least_squares started at this optimum:
         values, standard errors, correlations), made on first use: importing lmfit costs about half a
-        second, which no command pays unless it asks for the report."""
+        second, which no command pays unless it asks for the report. A notebook cell ending in
+        ``fit.report`` shows it as text, as a summary()."""
+        from .formatting import Summary
         if self.written_report or self.flops is None:
-            return self.written_report
-        return lmfit_report(self.flops, self.loss, self.law, self.params, self.objective)
+            return Summary(self.written_report)
+        return Summary(lmfit_report(self.flops, self.loss, self.law, self.params, self.objective))
 
 
 def fit_law(flops, loss, law: Law, family: str = "") -> FitResult:
