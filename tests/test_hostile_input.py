@@ -462,3 +462,28 @@ def test_a_distribution_figure_without_reference_points_says_there_are_none(tmp_
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("scalefit: error: the file has no reference point (a family of one run): ")
     assert "--band-method percentile" in result.stderr
+
+
+def _gadre_like_rows() -> str:
+    return "".join(f"a,r{i},{1e18 * 10 ** i:g},{3 - i / 10}\n" for i in range(5))
+
+
+def test_a_commented_out_header_is_named_not_read_from_the_first_run(tmp_path):
+    """'#family,run,flops,loss' makes the first run the header: the error said 'no family column'
+    and listed the run's values as the columns found; it names the commented header line."""
+    path = tmp_path / "commented.csv"
+    path.write_text("# from the paper's table 3\n#family,run,flops,loss\n" + _gadre_like_rows())
+    one_error_line(run("fit", path), "commented.csv, line 2: the header '#family,run,flops,loss' is commented out",
+                   "remove the '#'")
+
+
+def test_a_note_above_the_header_without_its_hash_names_both_lines(tmp_path):
+    """A note on line 1 written without '#' was read as the header ('line 2: 4 fields but the header has
+    2'); the error says the note is taken for the header and where the header is."""
+    path = tmp_path / "note.csv"
+    path.write_text("Source: Gadre et al. 2024, C4 validation loss\nfamily,run,flops,loss\n" + _gadre_like_rows())
+    one_error_line(run("fit", path), "note.csv, line 1: 'Source: Gadre et al. 2024, C4 validation loss' is read as "
+                   "the header, but the header is on line 2", "start a note line with '#'")
+    path.write_text("Source: Gadre et al. 2024\nfamily,run,flops,loss\n" + _gadre_like_rows())   # no comma: 1 column
+    one_error_line(run("fit", path), "the header is on line 2")
+

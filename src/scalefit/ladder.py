@@ -206,6 +206,7 @@ def read_ladder(source, name: str | None = None) -> Ladder:
     columns = [c.strip() for c in rows[0]]
     if len(columns) == 1 and _other_separator(columns[0]):
         raise LadderError(f"{label}, line {lines[0]}: {_other_separator(columns[0])}")
+    _refuse_misplaced_header(text, rows, lines, label)
     if len(columns) < 2:
         raise LadderError(f"{label}, line {lines[0]}: the header has {len(columns)} column(s) "
                           f"({','.join(columns) or 'empty'}); expected comma-separated columns "
@@ -325,6 +326,31 @@ def _parse_csv(body: list[str], lines: list[int], label: str) -> tuple[list[list
         raise LadderError(f"{label}, line {lines[min(consumed, len(lines) - 1)]}: not readable as CSV "
                           f"({exc}); save it as comma-separated text") from None
     return rows, row_lines
+
+
+def _names_known_columns(fields: list[str]) -> bool:
+    """Whether a row's fields include 'family' and another of our column names (any case): a header."""
+    names = {f.strip().lower() for f in fields}
+    return "family" in names and len(names & set(KNOWN_COLUMNS)) >= 2
+
+
+def _refuse_misplaced_header(text: str, rows: list[list[str]], lines: list[int], label: str) -> None:
+    """A first row that names none of our columns while the real header sits elsewhere: commented out
+    ('#family,flops,loss', so the first run is read as the header) or below a note written without
+    its '#' (so the note is read as the header). Either names the line to fix, rather than the
+    missing 'family' column or the rows' field counts that follow from it."""
+    if any(c.strip().lower() in KNOWN_COLUMNS for c in rows[0]):
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("#") and _names_known_columns(next(csv.reader([stripped.lstrip("#")]), [])):
+            raise LadderError(f"{label}, line {number}: the header '{stripped}' is commented out (a line starting "
+                              "with '#' is a comment); remove the '#'")
+    later = next((i for i, row in enumerate(rows[1:], start=1) if _names_known_columns(row)), None)
+    if later is not None:
+        raise LadderError(f"{label}, line {lines[0]}: '{','.join(rows[0])}' is read as the header, but the header "
+                          f"is on line {lines[later]}; start a note line with '#' (or delete the lines above the "
+                          "header)")
 
 
 def _other_separator(header: str) -> str:
