@@ -487,3 +487,14 @@ def test_a_note_above_the_header_without_its_hash_names_both_lines(tmp_path):
     path.write_text("Source: Gadre et al. 2024\nfamily,run,flops,loss\n" + _gadre_like_rows())   # no comma: 1 column
     one_error_line(run("fit", path), "the header is on line 2")
 
+
+def test_unnamed_trailing_columns_of_a_spreadsheet_are_ignored(tmp_path):
+    """A spreadsheet's export with two or more empty trailing columns ('...,loss,,') was refused as
+    "column '' appears more than once"; unnamed columns are never read, like one unnamed column."""
+    rows = "family,run,flops,loss\n" + _gadre_like_rows()
+    plain, trailing = tmp_path / "plain.csv", tmp_path / "trailing.csv"
+    plain.write_text(rows)
+    trailing.write_text("".join(line + ",,\n" for line in rows.splitlines()))
+    assert scalefit.read_ladder(trailing).runs.drop(columns="where").equals(
+        scalefit.read_ladder(plain).runs.drop(columns="where"))
+    assert run("fit", trailing).exit_code == 0

@@ -520,7 +520,8 @@ def _check_column_names(columns: list[str], label: str) -> None:
             if close and close[0] not in has:
                 raise LadderError(f"{label}, header: column '{column}' is not known; "
                                   f"did you mean '{close[0]}'?")
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    # unnamed columns (a spreadsheet's trailing commas) are never read, so several of them are no ambiguity
+    duplicated = sorted({c for c in columns if c and columns.count(c) > 1})
     if duplicated:
         raise LadderError(f"{label}, header: column '{duplicated[0]}' appears more than once "
                           "(names are matched without regard to case); keep one")
