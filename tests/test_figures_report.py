@@ -1881,3 +1881,18 @@ def test_the_profile_distribution_refusal_names_the_callers_band_method(tmp_path
     r = CliRunner().invoke(main, ["plot", str(path), "--kind", "distribution", "--focus", "new", "-o",
                                   str(tmp_path / "d.png")])
     assert r.exit_code == 2 and "add --band-method percentile (their bootstrap distributions)" in r.stderr
+
+
+def test_axis_limits_on_a_figure_without_those_axes_are_refused_not_dropped(tmp_path):
+    """--xlim and --ylim set the multipliers figure's compute and loss axes; the residuals and
+    multiplier-curve figures drew their own axes and dropped them without a word (a user asking for
+    --ylim -0.02,0.02 on the residuals got the default axis). Refused before fitting, naming the flags."""
+    ladder = two_ladders(tmp_path)
+    for kind, flags, said in [("residuals", ["--ylim", "-0.02,0.02"], "--ylim: axis limits"),
+                              ("multiplier-curve", ["--xlim", "2,6", "--ylim", "0.5,5"], "--xlim and --ylim: axis"),
+                              ("distribution", ["--xlim", "1e19,1e23"], "not --kind distribution")]:
+        r = CliRunner().invoke(main, ["plot", str(ladder), "--kind", kind, *flags, "-o", str(tmp_path / "f.png")])
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1 and said in r.stderr, (kind, r.stderr)
+        assert not (tmp_path / "f.png").exists()
+    r = CliRunner().invoke(main, ["plot", str(ladder), "--ylim", "1,6", "-o", str(tmp_path / "f.png")])
+    assert r.exit_code == 0, r.stderr

@@ -865,6 +865,10 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
         bootstrap, band_method = 0, "auto"
     if at_flops and kind != "multipliers":
         raise InputError(f"--at-flops: predictions are drawn on the multipliers figure, not --kind {kind}")
+    if (xlim or ylim) and kind != "multipliers":      # the other kinds drew their own axes, dropping them unsaid
+        given = " and ".join(flag for flag, value in (("--xlim", xlim), ("--ylim", ylim)) if value)
+        raise InputError(f"{given}: axis limits apply to the multipliers figure's compute and loss axes, not "
+                         f"--kind {kind}; leave them out")
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
     from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
