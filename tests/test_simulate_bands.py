@@ -827,6 +827,8 @@ def test_a_ladder_scattering_more_than_4_percent_is_marked():
         (m,) = result.multipliers
         assert m.band_checked is not marked
         assert any(f"'f' scatters {scatter:.1%}" in w for w in result.warnings) is marked
+        # the message names the threshold it applies (it said 'checked: up to 3%' of a 3.5%-scatter cut at 4%)
+        assert any("(checked: up to 4%;" in w for w in result.warnings) is marked
 
 
 def test_the_power_laws_lack_of_fit_is_warned_about_below_p_one_percent_only():

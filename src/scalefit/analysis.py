@@ -897,7 +897,8 @@ def design_reasons(family: str, n_runs: int, decades: float, scatter: float, aro
         reasons.append(f"'{family}' spans {span} decades of compute "
                        f"(checked: {CHECKED_MIN_SPAN_DECADES:g} or more)")
     if scatter > CHECKED_MAX_NOISE:
-        reasons.append(f"'{family}' scatters {scatter:.1%} around {around} (checked: up to 3%)")
+        reasons.append(f"'{family}' scatters {scatter:.1%} around {around} (checked: up to {CHECKED_MAX_NOISE:.0%}; "
+                       "the study's runs had up to 3% noise, which a fit's scatter can exceed)")
     return reasons
 
 
