@@ -164,7 +164,7 @@ def test_version():
 
 @pytest.mark.parametrize("rows, fragment", [
     ("a,a1,1e19,3.2\na,a2,1e20,2.9\na,a3,1e21,2.7\na,a3,1e21,2.7\na,a4,1e22,2.6\n",
-     "2 rows repeat another row's run: lines 5 and 6 (run 'a3' at compute 1e+21 in family 'a')"),
+     "1 run appears on more than one row (2 rows): lines 5 and 6 (run 'a3' at compute 1e+21 in family 'a')"),
     ("a,a1,1e19,24.5\na,a2,1e20,18\na,a3,1e21,14\na,a4,1e22,10\n",
      "line 3, column 'loss': 24.5 nats per token is implausibly high"),
 ])
@@ -183,16 +183,16 @@ def test_rows_repeating_compute_and_loss_without_run_names_are_warned_about(tmp_
                       ("a", "1e22", "2.6")])
     result = run("fit", path, "--bootstrap", "0")
     assert result.exit_code == 0 and "lines 4 and 5 (the same loss at compute 1e+20" in result.stderr, result.stderr
-    assert "repeat another row" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
+    assert "on more than one row" not in run("fit", make_ladder(tmp_path), "--bootstrap", "0").stderr
 
 
 def test_repeated_rows_give_one_bounded_warning_and_blank_run_names_count_as_unnamed(tmp_path):
     rows = [("a", "", f"{c:.6g}", f"{1.8 + 1000 * c ** -0.15:.6g}") for c in np.geomspace(1e19, 1e22, 400)]
     result = run("fit", write_csv(tmp_path / "copied.csv", ("family", "run", "flops", "loss"), rows + rows),
                  "--bootstrap", "0")
-    warnings = [w for w in result.stderr.splitlines() if "repeat another row" in w]
+    warnings = [w for w in result.stderr.splitlines() if "on more than one row" in w]
     assert result.exit_code == 0 and len(warnings) == 1, result.stderr
-    assert "800 rows repeat" in warnings[0] and "and 397 more such groups" in warnings[0] and len(warnings[0]) < 600
+    assert "400 runs appear on more than one row (800 rows)" in warnings[0] and "and 397 more such groups" in warnings[0] and len(warnings[0]) < 600
 
 
 def test_checkpoints_of_one_run_are_not_repeated_runs(tmp_path):
@@ -200,7 +200,7 @@ def test_checkpoints_of_one_run_are_not_repeated_runs(tmp_path):
     rows = [("a", f"a{i % 2}", f"1e{19 + i}", f"{3.2 - 0.15 * i:.2f}") for i in range(5)]
     result = run("fit", write_csv(tmp_path / "checkpoints.csv", ("family", "run", "flops", "loss"), rows),
                  "--bootstrap", "0")
-    assert result.exit_code == 0 and "repeat another row" not in result.stderr, result.stderr
+    assert result.exit_code == 0 and "on more than one row" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("command, output", [("plot", "x.png"), ("report", "x.html")])

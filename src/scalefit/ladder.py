@@ -494,7 +494,8 @@ def _repeated_runs(runs: pd.DataFrame, label: str, named: bool) -> list[str]:
             shown.append(f"{_several(places)} ({what} at compute {group['flops'].iloc[0]:.4g} in family "
                          f"'{group['family'].iloc[0]}')")
     more = f"; and {n_groups - len(shown)} more such groups" if n_groups > len(shown) else ""
-    return [f"{label}: {n_rows} rows repeat another row's run: {'; '.join(shown)}{more}. Every row is "
+    runs_appear = "1 run appears" if n_groups == 1 else f"{n_groups} runs appear"
+    return [f"{label}: {runs_appear} on more than one row ({n_rows} rows): {'; '.join(shown)}{more}. Every row is "
             "fitted as a separate run, so delete the copies if they are one run"]
 
 
