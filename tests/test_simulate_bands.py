@@ -227,6 +227,10 @@ def test_plan_says_when_its_best_extra_run_costs_more_than_the_reference():
     cheaper = plan_ladder(spec, multiplier=3.0, beyond=1.0, simulations=20, seed=1, extra_runs=[1e21, 1e22], workers=1)
     assert not cheaper.costs_more_than_reference(cheaper.best_extra)
     assert "reference itself" not in cheaper.summary()
+    # a true multiplier below 1 has no saving to spend: the plan says what the run costs instead
+    slower = plan_ladder(spec, multiplier=0.5, beyond=1.0, simulations=20, seed=1, extra_runs=[1e21, 1e23], workers=1)
+    assert slower.costs_more_than_reference(slower.best_extra)
+    assert "saving" not in slower.summary() and "would cost more than the reference" in slower.summary()
 
 
 def test_plan_says_so_when_no_extra_run_bounds_the_band():

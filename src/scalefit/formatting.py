@@ -430,13 +430,21 @@ def format_plan(plan, flags: bool = False) -> str:
                      f"{plan.added_compute(best):.2g}x the proposed ladder's compute).")
     if best is not None and plan.costs_more_than_reference(best):
         lines.append(f"That run alone takes {fmt(best.extra_flops, 3)}, at least the compute of the reference itself "
-                     f"({fmt(plan.reference_flops, 3)}): it would spend the saving it is meant to show; weigh a "
+                     f"({fmt(plan.reference_flops, 3)}): {_what_the_run_spends(plan.multiplier)}; weigh a "
                      f"cheaper candidate (the 'added' column) or {terms_of(flags).option('extra_runs')}.")
     if bounded is not None and bounded is not best and proposed.unbounded_share > 0:
         lines.append(f"The cheapest extra run whose band was bounded in every simulation: {bounded.design} "
                      f"(median width {fmt_multiplier(bounded.median_width)}; it adds "
                      f"{plan.added_compute(bounded):.2g}x the proposed ladder's compute).")
     return "\n".join(lines) + "\n"
+
+
+def _what_the_run_spends(multiplier: float) -> str:
+    """Why an extra run costing the reference's compute defeats its purpose: with a saving to show
+    (multiplier > 1) it spends that saving; without one the measurement outspends what it measures."""
+    if multiplier > 1:
+        return "it would spend the saving it is meant to show"
+    return "the measurement would cost more than the reference it compares against"
 
 
 # ----- compute-optimal allocation -------------------------------------------------------------------
