@@ -1211,6 +1211,24 @@ def test_a_percentile_curve_band_is_the_band_the_table_prints(tmp_path):
         assert (row["low"], row["high"]) == pytest.approx((p.low, p.high), rel=1e-12)
 
 
+def test_the_multiplier_curve_over_a_wide_range_of_perplexity_is_drawn_on_a_log_axis(tmp_path):
+    """Found by a new user: the multiplier-curve of a ladder from perplexity 300 down to 11 put
+    perplexity on a linear axis, squeezing the low end (the largest runs, where claims are made)
+    into a fifth of the panel, while the multipliers figure of the same file used a log axis. Both
+    now use one rule (spans more than LOG_VALUE_RATIO); a narrow ladder's curve stays linear."""
+    import plotnine
+
+    flops = np.geomspace(1e16, 1e22, 7)
+    rows = [(f, c, float(np.exp(2.0 + 2e4 * c ** -0.25)) * s) for f, s in (("a", 1.0), ("b", 1.05)) for c in flops]
+    wide = analyze(pd.DataFrame(rows, columns=["family", "flops", "perplexity"]), focus="a", bootstrap=0)
+    plot = FIGURES["multiplier-curve"](wide, points=6)
+    assert plot.data["value"].max() > 5 * plot.data["value"].min()          # 8 to 55
+    assert any(isinstance(scale, plotnine.scales.scale_x_log10) for scale in plot.scales)
+    save_figure(plot, str(tmp_path / "wide.png"))
+    narrow = FIGURES["multiplier-curve"](analyze(two_ladders(tmp_path), focus="new", bootstrap=0), points=6)
+    assert not any(isinstance(scale, plotnine.scales.scale_x_log10) for scale in narrow.scales)
+
+
 def test_multiplier_curve_draws_unbounded_bands_to_the_edge_and_dashes_extrapolation(tmp_path):
     """Found by a new user: for two ladders 5 decades of compute apart, whose losses do not
     overlap, the multiplier-curve figure dropped the band wherever one end was unbounded (0x or

@@ -787,7 +787,12 @@ def log_value_axis(result: Analysis, options: FigureOptions = FigureOptions()) -
     the bottom tenth of a linear axis), unless the user's --ylim starts at 0 or below (linear then)."""
     if options.ylim is not None and not options.ylim[0] > 0:
         return False
-    values = result.ladder.loss_to_metric(result.ladder.runs["loss"].to_numpy(dtype=float))
+    return spans_log_axis(result.ladder.loss_to_metric(result.ladder.runs["loss"].to_numpy(dtype=float)))
+
+
+def spans_log_axis(values: np.ndarray) -> bool:
+    """Whether losses (or perplexities) span more than LOG_VALUE_RATIO, max > ratio x min: drawn on a
+    log axis, as on a linear one the low end (where the largest runs are) is squeezed into a corner."""
     return bool(values.max() > LOG_VALUE_RATIO * values.min())
 
 
@@ -1079,6 +1084,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
     frame, ylim = _open_band_ends(pd.DataFrame(rows))
+    log_x = spans_log_axis(frame["value"].to_numpy(dtype=float))
     panels = list(dict.fromkeys(frame["reference"]))
     frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
     extrapolated = bool((frame["part"] == "extrapolated").any())
@@ -1089,6 +1095,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
             + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + _log_scale("y")
+            + (_log_scale("x") if log_x else [])
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
             + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
             + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
