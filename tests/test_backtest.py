@@ -169,8 +169,8 @@ def test_backtest_figure(tmp_path):
     layers = {}
     for layer in figure.layers:
         layers.setdefault(type(layer.geom).__name__, []).append(layer._data)
-    layers = {name: data[0] for name, data in layers.items()} | {"rings": layers["geom_point"][1]}
-    points = layers["geom_point"]
+    points = pd.concat(layers["geom_point"][:2])                   # fitted, then held-out runs
+    layers = {name: data[0] for name, data in layers.items()} | {"rings": layers["geom_point"][2]}
     assert sorted(points[points.role == "held-out runs"].flops) == sorted(h.prediction.flops for h in bt.rows)
     assert sorted(layers["rings"].flops) == sorted(h.prediction.flops for h in bt.rows)   # held-out runs ringed
     assert len(points[points.role == "fitted runs"]) == 6 + 4       # a: 8 - 2 held out; b: 7 - 3 (a repeat)
@@ -178,6 +178,39 @@ def test_backtest_figure(tmp_path):
     assert sorted(bars.high) == sorted(h.prediction.high for h in bt.rows)
     bad = runner.invoke(main, ["backtest", "data/ladders/muse.csv", "--law", "chinchilla", "--figure", str(out)])
     assert bad.exit_code == 2 and "--figure draws compute laws" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_families_held_out_at_one_compute_are_drawn_side_by_side():
+    """Found by a new user: in the backtest figure of three data sets trained at the same sizes
+    (Gadre et al.), each held-out compute showed one family's bar and run, the last drawn, over
+    the others'. Families held out at one compute are set side by side (as predictions at one
+    compute are), each run on its own bar; with no compute shared nothing moves."""
+    import warnings
+
+    from scalefit.plots import backtest_figure
+
+    flops = np.geomspace(1e19, 1e22, 6)
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.005, 12))
+    rows = [(f, c, (1.8 + 1000 * c ** -0.15) * s * noise[i])
+            for i, (f, s, c) in enumerate((f, s, c) for f, s in (("a", 1.0), ("b", 1.01)) for c in flops)]
+    shared = backtest_figure(scalefit.backtest(pd.DataFrame(rows, columns=["family", "flops", "loss"]), hold_out=2))
+    offset = [(f, c * (1.3 if f == "b" else 1.0), loss) for f, c, loss in rows]      # no compute shared
+    apart = backtest_figure(scalefit.backtest(pd.DataFrame(offset, columns=["family", "flops", "loss"]), hold_out=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shared.draw(), apart.draw()
+
+    def dodged(plot):
+        return [layer for layer in plot.layers if type(layer.position).__name__ == "position_dodge"]
+
+    assert [type(layer.geom).__name__ for layer in dodged(shared)] == ["geom_linerange", "geom_point", "geom_point"]
+    bars, held, rings = (layer.data for layer in dodged(shared))
+    x = bars.sort_values(["color", "x"])["x"].to_numpy()
+    assert len(x) == 4 and np.allclose(held.sort_values(["color", "x"])["x"], x)   # each run on its family's bar
+    assert np.allclose(np.sort(rings["x"]), np.sort(x))
+    at_one = bars.groupby(np.round(bars["x"]))["x"]
+    assert len(at_one) == 2 and (at_one.max() - at_one.min() > 0.1).all()      # side by side, not over each other
+    assert not dodged(apart)
 
 
 def test_a_tiny_share_of_unreachable_draws_is_not_printed_as_zero():

@@ -1640,18 +1640,24 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     runs["ring"] = np.where(runs["role"] == HELD_OUT, " held-out", " fitted")
     names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
+    held_out = runs[runs["role"] == HELD_OUT]
+    # families held out at one compute: their bars side by side (the last drawn hid the others); only
+    # then, as a dodge widens the compute axis by half its width
+    beside = p9.position_dodge(width=PREDICTION_DODGE) if held_out["flops"].duplicated().any() else "identity"
     return (p9.ggplot()
             + p9.geom_ribbon(p9.aes("flops", ymin="low", ymax="high", fill="family", group="family + part"),
                              data=curves.dropna(subset=["low", "high"]), alpha=0.2, show_legend=False)
             + p9.geom_line(p9.aes("flops", "loss", colour="family", linetype="extrapolated", group="family + part"),
                            data=curves, size=0.6)
             + p9.geom_linerange(p9.aes("flops", ymin="low", ymax="high", colour="family"),
-                                data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False)
+                                data=bars.dropna(subset=["low", "high"]), size=0.8, show_legend=False, position=beside)
             + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
-                            data=runs, stroke=0.7)
+                            data=runs[runs["role"] == FITTED], stroke=0.7)
+            + p9.geom_point(p9.aes("flops", "loss", colour="family", shape="family", fill="fill", size="family"),
+                            data=held_out, stroke=0.7, position=beside, show_legend=False)   # keyed above
             # held-out runs ringed, keyed with the fills (same breaks, labels and name: one legend)
-            + p9.geom_point(p9.aes("flops", "loss", alpha="ring"), data=runs[runs["role"] == HELD_OUT], shape="o",
-                            fill="none", **HELD_OUT_RING)
+            + p9.geom_point(p9.aes("flops", "loss", alpha="ring", group="family"), data=held_out, shape="o",
+                            fill="none", position=beside, **HELD_OUT_RING)
             + p9.scale_alpha_manual(values={" fitted": 0.0, " held-out": 1.0}, limits=list(ROLE_FILLS),
                                     breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
