@@ -168,11 +168,18 @@ def test_family_against_itself_has_multiplier_one(case):
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(comparisons())
 def test_perplexity_and_loss_inputs_agree(case):
+    """exp(loss) read back as log(perplexity) differs from loss by rounding only, so the fits agree to
+    the optimizer's tolerance: relative 1e-6 for each parameter, and 1e-6 nats absolute for a floor E near
+    zero, which the runs pin down only that well (a floor of 5e-4 under losses of 0.4 to 1.9 moved 2e-9
+    between the two readings)."""
     flops, loss, ref_flops, ref_loss = case
     fams = {"f": (flops, loss), "ref": (ref_flops, ref_loss)}
     a = analyze(_frame(fams, "loss"), bootstrap=100, seed=5)
     b = analyze(_frame(fams, "perplexity"), bootstrap=100, seed=5)
-    np.testing.assert_allclose(a.fits["f"].fit.params, b.fits["f"].fit.params, rtol=1e-6, atol=1e-9)
+    fa, fb = a.fits["f"].fit, b.fits["f"].fit
+    assert fb.param("E") == pytest.approx(fa.param("E"), rel=1e-6, abs=1e-6)
+    for name in ("A", "alpha"):
+        assert fb.param(name) == pytest.approx(fa.param(name), rel=1e-6)
     ma, mb = a.multipliers[0], b.multipliers[0]
     assert (mb.multiplier, mb.low, mb.high) == pytest.approx((ma.multiplier, ma.low, ma.high), rel=1e-6)
 
