@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -1209,6 +1210,33 @@ def test_a_percentile_curve_band_is_the_band_the_table_prints(tmp_path):
     for p in result.predictions:
         row = curves[(curves["family"] == p.family) & (curves["flops"] == p.flops)].iloc[0]
         assert (row["low"], row["high"]) == pytest.approx((p.low, p.high), rel=1e-12)
+
+
+def test_a_height_too_small_for_the_figure_is_warned_about(tmp_path):
+    """Found by a new user: `scalefit plot --width 2 --height 1.5` of the demo drew its key under a
+    panel a third of an inch high, cutting the axis title, without a word. A height below what
+    the figure needs (natural_height with SMALLEST_PANEL_HEIGHT for the panel) warns once, in the
+    command's flags or Python's terms; the natural height and a height that fits do not."""
+    from scalefit.plots import SMALLEST_PANEL_HEIGHT, natural_height
+
+    demo = ROOT / "data" / "ladders" / "muse.csv"
+    result = analyze(demo)
+    needed = natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, 2.0, flags=True)
+    assert 2.0 < needed < 3.0                          # the key of three numbered comparisons takes ~1 in
+    out = tmp_path / "small.png"
+    squeezed = CliRunner().invoke(main, ["plot", str(demo), "--width", "2", "--height", "1.5", "-o", str(out)])
+    said = [line for line in squeezed.stderr.splitlines() if "--height 1.5" in line]
+    assert squeezed.exit_code == 0 and len(said) == 1, squeezed.stderr
+    least = math.ceil(needed * 10 - 1e-9) / 10                     # the advice, rounded up to a tenth
+    assert said[0].startswith("scalefit: warning: ") and said[0].endswith(f"give at least {least:g}")
+    for height in ([], ["--height", f"{least:g}"]):                # following the advice: no warning
+        fits = CliRunner().invoke(main, ["plot", str(demo), "--width", "2", *height, "-o", str(out)])
+        assert fits.exit_code == 0 and "figure of this analysis" not in fits.stderr, fits.stderr
+    with pytest.warns(UserWarning, match=r"^height 1\.5: the multipliers figure"):
+        FIGURES["multipliers"](result, FigureOptions(width=2.0, height=1.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FIGURES["multipliers"](result, FigureOptions(width=2.0, height=needed))
 
 
 def test_the_multiplier_curve_over_a_wide_range_of_perplexity_is_drawn_on_a_log_axis(tmp_path):

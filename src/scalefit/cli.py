@@ -871,10 +871,12 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
                          f"--kind {kind}; leave them out")
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
-    from .plots import COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure
+    from .plots import (COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure,
+                        short_height_warning)
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
                             height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True))
+    _echo_warnings([w for w in [short_height_warning(kind, result, options)] if height and w is not None])
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
         with core_limit(workers), _progress(steps, "figure") as tick:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis, level_percent
-from .arguments import MAX_AXIS_VALUE, MAX_XLIM_DECADES, argument_error, axis_limits_fault, terms_of
+from .arguments import (MAX_AXIS_VALUE, MAX_XLIM_DECADES, Message, argument_error, axis_limits_fault, message,
+                        terms_of)
 from .formatting import fmt_multiplier
 
 # Okabe and Ito's colour-blind-safe palette, its yellow (#F0E442, 1.3:1 against the white panel: a
@@ -98,8 +99,13 @@ def _require_analysis(result) -> None:
 
 
 def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions:
-    """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given."""
+    """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given;
+    a height given too small for the figure warns (:func:`short_height_warning`; the command says
+    it itself, in its flags)."""
     if options.height is not None:
+        short = short_height_warning(kind, result, options)
+        if short is not None and not options.flags:
+            warnings.warn(short, stacklevel=3)
         return options
     return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags))
 
@@ -1255,6 +1261,26 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
     caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result, flags)) - 1
     return max(height, 0.8 + PANEL_HEIGHT * panels + KEY_LINE_HEIGHT * caption)
+
+
+SMALLEST_PANEL_HEIGHT = 1.6  # inches for a panel with its ticks and axis titles (a figure 1.5 in high cut its y title)
+
+
+def short_height_warning(kind: str, result: Analysis, options: FigureOptions) -> Message | None:
+    """A warning when the height given is below the figure's need, ``natural_height`` with
+    SMALLEST_PANEL_HEIGHT for the panel: its key, legend, caption or stacked panels take their
+    room first, and the panel is squeezed until its axis titles are cut. None when it fits."""
+    if options.height is None:
+        return None
+    needed = natural_height(kind, result, SMALLEST_PANEL_HEIGHT, options.width, options.flags)
+    if options.height >= needed - 1e-9:
+        return None
+    least = f"{math.ceil(needed * 10 - 1e-9) / 10:g}"                 # rounded up to a tenth: enough
+    natural = f"{round(natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags), 1):g}"
+    return message(lambda t: f"{t.given('height', options.height, 'g')}: the {kind} figure of this analysis, "
+                             f"{options.width:g} in wide, needs at least {least} in for its panels, key, legend "
+                             f"and caption; lower, its panels are squeezed and labels may overlap or be cut; leave "
+                             f"the height out (then {natural} in) or give at least {least}")
 
 
 def _comparison_label(m, digits: int = 4) -> str:
