@@ -11,6 +11,7 @@ law passing through it is below the threshold) or bootstrap percentiles.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -435,12 +436,21 @@ TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (the
 def text_width(text: str, size: float) -> float:
     """Inches that ``text`` takes at ``size`` points in matplotlib's default font (measured from its
     glyph outlines, not estimated)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
+    from matplotlib.font_manager import FontProperties, findfont
 
     if not text.strip():
         return 0.0
-    return float(TextPath((0, 0), text, size=size, prop=FontProperties()).get_extents().width) / 72
+    return _outline_width(text, float(size), findfont(FontProperties()))
+
+
+@functools.lru_cache(maxsize=8192)
+def _outline_width(text: str, size: float, font_file: str) -> float:
+    """:func:`text_width` of ``text`` in the font of ``font_file``, remembered: measuring an outline
+    takes tens of milliseconds, and wrapping and sizing a figure measure the same lines again."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    return float(TextPath((0, 0), text, size=size, prop=FontProperties(fname=font_file)).get_extents().width) / 72
 
 
 def _longest_prefix_within(word: str, size: float, room: float) -> int:
