@@ -13,11 +13,24 @@ import pandas as pd
 import pytest
 from hypothesis import settings
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each of pytest-xdist's workers (one per core) runs BLAS on one thread: two workers with two BLAS
+    # threads each oversubscribed two cores, and the tests of scipy's L-BFGS-B ran 3x slower
+    import scipy.linalg  # noqa: F401  (load scipy's BLAS too, so that the limit covers it)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The tests that check an optimum against a slow reference path (dozens of scipy starts per example,
+# up to a few seconds each) run few examples, to keep the suite short; SCALEFIT_STRESS=k multiplies
+# them for a deep run by hand (e.g. SCALEFIT_STRESS=20 python -m pytest tests/test_engine_agreement.py).
+STRESS = int(os.environ.get("SCALEFIT_STRESS", "1"))
 
 
 def reference_data() -> Path:

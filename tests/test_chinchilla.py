@@ -18,7 +18,7 @@ from scalefit.cli import main
 from scalefit.isoflop import isoflop_analysis
 from scalefit.ladder import LadderError
 
-from conftest import load_script, reference_data
+from conftest import STRESS, load_script, reference_data
 
 LAW = ChinchillaLaw()
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def test_rescaling_units_of_n_or_d_changes_only_a_or_b(truth, s_n, s_d):
     assert q[2] == pytest.approx(p[2] * s_d ** p[4], rel=1e-2)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3 * STRESS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(truths(), st.integers(0, 2**31 - 1))
 @example(truth=np.array([1.79693127, 5.99409477, 1.00214886e5, 0.1, 0.55]), seed=10469475)
 def test_engine_is_no_worse_than_the_papers_lbfgs(truth, seed):

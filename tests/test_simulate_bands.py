@@ -133,8 +133,9 @@ def _coverage(method: str, n_ladders: int, level: float = 0.95) -> float:
 
 
 def test_profile_bands_cover_the_truth():
-    """Regression guard on the default band method: 200 ladders of one easy design."""
-    assert _coverage("profile", 200) >= 0.90
+    """Regression guard on the default band method: 100 ladders of one easy design (95 covered; of 200,
+    188)."""
+    assert _coverage("profile", 100) >= 0.90
 
 
 def test_profile_band_contains_point_and_narrows_with_level():
