@@ -227,16 +227,18 @@ def curve_frame(result: Analysis, grid: np.ndarray | None = None,
     return out.reset_index(drop=True)
 
 
+BAND_STEP = 8            # a figure computes a short ladder's profile band at every 8th point of its curve (26 of
+                         # 200; between them within 0.15% of the band's width on 17 ladders tried, 0.03% on the demo)
 BAND_RUN_POINTS = 2500   # runs x points of a family's profile band in a figure, at most ...
 FEWEST_BAND_POINTS = 7   # ... but at least this many (the band within 5% of its width of the exact one; 6: 12%)
 
 
 def band_points(n_runs: int, grid_size: int = CURVE_POINTS) -> int | None:
     """Points at which a figure computes a family's profile band on a curve of ``grid_size``
-    points: None for every 4th point (a ladder of up to 50 runs), or, for a longer ladder, where a
-    point costs about 0.5 ms per run (two families of 5,000 runs took 68 s at every 4th point), as
-    many as BAND_RUN_POINTS allows, at least FEWEST_BAND_POINTS."""
-    if grid_size <= 8 or n_runs * len(range(0, grid_size, 4)) <= BAND_RUN_POINTS:
+    points: None for every BAND_STEP-th point (a ladder of up to 100 runs), or, for a longer ladder,
+    where a point costs about 0.5 ms per run (two families of 5,000 runs took 68 s at every 4th
+    point), as many as BAND_RUN_POINTS allows, at least FEWEST_BAND_POINTS."""
+    if grid_size <= 8 or n_runs * len(range(0, grid_size, BAND_STEP)) <= BAND_RUN_POINTS:
         return None
     return min(grid_size, max(FEWEST_BAND_POINTS, BAND_RUN_POINTS // n_runs))
 
@@ -293,34 +295,41 @@ def _curve_band(result: Analysis, family: str, grid: np.ndarray,
 
     points = band_points(ff.fit.n_runs, grid.size)
     if points is None:
-        # the band is smooth in log compute: compute it on every 4th point and the last (held
-        # constant past the last computed point, the band left the curve where it ended) and interpolate;
-        # each end narrowed to within 1e-6 in ln L, as the predictions' bands are (read off a grid of 41
-        # losses, an end was up to about 3e-3 out, and took twice the time)
-        coarse = grid[np.unique(np.r_[np.arange(0, grid.size, 4), grid.size - 1])] if grid.size > 8 else grid
-        low, high = loss_band(ff.fit, coarse, result.level, ends_only=True)
+        # a short ladder: the band's ends at every BAND_STEP-th point and the last, in one pass
+        at = np.unique(np.r_[np.arange(0, grid.size, BAND_STEP), grid.size - 1]) if grid.size > 8 \
+            else np.arange(grid.size)
+        ends = np.column_stack(loss_band(ff.fit, grid[at], result.level, ends_only=True))
         if progress is not None:
             progress(1)
-        x, xc = np.log(grid), np.log(coarse)
-        return np.interp(x, xc, low), np.interp(x, xc, high)
-    # a long ladder: the band's ends only, at a few points from one end of the curve to the other
-    # (one at a time, for the progress bar), interpolated as their distance from the fitted curve
-    # in ln L, smooth in ln C (a cubic spline; linear where an end is unbounded); the loss itself
-    # bends between the points: interpolated, a 5,000-run band strayed 3 widths from its curve
+    else:
+        # a long ladder: at a few points from one end of the curve to the other, one at a time (a
+        # progress step each)
+        at = np.unique(np.round(np.linspace(0, grid.size - 1, points)).astype(int))
+        ends = []
+        for i in at:
+            ends.append(np.column_stack(loss_band(ff.fit, grid[i:i + 1], result.level, ends_only=True))[0])
+            if progress is not None:
+                progress(1)
+    return _band_between_points(ff.fit, grid, at, np.array(ends))
+
+
+def _band_between_points(fit, grid: np.ndarray, at: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band on the whole ``grid`` from its (low, high) ``ends`` at the points ``at``,
+    interpolated as each end's distance from the fitted curve in ln L, which is smooth in ln C (a
+    cubic spline; linear where an end is unbounded). The loss itself bends between the points:
+    interpolating the ends directly, a 5,000-run band strayed 3 widths from its curve, and the demo's
+    band at every 4th point was 2% of its width off between them (every 8th, as distances: 0.03%)."""
     from scipy.interpolate import CubicSpline
 
-    at = np.unique(np.round(np.linspace(0, grid.size - 1, points)).astype(int))
-    ends = []
-    for i in at:
-        ends.append(loss_band(ff.fit, grid[i:i + 1], result.level, ends_only=True))
-        if progress is not None:
-            progress(1)
-    fitted = np.asarray(ff.fit.predict(grid), dtype=float)
+    fitted = np.asarray(fit.predict(grid), dtype=float)
     x = np.log(grid)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        offsets = np.log(np.array(ends)[:, :, 0]) - np.log(fitted[at])[:, None]      # (points, low/high)
-        between = [CubicSpline(x[at], offset)(x) if np.all(np.isfinite(offset)) else np.interp(x, x[at], offset)
-                   for offset in offsets.T]
+        offsets = np.log(ends) - np.log(fitted[at])[:, None]      # (points, low/high)
+        if at.size < 2:
+            between = [np.full(grid.size, offset[0]) for offset in offsets.T]
+        else:
+            between = [CubicSpline(x[at], offset)(x) if np.all(np.isfinite(offset)) else np.interp(x, x[at], offset)
+                       for offset in offsets.T]
         return fitted * np.exp(between[0]), fitted * np.exp(between[1])
 
 
