@@ -19,7 +19,6 @@ from scalefit.shared import (MAX_LOG_FACTOR, _compared_families, _normalized_run
 from conftest import STRESS, reference_data
 
 
-
 def shared_ladder(multipliers, params=(1.8, 1000.0, 0.15), runs=6, noise=0.01, seed=0, decades=3.0,
                   starts=None) -> pd.DataFrame:
     """Families 'f0' (the focus, M = 1), 'f1', ... of one saturating law up to the compute factors
