@@ -317,6 +317,25 @@ def test_draws_where_the_reference_ladder_cannot_reach_the_loss_are_counted():
     assert any("f vs g at loss 1.6: " in w and "bootstrap draws" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("g_runs", [8, 6])      # stacked with the focus's search (same runs) or apart
+def test_multipliers_along_losses_are_each_multiplier_alone(g_runs):
+    """The multiplier-curve figure profiles its target losses together (multipliers_along, which
+    shares their array work); each multiplier and band is the one multiplier_at finds alone."""
+    from scalefit.efficiency import multiplier_at, multipliers_along
+
+    frame = two_ladders(1.2)
+    frame = frame.drop(frame.index[frame.family.eq("g")][:8 - g_runs])
+    result = analyze(frame, focus="f", bootstrap=0)
+    f, g = result.fits["f"].fit, result.fits["g"].fit
+    losses = np.linspace(max(f.loss.min(), g.loss.min()), min(f.loss.max(), g.loss.max()), 5)
+    together = multipliers_along(f, None, "g", losses, 0.9, "curve", reference_fit=g)
+    for loss, m in zip(losses, together):
+        alone = multiplier_at(f, None, "g", loss, 0.9, "curve", reference_fit=g)
+        assert m.loss == alone.loss and m.multiplier == alone.multiplier
+        assert np.log10([m.low, m.high]) == pytest.approx(np.log10([alone.low, alone.high]), abs=1e-9)
+        assert alone.low < m.multiplier < alone.high
+
+
 def test_percentile_bands_are_order_statistics_and_keep_infinite_ends():
     from scalefit.uncertainty import percentile_band
 

@@ -92,6 +92,39 @@ def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, refer
     :mod:`scalefit.profile`; the default, as in :func:`scalefit.analyze`), "percentile" (from the
     bootstrap draws) or "none".
     """
+    deviances = _profile_deviances(focus_fit, reference_fit, [loss], level)[0] if band_method == "profile" else None
+    return _multiplier(focus_fit, focus_draws, reference, loss, level, where, reference_flops, reference_fit,
+                       reference_draws, band_method, deviances)
+
+
+def multipliers_along(focus_fit: FitResult, focus_draws: BootstrapFits | None, reference: str, losses,
+                      level: float, where: str, reference_fit: FitResult,
+                      reference_draws: BootstrapFits | None = None, band_method: str = "profile") -> list[Multiplier]:
+    """:func:`multiplier_at` against another ladder at each of ``losses``. With profile bands the
+    profiles at all the losses are searched together (:func:`~scalefit.profile.compute_deviances`),
+    which shares their array work: the same bands, about twice as fast for 24 losses."""
+    losses = [float(loss) for loss in losses]
+    deviances = (_profile_deviances(focus_fit, reference_fit, losses, level) if band_method == "profile"
+                 else [None] * len(losses))
+    return [_multiplier(focus_fit, focus_draws, reference, loss, level, where, None, reference_fit,
+                        reference_draws, band_method, pair)
+            for loss, pair in zip(losses, deviances)]
+
+
+def _profile_deviances(focus_fit: FitResult, reference_fit: FitResult | None, losses: list[float], level: float) -> list[tuple]:
+    """(focus deviance, reference deviance or None) of the inverted compute at each loss, in one search."""
+    from .profile import compute_deviances
+
+    fits = [focus_fit] * len(losses) + ([reference_fit] * len(losses) if reference_fit is not None else [])
+    found = compute_deviances(fits, losses * (2 if reference_fit is not None else 1), level)
+    refs = found[len(losses):] if reference_fit is not None else [None] * len(losses)
+    return list(zip(found[:len(losses)], refs))
+
+
+def _multiplier(focus_fit: FitResult, focus_draws: BootstrapFits | None, reference: str, loss: float,
+                level: float, where: str, reference_flops: float | None, reference_fit: FitResult | None,
+                reference_draws: BootstrapFits | None, band_method: str, deviances: tuple | None) -> Multiplier:
+    """:func:`multiplier_at`, given the profile deviances of its band (for profile bands)."""
     focus_flops = float(focus_fit.invert(loss))
     if reference_fit is not None:
         ref_flops = float(reference_fit.invert(loss))
@@ -105,7 +138,7 @@ def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, refer
     # with compute: the power of a tiny exponent underflows) needs no compute: there is no ratio
     point = float(compute_ratio(ref_flops, focus_flops)) if ref_flops > 0 and focus_flops > 0 else float("nan")
     if band_method == "profile":
-        bands = _profile_bands(focus_fit, reference_fit, ref_flops, loss, level)
+        bands = _profile_bands(focus_fit, reference_fit, ref_flops, loss, level, *deviances)
     else:
         bands = _bootstrap_bands(focus_draws, reference_draws, ref_flops, loss, level)
     return Multiplier(
@@ -116,17 +149,16 @@ def multiplier_at(focus_fit: FitResult, focus_draws: BootstrapFits | None, refer
 
 
 def _profile_bands(focus_fit: FitResult, reference_fit: FitResult | None, ref_flops: float, loss: float,
-                   level: float) -> dict:
-    """Profile-t bands of the inverted compute and of the multiplier (no resampling)."""
-    from .profile import compute_deviance, interval_from_deviance, ratio_interval
+                   level: float, focus_dev, ref_dev) -> dict:
+    """Profile-t bands of the inverted compute and of the multiplier (no resampling), from the
+    deviances of the two inverted computes (``ref_dev`` None for a reference point)."""
+    from .profile import interval_from_deviance, ratio_interval
 
-    focus_dev = compute_deviance(focus_fit, loss, level)
     focus_lo, focus_hi = (10.0 ** x for x in interval_from_deviance(focus_dev, level))
     focus_point = float(focus_fit.invert(loss))
     if reference_fit is None:
         ref_lo = ref_hi = ref_point = ref_flops
     else:
-        ref_dev = compute_deviance(reference_fit, loss, level)
         ref_lo, ref_hi = (10.0 ** x for x in interval_from_deviance(ref_dev, level))
         ref_point = float(reference_fit.invert(loss))
     if reference_fit is None or exact_band(ref_lo, ref_hi):
