@@ -85,6 +85,19 @@ def test_invert_warns_when_the_compute_needed_is_far_beyond_the_runs(muse):
     assert _caught(lambda: muse.invert("muse", 0.1)) == (np.inf, [])     # unreachable: inf says so
 
 
+def test_invert_of_an_array_warns_once_per_side(muse):
+    """invert warned once per loss (a notebook's np.linspace of 50 target losses gave 50 warnings),
+    where predict names a few points and the farthest; now invert does the same."""
+    flops, caught = _caught(lambda: muse.invert("muse", np.linspace(0.6, 0.62, 50)))
+    assert flops.shape == (50,) and [str(w.message) for w in caught] == [
+        "muse at loss 0.6 (perplexity 1.822), loss 0.6004 (perplexity 1.823), loss 0.6008 (perplexity 1.824) "
+        "and 47 more: muse's fit is extrapolated up to 2.1 decades beyond its largest run"]
+    _, caught = _caught(lambda: muse.invert("muse", [0.6, 0.8, 3.0, 0.6]))
+    assert [str(w.message) for w in caught] == [
+        "muse at loss 0.6 (perplexity 1.822): muse's fit is extrapolated 2.1 decades beyond its largest run",
+        "muse at loss 3 (perplexity 20.09): muse's fit is extrapolated 3.8 decades below its smallest run"]
+
+
 def test_shared_predict_refuses_and_warns_as_analysis_predict(two_ladders):
     with pytest.raises(ValueError, match=r"^flops 1e\+40: "):
         two_ladders.predict("other", 1e40)

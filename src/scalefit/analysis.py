@@ -162,7 +162,8 @@ class Analysis(ReadOnlyFields):
     def invert(self, family: str, loss):
         """Compute ``family`` needs to reach ``loss`` (positive, finite; nats per token), C(L) the
         inverse of its law; inf where unreachable. A compute more than a decade outside the family's
-        runs warns (:class:`ExtrapolationWarning`), as the command does for a multiplier there."""
+        runs warns (:class:`ExtrapolationWarning`), as the command does for a multiplier there: once
+        for those beyond its runs and once for those below, as ``predict``."""
         ff = self._fitted(family)
         loss = positive_finite(loss, "loss")
         flops = ff.fit.invert(loss)
@@ -962,10 +963,7 @@ def _prediction_extrapolated(family: str, points: list[str], decades: float, whe
     """'muse at compute 1e+23: the prediction is extrapolated 1.3 decades beyond its largest run'
     (``up_to``: 'is extrapolated up to ...', the farthest of several points)."""
     where = {"compute-optimal": "on its compute-optimal frontier ", "size": "in compute "}.get(where, "")
-    extrapolated = _extrapolated(decades)
-    if up_to:
-        extrapolated = extrapolated.replace("extrapolated ", "extrapolated up to ", 1)
-    return f"{family} at {_listed(points)}: the prediction {where}is {extrapolated}"
+    return f"{family} at {_listed(points)}: the prediction {where}is {_extrapolated(decades, up_to)}"
 
 
 def warn_extrapolated(family: str, flops_min: float, flops_max: float, flops: np.ndarray,
@@ -983,13 +981,18 @@ def warn_extrapolated(family: str, flops_min: float, flops_max: float, flops: np
 
 
 def warn_inverse_extrapolated(fit: FitResult, loss: np.ndarray, flops: np.ndarray, ladder: Ladder) -> None:
-    """An :class:`ExtrapolationWarning` for each loss whose compute ``flops`` (finite) lies more than
-    EXTRAPOLATION_WARNING_DECADES outside the family's runs, worded as the command's warning of a
-    multiplier there: 'muse at loss 0.6: muse's fit is extrapolated 2.0 decades beyond its largest run'."""
-    for target, c in zip(loss, flops):
-        decades = extrapolation_decades(float(c), fit.flops_min, fit.flops_max) if 0 < c < np.inf else 0.0
-        if abs(decades) > EXTRAPOLATION_WARNING_DECADES:
-            _warn(f"{fit.family} at {at_target(float(target), ladder)}: {fit.family}'s fit is {_extrapolated(decades)}")
+    """An :class:`ExtrapolationWarning` for the losses whose compute ``flops`` (finite) lies more
+    than EXTRAPOLATION_WARNING_DECADES beyond the family's largest run, and one for those below its
+    smallest, worded as the command's warning of a multiplier there: 'muse at loss 0.6: muse's fit
+    is extrapolated 2.0 decades beyond its largest run' (several losses: each named once, the first
+    POINTS_SHOWN of them, and 'up to' the farthest, as :func:`warn_extrapolated`)."""
+    decades = np.array([extrapolation_decades(float(c), fit.flops_min, fit.flops_max) if 0 < c < np.inf else 0.0
+                        for c in flops])
+    for side in (decades > EXTRAPOLATION_WARNING_DECADES, decades < -EXTRAPOLATION_WARNING_DECADES):
+        if side.any():
+            points = list(dict.fromkeys(at_target(float(target), ladder) for target in np.asarray(loss)[side]))
+            farthest = decades[side][np.argmax(np.abs(decades[side]))]
+            _warn(f"{fit.family} at {_listed(points)}: {fit.family}'s fit is {_extrapolated(farthest, len(points) > 1)}")
 
 
 def _warn(text: str) -> None:
@@ -1049,10 +1052,11 @@ def _no_compute(family: str) -> str:
             "the loss rises with compute): there is no multiplier")
 
 
-def _extrapolated(decades: float) -> str:
-    """'extrapolated 1.3 decades beyond its largest run', or '... below its smallest run' (decades < 0)."""
+def _extrapolated(decades: float, up_to: bool = False) -> str:
+    """'extrapolated 1.3 decades beyond its largest run', or '... below its smallest run' (decades < 0);
+    ``up_to``: 'extrapolated up to 1.3 decades ...' (the farthest of several points)."""
     where = "beyond its largest run" if decades > 0 else "below its smallest run"
-    return f"extrapolated {decades_past(abs(decades), EXTRAPOLATION_WARNING_DECADES)} decades {where}"
+    return f"extrapolated {'up to ' if up_to else ''}{decades_past(abs(decades), EXTRAPOLATION_WARNING_DECADES)} decades {where}"
 
 
 def _said_unchecked(m: Multiplier, extrapolation: float) -> bool:
