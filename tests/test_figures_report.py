@@ -1491,6 +1491,28 @@ def test_log_axes_write_powers_of_ten_as_papers_do():
     assert log_tick_labels([9.999999e20, np.nan]) == ["$10^{21}$", ""]
 
 
+def test_a_log_axis_under_a_decade_has_ticks_to_read_a_band_against():
+    """Found by a new user: the demo's distribution figure set 'vs Llama-4-Maverick-Base' (its
+    band 7.2x to 14x) on an axis from 5.007 to 18 with ticks at 6, 7 and 10 only, nothing past the
+    estimate; under a decade the axis takes evenly spaced round ticks when more of them fall on it."""
+    from mizani.breaks import breaks_log
+
+    from scalefit.plots import log_breaks
+
+    def inside(limits):
+        ticks = log_breaks(limits)
+        return ticks[(ticks >= limits[0]) & (ticks <= limits[1])].tolist()
+
+    assert inside((5.007, 18.0)) == [7.5, 10, 12.5, 15, 17.5]
+    assert inside((3.2, 16.2)) == [4, 6, 8, 10, 12, 14, 16]
+    assert inside((0.95, 7.8)) == [1, 3, 5]                            # as many log ticks as round ones
+    for limits in [(1e19, 1e22), (0.5, 5.0), (2e20, 3e24)]:               # a decade or more: the log ticks
+        assert log_breaks(limits).tolist() == breaks_log()(limits).tolist()
+    axes = FIGURES["distribution"](analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)).draw().axes
+    low, high = axes[0].get_xlim()                                     # vs Llama-4-Maverick-Base
+    assert sum(low <= t <= high for t in axes[0].get_xticks()) >= 4
+
+
 @pytest.mark.parametrize("kind", ["multipliers", "residuals", "contours"])
 def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, kind):
     from scalefit.plots import log_tick_labels

@@ -143,9 +143,27 @@ def _tick_label(value: float, plain: bool) -> str:
     return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times{power}$"
 
 
+def log_breaks(limits) -> np.ndarray:
+    """Ticks of a log axis over ``limits``: mizani's log breaks (1, 3, 10, 30, ...), or over less
+    than a decade evenly spaced round numbers (6, 8, 10, 12, 14) when more of those fall on the
+    axis: the log breaks gave 5 to 18 ticks at 6, 7 and 10 only, nothing to read a band's upper
+    end against."""
+    from mizani.breaks import breaks_extended, breaks_log
+
+    low, high = (float(x) for x in limits)
+    logarithmic = breaks_log()(limits)
+    if not (0 < low < high < np.inf) or high / low >= 10:
+        return logarithmic
+    even = breaks_extended(n=6)((low, high))
+    def inside(breaks):
+        return int(np.sum((breaks >= low) & (breaks <= high)))
+    return even[even > 0] if inside(even) > inside(logarithmic) else logarithmic
+
+
 def _log_scale(axis: str = "x", **kwargs):
-    """plotnine's log10 scale of ``axis`` with :func:`log_tick_labels`."""
+    """plotnine's log10 scale of ``axis`` with :func:`log_breaks` and :func:`log_tick_labels`."""
     p9 = _p9()
+    kwargs.setdefault("breaks", log_breaks)
     return (p9.scale_x_log10 if axis == "x" else p9.scale_y_log10)(labels=log_tick_labels, **kwargs)
 
 
