@@ -1188,9 +1188,9 @@ def test_a_decimal_comma_and_a_misspelt_focus_are_named_with_the_fix(tmp_path):
 
 
 def test_profile_bands_report_each_step_they_take(tmp_path):
-    """With profile bands, analyze calls progress once per family's parameter bands, multiplier and
-    family's predictions: as many times as profile_steps counts (the command's progress bar for
-    long ladders, which took 10 s without one)."""
+    """With profile bands, analyze reports a step per family's parameter bands, multiplier and
+    family's predictions: as many as profile_steps counts (the command's progress bar for long
+    ladders, which took 10 s without one); the multipliers, profiled together, in one call."""
     from scalefit.analysis import analyze, profile_steps
     from scalefit.ladder import read_ladder
     from scalefit.simulate import ReferenceSpec, SimulationSpec, simulate
@@ -1200,7 +1200,8 @@ def test_profile_bands_report_each_step_they_take(tmp_path):
     ladder = read_ladder(frame, name="sim")
     calls = []
     analyze(ladder, focus="focus", at_loss=[2.3], at_flops=[1e23], progress=calls.append)
-    assert calls == [1] * profile_steps(ladder, "focus", n_at_loss=1, n_predictions=1)
+    assert sum(calls) == profile_steps(ladder, "focus", n_at_loss=1, n_predictions=1)
+    assert calls == [1, 1, 3, 1, 1]        # each family's parameter bands, the 3 multipliers, each family's predictions
     assert profile_steps(ladder, "focus", 1, 1) == 2 * 2 + (1 + 1) + 1
 
 

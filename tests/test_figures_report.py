@@ -830,6 +830,7 @@ def test_figures_and_the_report_report_each_profile_they_compute(tmp_path, monke
     shared comparison and the backtest): each reports as many steps as it says it will, one call
     per profile (the multiplier-curve figure: one per chunk of targets, with their number)."""
     import scalefit.plots as plots
+    from scalefit.efficiency import COMPARISONS_TOGETHER
     from scalefit.plots import PROGRESS_FIGURES, draw_figure, figure_steps
     from scalefit.report import render_report, report_steps
 
@@ -841,7 +842,7 @@ def test_figures_and_the_report_report_each_profile_they_compute(tmp_path, monke
         ticks = []
         draw_figure(kind, result, progress=ticks.append)
         assert sum(ticks) == figure_steps(kind, result) and min(ticks, default=0) >= 1, kind
-        assert len(ticks) == (-(-figure_steps(kind, result) // plots.CURVE_CHUNK) if kind == "multiplier-curve"
+        assert len(ticks) == (-(-figure_steps(kind, result) // COMPARISONS_TOGETHER) if kind == "multiplier-curve"
                               else figure_steps(kind, result)), kind
     ticks = []
     render_report(result, progress=ticks.append)

@@ -318,19 +318,23 @@ def test_draws_where_the_reference_ladder_cannot_reach_the_loss_are_counted():
 
 
 @pytest.mark.parametrize("g_runs", [8, 6])      # stacked with the focus's search (same runs) or apart
-def test_multipliers_along_losses_are_each_multiplier_alone(g_runs):
-    """The multiplier-curve figure profiles its target losses together (multipliers_along, which
-    shares their array work); each multiplier and band is the one multiplier_at finds alone."""
-    from scalefit.efficiency import multiplier_at, multipliers_along
+def test_multipliers_computed_together_are_each_multiplier_alone(g_runs):
+    """The multiplier-curve figure and the fit table profile their comparisons together
+    (multipliers_of, which shares their array work); each multiplier and band is the one
+    multiplier_at finds alone, against a ladder or a point."""
+    from scalefit.efficiency import Comparison, multiplier_at, multipliers_of
 
     frame = two_ladders(1.2)
     frame = frame.drop(frame.index[frame.family.eq("g")][:8 - g_runs])
     result = analyze(frame, focus="f", bootstrap=0)
     f, g = result.fits["f"].fit, result.fits["g"].fit
     losses = np.linspace(max(f.loss.min(), g.loss.min()), min(f.loss.max(), g.loss.max()), 5)
-    together = multipliers_along(f, None, "g", losses, 0.9, "curve", reference_fit=g)
-    for loss, m in zip(losses, together):
-        alone = multiplier_at(f, None, "g", loss, 0.9, "curve", reference_fit=g)
+    comparisons = [Comparison("g", loss, "curve", reference_fit=g) for loss in losses]
+    comparisons += [Comparison("big", loss, "reference run", reference_flops=1e23) for loss in losses[::2]]
+    together = multipliers_of(f, None, comparisons, 0.9)
+    for c, m in zip(comparisons, together):
+        alone = multiplier_at(f, None, c.reference, c.loss, 0.9, c.where, reference_flops=c.reference_flops,
+                              reference_fit=c.reference_fit)
         assert m.loss == alone.loss and m.multiplier == alone.multiplier
         assert np.log10([m.low, m.high]) == pytest.approx(np.log10([alone.low, alone.high]), abs=1e-9)
         assert alone.low < m.multiplier < alone.high

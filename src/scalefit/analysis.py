@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .arguments import ArgumentError, Message, argument_error, message, messages
-from .efficiency import Multiplier, extrapolation_decades, multiplier_at
+from .efficiency import Comparison, Multiplier, extrapolation_decades, multipliers_of
 from .fitting import FitResult, ReadOnlyFields, fit_law
 from .ladder import LARGEST_LOSS, SMALLEST_LOSS, Ladder, LadderError, check_fittable, read_ladder
 from .laws import Law, get_law
@@ -845,24 +845,18 @@ def _all_multipliers(ladder: Ladder, fits: dict[str, FamilyFit], focus: str, lev
     if at_loss and not any(f in fits for f in others):
         warnings.append(message(lambda t: f"{t.name('at_loss')} and {t.name('at_perplexity')} apply to comparisons "
                                           "between ladders; this file has no other ladder"))
+    comparisons = []
     for other in others:
         if other in fits:
             ref = fits[other]
-            largest = _largest_run_loss(ladder, other)
-            targets = [("largest run", largest)] + [("at-loss", float(x)) for x in at_loss]
-            for where, target in targets:
-                out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, target, level, where,
-                                         reference_fit=ref.fit, reference_draws=ref.draws,
-                                         band_method=method or "none"))
-                if step is not None:
-                    step(1)
+            targets = [("largest run", _largest_run_loss(ladder, other))] + [("at-loss", float(x)) for x in at_loss]
+            comparisons += [Comparison(other, target, where, reference_fit=ref.fit, reference_draws=ref.draws)
+                            for where, target in targets]
         else:
             run = ladder.family_runs(other).iloc[0]
-            out.append(multiplier_at(focus_fit.fit, focus_fit.draws, other, float(run["loss"]), level,
-                                     "reference run", reference_flops=float(run["flops"]),
-                                     band_method=method or "none"))
-            if step is not None:
-                step(1)
+            comparisons.append(Comparison(other, float(run["loss"]), "reference run",
+                                          reference_flops=float(run["flops"])))
+    out += multipliers_of(focus_fit.fit, focus_fit.draws, comparisons, level, method or "none", step)
     if method == "profile":
         out = [_mark_checked(m, fits, warnings, ladder) for m in out]
     elif method == "percentile" and fits[focus].fit.law.name != "chinchilla":

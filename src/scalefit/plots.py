@@ -1087,7 +1087,6 @@ def residual_columns(families: list[str], options: FigureOptions) -> int:
 CURVE_TARGETS = 24         # target losses of the multiplier-curve figure against each other ladder ...
 CURVE_RUN_TARGETS = 6000   # ... with profile bands as many as this over the two ladders' runs allows (each
 FEWEST_CURVE_TARGETS = 8   # target profiles both: 8 s for two of 5,000 runs), but at least this many
-CURVE_CHUNK = 8            # target losses profiled together (shared array work; 24 took 0.9 s, one at a time 1.7)
 
 
 def curve_targets(result: Analysis, other: str) -> int:
@@ -1103,9 +1102,9 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
                             progress: Callable[[int], None] | None = None):
     """The multiplier against another ladder as a function of the target loss, with its band, at
     ``points`` target losses (default :func:`curve_targets`). With profile bands ``progress`` is
-    called after each chunk of up to CURVE_CHUNK targets with their number (:func:`figure_steps`
-    counts the targets)."""
-    from .efficiency import multipliers_along
+    called with the number of targets done as they are (:func:`figure_steps` counts the targets;
+    :func:`~scalefit.efficiency.multipliers_of` profiles them a few at a time)."""
+    from .efficiency import Comparison, multipliers_of
 
     _require_analysis(result)
     p9 = _p9()
@@ -1121,16 +1120,13 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
         if not inside:
             lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
         targets = np.linspace(lo, hi, points or curve_targets(result, name))
-        for chunk in np.array_split(targets, -(-targets.size // CURVE_CHUNK)):
-            # targets profiled together share their array work; a chunk at a time keeps progress moving
-            for m in multipliers_along(focus.fit, focus.draws, name, chunk, result.level, "curve",
-                                       reference_fit=ff.fit, reference_draws=ff.draws,
-                                       band_method=result.band_method):
-                rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(m.loss)),
-                                 multiplier=m.multiplier, low=m.low, high=m.high,
-                                 part="fitted range" if inside else "extrapolated"))
-            if progress is not None and result.band_method == "profile":
-                progress(chunk.size)
+        comparisons = [Comparison(name, float(target), "curve", reference_fit=ff.fit, reference_draws=ff.draws)
+                       for target in targets]
+        for m in multipliers_of(focus.fit, focus.draws, comparisons, result.level, result.band_method,
+                                progress if result.band_method == "profile" else None):
+            rows.append(dict(reference=f"vs {name}", value=float(result.ladder.loss_to_metric(m.loss)),
+                             multiplier=m.multiplier, low=m.low, high=m.high,
+                             part="fitted range" if inside else "extrapolated"))
     if not rows:
         raise ValueError("no other ladder to compare with: the multiplier-curve figure needs two fitted families")
     frame, ylim = _open_band_ends(pd.DataFrame(rows))
