@@ -671,7 +671,7 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
     from .fitting import fit_law
     from .ladder import LadderError, check_fittable, read_ladder
     from .laws import get_law
-    from .planning import spec_from_fit
+    from .planning import checkpoint_plan_warnings, spec_from_fit
 
     try:
         ladder = read_ladder(ladder_csv)
@@ -680,7 +680,8 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
         fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), law, family=focus)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    _echo_warnings(list(ladder.warnings) + family_fit_warnings(fit, runs))
+    _echo_warnings(list(ladder.warnings) + family_fit_warnings(fit, runs)
+                   + ([] if "flops" in given else checkpoint_plan_warnings(runs, focus)))
     try:
         spec = spec_from_fit(fit, seed, given.get("noise"))
     except ValueError as exc:           # an ArgumentError: 'give noise=...' is 'give --noise'
