@@ -125,6 +125,22 @@ def test_dataframe_rows_are_named_by_index_label():
                                "those rows")
 
 
+def test_a_needed_column_in_a_dataframes_index_is_named_there():
+    """Found by a new-user review: a notebook's frame after set_index('family') (or a groupby) was
+    refused with "no 'family' column; add one naming the recipe of each run", of a frame that has
+    it, in its index. The error now says where it is and what to call; a run name in the index,
+    which no ladder needs, is read as before."""
+    frame = pd.DataFrame({"family": ["a"] * 4, "run": ["r1", "r2", "r3", "r4"], "flops": [1e19, 1e20, 1e21, 1e22],
+                          "loss": [3.0, 2.8, 2.6, 2.5]})
+    assert error_of(frame.set_index("family")) == (
+        "ladder.csv, header: 'family' is in the DataFrame's index, not a column; pass frame.reset_index() to make "
+        "it a column")
+    assert error_of(frame.set_index(["family", "flops"])) == (
+        "ladder.csv, header: 'family' and 'flops' are in the DataFrame's index, not columns; pass "
+        "frame.reset_index() to make them columns")
+    assert len(read_ladder(frame.set_index("run")).family_runs("a")) == 4
+
+
 def test_the_command_prints_one_line_and_exits_2(tmp_path):
     path = tmp_path / "ladder.csv"
     path.write_text(ladder_text(100, dict.fromkeys(range(10, 100, 3), "")))

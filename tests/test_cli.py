@@ -1264,6 +1264,30 @@ def test_a_typed_bootstrap_count_that_profile_bands_do_not_use_is_said(tmp_path)
         assert result.exit_code == 0 and "is not used" not in result.stderr, result.stderr
 
 
+def test_options_of_the_nd_law_typed_with_a_compute_law_are_said_to_be_unused(tmp_path):
+    """Found by the new-user review: `fit --huber-delta 0.1` (a robust fit, one would think) and
+    `--flops-per-param-token 8` with the saturating or power law were dropped without a word, the
+    fit least squares and a params and tokens file's compute 6 N D all the same. Said when typed
+    with a compute law; not for the defaults, nor with --law chinchilla, which uses them."""
+    path = make_ladder(tmp_path, base=True)
+    for command in (["fit", path, "--huber-delta", "0.1", "--flops-per-param-token", "8"],
+                    ["backtest", path, "--law", "power", "--huber-delta", "0.1", "--flops-per-param-token", "8"]):
+        result = run(*command)
+        assert result.exit_code == 0, result.stderr
+        assert "--huber-delta 0.1 is not used: it sets the Huber objective of --law chinchilla" in result.stderr
+        assert "--flops-per-param-token 8 is not used: it sets C = k N D for --law chinchilla" in result.stderr
+    result = run("fit", path)
+    assert result.exit_code == 0 and "is not used" not in result.stderr, result.stderr
+    nd = tmp_path / "nd.csv"
+    rng = np.random.default_rng(0)
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    loss = (1.8 + 400 / n ** 0.34 + 2000 / d ** 0.37) * np.exp(rng.normal(0, 0.005, n.shape))
+    pd.DataFrame({"family": "a", "params": n.ravel(), "tokens": d.ravel(), "loss": loss.ravel()}).to_csv(nd, index=False)
+    result = run("fit", str(nd), "--law", "chinchilla", "--bootstrap", "0", "--huber-delta", "0.1",
+                 "--flops-per-param-token", "8")
+    assert result.exit_code == 0 and "is not used" not in result.stderr, result.stderr
+
+
 def test_a_perplexity_typed_as_a_target_loss_is_questioned(tmp_path):
     """Found by a new user: on a perplexity file `--at-loss 12` (meant: perplexity 12) quietly asked
     for perplexity e^12 = 1.6e5. A target loss above twice every run's loss but among the runs'

@@ -287,6 +287,26 @@ def test_simulate_and_plan_commands(tmp_path):
         assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "START:STOP:COUNT" in r.stderr, (flops, r.stderr)
 
 
+def test_plan_from_a_ladder_of_checkpoints_says_it_simulates_every_row_as_a_run(tmp_path, checkpoint_ladder):
+    """Found by a new-user review: `scalefit plan` on a file of 6 runs of 10 checkpoints each said
+    nothing, yet simulated 60 independent runs (its header read '60 runs'), so its bands came out far
+    narrower than 6 runs give and its compute counted every checkpoint. It now says so; one row per
+    run, or --flops given, is not warned about."""
+    path, finals = tmp_path / "checkpoints.csv", tmp_path / "finals.csv"
+    checkpoint_ladder.to_csv(path, index=False)
+    checkpoint_ladder.groupby("run").tail(1).to_csv(finals, index=False)
+    common = ["--simulations", "20", "--extra-run", "1e23"]
+    r = CliRunner().invoke(main, ["plan", str(path), *common])
+    assert r.exit_code == 0, r.stderr
+    (said,) = [line for line in r.stderr.splitlines() if "checkpoints" in line]
+    assert "family 'f': its 60 rows are checkpoints of 6 runs" in said and "simulates each row as a run" in said
+    assert f"against {checkpoint_ladder.groupby('run')['flops'].max().sum():.3g} for the runs' final" in said
+    assert said.endswith("with --flops")
+    for quiet in (["plan", str(finals), *common], ["plan", str(path), "--flops", "1e19:1e22:6", *common]):
+        r = CliRunner().invoke(main, quiet)
+        assert r.exit_code == 0 and "checkpoints" not in r.stderr, r.stderr
+
+
 def test_plan_says_where_a_reference_at_zero_or_negative_decades_beyond_lies():
     """Found by a walkthrough: plan --beyond -5 printed 'reached by the focus -5 decades beyond the
     largest run', and 0 '0 decades beyond'. A reference at or below the largest run has a meaning

@@ -385,8 +385,28 @@ def _law_from_options(name: str, huber_delta: float | None = None, k: float | No
         except ValueError as exc:       # 'flops_per_param_token 1e-300: ...' is --flops-per-param-token 1e-300
             name, _, rest = str(exc).partition(" ")
             raise InputError(f"--{name.replace('_', '-')} {rest}") from None
+    _echo_warnings(_unused_law_options(name))
     law = get_law(name)
     return law if fix_e is None else law.with_fixed_E(fix_e)
+
+
+def _unused_law_options(name: str) -> list[str]:
+    """A warning for each option of the L(N, D) law typed on the command line with a compute law
+    (``name``), which does not use it: --huber-delta 0.1 with the saturating law was dropped without
+    a word, its fit least squares all the same, and --flops-per-param-token 8 left a params and
+    tokens file's compute at 6 N D."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return []
+    uses = {"huber_delta": f"the Huber objective of --law chinchilla; --law {name} fits by least squares on ln loss",
+            "k": f"C = k N D for --law chinchilla; --law {name} reads the 'flops' column, or 6 * params * tokens"}
+    return [f"{FLAG_OF_PARAMETER[parameter]} {context.params[parameter]:g} is not used: it sets {what}"
+            for parameter, what in uses.items()
+            if parameter in context.params
+            and context.get_parameter_source(parameter) == click.core.ParameterSource.COMMANDLINE]
+
+
+FLAG_OF_PARAMETER = {"huber_delta": "--huber-delta", "k": "--flops-per-param-token"}
 
 
 def _target_losses(at_loss, at_perplexity) -> list[float]:
@@ -671,7 +691,7 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
     from .fitting import fit_law
     from .ladder import LadderError, check_fittable, read_ladder
     from .laws import get_law
-    from .planning import spec_from_fit
+    from .planning import checkpoint_plan_warnings, spec_from_fit
 
     try:
         ladder = read_ladder(ladder_csv)
@@ -680,7 +700,8 @@ def _spec_from_ladder(ladder_csv: str, law: str, focus: str | None, seed: int, g
         fit = fit_law(runs["flops"].to_numpy(), runs["loss"].to_numpy(), law, family=focus)
     except LadderError as exc:
         raise InputError(str(exc)) from None
-    _echo_warnings(list(ladder.warnings) + family_fit_warnings(fit, runs))
+    _echo_warnings(list(ladder.warnings) + family_fit_warnings(fit, runs)
+                   + ([] if "flops" in given else checkpoint_plan_warnings(runs, focus)))
     try:
         spec = spec_from_fit(fit, seed, given.get("noise"))
     except ValueError as exc:           # an ArgumentError: 'give noise=...' is 'give --noise'

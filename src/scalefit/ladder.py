@@ -188,6 +188,7 @@ def read_ladder(source, name: str | None = None) -> Ladder:
         raise TypeError(f"a ladder is a CSV path, an open CSV file (or io.StringIO), a pandas DataFrame or a Ladder, "
                         f"not {type(source).__name__}")
     if isinstance(source, pd.DataFrame):
+        _refuse_needed_columns_in_index(source, name or "<DataFrame>")
         table = source.copy()
         table.columns = [str(c).strip() for c in table.columns]
         return _validate(table.astype(object), _frame_rows(source), name or "<DataFrame>", header=())
@@ -221,6 +222,26 @@ def read_ladder(source, name: str | None = None) -> Ladder:
                           f"{len(columns)}{more}; check for a missing or extra comma")
     table = pd.DataFrame(data, columns=columns, dtype=object)
     return _validate(table, [f"line {n}" for n in lines[1:]], label, header=tuple(header))
+
+
+def _refuse_needed_columns_in_index(frame: pd.DataFrame, label: str) -> None:
+    """A LadderError when a column the ladder needs is the DataFrame's index (its level) rather
+    than a column, as after ``frame.set_index('family')`` or a ``groupby``: the error said 'no
+    'family' column; add one' of a frame that has it, in its index. Needed: family; loss or
+    perplexity; flops, or params and tokens."""
+    columns = {str(c).strip().lower() for c in frame.columns}
+    in_index = [str(n).strip() for n in frame.index.names if n is not None]
+    needed = {"family"} if "family" not in columns else set()
+    if not {"loss", "perplexity"} & columns:
+        needed |= {"loss", "perplexity"}
+    if "flops" not in columns and not {"params", "tokens"} <= columns:
+        needed |= {"flops", "params", "tokens"} - columns
+    misplaced = [n for n in in_index if n.lower() in needed]
+    if misplaced:
+        names, one = " and ".join(f"'{n}'" for n in misplaced), len(misplaced) == 1
+        raise LadderError(f"{label}, header: {names} {'is' if one else 'are'} in the DataFrame's index, not "
+                          f"{'a column' if one else 'columns'}; pass frame.reset_index() to make "
+                          f"{'it a column' if one else 'them columns'}")
 
 
 def _frame_rows(frame: pd.DataFrame) -> list[str]:

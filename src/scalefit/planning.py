@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import check_level
-from .arguments import argument_error
+from .arguments import Message, argument_error, message
 from .efficiency import compute_ratio
 from .equality import ValueEquality
 from .fitting import FitResult, fit_ladders
@@ -182,6 +182,27 @@ def _residual_noise(fit: FitResult) -> float:
 
 
 MIN_FITTED_NOISE = 1e-6   # below this the fit is exact to rounding: no noise to plan with
+
+
+def checkpoint_plan_warnings(runs: pd.DataFrame, family: str) -> list[Message]:
+    """A warning when the rows of the family a plan takes its truth from (``runs``) are checkpoints
+    of named runs: :func:`spec_from_fit` makes every row a run of its own, drawn with its own
+    noise, so the plan simulates n_rows independent runs where the file has n_runs, and its total
+    compute is the sum over rows, sum_i C_i, not over the runs' final checkpoints. Its bands then
+    come out narrower than such a ladder's (as profile bands of checkpoints do in fit)."""
+    from .analysis import has_checkpoints, run_labels
+
+    if not has_checkpoints(runs):
+        return []
+    labels = run_labels(runs)
+    n_runs = len(set(labels))
+    finals = runs.groupby(labels)["flops"].max().to_numpy(dtype=float)
+    return [message(lambda t: f"family '{family}': its {len(runs)} rows are checkpoints of {n_runs} runs (a run's name "
+                              f"repeats at other compute), but the plan simulates each row as a run of its own with "
+                              f"noise of its own, so its bands come out narrower than {n_runs} runs give, and its "
+                              f"compute counts every checkpoint ({float(runs['flops'].sum()):.3g}, against "
+                              f"{finals.sum():.3g} for the runs' final checkpoints); plan from one row per run (e.g. "
+                              f"its final checkpoint), or give the runs' computes with {t.option('flops')}")]
 
 
 def _check_plan(spec: SimulationSpec, multiplier, beyond, claim, level, simulations, extra_runs) -> None:
