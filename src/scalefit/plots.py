@@ -1098,10 +1098,24 @@ def curve_targets(result: Analysis, other: str) -> int:
     return min(CURVE_TARGETS, max(FEWEST_CURVE_TARGETS, CURVE_RUN_TARGETS // runs))
 
 
+def curve_target_losses(fit, low: float, high: float, count: int) -> np.ndarray:
+    """``count`` target losses from ``low`` to ``high`` for the multiplier-curve figure, at which
+    ``fit`` needs computes evenly spaced in log compute, C_i = C(high) (C(low) / C(high))^(i / (count - 1)),
+    L_i = L(C_i): the multiplier and its band change fastest where the loss nears the law's floor,
+    and evenly spaced losses drew the band there as a few straight pieces with corners (found on
+    the Gadre et al. ladders). Evenly spaced losses where ``fit`` cannot reach ``low``."""
+    ends = fit.invert(np.array([high, low], dtype=float))
+    if count < 2 or not np.all((ends > 0) & np.isfinite(ends)):
+        return np.linspace(low, high, count)
+    losses = fit.predict(np.geomspace(ends[1], ends[0], count))
+    losses[[0, -1]] = low, high          # the ends exactly, not as rounded by the round trip
+    return losses
+
+
 def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOptions(), points: int | None = None,
                             progress: Callable[[int], None] | None = None):
     """The multiplier against another ladder as a function of the target loss, with its band, at
-    ``points`` target losses (default :func:`curve_targets`). With profile bands ``progress`` is
+    ``points`` target losses (default :func:`curve_targets`; placed by :func:`curve_target_losses`). With profile bands ``progress`` is
     called with the number of targets done as they are (:func:`figure_steps` counts the targets;
     :func:`~scalefit.efficiency.multipliers_of` profiles them a few at a time)."""
     from .efficiency import Comparison, multipliers_of
@@ -1119,7 +1133,7 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
         inside = lo < hi      # the two ladders' losses overlap: both fits are inverted within their runs
         if not inside:
             lo, hi = min(focus.fit.loss.min(), ff.fit.loss.min()), max(focus.fit.loss.max(), ff.fit.loss.max())
-        targets = np.linspace(lo, hi, points or curve_targets(result, name))
+        targets = curve_target_losses(focus.fit, lo, hi, points or curve_targets(result, name))
         comparisons = [Comparison(name, float(target), "curve", reference_fit=ff.fit, reference_draws=ff.draws)
                        for target in targets]
         for m in multipliers_of(focus.fit, focus.draws, comparisons, result.level, result.band_method,
