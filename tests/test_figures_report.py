@@ -1651,6 +1651,11 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     assert all(text_width(line, options.base_size - 2) <= COLUMN_SIZE[0] - AXIS_MARGIN for line in flagged)
     short = analyze(one, law="chinchilla", bootstrap=0)
     assert len(contours_caption(short, "f", options)) == 2
+    # every other family is named (the caption named only the first, as though it were the only one)
+    five = pd.concat([one.assign(family=name, loss=one.loss * (1 + i / 100)) for i, name in enumerate("fabcd")])
+    wide = FigureOptions(width=12, flags=True)
+    assert contours_caption(analyze(five, law="chinchilla", bootstrap=0, focus="f"), "f", wide)[0].endswith(
+        "; others: --focus\u00a0a, --focus\u00a0b, --focus\u00a0c and 1 more")
     assert natural_height("contours", short, COLUMN_SIZE[1]) == COLUMN_SIZE[1]
     plot = FIGURES["contours"](result)
     assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)

@@ -1457,16 +1457,25 @@ def drawn_panel_size(plot) -> tuple[float, float]:
 
 
 def contours_caption(result: Analysis, family: str, options: FigureOptions) -> list[str]:
-    """The contours figure's caption: whose fit it is, how to draw another family's (``family='b'``;
-    with ``options.flags`` ``--focus b``), what the lines are; wrapped to the figure's width (a long
+    """The contours figure's caption: whose fit it is, how to draw each other family's (``family='b'``;
+    with ``options.flags`` ``--focus b``; it named only the first of them), what the lines are; wrapped to the figure's width (a long
     family name ran off its right edge)."""
     fit = result.fits[family].fit
     others = [f for f in result.fits if f != family]
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
-             + (f"; others: {_other_family(others[0], options.flags)}" if others else ""),
+             + (f"; others: {_other_families(others, options.flags)}" if others else ""),
              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
     room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
     return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
+
+
+OTHERS_NAMED = 3   # other families the contours caption says how to draw (the rest are counted)
+
+
+def _other_families(families: list[str], flags: bool) -> str:
+    """How to draw each of ``families``' contours, '--focus a, --focus b and 2 more' (OTHERS_NAMED of them)."""
+    named = ", ".join(_other_family(f, flags) for f in families[:OTHERS_NAMED])
+    return named + (f" and {len(families) - OTHERS_NAMED} more" if len(families) > OTHERS_NAMED else "")
 
 
 def _other_family(family: str, flags: bool) -> str:
