@@ -300,3 +300,21 @@ def test_run_names_alike_in_different_families_are_still_read():
     frame = pd.DataFrame({"family": ["a"] * 4 + ["b"] * 4, "run": [" r1", "r2", "r3", "r4", "r1", "r2", "r3", "r4"],
                           "flops": np.tile(np.geomspace(1e18, 1e22, 4), 2), "loss": np.tile(np.linspace(3, 2.4, 4), 2)})
     assert read_ladder(frame).run_counts() == {"a": 4, "b": 4}
+
+
+def test_rows_whose_every_field_is_blank_are_skipped_with_a_warning(_file):
+    """Found by the new-user review: a spreadsheet's ',,' row (an export of a sheet with a blank
+    line or trailing rows) was refused as "column 'family': empty; every run needs a family". Such a
+    row holds no run: it is skipped, and a warning names it; a row with any field filled is still
+    refused, and a file of blank rows has no runs."""
+    lines = ladder_text(6, {}).splitlines()
+    text = "\n".join(lines[:3] + [",,", " , ,"] + lines[3:] + [",,"]) + "\n"
+    ladder = read_ladder(_file(text))
+    assert len(ladder.runs) == 6 and ladder.warnings == (
+        f"{ladder.source}, line 4 (and 2 more: lines 5 and 10): every field is blank; skipped them (no run there)",)
+    assert read_ladder(_file(ladder_text(6, {}))).runs.equals(ladder.runs.assign(where=[f"line {n}" for n in range(2, 8)]))
+    assert "column 'family': empty" in error_of(_file("\n".join(lines[:3] + [",1e20,"] + lines[3:]) + "\n"))
+    assert "no runs follow" in error_of(_file("family,flops,loss\n,,\n"))
+    frame = pd.DataFrame({"family": ["a"] * 4 + [np.nan], "flops": [1e19, 1e20, 1e21, 1e22, np.nan],
+                          "loss": [3.0, 2.8, 2.6, 2.5, None]})
+    assert read_ladder(frame).warnings == ("<DataFrame>, row 4: every field is blank; skipped it (no run there)",)

@@ -402,10 +402,27 @@ def _split_comments(text: str) -> tuple[list[str], list[str], list[int]]:
     return header, body, lines
 
 
+def _without_empty_rows(table: pd.DataFrame, where: list[str], label: str) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """``table`` and ``where`` without the rows whose every field is blank (a spreadsheet's ',,'
+    rows, which were refused as "column 'family': empty"), and a warning naming them: they hold
+    no run, so nothing is lost, but the user learns the file has them."""
+    blank = table.apply(lambda column: column.map(lambda v: v is None or (isinstance(v, float) and np.isnan(v))
+                                                  or (isinstance(v, str) and not v.strip())))
+    empty = np.flatnonzero(blank.all(axis=1).to_numpy()) if len(table.columns) else np.array([], dtype=int)
+    if empty.size == 0:
+        return table, where, []
+    first = where[empty[0]]
+    more = _more_rows(empty, where, "and 1 more", "and {n} more", form=" ({})")
+    keep = np.setdiff1d(np.arange(len(table)), empty)
+    return (table.iloc[keep].reset_index(drop=True), [where[i] for i in keep],
+            [f"{label}, {first}{more}: every field is blank; skipped {'them' if more else 'it'} (no run there)"])
+
+
 def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) -> Ladder:
     table = table.set_axis(_known_names_lowered(list(table.columns)), axis=1)
     columns = list(table.columns)
     _check_column_names(columns, label)
+    table, where, skipped = _without_empty_rows(table, where, label)
     if len(table) == 0:
         raise LadderError(f"{label}: the header is there but no runs follow; add one row per run")
     has = set(columns)
@@ -461,7 +478,7 @@ def _validate(table: pd.DataFrame, where: list[str], label: str, header: tuple) 
     out["loss"] = loss
     out["where"] = where
     out = out.reset_index(drop=True)
-    warnings = (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
+    warnings = skipped + (_repeated_runs(out, label, "run" in has) + _implausible_losses(out, metric, label)
                 + _compute_disagreements(out, where, label, "flops" in has))
     return Ladder(_runs=out, metric=metric, source=label, header=header, warnings=tuple(warnings),
                   params_problem=params_problem, flops_given="flops" in has)
