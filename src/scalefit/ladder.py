@@ -406,9 +406,12 @@ def _without_empty_rows(table: pd.DataFrame, where: list[str], label: str) -> tu
     """``table`` and ``where`` without the rows whose every field is blank (a spreadsheet's ',,'
     rows, which were refused as "column 'family': empty"), and a warning naming them: they hold
     no run, so nothing is lost, but the user learns the file has them."""
-    blank = table.apply(lambda column: column.map(lambda v: v is None or (isinstance(v, float) and np.isnan(v))
-                                                  or (isinstance(v, str) and not v.strip())))
-    empty = np.flatnonzero(blank.all(axis=1).to_numpy()) if len(table.columns) else np.array([], dtype=int)
+    def blank(column: pd.Series) -> np.ndarray:
+        return (column.isna() | column.map(lambda v: isinstance(v, str) and not v.strip())).to_numpy(dtype=bool)
+
+    empty = np.flatnonzero(blank(table["family"])) if "family" in table.columns else np.array([], dtype=int)
+    if empty.size:      # a blank row's family is blank: only those rows are looked at whole (0.1 s for 1e5 rows)
+        empty = empty[np.all([blank(table[c].iloc[empty]) for c in table.columns], axis=0)]
     if empty.size == 0:
         return table, where, []
     first = where[empty[0]]
