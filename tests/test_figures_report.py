@@ -1661,6 +1661,22 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)
 
 
+def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_not_the_panel():
+    """Found by the new-user review: a long --title wrapped to three lines and the figure kept its
+    height, so the panel lost two lines' height and the demo's three arrow labels crowded. The
+    natural height grows by a line for each line past the first; the panel keeps its height."""
+    from scalefit.plots import drawn_panel_size, natural_height
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)
+    short, long = "muse vs reference models", ("A very long title about the muse ladder compared with three reference "
+                                               "models from public reports, reconstructed")
+    panels = [drawn_panel_size(multiplier_figure(result, FigureOptions(title=title)))[1] for title in (short, long)]
+    assert abs(panels[1] - panels[0]) < 0.05, panels                   # it lost 0.36 in
+    assert natural_height("multipliers", result, 2.6, title=long) > natural_height("multipliers", result, 2.6,
+                                                                                  title=short) + 0.3
+    assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
+
+
 def test_the_arrow_keys_numbers_line_up_past_nine():
     """Found by review: '10   12.7x ...' started its label a digit further right than '9   11.7x ...'."""
     from scalefit.plots import FIGURE_SPACE, _arrow_key, text_width

@@ -896,7 +896,8 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
                         short_height_warning)
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
-                            height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True))
+                            height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True,
+                                                            title=title))
     _echo_warnings([w for w in [short_height_warning(kind, result, options)] if height and w is not None])
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:

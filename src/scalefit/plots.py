@@ -108,7 +108,8 @@ def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions
         if short is not None and not options.flags:
             warnings.warn(short, stacklevel=3)
         return options
-    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags))
+    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags,
+                                                  options.title))
 
 
 def _p9():
@@ -1288,7 +1289,23 @@ KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption ke
 
 
 def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0],
-                   flags: bool = False) -> float:
+                   flags: bool = False, title: str | None = None) -> float:
+    """:func:`_natural_height_untitled`, and a line's height more for each line a ``title`` wraps
+    to past its first (:func:`wrapped_title`): a long title took its lines from the panel."""
+    extra = 0.0
+    if title:
+        wrapped, size = wrapped_title(FigureOptions(title=title, width=width)), TITLE_TEXT_SCALE * FigureOptions().base_size
+        if "\n" in wrapped:         # as matplotlib draws it (default line spacing): all its lines less the first
+            extra = text_extent(wrapped, size, MATPLOTLIB_LINE_SPACING)[1] - text_extent(wrapped.split("\n")[0], size,
+                                                                                       MATPLOTLIB_LINE_SPACING)[1]
+    return _natural_height_untitled(kind, result, height, width, flags) + extra
+
+
+MATPLOTLIB_LINE_SPACING = 1.2   # matplotlib's default, with which plotnine draws the title
+
+
+def _natural_height_untitled(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0],
+                             flags: bool = False) -> float:
     """``height``, or more for the distribution figure, whose panels are stacked one per comparison,
     and for a multipliers figure ``width`` wide with a caption key, a line per arrow (its caption's
     lines with ``flags`` as the command words them, :class:`FigureOptions`)."""
@@ -1326,11 +1343,11 @@ def short_height_warning(kind: str, result: Analysis, options: FigureOptions) ->
     room first, and the panel is squeezed until its axis titles are cut. None when it fits."""
     if options.height is None:
         return None
-    needed = natural_height(kind, result, SMALLEST_PANEL_HEIGHT, options.width, options.flags)
+    needed = natural_height(kind, result, SMALLEST_PANEL_HEIGHT, options.width, options.flags, options.title)
     if options.height >= needed - 1e-9:
         return None
     least = f"{math.ceil(needed * 10 - 1e-9) / 10:g}"                 # rounded up to a tenth: enough
-    natural = f"{round(natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags), 1):g}"
+    natural = f"{round(natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags, options.title), 1):g}"
     return message(lambda t: f"{t.given('height', options.height, 'g')}: the {kind} figure of this analysis, "
                              f"{options.width:g} in wide, needs at least {least} in for its panels, key, legend "
                              f"and caption; lower, its panels are squeezed and labels may overlap or be cut; leave "
@@ -1458,8 +1475,8 @@ def drawn_panel_size(plot) -> tuple[float, float]:
 
 def contours_caption(result: Analysis, family: str, options: FigureOptions) -> list[str]:
     """The contours figure's caption: whose fit it is, how to draw each other family's (``family='b'``;
-    with ``options.flags`` ``--focus b``; it named only the first of them), what the lines are; wrapped to the figure's width (a long
-    family name ran off its right edge)."""
+    with ``options.flags`` ``--focus b``; it named only the first of them), what the lines are;
+    wrapped to the figure's width (a long family name ran off its right edge)."""
     fit = result.fits[family].fit
     others = [f for f in result.fits if f != family]
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
