@@ -463,14 +463,24 @@ def _labels(options: FigureOptions, xlabel: str, ylabel: str):
 TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (theme_bw)
 
 
-def text_width(text: str, size: float) -> float:
+def literal_text(text: str) -> str:
+    """``text`` escaped so that matplotlib draws it as it reads: each ``$`` as ``\\$``, drawn as a
+    dollar (a string with two unescaped $ is set as mathtext). Names come from the data: a family
+    named 'a $x^2$ b' was drawn 'a x² b', one named 'price $\\frac$ ok' failed the figure. For
+    names and text that holds them, after it is measured and wrapped; not for what is mathtext on
+    purpose (tick labels, the user's title)."""
+    return text.replace("$", "\\$")
+
+
+def text_width(text: str, size: float, math: bool = False) -> float:
     """Inches that ``text`` takes at ``size`` points in matplotlib's default font (measured from its
-    glyph outlines, not estimated)."""
+    glyph outlines, not estimated), drawn literally (:func:`literal_text`), or with ``math`` as
+    matplotlib draws the string given (mathtext between two $: the user's title)."""
     from matplotlib.font_manager import FontProperties, findfont
 
     if not text.strip():
         return 0.0
-    return _outline_width(text, float(size), findfont(FontProperties()))
+    return _outline_width(text if math else literal_text(text), float(size), findfont(FontProperties()))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -483,38 +493,40 @@ def _outline_width(text: str, size: float, font_file: str) -> float:
     return float(TextPath((0, 0), text, size=size, prop=FontProperties(fname=font_file)).get_extents().width) / 72
 
 
-def _longest_prefix_within(word: str, size: float, room: float) -> int:
+def _longest_prefix_within(word: str, size: float, room: float, math: bool = False) -> int:
     """The length (at least 1) of the longest start of ``word`` no wider than ``room`` (bisection:
-    the width of a prefix grows with its length)."""
+    the width of a prefix grows with its length); ``math`` as for :func:`text_width`."""
     low, high = 1, len(word)
     while low < high:
         mid = (low + high + 1) // 2
-        low, high = (mid, high) if text_width(word[:mid], size) <= room else (low, mid - 1)
+        low, high = (mid, high) if text_width(word[:mid], size, math) <= room else (low, mid - 1)
     return low
 
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
     not wrap, and cuts a long title off at both edges)."""
-    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1)
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1,
+                         math=True)
 
 
-def wrap_to_width(text: str, size: float, room: float) -> str:
+def wrap_to_width(text: str, size: float, room: float, math: bool = False) -> str:
     """``text`` broken into lines no wider than ``room`` inches at ``size`` points: at spaces, line
-    breaks given kept, a word longer than the width cut where it must."""
+    breaks given kept, a word longer than the width cut where it must. Measured as drawn literally
+    (escape the result with :func:`literal_text`), or with ``math`` as mathtext (the title)."""
     lines = []
     for given in text.split("\n"):
         line = ""
         for word in given.split(" "):
-            while text_width(word, size) > room and len(word) > 1:
-                cut = _longest_prefix_within(word, size, room)
+            while text_width(word, size, math) > room and len(word) > 1:
+                cut = _longest_prefix_within(word, size, room, math)
                 if line:
                     lines.append(line)
                     line = ""
                 lines.append(word[:cut])
                 word = word[cut:]
             candidate = f"{line} {word}" if line else word
-            if line and text_width(candidate, size) > room:
+            if line and text_width(candidate, size, math) > room:
                 lines.append(line)
                 candidate = word
             line = candidate
