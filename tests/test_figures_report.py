@@ -2035,3 +2035,75 @@ def test_axis_limits_on_a_figure_without_those_axes_are_refused_not_dropped(tmp_
         assert not (tmp_path / "f.png").exists()
     r = CliRunner().invoke(main, ["plot", str(ladder), "--ylim", "1,6", "-o", str(tmp_path / "f.png")])
     assert r.exit_code == 0, r.stderr
+
+
+FOCUS_NAME, LADDER_NAME, POINT_NAME = "$5 or $6", "a $x^2$ b", r"price $\frac$ ok"   # two dollars: mathtext
+POWER_OF_TEN = re.compile(r"\$(\d+(\.\d+)?\\times)?10\^\{-?\d+\}\$")          # a log axis's tick, a budget
+
+
+def dollar_named_ladders() -> pd.DataFrame:
+    """two_ladders' runs, the ladders and the reference point named with dollar signs."""
+    flops = np.geomspace(1e18, 1e21, 7)
+    noise = np.exp(np.random.default_rng(4).normal(0, 0.004, (2, flops.size)))
+    rows = [(LADDER_NAME, c, (1.8 + 300 * c ** -0.15) * e) for c, e in zip(flops, noise[0])]
+    rows += [(FOCUS_NAME, c, (1.8 + 300 * (c * 3) ** -0.15) * e) for c, e in zip(flops, noise[1])]
+    rows.append((POINT_NAME, 1e23, 1.8 + 300 * (1e23 / 5) ** -0.15))
+    return pd.DataFrame(rows, columns=["family", "flops", "loss"])
+
+
+def _texts_as_set(plot) -> tuple[list[str], list[str]]:
+    """The drawn ``plot``'s visible texts as matplotlib sets them: those it reads as plain text,
+    '\\$' drawn as '$' and spaces and line breaks as one space, and those it sets as mathtext
+    (two unescaped '$')."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cbook import is_math_text
+    from matplotlib.text import Text
+
+    figure, _ = _drawn_at(plot, 72)
+    texts = [t.get_text() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    plt.close(figure)
+    plain = [" ".join(t.replace("\\$", "$").split()) for t in texts if not is_math_text(t)]
+    return plain, [t for t in texts if is_math_text(t)]
+
+
+def test_names_with_dollar_signs_are_drawn_as_they_read_in_every_figure():
+    """Found by review: names from the data with two dollar signs were set as mathtext, a family
+    'a $x^2$ b' drawn 'a x² b' in the legend, and a reference 'price $\\frac$ ok' failed the
+    multipliers figure with a mathtext parse error. Every figure now draws names as they read, in
+    legends, labels, the arrows' key, panel titles, axis titles and captions; its tick labels
+    (and the contours' budgets) stay powers of ten in mathtext, and the user's title mathtext."""
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, shared_figure
+    from scalefit.shared import compare_shared
+
+    frame = dollar_named_ladders()
+    ladders = frame[frame["family"] != POINT_NAME]
+    result = analyze(frame, focus=FOCUS_NAME)
+    percentile = analyze(frame, focus=FOCUS_NAME, band_method="percentile", bootstrap=100)
+    n = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    d = n * np.tile([5.0, 20.0, 80.0], 5)
+    nd = analyze(pd.DataFrame({"family": LADDER_NAME, "params": n, "tokens": d,
+                               "loss": 1.7 + 400 * n ** -0.34 + 2000 * d ** -0.36}), law="chinchilla", bootstrap=0)
+    title = "$L = E + A C^{-b}$"
+    figures = {
+        "multipliers": (multiplier_figure(result, FigureOptions(title=title)),
+                        [FOCUS_NAME, LADDER_NAME, POINT_NAME, f"vs {LADDER_NAME}: "]),
+        "multipliers keyed": (multiplier_figure(result, FigureOptions(xlim=(1e17, 1e25))),
+                              [FOCUS_NAME, LADDER_NAME, f"vs {LADDER_NAME} (largest run)", f"vs {POINT_NAME}"]),
+        "residuals": (FIGURES["residuals"](result), [FOCUS_NAME, LADDER_NAME]),
+        "multiplier-curve": (FIGURES["multiplier-curve"](result, points=8),
+                             [f"vs {LADDER_NAME}", f"{FOCUS_NAME}'s compute multiplier", f"{FOCUS_NAME} needs less"]),
+        "distribution": (FIGURES["distribution"](result), [f"vs {POINT_NAME}", f"vs {LADDER_NAME}"]),
+        "distribution percentile": (FIGURES["distribution"](percentile),
+                                    [f"vs {POINT_NAME}", f"vs {LADDER_NAME} (largest run"]),
+        "contours": (FIGURES["contours"](nd), [f"family {LADDER_NAME}: L(N, D)"]),
+        "backtest": (backtest_figure(backtest(ladders, hold_out=2)), [FOCUS_NAME, LADDER_NAME]),
+        "shared": (shared_figure(compare_shared(ladders, focus=FOCUS_NAME)),
+                   [f"{FOCUS_NAME} (focus)", f"{LADDER_NAME}: M = "]),
+    }
+    for kind, (plot, names) in figures.items():
+        plain, maths = _texts_as_set(plot)
+        for name in names:
+            assert any(name in text for text in plain), (kind, name, plain)
+        assert all(POWER_OF_TEN.fullmatch(text) or text == title for text in maths), (kind, maths)
+        assert kind != "multipliers" or title in maths       # the user's title: mathtext, as given

@@ -464,14 +464,29 @@ def _labels(options: FigureOptions, xlabel: str, ylabel: str):
 TITLE_TEXT_SCALE = 1.2  # the title's text size as a share of the base size (theme_bw)
 
 
-def text_width(text: str, size: float) -> float:
+def literal_text(text: str) -> str:
+    """``text`` escaped so that matplotlib draws it as it reads: each ``$`` as ``\\$``, drawn as a
+    dollar (a string with two unescaped $ is set as mathtext). Names come from the data: a family
+    named 'a $x^2$ b' was drawn 'a x² b', one named 'price $\\frac$ ok' failed the figure. For
+    names and text that holds them, after it is measured and wrapped; not for what is mathtext on
+    purpose (tick labels, the user's title)."""
+    return text.replace("$", "\\$")
+
+
+def _literal_labels(names: dict[str, str]) -> dict[str, str]:
+    """A legend's entries (family: entry) as :func:`literal_text`, for a scale's labels."""
+    return {family: literal_text(name) for family, name in names.items()}
+
+
+def text_width(text: str, size: float, math: bool = False) -> float:
     """Inches that ``text`` takes at ``size`` points in matplotlib's default font (measured from its
-    glyph outlines, not estimated)."""
+    glyph outlines, not estimated), drawn literally (:func:`literal_text`), or with ``math`` as
+    matplotlib draws the string given (mathtext between two $: the user's title)."""
     from matplotlib.font_manager import FontProperties, findfont
 
     if not text.strip():
         return 0.0
-    return _outline_width(text, float(size), findfont(FontProperties()))
+    return _outline_width(text if math else literal_text(text), float(size), findfont(FontProperties()))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -484,38 +499,40 @@ def _outline_width(text: str, size: float, font_file: str) -> float:
     return float(TextPath((0, 0), text, size=size, prop=FontProperties(fname=font_file)).get_extents().width) / 72
 
 
-def _longest_prefix_within(word: str, size: float, room: float) -> int:
+def _longest_prefix_within(word: str, size: float, room: float, math: bool = False) -> int:
     """The length (at least 1) of the longest start of ``word`` no wider than ``room`` (bisection:
-    the width of a prefix grows with its length)."""
+    the width of a prefix grows with its length); ``math`` as for :func:`text_width`."""
     low, high = 1, len(word)
     while low < high:
         mid = (low + high + 1) // 2
-        low, high = (mid, high) if text_width(word[:mid], size) <= room else (low, mid - 1)
+        low, high = (mid, high) if text_width(word[:mid], size, math) <= room else (low, mid - 1)
     return low
 
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
     not wrap, and cuts a long title off at both edges)."""
-    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1)
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1,
+                         math=True)
 
 
-def wrap_to_width(text: str, size: float, room: float) -> str:
+def wrap_to_width(text: str, size: float, room: float, math: bool = False) -> str:
     """``text`` broken into lines no wider than ``room`` inches at ``size`` points: at spaces, line
-    breaks given kept, a word longer than the width cut where it must."""
+    breaks given kept, a word longer than the width cut where it must. Measured as drawn literally
+    (escape the result with :func:`literal_text`), or with ``math`` as mathtext (the title)."""
     lines = []
     for given in text.split("\n"):
         line = ""
         for word in given.split(" "):
-            while text_width(word, size) > room and len(word) > 1:
-                cut = _longest_prefix_within(word, size, room)
+            while text_width(word, size, math) > room and len(word) > 1:
+                cut = _longest_prefix_within(word, size, room, math)
                 if line:
                     lines.append(line)
                     line = ""
                 lines.append(word[:cut])
                 word = word[cut:]
             candidate = f"{line} {word}" if line else word
-            if line and text_width(candidate, size) > room:
+            if line and text_width(candidate, size, math) > room:
                 lines.append(line)
                 candidate = word
             line = candidate
@@ -582,6 +599,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     colours = {f: styles[f][0] for f in result.fits}
     shapes = {f: styles[f][1] for f in result.fits}
     names = fit_legend(legend_names(result.fits, narrow_bands(result)), options)
+    entries = _literal_labels(names)
     crowded = int(ladders.groupby("family").size().max()) if len(ladders) else 0
     markers = run_markers(len(ladders), 1.5, crowded)
     plot = (p9.ggplot()
@@ -593,10 +611,10 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
                             stroke=0.6, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family", linetype="extrapolated",
                                                           group="family + part"), curves, size=0.6)
-            + p9.scale_colour_manual(values=colours, breaks=list(names), labels=names, name=" ")
+            + p9.scale_colour_manual(values=colours, breaks=list(names), labels=entries, name=" ")
             + p9.scale_fill_manual(values=colours)
-            + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=names, name=" ")   # file order
-            + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=names, name=" ")
+            + p9.scale_shape_manual(values=shapes, breaks=list(names), labels=entries, name=" ")   # file order
+            + marker_size_scale(shapes, markers["size"], breaks=list(names), labels=entries, name=" ")
             + _extrapolation_scale()
             + _theme(options) + _labels(options, _compute_label(result.ladder), _metric_label(result))
             + p9.theme(legend_box="vertical", legend_spacing=0))    # families, then line styles: never clipped
@@ -607,7 +625,7 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     arrows, labels, (x_min, x_max), keyed = _annotation_layout(result, options)
     caption = _caption_lines(result, arrows, keyed, options)
     if caption:   # numbers on the plot, each comparison in full; what a '*' means
-        plot += p9.labs(caption="\n".join(caption))
+        plot += p9.labs(caption=literal_text("\n".join(caption)))
         plot += p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2))
     predicted = prediction_frame(result)
     if len(predicted):
@@ -624,14 +642,16 @@ def multiplier_figure(result: Analysis, options: FigureOptions = FigureOptions()
     if len(labels):
         plot += p9.geom_segment(p9.aes(x="flops", xend="x", y="value", yend="y"), data=labels,
                                 size=0.2, colour="#777777")
-        plot += p9.geom_text(p9.aes("x", "y", label="family"), data=labels, size=options.base_size - 2,
-                             ha="left", va="center", colour="#333333")
+        plot += p9.geom_text(p9.aes("x", "y", label="family"),
+                             data=labels.assign(family=labels["family"].map(literal_text)),
+                             size=options.base_size - 2, ha="left", va="center", colour="#333333")
     if len(arrows):
         plot += p9.geom_segment(p9.aes(x="x", xend="xend", y="y", yend="y"), data=arrows, size=0.4,
                                 arrow=p9.arrow(length=0.04, type="closed"), colour="#333333")
         plot += p9.geom_segment(p9.aes(x="label_x", xend="end", y="label_y", yend="y"), data=arrows,
                                 size=0.2, colour="#777777")
-        plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"), data=arrows,
+        plot += p9.geom_text(p9.aes(x="label_x", y="label_y", label="label"),
+                             data=arrows.assign(label=arrows["label"].map(literal_text)),
                              size=options.base_size - 2, ha="left" if (arrows["side"] == "right").all() else "right",
                              va="center", colour="#333333")
     if options.xlim is not None:
@@ -1065,7 +1085,7 @@ def residuals_figure(result: Analysis, options: FigureOptions = FigureOptions())
     return (p9.ggplot(frame, p9.aes("flops", "residual"))
             + p9.geom_hline(yintercept=0, colour="#888888", size=0.4)
             + p9.geom_point(size=1.2, colour=OKABE_ITO[0])
-            + p9.facet_wrap("~family", ncol=residual_columns(list(result.fits), options))
+            + p9.facet_wrap("~family", ncol=residual_columns(list(result.fits), options), labeller=literal_text)
             + _log_scale("x") + _theme(options)
             + p9.theme(panel_spacing_x=0.04)              # adjacent panels' end ticks ran together ("1e221e19")
             + _labels(options, _compute_label(result.ladder), "residual of ln loss"))
@@ -1155,11 +1175,13 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options)) + _log_scale("y")
+            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options), labeller=literal_text)
+            + _log_scale("y")
             + (_log_scale("x") if log_x else [])
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
-            + _labels(options, _metric_label(result), _value_title(f"{result.focus}'s compute multiplier", options))
-            + p9.labs(caption="\n".join(multiplier_curve_caption(result, options)))
+            + _labels(options, _metric_label(result),
+                      literal_text(_value_title(f"{result.focus}'s compute multiplier", options)))
+            + p9.labs(caption=literal_text("\n".join(multiplier_curve_caption(result, options))))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
@@ -1236,7 +1258,8 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             raise ValueError("no multiplier has a finite positive value to show: every comparison is unreachable "
                              "by one of its ladders")
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
-                + _estimate_and_band(result) + p9.facet_wrap("~comparison", scales="free", ncol=1)
+                + _estimate_and_band(result)
+                + p9.facet_wrap("~comparison", scales="free", ncol=1, labeller=literal_text)
                 + _log_scale("x") + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
@@ -1261,9 +1284,9 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                                 "(their bootstrap distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
-            + p9.facet_wrap("~comparison", scales="free_x", ncol=1) + _log_scale("x") + _theme(options)
-            + _labels(options, "multiplier", "profile deviance")
-            + p9.labs(caption="\n".join(_distribution_caption(result, options.flags)))
+            + p9.facet_wrap("~comparison", scales="free_x", ncol=1, labeller=literal_text) + _log_scale("x")
+            + _theme(options) + _labels(options, "multiplier", "profile deviance")
+            + p9.labs(caption=literal_text("\n".join(_distribution_caption(result, options.flags))))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
@@ -1428,7 +1451,7 @@ def contours_figure(result: Analysis, family: str | None = None, options: Figure
             + p9.scale_fill_cmap("viridis", name="loss (nats/token)")
             + _theme(options) + _labels(options, "parameters N", "tokens D")
             + p9.theme(legend_title=p9.element_text(size=options.base_size - 2, margin={"r": 4}))
-            + p9.labs(caption="\n".join(contours_caption(result, family, options)))
+            + p9.labs(caption=literal_text("\n".join(contours_caption(result, family, options))))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
     loss_labels, budget_labels, contours, iso = labelled_contour_lines(
         contours, iso, frontier, runs, (n[[0, -1]], d[[0, -1]]), drawn_panel_size(base), text)
@@ -1746,6 +1769,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     runs["ring"] = np.where(runs["role"] == HELD_OUT, " held-out", " fitted")
     names = _backtest_legend_names(bt, options)
     columns = legend_columns(list(names.values()), options)
+    entries = _literal_labels(names)
     held_out = runs[runs["role"] == HELD_OUT]
     # families held out at one compute: their bars side by side (the last drawn hid the others); only
     # then, as a dodge widens the compute axis by half its width
@@ -1766,9 +1790,9 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                             fill="none", position=beside, **HELD_OUT_RING)
             + p9.scale_alpha_manual(values={" fitted": 0.0, " held-out": 1.0}, limits=list(ROLE_FILLS),
                                     breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
-            + p9.scale_colour_manual(values=colours, breaks=families, labels=names, name=" ")   # file order
-            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names, name=" ")
-            + marker_size_scale(shapes, 1.6, breaks=families, labels=names, name=" ")
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=entries, name=" ")   # file order
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=entries, name=" ")
+            + marker_size_scale(shapes, 1.6, breaks=families, labels=entries, name=" ")
             + p9.scale_fill_manual(values={**colours, **ROLE_FILLS}, limits=families + list(ROLE_FILLS),
                                    breaks=list(ROLE_FILLS), labels=[FITTED, HELD_OUT], name=" ")
             # the families' keys open, as most runs are (override_aes on one guide: merged, a repeat is dropped)
@@ -1818,6 +1842,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     colours = {f: family_marks(i)[0] for i, f in enumerate(families)}
     shapes = {f: family_marks(i)[1] for i, f in enumerate(families)}
     names = fit_legend(shared_legend_names(cmp), options)
+    entries = _literal_labels(names)
     crowded = max(len(cmp.ladder.family_runs(f)) for f in families)
     markers = run_markers(len(runs), 1.6, crowded)
     ylabel = "perplexity" if cmp.ladder.metric == "perplexity" else "loss (nats/token)"
@@ -1828,9 +1853,9 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
                             stroke=0.7, **{k: v for k, v in markers.items() if k != "size"})
             + curves_over_dense_runs(crowded, p9.aes("flops", "loss", colour="family"), curves, size=0.6)
             + p9.facet_wrap("panel", scales="free_x")
-            + p9.scale_colour_manual(values=colours, breaks=families, labels=names)
-            + p9.scale_shape_manual(values=shapes, breaks=families, labels=names)
-            + marker_size_scale(shapes, markers["size"], breaks=families, labels=names)
+            + p9.scale_colour_manual(values=colours, breaks=families, labels=entries)
+            + p9.scale_shape_manual(values=shapes, breaks=families, labels=entries)
+            + marker_size_scale(shapes, markers["size"], breaks=families, labels=entries)
             + _legend_in_columns(list(names.values()), options)
             + _log_scale("x")
             + (p9.coord_cartesian(ylim=options.ylim) if options.ylim else p9.coord_cartesian())
