@@ -1764,7 +1764,7 @@ def _overtrained_ladder() -> pd.DataFrame:
     ("nd", FigureOptions(width=7, height=4, base_size=20), 10),
     ("overtrained", FigureOptions(width=7, height=4, base_size=20), 10),
     ("nd", FigureOptions(width=25, height=3), 10),
-    ("long name", FigureOptions(width=2.5, height=2.2, title="L(N, D) of a made-up ladder, fitted by least "
+    ("long name", FigureOptions(width=2.5, height=2.4, title="L(N, D) of a made-up ladder, fitted by least "
                                 "squares in log space"), 7)],
     ids=["2.5x2", "2.5x2-overtrained", "7x4-base20", "7x4-base20-overtrained", "25x3", "title-3-line-caption"])
 def test_contour_labels_are_clear_and_inside_the_panel_at_any_size(tmp_path, ladder, options, fewest):

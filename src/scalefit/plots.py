@@ -1315,13 +1315,24 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
                    flags: bool = False, title: str | None = None) -> float:
     """:func:`_natural_height_untitled`, and a line's height more for each line a ``title`` wraps
     to past its first (:func:`wrapped_title`): a long title took its lines from the panel."""
-    extra = 0.0
-    if title:
-        wrapped, size = wrapped_title(FigureOptions(title=title, width=width)), TITLE_TEXT_SCALE * FigureOptions().base_size
-        if "\n" in wrapped:         # as matplotlib draws it (default line spacing): all its lines less the first
-            extra = text_extent(wrapped, size, MATPLOTLIB_LINE_SPACING)[1] - text_extent(wrapped.split("\n")[0], size,
-                                                                                       MATPLOTLIB_LINE_SPACING)[1]
-    return _natural_height_untitled(kind, result, height, width, flags) + extra
+    return _natural_height_untitled(kind, result, height, width, flags) + _title_lines_height(title, width)
+
+
+def _title_lines_height(title: str | None, width: float) -> float:
+    """The height in inches of ``title``'s lines past its first as wrapped to ``width`` and drawn
+    (matplotlib's default line spacing); 0 for a title matplotlib cannot typeset (math between $
+    signs it does not know), which the figure's drawing reports."""
+    if not title:
+        return 0.0
+    size = TITLE_TEXT_SCALE * FigureOptions().base_size
+    try:
+        wrapped = wrapped_title(FigureOptions(title=title, width=width))
+        if "\n" not in wrapped:
+            return 0.0
+        first = wrapped.split("\n")[0]
+        return text_extent(wrapped, size, MATPLOTLIB_LINE_SPACING)[1] - text_extent(first, size, MATPLOTLIB_LINE_SPACING)[1]
+    except ValueError:
+        return 0.0
 
 
 MATPLOTLIB_LINE_SPACING = 1.2   # matplotlib's default, with which plotnine draws the title
