@@ -1677,6 +1677,34 @@ def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_no
     assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
 
 
+def test_a_wrapped_title_is_room_the_command_and_the_height_warning_count_too(tmp_path):
+    """Found by review: the taller figure for a wrapped title was tested from Python only; `scalefit
+    plot --title` and the too-small-height warning take the title through their own calls of
+    natural_height, and a mathtext title is measured as drawn, not as its source text (which is
+    four times wider: a formula that fits was cut into pieces)."""
+    import struct
+
+    from scalefit.plots import SMALLEST_PANEL_HEIGHT, natural_height, short_height_warning, wrapped_title
+
+    demo = ROOT / "data" / "ladders" / "muse.csv"
+    short, long = "muse vs reference models", ("A very long title about the muse ladder compared with three reference "
+                                               "models from public reports, reconstructed")
+    heights = []
+    for title in (short, long):
+        out = tmp_path / "titled.png"
+        r = CliRunner().invoke(main, ["plot", str(demo), "--bootstrap", "0", "--title", title, "-o", str(out)])
+        assert r.exit_code == 0, r.stderr
+        heights.append(struct.unpack(">II", out.read_bytes()[16:24])[1] / 300)     # drawn at 300 dpi
+    assert heights[1] > heights[0] + 0.3, heights
+    result = analyze(demo, bootstrap=0)
+    between = (natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT)
+               + natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, title=long)) / 2
+    assert short_height_warning("multipliers", result, FigureOptions(height=between, title=short)) is None
+    assert short_height_warning("multipliers", result, FigureOptions(height=between, title=long)) is not None
+    formula = r"$\mathrm{L}(C)\approx\mathrm{E}+\mathrm{A}\cdot{}C^{-\alpha}\;\mathrm{for}\;\mathrm{muse}$"
+    assert wrapped_title(FigureOptions(title=formula)) == formula
+
+
 def test_the_arrow_keys_numbers_line_up_past_nine():
     """Found by review: '10   12.7x ...' started its label a digit further right than '9   11.7x ...'."""
     from scalefit.plots import FIGURE_SPACE, _arrow_key, text_width
