@@ -1360,6 +1360,25 @@ def test_the_multiplier_curves_band_is_smooth_where_the_loss_nears_the_floor():
     assert np.max(np.abs(between - ends) / np.ptp(ends, axis=1, keepdims=True)) < 0.01
 
 
+def test_the_multiplier_curves_targets_span_the_losses_even_where_the_focus_cannot_reach_the_low_end():
+    """Found by review (untested): where the focus's fit cannot reach the lowest target (it lies
+    below the focus's floor E, when the two ladders' losses do not overlap), its compute there is
+    inf and the targets fall back to evenly spaced losses, not NaN ones; otherwise the ends are the
+    range's ends exactly."""
+    from scalefit.plots import curve_target_losses
+
+    flops = np.geomspace(1e18, 1e21, 7)
+    frame = pd.DataFrame([("focus", c, 2.6 + 300 * (3 * c) ** -0.15) for c in flops]
+                         + [("other", c, 1.8 + 300 * c ** -0.2) for c in flops * 100], columns=["family", "flops", "loss"])
+    fit = analyze(frame, focus="focus", bootstrap=0).fits["focus"].fit
+    low, high = float(frame["loss"].min()), float(frame["loss"].max())
+    assert np.isinf(fit.invert(low))
+    assert curve_target_losses(fit, low, high, 6).tolist() == np.linspace(low, high, 6).tolist()
+    low = float(fit.loss.min())
+    targets = curve_target_losses(fit, low, high, 6)
+    assert targets[0] == low and targets[-1] == high and np.all(np.diff(targets) > 0)
+
+
 def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_figure():
     """Found by a new user: the multiplier-curve figure of four families with long names set its
     three panels side by side, their titles ('vs muP-transformer-with-qk-norm') running into each
