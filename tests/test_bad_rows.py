@@ -141,6 +141,16 @@ def test_a_needed_column_in_a_dataframes_index_is_named_there():
     assert len(read_ladder(frame.set_index("run")).family_runs("a")) == 4
 
 
+def test_params_or_tokens_in_a_dataframes_index_are_named_there():
+    """Found by review (untested): with no flops column, params and tokens are the compute, and one
+    of them in the index was refused as 'no compute column' like a frame without it."""
+    frame = pd.DataFrame({"family": ["a"] * 4, "params": [1e7, 1e8, 1e9, 1e10], "tokens": [1e9, 1e10, 1e11, 1e12],
+                          "loss": [3.0, 2.8, 2.6, 2.5]})
+    assert error_of(frame.set_index("tokens")) == (
+        "ladder.csv, header: 'tokens' is in the DataFrame's index, not a column; pass frame.reset_index() to make "
+        "it a column")
+
+
 def test_the_command_prints_one_line_and_exits_2(tmp_path):
     path = tmp_path / "ladder.csv"
     path.write_text(ladder_text(100, dict.fromkeys(range(10, 100, 3), "")))
