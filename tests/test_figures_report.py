@@ -1680,6 +1680,20 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)
 
 
+def test_the_contours_caption_naming_other_families_stays_on_the_figure(tmp_path):
+    """Found by review: on three training sets named like Gadre et al.'s ('c4 $5', 'rpj $5', 'rw
+    $5') the caption's first line, naming two other families, measured 2.98 in, within the 3.0 in
+    it was wrapped to (the figure's width less AXIS_MARGIN), but the contours' panel starts 0.43 in
+    from the left (its token ticks read 10^11), so the line's last comma was drawn off the figure."""
+    from scalefit.plots import contours_figure
+
+    one = pd.read_csv(chinchilla_ladder(tmp_path))
+    three = pd.concat([one.assign(family=name, loss=one.loss * (1 + i / 100))
+                       for i, name in enumerate(["c4 $5", "rpj $5", "rw $5"])])
+    result = analyze(three, law="chinchilla", bootstrap=0, focus="c4 $5")
+    assert _texts_outside(contours_figure(result, options=FigureOptions(flags=True))) == []
+
+
 def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_not_the_panel():
     """Found by the new-user review: a long --title wrapped to three lines and the figure kept its
     height, so the panel lost two lines' height and the demo's three arrow labels crowded. The

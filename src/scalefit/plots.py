@@ -1505,10 +1505,14 @@ def contours_caption(result: Analysis, family: str, options: FigureOptions) -> l
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
              + (f"; others: {_other_families(others, options.flags)}" if others else ""),
              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
-    room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
+    room, size = options.width - CONTOURS_AXIS_MARGIN, options.base_size - 2   # the caption starts at the panel's left
     return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
 
 
+# inches left of the contours' panel, where its caption starts: its token ticks (10^11) put the
+# panel 0.426 in from the figure's left, past AXIS_MARGIN, and a first line measured 2.98 in to fit
+# 3.0 ran its last comma off the figure's right edge (no more: a long family name is cut to fit)
+CONTOURS_AXIS_MARGIN = 0.43
 OTHERS_NAMED = 3   # other families the contours caption says how to draw (the rest are counted)
 
 
