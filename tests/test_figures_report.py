@@ -1555,6 +1555,29 @@ def test_a_log_axis_under_a_decade_has_ticks_to_read_a_band_against():
     assert sum(low <= t <= high for t in axes[0].get_xticks()) >= 4
 
 
+def test_compute_ticks_under_a_decade_do_not_run_into_each_other():
+    """Found by review: the evenly spaced ticks of an axis under a decade (meant for a multiplier's
+    axis, 7.5 to 17.5) were also given to compute axes, whose labels are powers of ten: a residuals
+    panel of runs from 1.2e21 to 9e21 read '4x10^21 6x10^21 8x10^21' run together, as did the
+    multipliers figure with --xlim 2e21,1.5e22 ('1.2x10^22 1.6x10^22'), crowded at the high end of
+    the log axis. Axes labelled in powers of ten keep the 1-3-10 ticks (whose labels still crowd a
+    narrow residuals panel: 2, 3 and 5 x 10^21 touch, as before)."""
+    from mizani.breaks import breaks_log
+
+    from scalefit.plots import log_breaks
+
+    for limits in [(1.2e21, 9e21), (2e21, 1.5e22), (1.5e4, 9e4)]:
+        assert log_breaks(limits).tolist() == breaks_log()(limits).tolist()
+    figure, canvas = _drawn_at(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0),
+                                                 FigureOptions(xlim=(2e21, 1.5e22))), 300)
+    renderer, ax = canvas.get_renderer(), figure.axes[0]
+    low, high = ax.get_xlim()
+    boxes = [label.get_window_extent(renderer) for tick, label in zip(ax.get_xticks(), ax.get_xticklabels())
+             if low <= tick <= high and label.get_text()]
+    assert len(boxes) >= 2 and not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), [
+        label.get_text() for label in ax.get_xticklabels()]
+
+
 @pytest.mark.parametrize("kind", ["multipliers", "residuals", "contours"])
 def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, kind):
     from scalefit.plots import log_tick_labels
