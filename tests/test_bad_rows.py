@@ -141,6 +141,16 @@ def test_a_needed_column_in_a_dataframes_index_is_named_there():
     assert len(read_ladder(frame.set_index("run")).family_runs("a")) == 4
 
 
+def test_params_or_tokens_in_a_dataframes_index_are_named_there():
+    """Found by review (untested): with no flops column, params and tokens are the compute, and one
+    of them in the index was refused as 'no compute column' like a frame without it."""
+    frame = pd.DataFrame({"family": ["a"] * 4, "params": [1e7, 1e8, 1e9, 1e10], "tokens": [1e9, 1e10, 1e11, 1e12],
+                          "loss": [3.0, 2.8, 2.6, 2.5]})
+    assert error_of(frame.set_index("tokens")) == (
+        "ladder.csv, header: 'tokens' is in the DataFrame's index, not a column; pass frame.reset_index() to make "
+        "it a column")
+
+
 def test_the_command_prints_one_line_and_exits_2(tmp_path):
     path = tmp_path / "ladder.csv"
     path.write_text(ladder_text(100, dict.fromkeys(range(10, 100, 3), "")))
@@ -317,4 +327,18 @@ def test_rows_whose_every_field_is_blank_are_skipped_with_a_warning(_file):
     assert "no runs follow" in error_of(_file("family,flops,loss\n,,\n"))
     frame = pd.DataFrame({"family": ["a"] * 4 + [np.nan], "flops": [1e19, 1e20, 1e21, 1e22, np.nan],
                           "loss": [3.0, 2.8, 2.6, 2.5, None]})
+    assert read_ladder(frame).warnings == ("<DataFrame>, row 4: every field is blank; skipped it (no run there)",)
+
+
+def test_blank_rows_of_a_file_with_several_unnamed_columns_are_skipped(_file):
+    """Found by review: a spreadsheet's export with trailing commas has several unnamed columns
+    (all named ''), and a blank row in it failed read_ladder with numpy's "setting an array element
+    with a sequence ... inhomogeneous shape" (a traceback from the command): the row was looked at
+    column by column by name, and the name '' picks both columns."""
+    lines = [line + ",," for line in ladder_text(6, {}).splitlines()]
+    ladder = read_ladder(_file("\n".join(lines[:3] + [",,,,"] + lines[3:]) + "\n"))
+    assert len(ladder.runs) == 6 and ladder.warnings == (
+        f"{ladder.source}, line 4: every field is blank; skipped it (no run there)",)
+    frame = pd.DataFrame([["a", 1e19 * 10 ** i, 3.0 - i / 10, None, None] for i in range(4)] + [[None] * 5],
+                         columns=["family", "flops", "loss", "", " "])
     assert read_ladder(frame).warnings == ("<DataFrame>, row 4: every field is blank; skipped it (no run there)",)

@@ -1360,6 +1360,25 @@ def test_the_multiplier_curves_band_is_smooth_where_the_loss_nears_the_floor():
     assert np.max(np.abs(between - ends) / np.ptp(ends, axis=1, keepdims=True)) < 0.01
 
 
+def test_the_multiplier_curves_targets_span_the_losses_even_where_the_focus_cannot_reach_the_low_end():
+    """Found by review (untested): where the focus's fit cannot reach the lowest target (it lies
+    below the focus's floor E, when the two ladders' losses do not overlap), its compute there is
+    inf and the targets fall back to evenly spaced losses, not NaN ones; otherwise the ends are the
+    range's ends exactly."""
+    from scalefit.plots import curve_target_losses
+
+    flops = np.geomspace(1e18, 1e21, 7)
+    frame = pd.DataFrame([("focus", c, 2.6 + 300 * (3 * c) ** -0.15) for c in flops]
+                         + [("other", c, 1.8 + 300 * c ** -0.2) for c in flops * 100], columns=["family", "flops", "loss"])
+    fit = analyze(frame, focus="focus", bootstrap=0).fits["focus"].fit
+    low, high = float(frame["loss"].min()), float(frame["loss"].max())
+    assert np.isinf(fit.invert(low))
+    assert curve_target_losses(fit, low, high, 6).tolist() == np.linspace(low, high, 6).tolist()
+    low = float(fit.loss.min())
+    targets = curve_target_losses(fit, low, high, 6)
+    assert targets[0] == low and targets[-1] == high and np.all(np.diff(targets) > 0)
+
+
 def test_multiplier_curve_panels_of_long_names_neither_overlap_nor_leave_the_figure():
     """Found by a new user: the multiplier-curve figure of four families with long names set its
     three panels side by side, their titles ('vs muP-transformer-with-qk-norm') running into each
@@ -1536,6 +1555,29 @@ def test_a_log_axis_under_a_decade_has_ticks_to_read_a_band_against():
     assert sum(low <= t <= high for t in axes[0].get_xticks()) >= 4
 
 
+def test_compute_ticks_under_a_decade_do_not_run_into_each_other():
+    """Found by review: the evenly spaced ticks of an axis under a decade (meant for a multiplier's
+    axis, 7.5 to 17.5) were also given to compute axes, whose labels are powers of ten: a residuals
+    panel of runs from 1.2e21 to 9e21 read '4x10^21 6x10^21 8x10^21' run together, as did the
+    multipliers figure with --xlim 2e21,1.5e22 ('1.2x10^22 1.6x10^22'), crowded at the high end of
+    the log axis. Axes labelled in powers of ten keep the 1-3-10 ticks (whose labels still crowd a
+    narrow residuals panel: 2, 3 and 5 x 10^21 touch, as before)."""
+    from mizani.breaks import breaks_log
+
+    from scalefit.plots import log_breaks
+
+    for limits in [(1.2e21, 9e21), (2e21, 1.5e22), (1.5e4, 9e4)]:
+        assert log_breaks(limits).tolist() == breaks_log()(limits).tolist()
+    figure, canvas = _drawn_at(multiplier_figure(analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0),
+                                                 FigureOptions(xlim=(2e21, 1.5e22))), 300)
+    renderer, ax = canvas.get_renderer(), figure.axes[0]
+    low, high = ax.get_xlim()
+    boxes = [label.get_window_extent(renderer) for tick, label in zip(ax.get_xticks(), ax.get_xticklabels())
+             if low <= tick <= high and label.get_text()]
+    assert len(boxes) >= 2 and not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), [
+        label.get_text() for label in ax.get_xticklabels()]
+
+
 @pytest.mark.parametrize("kind", ["multipliers", "residuals", "contours"])
 def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, kind):
     from scalefit.plots import log_tick_labels
@@ -1661,6 +1703,20 @@ def test_the_contours_caption_wraps_to_the_figure_and_the_figure_grows_for_it(tm
     assert (plot.labels.get("caption") if isinstance(plot.labels, dict) else plot.labels.caption) == "\n".join(caption)
 
 
+def test_the_contours_caption_naming_other_families_stays_on_the_figure(tmp_path):
+    """Found by review: on three training sets named like Gadre et al.'s ('c4 $5', 'rpj $5', 'rw
+    $5') the caption's first line, naming two other families, measured 2.98 in, within the 3.0 in
+    it was wrapped to (the figure's width less AXIS_MARGIN), but the contours' panel starts 0.43 in
+    from the left (its token ticks read 10^11), so the line's last comma was drawn off the figure."""
+    from scalefit.plots import contours_figure
+
+    one = pd.read_csv(chinchilla_ladder(tmp_path))
+    three = pd.concat([one.assign(family=name, loss=one.loss * (1 + i / 100))
+                       for i, name in enumerate(["c4 $5", "rpj $5", "rw $5"])])
+    result = analyze(three, law="chinchilla", bootstrap=0, focus="c4 $5")
+    assert _texts_outside(contours_figure(result, options=FigureOptions(flags=True))) == []
+
+
 def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_not_the_panel():
     """Found by the new-user review: a long --title wrapped to three lines and the figure kept its
     height, so the panel lost two lines' height and the demo's three arrow labels crowded. The
@@ -1675,6 +1731,34 @@ def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_no
     assert natural_height("multipliers", result, 2.6, title=long) > natural_height("multipliers", result, 2.6,
                                                                                   title=short) + 0.3
     assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
+
+
+def test_a_wrapped_title_is_room_the_command_and_the_height_warning_count_too(tmp_path):
+    """Found by review: the taller figure for a wrapped title was tested from Python only; `scalefit
+    plot --title` and the too-small-height warning take the title through their own calls of
+    natural_height, and a mathtext title is measured as drawn, not as its source text (which is
+    four times wider: a formula that fits was cut into pieces)."""
+    import struct
+
+    from scalefit.plots import SMALLEST_PANEL_HEIGHT, natural_height, short_height_warning, wrapped_title
+
+    demo = ROOT / "data" / "ladders" / "muse.csv"
+    short, long = "muse vs reference models", ("A very long title about the muse ladder compared with three reference "
+                                               "models from public reports, reconstructed")
+    heights = []
+    for title in (short, long):
+        out = tmp_path / "titled.png"
+        r = CliRunner().invoke(main, ["plot", str(demo), "--bootstrap", "0", "--title", title, "-o", str(out)])
+        assert r.exit_code == 0, r.stderr
+        heights.append(struct.unpack(">II", out.read_bytes()[16:24])[1] / 300)     # drawn at 300 dpi
+    assert heights[1] > heights[0] + 0.3, heights
+    result = analyze(demo, bootstrap=0)
+    between = (natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT)
+               + natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, title=long)) / 2
+    assert short_height_warning("multipliers", result, FigureOptions(height=between, title=short)) is None
+    assert short_height_warning("multipliers", result, FigureOptions(height=between, title=long)) is not None
+    formula = r"$\mathrm{L}(C)\approx\mathrm{E}+\mathrm{A}\cdot{}C^{-\alpha}\;\mathrm{for}\;\mathrm{muse}$"
+    assert wrapped_title(FigureOptions(title=formula)) == formula
 
 
 def test_the_arrow_keys_numbers_line_up_past_nine():

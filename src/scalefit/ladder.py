@@ -411,7 +411,9 @@ def _without_empty_rows(table: pd.DataFrame, where: list[str], label: str) -> tu
 
     empty = np.flatnonzero(blank(table["family"])) if "family" in table.columns else np.array([], dtype=int)
     if empty.size:      # a blank row's family is blank: only those rows are looked at whole (0.1 s for 1e5 rows)
-        empty = empty[np.all([blank(table[c].iloc[empty]) for c in table.columns], axis=0)]
+        # by position: unnamed columns (a spreadsheet's trailing commas) share the name '', and
+        # table[''] of two of them is a frame, which failed with numpy's 'inhomogeneous shape'
+        empty = empty[np.all([blank(table.iloc[empty, j]) for j in range(table.shape[1])], axis=0)]
     if empty.size == 0:
         return table, where, []
     first = where[empty[0]]

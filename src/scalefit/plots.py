@@ -147,8 +147,9 @@ def _tick_label(value: float, plain: bool) -> str:
 def log_breaks(limits) -> np.ndarray:
     """Ticks of a log axis over ``limits``: mizani's log breaks (1, 3, 10, 30, ...), or over less
     than a decade evenly spaced round numbers (6, 8, 10, 12, 14) when more of those fall on the
-    axis: the log breaks gave 5 to 18 ticks at 6, 7 and 10 only, nothing to read a band's upper
-    end against."""
+    axis and they are labelled as plain numbers (PLAIN_TICKS): the log breaks gave 5 to 18 ticks at
+    6, 7 and 10 only, nothing to read a band's upper end against. Powers of ten ('4x10^21') are
+    too wide for evenly spaced ticks, which crowd at the high end of a log axis: they ran together."""
     from mizani.breaks import breaks_extended, breaks_log
 
     low, high = (float(x) for x in limits)
@@ -156,9 +157,11 @@ def log_breaks(limits) -> np.ndarray:
     if not (0 < low < high < np.inf) or high / low >= 10:
         return logarithmic
     even = breaks_extended(n=6)((low, high))
+    even = even[even > 0]
     def inside(breaks):
         return int(np.sum((breaks >= low) & (breaks <= high)))
-    return even[even > 0] if inside(even) > inside(logarithmic) else logarithmic
+    plain = even.size > 0 and PLAIN_TICKS[0] <= even.min() and even.max() <= PLAIN_TICKS[1]
+    return even if plain and inside(even) > inside(logarithmic) else logarithmic
 
 
 def _log_scale(axis: str = "x", **kwargs):
@@ -1516,10 +1519,14 @@ def contours_caption(result: Analysis, family: str, options: FigureOptions) -> l
     lines = [f"family {family}: L(N, D) fitted to its {fit.n_runs} runs (points)"
              + (f"; others: {_other_families(others, options.flags)}" if others else ""),
              f"solid white: loss; orange: compute-optimal frontier; dotted: C = {fit.law.flops_per_param_token:g} N D"]
-    room, size = options.width - AXIS_MARGIN, options.base_size - 2       # the caption starts at the panel's left
+    room, size = options.width - CONTOURS_AXIS_MARGIN, options.base_size - 2   # the caption starts at the panel's left
     return [part for line in lines for part in wrap_to_width(line, size, room).split("\n")]
 
 
+# inches left of the contours' panel, where its caption starts: its token ticks (10^11) put the
+# panel 0.426 in from the figure's left, past AXIS_MARGIN, and a first line measured 2.98 in to fit
+# 3.0 ran its last comma off the figure's right edge (no more: a long family name is cut to fit)
+CONTOURS_AXIS_MARGIN = 0.43
 OTHERS_NAMED = 3   # other families the contours caption says how to draw (the rest are counted)
 
 
