@@ -1733,6 +1733,24 @@ def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_no
     assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
 
 
+def test_the_backtest_and_shared_figures_grow_for_a_wrapped_title_too(tmp_path):
+    """Found by review: the backtest and shared figures' heights (from Python) ignored a title's
+    lines, as the other figures had: their panels now keep their height under a long title."""
+    from dataclasses import replace
+
+    from scalefit.backtesting import backtest
+    from scalefit.plots import backtest_figure, drawn_panel_size, shared_figure
+    from scalefit.shared import compare_shared
+
+    frame = pd.read_csv(two_ladders(tmp_path), comment="#")
+    short, long = "two ladders", ("A very long title about two made-up ladders and what their fits say when each "
+                                  "is refitted without its largest runs")
+    for draw in (lambda o: backtest_figure(backtest(frame, hold_out=2), o),
+                 lambda o: shared_figure(compare_shared(frame), replace(o, width=5.0))):
+        panels = [drawn_panel_size(draw(FigureOptions(title=title)))[1] for title in (short, long)]
+        assert abs(panels[1] - panels[0]) < 0.05, panels
+
+
 def test_a_wrapped_title_is_room_the_command_and_the_height_warning_count_too(tmp_path):
     """Found by review: the taller figure for a wrapped title was tested from Python only; `scalefit
     plot --title` and the too-small-height warning take the title through their own calls of

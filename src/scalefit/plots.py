@@ -1763,7 +1763,8 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
                          "and D, off any one curve (see the table)")
     p9 = _p9()
     if options.height is None:      # its natural height, as `backtest --figure` draws it
-        options = replace(options, height=backtest_height(bt, width=options.width))
+        options = replace(options, height=backtest_height(bt, width=options.width)
+                          + _title_lines_height(options.title, options.width))
     any_result = next(iter(bt.training.values()))
     curves, runs, bars = [], [], []
     for family, result in bt.training.items():
@@ -1835,7 +1836,8 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     focus's curve. A height of None is :func:`shared_height` at the options' width."""
     p9 = _p9()
     if options.height is None:      # its natural height, as `compare --figure` draws it
-        options = replace(options, height=shared_height(cmp, width=options.width))
+        options = replace(options, height=shared_height(cmp, width=options.width)
+                          + _title_lines_height(options.title, options.width))
     families = [f.family for f in cmp.factors]
     as_trained, shifted = "compute as trained", "compute / M"
     runs, curves = [], []
