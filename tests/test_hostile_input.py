@@ -66,6 +66,7 @@ def ladder(tmp_path, rows=None, name="ladder.csv") -> Path:
     ["simulate", "--params", "E=inf,A=1000,alpha=0.15"],
     ["simulate", "--reference", "big=4@400"],
     ["simulate", "--reference", "4@nan"],
+    ["simulate", "--reference", "big=4@"],
     ["simulate", "--reference", "#x=4@1"],
     ["simulate", "--second-ladder", "inf"],
     ["simulate", "--flops", "1e-20:1e20:8", "--params", "E=1.8,A=2,alpha=0.05"],

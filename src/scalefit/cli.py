@@ -573,10 +573,14 @@ def _parse_params(text: str | None, law_name: str, defaults: dict | None = None)
 
 
 def _parse_reference(text: str, index: int):
-    """'NAME=MULT@BEYOND', 'MULT@BEYOND' or 'MULT' (1 decade beyond)."""
+    """'NAME=MULT@BEYOND', 'MULT@BEYOND' or 'MULT' (1 decade beyond). An '@' with nothing after
+    it ('big=4@') is refused, not read as the default: the distance was meant and left out."""
     from .simulate import ReferenceSpec
     name, _, rest = text.rpartition("=")
-    mult, _, beyond = rest.partition("@")
+    mult, at, beyond = rest.partition("@")
+    if at and not beyond.strip():
+        raise InputError(f"--reference {text}: nothing after '@'; write the decades beyond the ladder, "
+                         f"e.g. {text}1, or leave out '@' for 1 decade")
     try:
         spec = ReferenceSpec(name=name or f"ref{index}", multiplier=float(mult), beyond=float(beyond or 1.0))
     except ValueError:
