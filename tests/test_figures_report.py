@@ -2209,3 +2209,32 @@ def test_names_with_dollar_signs_are_drawn_as_they_read_in_every_figure():
             assert any(name in text for text in plain), (kind, name, plain)
         assert all(POWER_OF_TEN.fullmatch(text) or text == title for text in maths), (kind, maths)
         assert kind != "multipliers" or title in maths       # the user's title: mathtext, as given
+
+
+def test_names_the_font_cannot_draw_are_warned_about_once_by_every_way_of_drawing(tmp_path):
+    """Found by a new-user review: a family named '模型' was labelled with two boxes in every figure,
+    unsaid (the default font has no CJK glyphs). The command, the report and a figure drawn from
+    Python now say which characters and names; names the font has (accents, $, figure spaces) do not."""
+    flops = np.geomspace(1e19, 1e22, 6)
+    rows = [("模型", c, 1.8 + 300 * c ** -0.15) for c in flops] + [("Ørsted-$", 4e23, 1.8 + 300 * 1e23 ** -0.15)]
+    path = tmp_path / "cjk.csv"
+    pd.DataFrame(rows, columns=["family", "flops", "loss"]).to_csv(path, index=False)
+    runner = CliRunner()
+    plot = runner.invoke(main, ["plot", str(path), "-o", str(tmp_path / "f.png"), "--kind", "residuals"])
+    report = runner.invoke(main, ["report", str(path), "-o", str(tmp_path / "r.md")])
+    for r in (plot, report):
+        assert r.exit_code == 0, r.output
+        lines = [line for line in r.stderr.splitlines() if "no glyph" in line]
+        assert len(lines) == 1, r.stderr
+        assert "'模', '型' in '模型'" in lines[0] and "Ørsted" not in lines[0]
+    assert "no glyph for '模', '型'" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    result = analyze(pd.read_csv(path), bootstrap=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FIGURES["residuals"](result)
+    assert [str(w.message) for w in caught if "no glyph" in str(w.message)] == [lines[0].split("warning: ", 1)[1]]
+    latin = analyze(pd.read_csv(path).replace({"模型": "Ünïcode café"}), bootstrap=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FIGURES["residuals"](latin)
+    assert not [w for w in caught if "no glyph" in str(w.message)]

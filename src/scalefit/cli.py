@@ -897,12 +897,13 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
     from .plots import (COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure,
-                        short_height_warning)
+                        short_height_warning, undrawable_names_warning)
     from .threads import core_limit
     options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
                             height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True,
                                                             title=title))
-    _echo_warnings([w for w in [short_height_warning(kind, result, options)] if height and w is not None])
+    _echo_warnings([w for w in [short_height_warning(kind, result, options) if height else None,
+                                undrawable_names_warning(result)] if w is not None])
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0
     try:
         with core_limit(workers), _progress(steps, "figure") as tick:
@@ -978,6 +979,8 @@ def report(ladder_csv, output, law, focus, fix_e, band_method, huber_delta, k, b
     with _progress(steps, "report") as tick:
         text, assets = render_report(result, command, markdown=extension == ".md", output=output, progress=tick,
                                      flags=True)
+    from .plots import undrawable_names_warning
+    _echo_warnings([w for w in [undrawable_names_warning(result)] if w is not None])
     for path, data in assets.items():
         _emit_bytes(data, path)
     _emit(text, output)

@@ -102,7 +102,10 @@ def _require_analysis(result) -> None:
 def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions:
     """``options`` with the natural height of the figure ``kind`` of ``result`` when none is given;
     a height given too small for the figure warns (:func:`short_height_warning`; the command says
-    it itself, in its flags)."""
+    it itself, in its flags), as do names the font cannot draw (:func:`undrawable_names_warning`)."""
+    undrawable = None if options.flags else undrawable_names_warning(result)
+    if undrawable is not None:
+        warnings.warn(undrawable, stacklevel=3)
     if options.height is not None:
         short = short_height_warning(kind, result, options)
         if short is not None and not options.flags:
@@ -500,6 +503,25 @@ def _outline_width(text: str, size: float, font_file: str) -> float:
     from matplotlib.textpath import TextPath
 
     return float(TextPath((0, 0), text, size=size, prop=FontProperties(fname=font_file)).get_extents().width) / 72
+
+
+def undrawable_names_warning(result: Analysis) -> str | None:
+    """A warning naming the characters of the family names that matplotlib's default font (the
+    figures' font) has no glyph for, or None: such characters are drawn as boxes, unsaid (a family
+    named '模型' was labelled with two boxes)."""
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    font = get_font(findfont(FontProperties()))
+    names = [str(name) for name in result.ladder.families]
+    missing = "".join(dict.fromkeys(c for name in names for c in name
+                                    if not c.isspace() and font.get_char_index(ord(c)) == 0))
+    if not missing:
+        return None
+    which = [name for name in names if any(c in missing for c in name)]
+    return (f"the figures' font ({font.family_name}) has no glyph for {', '.join(repr(c) for c in missing[:8])}"
+            f"{' ...' if len(missing) > 8 else ''} in {', '.join(repr(n) for n in which[:3])}"
+            f"{' ...' if len(which) > 3 else ''}: the figures draw them as boxes; rename the families to tell "
+            "them apart there")
 
 
 def _longest_prefix_within(word: str, size: float, room: float, math: bool = False) -> int:

@@ -239,7 +239,7 @@ def render_report(result: Analysis, command: str = "(from Python)", markdown: bo
     intro = [f"Source: {result.ladder.source}", f"Law: {result.law.formula}{objective}",
              f"Bands: {level_percent(result.level)} {band}", f"Command: {command}", f"scalefit {__version__}"]
     provenance = list(result.ladder.header)
-    warnings = [terms_of(flags).text(w) for w in report_warnings(result, cmp, bt)]
+    warnings = [terms_of(flags).text(w) for w in report_warnings(result, cmp, bt)] + _undrawable_names(result)
     if markdown:
         return _markdown(result, intro, provenance, tables, figures, output, warnings)
     return _html(result, intro, provenance, tables, figures, warnings), {}
@@ -254,6 +254,14 @@ def report_warnings(result: Analysis, cmp, bt=None) -> list[str]:
             out += [message(lambda t, w=w: f"{label}: {t.text(w)}")
                     for w in other.warnings if w not in result.warnings and not _restated(w, label)]
     return out
+
+
+def _undrawable_names(result: Analysis) -> list[str]:
+    """The warning that the figures draw some names' characters as boxes, when they do."""
+    from .plots import undrawable_names_warning
+
+    warning = undrawable_names_warning(result)
+    return [] if warning is None else [warning]
 
 
 def _restated(warning: str, label: str) -> bool:
