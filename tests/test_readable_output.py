@@ -4,10 +4,12 @@ on), refusals that name the value at fault, and the Python names of the commands
 import re
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 import scalefit
+from scalefit.cli import main
 from scalefit.formatting import fmt_multiplier
 from scalefit.simulate import SimulationSpec
 
@@ -36,3 +38,17 @@ def test_the_fit_table_shows_a_band_end_just_above_1x_above_1x():
     assert 1 < m.low < 1.005                                   # the case in question
     band = re.search(r"\[([0-9.e+-]+)x, ([0-9.e+-]+)x\]", result.summary()).group(1)
     assert float(band) > 1
+
+
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+@pytest.mark.parametrize("flops, entry", [("-1e19,1e20,1e21,1e22", "entry 1 (-1e19)"),
+                                          ("1e19,1e20,inf,1e22", "entry 3 (inf)"),
+                                          ("1e19,0,1e21,1e22", "entry 2 (0)")])
+def test_a_compute_list_with_one_bad_entry_is_refused_naming_it(command, flops, entry):
+    """Three good entries and one negative were refused as 'need at least 2 positive, finite compute
+    values', which the list had."""
+    result = CliRunner().invoke(main, [command, "--flops", flops])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"scalefit: error: --flops {flops}: {entry} is not a run's compute")
+    assert "at least 2" not in line

@@ -511,7 +511,7 @@ def _parse_flops(text: str) -> tuple[float, ...]:
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
-            values = np.array([_flops_entry(text, i, entry)
+            values = np.array([_ladder_flops_entry(text, i, entry)
                                for i, entry in _list_entries("--flops", text, "compute values", "1e19,3e19,1e20")])
     except ValueError:
         raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
@@ -540,6 +540,17 @@ def _flops_entry(text: str, i: int, entry: str) -> float:
     except ValueError:
         raise InputError(f"--flops {text}: entry {i} ({entry.strip()!r}) is not a number; give compute values "
                          "like 1e19,3e19,1e20") from None
+
+
+def _ladder_flops_entry(text: str, i: int, entry: str) -> float:
+    """Entry ``i`` (from 1) of simulate's or plan's --flops list as a run's compute: a positive,
+    finite number, or an error naming the entry (a list with one bad entry among three good ones
+    was refused as needing 'at least 2 positive, finite compute values', which it had)."""
+    value = _flops_entry(text, i, entry)
+    if not 0 < value < math.inf:
+        raise InputError(f"--flops {text}: entry {i} ({entry.strip()}) is not a run's compute, which must be a "
+                         "positive, finite number; give compute values like 1e19,3e19,1e20")
+    return value
 
 
 def _parse_params(text: str | None, law_name: str, defaults: dict | None = None) -> tuple[float, ...]:
