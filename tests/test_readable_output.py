@@ -52,3 +52,12 @@ def test_a_compute_list_with_one_bad_entry_is_refused_naming_it(command, flops, 
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"scalefit: error: --flops {flops}: {entry} is not a run's compute")
     assert "at least 2" not in line
+
+
+def test_simulates_help_speaks_of_simulate_only_and_says_what_a_short_reference_means():
+    """simulate --help shared plan's --noise text ('plan LADDER.csv does; plan needs it above 0'), and
+    its --reference did not say that NAME= and @DECADES_BEYOND may be left out, as they may."""
+    text = " ".join(CliRunner().invoke(main, ["simulate", "--help"]).stdout.split())
+    assert "plan" not in text
+    assert "without NAME= it is named ref1" in text and "without @DECADES_BEYOND it is 1 decade beyond" in text
+    assert "plan LADDER.csv does" in " ".join(CliRunner().invoke(main, ["plan", "--help"]).stdout.split())

@@ -597,10 +597,23 @@ def _parse_reference(text: str, index: int):
     return spec
 
 
-def _law_options(f):
-    f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
-                     help="Relative seed-to-seed noise on loss (log-normal sigma), estimated from a fit's "
-                          "residuals by sqrt(S / (n - p)) (plan LADDER.csv does); plan needs it above 0.")(f)
+NOISE_HELP = {"simulate": "Relative seed-to-seed noise on loss (log-normal sigma: the standard deviation of "
+                          "ln loss, 0 to 1; 0 draws the law's exact losses).",
+              "plan": "Relative seed-to-seed noise on loss (log-normal sigma), estimated from a fit's residuals by "
+                      "sqrt(S / (n - p)) (plan LADDER.csv does); plan needs it above 0."}
+
+
+def _law_options(command: str):
+    """The options stating a truth, shared by simulate and plan; --noise's help is the ``command``'s
+    own (simulate's said what plan does with it and that 'plan needs it above 0')."""
+    def options(f):
+        f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
+                         help=NOISE_HELP[command])(f)
+        return _truth_options(f)
+    return options
+
+
+def _truth_options(f):
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
     f = click.option("--params", "params_text", default=None,
@@ -612,9 +625,10 @@ def _law_options(f):
 
 
 @main.command()
-@_law_options
+@_law_options("simulate")
 @click.option("--reference", "references", multiple=True,
-              help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1); repeatable.")
+              help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1; without NAME= it is named "
+                   "ref1, ref2, ...; without @DECADES_BEYOND it is 1 decade beyond); repeatable.")
 @click.option("--second-ladder", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Add a ladder 'other' needing this many times more compute at every loss.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per compute value.")
@@ -636,7 +650,7 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 
 @main.command()
 @click.argument("ladder_csv", metavar="[LADDER.csv]", required=False)
-@_law_options
+@_law_options("plan")
 @click.option("--focus", default=None, help="With LADDER.csv: the family whose fit is the assumed truth "
                                             "[default: the family with most runs, the first in the file on a tie].")
 @click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
