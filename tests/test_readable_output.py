@@ -61,3 +61,14 @@ def test_simulates_help_speaks_of_simulate_only_and_says_what_a_short_reference_
     assert "plan" not in text
     assert "without NAME= it is named ref1" in text and "without @DECADES_BEYOND it is 1 decade beyond" in text
     assert "plan LADDER.csv does" in " ".join(CliRunner().invoke(main, ["plan", "--help"]).stdout.split())
+
+
+@pytest.mark.parametrize("command, function", [("fit", "analyze"), ("compare", "compare_shared"),
+                                               ("optimal", "optimal_report"), ("plan", "plan_ladder")])
+def test_a_command_name_tried_in_python_points_at_its_function(command, function):
+    """scalefit.plan(...) said only "module 'scalefit' has no attribute 'plan'"; the function that
+    does what the command does has another name, which the error now gives, and which exists."""
+    with pytest.raises(AttributeError, match=rf"'scalefit {command}' is scalefit\.{function} in Python"):
+        getattr(scalefit, command)
+    assert callable(getattr(scalefit, function))
+    assert not hasattr(scalefit, command)
