@@ -72,3 +72,14 @@ def test_a_command_name_tried_in_python_points_at_its_function(command, function
         getattr(scalefit, command)
     assert callable(getattr(scalefit, function))
     assert not hasattr(scalefit, command)
+
+
+def test_a_missing_loss_in_a_nullable_column_reads_as_an_empty_cell():
+    """frame.convert_dtypes() turns a diverged run's NaN into pd.NA, which was refused as '<NA> is
+    not a number; write a plain number such as 2.31', not as the missing value it is."""
+    frame = scalefit.simulate(SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22)))
+    frame.loc[2, "loss"] = float("nan")
+    with pytest.raises(scalefit.LadderError) as refused:
+        scalefit.read_ladder(frame.convert_dtypes())
+    assert str(refused.value) == ("<DataFrame>, row 2, column 'loss': an empty cell is not a number; "
+                                  "write a plain number such as 2.31 or remove the row")
