@@ -83,3 +83,19 @@ def test_a_missing_loss_in_a_nullable_column_reads_as_an_empty_cell():
         scalefit.read_ladder(frame.convert_dtypes())
     assert str(refused.value) == ("<DataFrame>, row 2, column 'loss': an empty cell is not a number; "
                                   "write a plain number such as 2.31 or remove the row")
+
+
+def test_compare_names_the_reference_points_it_leaves_out(tmp_path):
+    """A reference run in the file vanished from compare's table without a word; it is named below
+    the table, with what compares it (the command or the Python function)."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=(1e19, 1e20, 1e21, 1e22), noise=0.01, second_ladder=2.0,
+                          references=(scalefit.ReferenceSpec("big", multiplier=4.0, beyond=1.0),), seed=3)
+    path = tmp_path / "three.csv"
+    path.write_text(scalefit.simulated_csv(spec))
+    table = CliRunner().invoke(main, ["compare", str(path)]).stdout
+    assert "  not in the shared law: big (single run, compared by scalefit fit)" in table.splitlines()
+    assert "(single run, compared by scalefit.analyze)" in scalefit.compare_shared(path).summary()
+    without = tmp_path / "two.csv"
+    without.write_text("".join(line for line in path.read_text().splitlines(keepends=True)
+                               if not line.startswith("big,")))
+    assert "not in the shared law" not in scalefit.compare_shared(without).summary()

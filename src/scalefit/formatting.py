@@ -684,6 +684,7 @@ def format_shared(cmp, flags: bool = False) -> str:
     lines.append(_align(rows))
     if not all(f.band_checked for f in cmp.factors):
         lines.append("  * design outside what the calibration study checked (see the warnings and README)")
+    lines += _left_out_of_shared_law(cmp, flags)
     lines.append("")
     if math.isnan(cmp.p_value):
         lines.append("check: not tested (see the warnings)")
@@ -694,6 +695,17 @@ def format_shared(cmp, flags: bool = False) -> str:
         lines.append(f"check against a separate saturating law per family: F = {cmp.f_statistic:.3g} on "
                      f"({df1}, {df2}) degrees of freedom, p = {cmp.p_value:.2g}: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _left_out_of_shared_law(cmp, flags: bool) -> list[str]:
+    """A line naming the file's reference points (single runs), which a shared law leaves out: the
+    table listed the ladders alone, and a reference point in the file vanished without a word."""
+    left = cmp.ladder.reference_families()
+    if not left:
+        return []
+    names = ", ".join(left)
+    return [f"  not in the shared law: {names} (single run{'s' * (len(left) > 1)}, compared by "
+            f"{terms_of(flags).tool('analyze', 'fit')})"]
 
 
 def _runs_phrase(ladder, family: str, rows: int) -> str:
