@@ -99,3 +99,17 @@ def test_compare_names_the_reference_points_it_leaves_out(tmp_path):
     without.write_text("".join(line for line in path.read_text().splitlines(keepends=True)
                                if not line.startswith("big,")))
     assert "not in the shared law" not in scalefit.compare_shared(without).summary()
+
+
+@pytest.mark.parametrize("hold_out, kept", [(5, 3), (6, 2), (7, 1)])
+def test_a_backtest_that_holds_out_too_much_says_what_the_law_needs(hold_out, kept):
+    """Fit's refusal was quoted out of context: 2 runs kept read 'needs at least 4 runs, or exactly 1
+    run to serve as a reference point', 1 run 'focus family ... the focus must be a ladder'."""
+    spec = SimulationSpec(params=(1.8, 1000.0, 0.15), flops=tuple(10.0 ** k for k in range(19, 27)), noise=0.01,
+                          seed=1)
+    with pytest.raises(scalefit.LadderError) as refused:
+        scalefit.backtest(scalefit.simulate(spec), hold_out=hold_out)
+    message = str(refused.value)
+    assert (f"it keeps {kept} run(s) at {kept} compute value(s), too few to fit the saturating law, which needs "
+            "4 or more runs at 3 or more compute values") in message
+    assert "reference point" not in message and "focus family" not in message and "ladder" not in message
