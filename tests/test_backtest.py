@@ -126,7 +126,7 @@ def test_backtest_refusals_and_outputs_without_bands(tmp_path):
     none_left = runner.invoke(main, ["backtest", str(path)])
     assert none_left.exit_code == 2 and len(none_left.stderr.splitlines()) == 1
     assert "no family could be backtested: family 'a': not backtested: " in none_left.stderr
-    assert "it keeps 3 run(s) at 3 compute value(s), which cannot be fitted" in none_left.stderr
+    assert "it keeps 3 run(s) at 3 compute value(s), too few to fit the saturating law" in none_left.stderr
     assert "hold out fewer" not in none_left.stderr            # --hold-out is already 1
     far = tmp_path / "far.csv"                 # the largest run 15 decades past the others: refused, not a crash
     far.write_text("family,flops,loss\n" + "".join(f"a,{c:g},{v}\n" for c, v in

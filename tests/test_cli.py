@@ -894,7 +894,9 @@ def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
     assert table.exit_code == 0, table.stderr
     row = next(line for line in table.stdout.splitlines() if line.strip().startswith("base"))
     assert "x" in row and "[" in row
-    assert "ref" not in table.stdout.split("Multipliers")[1].split("check")[0]
+    section = table.stdout.split("Multipliers")[1].split("check")[0]
+    assert not any(line.strip().startswith("ref") for line in section.splitlines())     # no row of its own,
+    assert "  not in the shared law: ref (single run, compared by scalefit fit)" in section   # but named as left out
     data = json.loads(run("compare", path, "--focus", "new", "--format", "json").stdout)
     (base,) = data["families"]
     assert base["family"] == "base" and base["multiplier"] == pytest.approx(BASE_SHIFT, rel=0.02)

@@ -29,6 +29,12 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
+# The commands whose Python function has another name, for the error of ``scalefit.plan(...)`` and
+# the like: a user who knows the commands tries their names first ('backtest' and 'simulate' match)
+COMMAND_FUNCTIONS = {"fit": "scalefit.analyze", "compare": "scalefit.compare_shared",
+                     "optimal": "scalefit.optimal_report", "plan": "scalefit.plan_ladder",
+                     "plot": "scalefit.FIGURES[kind](result)", "report": "scalefit.render_report"}
+
 
 def __dir__():
     """The public API too (it is imported lazily), so that tab completion and help() list it."""
@@ -42,4 +48,7 @@ def __getattr__(name):
         # ``simulate`` names a module and its function: importing the module binds it here, so it is
         # always the module, which calls its function when called (see scalefit.simulate)
         return module if name == _EXPORTS[name] else getattr(module, name)
+    if name in COMMAND_FUNCTIONS:
+        raise AttributeError(f"module 'scalefit' has no attribute {name!r}; the command 'scalefit {name}' is "
+                             f"{COMMAND_FUNCTIONS[name]} in Python (see README, 'Python API')")
     raise AttributeError(f"module 'scalefit' has no attribute {name!r}")

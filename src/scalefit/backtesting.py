@@ -30,7 +30,7 @@ from .analysis import (Analysis, TargetError, analyze, has_checkpoints, level_pe
                        resolve_band_method, resolve_law, run_and_row_counts, run_labels, table_warnings)
 from .arguments import PythonTerms, messages
 from .fitting import ReadOnlyFields
-from .ladder import Ladder, LadderError, check_fittable, read_ladder
+from .ladder import Ladder, LadderError, check_fittable, read_ladder, runs_a_fit_needs
 from .laws import Law
 from .prediction import Prediction
 
@@ -153,6 +153,11 @@ def backtest(source, law: str | Law = "saturating", hold_out: int = 1, level: fl
             warnings.append(f"family '{family}': its rows are checkpoints, so each held-out run is left out whole "
                             f"({len(runs) - len(train)} rows of {n_held} run{'s' * (n_held > 1)}) and predicted at "
                             "its final checkpoint")
+        too_few = _too_few_to_fit(train, law)
+        if too_few:
+            skipped.append(f"family '{family}': not backtested: without its runs at its {hold_out} largest compute "
+                           f"value(s) it keeps {kept}, {too_few}")
+            continue
         try:
             result = analyze(ladder.with_runs(train, warnings=()), law=law, bootstrap=bootstrap, level=level,
                              seed=seed, band_method=band_method, workers=workers, progress=progress,
@@ -210,6 +215,20 @@ def profile_steps(source, hold_out: int = 1) -> int:
         if not held.empty:
             steps += analysis_steps(ladder.with_runs(train), family, 0, len(held))
     return steps
+
+
+def _too_few_to_fit(train: pd.DataFrame, law: Law) -> str:
+    """Why the runs a family keeps are too few for a law of compute (its parameters + 1 runs at as
+    many distinct computes as parameters, as fit counts them), or '' when they suffice. Said here,
+    since fit's refusal, read out of context, ended 'or exactly 1 run to serve as a reference
+    point' (for 2 runs kept) or 'the focus must be a ladder' (for 1), advice that does not apply."""
+    if law.name == "chinchilla":
+        return ""
+    need_runs, need_distinct = runs_a_fit_needs(law.n_free)
+    if len(train) >= need_runs and train["flops"].nunique() >= need_distinct:
+        return ""
+    return (f"too few to fit the {law.name} law, which needs {need_runs} or more runs at {need_distinct} or more "
+            "compute values")
 
 
 def _reason(exc: LadderError) -> str:

@@ -511,7 +511,7 @@ def _parse_flops(text: str) -> tuple[float, ...]:
                 raise ValueError
             values = np.geomspace(start, stop, int(count))
         else:
-            values = np.array([_flops_entry(text, i, entry)
+            values = np.array([_ladder_flops_entry(text, i, entry)
                                for i, entry in _list_entries("--flops", text, "compute values", "1e19,3e19,1e20")])
     except ValueError:
         raise InputError(f"--flops {text}: give 'START:STOP:COUNT' (positive compute, log-spaced, a whole COUNT "
@@ -540,6 +540,17 @@ def _flops_entry(text: str, i: int, entry: str) -> float:
     except ValueError:
         raise InputError(f"--flops {text}: entry {i} ({entry.strip()!r}) is not a number; give compute values "
                          "like 1e19,3e19,1e20") from None
+
+
+def _ladder_flops_entry(text: str, i: int, entry: str) -> float:
+    """Entry ``i`` (from 1) of simulate's or plan's --flops list as a run's compute: a positive,
+    finite number, or an error naming the entry (a list with one bad entry among three good ones
+    was refused as needing 'at least 2 positive, finite compute values', which it had)."""
+    value = _flops_entry(text, i, entry)
+    if not 0 < value < math.inf:
+        raise InputError(f"--flops {text}: entry {i} ({entry.strip()}) is not a run's compute, which must be a "
+                         "positive, finite number; give compute values like 1e19,3e19,1e20")
+    return value
 
 
 def _parse_params(text: str | None, law_name: str, defaults: dict | None = None) -> tuple[float, ...]:
@@ -590,10 +601,23 @@ def _parse_reference(text: str, index: int):
     return spec
 
 
-def _law_options(f):
-    f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
-                     help="Relative seed-to-seed noise on loss (log-normal sigma), estimated from a fit's "
-                          "residuals by sqrt(S / (n - p)) (plan LADDER.csv does); plan needs it above 0.")(f)
+NOISE_HELP = {"simulate": "Relative seed-to-seed noise on loss (log-normal sigma: the standard deviation of "
+                          "ln loss, 0 to 1; 0 draws the law's exact losses).",
+              "plan": "Relative seed-to-seed noise on loss (log-normal sigma), estimated from a fit's residuals by "
+                      "sqrt(S / (n - p)) (plan LADDER.csv does); plan needs it above 0."}
+
+
+def _law_options(command: str):
+    """The options stating a truth, shared by simulate and plan; --noise's help is the ``command``'s
+    own (simulate's said what plan does with it and that 'plan needs it above 0')."""
+    def options(f):
+        f = click.option("--noise", type=FiniteFloat(min=0), default=0.01, show_default=True,
+                         help=NOISE_HELP[command])(f)
+        return _truth_options(f)
+    return options
+
+
+def _truth_options(f):
     f = click.option("--flops", "flops_text", default="1e19:1e22:8", show_default=True,
                      help="Ladder compute: START:STOP:COUNT (log-spaced) or a comma list.")(f)
     f = click.option("--params", "params_text", default=None,
@@ -605,9 +629,10 @@ def _law_options(f):
 
 
 @main.command()
-@_law_options
+@_law_options("simulate")
 @click.option("--reference", "references", multiple=True,
-              help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1); repeatable.")
+              help="Reference point NAME=MULTIPLIER@DECADES_BEYOND (e.g. big=4@1; without NAME= it is named "
+                   "ref1, ref2, ...; without @DECADES_BEYOND it is 1 decade beyond); repeatable.")
 @click.option("--second-ladder", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Add a ladder 'other' needing this many times more compute at every loss.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per compute value.")
@@ -629,7 +654,7 @@ def simulate(law, params_text, flops_text, noise, references, second_ladder, rep
 
 @main.command()
 @click.argument("ladder_csv", metavar="[LADDER.csv]", required=False)
-@_law_options
+@_law_options("plan")
 @click.option("--focus", default=None, help="With LADDER.csv: the family whose fit is the assumed truth "
                                             "[default: the family with most runs, the first in the file on a tie].")
 @click.option("--multiplier", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,

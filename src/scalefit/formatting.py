@@ -213,7 +213,14 @@ def fmt_share(x: float, decimals: int = 0) -> str:
     return f"{x:.{decimals}%}"
 
 
+MULTIPLIER_DIGITS_NEAR_1 = 6
+
+
 def fmt_multiplier(x: float) -> str:
+    """A multiplier in 3 significant figures ('10.3x', '0.312x', '8.90e20x'), except near 1x: a
+    multiplier that is not exactly 1 gets up to 6 figures, enough to say on which side of 1x it
+    lies ('1.004x', '0.9996x'), since whether a band's end clears 1x is what a reader looks for
+    (a band [1.0045, 2.88] printed '[1x, 2.88x]' could not be told from one that reaches 1x)."""
     if math.isnan(x):
         return "-"
     if math.isinf(x):
@@ -223,7 +230,20 @@ def fmt_multiplier(x: float) -> str:
     if x >= 1e5:
         mantissa, exponent = fmt(x, 3).split("e")        # 8.90e20x, 1.66e7x: not 21 digits
         return f"{mantissa}e{int(exponent)}x"
-    return f"{x:.3g}x" if x < 100 else f"{x:.0f}x"
+    if x >= 100:
+        return f"{x:.0f}x"
+    return f"{_off_one(x, 3)}x"
+
+
+def _off_one(x: float, digits: int) -> str:
+    """``x`` in ``digits`` significant figures, or more (up to MULTIPLIER_DIGITS_NEAR_1) when those
+    round a value that is not 1 onto '1'; still '1' at that many, it keeps its trailing zeros
+    ('1.00000'), which say it was rounded."""
+    for d in range(digits, MULTIPLIER_DIGITS_NEAR_1 + 1):
+        text = f"{x:.{d}g}"
+        if text != "1" or x == 1:
+            return text
+    return f"{x:#.{MULTIPLIER_DIGITS_NEAR_1}g}"
 
 
 def _band(low, high, formatter) -> str:
@@ -664,6 +684,7 @@ def format_shared(cmp, flags: bool = False) -> str:
     lines.append(_align(rows))
     if not all(f.band_checked for f in cmp.factors):
         lines.append("  * design outside what the calibration study checked (see the warnings and README)")
+    lines += _left_out_of_shared_law(cmp, flags)
     lines.append("")
     if math.isnan(cmp.p_value):
         lines.append("check: not tested (see the warnings)")
@@ -674,6 +695,17 @@ def format_shared(cmp, flags: bool = False) -> str:
         lines.append(f"check against a separate saturating law per family: F = {cmp.f_statistic:.3g} on "
                      f"({df1}, {df2}) degrees of freedom, p = {cmp.p_value:.2g}: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _left_out_of_shared_law(cmp, flags: bool) -> list[str]:
+    """A line naming the file's reference points (single runs), which a shared law leaves out: the
+    table listed the ladders alone, and a reference point in the file vanished without a word."""
+    left = cmp.ladder.reference_families()
+    if not left:
+        return []
+    names = ", ".join(left)
+    return [f"  not in the shared law: {names} (single run{'s' * (len(left) > 1)}, compared by "
+            f"{terms_of(flags).tool('analyze', 'fit')})"]
 
 
 def _runs_phrase(ladder, family: str, rows: int) -> str:

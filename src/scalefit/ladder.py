@@ -692,6 +692,13 @@ def _cell_number(value) -> float | None:
         return None
 
 
+def _missing(value) -> bool:
+    """A cell with no value: None, or pandas' missing value of its nullable dtypes (``pd.NA``, as
+    ``frame.convert_dtypes()`` makes of a NaN), which read '<NA> is not a number; write a plain
+    number' where an empty cell reads 'an empty cell is not a number; ... or remove the row'."""
+    return value is None or value is pd.NA
+
+
 def _numbers(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Each cell as a float (NaN where it is not a number) and whether it is a number, as
     _cell_number says: at once for a CSV's text and a DataFrame's numbers, cell by cell otherwise."""
@@ -721,7 +728,7 @@ def _number_column(table, column, where, label) -> np.ndarray:
     if not_number.size or infinite.size:
         first = min(bad[0] for bad in (not_number, infinite) if bad.size)
         value = table[column].iloc[first]
-        text = str(value).strip() if value is not None else ""
+        text = "" if _missing(value) else str(value).strip()
         if not_number.size and not_number[0] == first:
             what, fix = _not_a_number(text, column, several=not_number.size > 1)
             more = _more_rows(not_number, where, "1 more row is not a number either",
