@@ -1098,6 +1098,13 @@ def test_python_api_checks_its_arguments_like_the_command():
     frame = result.multipliers_frame()
     assert list(frame.columns[4:6]) == ["loss", "perplexity"]
     np.testing.assert_allclose(frame["perplexity"], np.exp(frame["loss"]))
+    # ... and so do the empty frames of a ladder compared with nothing and predicted nowhere (found by
+    # a new-user review: their columns hung on whether there were rows)
+    runs = pd.read_csv(muse, comment="#")
+    alone = scalefit.analyze(runs[runs["family"] == "muse"], bootstrap=0)
+    assert alone.multipliers_frame().empty and list(alone.multipliers_frame().columns) == list(frame.columns)
+    predicted = scalefit.analyze(muse, at_flops=[1e22]).predictions_frame()
+    assert alone.predictions_frame().empty and list(alone.predictions_frame().columns) == list(predicted.columns)
 
 
 def test_compute_units_that_overflow_A_are_one_clear_line(tmp_path):

@@ -126,24 +126,24 @@ class Analysis(ReadOnlyFields):
     def multipliers_frame(self) -> pd.DataFrame:
         """One row per multiplier (see :class:`scalefit.efficiency.Multiplier`), with a ``perplexity``
         column after ``loss`` when the ladder gave perplexities (as the table, JSON and CSV); its
-        columns are there even when nothing was compared."""
+        columns, that one too, are there even when nothing was compared."""
         columns = [f.name for f in fields(Multiplier)]
         frame = pd.DataFrame([m.__dict__ for m in self.multipliers], columns=columns)
-        if self.ladder.metric == "perplexity" and len(frame):
-            frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"]))
+        if self.ladder.metric == "perplexity":        # empty too: a frame's columns do not hang on its rows
+            frame.insert(frame.columns.get_loc("loss") + 1, "perplexity", np.exp(frame["loss"].astype(float)))
         return frame
 
     def predictions_frame(self) -> pd.DataFrame:
         """One row per family and compute asked for with ``at_flops`` or size with
         ``at_params_tokens`` (see :class:`scalefit.prediction.Prediction`), with perplexity columns
-        when the ladder gave perplexities; the Prediction columns are there even when no prediction
+        when the ladder gave perplexities; its columns, those too, are there even when no prediction
         was asked for."""
         columns = [f.name for f in fields(Prediction)]
         frame = pd.DataFrame([p.__dict__ for p in self.predictions], columns=columns)
-        if self.ladder.metric == "perplexity" and len(frame):
+        if self.ladder.metric == "perplexity":
             at = frame.columns.get_loc("high") + 1
             for offset, (name, column) in enumerate(PERPLEXITY_COLUMNS):
-                frame.insert(at + offset, name, np.exp(frame[column]))
+                frame.insert(at + offset, name, np.exp(frame[column].astype(float)))
         return frame
 
     def predict(self, family: str, flops):
