@@ -1773,6 +1773,34 @@ def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_no
     assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
 
 
+def test_a_wrapped_title_at_a_large_base_size_takes_its_room_from_a_taller_figure_too():
+    """Found by review: the natural height measured a title at the default base size, so from
+    Python with base_size=12 its four lines counted as three and the panel lost 0.44 in of 1.44,
+    and with base_size=20 (7 in wide) plotnine gave up its layout. A one-line title, and any title
+    at the default base size, add nothing new (the command's figures are as before)."""
+    from dataclasses import replace
+
+    from scalefit.plots import SMALLEST_PANEL_HEIGHT, drawn_panel_size, natural_height, short_height_warning
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)
+    long = ("A very long title about the muse ladder compared with three reference models from public reports, "
+            "reconstructed")
+    for options in (FigureOptions(base_size=12), FigureOptions(width=7, base_size=20)):
+        panels = [drawn_panel_size(multiplier_figure(result, replace(options, title=title)))[1]
+                  for title in ("muse", long)]
+        assert abs(panels[1] - panels[0]) < 0.1, (options, panels)
+    assert natural_height("multipliers", result, 2.6, title=long, base_size=12) > \
+        natural_height("multipliers", result, 2.6, title=long) + 0.3
+    assert natural_height("multipliers", result, 2.6, title="muse", base_size=12) == \
+        natural_height("multipliers", result, 2.6)
+    assert natural_height("multipliers", result, 2.6, title=long, base_size=8.0) == \
+        natural_height("multipliers", result, 2.6, title=long)
+    enough_at_8 = natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, title=long)
+    assert short_height_warning("multipliers", result, FigureOptions(height=enough_at_8, title=long)) is None
+    assert short_height_warning("multipliers", result,
+                                FigureOptions(height=enough_at_8, title=long, base_size=12)) is not None
+
+
 def test_the_backtest_and_shared_figures_grow_for_a_wrapped_title_too(tmp_path):
     """Found by review: the backtest and shared figures' heights (from Python) ignored a title's
     lines, as the other figures had: their panels now keep their height under a long title."""

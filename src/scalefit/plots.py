@@ -108,8 +108,17 @@ def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions
         if short is not None and not options.flags:
             warnings.warn(short, stacklevel=3)
         return options
-    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags,
-                                                  options.title))
+    return with_natural_height(kind, result, options)
+
+
+def with_natural_height(kind: str, result: Analysis, options: FigureOptions,
+                        height: float = COLUMN_SIZE[1]) -> FigureOptions:
+    """``options`` with the natural height (:func:`natural_height`, from ``height`` for the panel)
+    of the figure ``kind`` of ``result`` drawn with them: their width, flags, title and base size,
+    so that the height is measured as the figure is drawn (a title was measured at the default
+    base size, and at base size 20 its extra lines came out of the panel)."""
+    return replace(options, height=natural_height(kind, result, height, options.width, options.flags,
+                                                  options.title, options.base_size))
 
 
 def _p9():
@@ -1407,21 +1416,24 @@ KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption ke
 
 
 def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0],
-                   flags: bool = False, title: str | None = None) -> float:
+                   flags: bool = False, title: str | None = None,
+                   base_size: float = FigureOptions.base_size) -> float:
     """:func:`_natural_height_untitled`, and a line's height more for each line a ``title`` wraps
-    to past its first (:func:`wrapped_title`): a long title took its lines from the panel."""
-    return _natural_height_untitled(kind, result, height, width, flags) + _title_lines_height(title, width)
+    to past its first (:func:`wrapped_title`) at ``base_size``: a long title took its lines from
+    the panel. :func:`with_natural_height` takes these from the figure's options."""
+    return (_natural_height_untitled(kind, result, height, width, flags)
+            + _title_lines_height(title, width, base_size))
 
 
-def _title_lines_height(title: str | None, width: float) -> float:
+def _title_lines_height(title: str | None, width: float, base_size: float = FigureOptions.base_size) -> float:
     """The height in inches of ``title``'s lines past its first as wrapped to ``width`` and drawn
-    (matplotlib's default line spacing); 0 for a title matplotlib cannot typeset (math between $
-    signs it does not know), which the figure's drawing reports."""
+    at ``base_size`` (matplotlib's default line spacing); 0 for a title matplotlib cannot typeset
+    (math between $ signs it does not know), which the figure's drawing reports."""
     if not title:
         return 0.0
-    size = TITLE_TEXT_SCALE * FigureOptions().base_size
+    size = TITLE_TEXT_SCALE * base_size
     try:
-        wrapped = wrapped_title(FigureOptions(title=title, width=width))
+        wrapped = wrapped_title(FigureOptions(title=title, width=width, base_size=base_size))
         if "\n" not in wrapped:
             return 0.0
         first = wrapped.split("\n")[0]
@@ -1472,11 +1484,11 @@ def short_height_warning(kind: str, result: Analysis, options: FigureOptions) ->
     room first, and the panel is squeezed until its axis titles are cut. None when it fits."""
     if options.height is None:
         return None
-    needed = natural_height(kind, result, SMALLEST_PANEL_HEIGHT, options.width, options.flags, options.title)
+    needed = with_natural_height(kind, result, options, SMALLEST_PANEL_HEIGHT).height
     if options.height >= needed - 1e-9:
         return None
     least = f"{math.ceil(needed * 10 - 1e-9) / 10:g}"                 # rounded up to a tenth: enough
-    natural = f"{round(natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags, options.title), 1):g}"
+    natural = f"{round(with_natural_height(kind, result, options).height, 1):g}"
     return message(lambda t: f"{t.given('height', options.height, 'g')}: the {kind} figure of this analysis, "
                              f"{options.width:g} in wide, needs at least {least} in for its panels, key, legend "
                              f"and caption; lower, its panels are squeezed and labels may overlap or be cut; leave "
@@ -1856,7 +1868,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     p9 = _p9()
     if options.height is None:      # its natural height, as `backtest --figure` draws it
         options = replace(options, height=backtest_height(bt, width=options.width)
-                          + _title_lines_height(options.title, options.width))
+                          + _title_lines_height(options.title, options.width, options.base_size))
     any_result = next(iter(bt.training.values()))
     curves, runs, bars = [], [], []
     for family, result in bt.training.items():
@@ -1929,7 +1941,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     p9 = _p9()
     if options.height is None:      # its natural height, as `compare --figure` draws it
         options = replace(options, height=shared_height(cmp, width=options.width)
-                          + _title_lines_height(options.title, options.width))
+                          + _title_lines_height(options.title, options.width, options.base_size))
     families = [f.family for f in cmp.factors]
     as_trained, shifted = "compute as trained", "compute / M"
     runs, curves = [], []
