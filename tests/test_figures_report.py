@@ -1789,6 +1789,8 @@ def test_a_wrapped_title_at_a_large_base_size_takes_its_room_from_a_taller_figur
         panels = [drawn_panel_size(multiplier_figure(result, replace(options, title=title)))[1]
                   for title in ("muse", long)]
         assert abs(panels[1] - panels[0]) < 0.1, (options, panels)
+    outside = _texts_outside(multiplier_figure(result, FigureOptions(width=7, base_size=20, title=long)))
+    assert not [text for text in outside if text.startswith("A very")], outside   # wrapped to the panel's width
     assert natural_height("multipliers", result, 2.6, title=long, base_size=12) > \
         natural_height("multipliers", result, 2.6, title=long) + 0.3
     assert natural_height("multipliers", result, 2.6, title="muse", base_size=12) == \

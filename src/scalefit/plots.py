@@ -611,8 +611,9 @@ def _longest_prefix_within(word: str, size: float, room: float, math: bool = Fal
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
-    not wrap, and cuts a long title off at both edges)."""
-    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1,
+    not wrap, and cuts a long title off at both edges); the panel as wide as the y axis's text at
+    the base size leaves it (at base size 20 a line ran off the figure)."""
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, panel_width(options) - 0.1,
                          math=True)
 
 
