@@ -1589,6 +1589,46 @@ def test_every_log_axis_of_the_figures_is_labelled_in_powers_of_ten(tmp_path, ki
     assert len(logs) == (2 if kind == "contours" else 1) and all(s.labels is log_tick_labels for s in logs)
 
 
+def _tick_label_gaps(plot, dpi: int = 300) -> dict[str, list[float]]:
+    """The space in inches between neighbouring tick labels within each panel's axis, as drawn at
+    ``dpi``: across for the x axes' labels, up for the y axes'."""
+    figure, canvas = _drawn_at(plot, dpi)
+    renderer, gaps = canvas.get_renderer(), {"x": [], "y": []}
+    for ax in figure.axes:
+        for along, ticks, labels, limits in (("x", ax.get_xticks(), ax.get_xticklabels(), ax.get_xlim()),
+                                             ("y", ax.get_yticks(), ax.get_yticklabels(), ax.get_ylim())):
+            boxes = sorted((label.get_window_extent(renderer) for tick, label in zip(ticks, labels)
+                            if min(limits) <= tick <= max(limits) and label.get_text() and label.get_visible()),
+                           key=lambda box: box.x0 if along == "x" else box.y0)
+            gaps[along] += [((b.x0 - a.x1) if along == "x" else (b.y0 - a.y1)) / dpi
+                            for a, b in zip(boxes, boxes[1:])]
+    return gaps
+
+
+def test_evenly_spaced_ticks_on_a_log_axis_widen_their_step_where_their_labels_would_bunch():
+    """Found by review: a log axis under a decade took evenly spaced round ticks, which draw closer
+    toward its high end: the demo's distribution figure set '15' and '17.5' 0.20 in apart (its
+    first labels 0.55 in), '14' and '16' 0.13 in, and a stacked multiplier-curve panel '0.9' and
+    '1' 0.005 in. Past where labels would crowd, the step widens to a round one (4 6 8 10 15)."""
+    from mizani.breaks import breaks_log
+
+    from scalefit.plots import AXIS_TEXT_SCALE, TICK_LABEL_GAP_EMS, log_breaks
+
+    assert log_breaks((5.007, 18.0), room=3.0).tolist() == [7.5, 10, 12.5, 15]
+    assert log_breaks((3.21, 16.23), room=3.0).tolist() == [4, 6, 8, 10, 15]
+    assert log_breaks((1.5, 9.0), room=3.0).tolist() == [2, 3, 4, 5, 6, 8]
+    assert log_breaks((5.007, 18.0), room=6.5).tolist() == [7.5, 10, 12.5, 15, 17.5]     # room for all
+    assert log_breaks((0.45, 1.05), room=0.72, along="y").tolist() == [0.5, 0.6, 0.8, 1]
+    for limits in [(1.2e21, 9e21), (2e20, 3e24), (0.5, 5.0)]:         # powers of ten, a decade or more: as before
+        assert log_breaks(limits, room=1.3).tolist() == breaks_log()(limits).tolist()
+    least = {along: 0.9 * ems * AXIS_TEXT_SCALE * FigureOptions().base_size / 72    # the room is estimated
+             for along, ems in TICK_LABEL_GAP_EMS.items()}
+    demo = _tick_label_gaps(FIGURES["distribution"](analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)))
+    assert min(demo["x"]) >= least["x"], demo["x"]                    # 0.13 in
+    curve = _tick_label_gaps(FIGURES["multiplier-curve"](analyze(long_named_ladders(4), bootstrap=0)))
+    assert min(curve["y"]) >= least["y"], curve["y"]                  # 0.005 in
+
+
 def test_the_compute_axis_holds_the_labels_without_grid_lines_or_padding_past_the_data():
     """Found by review: the demo's compute axis ran to 10^28.8, four decades past its last
     reference at 10^24.5: the reference names need room (to about 10^28), but plotnine padded the
@@ -1731,6 +1771,36 @@ def test_a_title_wrapped_to_several_lines_takes_its_room_from_a_taller_figure_no
     assert natural_height("multipliers", result, 2.6, title=long) > natural_height("multipliers", result, 2.6,
                                                                                   title=short) + 0.3
     assert natural_height("multipliers", result, 2.6, title=short) == natural_height("multipliers", result, 2.6)
+
+
+def test_a_wrapped_title_at_a_large_base_size_takes_its_room_from_a_taller_figure_too():
+    """Found by review: the natural height measured a title at the default base size, so from
+    Python with base_size=12 its four lines counted as three and the panel lost 0.44 in of 1.44,
+    and with base_size=20 (7 in wide) plotnine gave up its layout. A one-line title, and any title
+    at the default base size, add nothing new (the command's figures are as before)."""
+    from dataclasses import replace
+
+    from scalefit.plots import SMALLEST_PANEL_HEIGHT, drawn_panel_size, natural_height, short_height_warning
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)
+    long = ("A very long title about the muse ladder compared with three reference models from public reports, "
+            "reconstructed")
+    for options in (FigureOptions(base_size=12), FigureOptions(width=7, base_size=20)):
+        panels = [drawn_panel_size(multiplier_figure(result, replace(options, title=title)))[1]
+                  for title in ("muse", long)]
+        assert abs(panels[1] - panels[0]) < 0.1, (options, panels)
+    outside = _texts_outside(multiplier_figure(result, FigureOptions(width=7, base_size=20, title=long)))
+    assert not [text for text in outside if text.startswith("A very")], outside   # wrapped to the panel's width
+    assert natural_height("multipliers", result, 2.6, title=long, base_size=12) > \
+        natural_height("multipliers", result, 2.6, title=long) + 0.3
+    assert natural_height("multipliers", result, 2.6, title="muse", base_size=12) == \
+        natural_height("multipliers", result, 2.6)
+    assert natural_height("multipliers", result, 2.6, title=long, base_size=8.0) == \
+        natural_height("multipliers", result, 2.6, title=long)
+    enough_at_8 = natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, title=long)
+    assert short_height_warning("multipliers", result, FigureOptions(height=enough_at_8, title=long)) is None
+    assert short_height_warning("multipliers", result,
+                                FigureOptions(height=enough_at_8, title=long, base_size=12)) is not None
 
 
 def test_the_backtest_and_shared_figures_grow_for_a_wrapped_title_too(tmp_path):

@@ -921,12 +921,12 @@ def plot(ladder_csv, output, kind, law, focus, fix_e, band_method, huber_delta, 
                          f"--kind {kind}; leave them out")
     result = _run_analysis(source, _law_from_options(law, huber_delta, k, fix_e), focus, band_method, bootstrap,
                            level, seed, targets, workers, at_flops)
-    from .plots import (COLUMN_SIZE, FigureOptions, draw_figure, figure_steps, natural_height, save_figure,
-                        short_height_warning, undrawable_names_warning)
+    from .plots import (FigureOptions, draw_figure, figure_steps, save_figure, short_height_warning,
+                        undrawable_names_warning, with_natural_height)
     from .threads import core_limit
-    options = FigureOptions(**options_kwargs, flags=True,         # captions name the flags (--at-flops)
-                            height=height or natural_height(kind, result, COLUMN_SIZE[1], width, flags=True,
-                                                            title=title))
+    options = FigureOptions(**options_kwargs, flags=True, height=height)   # captions name the flags (--at-flops)
+    if height is None:
+        options = with_natural_height(kind, result, options)
     _echo_warnings([w for w in [short_height_warning(kind, result, options) if height else None,
                                 undrawable_names_warning(result)] if w is not None])
     steps = figure_steps(kind, result) if len(result.ladder.runs) >= PROFILE_PROGRESS_RUNS else 0

@@ -111,8 +111,17 @@ def _sized(kind: str, result: Analysis, options: FigureOptions) -> FigureOptions
         if short is not None and not options.flags:
             warnings.warn(short, stacklevel=3)
         return options
-    return replace(options, height=natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags,
-                                                  options.title))
+    return with_natural_height(kind, result, options)
+
+
+def with_natural_height(kind: str, result: Analysis, options: FigureOptions,
+                        height: float = COLUMN_SIZE[1]) -> FigureOptions:
+    """``options`` with the natural height (:func:`natural_height`, from ``height`` for the panel)
+    of the figure ``kind`` of ``result`` drawn with them: their width, flags, title and base size,
+    so that the height is measured as the figure is drawn (a title was measured at the default
+    base size, and at base size 20 its extra lines came out of the panel)."""
+    return replace(options, height=natural_height(kind, result, height, options.width, options.flags,
+                                                  options.title, options.base_size))
 
 
 def _p9():
@@ -147,12 +156,21 @@ def _tick_label(value: float, plain: bool) -> str:
     return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times{power}$"
 
 
-def log_breaks(limits) -> np.ndarray:
+TICK_LABEL_GAP_EMS = {"x": 2.75, "y": 0.6}  # least space between neighbouring tick labels, in ems of their text:
+# side by side, '15' and '17.5' 2.3 em apart at the end of an axis whose other labels are 3 to 6 em apart read as
+# bunched; stacked, as plotnine spaces a linear axis's labels (0.8 em)
+AXIS_TEXT_SCALE = 0.8   # tick labels' text size as a share of the base size (theme_bw)
+TICK_LABEL_SIZE = AXIS_TEXT_SCALE * FigureOptions.base_size   # points, at the default base size
+
+
+def log_breaks(limits, room: float | None = None, size: float = TICK_LABEL_SIZE, along: str = "x") -> np.ndarray:
     """Ticks of a log axis over ``limits``: mizani's log breaks (1, 3, 10, 30, ...), or over less
     than a decade evenly spaced round numbers (6, 8, 10, 12, 14) when more of those fall on the
     axis and they are labelled as plain numbers (PLAIN_TICKS): the log breaks gave 5 to 18 ticks at
     6, 7 and 10 only, nothing to read a band's upper end against. Powers of ten ('4x10^21') are
-    too wide for evenly spaced ticks, which crowd at the high end of a log axis: they ran together."""
+    too wide for evenly spaced ticks, which crowd at the high end of a log axis: they ran together.
+    Given the axis's length ``room`` in inches and its labels' ``size`` in points, the evenly
+    spaced ticks widen their step where their labels would crowd (:func:`uncrowded_ticks`)."""
     from mizani.breaks import breaks_extended, breaks_log
 
     low, high = (float(x) for x in limits)
@@ -164,14 +182,93 @@ def log_breaks(limits) -> np.ndarray:
     def inside(breaks):
         return int(np.sum((breaks >= low) & (breaks <= high)))
     plain = even.size > 0 and PLAIN_TICKS[0] <= even.min() and even.max() <= PLAIN_TICKS[1]
+    if plain and room is not None and inside(even) > 1:
+        even = uncrowded_ticks(even[(even >= low) & (even <= high)], (low, high), room, size, along)
     return even if plain and inside(even) > inside(logarithmic) else logarithmic
 
 
-def _log_scale(axis: str = "x", **kwargs):
-    """plotnine's log10 scale of ``axis`` with :func:`log_breaks` and :func:`log_tick_labels`."""
+def uncrowded_ticks(ticks: np.ndarray, limits: tuple[float, float], room: float, size: float,
+                    along: str = "x") -> np.ndarray:
+    """Evenly spaced round ``ticks`` of a log axis over ``limits``, ``room`` inches long, with a
+    wider step (1, 2, 5 x 10^k) from where labels of ``size`` points ``along`` it would come closer
+    than TICK_LABEL_GAP_EMS: evenly spaced values draw closer toward a log axis's high end, where
+    '15' and '17.5' bunched. From each kept tick the next is the nearest multiple of the current
+    step or a wider one whose label keeps the gap; the step never narrows again (4 6 8 10 15)."""
+    low, high = limits
+    scale = room / np.log10(high / low)       # inches per decade
+
+    def extent(tick: float) -> float:         # along the axis: a label's width, or its line's height
+        return size / 72 if along == "y" else text_width(_tick_label(tick, plain=True), size)
+
+    def clear(a: float, b: float) -> bool:
+        apart = scale * np.log10(b / a) - (extent(a) + extent(b)) / 2
+        return apart >= TICK_LABEL_GAP_EMS[along] * size / 72
+
+    steps = [float(ticks[1] - ticks[0])] + _wider_round_steps(float(ticks[1] - ticks[0]), high - low)
+    kept, current = [float(ticks[0])], 0
+    while True:
+        nearest = _next_multiple(kept[-1], steps[current])
+        widened = ((_next_multiple(kept[-1], steps[i]), i) for i in range(current, len(steps)))
+        chosen = next(((tick, i) for tick, i in widened
+                       if nearest <= tick <= high and clear(kept[-1], tick)), None)
+        if chosen is None:
+            return np.array(kept)
+        kept.append(chosen[0])
+        current = chosen[1]
+
+
+def _wider_round_steps(step: float, span: float) -> list[float]:
+    """The round steps (1, 2, 5 x 10^k) wider than ``step``, up to one wider than ``span``."""
+    out, exponent = [], math.floor(math.log10(step))
+    while not out or out[-1] <= span:
+        out += [m * 10.0 ** exponent for m in (1, 2, 5) if m * 10.0 ** exponent > step * (1 + 1e-9)]
+        exponent += 1
+    return out
+
+
+def _next_multiple(value: float, step: float) -> float:
+    """The least multiple of ``step`` above ``value``, rounded to 12 significant digits (0.1 * 7
+    is 0.7000000000000001)."""
+    return float(f"{(math.floor(value / step + 1e-9) + 1) * step:.12g}")
+
+
+def _log_scale(axis: str = "x", room: float | None = None, size: float = TICK_LABEL_SIZE, **kwargs):
+    """plotnine's log10 scale of ``axis`` with :func:`log_breaks` and :func:`log_tick_labels`;
+    with the axis's length ``room`` (inches) and its labels' ``size`` (points) its evenly spaced
+    ticks keep their labels apart (an estimate: plotnine picks the ticks before it lays out)."""
     p9 = _p9()
-    kwargs.setdefault("breaks", log_breaks)
+    kwargs.setdefault("breaks", functools.partial(log_breaks, room=room, size=size, along=axis))
     return (p9.scale_x_log10 if axis == "x" else p9.scale_y_log10)(labels=log_tick_labels, **kwargs)
+
+
+def _tick_room(options: FigureOptions, room: float) -> tuple[float, float]:
+    """:func:`_log_scale`'s ``room`` and ``size`` for an axis ``room`` inches long in a figure
+    drawn with ``options``."""
+    return room, AXIS_TEXT_SCALE * options.base_size
+
+
+def panel_width(options: FigureOptions, columns: int = 1) -> float:
+    """Estimated inches across one of ``columns`` panels side by side: the figure less its y axis,
+    whose text grows with the base size (one column drawn 2.98, 2.85 and 3.09 in across at base
+    sizes 8, 12 and 5, estimated 3.0, 2.8 and 3.15)."""
+    return (options.width - AXIS_MARGIN * options.base_size / FigureOptions().base_size) / columns
+
+
+X_AXIS_EMS = 4.0   # the x axis's labels and title, and the figure's margins, in ems of the base size (0.44 in at 8 pt)
+STRIP_EMS = 1.8    # a panel's title strip and the space above it, in ems of the base size (0.2 in at 8 pt)
+
+
+def stacked_panel_height(options: FigureOptions, rows: int, caption: list[str]) -> float:
+    """Estimated inches up one of ``rows`` panels stacked with their title strips, under the
+    figure's title and over its x axis and ``caption`` lines (drawn 0.73, 0.63 and, at base size
+    12, 0.45 in high where estimated 0.73, 0.64 and 0.38)."""
+    em = options.base_size / 72
+    taken = X_AXIS_EMS * em + (text_extent("\n".join(caption), options.base_size - 2, MATPLOTLIB_LINE_SPACING)[1]
+                               if caption else 0.0)
+    if options.title:
+        taken += text_extent(wrapped_title(options), TITLE_TEXT_SCALE * options.base_size,
+                             MATPLOTLIB_LINE_SPACING)[1] + 0.6 * em
+    return max((options.height or COLUMN_SIZE[1]) - taken, 0.1) / rows - STRIP_EMS * em
 
 
 SMALLEST_FLOPS_LABELLED = 1e12  # compute below this is not FLOPs of a training run (PF-days, GPU-hours, ...)
@@ -536,8 +633,9 @@ def _longest_prefix_within(word: str, size: float, room: float, math: bool = Fal
 
 def wrapped_title(options: FigureOptions) -> str:
     """The title broken into lines that fit above the panel, on which plotnine centres it (it does
-    not wrap, and cuts a long title off at both edges)."""
-    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, options.width - AXIS_MARGIN - 0.1,
+    not wrap, and cuts a long title off at both edges); the panel as wide as the y axis's text at
+    the base size leaves it (at base size 20 a line ran off the figure)."""
+    return wrap_to_width(options.title, TITLE_TEXT_SCALE * options.base_size, panel_width(options) - 0.1,
                          math=True)
 
 
@@ -1194,19 +1292,21 @@ def multiplier_curve_figure(result: Analysis, options: FigureOptions = FigureOpt
     panels = list(dict.fromkeys(frame["reference"]))
     frame["reference"] = pd.Categorical(frame["reference"], panels)  # file order
     extrapolated = bool((frame["part"] == "extrapolated").any())
+    columns, caption = residual_columns(panels, options), multiplier_curve_caption(result, options)
+    panel_rows = int(np.ceil(len(panels) / columns))
     line = ([p9.geom_line(p9.aes(linetype="part"), colour=OKABE_ITO[0], size=0.7),
              _extrapolation_scale()]
             if extrapolated else p9.geom_line(colour=OKABE_ITO[0], size=0.7))
     return (p9.ggplot(frame, p9.aes("value", "multiplier"))
             + p9.geom_ribbon(p9.aes(ymin="low", ymax="high"), fill=OKABE_ITO[0], alpha=0.2)
             + line + p9.geom_hline(yintercept=1, colour="#888888", size=0.4)
-            + p9.facet_wrap("~reference", ncol=residual_columns(panels, options), labeller=literal_text)
-            + _log_scale("y")
-            + (_log_scale("x") if log_x else [])
+            + p9.facet_wrap("~reference", ncol=columns, labeller=literal_text)
+            + _log_scale("y", *_tick_room(options, stacked_panel_height(options, panel_rows, caption)))
+            + (_log_scale("x", *_tick_room(options, panel_width(options, columns))) if log_x else [])
             + (p9.coord_cartesian(ylim=ylim) if ylim is not None else p9.coord_cartesian()) + _theme(options)
             + _labels(options, _metric_label(result),
                       literal_text(_value_title(f"{result.focus}'s compute multiplier", options)))
-            + p9.labs(caption=literal_text("\n".join(multiplier_curve_caption(result, options))))
+            + p9.labs(caption=literal_text("\n".join(caption)))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
@@ -1285,7 +1385,8 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
         return (p9.ggplot(frame, p9.aes("multiplier")) + p9.geom_histogram(bins=40, fill=OKABE_ITO[0], alpha=0.8)
                 + _estimate_and_band(result)
                 + p9.facet_wrap("~comparison", scales="free", ncol=1, labeller=literal_text)
-                + _log_scale("x") + _theme(options) + _labels(options, "multiplier (bootstrap draws)", "draws"))
+                + _log_scale("x", *_tick_room(options, panel_width(options))) + _theme(options)
+                + _labels(options, "multiplier (bootstrap draws)", "draws"))
     from .profile import compute_deviance, threshold
     focus = result.fits[result.focus]
     for m, label in zip(result.multipliers, _comparison_labels(result.multipliers)):
@@ -1309,7 +1410,8 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
                                 "(their bootstrap distributions)" if ladders else ""))
     return (p9.ggplot(frame, p9.aes("multiplier", "deviance")) + p9.geom_line(colour=OKABE_ITO[0], size=0.7)
             + p9.geom_hline(yintercept=limit, linetype="dashed", colour="#888888", size=0.4)
-            + p9.facet_wrap("~comparison", scales="free_x", ncol=1, labeller=literal_text) + _log_scale("x")
+            + p9.facet_wrap("~comparison", scales="free_x", ncol=1, labeller=literal_text)
+            + _log_scale("x", *_tick_room(options, panel_width(options)))
             + _theme(options) + _labels(options, "multiplier", "profile deviance")
             + p9.labs(caption=literal_text("\n".join(_distribution_caption(result, options.flags))))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
@@ -1337,21 +1439,24 @@ KEY_LINE_HEIGHT = 0.16  # inches per line of the multipliers figure's caption ke
 
 
 def natural_height(kind: str, result: Analysis, height: float, width: float = COLUMN_SIZE[0],
-                   flags: bool = False, title: str | None = None) -> float:
+                   flags: bool = False, title: str | None = None,
+                   base_size: float = FigureOptions.base_size) -> float:
     """:func:`_natural_height_untitled`, and a line's height more for each line a ``title`` wraps
-    to past its first (:func:`wrapped_title`): a long title took its lines from the panel."""
-    return _natural_height_untitled(kind, result, height, width, flags) + _title_lines_height(title, width)
+    to past its first (:func:`wrapped_title`) at ``base_size``: a long title took its lines from
+    the panel. :func:`with_natural_height` takes these from the figure's options."""
+    return (_natural_height_untitled(kind, result, height, width, flags)
+            + _title_lines_height(title, width, base_size))
 
 
-def _title_lines_height(title: str | None, width: float) -> float:
+def _title_lines_height(title: str | None, width: float, base_size: float = FigureOptions.base_size) -> float:
     """The height in inches of ``title``'s lines past its first as wrapped to ``width`` and drawn
-    (matplotlib's default line spacing); 0 for a title matplotlib cannot typeset (math between $
-    signs it does not know), which the figure's drawing reports."""
+    at ``base_size`` (matplotlib's default line spacing); 0 for a title matplotlib cannot typeset
+    (math between $ signs it does not know), which the figure's drawing reports."""
     if not title:
         return 0.0
-    size = TITLE_TEXT_SCALE * FigureOptions().base_size
+    size = TITLE_TEXT_SCALE * base_size
     try:
-        wrapped = wrapped_title(FigureOptions(title=title, width=width))
+        wrapped = wrapped_title(FigureOptions(title=title, width=width, base_size=base_size))
         if "\n" not in wrapped:
             return 0.0
         first = wrapped.split("\n")[0]
@@ -1402,11 +1507,11 @@ def short_height_warning(kind: str, result: Analysis, options: FigureOptions) ->
     room first, and the panel is squeezed until its axis titles are cut. None when it fits."""
     if options.height is None:
         return None
-    needed = natural_height(kind, result, SMALLEST_PANEL_HEIGHT, options.width, options.flags, options.title)
+    needed = with_natural_height(kind, result, options, SMALLEST_PANEL_HEIGHT).height
     if options.height >= needed - 1e-9:
         return None
     least = f"{math.ceil(needed * 10 - 1e-9) / 10:g}"                 # rounded up to a tenth: enough
-    natural = f"{round(natural_height(kind, result, COLUMN_SIZE[1], options.width, options.flags, options.title), 1):g}"
+    natural = f"{round(with_natural_height(kind, result, options).height, 1):g}"
     return message(lambda t: f"{t.given('height', options.height, 'g')}: the {kind} figure of this analysis, "
                              f"{options.width:g} in wide, needs at least {least} in for its panels, key, legend "
                              f"and caption; lower, its panels are squeezed and labels may overlap or be cut; leave "
@@ -1786,7 +1891,7 @@ def backtest_figure(bt, options: FigureOptions = FigureOptions(), progress: Call
     p9 = _p9()
     if options.height is None:      # its natural height, as `backtest --figure` draws it
         options = replace(options, height=backtest_height(bt, width=options.width)
-                          + _title_lines_height(options.title, options.width))
+                          + _title_lines_height(options.title, options.width, options.base_size))
     any_result = next(iter(bt.training.values()))
     curves, runs, bars = [], [], []
     for family, result in bt.training.items():
@@ -1859,7 +1964,7 @@ def shared_figure(cmp, options: FigureOptions = FigureOptions(width=SHARED_WIDTH
     p9 = _p9()
     if options.height is None:      # its natural height, as `compare --figure` draws it
         options = replace(options, height=shared_height(cmp, width=options.width)
-                          + _title_lines_height(options.title, options.width))
+                          + _title_lines_height(options.title, options.width, options.base_size))
     families = [f.family for f in cmp.factors]
     as_trained, shifted = "compute as trained", "compute / M"
     runs, curves = [], []

@@ -31,9 +31,9 @@ def markdown_figure_paths(output: str) -> list[str]:
 def _figure_png(result: Analysis, kind: str, progress=None, flags: bool = False) -> bytes | None:
     """PNG bytes of one figure, or None when that figure does not apply to this analysis; its
     caption in the command's terms with ``flags``."""
-    from .plots import FigureOptions, draw_figure, figure_bytes, natural_height
+    from .plots import FigureOptions, draw_figure, figure_bytes, with_natural_height
 
-    options = FigureOptions(width=5.0, height=natural_height(kind, result, 3.6, width=5.0, flags=flags), flags=flags)
+    options = with_natural_height(kind, result, FigureOptions(width=5.0, flags=flags), 3.6)
     try:
         figure = draw_figure(kind, result, options, progress=progress)
     except ValueError:
