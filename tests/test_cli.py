@@ -1332,6 +1332,10 @@ def test_conf_int_gives_each_familys_parameter_bands_as_statsmodels_does():
     alpha = result.params_frame().query("family == 'muse' and parameter == 'alpha'").iloc[0]
     assert tuple(bands.loc[("muse", "alpha")]) == (alpha["low"], alpha["high"])
     assert (bands["low"] < result.params_frame().set_index(["family", "parameter"])["value"]).all()
+    # statsmodels' alpha restates the level, or is told how to get another (it was a TypeError)
+    assert result.conf_int(alpha=0.05).equals(bands) and result.conf_int(1 - 0.95).equals(bands)
+    with pytest.raises(ValueError, match=r"level 0\.95 .* need scalefit\.analyze\(\.\.\., level=0\.9\)"):
+        result.conf_int(alpha=0.1)
 
 
 @pytest.mark.parametrize("command", ["backtest", "compare"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Callable, Sequence
 
+import math
 import warnings as python_warnings
 
 import numpy as np
@@ -99,10 +100,16 @@ class Analysis(ReadOnlyFields):
                                  stderr=ff.fit.stderr[j], low=ff.low[j], high=ff.high[j], bootstrap_se=se))
         return pd.DataFrame(rows)
 
-    def conf_int(self) -> pd.DataFrame:
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """The parameters' bands at the analysis's ``level`` as statsmodels gives them: columns
-        ``low`` and ``high``, indexed by (family, parameter). Bands at another level need
-        ``analyze(..., level=...)`` (profile bands are found at one level)."""
+        ``low`` and ``high``, indexed by (family, parameter). ``alpha`` (statsmodels' argument, level
+        = 1 - alpha) may only restate that level: bands at another level need
+        ``analyze(..., level=...)`` (profile bands are found at one level), which the ValueError says
+        (statsmodels' ``conf_int(alpha=0.1)`` was a TypeError here)."""
+        if alpha is not None and not math.isclose(1 - alpha, self.level, rel_tol=0, abs_tol=1e-12):
+            raise ValueError(f"conf_int(alpha={alpha!r}): this analysis's bands are at level {self.level:g} "
+                             f"(alpha {1 - self.level:.6g}); bands at level {1 - alpha:.6g} need "
+                             f"scalefit.analyze(..., level={1 - alpha:.6g})")
         return self.params_frame().set_index(["family", "parameter"])[["low", "high"]]
 
     def checkpoint_runs(self) -> dict[str, int]:
