@@ -28,6 +28,13 @@ def test_exactly_1x_and_multipliers_away_from_1_keep_three_figures():
     assert [fmt_multiplier(x) for x in (1.0, 10.3, 0.312, 2.004, 1.05)] == ["1x", "10.3x", "0.312x", "2x", "1.05x"]
 
 
+def test_tiny_multipliers_are_written_as_large_ones_are():
+    """Found by a new-user review: '3.46e-07x' and '1e-12x' beside '1.00e12x'; both ends now take
+    3 figures and an exponent without padding."""
+    assert [fmt_multiplier(x) for x in (3.456e-7, 1e-12, 0.00123, 1e12)] == ["3.46e-7x", "1.00e-12x", "0.00123x",
+                                                                             "1.00e12x"]
+
+
 def test_the_fit_table_shows_a_band_end_just_above_1x_above_1x():
     """Two seeded simulated ladders (2 seeds per compute, the second needing 2x the compute) whose
     95% band of the multiplier starts just above 1x: the table showed it as '[1x, 2.88x]'."""

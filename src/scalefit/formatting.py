@@ -217,7 +217,7 @@ MULTIPLIER_DIGITS_NEAR_1 = 6
 
 
 def fmt_multiplier(x: float) -> str:
-    """A multiplier in 3 significant figures ('10.3x', '0.312x', '8.90e20x'), except near 1x: a
+    """A multiplier in 3 significant figures ('10.3x', '0.312x', '8.90e20x', '3.46e-7x'), except near 1x: a
     multiplier that is not exactly 1 gets up to 6 figures, enough to say on which side of 1x it
     lies ('1.004x', '0.9996x'), since whether a band's end clears 1x is what a reader looks for
     (a band [1.0045, 2.88] printed '[1x, 2.88x]' could not be told from one that reaches 1x)."""
@@ -227,8 +227,8 @@ def fmt_multiplier(x: float) -> str:
         return "inf"
     if x == 0:
         return "0x"
-    if x >= 1e5:
-        mantissa, exponent = fmt(x, 3).split("e")        # 8.90e20x, 1.66e7x: not 21 digits
+    if x >= 1e5 or x < 1e-3:
+        mantissa, exponent = fmt(x, 3).split("e")        # 8.90e20x, 1.66e7x: not 21 digits; 3.46e-7x as those
         return f"{mantissa}e{int(exponent)}x"
     if x >= 100:
         return f"{x:.0f}x"
