@@ -1794,7 +1794,7 @@ def test_a_wrapped_title_at_a_large_base_size_takes_its_room_from_a_taller_figur
     assert natural_height("multipliers", result, 2.6, title=long, base_size=12) > \
         natural_height("multipliers", result, 2.6, title=long) + 0.3
     assert natural_height("multipliers", result, 2.6, title="muse", base_size=12) == \
-        natural_height("multipliers", result, 2.6)
+        natural_height("multipliers", result, 2.6, base_size=12)
     assert natural_height("multipliers", result, 2.6, title=long, base_size=8.0) == \
         natural_height("multipliers", result, 2.6, title=long)
     enough_at_8 = natural_height("multipliers", result, SMALLEST_PANEL_HEIGHT, title=long)
@@ -2308,3 +2308,22 @@ def test_names_the_font_cannot_draw_are_warned_about_once_by_every_way_of_drawin
         warnings.simplefilter("always")
         FIGURES["residuals"](latin)
     assert not [w for w in caught if "no glyph" in str(w.message)]
+
+
+@pytest.mark.parametrize("kind", ["multipliers", "distribution", "residuals"])
+def test_large_text_takes_its_room_from_a_taller_figure_not_the_panel(kind):
+    """Found by review: the natural height counted 8-pt text, so from Python with base_size 12 or 20
+    the panels were squeezed (the demo's distribution panels 0.41 in high at base size 12 and gone at
+    20, the multipliers panel 0.79 in at 12) and the captions and axis titles ran off the figure.
+    Text s times the default's now takes the layout of the default figure s times narrower, scaled
+    up: each panel is at least as high as at the default size, and the figure's own texts stay on it."""
+    from scalefit.plots import drawn_panel_size
+
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv")
+    default = drawn_panel_size(FIGURES[kind](result))[1]
+    for options in (FigureOptions(base_size=12), FigureOptions(width=5, base_size=12),
+                    FigureOptions(width=7, base_size=20)):
+        plot = FIGURES[kind](result, options=options)
+        assert drawn_panel_size(plot)[1] >= default - 0.01, (options, drawn_panel_size(plot), default)
+        names = set(result.ladder.families)
+        assert not [text for text in _texts_outside(plot) if text not in names], options

@@ -858,7 +858,7 @@ def _room_for_labels(x_min: float, label_x: float, chars: int, options: FigureOp
     characters starting at ``label_x``: the label spans a share of the panel's width, so of its
     decades, s = chars * char width / panel width, and the axis needs R = (decades to the label
     + a pad) / (1 - s) decades in all."""
-    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
+    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(panel_width(options), 1.0)
     decades = (np.log10(label_x / x_min) + 0.3) / max(1.0 - share, 0.25)
     return float(x_min * 10 ** decades)
 
@@ -898,7 +898,7 @@ def _room_left_of_labels(label_x: float, chars: int, x_max: float, options: Figu
     """Left end of a log compute axis ending near ``x_max`` that fits a right-aligned label of
     ``chars`` characters ending at ``label_x``: with s its share of the panel's width, the axis
     start X solves lg label_x - s (lg x_max - lg X) - pad = lg X."""
-    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0)
+    share = chars * CHAR_WIDTH * (options.base_size - 2) / max(panel_width(options), 1.0)
     share = min(share, 0.75)
     return float(10 ** ((np.log10(label_x) - share * np.log10(x_max) - 0.3) / (1.0 - share)))
 
@@ -1095,7 +1095,7 @@ def _number_ends(number: pd.DataFrame, limits, options: FigureOptions) -> pd.Dat
     characters beyond either end, which later numbers keep clear of: with only its anchor kept
     clear, numbers of arrows ending near each other were set side by side, '5' and '6' reading
     as '56', or on top of each other (with one character, '1 2' still shared a line)."""
-    char = CHAR_WIDTH * (options.base_size - 2) / max(options.width - AXIS_MARGIN, 1.0) * np.log10(limits[1] / limits[0])
+    char = CHAR_WIDTH * (options.base_size - 2) / max(panel_width(options), 1.0) * np.log10(limits[1] / limits[0])
     end = float(np.log10(number["label_x"].iloc[0]))
     start = end - char * len(number["label"].iloc[0])
     if number["side"].iloc[0] == "right":       # left-aligned at label_x
@@ -1109,7 +1109,7 @@ def _labels_cover(arrows, labels, limits, shown, gap, options) -> bool:
     high, widened by a marker's radius on every side) holds a point of ``shown`` (runs and fitted
     curves, in compute and plotted value)."""
     decades = np.log10(limits[1] / limits[0])
-    panel = max(options.width - AXIS_MARGIN, 1.0)
+    panel = max(panel_width(options), 1.0)
     per_char = CHAR_WIDTH * (options.base_size - 2) / panel * decades
     pad = MARKER_RADIUS / panel * decades
     anchor_x = np.log10(arrows["label_x"].to_numpy(dtype=float))
@@ -1132,7 +1132,7 @@ def _labels_fit(arrows, labels, limits, options) -> bool:
     width measured in the font (a label too long for the panel, such as 'vs LONG-FAMILY-NAME: 0.622x
     [0.0883x, 1.89x]', ran past the axis and off the figure)."""
     low, high = np.log10(limits[0]), np.log10(limits[1])
-    per_inch = (high - low) / max(options.width - AXIS_MARGIN, 1.0)
+    per_inch = (high - low) / max(panel_width(options), 1.0)
     size = options.base_size - 2
     for x, text, side in zip(arrows["label_x"], arrows["label"], arrows["side"]):
         width = text_width(text, size) * per_inch
@@ -1175,7 +1175,7 @@ def _caption_lines(result: Analysis, arrows: pd.DataFrame, keyed: bool,
     predicted = len(prediction_frame(result)) > 0
     lines = (key + ([UNCHECKED_NOTE] if starred else []) + ([FRONTIER_NOTE] if result.law.name == "chinchilla" else [])
              + ([prediction_note(options.flags)] if predicted else []))
-    room, size = options.width - AXIS_MARGIN, options.base_size - 2      # the caption starts at the panel's left
+    room, size = panel_width(options), options.base_size - 2      # the caption starts at the panel's left
     indent = text_width("0" * len(KEY_INDENT), size)
     wrapped = [[line] if text_width(line, size) <= room else wrap_to_width(line, size, room - indent).split("\n")
                for line in lines]
@@ -1223,7 +1223,7 @@ def residual_columns(families: list[str], options: FigureOptions) -> int:
     n = len(families)
     columns = int(np.ceil(np.sqrt(n)))
     title = max(len(f) for f in families) * CHAR_WIDTH * STRIP_TEXT_SCALE * options.base_size + 0.1
-    while columns > 1 and (options.width - AXIS_MARGIN) / columns < title:
+    while columns > 1 and panel_width(options, columns) < title:
         columns -= 1
     return columns
 
@@ -1413,25 +1413,23 @@ def distribution_figure(result: Analysis, options: FigureOptions = FigureOptions
             + p9.facet_wrap("~comparison", scales="free_x", ncol=1, labeller=literal_text)
             + _log_scale("x", *_tick_room(options, panel_width(options)))
             + _theme(options) + _labels(options, "multiplier", "profile deviance")
-            + p9.labs(caption=literal_text("\n".join(_distribution_caption(result, options.flags))))
+            + p9.labs(caption=literal_text("\n".join(_distribution_caption(result, options))))
             + p9.theme(plot_caption=p9.element_text(ha="left", size=options.base_size - 2)))
 
 
-def _distribution_caption(result: Analysis, flags: bool = False) -> list[str]:
+def _distribution_caption(result: Analysis, options: FigureOptions = FigureOptions()) -> list[str]:
     """The profile distribution figure's caption: how to read it, and the comparisons with other
     ladders that it leaves out (their bands combine two curves; band_method='percentile', with
-    ``flags`` --band-method percentile, draws their distributions), wrapped to the figure's width."""
-    import textwrap
-
+    ``flags`` --band-method percentile, draws their distributions), each wrapped to the panel's
+    width at the caption's size (wrapped at 64 characters, a line ran off a figure with larger text)."""
     lines = [f"the {level_percent(result.level)} band is where the curve is below the dashed line"]
     omitted = list(dict.fromkeys(m.reference for m in result.multipliers if m.reference_kind == "ladder"))
     if omitted:
-        lines.append(f"not drawn (other ladders; {terms_of(flags).setting('band_method', 'percentile')} draws them):")
-        lines += textwrap.wrap(", ".join(f"vs {name}" for name in omitted), CAPTION_CHARS)
-    return lines
-
-
-CAPTION_CHARS = 64  # characters of 6-pt caption text that fit across a 3.4-inch figure (measured)
+        lines.append(f"not drawn (other ladders; {terms_of(options.flags).setting('band_method', 'percentile')} "
+                     "draws them):")
+        lines.append(", ".join(f"vs {name}" for name in omitted))
+    room = max(panel_width(options), 1.0)
+    return [part for line in lines for part in wrap_to_width(line, options.base_size - 2, room).split("\n")]
 
 
 PANEL_HEIGHT = 0.75  # inches per stacked panel of the distribution figure, beyond the axis labels
@@ -1443,8 +1441,12 @@ def natural_height(kind: str, result: Analysis, height: float, width: float = CO
                    base_size: float = FigureOptions.base_size) -> float:
     """:func:`_natural_height_untitled`, and a line's height more for each line a ``title`` wraps
     to past its first (:func:`wrapped_title`) at ``base_size``: a long title took its lines from
-    the panel. :func:`with_natural_height` takes these from the figure's options."""
-    return (_natural_height_untitled(kind, result, height, width, flags)
+    the panel. :func:`with_natural_height` takes these from the figure's options. Text larger than
+    the default (``base_size`` s times 8 pt) takes the height of the default figure s times
+    narrower, scaled up s times, the layout its text needs (at base size 20 the stacked panels and
+    the key were measured for 8-pt text, and the panels were squeezed to slivers)."""
+    scale = max(1.0, base_size / FigureOptions.base_size)
+    return (scale * _natural_height_untitled(kind, result, height, width / scale, flags)
             + _title_lines_height(title, width, base_size))
 
 
@@ -1494,7 +1496,7 @@ def _natural_height_untitled(kind: str, result: Analysis, height: float, width: 
     if kind != "distribution":
         return height
     panels = sum(1 for m in result.multipliers if result.band_method == "percentile" or m.reference_kind == "point")
-    caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result, flags)) - 1
+    caption = 0 if result.band_method == "percentile" else len(_distribution_caption(result, FigureOptions(width=width, flags=flags))) - 1
     return max(height, 0.8 + PANEL_HEIGHT * panels + KEY_LINE_HEIGHT * caption)
 
 
