@@ -142,13 +142,19 @@ def test_reference_compute_times_k_scales_multiplier_by_k(case, k):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(comparisons(), st.sampled_from([1 / 8.64e19, 1e-15, 1e6]))
 def test_rescaling_compute_units_leaves_exponents_and_multipliers(case, unit):
-    """FLOPs vs PF-days: E and alpha and every multiplier and band are unchanged; A scales by unit^alpha."""
+    """FLOPs vs PF-days: E and alpha and every multiplier and band are unchanged; A scales by unit^alpha.
+    The objective is the same to 1e-9; a parameter the runs barely determine is the same to 1e-4 of
+    its standard error (a ladder with E 0.068 +- 10.7 under losses of 2 found E 1.4e-6 apart in two
+    units, at objectives equal to 16 digits: the valley is that flat, not one fit worse)."""
     flops, loss, ref_flops, ref_loss = case
     a = analyze(_frame({"f": (flops, loss), "ref": (ref_flops, ref_loss)}), bootstrap=100, seed=1)
     b = analyze(_frame({"f": (flops * unit, loss), "ref": (ref_flops * unit, ref_loss)}), bootstrap=100, seed=1)
     fa, fb = a.fits["f"].fit, b.fits["f"].fit
-    assert fb.param("alpha") == pytest.approx(fa.param("alpha"), rel=1e-5, abs=1e-8)
-    assert fb.param("E") == pytest.approx(fa.param("E"), rel=1e-5, abs=1e-8)
+    assert fb.objective == pytest.approx(fa.objective, rel=1e-9, abs=1e-15)
+    stderr = a.params_frame().set_index(["family", "parameter"])["stderr"]
+    for name in ("alpha", "E"):
+        slack = 1e-4 * stderr[("f", name)] if np.isfinite(stderr[("f", name)]) else 0.0
+        assert fb.param(name) == pytest.approx(fa.param(name), rel=1e-5, abs=max(1e-8, slack))
     assert fb.param("A") == pytest.approx(fa.param("A") * unit ** fa.param("alpha"), rel=1e-4)
     ma, mb = a.multipliers[0], b.multipliers[0]
     for field in ("multiplier", "low", "high"):
