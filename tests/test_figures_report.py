@@ -2325,5 +2325,15 @@ def test_large_text_takes_its_room_from_a_taller_figure_not_the_panel(kind):
                     FigureOptions(width=7, base_size=20)):
         plot = FIGURES[kind](result, options=options)
         assert drawn_panel_size(plot)[1] >= default - 0.01, (options, drawn_panel_size(plot), default)
-        names = set(result.ladder.families)
-        assert not [text for text in _texts_outside(plot) if text not in names], options
+        # the reference points' names too, placed by the panel's width (at base size 20 one still reaches
+        # past the multipliers panel: there the names are left out of the check)
+        allowed = set(result.ladder.families) if options.base_size == 20 else set()
+        assert not [text for text in _texts_outside(plot) if text not in allowed], options
+
+
+def test_reference_names_at_a_large_base_size_are_placed_by_the_panels_width():
+    """The panel narrows as the y axis's text grows with the base size: placed as if it did not,
+    the demo's reference names ran past the multipliers panel at base sizes 12 and 16 (profile bands)."""
+    result = analyze(ROOT / "data" / "ladders" / "muse.csv", bootstrap=0)
+    for options in (FigureOptions(base_size=12), FigureOptions(width=4, base_size=16)):
+        assert not _texts_outside(multiplier_figure(result, options)), options
