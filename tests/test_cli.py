@@ -1336,6 +1336,13 @@ def test_conf_int_gives_each_familys_parameter_bands_as_statsmodels_does():
     assert result.conf_int(alpha=0.05).equals(bands) and result.conf_int(1 - 0.95).equals(bands)
     with pytest.raises(ValueError, match=r"level 0\.95 .* need scalefit\.analyze\(\.\.\., level=0\.9\)"):
         result.conf_int(alpha=0.1)
+    # found by review: a float32 alpha (0.05 + 7e-10) was refused as needing the level it has, and an
+    # alpha outside (0, 1) was told to re-run analyze at a level it refuses
+    assert result.conf_int(alpha=np.float32(0.05)).equals(bands)
+    for alpha in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"alpha is 1 - level, between 0 and 1") as refused:
+            result.conf_int(alpha=alpha)
+        assert "scalefit.analyze" not in str(refused.value)
 
 
 @pytest.mark.parametrize("command", ["backtest", "compare"])

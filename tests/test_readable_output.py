@@ -35,6 +35,13 @@ def test_tiny_multipliers_are_written_as_large_ones_are():
                                                                              "1.00e12x"]
 
 
+def test_a_negative_multiplier_is_written_not_a_crash():
+    """Found by review: the tiny-multiplier branch took every negative value and split a mantissa
+    without an exponent ('-1' from fmt), a ValueError where '-1x' was printed before."""
+    assert [fmt_multiplier(x) for x in (-1.0, -0.5, -2.5e-4, -3e6, -float("inf"))] == \
+        ["-1x", "-0.5x", "-2.50e-4x", "-3.00e6x", "-inf"]
+
+
 def test_the_fit_table_shows_a_band_end_just_above_1x_above_1x():
     """Two seeded simulated ladders (2 seeds per compute, the second needing 2x the compute) whose
     95% band of the multiplier starts just above 1x: the table showed it as '[1x, 2.88x]'."""

@@ -58,6 +58,10 @@ class FamilyFit(ReadOnlyFields):
         return f"<FamilyFit '{self.family}': {self.fit.law.name} law, {self.fit.n_runs} runs{draws}>"
 
 
+LEVEL_TOLERANCE = 1e-6  # conf_int's alpha restates the level within this: np.float32(0.05) is 0.05 + 7e-10, and
+# a level printed in 6 figures (as the refusal prints it) moves at this step
+
+
 @dataclass(frozen=True, eq=False)
 class Analysis(ReadOnlyFields):
     """Fits, bands and multipliers of one ladder file (see :func:`analyze`).
@@ -106,7 +110,10 @@ class Analysis(ReadOnlyFields):
         = 1 - alpha) may only restate that level: bands at another level need
         ``analyze(..., level=...)`` (profile bands are found at one level), which the ValueError says
         (statsmodels' ``conf_int(alpha=0.1)`` was a TypeError here)."""
-        if alpha is not None and not math.isclose(1 - alpha, self.level, rel_tol=0, abs_tol=1e-12):
+        if alpha is not None and not 0 < alpha < 1:
+            raise ValueError(f"conf_int(alpha={alpha!r}): alpha is 1 - level, between 0 and 1; this analysis's "
+                             f"bands are at level {self.level:g} (alpha {1 - self.level:.6g})")
+        if alpha is not None and not math.isclose(1 - alpha, self.level, rel_tol=0, abs_tol=LEVEL_TOLERANCE):
             raise ValueError(f"conf_int(alpha={alpha!r}): this analysis's bands are at level {self.level:g} "
                              f"(alpha {1 - self.level:.6g}); bands at level {1 - alpha:.6g} need "
                              f"scalefit.analyze(..., level={1 - alpha:.6g})")

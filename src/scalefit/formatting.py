@@ -224,13 +224,13 @@ def fmt_multiplier(x: float) -> str:
     if math.isnan(x):
         return "-"
     if math.isinf(x):
-        return "inf"
+        return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0x"
-    if x >= 1e5 or x < 1e-3:
+    if not 1e-3 <= abs(x) < 1e5:      # by size, as fmt: a negative (a bug upstream) is shown, not a crash
         mantissa, exponent = fmt(x, 3).split("e")        # 8.90e20x, 1.66e7x: not 21 digits; 3.46e-7x as those
         return f"{mantissa}e{int(exponent)}x"
-    if x >= 100:
+    if abs(x) >= 100:
         return f"{x:.0f}x"
     return f"{_off_one(x, 3)}x"
 

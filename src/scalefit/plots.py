@@ -602,13 +602,22 @@ def _outline_width(text: str, size: float, font_file: str) -> float:
     return float(TextPath((0, 0), text, size=size, prop=FontProperties(fname=font_file)).get_extents().width) / 72
 
 
-def undrawable_names_warning(result: Analysis) -> str | None:
-    """A warning naming the characters of the family names that matplotlib's default font (the
-    figures' font) has no glyph for, or None: such characters are drawn as boxes, unsaid (a family
-    named '模型' was labelled with two boxes)."""
+def figures_font():
+    """The font the figures' text is drawn in: plotnine's base family (``plotnine.options.base_family``,
+    'sans-serif' unless set, which the theme gives every text) as matplotlib finds it, not
+    matplotlib's default font (with a CJK base family set, that one still warned of boxes)."""
     from matplotlib.font_manager import FontProperties, findfont, get_font
+    from plotnine.options import get_option
 
-    font = get_font(findfont(FontProperties()))
+    family = get_option("base_family")                # a list: a lone string is read as a fontconfig pattern
+    return get_font(findfont(FontProperties(family=[family] if isinstance(family, str) else list(family))))
+
+
+def undrawable_names_warning(result: Analysis) -> str | None:
+    """A warning naming the characters of the family names that the figures' font
+    (:func:`figures_font`) has no glyph for, or None: such characters are drawn as boxes, unsaid (a
+    family named '模型' was labelled with two boxes)."""
+    font = figures_font()
     names = [str(name) for name in result.ladder.families]
     missing = "".join(dict.fromkeys(c for name in names for c in name
                                     if not c.isspace() and font.get_char_index(ord(c)) == 0))
