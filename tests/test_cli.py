@@ -899,6 +899,7 @@ def test_compare_gives_one_multiplier_per_ladder_with_its_band(tmp_path):
     assert "  not in the shared law: ref (single run, compared by scalefit fit)" in section   # but named as left out
     data = json.loads(run("compare", path, "--focus", "new", "--format", "json").stdout)
     (base,) = data["families"]
+    assert data["left_out"] == ["ref"]                  # named in the JSON too
     assert base["family"] == "base" and base["multiplier"] == pytest.approx(BASE_SHIFT, rel=0.02)
     assert base["low"] < BASE_SHIFT < base["high"] < 2 * BASE_SHIFT
     assert data["law"]["alpha"] == pytest.approx(0.15, rel=0.05) and data["check"]["dof"] == [2, 10]

@@ -626,7 +626,8 @@ def format_backtest(bt) -> str:
 # ----- shared-law comparison ---------------------------------------------------------------------
 
 def shared_to_dict(cmp) -> dict:
-    """The shared-law comparison as strict JSON: the law, one entry per family, and the check."""
+    """The shared-law comparison as strict JSON: the law, one entry per family, the file's reference
+    points (single runs) the shared law leaves out, as the table names them under its rows, and the check."""
     E, A, alpha = cmp.params
     return {
         "schema": JSON_SCHEMA_VERSION,
@@ -639,6 +640,7 @@ def shared_to_dict(cmp) -> dict:
         "objective": _clean(cmp.objective), "rmse_log": _clean(cmp.rmse_log), "runs": cmp.n_runs, "dof": cmp.dof,
         "bands": {"method": "profile", "level": cmp.level},
         "families": [{k: _clean(v) for k, v in row.items()} for row in cmp.frame().to_dict("records")],
+        "left_out": list(cmp.ladder.reference_families()),
         "check": {"separate_objective": _clean(cmp.separate_objective), "f": _clean(cmp.f_statistic),
                   "dof": list(cmp.check_dof), "p": _clean(cmp.p_value)},
         "warnings": plain_texts(cmp.warnings),
